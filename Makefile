@@ -1,0 +1,88 @@
+# Ananke build. `make` builds build/bin/ananke; `make test` runs the suite;
+# `make test-san` runs it under AddressSanitizer + UndefinedBehaviorSanitizer;
+# `make demo` runs the demo workload on ./ananke.img.
+#
+# SAN=1 builds everything with sanitizers into build-san/.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+SAN     ?= 0
+
+ifeq ($(SAN),1)
+BUILD   := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT     := -O1
+else
+BUILD   := build
+SANFLAGS :=
+OPT     := -O2
+endif
+
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
+           -Wstrict-prototypes -Wmissing-prototypes -pthread -MMD -MP $(SANFLAGS)
+LDFLAGS += -pthread $(SANFLAGS)
+LDLIBS  := -luring
+
+CORE_SRC := $(wildcard src/util/*.c src/bdev/*.c src/fs/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TESTLIB_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bin/%)
+
+CORE_LIB := $(BUILD)/lib/libananke_core.a
+ANANKE   := $(BUILD)/bin/ananke
+
+.PHONY: all deps test test-san demo bench install clean
+all: $(ANANKE) $(BENCH_BIN)
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(ANANKE): $(TOOL_OBJ) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(CORE_LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJ) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(CORE_LIB) $(LDLIBS) -lcmocka
+
+$(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory $(ANANKE) $(TEST_BIN)
+	@BUILD=$(BUILD) bash tests/run.sh
+
+test-san: deps
+	@$(MAKE) --no-print-directory SAN=1 test
+
+demo: deps
+	@$(MAKE) --no-print-directory $(ANANKE)
+	@bash scripts/demo.sh $(ANANKE)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH_BIN)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(ANANKE) $(DESTDIR)$(PREFIX)/bin/ananke
+
+clean:
+	rm -rf build build-san
+
+-include $(CORE_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages the build and the tests need, only
+# when they are missing. Safe to run repeatedly; needs root (or sudo) only
+# when something has to be installed.
+set -euo pipefail
+
+pkgs=(build-essential pkg-config liburing-dev libcmocka-dev clang e2fsprogs util-linux)
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null || { echo "deps: need root to install ${missing[*]}" >&2; exit 1; }
+	SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

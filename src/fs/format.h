@@ -1,0 +1,282 @@
+/*
+ * format.h - the on-disk format, byte by byte. docs/FORMAT.md is the prose
+ * version of this file; the _Static_asserts below pin every size and key
+ * offset so the two cannot drift.
+ *
+ * All integers are little-endian. Blocks are 4096 bytes. Checksums are CRC32C
+ * computed over the structure with its checksum field set to zero.
+ *
+ * Layout of a volume (block numbers, all ranges fixed at mkfs):
+ *
+ *   0                          superblock
+ *   [journal_start, +journal_blocks)   journal (s-log); its first block is
+ *                                      the journal header
+ *   [ibitmap_start, +ibitmap_blocks)   inode allocation bitmap (bit i = ino i)
+ *   [bbitmap_start, +bbitmap_blocks)   block allocation bitmap (bit b = block b;
+ *                                      every block before data_start is set)
+ *   [itable_start, +itable_blocks)     inode table, 16 inodes of 256 bytes per
+ *                                      block; inode i lives at slot i
+ *   [data_start, block_count)          data, directory and extent-tree blocks
+ *
+ * Inode 0 is never used (0 means "no inode"); inode 1 is the root directory.
+ */
+#ifndef ANK_FORMAT_H
+#define ANK_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/common.h"
+
+/* ---- superblock (block 0) ----------------------------------------------- */
+
+#define ANK_SUPER_MAGIC 0x314B4E41u /* "ANK1" */
+#define ANK_FORMAT_VERSION 1u
+
+/* Feature words. A mount refuses any incompat bit it does not know; a
+ * read-write mount also refuses unknown ro_compat bits. None defined yet. */
+#define ANK_FEATURE_COMPAT_SUPP 0u
+#define ANK_FEATURE_INCOMPAT_SUPP 0u
+#define ANK_FEATURE_RO_COMPAT_SUPP 0u
+
+#define ANK_STATE_CLEAN 1u /* unmounted cleanly: journal empty */
+#define ANK_STATE_DIRTY 2u /* mounted, or crashed while mounted */
+
+#define ANK_ROOT_INO 1u
+
+struct ank_super {
+	uint32_t magic;              /* 0   ANK_SUPER_MAGIC */
+	uint32_t version;            /* 4   ANK_FORMAT_VERSION */
+	uint32_t feature_compat;     /* 8   */
+	uint32_t feature_incompat;   /* 12  */
+	uint32_t feature_ro_compat;  /* 16  */
+	uint32_t block_size;         /* 20  always 4096 */
+	uint64_t block_count;        /* 24  blocks in the volume */
+	uint64_t inode_count;        /* 32  inode numbers 0..inode_count-1 */
+	uint64_t journal_start;      /* 40  */
+	uint64_t journal_blocks;     /* 48  including the journal header */
+	uint64_t ibitmap_start;      /* 56  */
+	uint64_t ibitmap_blocks;     /* 64  */
+	uint64_t bbitmap_start;      /* 72  */
+	uint64_t bbitmap_blocks;     /* 80  */
+	uint64_t itable_start;       /* 88  */
+	uint64_t itable_blocks;      /* 96  */
+	uint64_t data_start;         /* 104 first data block */
+	uint64_t root_ino;           /* 112 ANK_ROOT_INO */
+	uint64_t orphan_head;        /* 120 first inode of the orphan list, 0 = none */
+	uint64_t free_blocks;        /* 128 advisory; recomputed from bitmaps at mount */
+	uint64_t free_inodes;        /* 136 advisory */
+	int64_t mkfs_time;           /* 144 seconds since the epoch */
+	int64_t mount_time;          /* 152 */
+	int64_t write_time;          /* 160 last time the superblock was written */
+	uint32_t state;              /* 168 ANK_STATE_CLEAN / ANK_STATE_DIRTY */
+	uint32_t mount_count;        /* 172 */
+	uint8_t uuid[16];            /* 176 */
+	uint8_t label[32];           /* 192 NUL-padded */
+	uint8_t reserved[284];       /* 224 zero */
+	uint32_t checksum;           /* 508 CRC32C of bytes 0..511, this field 0 */
+};
+_Static_assert(sizeof(struct ank_super) == 512, "superblock is 512 bytes");
+_Static_assert(offsetof(struct ank_super, block_count) == 24, "sb layout");
+_Static_assert(offsetof(struct ank_super, orphan_head) == 120, "sb layout");
+_Static_assert(offsetof(struct ank_super, state) == 168, "sb layout");
+_Static_assert(offsetof(struct ank_super, uuid) == 176, "sb layout");
+_Static_assert(offsetof(struct ank_super, checksum) == 508, "sb layout");
+
+/* ---- extents -------------------------------------------------------------- */
+
+/*
+ * A file's block map is a B+tree of extents (like ext4's). The root lives in
+ * the inode (ANK_EXTENT_ROOT_ENTRIES entries); deeper nodes fill a whole block
+ * (ANK_EXTENT_NODE_ENTRIES entries). depth 0 = entries are leaves.
+ * Within a node, entries are sorted by lblk and do not overlap.
+ */
+#define ANK_EXTENT_MAGIC 0xE47Au
+#define ANK_EXTENT_ROOT_ENTRIES 8u
+#define ANK_EXTENT_NODE_ENTRIES 255u
+#define ANK_EXTENT_MAX_LEN 0x8000u /* blocks per leaf extent (128 MiB) */
+#define ANK_EXTENT_MAX_DEPTH 5u
+
+struct ank_extent_header {
+	uint16_t magic;     /* 0  ANK_EXTENT_MAGIC */
+	uint16_t entries;   /* 2  valid entries */
+	uint16_t max;       /* 4  capacity of this node */
+	uint16_t depth;     /* 6  0 = leaf */
+	uint32_t owner_ino; /* 8  inode owning the node (low 32 bits), 0 in roots */
+	uint32_t checksum;  /* 12 block nodes: CRC32C of the 4096-byte block with
+	                          this field 0; roots: 0 (the inode's checksum
+	                          covers them) */
+};
+_Static_assert(sizeof(struct ank_extent_header) == 16, "extent header");
+
+/* Leaf entry: logical blocks [lblk, lblk+len) live at [pblk, pblk+len). */
+struct ank_extent {
+	uint32_t lblk;  /* 0 */
+	uint32_t len;   /* 4 1..ANK_EXTENT_MAX_LEN */
+	uint64_t pblk;  /* 8 */
+};
+_Static_assert(sizeof(struct ank_extent) == 16, "extent");
+
+/* Index entry: the child at `child` covers logical blocks >= lblk (up to the
+ * next index entry's lblk). */
+struct ank_extent_index {
+	uint32_t lblk;     /* 0 */
+	uint32_t reserved; /* 4 zero */
+	uint64_t child;    /* 8 block of the child node */
+};
+_Static_assert(sizeof(struct ank_extent_index) == 16, "extent index");
+_Static_assert(16 + 255 * 16 == ANK_BLOCK_SIZE, "extent node fills a block");
+
+/* Largest file: 2^32 logical blocks of 4 KiB = 16 TiB. */
+#define ANK_MAX_FILE_SIZE ((uint64_t)UINT32_MAX * ANK_BLOCK_SIZE)
+
+/* ---- inodes (256 bytes, 16 per block) ------------------------------------ */
+
+#define ANK_INODE_SIZE 256u
+#define ANK_INODES_PER_BLOCK (ANK_BLOCK_SIZE / ANK_INODE_SIZE)
+
+struct ank_dinode {
+	uint32_t mode;          /* 0   S_IFREG/S_IFDIR | permission bits; 0 = free */
+	uint32_t nlink;         /* 4   */
+	uint32_t uid;           /* 8   */
+	uint32_t gid;           /* 12  */
+	uint64_t size;          /* 16  bytes */
+	uint64_t blocks;        /* 24  allocated blocks (data + extent nodes) */
+	int64_t atime_sec;      /* 32  */
+	int64_t mtime_sec;      /* 40  */
+	int64_t ctime_sec;      /* 48  */
+	uint32_t atime_nsec;    /* 56  */
+	uint32_t mtime_nsec;    /* 60  */
+	uint32_t ctime_nsec;    /* 64  */
+	uint32_t generation;    /* 68  incremented each time the number is reused */
+	uint64_t ino;           /* 72  this inode's own number (self-check) */
+	uint64_t next_orphan;   /* 80  orphan list link, 0 = end */
+	uint64_t parent;        /* 88  directories: parent directory's inode */
+	struct ank_extent_header eh;                       /* 96  root of the map */
+	struct ank_extent extents[ANK_EXTENT_ROOT_ENTRIES]; /* 112 root entries */
+	uint32_t flags;         /* 240 zero (reserved for inode flags) */
+	uint32_t reserved[2];   /* 244 zero */
+	uint32_t checksum;      /* 252 CRC32C of the 256 bytes, this field 0 */
+};
+_Static_assert(sizeof(struct ank_dinode) == ANK_INODE_SIZE, "inode is 256 bytes");
+_Static_assert(offsetof(struct ank_dinode, size) == 16, "inode layout");
+_Static_assert(offsetof(struct ank_dinode, generation) == 68, "inode layout");
+_Static_assert(offsetof(struct ank_dinode, eh) == 96, "inode layout");
+_Static_assert(offsetof(struct ank_dinode, extents) == 112, "inode layout");
+_Static_assert(offsetof(struct ank_dinode, flags) == 240, "inode layout");
+_Static_assert(offsetof(struct ank_dinode, checksum) == 252, "inode layout");
+
+/* ---- directories ----------------------------------------------------------- */
+
+/*
+ * A directory's data blocks hold variable-length records. The records of a
+ * block tile bytes [0, ANK_DIR_TAIL_OFF) exactly: each rec_len is a multiple
+ * of 8 and at least ANK_DIRENT_LEN(name_len); a record with ino 0 is free
+ * space. "." and ".." are not stored: the inode's `parent` field gives "..".
+ * Every block ends with a tail holding its checksum.
+ */
+#define ANK_NAME_MAX 255u
+#define ANK_DIR_TAIL_MAGIC 0xD1DE7A11u
+#define ANK_DIR_TAIL_OFF (ANK_BLOCK_SIZE - 8u)
+
+struct ank_dirent {
+	uint64_t ino;       /* 0  0 = free record */
+	uint16_t rec_len;   /* 8  bytes to the next record */
+	uint8_t name_len;   /* 10 1..255 */
+	uint8_t file_type;  /* 11 ANK_FT_* */
+	char name[];        /* 12 name_len bytes, no NUL */
+};
+_Static_assert(sizeof(struct ank_dirent) == 12, "dirent header");
+#define ANK_DIRENT_LEN(name_len) ANK_ALIGN_UP(12u + (unsigned)(name_len), 8u)
+
+struct ank_dir_tail {
+	uint32_t magic;     /* 0 ANK_DIR_TAIL_MAGIC */
+	uint32_t checksum;  /* 4 CRC32C of bytes 0..4087 of the block, seeded with
+	                         the directory's inode number (low 32 bits) */
+};
+_Static_assert(sizeof(struct ank_dir_tail) == 8, "dir tail");
+
+#define ANK_FT_UNKNOWN 0u
+#define ANK_FT_REG 1u
+#define ANK_FT_DIR 2u
+
+/* ---- journal (s-log) -------------------------------------------------------- */
+
+/*
+ * The journal area is a circular log of physical block images. Its first
+ * block is the journal header; log blocks are the rest, addressed by index
+ * 0..journal_blocks-2. A transaction is:
+ *     descriptor block, the blocks it lists, [descriptor, blocks]..., commit
+ * Descriptors and the commit carry the transaction's sequence number and the
+ * journal's salt (new at every reset), so stale blocks never parse as valid.
+ * The commit's data_crc covers every descriptor and data block of the
+ * transaction in order, so a torn transaction is discarded at replay.
+ */
+#define ANK_JHDR_MAGIC 0x4A4B4E41u  /* "ANKJ" */
+#define ANK_JDESC_MAGIC 0x444B4E41u /* "ANKD" */
+#define ANK_JCMT_MAGIC 0x434B4E41u  /* "ANKC" */
+
+struct ank_journal_header {
+	uint32_t magic;     /* 0  ANK_JHDR_MAGIC */
+	uint32_t version;   /* 4  1 */
+	uint64_t seq;       /* 8  sequence number of the transaction at `tail` */
+	uint64_t tail;      /* 16 log block index where replay starts */
+	uint32_t salt;      /* 24 */
+	uint32_t reserved;  /* 28 zero */
+	uint8_t pad[476];   /* 32 zero */
+	uint32_t checksum;  /* 508 CRC32C of bytes 0..511, this field 0 */
+};
+_Static_assert(sizeof(struct ank_journal_header) == 512, "journal header");
+
+#define ANK_JDESC_MAX 508u /* home block numbers per descriptor */
+struct ank_journal_desc {
+	uint32_t magic;     /* 0  ANK_JDESC_MAGIC */
+	uint32_t salt;      /* 4  */
+	uint64_t seq;       /* 8  */
+	uint32_t count;     /* 16 blocks that follow this descriptor */
+	uint32_t checksum;  /* 20 CRC32C of the 4096-byte block, this field 0 */
+	uint64_t reserved;  /* 24 zero */
+	uint64_t home[ANK_JDESC_MAX]; /* 32 home block numbers of the images */
+};
+_Static_assert(sizeof(struct ank_journal_desc) == ANK_BLOCK_SIZE, "descriptor fills a block");
+
+struct ank_journal_commit {
+	uint32_t magic;     /* 0  ANK_JCMT_MAGIC */
+	uint32_t salt;      /* 4  */
+	uint64_t seq;       /* 8  */
+	uint32_t nblocks;   /* 12 descriptor+data blocks in the transaction */
+	uint32_t data_crc;  /* 16 CRC32C chained over those blocks */
+	int64_t time_sec;   /* 24 commit time */
+	uint8_t pad[476];   /* 32 zero */
+	uint32_t checksum;  /* 508 CRC32C of bytes 0..511, this field 0 */
+};
+_Static_assert(offsetof(struct ank_journal_commit, nblocks) == 16, "commit layout");
+_Static_assert(sizeof(struct ank_journal_commit) == 512, "commit record");
+
+/* ---- helpers shared by every reader of the format -------------------------- */
+
+/* Checksum helpers: compute the checksum of a structure with its checksum
+ * field treated as zero. */
+uint32_t ank_super_csum(const struct ank_super *sb);
+uint32_t ank_dinode_csum(const struct ank_dinode *di);
+uint32_t ank_extent_node_csum(const void *block);
+uint32_t ank_dir_block_csum(const void *block, uint64_t dir_ino);
+uint32_t ank_jhdr_csum(const struct ank_journal_header *h);
+uint32_t ank_jdesc_csum(const struct ank_journal_desc *d);
+uint32_t ank_jcmt_csum(const struct ank_journal_commit *c);
+
+/* Validate a superblock read from disk: magic, version, checksum, features,
+ * and that every region lies inside the volume without overlap. Returns 0 or
+ * -EUCLEAN (reported), or -EOPNOTSUPP for an unknown incompat feature. */
+int ank_super_validate(const struct ank_super *sb, uint64_t device_blocks);
+
+static inline uint8_t ank_mode_to_ft(uint32_t mode)
+{
+	switch (mode & 0170000u) {
+	case 0100000u: return ANK_FT_REG;
+	case 0040000u: return ANK_FT_DIR;
+	default: return ANK_FT_UNKNOWN;
+	}
+}
+
+#endif

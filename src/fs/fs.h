@@ -1,0 +1,118 @@
+/*
+ * fs.h - the file system core, used in-process: mkfs, mount, and the POSIX
+ * operations. This header is the contract of the core.
+ *
+ * Every operation returns 0 or a non-negative count on success and a negative
+ * errno on failure, with Linux's errno values. Paths are absolute inside the
+ * volume ("/a/b"); "." and ".." components are resolved; a trailing slash
+ * requires a directory. Names are at most 255 bytes, paths at most 4095.
+ *
+ * File descriptors belong to a client (struct fs_client): a per-client table
+ * of open files with their offsets and flags. In-process users create one
+ * client; the service creates one per connected application. fd numbers are
+ * the lowest free ones, as in POSIX.
+ *
+ * Durability (see docs/DESIGN.md): operations change memory and join the
+ * running journal transaction. fs_fsync(file) makes the file's data,
+ * metadata and directory entry durable (ext4's behaviour); fs_fsync(dir)
+ * commits the directory; fs_sync() commits everything. A background commit
+ * runs every commit_interval_ms and when dirty data passes a threshold.
+ * Without fsync there is no durability promise, but after any crash the
+ * volume is consistent (fsck clean).
+ *
+ * Thread-safety: every function may be called from any thread at any time;
+ * see docs/DESIGN.md for the locking design. A client's fd table is safe to
+ * share between threads.
+ */
+#ifndef ANK_FS_H
+#define ANK_FS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct bdev;
+struct fs;
+struct fs_client;
+
+struct fs_mkfs_options {
+	uint64_t inodes;          /* 0: one per 16 KiB of volume */
+	uint64_t journal_blocks;  /* 0: size-dependent default */
+	const char *label;        /* NULL: "ananke" */
+};
+
+/* Write a fresh file system on the whole device. Returns 0 or -errno
+ * (-EINVAL when the device is too small: fewer than 64 blocks). */
+int fs_mkfs(struct bdev *dev, const struct fs_mkfs_options *opt);
+
+struct fs_options {
+	uint32_t commit_interval_ms;  /* background commit period; 0: 5000 */
+	uint64_t cache_pages;         /* page cache bound in 4 KiB pages; 0: 16384 */
+	uint64_t dirty_pages_limit;   /* commit when more pages are dirty; 0: cache/4 */
+	uint64_t inode_cache;         /* inode cache bound (unreferenced inodes); 0: 4096 */
+	uint64_t buffer_cache;        /* metadata block cache bound; 0: 4096 */
+	bool read_only;               /* no journal replay, every change -EROFS */
+	bool no_background;           /* no background commit thread (tests) */
+};
+
+/* Mount: validate the superblock, replay the journal, process the orphan
+ * list, mark the volume dirty. The device stays owned by the caller and must
+ * outlive the fs. Returns 0 and *out, or -EUCLEAN (corrupt), -EOPNOTSUPP
+ * (unknown incompat feature), -EIO, -ENOMEM. */
+int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out);
+
+/* Commit, checkpoint, mark clean, free everything. Open fds of clients that
+ * were not destroyed are closed first. Returns 0 or -errno (the fs is freed
+ * either way). */
+int fs_unmount(struct fs *fs);
+
+/* Client: credentials and fd table. uid 0 bypasses permission checks. */
+struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid);
+/* Close every fd of the client and free it. */
+void fs_client_free(struct fs_client *c);
+
+/* ---- operations ---------------------------------------------------------- */
+
+int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode);
+int fs_close(struct fs_client *c, int fd);
+ssize_t fs_read(struct fs_client *c, int fd, void *buf, size_t n);
+ssize_t fs_write(struct fs_client *c, int fd, const void *buf, size_t n);
+ssize_t fs_pread(struct fs_client *c, int fd, void *buf, size_t n, off_t off);
+ssize_t fs_pwrite(struct fs_client *c, int fd, const void *buf, size_t n, off_t off);
+off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence);
+int fs_fsync(struct fs_client *c, int fd);
+int fs_fdatasync(struct fs_client *c, int fd);
+int fs_ftruncate(struct fs_client *c, int fd, off_t len);
+int fs_truncate(struct fs_client *c, const char *path, off_t len);
+int fs_stat(struct fs_client *c, const char *path, struct stat *st);
+int fs_fstat(struct fs_client *c, int fd, struct stat *st);
+int fs_unlink(struct fs_client *c, const char *path);
+int fs_rename(struct fs_client *c, const char *from, const char *to);
+int fs_link(struct fs_client *c, const char *from, const char *to);
+int fs_mkdir(struct fs_client *c, const char *path, mode_t mode);
+int fs_rmdir(struct fs_client *c, const char *path);
+int fs_sync(struct fs *fs);
+
+/* Directory reading through an fd opened with fs_open(path, O_RDONLY |
+ * O_DIRECTORY). Fills at most `max` entries starting at the fd's position and
+ * advances it; returns the number filled, 0 at the end. "." and ".." come
+ * first. */
+struct fs_dirent {
+	uint64_t ino;
+	uint8_t type;        /* DT_REG, DT_DIR */
+	char name[256];      /* NUL-terminated */
+};
+int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max);
+
+/* ---- statistics ------------------------------------------------------------ */
+struct fs_stats {
+	uint64_t commits;          /* journal transactions committed */
+	uint64_t checkpoints;
+	uint64_t journal_blocks_written;
+	uint64_t cache_pages, dirty_pages;
+	uint64_t free_blocks, free_inodes;
+};
+void fs_get_stats(struct fs *fs, struct fs_stats *out);
+
+#endif
