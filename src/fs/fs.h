@@ -43,7 +43,7 @@ struct fs_mkfs_options {
 };
 
 /* Write a fresh file system on the whole device. Returns 0 or -errno
- * (-EINVAL when the device is too small: fewer than 64 blocks). */
+ * (-EINVAL when the device is too small: fewer than 256 blocks, 1 MiB). */
 int fs_mkfs(struct bdev *dev, const struct fs_mkfs_options *opt);
 
 struct fs_options {
