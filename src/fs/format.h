@@ -184,8 +184,8 @@ struct ank_dirent {
 	uint16_t rec_len;   /* 8  bytes to the next record */
 	uint8_t name_len;   /* 10 1..255 */
 	uint8_t file_type;  /* 11 ANK_FT_* */
-	char name[];        /* 12 name_len bytes, no NUL */
-};
+	/* 12: name_len bytes of name, no NUL, then zero padding to rec_len */
+} __attribute__((packed));
 _Static_assert(sizeof(struct ank_dirent) == 12, "dirent header");
 #define ANK_DIRENT_LEN(name_len) ANK_ALIGN_UP(12u + (unsigned)(name_len), 8u)
 
