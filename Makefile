@@ -24,7 +24,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  := -luring
 
-CORE_SRC := $(wildcard src/util/*.c src/bdev/*.c src/fs/*.c)
+CORE_SRC := $(wildcard src/util/*.c src/bdev/*.c src/fs/*.c src/fsck/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)

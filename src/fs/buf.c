@@ -1,0 +1,212 @@
+/*
+ * buf.c - the metadata block cache: superblock, bitmaps, inode table blocks,
+ * directory blocks and extent nodes, keyed by block number.
+ *
+ * A buffer is pinned while referenced, dirty while it belongs to the running
+ * transaction (the journal copies and cleans it at commit), and otherwise
+ * sits on an LRU list from which it is evicted past the cache bound. A miss
+ * reads the newest committed image of the block if the journal still holds
+ * one that is not yet written home; otherwise it reads the disk.
+ *
+ * It does not write anything itself: only the journal writes metadata.
+ * All functions are called with fs->lock held.
+ */
+#include <stdlib.h>
+
+#include "fs_internal.h"
+
+static size_t buf_hash(const struct bufcache *bc, uint64_t blk)
+{
+	return (size_t)((blk * 0x9E3779B97F4A7C15ull) >> 20) & (bc->nhash - 1);
+}
+
+int buf_init(struct fs *fs, size_t limit)
+{
+	struct bufcache *bc = &fs->bc;
+	bc->limit = limit ? limit : 4096;
+	bc->nhash = 1;
+	while (bc->nhash < bc->limit * 2)
+		bc->nhash <<= 1;
+	bc->hash = calloc(bc->nhash, sizeof(*bc->hash));
+	if (!bc->hash)
+		return -ENOMEM;
+	bc->lru.lnext = bc->lru.lprev = &bc->lru;
+	return 0;
+}
+
+static void lru_unlink(struct buf *b)
+{
+	if (b->lnext) {
+		b->lnext->lprev = b->lprev;
+		b->lprev->lnext = b->lnext;
+		b->lnext = b->lprev = NULL;
+	}
+}
+
+static void lru_append(struct bufcache *bc, struct buf *b)
+{
+	b->lprev = bc->lru.lprev;
+	b->lnext = &bc->lru;
+	bc->lru.lprev->lnext = b;
+	bc->lru.lprev = b;
+}
+
+static void hash_unlink(struct bufcache *bc, struct buf *b)
+{
+	struct buf **pp = &bc->hash[buf_hash(bc, b->blk)];
+	while (*pp && *pp != b)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = b->hnext;
+}
+
+static void buf_free_one(struct buf *b)
+{
+	free(b->data);
+	free(b);
+}
+
+void buf_destroy(struct fs *fs)
+{
+	struct bufcache *bc = &fs->bc;
+	if (!bc->hash)
+		return;
+	for (size_t i = 0; i < bc->nhash; i++) {
+		struct buf *b = bc->hash[i];
+		while (b) {
+			struct buf *n = b->hnext;
+			buf_free_one(b);
+			b = n;
+		}
+	}
+	free(bc->hash);
+	bc->hash = NULL;
+}
+
+static struct buf *buf_find(struct bufcache *bc, uint64_t blk)
+{
+	for (struct buf *b = bc->hash[buf_hash(bc, blk)]; b; b = b->hnext)
+		if (b->blk == blk)
+			return b;
+	return NULL;
+}
+
+/* Evict unpinned clean buffers until the cache is within its bound. */
+static void buf_shrink(struct bufcache *bc)
+{
+	while (bc->count > bc->limit && bc->lru.lnext != &bc->lru) {
+		struct buf *b = bc->lru.lnext;
+		lru_unlink(b);
+		hash_unlink(bc, b);
+		bc->count--;
+		buf_free_one(b);
+	}
+}
+
+static int buf_insert(struct fs *fs, uint64_t blk, bool read, struct buf **out)
+{
+	struct bufcache *bc = &fs->bc;
+	if (blk >= fs->sb.block_count)
+		return ANK_CORRUPT("metadata block number beyond the volume");
+	struct buf *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->data = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	if (!b->data) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->blk = blk;
+	if (read) {
+		const uint8_t *img = journal_ckpt_image(fs, blk);
+		if (img) {
+			memcpy(b->data, img, ANK_BLOCK_SIZE);
+		} else {
+			int rc = bdev_read(fs->dev, blk, 1, b->data);
+			if (rc < 0) {
+				buf_free_one(b);
+				return rc;
+			}
+		}
+	} else {
+		memset(b->data, 0, ANK_BLOCK_SIZE);
+	}
+	size_t h = buf_hash(bc, blk);
+	b->hnext = bc->hash[h];
+	bc->hash[h] = b;
+	bc->count++;
+	b->refs = 1;
+	buf_shrink(bc);
+	*out = b;
+	return 0;
+}
+
+int buf_get(struct fs *fs, uint64_t blk, struct buf **out)
+{
+	struct buf *b = buf_find(&fs->bc, blk);
+	if (b) {
+		if (b->refs++ == 0)
+			lru_unlink(b);
+		*out = b;
+		return 0;
+	}
+	return buf_insert(fs, blk, true, out);
+}
+
+int buf_new(struct fs *fs, uint64_t blk, struct buf **out)
+{
+	struct buf *b = buf_find(&fs->bc, blk);
+	if (b) {
+		if (b->refs++ == 0)
+			lru_unlink(b);
+		memset(b->data, 0, ANK_BLOCK_SIZE);
+		*out = b;
+		return 0;
+	}
+	return buf_insert(fs, blk, false, out);
+}
+
+void buf_dirty(struct fs *fs, struct buf *b)
+{
+	if (b->dirty)
+		return;
+	b->dirty = true;
+	b->dnext = fs->bc.dirty;
+	fs->bc.dirty = b;
+	fs->bc.ndirty++;
+}
+
+void buf_put(struct fs *fs, struct buf *b)
+{
+	if (--b->refs == 0 && !b->dirty && !b->pinned_forever) {
+		lru_append(&fs->bc, b);
+		buf_shrink(&fs->bc);
+	}
+}
+
+void buf_forget(struct fs *fs, uint64_t blk)
+{
+	struct bufcache *bc = &fs->bc;
+	struct buf *b = buf_find(bc, blk);
+	if (!b || b->refs || b->pinned_forever)
+		return;
+	if (b->dirty) {
+		struct buf **pp = &bc->dirty;
+		while (*pp && *pp != b)
+			pp = &(*pp)->dnext;
+		if (*pp)
+			*pp = b->dnext;
+		bc->ndirty--;
+	}
+	lru_unlink(b);
+	hash_unlink(bc, b);
+	bc->count--;
+	buf_free_one(b);
+}
+
+void buf_clean(struct fs *fs, struct buf *b)
+{
+	b->dirty = false;
+	if (b->refs == 0 && !b->pinned_forever)
+		lru_append(&fs->bc, b);
+}

@@ -1,0 +1,496 @@
+/*
+ * file.c - file data: the write-back page cache and the read, write and
+ * truncate paths of regular files.
+ *
+ * Pages are 4 KiB, keyed by (inode, logical block). Blocks are allocated
+ * when data is written (contiguous runs for large writes, so extents stay
+ * few); the data itself reaches the disk at the next journal commit, before
+ * the commit record (ordered mode). Holes are read as zero pages with no
+ * block behind them. Clean pages are evicted in LRU order past the cache
+ * bound; dirty pages leave the dirty list only through a commit.
+ *
+ * It does not write anything itself (the journal does) and knows nothing of
+ * names or fds. Called with fs->lock held.
+ */
+#include <stdlib.h>
+
+#include "fs_internal.h"
+
+#define READ_BATCH 64u
+
+static size_t phash(const struct pagecache *pc, uint64_t ino, uint32_t idx)
+{
+	uint64_t k = ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)idx * 0xC2B2AE3D27D4EB4Full;
+	return (size_t)(k >> 17) & (pc->nhash - 1);
+}
+
+int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit)
+{
+	struct pagecache *pc = &fs->pc;
+	pc->limit = limit ? limit : 16384;
+	pc->dirty_limit = dirty_limit ? dirty_limit : pc->limit / 4;
+	if (pc->dirty_limit > pc->limit)
+		pc->dirty_limit = pc->limit;
+	pc->nhash = 1;
+	while (pc->nhash < pc->limit * 2)
+		pc->nhash <<= 1;
+	pc->hash = calloc(pc->nhash, sizeof(*pc->hash));
+	if (!pc->hash)
+		return -ENOMEM;
+	pc->lru.lnext = pc->lru.lprev = &pc->lru;
+	pc->dirty.dnext = pc->dirty.dprev = &pc->dirty;
+	return 0;
+}
+
+void pcache_destroy(struct fs *fs)
+{
+	free(fs->pc.hash);
+	fs->pc.hash = NULL;
+}
+
+static void list_del_lru(struct page *p)
+{
+	if (p->lnext) {
+		p->lnext->lprev = p->lprev;
+		p->lprev->lnext = p->lnext;
+		p->lnext = p->lprev = NULL;
+	}
+}
+
+static void lru_add(struct pagecache *pc, struct page *p)
+{
+	p->lprev = pc->lru.lprev;
+	p->lnext = &pc->lru;
+	pc->lru.lprev->lnext = p;
+	pc->lru.lprev = p;
+}
+
+static struct page *page_find(struct fs *fs, uint64_t ino, uint32_t idx)
+{
+	struct pagecache *pc = &fs->pc;
+	for (struct page *p = pc->hash[phash(pc, ino, idx)]; p; p = p->hnext)
+		if (p->ino == ino && p->idx == idx)
+			return p;
+	return NULL;
+}
+
+static void page_set_dirty(struct fs *fs, struct page *p)
+{
+	struct pagecache *pc = &fs->pc;
+	if (p->dirty)
+		return;
+	list_del_lru(p);
+	p->writeback = false; /* the commit in flight no longer owns its state */
+	p->dirty = true;
+	p->dprev = pc->dirty.dprev;
+	p->dnext = &pc->dirty;
+	pc->dirty.dprev->dnext = p;
+	pc->dirty.dprev = p;
+	pc->ndirty++;
+	p->owner->dirty_tid = fs->j.running_tid;
+}
+
+void page_start_writeback(struct fs *fs, struct page *p)
+{
+	if (!p->dirty)
+		return;
+	p->dnext->dprev = p->dprev;
+	p->dprev->dnext = p->dnext;
+	p->dnext = p->dprev = NULL;
+	p->dirty = false;
+	p->writeback = true;
+	fs->pc.ndirty--;
+}
+
+void page_end_writeback(struct fs *fs, uint64_t ino, uint32_t idx)
+{
+	struct page *p = page_find(fs, ino, idx);
+	if (!p || !p->writeback)
+		return;
+	p->writeback = false;
+	if (!p->dirty)
+		lru_add(&fs->pc, p);
+}
+
+
+static void page_remove(struct fs *fs, struct page *p)
+{
+	struct pagecache *pc = &fs->pc;
+	if (p->dirty) {
+		p->dnext->dprev = p->dprev;
+		p->dprev->dnext = p->dnext;
+		pc->ndirty--;
+	}
+	list_del_lru(p);
+	struct page **pp = &pc->hash[phash(pc, p->ino, p->idx)];
+	while (*pp && *pp != p)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = p->hnext;
+	if (p->iprev)
+		p->iprev->inext = p->inext;
+	else
+		p->owner->pages = p->inext;
+	if (p->inext)
+		p->inext->iprev = p->iprev;
+	p->owner->npages--;
+	pc->count--;
+	free(p->data);
+	free(p);
+}
+
+/* New page, zero-filled, clean, on the LRU. NULL on ENOMEM. */
+static struct page *page_add(struct fs *fs, struct inode *ip, uint32_t idx, uint64_t pblk)
+{
+	struct pagecache *pc = &fs->pc;
+	struct page *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->data = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	if (!p->data) {
+		free(p);
+		return NULL;
+	}
+	memset(p->data, 0, ANK_BLOCK_SIZE);
+	p->ino = ip->ino;
+	p->idx = idx;
+	p->pblk = pblk;
+	p->owner = ip;
+	size_t h = phash(pc, ip->ino, idx);
+	p->hnext = pc->hash[h];
+	pc->hash[h] = p;
+	p->inext = ip->pages;
+	if (ip->pages)
+		ip->pages->iprev = p;
+	ip->pages = p;
+	ip->npages++;
+	pc->count++;
+	lru_add(pc, p);
+	return p;
+}
+
+/* Evict clean pages, oldest first, until within the bound. */
+void pcache_shrink(struct fs *fs)
+{
+	struct pagecache *pc = &fs->pc;
+	while (pc->count > pc->limit && pc->lru.lnext != &pc->lru)
+		page_remove(fs, pc->lru.lnext);
+}
+
+void file_drop_pages(struct fs *fs, struct inode *ip)
+{
+	while (ip->pages)
+		page_remove(fs, ip->pages);
+}
+
+static void drop_pages_from(struct fs *fs, struct inode *ip, uint32_t from)
+{
+	struct page *p = ip->pages;
+	while (p) {
+		struct page *n = p->inext;
+		if (p->idx >= from)
+			page_remove(fs, p);
+		p = n;
+	}
+}
+
+/*
+ * Make pages [first, last] of ip present and up to date; out[i] receives page
+ * first+i. Missing mapped pages are read in batches with several requests in
+ * flight. `skip_read_mask` bit 0/1: the first/last page will be fully
+ * overwritten, do not read it.
+ */
+static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t last,
+		     struct page **out, unsigned skip_read_mask)
+{
+	struct extent_io io;
+	struct bdev_io ios[READ_BATCH];
+	unsigned nio = 0;
+	int rc = 0;
+	fs_extent_io(fs, &io);
+	for (uint64_t idx = first; idx <= last; idx++) {
+		struct page *p = page_find(fs, ip->ino, (uint32_t)idx);
+		if (!p) {
+			uint64_t pblk;
+			uint32_t run;
+			rc = extent_lookup(&io, inode_root(ip), (uint32_t)ip->ino, (uint32_t)idx,
+					   &pblk, &run);
+			if (rc < 0)
+				goto flush;
+			if (rc == 1 && (pblk < fs->sb.data_start || pblk >= fs->sb.block_count)) {
+				rc = ANK_CORRUPT("file extent points outside the data region");
+				goto flush;
+			}
+			p = page_add(fs, ip, (uint32_t)idx, rc == 1 ? pblk : 0);
+			if (!p) {
+				rc = -ENOMEM;
+				goto flush;
+			}
+			bool full = (idx == first && (skip_read_mask & 1)) ||
+				    (idx == last && (skip_read_mask & 2)) ||
+				    (idx != first && idx != last && (skip_read_mask & 4));
+			if (p->pblk && !full) {
+				ios[nio++] = (struct bdev_io){BDEV_READ, p->pblk, 1, p->data, 0};
+				if (nio == READ_BATCH) {
+					rc = bdev_submit(fs->dev, ios, nio);
+					nio = 0;
+					if (rc < 0)
+						goto fail;
+				}
+			}
+		}
+		out[idx - first] = p;
+	}
+	rc = 0;
+flush:
+	if (nio) {
+		int rc2 = bdev_submit(fs->dev, ios, nio);
+		if (rc == 0)
+			rc = rc2;
+	}
+	if (rc >= 0)
+		return 0;
+fail:
+	/* Pages whose read failed must not stay cached as zeros. */
+	for (unsigned i = 0; i < nio; i++) {
+		if (ios[i].res < 0 || rc < 0) {
+			struct page *p = page_find(fs, ip->ino, 0);
+			(void)p;
+		}
+	}
+	for (uint64_t idx = first; idx <= last; idx++) {
+		struct page *p = page_find(fs, ip->ino, (uint32_t)idx);
+		if (p && !p->dirty && p->pblk)
+			page_remove(fs, p);
+	}
+	return rc;
+}
+
+ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off)
+{
+	if (off >= ip->d.size || n == 0)
+		return 0;
+	if (n > ip->d.size - off)
+		n = (size_t)(ip->d.size - off);
+	size_t done = 0;
+	struct page *pages[READ_BATCH];
+	while (done < n) {
+		uint64_t pos = off + done;
+		uint32_t first = (uint32_t)(pos >> ANK_BLOCK_SHIFT);
+		uint64_t end = ANK_MIN(off + n, ((uint64_t)first + READ_BATCH) << ANK_BLOCK_SHIFT);
+		uint32_t last = (uint32_t)((end - 1) >> ANK_BLOCK_SHIFT);
+		int rc = pages_get(fs, ip, first, last, pages, 0);
+		if (rc < 0)
+			return done ? (ssize_t)done : rc;
+		for (uint32_t i = 0; i <= last - first; i++) {
+			uint64_t pstart = (uint64_t)(first + i) << ANK_BLOCK_SHIFT;
+			uint64_t from = ANK_MAX(pos, pstart);
+			uint64_t to = ANK_MIN(end, pstart + ANK_BLOCK_SIZE);
+			memcpy((uint8_t *)buf + (from - off), pages[i]->data + (from - pstart),
+			       (size_t)(to - from));
+		}
+		done = (size_t)(end - off);
+		pcache_shrink(fs);
+	}
+	return (ssize_t)done;
+}
+
+/* Allocate blocks for every hole in [first, last], in contiguous runs. */
+static int allocate_range(struct fs *fs, struct inode *ip, uint32_t first, uint32_t last)
+{
+	struct extent_io io;
+	fs_extent_io(fs, &io);
+	uint64_t idx = first;
+	while (idx <= last) {
+		uint64_t pblk;
+		uint32_t run;
+		int rc = extent_lookup(&io, inode_root(ip), (uint32_t)ip->ino, (uint32_t)idx, &pblk,
+				       &run);
+		if (rc < 0)
+			return rc;
+		uint64_t want = ANK_MIN((uint64_t)run, (uint64_t)last - idx + 1);
+		if (rc == 1) {
+			idx += want;
+			continue;
+		}
+		/* Hole: place it after the previous block of the file if any. */
+		uint64_t goal = 0;
+		if (idx > 0) {
+			uint64_t prev;
+			uint32_t prun;
+			if (extent_lookup(&io, inode_root(ip), (uint32_t)ip->ino,
+					  (uint32_t)idx - 1, &prev, &prun) == 1)
+				goal = prev + 1;
+		}
+		while (want > 0) {
+			uint64_t start;
+			uint32_t got;
+			uint32_t ask = (uint32_t)ANK_MIN(want, (uint64_t)ANK_EXTENT_MAX_LEN);
+			rc = alloc_blocks(fs, goal, ask, &start, &got);
+			if (rc < 0)
+				return rc;
+			int64_t delta = 0;
+			rc = extent_insert(&io, inode_root(ip), (uint32_t)ip->ino, (uint32_t)idx,
+					   start, got, &delta);
+			if (rc < 0) {
+				free_blocks(fs, start, got);
+				return rc;
+			}
+			ip->d.blocks += (uint64_t)((int64_t)got + delta);
+			inode_dirty(fs, ip);
+			for (uint32_t k = 0; k < got; k++) {
+				struct page *p = page_find(fs, ip->ino, (uint32_t)(idx + k));
+				if (p)
+					p->pblk = start + k;
+			}
+			idx += got;
+			want -= got;
+			goal = start + got;
+		}
+	}
+	return 0;
+}
+
+ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off)
+{
+	if (n == 0)
+		return 0;
+	if (off >= ANK_MAX_FILE_SIZE)
+		return -EFBIG;
+	if (n > ANK_MAX_FILE_SIZE - off)
+		n = (size_t)(ANK_MAX_FILE_SIZE - off);
+	size_t done = 0;
+	struct page *pages[READ_BATCH];
+	int err = 0;
+	while (done < n) {
+		uint64_t pos = off + done;
+		uint32_t first = (uint32_t)(pos >> ANK_BLOCK_SHIFT);
+		uint64_t end = ANK_MIN(off + n, ((uint64_t)first + READ_BATCH) << ANK_BLOCK_SHIFT);
+		uint32_t last = (uint32_t)((end - 1) >> ANK_BLOCK_SHIFT);
+		int rc = allocate_range(fs, ip, first, last);
+		if (rc < 0) {
+			err = rc;
+			break;
+		}
+		/* Pages fully overwritten need no read; partial ones keep the
+		 * rest of their old content (zeros past EOF). */
+		unsigned skip = 4;
+		if ((pos & (ANK_BLOCK_SIZE - 1)) == 0 &&
+		    (first != last || end >= pos + ANK_BLOCK_SIZE || end >= ip->d.size))
+			skip |= 1;
+		if ((end & (ANK_BLOCK_SIZE - 1)) == 0 || end >= ip->d.size)
+			skip |= 2;
+		if (first == last && !((skip & 1) && (skip & 2)))
+			skip &= ~3u;
+		/* A page partly past EOF holds zeros there only if it was never
+		 * read: reading is safe, so only skip when it is really covered
+		 * or entirely past the old EOF. */
+		if ((uint64_t)first << ANK_BLOCK_SHIFT >= ip->d.size)
+			skip |= 1;
+		if ((uint64_t)last << ANK_BLOCK_SHIFT >= ip->d.size)
+			skip |= 2;
+		rc = pages_get(fs, ip, first, last, pages, skip);
+		if (rc < 0) {
+			err = rc;
+			break;
+		}
+		for (uint32_t i = 0; i <= last - first; i++) {
+			uint64_t pstart = (uint64_t)(first + i) << ANK_BLOCK_SHIFT;
+			uint64_t from = ANK_MAX(pos, pstart);
+			uint64_t to = ANK_MIN(end, pstart + ANK_BLOCK_SIZE);
+			struct page *p = pages[i];
+			if (((skip & 1) && i == 0 && (from > pstart || to < pstart + ANK_BLOCK_SIZE)) ||
+			    ((skip & 2) && i == last - first &&
+			     (from > pstart || to < pstart + ANK_BLOCK_SIZE))) {
+				/* Not read and not fully covered: only reachable
+				 * when entirely past the old EOF, where the page
+				 * must read as zeros outside the written bytes. */
+			}
+			memcpy(p->data + (from - pstart), (const uint8_t *)buf + (from - off),
+			       (size_t)(to - from));
+			page_set_dirty(fs, p);
+		}
+		done = (size_t)(end - off);
+		if (off + done > ip->d.size)
+			ip->d.size = off + done;
+	}
+	if (done > 0) {
+		inode_touch(ip, true, true);
+		inode_dirty(fs, ip);
+	}
+	pcache_shrink(fs);
+	return done ? (ssize_t)done : err;
+}
+
+int file_truncate(struct fs *fs, struct inode *ip, uint64_t size)
+{
+	if (size > ANK_MAX_FILE_SIZE)
+		return -EFBIG;
+	uint64_t old = ip->d.size;
+	/* The bytes between the smaller size and the end of its block must read
+	 * as zeros from now on, on disk too. */
+	uint64_t edge = ANK_MIN(size, old);
+	if (size != old && (edge & (ANK_BLOCK_SIZE - 1))) {
+		uint32_t idx = (uint32_t)(edge >> ANK_BLOCK_SHIFT);
+		struct page *p;
+		int rc = pages_get(fs, ip, idx, idx, &p, 0);
+		if (rc < 0)
+			return rc;
+		size_t from = (size_t)(edge & (ANK_BLOCK_SIZE - 1));
+		memset(p->data + from, 0, ANK_BLOCK_SIZE - from);
+		if (p->pblk)
+			page_set_dirty(fs, p);
+	}
+	if (size < old) {
+		uint64_t keep = ANK_DIV_ROUND_UP(size, (uint64_t)ANK_BLOCK_SIZE);
+		drop_pages_from(fs, ip, (uint32_t)ANK_MIN(keep, (uint64_t)UINT32_MAX));
+		struct extent_io io;
+		fs_extent_io(fs, &io);
+		int64_t delta = 0;
+		int rc = extent_truncate(&io, inode_root(ip), (uint32_t)ip->ino,
+					 (uint32_t)ANK_MIN(keep, (uint64_t)UINT32_MAX), &delta);
+		ip->d.blocks = (uint64_t)((int64_t)ip->d.blocks + delta);
+		if (rc < 0)
+			return rc;
+	}
+	ip->d.size = size;
+	inode_touch(ip, true, true);
+	inode_dirty(fs, ip);
+	return 0;
+}
+
+int file_map_block(struct fs *fs, struct inode *ip, uint32_t lblk, bool create, uint64_t *pblk)
+{
+	struct extent_io io;
+	fs_extent_io(fs, &io);
+	uint32_t run;
+	int rc = extent_lookup(&io, inode_root(ip), (uint32_t)ip->ino, lblk, pblk, &run);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		if (*pblk < fs->sb.data_start || *pblk >= fs->sb.block_count)
+			return ANK_CORRUPT("extent points outside the data region");
+		return 0;
+	}
+	if (!create)
+		return -ENOENT;
+	uint64_t goal = 0, prev;
+	if (lblk > 0 && extent_lookup(&io, inode_root(ip), (uint32_t)ip->ino, lblk - 1, &prev,
+				      &run) == 1)
+		goal = prev + 1;
+	uint64_t start;
+	uint32_t got;
+	rc = alloc_blocks(fs, goal, 1, &start, &got);
+	if (rc < 0)
+		return rc;
+	int64_t delta = 0;
+	rc = extent_insert(&io, inode_root(ip), (uint32_t)ip->ino, lblk, start, 1, &delta);
+	if (rc < 0) {
+		free_blocks(fs, start, 1);
+		return rc;
+	}
+	ip->d.blocks += (uint64_t)(1 + delta);
+	inode_dirty(fs, ip);
+	*pblk = start;
+	return 0;
+}

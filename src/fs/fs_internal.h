@@ -1,0 +1,301 @@
+/*
+ * fs_internal.h - the in-memory side of a mounted file system, shared by the
+ * modules of src/fs/. Not part of the core's contract (that is fs.h).
+ *
+ * Locking (see docs/DESIGN.md, "Concurrency"): one mutex, fs->lock, protects
+ * every structure below. Every operation holds it from start to end. The
+ * journal commit and checkpoint are the only code that drops it, and only
+ * while their I/O is in flight, at an operation boundary: the committed state
+ * was copied beforehand, so other threads can keep working on the next
+ * transaction meanwhile (this is what makes group commit happen).
+ *
+ * Modules:
+ *   buf.c      metadata block cache (superblock, bitmaps, inode table,
+ *              directory blocks, extent nodes)
+ *   alloc.c    block and inode allocation; frees become reusable only after
+ *              the freeing transaction is checkpointed
+ *   inode.c    inode cache, inode life cycle, orphan list
+ *   file.c     page cache, file read/write/truncate
+ *   dir.c      directory blocks and the in-memory name index
+ *   journal.c  transactions, commit, checkpoint, replay
+ *   namei.c    path resolution
+ *   ops.c      the POSIX operations of fs.h, fd tables, clients
+ *   mount.c    mount, unmount, background commit
+ */
+#ifndef ANK_FS_INTERNAL_H
+#define ANK_FS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../bdev/bdev.h"
+#include "extent.h"
+#include "format.h"
+#include "fs.h"
+
+struct fs;
+
+/* ---- metadata buffer cache (buf.c) -------------------------------------- */
+
+struct buf {
+	uint64_t blk;
+	uint8_t *data;             /* 4096 bytes, aligned */
+	uint32_t refs;             /* pins; a pinned buffer is never evicted */
+	bool dirty;                /* changed in the running transaction */
+	bool pinned_forever;       /* superblock and bitmaps */
+	struct buf *hnext;         /* hash chain */
+	struct buf *lprev, *lnext; /* LRU of unpinned clean buffers */
+	struct buf *dnext;         /* dirty list */
+};
+
+struct bufcache {
+	struct buf **hash;
+	size_t nhash;
+	size_t count, limit;
+	struct buf lru;            /* sentinel: lnext = oldest */
+	struct buf *dirty;         /* singly linked via dnext */
+	size_t ndirty;
+};
+
+int buf_init(struct fs *fs, size_t limit);
+void buf_destroy(struct fs *fs);
+/* Pin block blk, reading it (or its newest committed image not yet
+ * checkpointed) when not cached. 0 or -errno. */
+int buf_get(struct fs *fs, uint64_t blk, struct buf **out);
+/* Pin block blk with zeroed content, without reading (a new block). */
+int buf_new(struct fs *fs, uint64_t blk, struct buf **out);
+/* Add the buffer to the running transaction. */
+void buf_dirty(struct fs *fs, struct buf *b);
+void buf_put(struct fs *fs, struct buf *b);
+/* The journal copied the buffer into a commit: it is clean again (the caller
+ * has already taken it off the dirty list). */
+void buf_clean(struct fs *fs, struct buf *b);
+/* The block was freed: drop any cached copy (it must be unpinned). */
+void buf_forget(struct fs *fs, uint64_t blk);
+
+/* ---- allocation (alloc.c) ------------------------------------------------ */
+
+struct pending_free {
+	uint64_t start;
+	uint32_t n;
+	bool is_inode;
+	uint64_t tid;              /* transaction that freed it */
+};
+
+struct alloc {
+	uint8_t *bmap;             /* allocatable view of blocks: 1 = not allocatable */
+	uint8_t *imap;             /* allocatable view of inodes */
+	uint64_t free_blocks, free_inodes; /* in the allocatable view */
+	uint64_t block_goal;       /* next-fit hint */
+	uint64_t inode_goal;
+	struct pending_free *pend;
+	size_t npend, cappend;
+	struct buf **bbufs;        /* on-disk block bitmap blocks (pinned) */
+	struct buf **ibufs;        /* on-disk inode bitmap blocks (pinned) */
+};
+
+int alloc_init(struct fs *fs);
+void alloc_destroy(struct fs *fs);
+/* Allocate 1..want contiguous blocks near goal. 0 or -ENOSPC. */
+int alloc_blocks(struct fs *fs, uint64_t goal, uint32_t want, uint64_t *start, uint32_t *got);
+void free_blocks(struct fs *fs, uint64_t start, uint32_t n);
+int alloc_inode(struct fs *fs, uint64_t *ino);
+void free_inode_number(struct fs *fs, uint64_t ino);
+/* Blocks and inodes freed by transactions up to `tid` become allocatable
+ * (called after a checkpoint made those transactions' effects final). */
+void alloc_release_pending(struct fs *fs, uint64_t tid);
+bool alloc_has_pending(struct fs *fs);
+
+/* ---- inodes (inode.c) ------------------------------------------------------ */
+
+struct page;
+
+struct inode {
+	uint64_t ino;
+	uint32_t refs;             /* fds, operations in progress */
+	uint32_t open_count;       /* open file descriptions */
+	struct ank_dinode d;       /* the on-disk image, kept current */
+	bool dirty;                /* d must be written with the transaction */
+	bool on_dirty_list;
+	bool on_orphan_list;
+	uint64_t dirty_tid;        /* last transaction that changed this file */
+	struct inode *hnext;
+	struct inode *lprev, *lnext; /* LRU of unreferenced inodes */
+	struct inode *dnext;
+	struct page *pages;        /* cached pages of this file (list) */
+	uint64_t npages;
+	struct dir_index *dix;     /* directories: name index, built on demand */
+};
+
+static inline struct extent_root *inode_root(struct inode *ip)
+{
+	return (struct extent_root *)(void *)&ip->d.eh;
+}
+_Static_assert(offsetof(struct ank_dinode, extents) - offsetof(struct ank_dinode, eh) ==
+		       sizeof(struct ank_extent_header),
+	       "extent root is contiguous in the inode");
+
+static inline bool inode_is_dir(const struct inode *ip)
+{
+	return (ip->d.mode & S_IFMT) == S_IFDIR;
+}
+
+int icache_init(struct fs *fs, size_t limit);
+void icache_destroy(struct fs *fs);
+/* Get a referenced in-memory inode, reading and validating it when needed.
+ * -EUCLEAN for a corrupt or free inode, -EIO. */
+int inode_get(struct fs *fs, uint64_t ino, struct inode **out);
+void inode_ref(struct inode *ip);
+/* Drop a reference; frees the inode (blocks, number) when it has no links and
+ * no users left. */
+void inode_put(struct fs *fs, struct inode *ip);
+/* Create a new inode with the given mode, owner and nlink 0 (referenced). */
+int inode_create(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid, struct inode **out);
+/* The in-memory image changed: write it with the running transaction. */
+void inode_dirty(struct fs *fs, struct inode *ip);
+void inode_touch(struct inode *ip, bool mtime, bool ctime);
+/* Orphan list (inodes with nlink 0 still open). */
+void inode_orphan_add(struct fs *fs, struct inode *ip);
+void inode_orphan_remove(struct fs *fs, struct inode *ip);
+/* Serialise every dirty inode into its inode table block (commit). */
+int inode_flush_dirty(struct fs *fs);
+/* Free the orphans left by a crash (mount). */
+int inode_process_orphans(struct fs *fs);
+/* Extent I/O bound to the fs (buffer cache + allocator). */
+extern const struct extent_io fs_extent_io_template;
+void fs_extent_io(struct fs *fs, struct extent_io *io);
+
+/* ---- page cache and file data (file.c) ------------------------------------ */
+
+struct page {
+	uint64_t ino;
+	uint32_t idx;              /* logical block */
+	uint64_t pblk;             /* 0: hole (reads as zeros, nothing on disk) */
+	uint8_t *data;
+	bool dirty;
+	bool writeback;            /* a copy is being written by a commit:
+	                              not evictable until that write is done */
+	struct inode *owner;
+	struct page *hnext;
+	struct page *iprev, *inext;  /* owner's list */
+	struct page *lprev, *lnext;  /* LRU (clean pages only) */
+	struct page *dprev, *dnext;  /* dirty list */
+};
+
+struct pagecache {
+	struct page **hash;
+	size_t nhash;
+	uint64_t count, limit, ndirty, dirty_limit;
+	struct page lru;           /* sentinel */
+	struct page dirty;         /* sentinel */
+};
+
+int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit);
+void pcache_destroy(struct fs *fs);
+ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off);
+ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off);
+/* Change the size; shrinking frees blocks and drops cached pages. */
+int file_truncate(struct fs *fs, struct inode *ip, uint64_t size);
+/* Commit support: take a dirty page off the dirty list while its copy is
+ * written; end_writeback makes it evictable again if still clean. */
+void page_start_writeback(struct fs *fs, struct page *p);
+void page_end_writeback(struct fs *fs, uint64_t ino, uint32_t idx);
+void pcache_shrink(struct fs *fs);
+/* Drop every cached page of the inode (it is being freed). */
+void file_drop_pages(struct fs *fs, struct inode *ip);
+/* Bytes of file data at a logical block for directories: map or allocate. */
+int file_map_block(struct fs *fs, struct inode *ip, uint32_t lblk, bool create, uint64_t *pblk);
+
+/* ---- directories (dir.c) ---------------------------------------------------- */
+
+struct dir_index;
+int dir_lookup(struct fs *fs, struct inode *dp, const char *name, size_t len, uint64_t *ino,
+	       uint8_t *type);
+int dir_add(struct fs *fs, struct inode *dp, const char *name, size_t len, uint64_t ino,
+	    uint8_t type);
+int dir_remove(struct fs *fs, struct inode *dp, const char *name, size_t len);
+/* Point an existing entry at another inode (rename over). */
+int dir_replace(struct fs *fs, struct inode *dp, const char *name, size_t len, uint64_t ino,
+		uint8_t type);
+/* Number of entries ("." and ".." not counted), or -errno. */
+int64_t dir_count(struct fs *fs, struct inode *dp);
+/* Entry at or after byte position *pos of the directory file; advances *pos
+ * past it. Returns 1 with the entry, 0 at the end, or -errno. */
+int dir_next(struct fs *fs, struct inode *dp, uint64_t *pos, struct fs_dirent *ent);
+void dir_index_free(struct dir_index *dix);
+
+/* ---- journal (journal.c) ------------------------------------------------------ */
+
+struct ckpt_image {
+	uint64_t home;
+	uint8_t *data;
+	struct ckpt_image *hnext;
+};
+
+struct journal {
+	uint64_t nlog;             /* log blocks (journal_blocks - 1) */
+	uint64_t head, tail;       /* absolute positions; used = head - tail */
+	uint64_t tail_seq;         /* seq of the transaction at tail */
+	uint32_t salt;
+	uint64_t running_tid;      /* transaction being built (== its seq) */
+	uint64_t committed_tid;    /* last transaction durable */
+	uint64_t checkpointed_tid; /* last transaction written home */
+	bool busy;                 /* a commit or checkpoint is in flight */
+	pthread_cond_t cond;       /* signalled when busy clears */
+	struct ckpt_image **ckpt;  /* committed images not yet written home */
+	size_t nckpt_hash, nckpt;
+	bool sb_dirty;             /* superblock changed in the running txn */
+	int error;                 /* sticky: a failed commit makes the fs read-only */
+};
+
+int journal_init(struct fs *fs);
+void journal_destroy(struct fs *fs);
+/* Replay committed transactions at mount and reset the log. */
+int journal_replay(struct fs *fs, uint64_t *txns_replayed);
+/* Commit the running transaction (called with fs->lock held, at an
+ * operation boundary; drops and retakes the lock during I/O). */
+int journal_commit(struct fs *fs);
+/* Make transaction `tid` durable (commit it unless already done). */
+int journal_force(struct fs *fs, uint64_t tid);
+/* Write every committed image home and empty the log. */
+int journal_checkpoint(struct fs *fs);
+/* The newest committed image of a block not yet written home, or NULL. */
+const uint8_t *journal_ckpt_image(struct fs *fs, uint64_t blk);
+void journal_sb_dirty(struct fs *fs);
+/* Blocks the running transaction will need in the log now. */
+uint64_t journal_running_blocks(struct fs *fs);
+
+/* ---- the mounted file system ------------------------------------------------- */
+
+struct fs {
+	pthread_mutex_t lock;
+	struct bdev *dev;
+	struct ank_super sb;       /* in-memory superblock, kept current */
+	struct fs_options opt;
+	bool read_only;
+	struct bufcache bc;
+	struct alloc al;
+	struct {
+		struct inode **hash;
+		size_t nhash, count, unused, limit;
+		struct inode lru;      /* sentinel: unreferenced inodes */
+		struct inode *dirty;   /* dirty list via dnext */
+	} ic;
+	struct pagecache pc;
+	struct journal j;
+	/* clients, for unmount */
+	struct fs_client *clients;
+	/* background commit */
+	pthread_t bg_thread;
+	bool bg_running, bg_stop;
+	pthread_cond_t bg_cond;
+	struct fs_stats stats;
+};
+
+/* Called at the start of every modifying operation with fs->lock held:
+ * commits when the running transaction or dirty data has grown past its
+ * bounds. */
+int fs_op_begin(struct fs *fs);
+
+#endif

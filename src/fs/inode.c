@@ -1,0 +1,453 @@
+/*
+ * inode.c - the inode cache and the life cycle of inodes: read and validate,
+ * create, mark dirty, free when the last link and the last user are gone,
+ * and the orphan list that keeps unlinked-but-open inodes recoverable.
+ *
+ * An in-memory inode holds its on-disk image `d` in current form; the
+ * journal serialises dirty images into the inode table at commit
+ * (inode_flush_dirty). Unreferenced clean inodes sit on an LRU and are
+ * evicted past the cache bound.
+ *
+ * It does not touch file data (file.c) or directory contents (dir.c).
+ * Called with fs->lock held.
+ */
+#include <stdlib.h>
+
+#include "fs_internal.h"
+
+static size_t ihash(struct fs *fs, uint64_t ino)
+{
+	return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 24) & (fs->ic.nhash - 1);
+}
+
+int icache_init(struct fs *fs, size_t limit)
+{
+	fs->ic.limit = limit ? limit : 4096;
+	fs->ic.nhash = 1;
+	while (fs->ic.nhash < fs->ic.limit * 2)
+		fs->ic.nhash <<= 1;
+	fs->ic.hash = calloc(fs->ic.nhash, sizeof(*fs->ic.hash));
+	if (!fs->ic.hash)
+		return -ENOMEM;
+	fs->ic.lru.lnext = fs->ic.lru.lprev = &fs->ic.lru;
+	return 0;
+}
+
+static void ilru_unlink(struct fs *fs, struct inode *ip)
+{
+	if (ip->lnext) {
+		ip->lnext->lprev = ip->lprev;
+		ip->lprev->lnext = ip->lnext;
+		ip->lnext = ip->lprev = NULL;
+		fs->ic.unused--;
+	}
+}
+
+static void ihash_unlink(struct fs *fs, struct inode *ip)
+{
+	struct inode **pp = &fs->ic.hash[ihash(fs, ip->ino)];
+	while (*pp && *pp != ip)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = ip->hnext;
+	fs->ic.count--;
+}
+
+static void inode_release(struct fs *fs, struct inode *ip)
+{
+	file_drop_pages(fs, ip);
+	dir_index_free(ip->dix);
+	ip->dix = NULL;
+	free(ip);
+	(void)fs;
+}
+
+void icache_destroy(struct fs *fs)
+{
+	if (!fs->ic.hash)
+		return;
+	for (size_t i = 0; i < fs->ic.nhash; i++) {
+		struct inode *ip = fs->ic.hash[i];
+		while (ip) {
+			struct inode *n = ip->hnext;
+			inode_release(fs, ip);
+			ip = n;
+		}
+	}
+	free(fs->ic.hash);
+	fs->ic.hash = NULL;
+}
+
+/* Evict unreferenced, clean inodes without dirty pages past the bound. */
+static void icache_shrink(struct fs *fs)
+{
+	struct inode *ip = fs->ic.lru.lnext;
+	while (fs->ic.count > fs->ic.limit && ip != &fs->ic.lru) {
+		struct inode *next = ip->lnext;
+		bool busy = ip->dirty;
+		for (struct page *pg = ip->pages; pg && !busy; pg = pg->inext)
+			busy = pg->dirty;
+		if (!busy) {
+			ilru_unlink(fs, ip);
+			ihash_unlink(fs, ip);
+			inode_release(fs, ip);
+		}
+		ip = next;
+	}
+}
+
+static struct inode *icache_find(struct fs *fs, uint64_t ino)
+{
+	for (struct inode *ip = fs->ic.hash[ihash(fs, ino)]; ip; ip = ip->hnext)
+		if (ip->ino == ino)
+			return ip;
+	return NULL;
+}
+
+static void icache_insert(struct fs *fs, struct inode *ip)
+{
+	size_t h = ihash(fs, ip->ino);
+	ip->hnext = fs->ic.hash[h];
+	fs->ic.hash[h] = ip;
+	fs->ic.count++;
+}
+
+/* Validate an inode image read from the inode table. */
+static int dinode_validate(const struct fs *fs, const struct ank_dinode *d, uint64_t ino)
+{
+	if (d->mode == 0)
+		return ANK_CORRUPT("inode: reference to a free inode");
+	if (d->checksum != ank_dinode_csum(d))
+		return ANK_CORRUPT("inode: checksum mismatch");
+	if (d->ino != ino)
+		return ANK_CORRUPT("inode: number field does not match its slot");
+	uint32_t fmt = d->mode & S_IFMT;
+	if (fmt != S_IFREG && fmt != S_IFDIR)
+		return ANK_CORRUPT("inode: unsupported file type");
+	if (d->size > ANK_MAX_FILE_SIZE)
+		return ANK_CORRUPT("inode: size beyond the format's limit");
+	if (fmt == S_IFDIR && (d->size % ANK_BLOCK_SIZE || d->parent == 0 ||
+			       d->parent >= fs->sb.inode_count))
+		return ANK_CORRUPT("inode: bad directory size or parent");
+	int rc = extent_root_validate((const struct extent_root *)(const void *)&d->eh);
+	if (rc < 0)
+		return rc;
+	return 0;
+}
+
+int inode_get(struct fs *fs, uint64_t ino, struct inode **out)
+{
+	if (ino == 0 || ino >= fs->sb.inode_count)
+		return ANK_CORRUPT("inode number out of range");
+	struct inode *ip = icache_find(fs, ino);
+	if (ip) {
+		if (ip->d.mode == 0)
+			return ANK_CORRUPT("inode: reference to a freed inode");
+		if (ip->refs++ == 0)
+			ilru_unlink(fs, ip);
+		*out = ip;
+		return 0;
+	}
+	struct buf *b;
+	int rc = buf_get(fs, fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK, &b);
+	if (rc < 0)
+		return rc;
+	ip = calloc(1, sizeof(*ip));
+	if (!ip) {
+		buf_put(fs, b);
+		return -ENOMEM;
+	}
+	memcpy(&ip->d, b->data + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, sizeof(ip->d));
+	buf_put(fs, b);
+	rc = dinode_validate(fs, &ip->d, ino);
+	if (rc < 0) {
+		free(ip);
+		return rc;
+	}
+	ip->ino = ino;
+	ip->refs = 1;
+	icache_insert(fs, ip);
+	*out = ip;
+	return 0;
+}
+
+void inode_ref(struct inode *ip)
+{
+	ip->refs++;
+}
+
+void inode_dirty(struct fs *fs, struct inode *ip)
+{
+	ip->dirty = true;
+	ip->dirty_tid = fs->j.running_tid;
+	if (!ip->on_dirty_list) {
+		ip->on_dirty_list = true;
+		ip->dnext = fs->ic.dirty;
+		fs->ic.dirty = ip;
+	}
+}
+
+void inode_touch(struct inode *ip, bool mtime, bool ctime)
+{
+	int64_t s;
+	uint32_t ns;
+	ank_now(&s, &ns);
+	if (mtime) {
+		ip->d.mtime_sec = s;
+		ip->d.mtime_nsec = ns;
+	}
+	if (ctime) {
+		ip->d.ctime_sec = s;
+		ip->d.ctime_nsec = ns;
+	}
+}
+
+int inode_create(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid, struct inode **out)
+{
+	uint64_t ino;
+	int rc = alloc_inode(fs, &ino);
+	if (rc < 0)
+		return rc;
+	/* Reuse of a number bumps the generation found in its old slot. */
+	struct buf *b;
+	rc = buf_get(fs, fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK, &b);
+	if (rc < 0) {
+		free_inode_number(fs, ino);
+		return rc;
+	}
+	const struct ank_dinode *old =
+		(const void *)(b->data + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE);
+	uint32_t gen = old->generation + 1;
+	buf_put(fs, b);
+	struct inode *ip = calloc(1, sizeof(*ip));
+	if (!ip) {
+		free_inode_number(fs, ino);
+		return -ENOMEM;
+	}
+	ip->ino = ino;
+	ip->refs = 1;
+	ip->d.mode = mode;
+	ip->d.uid = uid;
+	ip->d.gid = gid;
+	ip->d.ino = ino;
+	ip->d.generation = gen ? gen : 1;
+	extent_root_init(inode_root(ip));
+	int64_t s;
+	uint32_t ns;
+	ank_now(&s, &ns);
+	ip->d.atime_sec = ip->d.mtime_sec = ip->d.ctime_sec = s;
+	ip->d.atime_nsec = ip->d.mtime_nsec = ip->d.ctime_nsec = ns;
+	icache_insert(fs, ip);
+	inode_dirty(fs, ip);
+	*out = ip;
+	return 0;
+}
+
+void inode_orphan_add(struct fs *fs, struct inode *ip)
+{
+	if (ip->on_orphan_list)
+		return;
+	ip->d.next_orphan = fs->sb.orphan_head;
+	fs->sb.orphan_head = ip->ino;
+	ip->on_orphan_list = true;
+	inode_dirty(fs, ip);
+	journal_sb_dirty(fs);
+}
+
+void inode_orphan_remove(struct fs *fs, struct inode *ip)
+{
+	if (!ip->on_orphan_list)
+		return;
+	ip->on_orphan_list = false;
+	if (fs->sb.orphan_head == ip->ino) {
+		fs->sb.orphan_head = ip->d.next_orphan;
+		journal_sb_dirty(fs);
+	} else {
+		/* Find the predecessor; the list is short (open unlinked files). */
+		uint64_t cur = fs->sb.orphan_head;
+		for (uint64_t steps = 0; cur && steps < fs->sb.inode_count; steps++) {
+			struct inode *pp = icache_find(fs, cur);
+			if (!pp)
+				break; /* every orphan is pinned in memory by its users */
+			if (pp->d.next_orphan == ip->ino) {
+				pp->d.next_orphan = ip->d.next_orphan;
+				inode_dirty(fs, pp);
+				break;
+			}
+			cur = pp->d.next_orphan;
+		}
+	}
+	ip->d.next_orphan = 0;
+	inode_dirty(fs, ip);
+}
+
+/* Last link and last user gone: release blocks and the number. */
+static void inode_free(struct fs *fs, struct inode *ip)
+{
+	int64_t delta = 0;
+	struct extent_io io;
+	file_drop_pages(fs, ip);
+	fs_extent_io(fs, &io);
+	if (extent_truncate(&io, inode_root(ip), (uint32_t)ip->ino, 0, &delta) < 0) {
+		/* A corrupt map: leave its blocks allocated (fsck repairs), but
+		 * still free the inode. */
+	}
+	inode_orphan_remove(fs, ip);
+	dir_index_free(ip->dix);
+	ip->dix = NULL;
+	uint32_t gen = ip->d.generation;
+	memset(&ip->d, 0, sizeof(ip->d));
+	ip->d.generation = gen; /* kept so the next user of the number bumps it */
+	free_inode_number(fs, ip->ino);
+	inode_dirty(fs, ip);
+}
+
+void inode_put(struct fs *fs, struct inode *ip)
+{
+	if (--ip->refs > 0)
+		return;
+	if (ip->d.mode == 0) {
+		/* Freed: forget it once its zeroed image is written. */
+		if (!ip->on_dirty_list) {
+			ihash_unlink(fs, ip);
+			inode_release(fs, ip);
+		}
+		return;
+	}
+	if (ip->d.nlink == 0 && ip->open_count == 0) {
+		/* Freed in the same transaction as the last unlink or close, so
+		 * no committed state has an unreferenced, unlisted inode. */
+		inode_free(fs, ip);
+		return;
+	}
+	ip->lprev = fs->ic.lru.lprev;
+	ip->lnext = &fs->ic.lru;
+	fs->ic.lru.lprev->lnext = ip;
+	fs->ic.lru.lprev = ip;
+	fs->ic.unused++;
+	icache_shrink(fs);
+}
+
+int inode_flush_dirty(struct fs *fs)
+{
+	int err = 0;
+	struct inode *ip = fs->ic.dirty;
+	fs->ic.dirty = NULL;
+	while (ip) {
+		struct inode *next = ip->dnext;
+		ip->dnext = NULL;
+		ip->on_dirty_list = false;
+		struct buf *b;
+		int rc = buf_get(fs, fs->sb.itable_start + ip->ino / ANK_INODES_PER_BLOCK, &b);
+		if (rc == 0) {
+			if (ip->d.mode != 0) {
+				ip->d.checksum = 0;
+				ip->d.checksum = ank_dinode_csum(&ip->d);
+			}
+			memcpy(b->data + (ip->ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, &ip->d,
+			       sizeof(ip->d));
+			buf_dirty(fs, b);
+			buf_put(fs, b);
+			ip->dirty = false;
+		} else {
+			err = err ? err : rc;
+		}
+		if (ip->refs == 0 && ip->d.mode == 0 && !ip->dirty) {
+			ihash_unlink(fs, ip);
+			inode_release(fs, ip);
+		}
+		ip = next;
+	}
+	return err;
+}
+
+int inode_process_orphans(struct fs *fs)
+{
+	uint64_t steps = 0;
+	while (fs->sb.orphan_head) {
+		if (++steps > fs->sb.inode_count)
+			return ANK_CORRUPT("orphan list has a cycle");
+		struct inode *ip;
+		uint64_t ino = fs->sb.orphan_head;
+		int rc = inode_get(fs, ino, &ip);
+		if (rc < 0) {
+			/* Unreadable orphan: drop the list rather than fail the
+			 * mount; fsck reports the leaked inode. */
+			fs->sb.orphan_head = 0;
+			journal_sb_dirty(fs);
+			return rc;
+		}
+		ip->on_orphan_list = true;
+		if (ip->d.nlink != 0) {
+			/* Linked again before the crash: just unlist it. */
+			inode_orphan_remove(fs, ip);
+		}
+		inode_put(fs, ip); /* nlink 0, no users: freed, unlisted */
+		if (fs->sb.orphan_head == ino)
+			return ANK_CORRUPT("orphan list head did not advance");
+	}
+	return 0;
+}
+
+/* ---- extent I/O bound to the buffer cache and allocator ------------------ */
+
+static int xio_get(void *ctx, uint64_t pblk, void **data, void **handle)
+{
+	struct fs *fs = ctx;
+	struct buf *b;
+	if (pblk < fs->sb.data_start || pblk >= fs->sb.block_count)
+		return ANK_CORRUPT("extent node outside the data region");
+	int rc = buf_get(fs, pblk, &b);
+	if (rc < 0)
+		return rc;
+	*data = b->data;
+	*handle = b;
+	return 0;
+}
+
+static int xio_new(void *ctx, uint64_t pblk, void **data, void **handle)
+{
+	struct buf *b;
+	int rc = buf_new(ctx, pblk, &b);
+	if (rc < 0)
+		return rc;
+	*data = b->data;
+	*handle = b;
+	return 0;
+}
+
+static void xio_dirty(void *ctx, void *handle)
+{
+	buf_dirty(ctx, handle);
+}
+
+static void xio_put(void *ctx, void *handle)
+{
+	buf_put(ctx, handle);
+}
+
+static int xio_alloc(void *ctx, uint64_t goal, uint32_t want, uint64_t *pblk, uint32_t *got)
+{
+	return alloc_blocks(ctx, goal, want, pblk, got);
+}
+
+static void xio_free(void *ctx, uint64_t pblk, uint32_t n)
+{
+	free_blocks(ctx, pblk, n);
+}
+
+const struct extent_io fs_extent_io_template = {
+	.ctx = NULL,
+	.node_get = xio_get,
+	.node_new = xio_new,
+	.node_dirty = xio_dirty,
+	.node_put = xio_put,
+	.alloc = xio_alloc,
+	.free = xio_free,
+};
+
+void fs_extent_io(struct fs *fs, struct extent_io *io)
+{
+	*io = fs_extent_io_template;
+	io->ctx = fs;
+}

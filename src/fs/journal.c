@@ -1,0 +1,540 @@
+/*
+ * journal.c - the metadata journal (s-log): transactions, commit, checkpoint
+ * and replay.
+ *
+ * Contract
+ *   - Every change to metadata joins the running transaction (dirty buffers,
+ *     dirty inodes, the superblock). A commit makes it atomic and durable:
+ *     after a crash, replay applies all of a committed transaction or none.
+ *   - Ordered data: file data dirtied before a commit reaches the disk before
+ *     that commit's record, so committed metadata never points at blocks
+ *     whose data was not written.
+ *   - Group commit: a commit copies the transaction under fs->lock, starts
+ *     the next one and drops the lock for its I/O; operations (and fsyncs)
+ *     that arrive meanwhile form the next transaction together.
+ *   - Checkpoint: committed block images are kept in memory until written to
+ *     their home locations; then the log tail moves forward. Blocks freed by
+ *     a transaction become allocatable only after it was checkpointed (see
+ *     alloc.c), so no replay can overwrite a reused block.
+ *   - A failed commit or checkpoint is sticky: every later change fails with
+ *     that error (the in-memory state no longer matches what can be made
+ *     durable); a remount replays what was committed.
+ *
+ * Transaction states: running (collecting changes) -> committing (copied,
+ * I/O in flight) -> committed (durable in the log) -> checkpointed (durable at
+ * home, log space reclaimed).
+ *
+ * On-disk records are in format.h; reading them at mount is jscan.c's job.
+ * Called with fs->lock held; commit and checkpoint drop it during I/O.
+ */
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "../util/crc32c.h"
+#include "fs_internal.h"
+#include "jscan.h"
+
+static size_t ckpt_hash(const struct journal *j, uint64_t home)
+{
+	return (size_t)((home * 0x9E3779B97F4A7C15ull) >> 20) & (j->nckpt_hash - 1);
+}
+
+static struct ckpt_image *ckpt_find(struct journal *j, uint64_t home)
+{
+	for (struct ckpt_image *c = j->ckpt[ckpt_hash(j, home)]; c; c = c->hnext)
+		if (c->home == home)
+			return c;
+	return NULL;
+}
+
+/* Keep `data` (ownership taken) as the newest committed image of home. */
+static void ckpt_put(struct journal *j, uint64_t home, uint8_t *data, struct ckpt_image *node)
+{
+	struct ckpt_image *c = ckpt_find(j, home);
+	if (c) {
+		free(c->data);
+		c->data = data;
+		free(node);
+		return;
+	}
+	node->home = home;
+	node->data = data;
+	size_t h = ckpt_hash(j, home);
+	node->hnext = j->ckpt[h];
+	j->ckpt[h] = node;
+	j->nckpt++;
+}
+
+static void ckpt_clear(struct journal *j)
+{
+	for (size_t i = 0; i < j->nckpt_hash; i++) {
+		struct ckpt_image *c = j->ckpt[i];
+		while (c) {
+			struct ckpt_image *n = c->hnext;
+			free(c->data);
+			free(c);
+			c = n;
+		}
+		j->ckpt[i] = NULL;
+	}
+	j->nckpt = 0;
+}
+
+const uint8_t *journal_ckpt_image(struct fs *fs, uint64_t blk)
+{
+	if (!fs->j.ckpt || fs->j.nckpt == 0)
+		return NULL;
+	struct ckpt_image *c = ckpt_find(&fs->j, blk);
+	return c ? c->data : NULL;
+}
+
+int journal_init(struct fs *fs)
+{
+	struct journal *j = &fs->j;
+	j->nlog = fs->sb.journal_blocks - 1;
+	j->nckpt_hash = 1;
+	while (j->nckpt_hash < j->nlog * 2)
+		j->nckpt_hash <<= 1;
+	j->ckpt = calloc(j->nckpt_hash, sizeof(*j->ckpt));
+	if (!j->ckpt)
+		return -ENOMEM;
+	pthread_cond_init(&j->cond, NULL);
+	return 0;
+}
+
+void journal_destroy(struct fs *fs)
+{
+	struct journal *j = &fs->j;
+	if (j->ckpt) {
+		ckpt_clear(j);
+		free(j->ckpt);
+		j->ckpt = NULL;
+		pthread_cond_destroy(&j->cond);
+	}
+}
+
+void journal_sb_dirty(struct fs *fs)
+{
+	fs->j.sb_dirty = true;
+}
+
+uint64_t journal_running_blocks(struct fs *fs)
+{
+	return fs->bc.ndirty + (fs->j.sb_dirty ? 1 : 0);
+}
+
+/* Write the journal header: the log now starts at `tail` with `seq`. */
+static int write_header(struct fs *fs, uint64_t seq, uint64_t tail, uint32_t salt)
+{
+	uint8_t *blk = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	memset(blk, 0, ANK_BLOCK_SIZE);
+	struct ank_journal_header *h = (void *)blk;
+	h->magic = ANK_JHDR_MAGIC;
+	h->version = 1;
+	h->seq = seq;
+	h->tail = tail % fs->j.nlog;
+	h->salt = salt;
+	h->checksum = ank_jhdr_csum(h);
+	int rc = bdev_write(fs->dev, fs->sb.journal_start, 1, blk);
+	if (rc == 0)
+		rc = bdev_flush(fs->dev);
+	free(blk);
+	return rc;
+}
+
+struct replay_ctx {
+	struct journal *j;
+	int err;
+};
+
+static int replay_collect(void *arg, uint64_t seq, uint64_t home, const void *image)
+{
+	struct replay_ctx *rc = arg;
+	(void)seq;
+	uint8_t *copy = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	struct ckpt_image *node = calloc(1, sizeof(*node));
+	if (!copy || !node) {
+		free(copy);
+		free(node);
+		rc->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	memcpy(copy, image, ANK_BLOCK_SIZE);
+	ckpt_put(rc->j, home, copy, node);
+	return 0;
+}
+
+/* Write every image of the checkpoint set home, then flush. */
+static int write_home(struct fs *fs, struct ckpt_image **list, size_t n)
+{
+	enum { BATCH = 128 };
+	struct bdev_io ios[BATCH];
+	int err = 0;
+	for (size_t i = 0; i < n;) {
+		unsigned k = 0;
+		while (k < BATCH && i < n) {
+			ios[k++] = (struct bdev_io){BDEV_WRITE, list[i]->home, 1, list[i]->data, 0};
+			i++;
+		}
+		int rc = bdev_submit(fs->dev, ios, k);
+		if (rc < 0 && !err)
+			err = rc;
+	}
+	if (!err)
+		err = bdev_flush(fs->dev);
+	return err;
+}
+
+static struct ckpt_image **ckpt_list(struct journal *j, size_t *n)
+{
+	struct ckpt_image **list = malloc((j->nckpt ? j->nckpt : 1) * sizeof(*list));
+	size_t k = 0;
+	if (!list)
+		return NULL;
+	for (size_t i = 0; i < j->nckpt_hash; i++)
+		for (struct ckpt_image *c = j->ckpt[i]; c; c = c->hnext)
+			list[k++] = c;
+	*n = k;
+	return list;
+}
+
+int journal_replay(struct fs *fs, uint64_t *txns_replayed)
+{
+	struct journal *j = &fs->j;
+	struct ank_journal_header h;
+	int rc = jscan_read_header(fs->dev, &fs->sb, &h);
+	if (rc < 0)
+		return rc;
+	struct jscan_result res;
+	struct replay_ctx ctx = {j, 0};
+	rc = jscan_scan(fs->dev, &fs->sb, replay_collect, &ctx, &res);
+	if (ctx.err)
+		rc = ctx.err;
+	if (rc < 0) {
+		ckpt_clear(j);
+		return rc;
+	}
+	*txns_replayed = res.transactions;
+	j->running_tid = res.next_seq;
+	j->committed_tid = j->checkpointed_tid = res.next_seq - 1;
+	j->head = j->tail = res.next_pos % j->nlog;
+	j->tail_seq = res.next_seq;
+	if (fs->read_only) {
+		/* Keep the images in memory: reads see the replayed state, the
+		 * device is not written. */
+		j->salt = h.salt;
+		return 0;
+	}
+	if (j->nckpt) {
+		size_t n;
+		struct ckpt_image **list = ckpt_list(j, &n);
+		if (!list)
+			return -ENOMEM;
+		rc = write_home(fs, list, n);
+		free(list);
+		if (rc < 0)
+			return rc;
+		ckpt_clear(j);
+	}
+	uint32_t salt;
+	if (getrandom(&salt, sizeof(salt), 0) != sizeof(salt))
+		salt = (uint32_t)ank_mono_ns();
+	if (salt == h.salt)
+		salt ^= 0x5A5A5A5Au;
+	j->salt = salt;
+	return write_header(fs, j->tail_seq, j->tail, salt);
+}
+
+/* Write home every committed image and move the log tail to the head. Called
+ * with the lock held and no commit in flight (j->busy clear); drops the lock
+ * during I/O. */
+static int checkpoint_locked(struct fs *fs)
+{
+	struct journal *j = &fs->j;
+	if (j->head == j->tail && j->nckpt == 0) {
+		j->checkpointed_tid = j->committed_tid;
+		alloc_release_pending(fs, j->checkpointed_tid);
+		return 0;
+	}
+	size_t n;
+	struct ckpt_image **list = ckpt_list(j, &n);
+	if (!list)
+		return -ENOMEM;
+	uint64_t upto = j->committed_tid, new_tail = j->head;
+	j->busy = true;
+	pthread_mutex_unlock(&fs->lock);
+	int rc = write_home(fs, list, n);
+	if (rc == 0)
+		rc = write_header(fs, upto + 1, new_tail, j->salt);
+	pthread_mutex_lock(&fs->lock);
+	free(list);
+	j->busy = false;
+	pthread_cond_broadcast(&j->cond);
+	if (rc < 0) {
+		j->error = rc;
+		return rc;
+	}
+	ckpt_clear(j);
+	j->tail = new_tail;
+	j->tail_seq = upto + 1;
+	j->checkpointed_tid = upto;
+	fs->stats.checkpoints++;
+	alloc_release_pending(fs, upto);
+	return 0;
+}
+
+int journal_checkpoint(struct fs *fs)
+{
+	struct journal *j = &fs->j;
+	while (j->busy)
+		pthread_cond_wait(&j->cond, &fs->lock);
+	if (j->error)
+		return j->error;
+	return checkpoint_locked(fs);
+}
+
+static int cmp_u64_pair(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+int journal_commit(struct fs *fs)
+{
+	struct journal *j = &fs->j;
+	int rc = 0;
+	uint8_t **meta = NULL, *log = NULL, *data = NULL;
+	uint64_t *pages = NULL; /* pairs: pblk, index into data */
+	struct bdev_io *ios = NULL;
+	size_t nmeta = 0, ndata = 0;
+
+	for (;;) {
+		while (j->busy)
+			pthread_cond_wait(&j->cond, &fs->lock);
+		if (j->error)
+			return j->error;
+		if (fs->read_only)
+			return 0;
+		rc = inode_flush_dirty(fs);
+		if (rc < 0)
+			return rc;
+		if (j->sb_dirty) {
+			struct buf *b;
+			rc = buf_get(fs, 0, &b);
+			if (rc < 0)
+				return rc;
+			int64_t s;
+			uint32_t ns;
+			ank_now(&s, &ns);
+			fs->sb.write_time = s;
+			fs->sb.checksum = ank_super_csum(&fs->sb);
+			memcpy(b->data, &fs->sb, sizeof(fs->sb));
+			buf_dirty(fs, b);
+			buf_put(fs, b);
+			j->sb_dirty = false;
+		}
+		nmeta = fs->bc.ndirty;
+		ndata = fs->pc.ndirty;
+		uint64_t need = ANK_DIV_ROUND_UP(nmeta, (uint64_t)ANK_JDESC_MAX) + nmeta + 1;
+		if (nmeta == 0 && ndata == 0) {
+			j->committed_tid = j->running_tid++;
+			return 0;
+		}
+		if (need > j->nlog) {
+			j->error = -ENOSPC;
+			return ANK_CORRUPT("transaction larger than the journal");
+		}
+		if (j->head - j->tail + need <= j->nlog)
+			break;
+		rc = checkpoint_locked(fs);
+		if (rc < 0)
+			return rc;
+	}
+
+	uint64_t tid = j->running_tid;
+	uint64_t ndesc = ANK_DIV_ROUND_UP(nmeta, (uint64_t)ANK_JDESC_MAX);
+	uint64_t nlogblk = ndesc + nmeta + 1;
+	meta = calloc(nmeta ? nmeta : 1, sizeof(*meta));
+	log = ank_aligned_alloc(nlogblk * ANK_BLOCK_SIZE);
+	data = ank_aligned_alloc((ndata ? ndata : 1) * ANK_BLOCK_SIZE);
+	pages = malloc((ndata ? ndata : 1) * 2 * sizeof(*pages));
+	uint64_t *homes = malloc((nmeta ? nmeta : 1) * sizeof(*homes));
+	struct ckpt_image **nodes = calloc(nmeta ? nmeta : 1, sizeof(*nodes));
+	uint64_t *pg_keys = malloc((ndata ? ndata : 1) * 2 * sizeof(*pg_keys));
+	ios = malloc((ndata + nlogblk) * sizeof(*ios));
+	bool oom = !meta || !log || !data || !pages || !homes || !nodes || !pg_keys || !ios;
+	for (size_t i = 0; !oom && i < nmeta; i++) {
+		meta[i] = ank_aligned_alloc(ANK_BLOCK_SIZE);
+		nodes[i] = calloc(1, sizeof(**nodes));
+		oom = !meta[i] || !nodes[i];
+	}
+	if (oom) {
+		rc = -ENOMEM;
+		goto out_nomem;
+	}
+
+	/* Copy the transaction: metadata images and data pages. */
+	memset(log, 0, nlogblk * ANK_BLOCK_SIZE);
+	size_t mi = 0;
+	while (fs->bc.dirty) {
+		struct buf *b = fs->bc.dirty;
+		fs->bc.dirty = b->dnext;
+		b->dnext = NULL;
+		memcpy(meta[mi], b->data, ANK_BLOCK_SIZE);
+		homes[mi++] = b->blk;
+		buf_clean(fs, b);
+	}
+	fs->bc.ndirty = 0;
+	size_t di = 0;
+	while (fs->pc.dirty.dnext != &fs->pc.dirty) {
+		struct page *p = fs->pc.dirty.dnext;
+		memcpy(data + di * ANK_BLOCK_SIZE, p->data, ANK_BLOCK_SIZE);
+		pages[2 * di] = p->pblk;
+		pages[2 * di + 1] = di;
+		pg_keys[2 * di] = p->ino;
+		pg_keys[2 * di + 1] = p->idx;
+		di++;
+		page_start_writeback(fs, p);
+	}
+	/* Lay out the log: [desc, images...]* commit, and chain the CRC. */
+	uint32_t crc = 0;
+	uint64_t lb = 0;
+	for (size_t m = 0; m < nmeta;) {
+		struct ank_journal_desc *d = (void *)(log + lb * ANK_BLOCK_SIZE);
+		size_t cnt = ANK_MIN(nmeta - m, (size_t)ANK_JDESC_MAX);
+		d->magic = ANK_JDESC_MAGIC;
+		d->salt = j->salt;
+		d->seq = tid;
+		d->count = (uint32_t)cnt;
+		for (size_t k = 0; k < cnt; k++)
+			d->home[k] = homes[m + k];
+		d->checksum = ank_jdesc_csum(d);
+		crc = crc32c(crc, d, ANK_BLOCK_SIZE);
+		lb++;
+		for (size_t k = 0; k < cnt; k++, lb++) {
+			memcpy(log + lb * ANK_BLOCK_SIZE, meta[m + k], ANK_BLOCK_SIZE);
+			crc = crc32c(crc, meta[m + k], ANK_BLOCK_SIZE);
+		}
+		m += cnt;
+	}
+	struct ank_journal_commit *c = (void *)(log + lb * ANK_BLOCK_SIZE);
+	c->magic = ANK_JCMT_MAGIC;
+	c->salt = j->salt;
+	c->seq = tid;
+	c->nblocks = (uint32_t)(nlogblk - 1);
+	c->data_crc = crc;
+	uint32_t ns;
+	ank_now(&c->time_sec, &ns);
+	c->checksum = ank_jcmt_csum(c);
+	/* Readers that miss in the buffer cache must see these images from now
+	 * on, since the buffers are clean and may be evicted. */
+	for (size_t k = 0; k < nmeta; k++) {
+		ckpt_put(j, homes[k], meta[k], nodes[k]);
+		meta[k] = NULL;
+		nodes[k] = NULL;
+	}
+
+	uint64_t head = j->head;
+	j->busy = true;
+	j->running_tid++;
+	pthread_mutex_unlock(&fs->lock);
+
+	/* Data first (sorted, contiguous blocks merged), with every log block
+	 * but the commit record; flush; then the commit record; flush. */
+	qsort(pages, ndata, 2 * sizeof(*pages), cmp_u64_pair);
+	unsigned nio = 0;
+	uint8_t *sorted = ndata ? ank_aligned_alloc(ndata * ANK_BLOCK_SIZE) : NULL;
+	if (ndata && !sorted) {
+		rc = -ENOMEM;
+	} else {
+		for (size_t k = 0; k < ndata; k++)
+			memcpy(sorted + k * ANK_BLOCK_SIZE, data + pages[2 * k + 1] * ANK_BLOCK_SIZE,
+			       ANK_BLOCK_SIZE);
+		for (size_t k = 0; k < ndata;) {
+			size_t run = 1;
+			while (k + run < ndata && pages[2 * (k + run)] == pages[2 * k] + run &&
+			       run < 256)
+				run++;
+			ios[nio++] = (struct bdev_io){BDEV_WRITE, pages[2 * k], (uint32_t)run,
+						      sorted + k * ANK_BLOCK_SIZE, 0};
+			k += run;
+		}
+		for (uint64_t k = 0; k + 1 < nlogblk;) {
+			uint64_t pos = (head + k) % j->nlog;
+			uint64_t run = ANK_MIN(nlogblk - 1 - k, j->nlog - pos);
+			ios[nio++] = (struct bdev_io){BDEV_WRITE, fs->sb.journal_start + 1 + pos,
+						      (uint32_t)run, log + k * ANK_BLOCK_SIZE, 0};
+			k += run;
+		}
+		rc = nio ? bdev_submit(fs->dev, ios, nio) : 0;
+		if (rc == 0)
+			rc = bdev_flush(fs->dev);
+		if (rc == 0)
+			rc = bdev_write(fs->dev,
+					fs->sb.journal_start + 1 + (head + nlogblk - 1) % j->nlog, 1,
+					log + (nlogblk - 1) * ANK_BLOCK_SIZE);
+		if (rc == 0)
+			rc = bdev_flush(fs->dev);
+	}
+	free(sorted);
+
+	pthread_mutex_lock(&fs->lock);
+	for (size_t k = 0; k < ndata; k++)
+		page_end_writeback(fs, pg_keys[2 * k], (uint32_t)pg_keys[2 * k + 1]);
+	j->busy = false;
+	pthread_cond_broadcast(&j->cond);
+	if (rc < 0) {
+		j->error = rc;
+	} else {
+		j->head = head + nlogblk;
+		j->committed_tid = tid;
+		fs->stats.commits++;
+		fs->stats.journal_blocks_written += nlogblk;
+	}
+	pcache_shrink(fs);
+	free(homes);
+	free(nodes);
+	free(pg_keys);
+	free(meta);
+	free(log);
+	free(data);
+	free(pages);
+	free(ios);
+	if (rc == 0 && j->head - j->tail > j->nlog / 2)
+		rc = journal_checkpoint(fs);
+	return rc;
+
+out_nomem:
+	for (size_t i = 0; meta && i < nmeta; i++)
+		free(meta[i]);
+	for (size_t i = 0; nodes && i < nmeta; i++)
+		free(nodes[i]);
+	free(homes);
+	free(nodes);
+	free(pg_keys);
+	free(meta);
+	free(log);
+	free(data);
+	free(pages);
+	free(ios);
+	return rc;
+}
+
+int journal_force(struct fs *fs, uint64_t tid)
+{
+	struct journal *j = &fs->j;
+	while (j->committed_tid < tid) {
+		if (j->error)
+			return j->error;
+		if (j->busy) {
+			pthread_cond_wait(&j->cond, &fs->lock);
+			continue;
+		}
+		int rc = journal_commit(fs);
+		if (rc < 0)
+			return rc;
+	}
+	return j->error;
+}

@@ -1,0 +1,206 @@
+/*
+ * mount.c - mounting and unmounting: superblock validation, journal replay,
+ * orphan processing, the background commit thread, and a clean unmount that
+ * leaves an empty journal and a CLEAN superblock.
+ *
+ * It does not format volumes (mkfs.c) or check them (src/fsck/).
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "fs_internal.h"
+
+void fs_clients_close_all(struct fs *fs);
+
+static int read_super(struct bdev *dev, struct ank_super *sb)
+{
+	uint8_t *blk = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	int rc = bdev_read(dev, 0, 1, blk);
+	if (rc == 0) {
+		memcpy(sb, blk, sizeof(*sb));
+		rc = ank_super_validate(sb, dev->nblocks);
+	}
+	free(blk);
+	return rc;
+}
+
+static int write_super(struct fs *fs)
+{
+	uint8_t *blk = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	memset(blk, 0, ANK_BLOCK_SIZE);
+	int64_t s;
+	uint32_t ns;
+	ank_now(&s, &ns);
+	fs->sb.write_time = s;
+	fs->sb.checksum = ank_super_csum(&fs->sb);
+	memcpy(blk, &fs->sb, sizeof(fs->sb));
+	int rc = bdev_write(fs->dev, 0, 1, blk);
+	if (rc == 0)
+		rc = bdev_flush(fs->dev);
+	free(blk);
+	return rc;
+}
+
+static void *bg_main(void *arg)
+{
+	struct fs *fs = arg;
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->bg_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)fs->opt.commit_interval_ms * 1000000ull;
+		ts.tv_sec += (time_t)(ns / 1000000000ull);
+		ts.tv_nsec = (long)(ns % 1000000000ull);
+		int w = pthread_cond_timedwait(&fs->bg_cond, &fs->lock, &ts);
+		if (fs->bg_stop)
+			break;
+		if (w == ETIMEDOUT && !fs->j.error &&
+		    (fs->bc.ndirty || fs->pc.ndirty || fs->ic.dirty || fs->j.sb_dirty))
+			(void)journal_commit(fs);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+static void fs_free(struct fs *fs)
+{
+	icache_destroy(fs);
+	alloc_destroy(fs);
+	pcache_destroy(fs);
+	buf_destroy(fs);
+	journal_destroy(fs);
+	pthread_cond_destroy(&fs->bg_cond);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}
+
+int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
+{
+	struct fs *fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	if (opt)
+		fs->opt = *opt;
+	if (!fs->opt.commit_interval_ms)
+		fs->opt.commit_interval_ms = 5000;
+	fs->dev = dev;
+	fs->read_only = fs->opt.read_only;
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fs->bg_cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	int rc = read_super(dev, &fs->sb);
+	if (rc < 0)
+		goto fail;
+	if (!fs->read_only && (fs->sb.feature_ro_compat & ~ANK_FEATURE_RO_COMPAT_SUPP)) {
+		rc = -EROFS;
+		goto fail;
+	}
+	rc = journal_init(fs);
+	if (rc < 0)
+		goto fail;
+	rc = buf_init(fs, fs->opt.buffer_cache);
+	if (rc < 0)
+		goto fail;
+	uint64_t replayed = 0;
+	rc = journal_replay(fs, &replayed);
+	if (rc < 0)
+		goto fail;
+	if (replayed) {
+		/* The superblock may itself have been replayed. */
+		const uint8_t *img = journal_ckpt_image(fs, 0);
+		if (img) {
+			memcpy(&fs->sb, img, sizeof(fs->sb));
+			rc = ank_super_validate(&fs->sb, dev->nblocks);
+		} else {
+			rc = read_super(dev, &fs->sb);
+		}
+		if (rc < 0)
+			goto fail;
+	}
+	rc = icache_init(fs, fs->opt.inode_cache);
+	if (rc == 0)
+		rc = pcache_init(fs, fs->opt.cache_pages, fs->opt.dirty_pages_limit);
+	if (rc == 0)
+		rc = alloc_init(fs);
+	if (rc < 0)
+		goto fail;
+	/* The root must be a readable directory. */
+	struct inode *root;
+	rc = inode_get(fs, ANK_ROOT_INO, &root);
+	if (rc == 0 && !inode_is_dir(root))
+		rc = ANK_CORRUPT("root inode is not a directory");
+	if (rc == 0)
+		inode_put(fs, root);
+	if (rc < 0)
+		goto fail;
+	if (!fs->read_only) {
+		fs->sb.state = ANK_STATE_DIRTY;
+		fs->sb.mount_count++;
+		int64_t s;
+		uint32_t ns;
+		ank_now(&s, &ns);
+		fs->sb.mount_time = s;
+		rc = write_super(fs);
+		if (rc < 0)
+			goto fail;
+		pthread_mutex_lock(&fs->lock);
+		rc = inode_process_orphans(fs);
+		if (rc == 0)
+			rc = journal_commit(fs);
+		pthread_mutex_unlock(&fs->lock);
+		if (rc < 0)
+			goto fail;
+		if (!fs->opt.no_background) {
+			if (pthread_create(&fs->bg_thread, NULL, bg_main, fs) == 0)
+				fs->bg_running = true;
+		}
+	}
+	*out = fs;
+	return 0;
+fail:
+	fs_free(fs);
+	return rc;
+}
+
+int fs_unmount(struct fs *fs)
+{
+	if (fs->bg_running) {
+		pthread_mutex_lock(&fs->lock);
+		fs->bg_stop = true;
+		pthread_cond_broadcast(&fs->bg_cond);
+		pthread_mutex_unlock(&fs->lock);
+		pthread_join(fs->bg_thread, NULL);
+	}
+	pthread_mutex_lock(&fs->lock);
+	fs_clients_close_all(fs);
+	int rc = 0;
+	if (!fs->read_only) {
+		rc = journal_commit(fs);
+		if (rc == 0)
+			rc = journal_checkpoint(fs);
+		if (rc == 0) {
+			fs->sb.state = ANK_STATE_CLEAN;
+			fs->sb.free_blocks = fs->al.free_blocks;
+			fs->sb.free_inodes = fs->al.free_inodes;
+			rc = write_super(fs);
+		}
+	}
+	/* Clients not freed by their owners are freed now. */
+	while (fs->clients) {
+		struct fs_client *c = fs->clients;
+		pthread_mutex_unlock(&fs->lock);
+		fs_client_free(c);
+		pthread_mutex_lock(&fs->lock);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	fs_free(fs);
+	return rc;
+}

@@ -1,0 +1,994 @@
+/*
+ * ops.c - the POSIX operations of fs.h on top of the core modules: clients
+ * and their fd tables, open/close/read/write, metadata operations, with
+ * Linux's semantics and errno values.
+ *
+ * Each operation takes fs->lock for its whole duration (see
+ * fs_internal.h). Modifying operations first call fs_op_begin(), which may
+ * commit the running transaction at this boundary.
+ *
+ * It does not know the disk format beyond what the modules expose.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "namei.h"
+
+#define FS_MAX_FDS (1 << 20)
+#define WRITE_CHUNK (1u << 20) /* large writes commit-check between chunks */
+
+struct ofile {
+	struct inode *ip;
+	uint64_t pos;
+	int flags;
+	uint32_t refs;
+};
+
+struct fs_client {
+	struct fs *fs;
+	uint32_t uid, gid;
+	struct ofile **fds;
+	int nfds;                  /* table size */
+	struct fs_client *next, *prev;
+};
+
+uint32_t fs_client_uid(const struct fs_client *c)
+{
+	return c->uid;
+}
+
+uint32_t fs_client_gid(const struct fs_client *c)
+{
+	return c->gid;
+}
+
+int fs_op_begin(struct fs *fs)
+{
+	if (fs->read_only)
+		return -EROFS;
+	if (fs->j.error)
+		return fs->j.error == -ENOSPC ? -EIO : fs->j.error;
+	int rc = 0;
+	if (fs->pc.ndirty >= fs->pc.dirty_limit ||
+	    journal_running_blocks(fs) + fs->ic.count / 64 > fs->j.nlog / 4)
+		rc = journal_commit(fs);
+	if (rc == 0 && fs->al.free_blocks < 2048 && alloc_has_pending(fs)) {
+		rc = journal_commit(fs);
+		if (rc == 0)
+			rc = journal_checkpoint(fs);
+	}
+	return rc;
+}
+
+static void lock(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+}
+
+static void unlock(struct fs *fs)
+{
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* ---- clients and fds ---------------------------------------------------- */
+
+struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid)
+{
+	struct fs_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->fs = fs;
+	c->uid = uid;
+	c->gid = gid;
+	lock(fs);
+	c->next = fs->clients;
+	if (fs->clients)
+		fs->clients->prev = c;
+	fs->clients = c;
+	unlock(fs);
+	return c;
+}
+
+static void ofile_put(struct fs *fs, struct ofile *of)
+{
+	if (--of->refs > 0)
+		return;
+	of->ip->open_count--;
+	inode_put(fs, of->ip);
+	free(of);
+}
+
+/* Close every fd; called with the lock held. */
+static void client_close_all(struct fs_client *c)
+{
+	for (int i = 0; i < c->nfds; i++)
+		if (c->fds[i]) {
+			ofile_put(c->fs, c->fds[i]);
+			c->fds[i] = NULL;
+		}
+}
+
+void fs_client_free(struct fs_client *c)
+{
+	if (!c)
+		return;
+	struct fs *fs = c->fs;
+	lock(fs);
+	client_close_all(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		fs->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	unlock(fs);
+	free(c->fds);
+	free(c);
+}
+
+void fs_clients_close_all(struct fs *fs);
+void fs_clients_close_all(struct fs *fs)
+{
+	for (struct fs_client *c = fs->clients; c; c = c->next)
+		client_close_all(c);
+}
+
+static int fd_alloc(struct fs_client *c, struct ofile *of)
+{
+	for (int i = 0; i < c->nfds; i++)
+		if (!c->fds[i]) {
+			c->fds[i] = of;
+			return i;
+		}
+	if (c->nfds >= FS_MAX_FDS)
+		return -EMFILE;
+	int n = c->nfds ? c->nfds * 2 : 64;
+	struct ofile **t = realloc(c->fds, (size_t)n * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	memset(t + c->nfds, 0, (size_t)(n - c->nfds) * sizeof(*t));
+	c->fds = t;
+	int fd = c->nfds;
+	c->nfds = n;
+	c->fds[fd] = of;
+	return fd;
+}
+
+static struct ofile *fd_get(struct fs_client *c, int fd)
+{
+	if (fd < 0 || fd >= c->nfds)
+		return NULL;
+	return c->fds[fd];
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata *nd,
+			   uint32_t mode, struct inode **out)
+{
+	int rc = namei_permission(c, nd->dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+	if (rc < 0)
+		return rc;
+	if (nd->dir->d.nlink == 0)
+		return -ENOENT; /* the parent was removed */
+	struct inode *ip;
+	rc = inode_create(fs, mode, c->uid, c->gid, &ip);
+	if (rc < 0)
+		return rc;
+	if (S_ISDIR(mode)) {
+		ip->d.nlink = 2;
+		ip->d.parent = nd->dir->ino;
+	} else {
+		ip->d.nlink = 1;
+	}
+	rc = dir_add(fs, nd->dir, nd->name, nd->len, ip->ino, ank_mode_to_ft(mode));
+	if (rc < 0) {
+		ip->d.nlink = 0;
+		inode_put(fs, ip);
+		return rc;
+	}
+	if (S_ISDIR(mode))
+		nd->dir->d.nlink++;
+	inode_touch(nd->dir, true, true);
+	inode_dirty(fs, nd->dir);
+	inode_dirty(fs, ip);
+	*out = ip;
+	return 0;
+}
+
+int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
+{
+	struct fs *fs = c->fs;
+	struct nameidata nd;
+	struct inode *ip = NULL;
+	int acc = flags & O_ACCMODE;
+	int rc;
+	if (acc == O_ACCMODE)
+		return -EINVAL;
+	if ((flags & O_CREAT) && (flags & O_DIRECTORY))
+		return -EINVAL;
+	lock(fs);
+	bool modifying = (flags & (O_CREAT | O_TRUNC)) != 0;
+	if (modifying && !fs->read_only) {
+		rc = fs_op_begin(fs);
+		if (rc < 0)
+			goto out_unlock;
+	}
+	rc = namei_parent(fs, c, path, &nd);
+	if (rc < 0)
+		goto out_unlock;
+	if (flags & O_CREAT) {
+		if (nd.len == 0 || nd.dot) {
+			rc = -EISDIR;
+			goto out_nd;
+		}
+		uint64_t ino;
+		rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC);
+		if (rc == 0)
+			rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL);
+		if (rc == 0) {
+			if (flags & O_EXCL) {
+				rc = -EEXIST;
+				goto out_nd;
+			}
+			rc = inode_get(fs, ino, &ip);
+			if (rc < 0)
+				goto out_nd;
+			if (inode_is_dir(ip)) {
+				rc = -EISDIR;
+				goto out_ip;
+			}
+			if (nd.trailing_slash) {
+				rc = -ENOTDIR;
+				goto out_ip;
+			}
+		} else if (rc == -ENOENT) {
+			if (nd.trailing_slash) {
+				rc = -EISDIR;
+				goto out_nd;
+			}
+			if (fs->read_only) {
+				rc = -EROFS;
+				goto out_nd;
+			}
+			rc = create_inode_in(fs, c, &nd, S_IFREG | (mode & 07777), &ip);
+			if (rc < 0)
+				goto out_nd;
+			flags &= ~O_TRUNC; /* new and empty; permission bits do not apply */
+			goto opened;
+		} else {
+			goto out_nd;
+		}
+	} else {
+		rc = namei_last(fs, c, &nd, &ip);
+		if (rc < 0)
+			goto out_nd;
+	}
+	if ((flags & O_DIRECTORY) && !inode_is_dir(ip)) {
+		rc = -ENOTDIR;
+		goto out_ip;
+	}
+	if (inode_is_dir(ip) && (acc != O_RDONLY || (flags & O_TRUNC))) {
+		rc = -EISDIR;
+		goto out_ip;
+	}
+	int want = 0;
+	if (acc == O_RDONLY || acc == O_RDWR)
+		want |= NAMEI_MAY_READ;
+	if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC))
+		want |= NAMEI_MAY_WRITE;
+	rc = namei_permission(c, ip, want);
+	if (rc < 0)
+		goto out_ip;
+	if ((want & NAMEI_MAY_WRITE) && fs->read_only) {
+		rc = -EROFS;
+		goto out_ip;
+	}
+	if ((flags & O_TRUNC) && ip->d.size > 0) {
+		rc = file_truncate(fs, ip, 0);
+		if (rc < 0)
+			goto out_ip;
+	} else if ((flags & O_TRUNC)) {
+		inode_touch(ip, true, true);
+		inode_dirty(fs, ip);
+	}
+opened:;
+	struct ofile *of = calloc(1, sizeof(*of));
+	if (!of) {
+		rc = -ENOMEM;
+		goto out_ip;
+	}
+	of->ip = ip;
+	of->flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+	of->refs = 1;
+	ip->open_count++;
+	rc = fd_alloc(c, of);
+	if (rc < 0) {
+		ip->open_count--;
+		free(of);
+		goto out_ip;
+	}
+	inode_put(fs, nd.dir);
+	unlock(fs);
+	return rc;
+out_ip:
+	inode_put(fs, ip);
+out_nd:
+	inode_put(fs, nd.dir);
+out_unlock:
+	unlock(fs);
+	return rc;
+}
+
+int fs_close(struct fs_client *c, int fd)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	struct ofile *of = fd_get(c, fd);
+	if (!of) {
+		unlock(fs);
+		return -EBADF;
+	}
+	c->fds[fd] = NULL;
+	ofile_put(fs, of);
+	unlock(fs);
+	return 0;
+}
+
+/* ---- data --------------------------------------------------------------------- */
+
+static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t off, bool use_pos)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	ssize_t rc;
+	struct ofile *of = fd_get(c, fd);
+	if (!of || (of->flags & O_ACCMODE) == O_WRONLY) {
+		rc = -EBADF;
+	} else if (inode_is_dir(of->ip)) {
+		rc = -EISDIR;
+	} else if (!use_pos && off < 0) {
+		rc = -EINVAL;
+	} else {
+		uint64_t pos = use_pos ? of->pos : (uint64_t)off;
+		if (n > SSIZE_MAX)
+			n = SSIZE_MAX;
+		rc = file_read(fs, of->ip, buf, n, pos);
+		if (rc > 0 && use_pos)
+			of->pos = pos + (uint64_t)rc;
+	}
+	unlock(fs);
+	return rc;
+}
+
+ssize_t fs_read(struct fs_client *c, int fd, void *buf, size_t n)
+{
+	return do_read(c, fd, buf, n, 0, true);
+}
+
+ssize_t fs_pread(struct fs_client *c, int fd, void *buf, size_t n, off_t off)
+{
+	return do_read(c, fd, buf, n, off, false);
+}
+
+static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, off_t off,
+			bool use_pos)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	ssize_t rc = 0;
+	struct ofile *of = fd_get(c, fd);
+	if (!of || (of->flags & O_ACCMODE) == O_RDONLY) {
+		rc = -EBADF;
+		goto out;
+	}
+	if (inode_is_dir(of->ip)) {
+		rc = -EISDIR; /* cannot happen: directories open read-only */
+		goto out;
+	}
+	if (!use_pos && off < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (n > SSIZE_MAX)
+		n = SSIZE_MAX;
+	struct inode *ip = of->ip;
+	size_t done = 0;
+	/* O_APPEND writes at the end, for pwrite too (as Linux does). */
+	uint64_t pos = (of->flags & O_APPEND) ? ip->d.size : use_pos ? of->pos : (uint64_t)off;
+	if (n == 0)
+		goto out;
+	if (pos >= ANK_MAX_FILE_SIZE) {
+		rc = -EFBIG;
+		goto out;
+	}
+	while (done < n) {
+		rc = fs_op_begin(fs);
+		if (rc < 0)
+			break;
+		if (of->flags & O_APPEND)
+			pos = ip->d.size; /* another thread may have appended */
+		size_t chunk = ANK_MIN(n - done, (size_t)WRITE_CHUNK);
+		rc = file_write(fs, ip, (const uint8_t *)buf + done, chunk, pos);
+		if (rc <= 0)
+			break;
+		done += (size_t)rc;
+		pos += (uint64_t)rc;
+		if (use_pos || (of->flags & O_APPEND))
+			of->pos = pos;
+		if ((size_t)rc < chunk)
+			break;
+	}
+	if (done > 0)
+		rc = (ssize_t)done;
+out:
+	unlock(fs);
+	return rc;
+}
+
+ssize_t fs_write(struct fs_client *c, int fd, const void *buf, size_t n)
+{
+	return do_write(c, fd, buf, n, 0, true);
+}
+
+ssize_t fs_pwrite(struct fs_client *c, int fd, const void *buf, size_t n, off_t off)
+{
+	return do_write(c, fd, buf, n, off, false);
+}
+
+off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	off_t rc;
+	struct ofile *of = fd_get(c, fd);
+	if (!of) {
+		rc = -EBADF;
+		goto out;
+	}
+	int64_t base;
+	switch (whence) {
+	case SEEK_SET: base = 0; break;
+	case SEEK_CUR: base = (int64_t)of->pos; break;
+	case SEEK_END: base = (int64_t)of->ip->d.size; break;
+	case SEEK_DATA:
+	case SEEK_HOLE:
+		/* Every byte below EOF counts as data (allowed by the spec). */
+		if (off < 0 || (uint64_t)off >= of->ip->d.size) {
+			rc = -ENXIO;
+			goto out;
+		}
+		of->pos = whence == SEEK_DATA ? (uint64_t)off : of->ip->d.size;
+		rc = (off_t)of->pos;
+		goto out;
+	default: rc = -EINVAL; goto out;
+	}
+	int64_t np;
+	if (__builtin_add_overflow(base, (int64_t)off, &np) || np < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	of->pos = (uint64_t)np;
+	rc = np;
+out:
+	unlock(fs);
+	return rc;
+}
+
+static int do_sync_fd(struct fs_client *c, int fd)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	int rc;
+	struct ofile *of = fd_get(c, fd);
+	if (!of) {
+		rc = -EBADF;
+	} else if (fs->read_only) {
+		rc = 0;
+	} else {
+		struct inode *ip = of->ip;
+		inode_ref(ip);
+		rc = journal_force(fs, ip->dirty_tid);
+		inode_put(fs, ip);
+	}
+	unlock(fs);
+	return rc;
+}
+
+int fs_fsync(struct fs_client *c, int fd)
+{
+	return do_sync_fd(c, fd);
+}
+
+int fs_fdatasync(struct fs_client *c, int fd)
+{
+	return do_sync_fd(c, fd);
+}
+
+int fs_sync(struct fs *fs)
+{
+	lock(fs);
+	int rc = fs->read_only ? 0 : journal_force(fs, fs->j.running_tid);
+	unlock(fs);
+	return rc;
+}
+
+static int truncate_inode(struct fs *fs, struct inode *ip, off_t len)
+{
+	if ((uint64_t)len > ANK_MAX_FILE_SIZE)
+		return -EFBIG;
+	if ((uint64_t)len == ip->d.size) {
+		inode_touch(ip, true, true);
+		inode_dirty(fs, ip);
+		return 0;
+	}
+	return file_truncate(fs, ip, (uint64_t)len);
+}
+
+int fs_ftruncate(struct fs_client *c, int fd, off_t len)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	int rc;
+	struct ofile *of = fd_get(c, fd);
+	if (!of)
+		rc = -EBADF;
+	else if (len < 0 || inode_is_dir(of->ip) || (of->flags & O_ACCMODE) == O_RDONLY)
+		rc = -EINVAL;
+	else if ((rc = fs_op_begin(fs)) == 0)
+		rc = truncate_inode(fs, of->ip, len);
+	unlock(fs);
+	return rc;
+}
+
+int fs_truncate(struct fs_client *c, const char *path, off_t len)
+{
+	struct fs *fs = c->fs;
+	struct inode *ip;
+	lock(fs);
+	int rc = namei_lookup(fs, c, path, &ip);
+	if (rc == 0) {
+		if (inode_is_dir(ip))
+			rc = -EISDIR;
+		else if (len < 0)
+			rc = -EINVAL;
+		else if ((rc = namei_permission(c, ip, NAMEI_MAY_WRITE)) == 0 &&
+			 (rc = fs_op_begin(fs)) == 0)
+			rc = truncate_inode(fs, ip, len);
+		inode_put(fs, ip);
+	}
+	unlock(fs);
+	return rc;
+}
+
+/* ---- attributes ------------------------------------------------------------------ */
+
+static void fill_stat(const struct inode *ip, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = 0xA4A4;
+	st->st_ino = ip->ino;
+	st->st_mode = ip->d.mode;
+	st->st_nlink = ip->d.nlink;
+	st->st_uid = ip->d.uid;
+	st->st_gid = ip->d.gid;
+	st->st_size = (off_t)ip->d.size;
+	st->st_blksize = ANK_BLOCK_SIZE;
+	st->st_blocks = (blkcnt_t)(ip->d.blocks * (ANK_BLOCK_SIZE / 512));
+	st->st_atim.tv_sec = ip->d.atime_sec;
+	st->st_atim.tv_nsec = ip->d.atime_nsec;
+	st->st_mtim.tv_sec = ip->d.mtime_sec;
+	st->st_mtim.tv_nsec = ip->d.mtime_nsec;
+	st->st_ctim.tv_sec = ip->d.ctime_sec;
+	st->st_ctim.tv_nsec = ip->d.ctime_nsec;
+}
+
+int fs_stat(struct fs_client *c, const char *path, struct stat *st)
+{
+	struct fs *fs = c->fs;
+	struct inode *ip;
+	lock(fs);
+	int rc = namei_lookup(fs, c, path, &ip);
+	if (rc == 0) {
+		fill_stat(ip, st);
+		inode_put(fs, ip);
+	}
+	unlock(fs);
+	return rc;
+}
+
+int fs_fstat(struct fs_client *c, int fd, struct stat *st)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	struct ofile *of = fd_get(c, fd);
+	if (of)
+		fill_stat(of->ip, st);
+	unlock(fs);
+	return of ? 0 : -EBADF;
+}
+
+/* ---- names -------------------------------------------------------------------------- */
+
+/* Drop one link of ip (its entry is already gone). */
+static void drop_link(struct fs *fs, struct inode *ip)
+{
+	if (inode_is_dir(ip))
+		ip->d.nlink = 0;
+	else if (ip->d.nlink > 0)
+		ip->d.nlink--;
+	inode_touch(ip, false, true);
+	inode_dirty(fs, ip);
+	if (ip->d.nlink == 0 && ip->open_count > 0)
+		inode_orphan_add(fs, ip);
+}
+
+int fs_unlink(struct fs_client *c, const char *path)
+{
+	struct fs *fs = c->fs;
+	struct nameidata nd;
+	struct inode *ip;
+	lock(fs);
+	int rc = fs_op_begin(fs);
+	if (rc < 0)
+		goto out_unlock;
+	rc = namei_parent(fs, c, path, &nd);
+	if (rc < 0)
+		goto out_unlock;
+	if (nd.len == 0 || nd.dot) {
+		rc = -EISDIR;
+		goto out_nd;
+	}
+	bool slash = nd.trailing_slash;
+	nd.trailing_slash = false;
+	rc = namei_last(fs, c, &nd, &ip);
+	if (rc < 0)
+		goto out_nd;
+	if (inode_is_dir(ip))
+		rc = -EISDIR;
+	else if (slash)
+		rc = -ENOTDIR;
+	else
+		rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+	if (rc == 0)
+		rc = dir_remove(fs, nd.dir, nd.name, nd.len);
+	if (rc == 0) {
+		inode_touch(nd.dir, true, true);
+		inode_dirty(fs, nd.dir);
+		drop_link(fs, ip);
+	}
+	inode_put(fs, ip);
+out_nd:
+	inode_put(fs, nd.dir);
+out_unlock:
+	unlock(fs);
+	return rc;
+}
+
+int fs_mkdir(struct fs_client *c, const char *path, mode_t mode)
+{
+	struct fs *fs = c->fs;
+	struct nameidata nd;
+	lock(fs);
+	int rc = fs_op_begin(fs);
+	if (rc < 0)
+		goto out_unlock;
+	rc = namei_parent(fs, c, path, &nd);
+	if (rc < 0)
+		goto out_unlock;
+	uint64_t ino;
+	if (nd.len == 0 || nd.dot) {
+		rc = -EEXIST;
+	} else if ((rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC)) == 0) {
+		rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL);
+		if (rc == 0) {
+			rc = -EEXIST;
+		} else if (rc == -ENOENT) {
+			struct inode *ip;
+			rc = create_inode_in(fs, c, &nd, S_IFDIR | (mode & 07777), &ip);
+			if (rc == 0)
+				inode_put(fs, ip);
+		}
+	}
+	inode_put(fs, nd.dir);
+out_unlock:
+	unlock(fs);
+	return rc;
+}
+
+int fs_rmdir(struct fs_client *c, const char *path)
+{
+	struct fs *fs = c->fs;
+	struct nameidata nd;
+	struct inode *ip;
+	lock(fs);
+	int rc = fs_op_begin(fs);
+	if (rc < 0)
+		goto out_unlock;
+	rc = namei_parent(fs, c, path, &nd);
+	if (rc < 0)
+		goto out_unlock;
+	if (nd.len == 0) {
+		rc = -EBUSY;
+		goto out_nd;
+	}
+	if (nd.dot == NAMEI_DOT) {
+		rc = -EINVAL;
+		goto out_nd;
+	}
+	if (nd.dot == NAMEI_DOTDOT) {
+		rc = -ENOTEMPTY;
+		goto out_nd;
+	}
+	nd.trailing_slash = false;
+	rc = namei_last(fs, c, &nd, &ip);
+	if (rc < 0)
+		goto out_nd;
+	int64_t n = 0;
+	if (!inode_is_dir(ip))
+		rc = -ENOTDIR;
+	else if ((n = dir_count(fs, ip)) < 0)
+		rc = (int)n;
+	else if (n > 0)
+		rc = -ENOTEMPTY;
+	else
+		rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+	if (rc == 0)
+		rc = dir_remove(fs, nd.dir, nd.name, nd.len);
+	if (rc == 0) {
+		nd.dir->d.nlink--;
+		inode_touch(nd.dir, true, true);
+		inode_dirty(fs, nd.dir);
+		drop_link(fs, ip);
+	}
+	inode_put(fs, ip);
+out_nd:
+	inode_put(fs, nd.dir);
+out_unlock:
+	unlock(fs);
+	return rc;
+}
+
+int fs_link(struct fs_client *c, const char *from, const char *to)
+{
+	struct fs *fs = c->fs;
+	struct nameidata nd;
+	struct inode *ip;
+	lock(fs);
+	int rc = fs_op_begin(fs);
+	if (rc < 0)
+		goto out_unlock;
+	rc = namei_lookup(fs, c, from, &ip);
+	if (rc < 0)
+		goto out_unlock;
+	if (inode_is_dir(ip)) {
+		rc = -EPERM;
+		goto out_ip;
+	}
+	rc = namei_parent(fs, c, to, &nd);
+	if (rc < 0)
+		goto out_ip;
+	uint64_t ino;
+	if (nd.len == 0 || nd.dot)
+		rc = -EEXIST;
+	else if ((rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC)) == 0 &&
+		 (rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL)) == 0)
+		rc = -EEXIST;
+	else if (rc == -ENOENT && nd.trailing_slash)
+		rc = -ENOENT;
+	else if (rc == -ENOENT && ip->d.nlink == 0)
+		rc = -ENOENT; /* linking an unlinked file back is not allowed */
+	else if (rc == -ENOENT && ip->d.nlink >= 65000)
+		rc = -EMLINK;
+	else if (rc == -ENOENT &&
+		 (rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC)) == 0) {
+		rc = dir_add(fs, nd.dir, nd.name, nd.len, ip->ino, ank_mode_to_ft(ip->d.mode));
+		if (rc == 0) {
+			ip->d.nlink++;
+			inode_touch(ip, false, true);
+			inode_dirty(fs, ip);
+			inode_touch(nd.dir, true, true);
+			inode_dirty(fs, nd.dir);
+		}
+	}
+	inode_put(fs, nd.dir);
+out_ip:
+	inode_put(fs, ip);
+out_unlock:
+	unlock(fs);
+	return rc;
+}
+
+/* Is directory `dir` equal to or below directory `top`? */
+static int is_within(struct fs *fs, struct inode *dir, uint64_t top)
+{
+	uint64_t ino = dir->ino;
+	for (uint64_t steps = 0; steps < fs->sb.inode_count; steps++) {
+		if (ino == top)
+			return 1;
+		if (ino == ANK_ROOT_INO)
+			return 0;
+		struct inode *ip;
+		int rc = inode_get(fs, ino, &ip);
+		if (rc < 0)
+			return rc;
+		uint64_t parent = ip->d.parent;
+		inode_put(fs, ip);
+		ino = parent;
+	}
+	return ANK_CORRUPT("directory parent chain has a cycle");
+}
+
+int fs_rename(struct fs_client *c, const char *from, const char *to)
+{
+	struct fs *fs = c->fs;
+	struct nameidata a, b;
+	struct inode *src = NULL, *dst = NULL;
+	lock(fs);
+	int rc = fs_op_begin(fs);
+	if (rc < 0)
+		goto out_unlock;
+	rc = namei_parent(fs, c, from, &a);
+	if (rc < 0)
+		goto out_unlock;
+	rc = namei_parent(fs, c, to, &b);
+	if (rc < 0)
+		goto out_a;
+	if (a.len == 0 || a.dot || b.len == 0 || b.dot) {
+		rc = -EBUSY;
+		goto out_b;
+	}
+	bool a_slash = a.trailing_slash, b_slash = b.trailing_slash;
+	a.trailing_slash = false;
+	rc = namei_last(fs, c, &a, &src);
+	if (rc < 0)
+		goto out_b;
+	bool src_dir = inode_is_dir(src);
+	if (!src_dir && (a_slash || b_slash)) {
+		rc = -ENOTDIR;
+		goto out_src;
+	}
+	uint64_t dino;
+	rc = namei_permission(c, b.dir, NAMEI_MAY_EXEC);
+	if (rc == 0)
+		rc = dir_lookup(fs, b.dir, b.name, b.len, &dino, NULL);
+	if (rc == 0) {
+		rc = inode_get(fs, dino, &dst);
+		if (rc < 0)
+			goto out_src;
+	} else if (rc != -ENOENT) {
+		goto out_src;
+	}
+	if (src_dir) {
+		rc = is_within(fs, b.dir, src->ino);
+		if (rc != 0) {
+			rc = rc > 0 ? -EINVAL : rc;
+			goto out_dst;
+		}
+	}
+	if (dst && dst->ino == src->ino) {
+		rc = 0; /* same file: nothing to do */
+		goto out_dst;
+	}
+	if (dst) {
+		bool dst_dir = inode_is_dir(dst);
+		/* target should not be an ancestor of source */
+		if (dst_dir && (rc = is_within(fs, a.dir, dst->ino)) != 0) {
+			rc = rc > 0 ? -ENOTEMPTY : rc;
+			goto out_dst;
+		}
+		if (src_dir && !dst_dir) {
+			rc = -ENOTDIR;
+			goto out_dst;
+		}
+		if (!src_dir && dst_dir) {
+			rc = -EISDIR;
+			goto out_dst;
+		}
+		if (dst_dir) {
+			int64_t n = dir_count(fs, dst);
+			if (n != 0) {
+				rc = n < 0 ? (int)n : -ENOTEMPTY;
+				goto out_dst;
+			}
+		}
+	}
+	rc = namei_permission(c, a.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+	if (rc == 0)
+		rc = namei_permission(c, b.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+	if (rc < 0)
+		goto out_dst;
+	if (b.dir->d.nlink == 0) {
+		rc = -ENOENT;
+		goto out_dst;
+	}
+	uint8_t ft = ank_mode_to_ft(src->d.mode);
+	if (dst)
+		rc = dir_replace(fs, b.dir, b.name, b.len, src->ino, ft);
+	else
+		rc = dir_add(fs, b.dir, b.name, b.len, src->ino, ft);
+	if (rc < 0)
+		goto out_dst;
+	rc = dir_remove(fs, a.dir, a.name, a.len);
+	if (rc < 0)
+		goto out_dst; /* corrupt directory; fsck will see both names */
+	if (dst) {
+		if (inode_is_dir(dst))
+			b.dir->d.nlink--;
+		drop_link(fs, dst);
+	}
+	if (src_dir && a.dir != b.dir) {
+		src->d.parent = b.dir->ino;
+		a.dir->d.nlink--;
+		b.dir->d.nlink++;
+	}
+	inode_touch(src, false, true);
+	inode_dirty(fs, src);
+	inode_touch(a.dir, true, true);
+	inode_dirty(fs, a.dir);
+	inode_touch(b.dir, true, true);
+	inode_dirty(fs, b.dir);
+out_dst:
+	if (dst)
+		inode_put(fs, dst);
+out_src:
+	inode_put(fs, src);
+out_b:
+	inode_put(fs, b.dir);
+out_a:
+	inode_put(fs, a.dir);
+out_unlock:
+	unlock(fs);
+	return rc;
+}
+
+int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	int rc = 0, n = 0;
+	struct ofile *of = fd_get(c, fd);
+	if (!of) {
+		rc = -EBADF;
+		goto out;
+	}
+	if (!inode_is_dir(of->ip)) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	while (n < max) {
+		if (of->pos < 2) {
+			ents[n].ino = of->pos == 0 ? of->ip->ino : of->ip->d.parent;
+			ents[n].type = DT_DIR;
+			strcpy(ents[n].name, of->pos == 0 ? "." : "..");
+			of->pos++;
+			n++;
+			continue;
+		}
+		uint64_t pos = of->pos - 2;
+		rc = dir_next(fs, of->ip, &pos, &ents[n]);
+		if (rc <= 0)
+			break;
+		of->pos = pos + 2;
+		n++;
+	}
+	if (n > 0)
+		rc = n;
+out:
+	unlock(fs);
+	return rc;
+}
+
+void fs_get_stats(struct fs *fs, struct fs_stats *out)
+{
+	lock(fs);
+	*out = fs->stats;
+	out->cache_pages = fs->pc.count;
+	out->dirty_pages = fs->pc.ndirty;
+	out->free_blocks = fs->al.free_blocks;
+	out->free_inodes = fs->al.free_inodes;
+	unlock(fs);
+}
