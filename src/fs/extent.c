@@ -386,7 +386,7 @@ int extent_lookup(const struct extent_io *io, const struct extent_root *root, ui
 	const struct ank_extent_header *eh = &root->eh;
 	void *handle = NULL;
 	uint64_t hi = LBLK_END;
-	uint64_t next; /* first mapped block after lblk when in a hole */
+	uint64_t next = LBLK_END; /* first mapped block after lblk when in a hole */
 	*pblk = 0;
 	*len = 0;
 	for (unsigned depth = eh->depth;; depth--) {

@@ -236,7 +236,9 @@ struct ckpt_image {
 struct journal {
 	uint64_t nlog;             /* log blocks (journal_blocks - 1) */
 	uint64_t head, tail;       /* absolute positions; used = head - tail */
-	uint64_t tail_seq;         /* seq of the transaction at tail */
+	uint64_t log_seq;          /* on-disk sequence number of the next
+	                              transaction written to the log (empty
+	                              transactions take none) */
 	uint32_t salt;
 	uint64_t running_tid;      /* transaction being built (== its seq) */
 	uint64_t committed_tid;    /* last transaction durable */

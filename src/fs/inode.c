@@ -78,22 +78,38 @@ void icache_destroy(struct fs *fs)
 	fs->ic.hash = NULL;
 }
 
-/* Evict unreferenced, clean inodes without dirty pages past the bound. */
+/* Evict unreferenced, clean inodes without dirty pages past the bound. The
+ * scan gives up after a few busy inodes, so one call stays cheap; busy ones
+ * become evictable after the next commit. */
 static void icache_shrink(struct fs *fs)
 {
 	struct inode *ip = fs->ic.lru.lnext;
-	while (fs->ic.count > fs->ic.limit && ip != &fs->ic.lru) {
+	unsigned busy_seen = 0;
+	while (fs->ic.count > fs->ic.limit && ip != &fs->ic.lru && busy_seen < 32) {
 		struct inode *next = ip->lnext;
 		bool busy = ip->dirty;
 		for (struct page *pg = ip->pages; pg && !busy; pg = pg->inext)
-			busy = pg->dirty;
-		if (!busy) {
+			busy = pg->dirty || pg->writeback;
+		if (busy) {
+			busy_seen++;
+		} else {
 			ilru_unlink(fs, ip);
 			ihash_unlink(fs, ip);
 			inode_release(fs, ip);
 		}
 		ip = next;
 	}
+}
+
+static void ilru_add(struct fs *fs, struct inode *ip)
+{
+	if (ip->lnext)
+		return;
+	ip->lprev = fs->ic.lru.lprev;
+	ip->lnext = &fs->ic.lru;
+	fs->ic.lru.lprev->lnext = ip;
+	fs->ic.lru.lprev = ip;
+	fs->ic.unused++;
 }
 
 static struct inode *icache_find(struct fs *fs, uint64_t ino)
@@ -320,11 +336,9 @@ void inode_put(struct fs *fs, struct inode *ip)
 		inode_free(fs, ip);
 		return;
 	}
-	ip->lprev = fs->ic.lru.lprev;
-	ip->lnext = &fs->ic.lru;
-	fs->ic.lru.lprev->lnext = ip;
-	fs->ic.lru.lprev = ip;
-	fs->ic.unused++;
+	if (ip->dirty)
+		return; /* inode_flush_dirty puts it on the LRU once written */
+	ilru_add(fs, ip);
 	icache_shrink(fs);
 }
 
@@ -355,9 +369,12 @@ int inode_flush_dirty(struct fs *fs)
 		if (ip->refs == 0 && ip->d.mode == 0 && !ip->dirty) {
 			ihash_unlink(fs, ip);
 			inode_release(fs, ip);
+		} else if (ip->refs == 0 && !ip->dirty) {
+			ilru_add(fs, ip);
 		}
 		ip = next;
 	}
+	icache_shrink(fs);
 	return err;
 }
 

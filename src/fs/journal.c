@@ -220,7 +220,7 @@ int journal_replay(struct fs *fs, uint64_t *txns_replayed)
 	j->running_tid = res.next_seq;
 	j->committed_tid = j->checkpointed_tid = res.next_seq - 1;
 	j->head = j->tail = res.next_pos % j->nlog;
-	j->tail_seq = res.next_seq;
+	j->log_seq = res.next_seq;
 	if (fs->read_only) {
 		/* Keep the images in memory: reads see the replayed state, the
 		 * device is not written. */
@@ -244,7 +244,7 @@ int journal_replay(struct fs *fs, uint64_t *txns_replayed)
 	if (salt == h.salt)
 		salt ^= 0x5A5A5A5Au;
 	j->salt = salt;
-	return write_header(fs, j->tail_seq, j->tail, salt);
+	return write_header(fs, j->log_seq, j->tail, salt);
 }
 
 /* Write home every committed image and move the log tail to the head. Called
@@ -267,7 +267,7 @@ static int checkpoint_locked(struct fs *fs)
 	pthread_mutex_unlock(&fs->lock);
 	int rc = write_home(fs, list, n);
 	if (rc == 0)
-		rc = write_header(fs, upto + 1, new_tail, j->salt);
+		rc = write_header(fs, j->log_seq, new_tail, j->salt);
 	pthread_mutex_lock(&fs->lock);
 	free(list);
 	j->busy = false;
@@ -278,7 +278,6 @@ static int checkpoint_locked(struct fs *fs)
 	}
 	ckpt_clear(j);
 	j->tail = new_tail;
-	j->tail_seq = upto + 1;
 	j->checkpointed_tid = upto;
 	fs->stats.checkpoints++;
 	alloc_release_pending(fs, upto);
@@ -354,6 +353,7 @@ int journal_commit(struct fs *fs)
 	}
 
 	uint64_t tid = j->running_tid;
+	uint64_t seq = j->log_seq;
 	uint64_t ndesc = ANK_DIV_ROUND_UP(nmeta, (uint64_t)ANK_JDESC_MAX);
 	uint64_t nlogblk = ndesc + nmeta + 1;
 	meta = calloc(nmeta ? nmeta : 1, sizeof(*meta));
@@ -406,7 +406,7 @@ int journal_commit(struct fs *fs)
 		size_t cnt = ANK_MIN(nmeta - m, (size_t)ANK_JDESC_MAX);
 		d->magic = ANK_JDESC_MAGIC;
 		d->salt = j->salt;
-		d->seq = tid;
+		d->seq = seq;
 		d->count = (uint32_t)cnt;
 		for (size_t k = 0; k < cnt; k++)
 			d->home[k] = homes[m + k];
@@ -422,7 +422,7 @@ int journal_commit(struct fs *fs)
 	struct ank_journal_commit *c = (void *)(log + lb * ANK_BLOCK_SIZE);
 	c->magic = ANK_JCMT_MAGIC;
 	c->salt = j->salt;
-	c->seq = tid;
+	c->seq = seq;
 	c->nblocks = (uint32_t)(nlogblk - 1);
 	c->data_crc = crc;
 	uint32_t ns;
@@ -489,6 +489,7 @@ int journal_commit(struct fs *fs)
 		j->error = rc;
 	} else {
 		j->head = head + nlogblk;
+		j->log_seq = seq + 1;
 		j->committed_tid = tid;
 		fs->stats.commits++;
 		fs->stats.journal_blocks_written += nlogblk;

@@ -96,7 +96,8 @@ static int desc_ok(const struct jscan_state *st, const struct ank_journal_desc *
 
 static int home_ok(const struct ank_super *sb, uint64_t home)
 {
-	if (home < 1 || home >= sb->block_count)
+	/* Block 0 is allowed: the superblock (orphan list head) is journaled. */
+	if (home >= sb->block_count)
 		return 0;
 	return home < sb->journal_start || home - sb->journal_start >= sb->journal_blocks;
 }
