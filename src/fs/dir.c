@@ -245,6 +245,10 @@ fail:
 int dir_lookup(struct fs *fs, struct inode *dp, const char *name, size_t len, uint64_t *ino,
 	       uint8_t *type)
 {
+	/* Too long a name is found out when it is looked up, as in Linux's
+	 * file systems, so it is reported in the same order as theirs. */
+	if (len > ANK_NAME_MAX)
+		return -ENAMETOOLONG;
 	int rc = dir_load(fs, dp);
 	if (rc < 0)
 		return rc;
@@ -298,6 +302,8 @@ static int dir_grow(struct fs *fs, struct inode *dp, uint32_t *lblk_out)
 int dir_add(struct fs *fs, struct inode *dp, const char *name, size_t len, uint64_t ino,
 	    uint8_t type)
 {
+	if (len > ANK_NAME_MAX)
+		return -ENAMETOOLONG;
 	int rc = dir_load(fs, dp);
 	if (rc < 0)
 		return rc;

@@ -338,10 +338,17 @@ static int allocate_range(struct fs *fs, struct inode *ip, uint32_t first, uint3
 			}
 			ip->d.blocks += (uint64_t)((int64_t)got + delta);
 			inode_dirty(fs, ip);
+			/* A new block's old content must never be read: give it
+			 * a zeroed page now (or map the cached hole page). */
 			for (uint32_t k = 0; k < got; k++) {
 				struct page *p = page_find(fs, ip->ino, (uint32_t)(idx + k));
-				if (p)
+				if (p) {
 					p->pblk = start + k;
+					continue;
+				}
+				p = page_add(fs, ip, (uint32_t)(idx + k), start + k);
+				if (!p)
+					return -ENOMEM;
 			}
 			idx += got;
 			want -= got;
@@ -372,22 +379,15 @@ ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, u
 			err = rc;
 			break;
 		}
-		/* Pages fully overwritten need no read; partial ones keep the
-		 * rest of their old content (zeros past EOF). */
+		/* Pages fully overwritten need no read; partly written ones keep
+		 * the rest of their content (newly allocated blocks already have
+		 * zeroed pages, see allocate_range). */
 		unsigned skip = 4;
 		if ((pos & (ANK_BLOCK_SIZE - 1)) == 0 &&
-		    (first != last || end >= pos + ANK_BLOCK_SIZE || end >= ip->d.size))
+		    end >= ((uint64_t)first << ANK_BLOCK_SHIFT) + ANK_BLOCK_SIZE)
 			skip |= 1;
-		if ((end & (ANK_BLOCK_SIZE - 1)) == 0 || end >= ip->d.size)
-			skip |= 2;
-		if (first == last && !((skip & 1) && (skip & 2)))
-			skip &= ~3u;
-		/* A page partly past EOF holds zeros there only if it was never
-		 * read: reading is safe, so only skip when it is really covered
-		 * or entirely past the old EOF. */
-		if ((uint64_t)first << ANK_BLOCK_SHIFT >= ip->d.size)
-			skip |= 1;
-		if ((uint64_t)last << ANK_BLOCK_SHIFT >= ip->d.size)
+		if ((end & (ANK_BLOCK_SIZE - 1)) == 0 &&
+		    pos <= ((uint64_t)last << ANK_BLOCK_SHIFT))
 			skip |= 2;
 		rc = pages_get(fs, ip, first, last, pages, skip);
 		if (rc < 0) {
@@ -399,13 +399,6 @@ ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, u
 			uint64_t from = ANK_MAX(pos, pstart);
 			uint64_t to = ANK_MIN(end, pstart + ANK_BLOCK_SIZE);
 			struct page *p = pages[i];
-			if (((skip & 1) && i == 0 && (from > pstart || to < pstart + ANK_BLOCK_SIZE)) ||
-			    ((skip & 2) && i == last - first &&
-			     (from > pstart || to < pstart + ANK_BLOCK_SIZE))) {
-				/* Not read and not fully covered: only reachable
-				 * when entirely past the old EOF, where the page
-				 * must read as zeros outside the written bytes. */
-			}
 			memcpy(p->data + (from - pstart), (const uint8_t *)buf + (from - off),
 			       (size_t)(to - from));
 			page_set_dirty(fs, p);

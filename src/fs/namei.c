@@ -76,10 +76,6 @@ int namei_parent(struct fs *fs, const struct fs_client *c, const char *path,
 		while (*p && *p != '/')
 			p++;
 		size_t len = (size_t)(p - s);
-		if (len > ANK_NAME_MAX) {
-			rc = -ENAMETOOLONG;
-			goto fail;
-		}
 		const char *q = p;
 		while (*q == '/')
 			q++;

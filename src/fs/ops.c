@@ -221,7 +221,7 @@ int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
 	if (rc < 0)
 		goto out_unlock;
 	if (flags & O_CREAT) {
-		if (nd.len == 0 || nd.dot) {
+		if (nd.len == 0 || nd.dot || nd.trailing_slash) {
 			rc = -EISDIR;
 			goto out_nd;
 		}
@@ -346,12 +346,15 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 	lock(fs);
 	ssize_t rc;
 	struct ofile *of = fd_get(c, fd);
-	if (!of || (of->flags & O_ACCMODE) == O_WRONLY) {
+	if (!use_pos && off < 0) {
+		rc = -EINVAL; /* checked before the fd, as pread64 does */
+	} else if (!of || (of->flags & O_ACCMODE) == O_WRONLY) {
 		rc = -EBADF;
 	} else if (inode_is_dir(of->ip)) {
 		rc = -EISDIR;
-	} else if (!use_pos && off < 0) {
-		rc = -EINVAL;
+	} else if ((n > SSIZE_MAX ? SSIZE_MAX : n) >
+		   (uint64_t)INT64_MAX - (use_pos ? of->pos : (uint64_t)off)) {
+		rc = -EINVAL; /* position + count overflows, as Linux checks */
 	} else {
 		uint64_t pos = use_pos ? of->pos : (uint64_t)off;
 		if (n > SSIZE_MAX)
@@ -381,6 +384,10 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 	lock(fs);
 	ssize_t rc = 0;
 	struct ofile *of = fd_get(c, fd);
+	if (!use_pos && off < 0) {
+		rc = -EINVAL; /* checked before the fd, as pwrite64 does */
+		goto out;
+	}
 	if (!of || (of->flags & O_ACCMODE) == O_RDONLY) {
 		rc = -EBADF;
 		goto out;
@@ -389,16 +396,17 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 		rc = -EISDIR; /* cannot happen: directories open read-only */
 		goto out;
 	}
-	if (!use_pos && off < 0) {
-		rc = -EINVAL;
-		goto out;
-	}
 	if (n > SSIZE_MAX)
 		n = SSIZE_MAX;
 	struct inode *ip = of->ip;
 	size_t done = 0;
 	/* O_APPEND writes at the end, for pwrite too (as Linux does). */
 	uint64_t pos = (of->flags & O_APPEND) ? ip->d.size : use_pos ? of->pos : (uint64_t)off;
+	if (n > (uint64_t)INT64_MAX - (use_pos ? of->pos : (uint64_t)off)) {
+		rc = -EINVAL; /* position + count overflows (checked on the
+			       * position asked for, before O_APPEND applies) */
+		goto out;
+	}
 	if (n == 0)
 		goto out;
 	if (pos >= ANK_MAX_FILE_SIZE) {
@@ -417,8 +425,8 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 			break;
 		done += (size_t)rc;
 		pos += (uint64_t)rc;
-		if (use_pos || (of->flags & O_APPEND))
-			of->pos = pos;
+		if (use_pos)
+			of->pos = pos; /* pwrite never moves the offset, O_APPEND or not */
 		if ((size_t)rc < chunk)
 			break;
 	}
@@ -467,7 +475,9 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
 	default: rc = -EINVAL; goto out;
 	}
 	int64_t np;
-	if (__builtin_add_overflow(base, (int64_t)off, &np) || np < 0) {
+	/* Like ext4, offsets past the largest file size are refused. */
+	if (__builtin_add_overflow(base, (int64_t)off, &np) || np < 0 ||
+	    (uint64_t)np > ANK_MAX_FILE_SIZE) {
 		rc = -EINVAL;
 		goto out;
 	}
@@ -534,9 +544,11 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 	lock(fs);
 	int rc;
 	struct ofile *of = fd_get(c, fd);
-	if (!of)
+	if (len < 0)
+		rc = -EINVAL; /* before the fd, as the syscall checks */
+	else if (!of)
 		rc = -EBADF;
-	else if (len < 0 || inode_is_dir(of->ip) || (of->flags & O_ACCMODE) == O_RDONLY)
+	else if (inode_is_dir(of->ip) || (of->flags & O_ACCMODE) == O_RDONLY)
 		rc = -EINVAL;
 	else if ((rc = fs_op_begin(fs)) == 0)
 		rc = truncate_inode(fs, of->ip, len);
@@ -548,13 +560,13 @@ int fs_truncate(struct fs_client *c, const char *path, off_t len)
 {
 	struct fs *fs = c->fs;
 	struct inode *ip;
+	if (len < 0)
+		return -EINVAL; /* before the path, as the syscall checks */
 	lock(fs);
 	int rc = namei_lookup(fs, c, path, &ip);
 	if (rc == 0) {
 		if (inode_is_dir(ip))
 			rc = -EISDIR;
-		else if (len < 0)
-			rc = -EINVAL;
 		else if ((rc = namei_permission(c, ip, NAMEI_MAY_WRITE)) == 0 &&
 			 (rc = fs_op_begin(fs)) == 0)
 			rc = truncate_inode(fs, ip, len);
@@ -764,10 +776,8 @@ int fs_link(struct fs_client *c, const char *from, const char *to)
 	rc = namei_lookup(fs, c, from, &ip);
 	if (rc < 0)
 		goto out_unlock;
-	if (inode_is_dir(ip)) {
-		rc = -EPERM;
-		goto out_ip;
-	}
+	/* As in Linux, the new name is resolved and checked before the kind of
+	 * the source is (EEXIST and ENOENT come before EPERM). */
 	rc = namei_parent(fs, c, to, &nd);
 	if (rc < 0)
 		goto out_ip;
@@ -779,6 +789,8 @@ int fs_link(struct fs_client *c, const char *from, const char *to)
 		rc = -EEXIST;
 	else if (rc == -ENOENT && nd.trailing_slash)
 		rc = -ENOENT;
+	else if (rc == -ENOENT && inode_is_dir(ip))
+		rc = -EPERM;
 	else if (rc == -ENOENT && ip->d.nlink == 0)
 		rc = -ENOENT; /* linking an unlinked file back is not allowed */
 	else if (rc == -ENOENT && ip->d.nlink >= 65000)
@@ -837,7 +849,7 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 	rc = namei_parent(fs, c, to, &b);
 	if (rc < 0)
 		goto out_a;
-	if (a.len == 0 || a.dot || b.len == 0 || b.dot) {
+	if (a.len == 0 || a.dot) {
 		rc = -EBUSY;
 		goto out_b;
 	}
@@ -846,6 +858,10 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 	rc = namei_last(fs, c, &a, &src);
 	if (rc < 0)
 		goto out_b;
+	if (b.len == 0 || b.dot) {
+		rc = -EBUSY; /* after the source was found, as Linux orders it */
+		goto out_src;
+	}
 	bool src_dir = inode_is_dir(src);
 	if (!src_dir && (a_slash || b_slash)) {
 		rc = -ENOTDIR;

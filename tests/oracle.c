@@ -1,0 +1,1334 @@
+/*
+ * oracle.c - shared test library behind oracle.h: the "target" operations
+ * table with three implementations and the helpers that compare targets.
+ *
+ *   - libc target: the real Linux system calls on a temporary directory of the
+ *     machine's own file system, every path prefixed with that root, results
+ *     mapped from -1/errno to -errno. Linux's answers for the volume root
+ *     itself ("/") that a subdirectory cannot give (rmdir: EBUSY, unlink:
+ *     EISDIR, mkdir: EEXIST) are returned without a system call, so the real
+ *     root directory of the test is never removed. Paths whose ".." would
+ *     climb above the root are refused with -ENOTSUP (never used on purpose).
+ *   - Ananke target: the fs_* calls of one struct fs_client, directory
+ *     listing through fs_open(O_DIRECTORY) + fs_readdir + fs_close.
+ *   - faulty wrapper: forwards to another target but is wrong on purpose in
+ *     one way, so the self-tests can prove the checkers do fail.
+ *
+ * Also: tree walks and a whole-tree comparison of two targets, and helpers
+ * to create, remount and destroy Ananke volumes (image file or RAM device).
+ *
+ * Not here: any workload or assertion; those live in the test_*.c files.
+ * With -DORACLE_LIBC_ONLY the Ananke parts are compiled out.
+ */
+#include "oracle.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- random bytes ------------------------------------------------------------ */
+
+void oracle_rng_fill(struct oracle_rng *r, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	while (n >= 8) {
+		uint64_t v = oracle_rng_next(r);
+		memcpy(p, &v, 8);
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		uint64_t v = oracle_rng_next(r);
+		memcpy(p, &v, n);
+	}
+}
+
+/* ---- directory lists ----------------------------------------------------------- */
+
+void oracle_dirlist_init(struct oracle_dirlist *l)
+{
+	l->ents = NULL;
+	l->n = l->cap = 0;
+}
+
+void oracle_dirlist_free(struct oracle_dirlist *l)
+{
+	free(l->ents);
+	oracle_dirlist_init(l);
+}
+
+int oracle_dirlist_add(struct oracle_dirlist *l, const char *name, unsigned char type)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct oracle_dirent *e = realloc(l->ents, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		l->ents = e;
+		l->cap = cap;
+	}
+	struct oracle_dirent *e = &l->ents[l->n++];
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->type = type;
+	return 0;
+}
+
+static int dirent_cmp(const void *a, const void *b)
+{
+	const struct oracle_dirent *x = a, *y = b;
+	return strcmp(x->name, y->name);
+}
+
+void oracle_dirlist_sort(struct oracle_dirlist *l)
+{
+	if (l->n > 1)
+		qsort(l->ents, l->n, sizeof(l->ents[0]), dirent_cmp);
+}
+
+void target_destroy(struct target *t)
+{
+	if (t->destroy)
+		t->destroy(t->ctx);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ---- libc target ----------------------------------------------------------------- */
+
+struct libc_ctx {
+	char root[PATH_MAX];
+	bool owned;
+};
+
+static const char *test_tmpdir(void)
+{
+	const char *d = getenv("ANK_TEST_TMPDIR");
+	return d && *d ? d : "/tmp";
+}
+
+static bool is_root_path(const char *path)
+{
+	if (!*path)
+		return false;
+	for (; *path; path++)
+		if (*path != '/')
+			return false;
+	return true;
+}
+
+/* Does the path climb above its root with ".." (read lexically)? */
+static bool escapes_root(const char *path)
+{
+	long depth = 0;
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *s = p;
+		while (*p && *p != '/')
+			p++;
+		size_t len = (size_t)(p - s);
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			if (depth == 0)
+				return true;
+			depth--;
+		} else if (!(len == 1 && s[0] == '.')) {
+			depth++;
+		}
+	}
+	return false;
+}
+
+/* Host path for `path`: "" stays "" (so Linux reports ENOENT). */
+static int libc_path(const struct libc_ctx *c, const char *path, char *out, size_t outlen)
+{
+	if (!*path) {
+		out[0] = 0;
+		return 0;
+	}
+	if (escapes_root(path))
+		return -ENOTSUP;
+	int n = snprintf(out, outlen, "%s%s%s", c->root, path[0] == '/' ? "" : "/", path);
+	if (n < 0 || (size_t)n >= outlen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+#define LIBC_RET(expr) ((expr) < 0 ? -errno : 0)
+
+static int libc_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	int fd = open(p, flags, mode);
+	return fd < 0 ? -errno : fd;
+}
+
+static int libc_close(void *ctx, int fd)
+{
+	(void)ctx;
+	return LIBC_RET(close(fd));
+}
+
+static ssize_t libc_read(void *ctx, int fd, void *buf, size_t n)
+{
+	(void)ctx;
+	ssize_t r = read(fd, buf, n);
+	return r < 0 ? -errno : r;
+}
+
+static ssize_t libc_write(void *ctx, int fd, const void *buf, size_t n)
+{
+	(void)ctx;
+	ssize_t r = write(fd, buf, n);
+	return r < 0 ? -errno : r;
+}
+
+static ssize_t libc_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
+{
+	(void)ctx;
+	ssize_t r = pread(fd, buf, n, off);
+	return r < 0 ? -errno : r;
+}
+
+static ssize_t libc_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+	(void)ctx;
+	ssize_t r = pwrite(fd, buf, n, off);
+	return r < 0 ? -errno : r;
+}
+
+static off_t libc_lseek(void *ctx, int fd, off_t off, int whence)
+{
+	(void)ctx;
+	off_t r = lseek(fd, off, whence);
+	return r < 0 ? -errno : r;
+}
+
+static int libc_fsync(void *ctx, int fd)
+{
+	(void)ctx;
+	return LIBC_RET(fsync(fd));
+}
+
+static int libc_fdatasync(void *ctx, int fd)
+{
+	(void)ctx;
+	return LIBC_RET(fdatasync(fd));
+}
+
+static int libc_ftruncate(void *ctx, int fd, off_t len)
+{
+	(void)ctx;
+	return LIBC_RET(ftruncate(fd, len));
+}
+
+static int libc_truncate(void *ctx, const char *path, off_t len)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return LIBC_RET(truncate(p, len));
+}
+
+static int libc_stat(void *ctx, const char *path, struct stat *st)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return LIBC_RET(stat(p, st));
+}
+
+static int libc_fstat(void *ctx, int fd, struct stat *st)
+{
+	(void)ctx;
+	return LIBC_RET(fstat(fd, st));
+}
+
+static int libc_unlink(void *ctx, const char *path)
+{
+	if (is_root_path(path))
+		return -EISDIR; /* Linux: unlink("/") */
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return LIBC_RET(unlink(p));
+}
+
+static int libc_rename(void *ctx, const char *from, const char *to)
+{
+	char p[PATH_MAX * 2], q[PATH_MAX * 2];
+	int r = libc_path(ctx, from, p, sizeof(p));
+	if (!r)
+		r = libc_path(ctx, to, q, sizeof(q));
+	if (r)
+		return r;
+	return LIBC_RET(rename(p, q));
+}
+
+static int libc_link(void *ctx, const char *from, const char *to)
+{
+	char p[PATH_MAX * 2], q[PATH_MAX * 2];
+	int r = libc_path(ctx, from, p, sizeof(p));
+	if (!r)
+		r = libc_path(ctx, to, q, sizeof(q));
+	if (r)
+		return r;
+	return LIBC_RET(link(p, q));
+}
+
+static int libc_mkdir(void *ctx, const char *path, mode_t mode)
+{
+	if (is_root_path(path))
+		return -EEXIST; /* Linux: mkdir("/") */
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return LIBC_RET(mkdir(p, mode));
+}
+
+static int libc_rmdir(void *ctx, const char *path)
+{
+	if (is_root_path(path))
+		return -EBUSY; /* Linux: rmdir("/") */
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return LIBC_RET(rmdir(p));
+}
+
+static unsigned char mode_to_dt(mode_t m)
+{
+	if (S_ISREG(m))
+		return DT_REG;
+	if (S_ISDIR(m))
+		return DT_DIR;
+	return DT_UNKNOWN;
+}
+
+static int libc_list_dir(void *ctx, const char *path, struct oracle_dirlist *out)
+{
+	char p[PATH_MAX * 2];
+	out->n = 0;
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	DIR *d = opendir(p);
+	if (!d)
+		return -errno;
+	struct dirent *de;
+	r = 0;
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				r = -errno;
+			break;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		unsigned char type = de->d_type;
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				type = mode_to_dt(st.st_mode);
+		} else if (type != DT_REG && type != DT_DIR) {
+			type = DT_UNKNOWN;
+		}
+		r = oracle_dirlist_add(out, de->d_name, type);
+		if (r)
+			break;
+	}
+	closedir(d);
+	if (r)
+		out->n = 0;
+	else
+		oracle_dirlist_sort(out);
+	return r;
+}
+
+static int libc_sync(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static int libc_remount(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void libc_destroy(void *ctx)
+{
+	struct libc_ctx *c = ctx;
+	if (c->owned && c->root[0])
+		nftw(c->root, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	free(c);
+}
+
+static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = name;
+	t->ctx = c;
+	t->open = libc_open;
+	t->close = libc_close;
+	t->read = libc_read;
+	t->write = libc_write;
+	t->pread = libc_pread;
+	t->pwrite = libc_pwrite;
+	t->lseek = libc_lseek;
+	t->fsync = libc_fsync;
+	t->fdatasync = libc_fdatasync;
+	t->ftruncate = libc_ftruncate;
+	t->truncate = libc_truncate;
+	t->stat = libc_stat;
+	t->fstat = libc_fstat;
+	t->unlink = libc_unlink;
+	t->rename = libc_rename;
+	t->link = libc_link;
+	t->mkdir = libc_mkdir;
+	t->rmdir = libc_rmdir;
+	t->list_dir = libc_list_dir;
+	t->sync = libc_sync;
+	t->remount = libc_remount;
+	t->destroy = libc_destroy;
+}
+
+int target_libc_new(struct target *t, const char *name)
+{
+	struct libc_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	int n = snprintf(c->root, sizeof(c->root), "%s/ank-oracle-XXXXXX", test_tmpdir());
+	if (n < 0 || (size_t)n >= sizeof(c->root)) {
+		free(c);
+		return -ENAMETOOLONG;
+	}
+	if (!mkdtemp(c->root)) {
+		int e = errno;
+		free(c);
+		return -e;
+	}
+	umask(0);
+	if (chmod(c->root, 0755) < 0) {
+		int e = errno;
+		rmdir(c->root);
+		free(c);
+		return -e;
+	}
+	c->owned = true;
+	libc_fill(t, name, c);
+	return 0;
+}
+
+int target_libc_attach(struct target *t, const char *name, const char *root)
+{
+	struct libc_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	int n = snprintf(c->root, sizeof(c->root), "%s", root);
+	if (n < 0 || (size_t)n >= sizeof(c->root)) {
+		free(c);
+		return -ENAMETOOLONG;
+	}
+	c->owned = false;
+	libc_fill(t, name, c);
+	return 0;
+}
+
+const char *target_libc_root(const struct target *t)
+{
+	const struct libc_ctx *c = t->ctx;
+	return c->root;
+}
+
+/* ---- faulty wrapper ---------------------------------------------------------------- */
+
+struct faulty_ctx {
+	struct target *in;
+	enum oracle_fault fault;
+};
+
+#define IN(ctx) (((struct faulty_ctx *)(ctx))->in)
+
+static int fw_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+	return IN(ctx)->open(IN(ctx)->ctx, path, flags, mode);
+}
+static int fw_close(void *ctx, int fd)
+{
+	return IN(ctx)->close(IN(ctx)->ctx, fd);
+}
+static ssize_t fw_read(void *ctx, int fd, void *buf, size_t n)
+{
+	return IN(ctx)->read(IN(ctx)->ctx, fd, buf, n);
+}
+static ssize_t fw_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
+{
+	return IN(ctx)->pread(IN(ctx)->ctx, fd, buf, n, off);
+}
+
+/* A copy of buf with its middle byte flipped, or NULL (use buf) when the
+ * fault is not armed or n == 0. */
+static void *flipped_copy(struct faulty_ctx *c, const void *buf, size_t n)
+{
+	if (c->fault != ORACLE_FAULT_PWRITE_FLIP_BYTE || n == 0)
+		return NULL;
+	uint8_t *copy = malloc(n);
+	if (!copy)
+		return NULL;
+	memcpy(copy, buf, n);
+	copy[n / 2] ^= 0x5a;
+	return copy;
+}
+
+static ssize_t fw_write(void *ctx, int fd, const void *buf, size_t n)
+{
+	void *copy = flipped_copy(ctx, buf, n);
+	ssize_t r = IN(ctx)->write(IN(ctx)->ctx, fd, copy ? copy : buf, n);
+	free(copy);
+	return r;
+}
+static ssize_t fw_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+	void *copy = flipped_copy(ctx, buf, n);
+	ssize_t r = IN(ctx)->pwrite(IN(ctx)->ctx, fd, copy ? copy : buf, n, off);
+	free(copy);
+	return r;
+}
+static off_t fw_lseek(void *ctx, int fd, off_t off, int whence)
+{
+	return IN(ctx)->lseek(IN(ctx)->ctx, fd, off, whence);
+}
+static int fw_fsync(void *ctx, int fd)
+{
+	return IN(ctx)->fsync(IN(ctx)->ctx, fd);
+}
+static int fw_fdatasync(void *ctx, int fd)
+{
+	return IN(ctx)->fdatasync(IN(ctx)->ctx, fd);
+}
+static int fw_ftruncate(void *ctx, int fd, off_t len)
+{
+	return IN(ctx)->ftruncate(IN(ctx)->ctx, fd, len);
+}
+static int fw_truncate(void *ctx, const char *path, off_t len)
+{
+	return IN(ctx)->truncate(IN(ctx)->ctx, path, len);
+}
+static int fw_stat(void *ctx, const char *path, struct stat *st)
+{
+	return IN(ctx)->stat(IN(ctx)->ctx, path, st);
+}
+static int fw_fstat(void *ctx, int fd, struct stat *st)
+{
+	return IN(ctx)->fstat(IN(ctx)->ctx, fd, st);
+}
+static int fw_unlink(void *ctx, const char *path)
+{
+	return IN(ctx)->unlink(IN(ctx)->ctx, path);
+}
+static int fw_rename(void *ctx, const char *from, const char *to)
+{
+	return IN(ctx)->rename(IN(ctx)->ctx, from, to);
+}
+static int fw_link(void *ctx, const char *from, const char *to)
+{
+	return IN(ctx)->link(IN(ctx)->ctx, from, to);
+}
+static int fw_mkdir(void *ctx, const char *path, mode_t mode)
+{
+	return IN(ctx)->mkdir(IN(ctx)->ctx, path, mode);
+}
+static int fw_rmdir(void *ctx, const char *path)
+{
+	struct faulty_ctx *c = ctx;
+	int r = c->in->rmdir(c->in->ctx, path);
+	if (c->fault == ORACLE_FAULT_RMDIR_EEXIST && r == -ENOTEMPTY)
+		r = -EEXIST;
+	return r;
+}
+static int fw_list_dir(void *ctx, const char *path, struct oracle_dirlist *out)
+{
+	return IN(ctx)->list_dir(IN(ctx)->ctx, path, out);
+}
+static int fw_sync(void *ctx)
+{
+	return IN(ctx)->sync(IN(ctx)->ctx);
+}
+static int fw_remount(void *ctx)
+{
+	return IN(ctx)->remount(IN(ctx)->ctx);
+}
+static void fw_destroy(void *ctx)
+{
+	free(ctx);
+}
+
+int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault fault)
+{
+	struct faulty_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->in = inner;
+	c->fault = fault;
+	memset(t, 0, sizeof(*t));
+	t->name = "faulty";
+	t->ctx = c;
+	t->open = fw_open;
+	t->close = fw_close;
+	t->read = fw_read;
+	t->write = fw_write;
+	t->pread = fw_pread;
+	t->pwrite = fw_pwrite;
+	t->lseek = fw_lseek;
+	t->fsync = fw_fsync;
+	t->fdatasync = fw_fdatasync;
+	t->ftruncate = fw_ftruncate;
+	t->truncate = fw_truncate;
+	t->stat = fw_stat;
+	t->fstat = fw_fstat;
+	t->unlink = fw_unlink;
+	t->rename = fw_rename;
+	t->link = fw_link;
+	t->mkdir = fw_mkdir;
+	t->rmdir = fw_rmdir;
+	t->list_dir = fw_list_dir;
+	t->sync = fw_sync;
+	t->remount = fw_remount;
+	t->destroy = fw_destroy;
+	return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+const char *oracle_result_str(long r, char *buf, size_t len)
+{
+	static const struct {
+		int e;
+		const char *name;
+	} names[] = {
+		{EPERM, "EPERM"},       {ENOENT, "ENOENT"},   {EIO, "EIO"},
+		{EBADF, "EBADF"},       {ENOMEM, "ENOMEM"},   {EACCES, "EACCES"},
+		{EFAULT, "EFAULT"},     {EBUSY, "EBUSY"},     {EEXIST, "EEXIST"},
+		{EXDEV, "EXDEV"},       {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"},
+		{EINVAL, "EINVAL"},     {EMFILE, "EMFILE"},   {ENFILE, "ENFILE"},
+		{EFBIG, "EFBIG"},       {ENOSPC, "ENOSPC"},   {ESPIPE, "ESPIPE"},
+		{EROFS, "EROFS"},       {EMLINK, "EMLINK"},   {ERANGE, "ERANGE"},
+		{ENAMETOOLONG, "ENAMETOOLONG"},               {ENOSYS, "ENOSYS"},
+		{ENOTEMPTY, "ENOTEMPTY"},                     {ELOOP, "ELOOP"},
+		{EOVERFLOW, "EOVERFLOW"},                     {ENOTSUP, "ENOTSUP"},
+		{EUCLEAN, "EUCLEAN"},   {EAGAIN, "EAGAIN"},   {EINTR, "EINTR"},
+	};
+	if (r >= 0) {
+		snprintf(buf, len, "%ld", r);
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (-r == names[i].e) {
+			snprintf(buf, len, "-%s", names[i].name);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "-E(%ld)", -r);
+	return buf;
+}
+
+int oracle_read_file(struct target *t, const char *path, uint8_t **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	int fd = t->open(t->ctx, path, O_RDONLY, 0);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	int r = t->fstat(t->ctx, fd, &st);
+	if (r < 0) {
+		t->close(t->ctx, fd);
+		return r;
+	}
+	size_t cap = (size_t)st.st_size + 1;
+	uint8_t *buf = malloc(cap);
+	if (!buf) {
+		t->close(t->ctx, fd);
+		return -ENOMEM;
+	}
+	size_t got = 0;
+	for (;;) {
+		if (got == cap) {
+			uint8_t *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = t->pread(t->ctx, fd, buf + got, cap - got, (off_t)got);
+		if (n < 0) {
+			r = (int)n;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	int rc = t->close(t->ctx, fd);
+	if (!r)
+		r = rc;
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*data = buf;
+	*len = got;
+	return 0;
+}
+
+void oracle_tree_free(struct oracle_tree *tr)
+{
+	for (size_t i = 0; i < tr->n; i++)
+		free(tr->ents[i].path);
+	free(tr->ents);
+	tr->ents = NULL;
+	tr->n = tr->cap = 0;
+}
+
+#define TREE_MAX_DEPTH 64
+#define TREE_MAX_ENTS 100000
+
+static int tree_add(struct oracle_tree *tr, const char *path, const struct stat *st)
+{
+	if (tr->n >= TREE_MAX_ENTS)
+		return -ELOOP;
+	if (tr->n == tr->cap) {
+		size_t cap = tr->cap ? tr->cap * 2 : 64;
+		struct oracle_tree_ent *e = realloc(tr->ents, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		tr->ents = e;
+		tr->cap = cap;
+	}
+	struct oracle_tree_ent *e = &tr->ents[tr->n];
+	e->path = strdup(path);
+	if (!e->path)
+		return -ENOMEM;
+	e->st = *st;
+	e->type = mode_to_dt(st->st_mode);
+	tr->n++;
+	return 0;
+}
+
+static void join_path(char *out, size_t len, const char *dir, const char *name)
+{
+	snprintf(out, len, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name);
+}
+
+static int tree_walk_dir(struct target *t, const char *dir, struct oracle_tree *out, int depth)
+{
+	if (depth > TREE_MAX_DEPTH)
+		return -ELOOP;
+	struct oracle_dirlist l;
+	oracle_dirlist_init(&l);
+	int r = t->list_dir(t->ctx, dir, &l);
+	for (size_t i = 0; !r && i < l.n; i++) {
+		char p[PATH_MAX];
+		join_path(p, sizeof(p), dir, l.ents[i].name);
+		struct stat st;
+		r = t->stat(t->ctx, p, &st);
+		if (!r)
+			r = tree_add(out, p, &st);
+		if (!r && S_ISDIR(st.st_mode))
+			r = tree_walk_dir(t, p, out, depth + 1);
+	}
+	oracle_dirlist_free(&l);
+	return r;
+}
+
+int oracle_tree_walk(struct target *t, struct oracle_tree *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct stat st;
+	int r = t->stat(t->ctx, "/", &st);
+	if (!r)
+		r = tree_add(out, "/", &st);
+	if (!r)
+		r = tree_walk_dir(t, "/", out, 0);
+	if (r)
+		oracle_tree_free(out);
+	return r;
+}
+
+static const char *dt_name(unsigned char t)
+{
+	return t == DT_REG ? "file" : t == DT_DIR ? "dir" : "other";
+}
+
+/* Compare the stat fields the core models. */
+int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size_t len)
+{
+	if ((a->st_mode & S_IFMT) != (b->st_mode & S_IFMT)) {
+		snprintf(msg, len, "type %06o vs %06o", (unsigned)(a->st_mode & S_IFMT),
+		         (unsigned)(b->st_mode & S_IFMT));
+		return 1;
+	}
+	if ((a->st_mode & 07777) != (b->st_mode & 07777)) {
+		snprintf(msg, len, "mode %04o vs %04o", (unsigned)(a->st_mode & 07777),
+		         (unsigned)(b->st_mode & 07777));
+		return 1;
+	}
+	if (a->st_nlink != b->st_nlink) {
+		snprintf(msg, len, "nlink %lu vs %lu", (unsigned long)a->st_nlink,
+		         (unsigned long)b->st_nlink);
+		return 1;
+	}
+	if (S_ISREG(a->st_mode) && a->st_size != b->st_size) {
+		snprintf(msg, len, "size %lld vs %lld", (long long)a->st_size,
+		         (long long)b->st_size);
+		return 1;
+	}
+	return 0;
+}
+
+#define CMP_CHUNK (256u * 1024u)
+
+struct cmp_state {
+	struct target *a, *b;
+	bool contents;
+	char *msg;
+	size_t msglen;
+	uint8_t *ba, *bb;
+	/* hard-link structure: inode numbers of regular files, per side */
+	ino_t *ia, *ib;
+	char **ipath;
+	size_t ni, capi;
+	int depth;
+};
+
+static int cmp_contents(struct cmp_state *s, const char *path, off_t size)
+{
+	struct target *a = s->a, *b = s->b;
+	int fa = a->open(a->ctx, path, O_RDONLY, 0);
+	int fb = b->open(b->ctx, path, O_RDONLY, 0);
+	int res = 0;
+	char x[32], y[32];
+	if (fa < 0 || fb < 0) {
+		snprintf(s->msg, s->msglen, "%s: open O_RDONLY for comparing: %s %s, %s %s", path,
+		         a->name, oracle_result_str(fa, x, sizeof(x)), b->name,
+		         oracle_result_str(fb, y, sizeof(y)));
+		res = 1;
+		goto out;
+	}
+	for (off_t off = 0;; off += CMP_CHUNK) {
+		ssize_t na = a->pread(a->ctx, fa, s->ba, CMP_CHUNK, off);
+		ssize_t nb = b->pread(b->ctx, fb, s->bb, CMP_CHUNK, off);
+		if (na != nb) {
+			snprintf(s->msg, s->msglen,
+			         "%s: pread(%u @ %lld) of size-%lld file: %s %s, %s %s", path,
+			         CMP_CHUNK, (long long)off, (long long)size, a->name,
+			         oracle_result_str(na, x, sizeof(x)), b->name,
+			         oracle_result_str(nb, y, sizeof(y)));
+			res = 1;
+			goto out;
+		}
+		if (na <= 0)
+			break;
+		if (memcmp(s->ba, s->bb, (size_t)na)) {
+			size_t i = 0;
+			while (s->ba[i] == s->bb[i])
+				i++;
+			snprintf(s->msg, s->msglen,
+			         "%s: content differs at offset %lld (size %lld): %s 0x%02x, %s 0x%02x",
+			         path, (long long)(off + (off_t)i), (long long)size, a->name, s->ba[i],
+			         b->name, s->bb[i]);
+			res = 1;
+			goto out;
+		}
+	}
+out:
+	if (fa >= 0)
+		a->close(a->ctx, fa);
+	if (fb >= 0)
+		b->close(b->ctx, fb);
+	return res;
+}
+
+static int cmp_note_inode(struct cmp_state *s, const char *path, ino_t ia, ino_t ib)
+{
+	if (s->ni == s->capi) {
+		size_t cap = s->capi ? s->capi * 2 : 64;
+		ino_t *na = realloc(s->ia, cap * sizeof(*na));
+		if (na)
+			s->ia = na;
+		ino_t *nb = realloc(s->ib, cap * sizeof(*nb));
+		if (nb)
+			s->ib = nb;
+		char **np = realloc(s->ipath, cap * sizeof(*np));
+		if (np)
+			s->ipath = np;
+		if (!na || !nb || !np)
+			return -ENOMEM;
+		s->capi = cap;
+	}
+	s->ipath[s->ni] = strdup(path);
+	if (!s->ipath[s->ni])
+		return -ENOMEM;
+	s->ia[s->ni] = ia;
+	s->ib[s->ni] = ib;
+	s->ni++;
+	return 0;
+}
+
+static int cmp_dir(struct cmp_state *s, const char *dir)
+{
+	struct target *a = s->a, *b = s->b;
+	char x[32], y[32];
+	if (++s->depth > TREE_MAX_DEPTH) {
+		snprintf(s->msg, s->msglen, "%s: tree deeper than %d", dir, TREE_MAX_DEPTH);
+		return 1;
+	}
+	struct oracle_dirlist la, lb;
+	oracle_dirlist_init(&la);
+	oracle_dirlist_init(&lb);
+	int ra = a->list_dir(a->ctx, dir, &la);
+	int rb = b->list_dir(b->ctx, dir, &lb);
+	int res = 0;
+	if (ra != rb) {
+		snprintf(s->msg, s->msglen, "list_dir(%s): %s %s, %s %s", dir, a->name,
+		         oracle_result_str(ra, x, sizeof(x)), b->name,
+		         oracle_result_str(rb, y, sizeof(y)));
+		res = 1;
+		goto out;
+	}
+	if (ra < 0) {
+		res = ra;
+		goto out;
+	}
+	for (size_t i = 0; i < la.n || i < lb.n; i++) {
+		const char *na = i < la.n ? la.ents[i].name : NULL;
+		const char *nb = i < lb.n ? lb.ents[i].name : NULL;
+		int c = !na ? 1 : !nb ? -1 : strcmp(na, nb);
+		if (c) {
+			const char *who = c < 0 ? b->name : a->name;
+			const char *name = c < 0 ? na : nb;
+			snprintf(s->msg, s->msglen, "list_dir(%s): \"%.64s%s\" missing in %s (%zu vs %zu entries)",
+			         dir, name, strlen(name) > 64 ? "..." : "", who, la.n, lb.n);
+			res = 1;
+			goto out;
+		}
+		if (la.ents[i].type != lb.ents[i].type) {
+			snprintf(s->msg, s->msglen, "list_dir(%s): \"%s\" type %s vs %s", dir, na,
+			         dt_name(la.ents[i].type), dt_name(lb.ents[i].type));
+			res = 1;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < la.n && !res; i++) {
+		char p[PATH_MAX];
+		join_path(p, sizeof(p), dir, la.ents[i].name);
+		struct stat sa, sb;
+		ra = a->stat(a->ctx, p, &sa);
+		rb = b->stat(b->ctx, p, &sb);
+		if (ra || rb) {
+			snprintf(s->msg, s->msglen, "stat(%s) of a listed entry: %s %s, %s %s", p,
+			         a->name, oracle_result_str(ra, x, sizeof(x)), b->name,
+			         oracle_result_str(rb, y, sizeof(y)));
+			res = 1;
+			break;
+		}
+		char d[128];
+		if (oracle_stat_diff(&sa, &sb, d, sizeof(d))) {
+			snprintf(s->msg, s->msglen, "stat(%s): %s (%s vs %s)", p, d, a->name, b->name);
+			res = 1;
+			break;
+		}
+		if (mode_to_dt(sa.st_mode) != la.ents[i].type ||
+		    mode_to_dt(sb.st_mode) != lb.ents[i].type) {
+			snprintf(s->msg, s->msglen, "%s: directory entry type disagrees with stat", p);
+			res = 1;
+			break;
+		}
+		if (S_ISREG(sa.st_mode)) {
+			res = cmp_note_inode(s, p, sa.st_ino, sb.st_ino);
+			if (!res && s->contents)
+				res = cmp_contents(s, p, sa.st_size);
+		} else if (S_ISDIR(sa.st_mode)) {
+			res = cmp_dir(s, p);
+		}
+	}
+out:
+	s->depth--;
+	oracle_dirlist_free(&la);
+	oracle_dirlist_free(&lb);
+	return res;
+}
+
+int oracle_compare_trees(struct target *a, struct target *b, bool contents, char *msg,
+                         size_t msglen)
+{
+	struct cmp_state s = {.a = a, .b = b, .contents = contents, .msg = msg, .msglen = msglen};
+	char x[32], y[32];
+	msg[0] = 0;
+	struct stat sa, sb;
+	int ra = a->stat(a->ctx, "/", &sa), rb = b->stat(b->ctx, "/", &sb);
+	if (ra || rb) {
+		snprintf(msg, msglen, "stat(/): %s %s, %s %s", a->name,
+		         oracle_result_str(ra, x, sizeof(x)), b->name,
+		         oracle_result_str(rb, y, sizeof(y)));
+		return ra == rb ? ra : 1;
+	}
+	char d[128];
+	if (oracle_stat_diff(&sa, &sb, d, sizeof(d))) {
+		snprintf(msg, msglen, "stat(/): %s (%s vs %s)", d, a->name, b->name);
+		return 1;
+	}
+	s.ba = malloc(CMP_CHUNK);
+	s.bb = malloc(CMP_CHUNK);
+	int res = -ENOMEM;
+	if (s.ba && s.bb)
+		res = cmp_dir(&s, "/");
+	/* Hard-link structure: i and j share an inode on one side iff on the other. */
+	for (size_t i = 0; res == 0 && i < s.ni; i++) {
+		for (size_t j = i + 1; j < s.ni; j++) {
+			bool sa_ = s.ia[i] == s.ia[j], sb_ = s.ib[i] == s.ib[j];
+			if (sa_ != sb_) {
+				snprintf(msg, msglen, "%s and %s: same file on %s: %s, on %s: %s",
+				         s.ipath[i], s.ipath[j], a->name, sa_ ? "yes" : "no", b->name,
+				         sb_ ? "yes" : "no");
+				res = 1;
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; i < s.ni; i++)
+		free(s.ipath[i]);
+	free(s.ipath);
+	free(s.ia);
+	free(s.ib);
+	free(s.ba);
+	free(s.bb);
+	return res;
+}
+
+/* ---- Ananke volumes and target ---------------------------------------------------- */
+
+#ifndef ORACLE_LIBC_ONLY
+
+int oracle_volume_create(struct oracle_volume **out, uint64_t bytes, bool emu,
+                         const struct fs_options *opt)
+{
+	*out = NULL;
+	if (bytes % 4096)
+		return -EINVAL;
+	struct oracle_volume *v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (opt)
+		v->opt = *opt;
+	v->nblocks = bytes / 4096;
+	int r;
+	if (emu) {
+		r = bdev_emu_create(v->nblocks, &v->dev);
+	} else {
+		snprintf(v->image, sizeof(v->image), "%s/ank-vol-XXXXXX.img", test_tmpdir());
+		int fd = mkstemps(v->image, 4);
+		if (fd < 0) {
+			r = -errno;
+			v->image[0] = 0;
+			goto fail;
+		}
+		r = ftruncate(fd, (off_t)bytes) < 0 ? -errno : 0;
+		close(fd);
+		if (!r)
+			r = bdev_file_open(v->image, false, 0, &v->dev);
+	}
+	if (r)
+		goto fail;
+	r = fs_mkfs(v->dev, NULL);
+	if (r)
+		goto fail;
+	r = oracle_volume_mount(v);
+	if (r)
+		goto fail;
+	*out = v;
+	return 0;
+fail:
+	oracle_volume_destroy(v);
+	return r;
+}
+
+int oracle_volume_unmount(struct oracle_volume *v)
+{
+	if (!v->fs)
+		return 0;
+	int r = fs_unmount(v->fs);
+	v->fs = NULL;
+	return r;
+}
+
+int oracle_volume_mount(struct oracle_volume *v)
+{
+	if (v->fs)
+		return -EBUSY;
+	struct fs *fs = NULL;
+	int r = fs_mount(v->dev, &v->opt, &fs);
+	if (r)
+		return r;
+	v->fs = fs;
+	return 0;
+}
+
+int oracle_volume_remount(struct oracle_volume *v)
+{
+	int r = oracle_volume_unmount(v);
+	int m = oracle_volume_mount(v);
+	return r ? r : m;
+}
+
+void oracle_volume_destroy(struct oracle_volume *v)
+{
+	if (!v)
+		return;
+	oracle_volume_unmount(v);
+	if (v->dev)
+		bdev_close(v->dev);
+	if (v->image[0])
+		unlink(v->image);
+	free(v);
+}
+
+struct ank_ctx {
+	struct oracle_volume *v;
+	struct fs_client *c;
+	bool owns_client;
+};
+
+#define CL(ctx) (((struct ank_ctx *)(ctx))->c)
+
+static int ank_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+	return fs_open(CL(ctx), path, flags, mode);
+}
+static int ank_close(void *ctx, int fd)
+{
+	return fs_close(CL(ctx), fd);
+}
+static ssize_t ank_read(void *ctx, int fd, void *buf, size_t n)
+{
+	return fs_read(CL(ctx), fd, buf, n);
+}
+static ssize_t ank_write(void *ctx, int fd, const void *buf, size_t n)
+{
+	return fs_write(CL(ctx), fd, buf, n);
+}
+static ssize_t ank_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
+{
+	return fs_pread(CL(ctx), fd, buf, n, off);
+}
+static ssize_t ank_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+	return fs_pwrite(CL(ctx), fd, buf, n, off);
+}
+static off_t ank_lseek(void *ctx, int fd, off_t off, int whence)
+{
+	return fs_lseek(CL(ctx), fd, off, whence);
+}
+static int ank_fsync(void *ctx, int fd)
+{
+	return fs_fsync(CL(ctx), fd);
+}
+static int ank_fdatasync(void *ctx, int fd)
+{
+	return fs_fdatasync(CL(ctx), fd);
+}
+static int ank_ftruncate(void *ctx, int fd, off_t len)
+{
+	return fs_ftruncate(CL(ctx), fd, len);
+}
+static int ank_truncate(void *ctx, const char *path, off_t len)
+{
+	return fs_truncate(CL(ctx), path, len);
+}
+static int ank_stat(void *ctx, const char *path, struct stat *st)
+{
+	return fs_stat(CL(ctx), path, st);
+}
+static int ank_fstat(void *ctx, int fd, struct stat *st)
+{
+	return fs_fstat(CL(ctx), fd, st);
+}
+static int ank_unlink(void *ctx, const char *path)
+{
+	return fs_unlink(CL(ctx), path);
+}
+static int ank_rename(void *ctx, const char *from, const char *to)
+{
+	return fs_rename(CL(ctx), from, to);
+}
+static int ank_link(void *ctx, const char *from, const char *to)
+{
+	return fs_link(CL(ctx), from, to);
+}
+static int ank_mkdir(void *ctx, const char *path, mode_t mode)
+{
+	return fs_mkdir(CL(ctx), path, mode);
+}
+static int ank_rmdir(void *ctx, const char *path)
+{
+	return fs_rmdir(CL(ctx), path);
+}
+
+#define ANK_READDIR_BATCH 32
+#define ANK_LIST_MAX 1000000
+
+static int ank_list_dir(void *ctx, const char *path, struct oracle_dirlist *out)
+{
+	struct fs_client *c = CL(ctx);
+	out->n = 0;
+	int fd = fs_open(c, path, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return fd;
+	struct fs_dirent *ents = malloc(ANK_READDIR_BATCH * sizeof(*ents));
+	int r = ents ? 0 : -ENOMEM;
+	size_t seen = 0;
+	while (!r) {
+		int n = fs_readdir(c, fd, ents, ANK_READDIR_BATCH);
+		if (n <= 0) {
+			r = n;
+			break;
+		}
+		if (n > ANK_READDIR_BATCH) {
+			r = -EOVERFLOW;
+			break;
+		}
+		seen += (size_t)n;
+		if (seen > ANK_LIST_MAX) {
+			r = -ELOOP; /* readdir never reaches the end */
+			break;
+		}
+		for (int i = 0; i < n && !r; i++) {
+			const char *name = ents[i].name;
+			if (!strcmp(name, ".") || !strcmp(name, ".."))
+				continue;
+			unsigned char t = ents[i].type;
+			if (t != DT_REG && t != DT_DIR)
+				t = DT_UNKNOWN;
+			r = oracle_dirlist_add(out, name, t);
+		}
+	}
+	free(ents);
+	int rc = fs_close(c, fd);
+	if (!r && rc < 0)
+		r = rc;
+	if (r)
+		out->n = 0;
+	else
+		oracle_dirlist_sort(out);
+	return r;
+}
+
+static int ank_sync(void *ctx)
+{
+	struct ank_ctx *a = ctx;
+	return fs_sync(a->v->fs);
+}
+
+static int ank_remount(void *ctx)
+{
+	struct ank_ctx *a = ctx;
+	if (!a->owns_client)
+		return -ENOTSUP;
+	if (a->c)
+		fs_client_free(a->c);
+	a->c = NULL;
+	int r = oracle_volume_remount(a->v);
+	if (r)
+		return r;
+	a->c = fs_client_new(a->v->fs, 0, 0);
+	return a->c ? 0 : -ENOMEM;
+}
+
+static void ank_destroy(void *ctx)
+{
+	struct ank_ctx *a = ctx;
+	if (a->owns_client && a->c)
+		fs_client_free(a->c);
+	free(a);
+}
+
+int target_ananke_new(struct target *t, const char *name, struct oracle_volume *v,
+                      struct fs_client *client)
+{
+	struct ank_ctx *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->v = v;
+	if (client) {
+		a->c = client;
+	} else {
+		if (!v->fs) {
+			free(a);
+			return -EINVAL;
+		}
+		a->c = fs_client_new(v->fs, 0, 0);
+		if (!a->c) {
+			free(a);
+			return -ENOMEM;
+		}
+		a->owns_client = true;
+	}
+	memset(t, 0, sizeof(*t));
+	t->name = name;
+	t->ctx = a;
+	t->open = ank_open;
+	t->close = ank_close;
+	t->read = ank_read;
+	t->write = ank_write;
+	t->pread = ank_pread;
+	t->pwrite = ank_pwrite;
+	t->lseek = ank_lseek;
+	t->fsync = ank_fsync;
+	t->fdatasync = ank_fdatasync;
+	t->ftruncate = ank_ftruncate;
+	t->truncate = ank_truncate;
+	t->stat = ank_stat;
+	t->fstat = ank_fstat;
+	t->unlink = ank_unlink;
+	t->rename = ank_rename;
+	t->link = ank_link;
+	t->mkdir = ank_mkdir;
+	t->rmdir = ank_rmdir;
+	t->list_dir = ank_list_dir;
+	t->sync = ank_sync;
+	t->remount = ank_remount;
+	t->destroy = ank_destroy;
+	return 0;
+}
+
+#endif /* ORACLE_LIBC_ONLY */

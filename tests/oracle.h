@@ -1,0 +1,232 @@
+/*
+ * oracle.h - shared test library: one "target" interface for the POSIX file
+ * operations, so the same workload can run against Linux (a directory on the
+ * machine's own file system) and against Ananke (a struct fs_client), and the
+ * results can be compared.
+ *
+ * Conventions of every target function: the result is >= 0 on success and a
+ * NEGATIVE errno on failure (never -1 + errno). Paths are absolute inside the
+ * target ("/a/b"); the empty path is passed through unchanged.
+ *
+ * fd numbers of different targets are unrelated: a workload keeps its own
+ * table of open handles per target and never compares raw fd values.
+ *
+ * Built with -DORACLE_LIBC_ONLY everything that needs the Ananke core (the
+ * Ananke target and the volume helpers) is compiled out, so the libc target
+ * and the workloads can be checked on their own.
+ */
+#ifndef ANK_TEST_ORACLE_H
+#define ANK_TEST_ORACLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#ifndef ORACLE_LIBC_ONLY
+#include "../src/bdev/bdev.h"
+#include "../src/fs/fs.h"
+#endif
+
+/* ---- deterministic random numbers (splitmix64) ----------------------------- */
+
+struct oracle_rng {
+	uint64_t s;
+};
+
+static inline void oracle_rng_seed(struct oracle_rng *r, uint64_t seed)
+{
+	/* mix the seed so that nearby seeds give unrelated sequences */
+	uint64_t z = seed + 0x632BE59BD9B4E019ull;
+	z = (z ^ (z >> 33)) * 0xFF51AFD7ED558CCDull;
+	z = (z ^ (z >> 33)) * 0xC4CEB9FE1A85EC53ull;
+	r->s = z ^ (z >> 33);
+}
+
+static inline uint64_t oracle_rng_next(struct oracle_rng *r)
+{
+	uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n); 0 when n == 0. */
+static inline uint64_t oracle_rng_below(struct oracle_rng *r, uint64_t n)
+{
+	return n ? oracle_rng_next(r) % n : 0;
+}
+
+/* Uniform in [lo, hi] (inclusive). */
+static inline uint64_t oracle_rng_range(struct oracle_rng *r, uint64_t lo, uint64_t hi)
+{
+	return lo + oracle_rng_below(r, hi - lo + 1);
+}
+
+/* True with probability pct/100. */
+static inline bool oracle_rng_pct(struct oracle_rng *r, unsigned pct)
+{
+	return oracle_rng_below(r, 100) < pct;
+}
+
+/* Fill buf with pseudo-random bytes. */
+void oracle_rng_fill(struct oracle_rng *r, void *buf, size_t n);
+
+/* ---- directory listings ---------------------------------------------------- */
+
+struct oracle_dirent {
+	char name[256];
+	unsigned char type; /* DT_REG, DT_DIR, or DT_UNKNOWN for anything else */
+};
+
+struct oracle_dirlist {
+	struct oracle_dirent *ents; /* sorted by name (strcmp), no "." or ".." */
+	size_t n, cap;
+};
+
+void oracle_dirlist_init(struct oracle_dirlist *l);
+void oracle_dirlist_free(struct oracle_dirlist *l);
+/* Append one entry; returns 0 or -ENOMEM. */
+int oracle_dirlist_add(struct oracle_dirlist *l, const char *name, unsigned char type);
+void oracle_dirlist_sort(struct oracle_dirlist *l);
+
+/* ---- the target interface -------------------------------------------------- */
+
+struct target {
+	const char *name;
+	void *ctx;
+	int (*open)(void *ctx, const char *path, int flags, mode_t mode);
+	int (*close)(void *ctx, int fd);
+	ssize_t (*read)(void *ctx, int fd, void *buf, size_t n);
+	ssize_t (*write)(void *ctx, int fd, const void *buf, size_t n);
+	ssize_t (*pread)(void *ctx, int fd, void *buf, size_t n, off_t off);
+	ssize_t (*pwrite)(void *ctx, int fd, const void *buf, size_t n, off_t off);
+	off_t (*lseek)(void *ctx, int fd, off_t off, int whence);
+	int (*fsync)(void *ctx, int fd);
+	int (*fdatasync)(void *ctx, int fd);
+	int (*ftruncate)(void *ctx, int fd, off_t len);
+	int (*truncate)(void *ctx, const char *path, off_t len);
+	int (*stat)(void *ctx, const char *path, struct stat *st);
+	int (*fstat)(void *ctx, int fd, struct stat *st);
+	int (*unlink)(void *ctx, const char *path);
+	int (*rename)(void *ctx, const char *from, const char *to);
+	int (*link)(void *ctx, const char *from, const char *to);
+	int (*mkdir)(void *ctx, const char *path, mode_t mode);
+	int (*rmdir)(void *ctx, const char *path);
+	/* Fill `out` (initialised by the caller, emptied first) with the sorted
+	 * entries of directory `path` without "." and "..". 0 or -errno. */
+	int (*list_dir)(void *ctx, const char *path, struct oracle_dirlist *out);
+	/* Commit everything (fs_sync). May be a no-op. */
+	int (*sync)(void *ctx);
+	/* Make the state durable and re-open it from storage (unmount + mount).
+	 * Every fd of the target must be closed first. A no-op for Linux. */
+	int (*remount)(void *ctx);
+	/* Free the target (and what it owns). */
+	void (*destroy)(void *ctx);
+};
+
+/* Release a target (calls destroy) and clear it. Safe on a cleared target. */
+void target_destroy(struct target *t);
+
+/* Linux target rooted at a fresh temporary directory (mode 0755) under
+ * $ANK_TEST_TMPDIR or /tmp; the directory tree is removed by destroy.
+ * Sets the process umask to 0 so that create modes are taken as given, as
+ * the Ananke core does. Returns 0 or -errno. */
+int target_libc_new(struct target *t, const char *name);
+/* Linux target over an existing root directory that it does not own (several
+ * targets can share one root, e.g. one per thread). */
+int target_libc_attach(struct target *t, const char *name, const char *root);
+/* The root directory of a libc target (made by either constructor). */
+const char *target_libc_root(const struct target *t);
+
+/* A wrapper that forwards everything to `inner` but is deliberately wrong in
+ * one way, to prove that checkers notice a difference. The wrapper does not
+ * own `inner`. */
+enum oracle_fault {
+	ORACLE_FAULT_PWRITE_FLIP_BYTE = 1, /* pwrite/write store one byte flipped */
+	ORACLE_FAULT_RMDIR_EEXIST = 2,     /* rmdir reports EEXIST for ENOTEMPTY */
+};
+int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault fault);
+
+/* ---- helpers over any target ----------------------------------------------- */
+
+/* errno name ("ENOENT") for a negative result, or the number for >= 0, in a
+ * static-free caller buffer. Returns buf. */
+const char *oracle_result_str(long r, char *buf, size_t len);
+
+/* Read a whole regular file into a malloc'd buffer. 0 or -errno. */
+int oracle_read_file(struct target *t, const char *path, uint8_t **data, size_t *len);
+
+/* Compare what the core models of two stat results: type (S_IFMT),
+ * permission bits (07777), nlink, and the size of regular files. Returns 0
+ * when equal, else 1 with the first difference described in msg. */
+int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size_t len);
+
+/* One entry of a tree walk. */
+struct oracle_tree_ent {
+	char *path;
+	struct stat st;
+	unsigned char type; /* DT_REG / DT_DIR / DT_UNKNOWN */
+};
+
+struct oracle_tree {
+	struct oracle_tree_ent *ents; /* walk order: a directory before its entries */
+	size_t n, cap;
+};
+
+void oracle_tree_free(struct oracle_tree *tr);
+/* Walk everything below "/" (the root itself is entry 0). 0 or -errno. */
+int oracle_tree_walk(struct target *t, struct oracle_tree *out);
+
+/*
+ * Compare the whole trees of two targets: the same names at every level with
+ * the same types, and for every entry the same nlink, permission bits
+ * (07777), type (S_IFMT), and for regular files the same size; the same
+ * hard-link structure (entries sharing an inode on one side share one on the
+ * other); with `contents` also every regular file byte for byte.
+ * Returns 0 when equal, 1 on a difference (described in msg), or a negative
+ * errno when a walk failed on both sides the same way.
+ */
+int oracle_compare_trees(struct target *a, struct target *b, bool contents, char *msg,
+                         size_t msglen);
+
+/* ---- Ananke volumes and the Ananke target ---------------------------------- */
+
+#ifndef ORACLE_LIBC_ONLY
+
+struct oracle_volume {
+	char image[4096];       /* image file path ("" for a RAM device) */
+	struct bdev *dev;
+	struct fs *fs;          /* NULL while unmounted */
+	struct fs_options opt;
+	uint64_t nblocks;
+};
+
+/*
+ * Create a volume of `bytes` (a multiple of 4096): with emu false an image
+ * file under $ANK_TEST_TMPDIR or /tmp opened with bdev_file_open, with emu
+ * true a RAM device; then fs_mkfs and fs_mount with `opt` (NULL: defaults).
+ * Returns 0 and *out, or -errno.
+ */
+int oracle_volume_create(struct oracle_volume **out, uint64_t bytes, bool emu,
+                         const struct fs_options *opt);
+int oracle_volume_unmount(struct oracle_volume *v);
+int oracle_volume_mount(struct oracle_volume *v);
+/* Unmount (if mounted) and mount again. 0 or the first -errno. */
+int oracle_volume_remount(struct oracle_volume *v);
+/* Unmount if mounted, close the device, remove the image file. */
+void oracle_volume_destroy(struct oracle_volume *v);
+
+/*
+ * Ananke target over volume `v`. With client NULL the target creates and owns
+ * its own client, and its remount frees that client, remounts the volume and
+ * makes a new client (valid only when it is the volume's only client). With a
+ * client given, the target only borrows it and remount returns -ENOTSUP.
+ */
+int target_ananke_new(struct target *t, const char *name, struct oracle_volume *v,
+                      struct fs_client *client);
+
+#endif /* ORACLE_LIBC_ONLY */
+
+#endif
