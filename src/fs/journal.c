@@ -316,14 +316,20 @@ int journal_commit(struct fs *fs)
 			return j->error;
 		if (fs->read_only)
 			return 0;
+		/* A transaction that cannot be put together completely must never
+		 * be committed partly: any failure from here on is sticky. */
 		rc = inode_flush_dirty(fs);
-		if (rc < 0)
+		if (rc < 0) {
+			j->error = rc;
 			return rc;
+		}
 		if (j->sb_dirty) {
 			struct buf *b;
 			rc = buf_get(fs, 0, &b);
-			if (rc < 0)
+			if (rc < 0) {
+				j->error = rc;
 				return rc;
+			}
 			int64_t s;
 			uint32_t ns;
 			ank_now(&s, &ns);
@@ -508,6 +514,7 @@ int journal_commit(struct fs *fs)
 	return rc;
 
 out_nomem:
+	j->error = rc;
 	for (size_t i = 0; meta && i < nmeta; i++)
 		free(meta[i]);
 	for (size_t i = 0; nodes && i < nmeta; i++)
