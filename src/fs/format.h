@@ -127,7 +127,7 @@ struct ank_extent_index {
 _Static_assert(sizeof(struct ank_extent_index) == 16, "extent index");
 _Static_assert(16 + 255 * 16 == ANK_BLOCK_SIZE, "extent node fills a block");
 
-/* Largest file: 2^32 logical blocks of 4 KiB = 16 TiB. */
+/* Largest file: 2^32 - 1 logical blocks of 4 KiB (16 TiB - 4 KiB), as ext4. */
 #define ANK_MAX_FILE_SIZE ((uint64_t)UINT32_MAX * ANK_BLOCK_SIZE)
 
 /* ---- inodes (256 bytes, 16 per block) ------------------------------------ */
@@ -244,8 +244,8 @@ struct ank_journal_commit {
 	uint32_t magic;     /* 0  ANK_JCMT_MAGIC */
 	uint32_t salt;      /* 4  */
 	uint64_t seq;       /* 8  */
-	uint32_t nblocks;   /* 12 descriptor+data blocks in the transaction */
-	uint32_t data_crc;  /* 16 CRC32C chained over those blocks */
+	uint32_t nblocks;   /* 16 descriptor+data blocks in the transaction */
+	uint32_t data_crc;  /* 20 CRC32C chained over those blocks */
 	int64_t time_sec;   /* 24 commit time */
 	uint8_t pad[476];   /* 32 zero */
 	uint32_t checksum;  /* 508 CRC32C of bytes 0..511, this field 0 */

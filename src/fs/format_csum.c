@@ -71,7 +71,9 @@ int ank_super_validate(const struct ank_super *sb, uint64_t device_blocks)
 		return -EOPNOTSUPP;
 	if (sb->block_size != ANK_BLOCK_SIZE)
 		return ANK_CORRUPT("superblock: block size is not 4096");
-	if (sb->block_count < 256 || sb->block_count > device_blocks)
+	if (sb->block_count < 256)
+		return ANK_CORRUPT("superblock: block count below the 1 MiB minimum");
+	if (sb->block_count > device_blocks)
 		return ANK_CORRUPT("superblock: block count larger than the device");
 	uint64_t n = sb->block_count;
 	/* Regions follow each other in the documented order without overlap. */

@@ -240,7 +240,7 @@ struct journal {
 	                              transaction written to the log (empty
 	                              transactions take none) */
 	uint32_t salt;
-	uint64_t running_tid;      /* transaction being built (== its seq) */
+	uint64_t running_tid;      /* in-memory id of the transaction being built */
 	uint64_t committed_tid;    /* last transaction durable */
 	uint64_t checkpointed_tid; /* last transaction written home */
 	bool busy;                 /* a commit or checkpoint is in flight */

@@ -361,7 +361,8 @@ int journal_commit(struct fs *fs)
 	uint64_t tid = j->running_tid;
 	uint64_t seq = j->log_seq;
 	uint64_t ndesc = ANK_DIV_ROUND_UP(nmeta, (uint64_t)ANK_JDESC_MAX);
-	uint64_t nlogblk = ndesc + nmeta + 1;
+	/* Data alone (no metadata changed) needs no log record at all. */
+	uint64_t nlogblk = nmeta ? ndesc + nmeta + 1 : 0;
 	meta = calloc(nmeta ? nmeta : 1, sizeof(*meta));
 	log = ank_aligned_alloc(nlogblk * ANK_BLOCK_SIZE);
 	data = ank_aligned_alloc((ndata ? ndata : 1) * ANK_BLOCK_SIZE);
@@ -477,11 +478,11 @@ int journal_commit(struct fs *fs)
 		rc = nio ? bdev_submit(fs->dev, ios, nio) : 0;
 		if (rc == 0)
 			rc = bdev_flush(fs->dev);
-		if (rc == 0)
+		if (rc == 0 && nlogblk)
 			rc = bdev_write(fs->dev,
 					fs->sb.journal_start + 1 + (head + nlogblk - 1) % j->nlog, 1,
 					log + (nlogblk - 1) * ANK_BLOCK_SIZE);
-		if (rc == 0)
+		if (rc == 0 && nlogblk)
 			rc = bdev_flush(fs->dev);
 	}
 	free(sorted);
@@ -495,7 +496,8 @@ int journal_commit(struct fs *fs)
 		j->error = rc;
 	} else {
 		j->head = head + nlogblk;
-		j->log_seq = seq + 1;
+		if (nlogblk)
+			j->log_seq = seq + 1;
 		j->committed_tid = tid;
 		fs->stats.commits++;
 		fs->stats.journal_blocks_written += nlogblk;

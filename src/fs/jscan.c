@@ -128,7 +128,8 @@ static void data_reserve(struct jscan_state *st, uint64_t have, uint64_t n)
  * Verify the transaction starting at log index `start` with sequence `seq`.
  * Returns its length in log blocks (descriptors + data + commit) when it is
  * committed and valid, 0 when it is not (end of the log), or -errno.
- * *looked_valid is set when the first descriptor passed its checks.
+ * *looked_valid is set when the first block is a descriptor of this journal
+ * (magic, salt) with the expected seq, whatever its other checks say.
  * On success st->descs lists its descriptors; when st->data is non-NULL it
  * holds the transaction's data blocks in order.
  */
@@ -157,10 +158,10 @@ static int64_t verify_txn(struct jscan_state *st, uint64_t start, uint64_t seq,
 				return 0;
 			break;
 		}
+		if (nblocks == 0 && d->magic == ANK_JDESC_MAGIC && d->salt == st->salt && d->seq == seq)
+			*looked_valid = 1;
 		if (!desc_ok(st, d, seq))
 			return 0;
-		if (nblocks == 0)
-			*looked_valid = 1;
 		/* descriptor + its blocks + the commit must fit the budget */
 		if (nblocks + 1 + d->count + 1 > budget)
 			return 0;

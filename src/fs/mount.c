@@ -5,6 +5,7 @@
  *
  * It does not format volumes (mkfs.c) or check them (src/fsck/).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -152,9 +153,13 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 		if (rc < 0)
 			goto fail;
 		pthread_mutex_lock(&fs->lock);
+		/* An unreadable orphan is left for fsck (it reports the leaked
+		 * inode); the list is dropped and the mount goes on. */
 		rc = inode_process_orphans(fs);
-		if (rc == 0)
-			rc = journal_commit(fs);
+		if (rc < 0)
+			fprintf(stderr, "ananke: mount: orphan list: %s; run fsck --repair\n",
+				strerror(-rc));
+		rc = journal_commit(fs);
 		pthread_mutex_unlock(&fs->lock);
 		if (rc < 0)
 			goto fail;
