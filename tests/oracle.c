@@ -6,8 +6,9 @@
  *     machine's own file system, every path prefixed with that root, results
  *     mapped from -1/errno to -errno. Linux's answers for the volume root
  *     itself ("/") that a subdirectory cannot give (rmdir: EBUSY, unlink:
- *     EISDIR, mkdir: EEXIST) are returned without a system call, so the real
- *     root directory of the test is never removed. Paths whose ".." would
+ *     EISDIR, mkdir: EEXIST, rename from or onto it: EBUSY once both parents
+ *     resolve) are returned without that system call, so the real root
+ *     directory of the test is never removed or renamed. Paths whose ".." would
  *     climb above the root are refused with -ENOTSUP (never used on purpose).
  *   - Ananke target: the fs_* calls of one struct fs_client, directory
  *     listing through fs_open(O_DIRECTORY) + fs_readdir + fs_close.
@@ -155,6 +156,11 @@ static int libc_path(const struct libc_ctx *c, const char *path, char *out, size
 	}
 	if (escapes_root(path))
 		return -ENOTSUP;
+	/* The volume root: "<root>/." behaves like Linux's "/" (a last
+	 * component that is not a name), "<root>/" would not (O_CREAT|O_EXCL
+	 * gives EISDIR there but EEXIST on "/"). */
+	if (is_root_path(path))
+		path = "/.";
 	int n = snprintf(out, outlen, "%s%s%s", c->root, path[0] == '/' ? "" : "/", path);
 	if (n < 0 || (size_t)n >= outlen)
 		return -ENAMETOOLONG;
@@ -267,8 +273,39 @@ static int libc_unlink(void *ctx, const char *path)
 	return LIBC_RET(unlink(p));
 }
 
+/* For a path that names an entry (not the root): resolve its parent
+ * directory on the host as Linux's first step would. 0 or -errno. */
+static int libc_parent_ok(const struct libc_ctx *c, const char *path)
+{
+	if (!*path)
+		return -ENOENT;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = 0;
+	while (n > 0 && dir[n - 1] != '/')
+		dir[--n] = 0;
+	char p[PATH_MAX * 2];
+	int r = libc_path(c, dir, p, sizeof(p));
+	if (r)
+		return r;
+	struct stat st;
+	if (stat(p, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 static int libc_rename(void *ctx, const char *from, const char *to)
 {
+	if (is_root_path(from) || is_root_path(to)) {
+		/* Linux: both parents are resolved, then a root on either side
+		 * is EBUSY, before the entries themselves are looked up. */
+		int e = is_root_path(from) ? 0 : libc_parent_ok(ctx, from);
+		if (!e && !is_root_path(to))
+			e = libc_parent_ok(ctx, to);
+		return e ? e : -EBUSY;
+	}
 	char p[PATH_MAX * 2], q[PATH_MAX * 2];
 	int r = libc_path(ctx, from, p, sizeof(p));
 	if (!r)

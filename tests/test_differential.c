@@ -14,10 +14,20 @@
  *   - libc_vs_libc_harness_agrees: Linux against Linux, must agree;
  *   - harness_detects_a_difference: Linux against a deliberately wrong
  *     wrapper (a write that flips a byte; rmdir answering EEXIST for
- *     ENOTEMPTY), must report a mismatch.
+ *     ENOTEMPTY), must report a mismatch;
+ *   - libc_target_root_answers_match_a_real_root: what the libc target
+ *     answers for operations on "/" equals what Linux answers on a real root
+ *     (a chroot()ed child; needs root, skipped otherwise).
+ *
+ * The libc side should live on ext4 (the default /tmp here): the expected
+ * directory link counts (2 + subdirectories) and the largest file size
+ * (16 TiB - 4 KiB, probed at start; offsets beyond it are generated only
+ * when the host agrees) are ext4's, which Ananke follows.
  *
  * Not covered: permissions of non-root users, timestamps, st_blocks,
- * directory sizes, SEEK_DATA/SEEK_HOLE, symlinks, crash consistency.
+ * directory sizes, SEEK_DATA/SEEK_HOLE, symlinks, crash consistency; opening
+ * with O_RDONLY|O_TRUNC and O_EXCL without O_CREAT (unspecified by POSIX),
+ * lseek on directories (a file-system cookie on Linux).
  *
  * Environment: ANK_DIFF_SEEDS (number of seeds, default 10), ANK_DIFF_OPS
  * (operations per seed, default 2000), ANK_DIFF_SEED (run only this seed),
@@ -41,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "oracle.h"
@@ -50,6 +61,11 @@
 #define MAX_IO (1024u * 1024u + 8192u)    /* largest read/write */
 #define MAX_END (8ll * 1024 * 1024)       /* files stay below ~8 MiB (+ one I/O) */
 #define MAX_FILE ((((off_t)1) << 44) - 4096) /* ext4's and Ananke's largest file */
+
+/* Offsets and sizes beyond MAX_FILE are generated only when the host file
+ * system has the same limit (ext4 with 4 KiB blocks): elsewhere they could
+ * succeed and make files of terabytes. Probed once in main(). */
+static bool g_big_ok;
 #define CONTENT_EVERY 250
 #define HISTORY 16
 #define MAXCOMP 8
@@ -450,7 +466,7 @@ static off_t gen_offset(struct oracle_rng *r, off_t size, size_t n, bool allow_b
 	off_t off;
 	if (allow_bad && x < 3)
 		return oracle_rng_pct(r, 50) ? -1 : -4096;
-	if (allow_bad && x < 5) {
+	if (allow_bad && x < 5 && g_big_ok) {
 		/* beyond the largest file size (EFBIG for writes, 0 for reads), or
 		 * overflowing offset + count (EINVAL) */
 		static const off_t big[] = {MAX_FILE + 1, MAX_FILE + 4096, ((off_t)1) << 50,
@@ -487,6 +503,8 @@ static off_t gen_trunc_len(struct oracle_rng *r, off_t size)
 		return size;
 	if (x < 97)
 		return -1 - (off_t)oracle_rng_below(r, 4096);
+	if (!g_big_ok)
+		return -1;
 	return oracle_rng_pct(r, 50) ? MAX_FILE + 1 : INT64_MAX; /* EFBIG */
 }
 
@@ -784,7 +802,7 @@ static bool op_lseek(struct differ *d)
 	int whence = w < 40 ? SEEK_SET : w < 65 ? SEEK_CUR : w < 95 ? SEEK_END : 99;
 	off_t off;
 	unsigned x = (unsigned)oracle_rng_below(r, 100);
-	if (x < 4) {
+	if (x < 4 && g_big_ok) {
 		off = oracle_rng_pct(r, 50) ? MAX_FILE + 1 : INT64_MAX; /* EINVAL */
 	} else if (x < 12) {
 		off = -1 - (off_t)oracle_rng_below(r, 2 * 1024 * 1024); /* maybe negative result */
@@ -891,7 +909,7 @@ static bool op_rename(struct differ *d)
 	struct oracle_rng *r = &d->rng;
 	char from[PATH_MAX], to[PATH_MAX + 8];
 	enum want w = oracle_rng_pct(r, 50) ? W_FILE : W_DIR;
-	gen_path(d, from, sizeof(from), w, true, false);
+	gen_path(d, from, sizeof(from), w, true, true);
 	unsigned x = (unsigned)oracle_rng_below(r, 100);
 	if (x < 15 && *from) {
 		/* into its own subtree: EINVAL for a directory */
@@ -904,9 +922,9 @@ static bool op_rename(struct differ *d)
 		snprintf(to, sizeof(to), "%.*s", (int)(strrchr(from, '/') - from), from);
 	} else if (x < 60) {
 		gen_path(d, to, sizeof(to), oracle_rng_pct(r, 70) ? w : (w == W_FILE ? W_DIR : W_FILE),
-		         true, false); /* usually over an existing entry */
+		         true, true); /* usually over an existing entry */
 	} else {
-		gen_path(d, to, sizeof(to), oracle_rng_pct(r, 70) ? W_NEW : W_ANY, true, false);
+		gen_path(d, to, sizeof(to), oracle_rng_pct(r, 70) ? W_NEW : W_ANY, true, true);
 	}
 	char pf[700];
 	snprintf(pf, sizeof(pf), "%s", pp(from));
@@ -919,8 +937,8 @@ static bool op_rename(struct differ *d)
 static bool op_link(struct differ *d)
 {
 	char from[PATH_MAX], to[PATH_MAX];
-	gen_path(d, from, sizeof(from), oracle_rng_pct(&d->rng, 90) ? W_FILE : W_DIR, true, false);
-	gen_path(d, to, sizeof(to), oracle_rng_pct(&d->rng, 70) ? W_NEW : W_ANY, true, false);
+	gen_path(d, from, sizeof(from), oracle_rng_pct(&d->rng, 90) ? W_FILE : W_DIR, true, true);
+	gen_path(d, to, sizeof(to), oracle_rng_pct(&d->rng, 70) ? W_NEW : W_ANY, true, true);
 	char pf[700];
 	snprintf(pf, sizeof(pf), "%s", pp(from));
 	describe(d, "link(%s, %s)", pf, pp(to));
@@ -1161,6 +1179,171 @@ static void harness_detects_a_difference(void **state)
 	}
 }
 
+/*
+ * The libc target answers some operations on "/" itself without asking the
+ * host (its root is an ordinary directory there). Check those answers
+ * against a real root: a child process chroot()s into a directory with the
+ * same layout and runs the same calls. Needs root; skipped otherwise.
+ */
+struct root_case {
+	const char *op, *a, *b;
+};
+
+static const struct root_case root_cases[] = {
+	{"rmdir", "/", NULL},       {"rmdir", "//", NULL},      {"unlink", "/", NULL},
+	{"unlink", "//", NULL},     {"mkdir", "/", NULL},       {"mkdir", "//", NULL},
+	{"rename", "/", "/zz"},     {"rename", "/", "/nx/y"},   {"rename", "/", "/f/y"},
+	{"rename", "/", "/d"},      {"rename", "/", ""},        {"rename", "/b", "/"},
+	{"rename", "/f", "/"},      {"rename", "/d/", "/"},     {"rename", "/nx/y", "/"},
+	{"rename", "/f/y", "/"},    {"rename", "", "/"},        {"rename", "/nx/y", "//"},
+	{"rename", "/", "/"},       {"link", "/", "/q"},        {"link", "/f", "/"},
+	{"link", "/nx", "/"},       {"link", "/f", "//"},       {"truncate", "/", NULL},
+	{"stat", "/", NULL},        {"open_creat", "/", NULL},  {"open_excl", "/", NULL},
+	{"open_wr", "/", NULL},     {"open_dir", "/", NULL},    {"list", "/", NULL},
+	{"open_excl", "//", NULL},  {"open_creat", "//", NULL}, {"truncate", "//", NULL},
+};
+
+static int root_case_run(struct target *t, const struct root_case *c)
+{
+	struct stat st;
+	if (!strcmp(c->op, "rmdir"))
+		return t->rmdir(t->ctx, c->a);
+	if (!strcmp(c->op, "unlink"))
+		return t->unlink(t->ctx, c->a);
+	if (!strcmp(c->op, "mkdir"))
+		return t->mkdir(t->ctx, c->a, 0755);
+	if (!strcmp(c->op, "rename"))
+		return t->rename(t->ctx, c->a, c->b);
+	if (!strcmp(c->op, "link"))
+		return t->link(t->ctx, c->a, c->b);
+	if (!strcmp(c->op, "truncate"))
+		return t->truncate(t->ctx, c->a, 0);
+	if (!strcmp(c->op, "stat"))
+		return t->stat(t->ctx, c->a, &st);
+	if (!strcmp(c->op, "list")) {
+		struct oracle_dirlist l;
+		oracle_dirlist_init(&l);
+		int r = t->list_dir(t->ctx, c->a, &l);
+		r = r ? r : (int)l.n;
+		oracle_dirlist_free(&l);
+		return r;
+	}
+	int flags = !strcmp(c->op, "open_creat")  ? O_CREAT | O_RDWR
+	            : !strcmp(c->op, "open_excl") ? O_CREAT | O_EXCL | O_RDONLY
+	            : !strcmp(c->op, "open_wr")   ? O_WRONLY
+	                                          : O_RDONLY | O_DIRECTORY;
+	int fd = t->open(t->ctx, c->a, flags, 0644);
+	if (fd >= 0)
+		t->close(t->ctx, fd);
+	return fd >= 0 ? 0 : fd;
+}
+
+/* The same calls as plain system calls, for the chroot()ed child. */
+static int root_case_raw(const struct root_case *c)
+{
+	struct stat st;
+	int r;
+	if (!strcmp(c->op, "rmdir"))
+		r = rmdir(c->a);
+	else if (!strcmp(c->op, "unlink"))
+		r = unlink(c->a);
+	else if (!strcmp(c->op, "mkdir"))
+		r = mkdir(c->a, 0755);
+	else if (!strcmp(c->op, "rename"))
+		r = rename(c->a, c->b);
+	else if (!strcmp(c->op, "link"))
+		r = link(c->a, c->b);
+	else if (!strcmp(c->op, "truncate"))
+		r = truncate(c->a, 0);
+	else if (!strcmp(c->op, "stat"))
+		r = stat(c->a, &st);
+	else if (!strcmp(c->op, "list")) {
+		DIR *d = opendir(c->a);
+		if (!d)
+			return -errno;
+		r = 0;
+		struct dirent *de;
+		while ((de = readdir(d)))
+			r += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+		closedir(d);
+		return r;
+	} else {
+		int flags = !strcmp(c->op, "open_creat")  ? O_CREAT | O_RDWR
+		            : !strcmp(c->op, "open_excl") ? O_CREAT | O_EXCL | O_RDONLY
+		            : !strcmp(c->op, "open_wr")   ? O_WRONLY
+		                                          : O_RDONLY | O_DIRECTORY;
+		r = open(c->a, flags, 0644);
+		if (r >= 0) {
+			close(r);
+			r = 0;
+		}
+	}
+	return r < 0 ? -errno : r;
+}
+
+static void root_layout(struct target *t)
+{
+	int fd = t->open(t->ctx, "/f", O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(t->close(t->ctx, fd), 0);
+	assert_int_equal(t->mkdir(t->ctx, "/d", 0755), 0);
+}
+
+static void libc_target_root_answers_match_a_real_root(void **state)
+{
+	(void)state;
+	if (geteuid() != 0) {
+		printf("not root: cannot chroot, skipped\n");
+		skip();
+	}
+	enum { N = sizeof(root_cases) / sizeof(root_cases[0]) };
+	struct target real, emu;
+	assert_int_equal(target_libc_new(&real, "real-root"), 0);
+	assert_int_equal(target_libc_new(&emu, "libc-target"), 0);
+	root_layout(&real);
+	root_layout(&emu);
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	fflush(stdout);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int res[N];
+		bool ok = chroot(target_libc_root(&real)) == 0 && chdir("/") == 0;
+		for (int i = 0; i < N; i++)
+			res[i] = ok ? root_case_raw(&root_cases[i]) : 1;
+		ssize_t w = write(pfd[1], res, sizeof(res));
+		_exit(w == (ssize_t)sizeof(res) ? 0 : 1);
+	}
+	close(pfd[1]);
+	int res[N];
+	ssize_t got = 0;
+	while (got < (ssize_t)sizeof(res)) {
+		ssize_t n = read(pfd[0], (char *)res + got, sizeof(res) - (size_t)got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(pfd[0]);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	assert_int_equal(got, (ssize_t)sizeof(res));
+	int bad = 0;
+	for (int i = 0; i < N; i++) {
+		int mine = root_case_run(&emu, &root_cases[i]);
+		char x[32], y[32];
+		bool same_result = res[i] == mine;
+		printf("  %-10s %-6s %-6s real root: %-13s libc target: %s%s\n", root_cases[i].op,
+		       root_cases[i].a, root_cases[i].b ? root_cases[i].b : "",
+		       oracle_result_str(res[i], x, sizeof(x)), oracle_result_str(mine, y, sizeof(y)),
+		       same_result ? "" : "   <-- differs");
+		bad += !same_result;
+	}
+	target_destroy(&emu);
+	target_destroy(&real);
+	assert_int_equal(bad, 0);
+}
+
 /* ---- Linux vs Ananke ---------------------------------------------------------------- */
 
 #ifndef ORACLE_LIBC_ONLY
@@ -1197,13 +1380,36 @@ static void ananke_matches_linux_on_random_sequences(void **state)
 
 #endif
 
+/* Does the host's file system (where libc targets live) stop files at
+ * MAX_FILE like Ananke? */
+static bool host_max_file_matches(void)
+{
+	const char *dir = getenv("ANK_TEST_TMPDIR");
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/ank-maxprobe-XXXXXX", dir && *dir ? dir : "/tmp");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return false;
+	unlink(path);
+	bool ok = ftruncate(fd, MAX_FILE + 1) < 0 && errno == EFBIG &&
+	          lseek(fd, MAX_FILE + 1, SEEK_SET) < 0 && errno == EINVAL &&
+	          lseek(fd, MAX_FILE, SEEK_SET) == MAX_FILE;
+	close(fd);
+	if (!ok)
+		printf("note: the host file system's largest file is not %lld bytes: offsets beyond "
+		       "it are not generated\n", (long long)MAX_FILE);
+	return ok;
+}
+
 int main(void)
 {
 	init_names();
+	g_big_ok = host_max_file_matches();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(libc_vs_libc_harness_agrees),
 		cmocka_unit_test(harness_detects_a_difference),
+		cmocka_unit_test(libc_target_root_answers_match_a_real_root),
 #ifndef ORACLE_LIBC_ONLY
 		cmocka_unit_test(ananke_matches_linux_on_random_sequences),
 #endif

@@ -221,7 +221,12 @@ int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
 	if (rc < 0)
 		goto out_unlock;
 	if (flags & O_CREAT) {
-		if (nd.len == 0 || nd.dot || nd.trailing_slash) {
+		if (nd.len == 0 || nd.dot) {
+			/* "/" or "." exist: O_EXCL says so first */
+			rc = (flags & O_EXCL) ? -EEXIST : -EISDIR;
+			goto out_nd;
+		}
+		if (nd.trailing_slash) {
 			rc = -EISDIR;
 			goto out_nd;
 		}
@@ -350,11 +355,11 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 		rc = -EINVAL; /* checked before the fd, as pread64 does */
 	} else if (!of || (of->flags & O_ACCMODE) == O_WRONLY) {
 		rc = -EBADF;
-	} else if (inode_is_dir(of->ip)) {
-		rc = -EISDIR;
 	} else if ((n > SSIZE_MAX ? SSIZE_MAX : n) >
 		   (uint64_t)INT64_MAX - (use_pos ? of->pos : (uint64_t)off)) {
 		rc = -EINVAL; /* position + count overflows, as Linux checks */
+	} else if (inode_is_dir(of->ip)) {
+		rc = -EISDIR;
 	} else {
 		uint64_t pos = use_pos ? of->pos : (uint64_t)off;
 		if (n > SSIZE_MAX)
@@ -849,8 +854,8 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 	rc = namei_parent(fs, c, to, &b);
 	if (rc < 0)
 		goto out_a;
-	if (a.len == 0 || a.dot) {
-		rc = -EBUSY;
+	if (a.len == 0 || a.dot || b.len == 0 || b.dot) {
+		rc = -EBUSY; /* once both parents resolved, as Linux orders it */
 		goto out_b;
 	}
 	bool a_slash = a.trailing_slash, b_slash = b.trailing_slash;
@@ -858,10 +863,6 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 	rc = namei_last(fs, c, &a, &src);
 	if (rc < 0)
 		goto out_b;
-	if (b.len == 0 || b.dot) {
-		rc = -EBUSY; /* after the source was found, as Linux orders it */
-		goto out_src;
-	}
 	bool src_dir = inode_is_dir(src);
 	if (!src_dir && (a_slash || b_slash)) {
 		rc = -ENOTDIR;
