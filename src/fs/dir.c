@@ -284,8 +284,10 @@ static int dir_grow(struct fs *fs, struct inode *dp, uint32_t *lblk_out)
 		return rc;
 	struct buf *b;
 	rc = buf_new(fs, pblk, &b);
-	if (rc < 0)
+	if (rc < 0) {
+		fs_abort(fs, rc); /* a block is mapped past the directory's size */
 		return rc;
+	}
 	struct ank_dirent *r = rec_at(b->data, 0);
 	r->rec_len = ANK_DIR_TAIL_OFF;
 	block_seal(b->data, dp->ino);

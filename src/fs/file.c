@@ -338,17 +338,19 @@ static int allocate_range(struct fs *fs, struct inode *ip, uint32_t first, uint3
 			}
 			ip->d.blocks += (uint64_t)((int64_t)got + delta);
 			inode_dirty(fs, ip);
-			/* A new block's old content must never be read: give it
-			 * a zeroed page now (or map the cached hole page). */
+			/* A new block's old content must never be read or left
+			 * on disk: give it a zeroed dirty page now (or map the
+			 * cached hole page, which holds zeros). */
 			for (uint32_t k = 0; k < got; k++) {
 				struct page *p = page_find(fs, ip->ino, (uint32_t)(idx + k));
-				if (p) {
-					p->pblk = start + k;
-					continue;
-				}
-				p = page_add(fs, ip, (uint32_t)(idx + k), start + k);
 				if (!p)
+					p = page_add(fs, ip, (uint32_t)(idx + k), start + k);
+				if (!p) {
+					fs_abort(fs, -ENOMEM);
 					return -ENOMEM;
+				}
+				p->pblk = start + k;
+				page_set_dirty(fs, p);
 			}
 			idx += got;
 			want -= got;
@@ -356,6 +358,22 @@ static int allocate_range(struct fs *fs, struct inode *ip, uint32_t first, uint3
 		}
 	}
 	return 0;
+}
+
+/* A write that failed after allocating blocks past EOF gives them back, so
+ * no block is mapped beyond the size. */
+static void trim_beyond_eof(struct fs *fs, struct inode *ip)
+{
+	uint64_t keep = ANK_DIV_ROUND_UP(ip->d.size, (uint64_t)ANK_BLOCK_SIZE);
+	struct extent_io io;
+	fs_extent_io(fs, &io);
+	drop_pages_from(fs, ip, (uint32_t)keep);
+	int64_t delta = 0;
+	int rc = extent_truncate(&io, inode_root(ip), (uint32_t)ip->ino, (uint32_t)keep, &delta);
+	ip->d.blocks = (uint64_t)((int64_t)ip->d.blocks + delta);
+	inode_dirty(fs, ip);
+	if (rc < 0)
+		fs_abort(fs, rc);
 }
 
 ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off)
@@ -377,6 +395,7 @@ ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, u
 		int rc = allocate_range(fs, ip, first, last);
 		if (rc < 0) {
 			err = rc;
+			trim_beyond_eof(fs, ip);
 			break;
 		}
 		/* Pages fully overwritten need no read; partly written ones keep
@@ -392,6 +411,7 @@ ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, u
 		rc = pages_get(fs, ip, first, last, pages, skip);
 		if (rc < 0) {
 			err = rc;
+			trim_beyond_eof(fs, ip);
 			break;
 		}
 		for (uint32_t i = 0; i <= last - first; i++) {

@@ -295,6 +295,11 @@ struct fs {
 	struct fs_stats stats;
 };
 
+/* An operation failed after it had changed part of the in-memory state: the
+ * running transaction must never commit. Makes the error sticky (later
+ * changes fail, reads go on); a remount recovers the committed state. */
+void fs_abort(struct fs *fs, int err);
+
 /* Called at the start of every modifying operation with fs->lock held:
  * commits when the running transaction or dirty data has grown past its
  * bounds. */

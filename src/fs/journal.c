@@ -27,6 +27,7 @@
  * On-disk records are in format.h; reading them at mount is jscan.c's job.
  * Called with fs->lock held; commit and checkpoint drop it during I/O.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
 
@@ -530,6 +531,16 @@ out_nomem:
 	free(pages);
 	free(ios);
 	return rc;
+}
+
+void fs_abort(struct fs *fs, int err)
+{
+	if (fs->j.error)
+		return;
+	fs->j.error = err < 0 ? err : -EIO;
+	fprintf(stderr, "ananke: file system aborted (%s): changes since the last commit are "
+			"discarded; remount to recover\n",
+		strerror(-fs->j.error));
 }
 
 int journal_force(struct fs *fs, uint64_t tid)

@@ -930,8 +930,10 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 	if (rc < 0)
 		goto out_dst;
 	rc = dir_remove(fs, a.dir, a.name, a.len);
-	if (rc < 0)
-		goto out_dst; /* corrupt directory; fsck will see both names */
+	if (rc < 0) {
+		fs_abort(fs, rc); /* the new name exists already: never commit that */
+		goto out_dst;
+	}
 	if (dst) {
 		if (inode_is_dir(dst))
 			b.dir->d.nlink--;

@@ -438,7 +438,7 @@ static int walk_node(struct walk *w, const void *entries, unsigned n, unsigned d
 					ix[i].lblk, (unsigned long long)ix[i].child);
 	}
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t clo = i == 0 ? lo : ix[i].lblk;
+		uint64_t clo = ix[i].lblk;
 		uint64_t chi = i + 1 < n ? ix[i + 1].lblk : hi;
 		uint64_t child = ix[i].child;
 
@@ -461,6 +461,14 @@ static int walk_node(struct walk *w, const void *entries, unsigned n, unsigned d
 		if (h->owner_ino != (uint32_t)w->ino)
 			return walk_bad(w, "node block %llu: owned by inode %u",
 					(unsigned long long)child, h->owner_ino);
+		/* Both entry kinds start with their uint32 lblk. */
+		uint32_t first;
+		memcpy(&first, buf + sizeof(*h), sizeof(first));
+		if (h->entries == 0)
+			return walk_bad(w, "node block %llu: empty", (unsigned long long)child);
+		if (first != ix[i].lblk)
+			return walk_bad(w, "node block %llu: first key %u, parent's key %u",
+					(unsigned long long)child, first, ix[i].lblk);
 		if (w->node) {
 			rc = w->node(w->arg, child, depth - 1);
 			if (rc)
@@ -494,7 +502,10 @@ int fsck_vol_walk(struct fsck_vol *v, uint64_t ino, const struct ank_dinode *di,
 		return walk_bad(&w, "extent root: depth %u too large", eh->depth);
 	if (eh->owner_ino != 0 || eh->checksum != 0)
 		return walk_bad(&w, "extent root: owner/checksum fields not zero");
-	return walk_node(&w, di->extents, eh->entries, eh->depth, 0, (uint64_t)1 << 32);
+	if (eh->depth > 0 && eh->entries == 0)
+		return walk_bad(&w, "extent root: empty index root");
+	/* Logical blocks 0 .. 2^32-2 can be mapped. */
+	return walk_node(&w, di->extents, eh->entries, eh->depth, 0, UINT32_MAX);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1139,6 +1150,8 @@ static int root_reinit(struct fsck *f)
 	if (rc < 0)
 		return rc;
 	gen = di.generation + 1;
+	if (gen == 0)
+		gen = 1;
 	memset(&di, 0, sizeof(di));
 	di.mode = S_IFDIR | 0755;
 	di.nlink = 2;
@@ -1221,6 +1234,9 @@ static int pass_orphans(struct fsck *f)
 			bad = "is still linked into the tree";
 		else if (f->nlink[cur] != 0)
 			bad = "has a nonzero link count";
+		else if ((f->ist[cur] & T_MASK) == T_DIR &&
+			 (f->parent_disk[cur] == 0 || f->parent_disk[cur] >= f->ninodes))
+			bad = "is a directory with an invalid parent field";
 		if (bad) {
 			problem(f, "orphan list: inode %llu %s; list cut there",
 				(unsigned long long)cur, bad);
@@ -1353,11 +1369,11 @@ static void compare_bitmap(struct fsck *f, const char *what, const char *unit,
 			i++;
 		if (i - start == 1)
 			problem(f, "%s: %s %llu %s", what, unit, (unsigned long long)start,
-				h ? "marked used but not in use" : "in use but marked free");
+				h ? "marked used but not referenced" : "in use but marked free");
 		else
 			problem(f, "%s: %ss %llu-%llu %s", what, unit, (unsigned long long)start,
 				(unsigned long long)(i - 1),
-				h ? "marked used but not in use" : "in use but marked free");
+				h ? "marked used but not referenced" : "in use but marked free");
 	}
 	if (pad_bad)
 		problem(f, "%s: padding bits beyond %s %llu are not all set", what, unit,

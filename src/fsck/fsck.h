@@ -125,8 +125,10 @@ const char *fsck_inode_problem(const struct ank_dinode *di, uint64_t ino);
 
 /*
  * Walk the extent tree of inode `ino` (di as read from disk), validating
- * every node (magic, max, entries, depth, owner, checksum, sorting, ranges;
- * every block inside the data region) before use. leaf is called for every
+ * every node before use: magic, max, entries (block nodes and index roots
+ * non-empty), depth, owner, checksum, keys sorted and inside the node's
+ * range, a child's first key equal to its parent's key, leaves within
+ * [0, 2^32-1), every block inside the data region. leaf is called for every
  * leaf extent in lblk order, node (may be NULL) for every node block after
  * its header was validated. Returns 0, a positive value returned by a
  * callback (the walk stops), -EUCLEAN with why filled, or -EIO/-ENOMEM.
