@@ -39,6 +39,7 @@ CORE_LIB := $(BUILD)/lib/libananke_core.a
 ANANKE   := $(BUILD)/bin/ananke
 
 .PHONY: all deps test test-san demo bench install clean
+.SECONDARY:
 all: $(ANANKE) $(BENCH_BIN)
 
 deps:
