@@ -1,0 +1,97 @@
+/*
+ * ananke.h - libananke, the client API of the Ananke file system service.
+ *
+ * Each call mirrors its POSIX twin: same arguments, same return values, -1
+ * with errno set on failure, and the errno values Linux gives. Applications
+ * port by renaming calls. Paths are absolute inside the volume ("/a/b").
+ *
+ * The connection is per process: ank_mount() connects to the service, any
+ * thread may then call any function, and fds are shared by all threads of
+ * the process. Requests travel through a shared-memory ring; the fast path
+ * makes no system call. Reads and writes of any size work (larger ones are
+ * split into ring-sized pieces, returned as one count).
+ *
+ * Link with `pkg-config --cflags --libs ananke`.
+ */
+#ifndef ANANKE_H
+#define ANANKE_H
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ank_dir ANK_DIR;
+
+/* Connect this process to the service listening at socket_path; NULL means
+ * $ANANKE_SOCKET, else "./ananke.sock". Returns 0, or -1 with errno:
+ * ENOENT/ECONNREFUSED (no service there), EPROTO (the service speaks another
+ * ring layout version), EISCONN (already mounted), ENOMEM. */
+int ank_mount(const char *socket_path);
+
+/* Close every fd of this process and disconnect. 0, or -1 with EINVAL when
+ * not mounted. Calls made after it fail with ENOTCONN. */
+int ank_unmount(void);
+
+/* open(2): flags O_RDONLY/O_WRONLY/O_RDWR, O_CREAT, O_EXCL, O_TRUNC,
+ * O_APPEND, O_DIRECTORY; mode_t mode follows with O_CREAT (the process
+ * umask is applied, as open(2) does). Returns the lowest free fd. Errors:
+ * ENOENT, EEXIST, ENOTDIR, EISDIR, ENAMETOOLONG, EACCES, EINVAL, ENOSPC,
+ * EMFILE, EIO (the service lost this request). */
+int ank_open(const char *path, int flags, ...);
+
+/* close(2). EBADF. */
+int ank_close(int fd);
+
+/* read(2) / write(2) at the fd's offset (O_APPEND: at the end). EBADF,
+ * EISDIR, EINVAL, EFBIG, ENOSPC, EIO. */
+ssize_t ank_read(int fd, void *buf, size_t n);
+ssize_t ank_write(int fd, const void *buf, size_t n);
+
+/* pread(2) / pwrite(2): the offset of the fd is not changed. */
+ssize_t ank_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t ank_pwrite(int fd, const void *buf, size_t n, off_t off);
+
+/* lseek(2): SEEK_SET, SEEK_CUR, SEEK_END (SEEK_DATA/SEEK_HOLE treat every
+ * byte below EOF as data). EBADF, EINVAL, ENXIO. */
+off_t ank_lseek(int fd, off_t off, int whence);
+
+/* fsync(2): the file's data, metadata and directory entry are durable when
+ * it returns 0. fdatasync(2) gives the same guarantee. EBADF, EIO. */
+int ank_fsync(int fd);
+int ank_fdatasync(int fd);
+
+/* ftruncate(2) / truncate(2). EBADF, EINVAL, EISDIR, EFBIG, EACCES. */
+int ank_ftruncate(int fd, off_t len);
+int ank_truncate(const char *path, off_t len);
+
+/* stat(2) / fstat(2). st_dev is the service's, st_ino the volume's inode. */
+int ank_stat(const char *path, struct stat *st);
+int ank_fstat(int fd, struct stat *st);
+
+/* unlink(2), rename(2), link(2), mkdir(2) (umask applied), rmdir(2). */
+int ank_unlink(const char *path);
+int ank_rename(const char *from, const char *to);
+int ank_link(const char *from, const char *to);
+int ank_mkdir(const char *path, mode_t mode);
+int ank_rmdir(const char *path);
+
+/* opendir(3) / readdir(3) / closedir(3). readdir returns NULL at the end
+ * (errno unchanged) or on error (errno set). The dirent is valid until the
+ * next readdir on the same ANK_DIR. "." and ".." come first. */
+ANK_DIR *ank_opendir(const char *path);
+struct dirent *ank_readdir(ANK_DIR *dir);
+int ank_closedir(ANK_DIR *dir);
+
+/* sync(2): everything written so far is durable when it returns 0. */
+int ank_sync(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * control.h - the messages on the service's sockets, and the shared stats
+ * page. Everything that must outlive the server (rings, stats) is a memfd
+ * owned by the supervisor; these sockets carry those fds and control.
+ *
+ * Sockets are SOCK_SEQPACKET, so one message is one record.
+ *
+ * Client <-> supervisor, on the listening socket (ananke.sock, mode 0600):
+ *   client     -> ank_ctl_hello {kind}
+ *   CLIENT:    <- ank_ctl_welcome {status, client_id} + SCM_RIGHTS(ring fd).
+ *              The connection stays open for the client's lifetime; its
+ *              closing is how the supervisor learns that the client is gone.
+ *   STATUS:    <- one message of JSON text (ank_ctl_hello.flags & 1: JSON,
+ *              else human-readable text).
+ *   STOP:      <- one message of text once the server has unmounted cleanly;
+ *              then the supervisor exits.
+ *
+ * Supervisor <-> server, on a socketpair that is fd 3 of the server process
+ * (the stats memfd is fd 4):
+ *   supervisor -> ATTACH {client_id, uid, gid, pid} + SCM_RIGHTS(ring fd)
+ *   supervisor -> DETACH {client_id}    the client is gone: close its fds
+ *   supervisor -> SHUTDOWN              sync, unmount, exit 0
+ *   server     -> READY                 mounted (journal replayed), serving
+ *   server     -> ATTACHED / DETACHED {client_id}
+ *   server     -> STOPPED {status}      unmounted; about to exit
+ * The supervisor validates every message from the server (it is untrusted).
+ */
+#ifndef ANK_CONTROL_H
+#define ANK_CONTROL_H
+
+#include <stdint.h>
+
+#define ANK_CTL_MAGIC 0x4C54434Bu /* "KCTL" */
+
+enum ank_hello_kind {
+	ANK_HELLO_CLIENT = 1,
+	ANK_HELLO_STATUS = 2,
+	ANK_HELLO_STOP = 3,
+};
+
+struct ank_ctl_hello {
+	uint32_t magic;      /* ANK_CTL_MAGIC */
+	uint32_t version;    /* ANK_RING_VERSION the client was built with */
+	uint32_t kind;       /* enum ank_hello_kind */
+	uint32_t flags;      /* STATUS: bit 0 = JSON */
+};
+
+struct ank_ctl_welcome {
+	uint32_t magic;      /* ANK_CTL_MAGIC */
+	uint32_t version;    /* ANK_RING_VERSION of the service */
+	int32_t status;      /* 0 or -errno (-EPROTO: version mismatch) */
+	uint32_t reserved;
+	uint64_t client_id;
+};
+
+enum ank_ctl_type {
+	ANK_CTL_ATTACH = 1,
+	ANK_CTL_DETACH = 2,
+	ANK_CTL_SHUTDOWN = 3,
+	ANK_CTL_READY = 16,
+	ANK_CTL_ATTACHED = 17,
+	ANK_CTL_DETACHED = 18,
+	ANK_CTL_STOPPED = 19,
+};
+
+struct ank_ctl_msg {
+	uint32_t magic;      /* ANK_CTL_MAGIC */
+	uint32_t type;       /* enum ank_ctl_type */
+	uint64_t client_id;
+	uint32_t uid, gid;   /* ATTACH: the client's credentials (SO_PEERCRED) */
+	uint32_t pid;        /* ATTACH: the client's pid */
+	int32_t status;      /* STOPPED, ATTACHED: 0 or -errno */
+};
+_Static_assert(sizeof(struct ank_ctl_msg) == 32, "control message");
+
+/* Server file descriptors after exec. */
+#define ANK_SERVER_CTL_FD 3
+#define ANK_SERVER_STATS_FD 4
+
+/* The stats page: a memfd owned by the supervisor, written by the server
+ * (counters are advisory: the server is untrusted, values are only shown). */
+#define ANK_STATS_MAGIC 0x54415453u /* "STAT" */
+#define ANK_STATS_MAX_WORKERS 64u
+struct ank_stats_page {
+	uint32_t magic;                  /* [supervisor] */
+	uint32_t workers;                /* [server] worker threads running */
+	uint64_t heartbeat;              /* [server, atomic] bumped by workers */
+	uint64_t ops[ANK_STATS_MAX_WORKERS]; /* [server, atomic] requests served */
+};
+
+#endif

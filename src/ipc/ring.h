@@ -1,0 +1,190 @@
+/*
+ * ring.h - the shared-memory ring between one client process and the server,
+ * byte by byte (docs/FORMAT.md, "Ring"). The supervisor creates each ring as
+ * a memfd, fills the header, and passes the fd to the client and the server.
+ *
+ * Layout of a ring memfd (all offsets from the start of the mapping):
+ *   [0, 4096)                         struct ank_ring_header
+ *   [4096, 4096 + nslots * 256)       struct ank_ring_slot[nslots]
+ *   [data_off + i * data_per_slot)    data buffer of slot i (page aligned)
+ *
+ * Slot state machine (the state word's single writer at each step is named):
+ *
+ *   FREE --client CAS--> CLIENT --client release--> SUBMITTED
+ *        --server CAS--> SERVER --server release--> DONE
+ *        --client release--> FREE
+ *
+ *   - CLIENT: a client thread owns the slot and fills the request fields and
+ *     the data buffer. Publishing SUBMITTED is a release store, after which
+ *     the client bumps the header's sq_seq and wakes the worker if it sleeps.
+ *   - SERVER: the worker copies the request out (the ring is untrusted: it is
+ *     validated only after the copy), runs it, writes result/out/data, then
+ *     publishes DONE with a release store and wakes the client if `waiting`.
+ *   - The client reads the result after an acquire load of DONE, then frees.
+ *   - A worker that finds SUBMITTED or SERVER slots when it attaches a ring
+ *     after a server restart completes them (recovery mode "none": result
+ *     -EIO) before serving new requests.
+ *
+ * Waiting is spin-then-sleep on both sides: the client spins on its slot's
+ * state, then sets `waiting` and futex-waits on the state word; the worker
+ * spins over its rings, then sets `server_sleeping` and futex-waits on the
+ * sq_seq words of all its rings (futex_waitv).
+ *
+ * Fields marked [supervisor] are written once before the fd is passed on;
+ * [client] fields are written only by the client, [server] only by the
+ * server; [atomic] words are accessed with barrier.h helpers only.
+ */
+#ifndef ANK_RING_H
+#define ANK_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ANK_RING_MAGIC 0x474E5241u /* "ARNG" */
+#define ANK_RING_VERSION 1u
+#define ANK_RING_HEADER_SIZE 4096u
+#define ANK_RING_SLOT_SIZE 256u
+#define ANK_RING_NSLOTS 32u
+#define ANK_RING_DATA_PER_SLOT (1u << 20) /* 1 MiB: larger I/O is split */
+#define ANK_RING_DATA_OFF \
+	(ANK_RING_HEADER_SIZE + ANK_RING_NSLOTS * ANK_RING_SLOT_SIZE) /* 12288 */
+#define ANK_RING_TOTAL_SIZE \
+	((uint64_t)ANK_RING_DATA_OFF + (uint64_t)ANK_RING_NSLOTS * ANK_RING_DATA_PER_SLOT)
+
+enum ank_slot_state {
+	ANK_SLOT_FREE = 0,
+	ANK_SLOT_CLIENT = 1,
+	ANK_SLOT_SUBMITTED = 2,
+	ANK_SLOT_SERVER = 3,
+	ANK_SLOT_DONE = 4,
+};
+
+enum ank_opcode {
+	ANK_OP_NONE = 0,
+	ANK_OP_OPEN = 1,      /* path, flags, mode -> fd */
+	ANK_OP_CLOSE = 2,     /* fd */
+	ANK_OP_READ = 3,      /* fd, len -> bytes in data */
+	ANK_OP_WRITE = 4,     /* fd, len bytes in data */
+	ANK_OP_PREAD = 5,     /* fd, len, off */
+	ANK_OP_PWRITE = 6,    /* fd, len, off */
+	ANK_OP_LSEEK = 7,     /* fd, off, flags = whence */
+	ANK_OP_FSYNC = 8,     /* fd */
+	ANK_OP_FDATASYNC = 9, /* fd */
+	ANK_OP_FTRUNCATE = 10,/* fd, off = length */
+	ANK_OP_TRUNCATE = 11, /* path, off = length */
+	ANK_OP_STAT = 12,     /* path -> out.st */
+	ANK_OP_FSTAT = 13,    /* fd -> out.st */
+	ANK_OP_UNLINK = 14,   /* path */
+	ANK_OP_RENAME = 15,   /* path, path2 */
+	ANK_OP_LINK = 16,     /* path, path2 */
+	ANK_OP_MKDIR = 17,    /* path, mode */
+	ANK_OP_RMDIR = 18,    /* path */
+	ANK_OP_READDIR = 19,  /* fd, len = buffer bytes -> packed entries in data,
+	                         result = entry count */
+	ANK_OP_SYNC = 20,
+	ANK_OP_MAX = 21,
+};
+
+/* stat as it travels in a slot (no padding, fixed widths). */
+struct ank_wire_stat {
+	uint64_t ino;        /* 0 */
+	uint64_t size;       /* 8 */
+	uint64_t blocks;     /* 16 512-byte units */
+	uint32_t mode;       /* 24 */
+	uint32_t nlink;      /* 28 */
+	uint32_t uid;        /* 32 */
+	uint32_t gid;        /* 36 */
+	int64_t atime_sec;   /* 40 */
+	int64_t mtime_sec;   /* 48 */
+	int64_t ctime_sec;   /* 56 */
+	uint32_t atime_nsec; /* 64 */
+	uint32_t mtime_nsec; /* 68 */
+	uint32_t ctime_nsec; /* 72 */
+	uint32_t blksize;    /* 76 */
+};
+_Static_assert(sizeof(struct ank_wire_stat) == 80, "wire stat");
+
+/* A readdir entry packed in the data buffer: header then name (no NUL),
+ * each entry padded to 8 bytes. */
+struct ank_wire_dirent {
+	uint64_t ino;        /* 0 */
+	uint16_t reclen;     /* 8 bytes to the next entry */
+	uint8_t type;        /* 10 DT_REG / DT_DIR */
+	uint8_t namelen;     /* 11 1..255 */
+	/* 12: name */
+} __attribute__((packed));
+_Static_assert(sizeof(struct ank_wire_dirent) == 12, "wire dirent");
+
+struct ank_ring_slot {
+	uint32_t state;      /* 0   [atomic] enum ank_slot_state */
+	uint32_t waiting;    /* 4   [client, atomic] client sleeps on state */
+	uint32_t opcode;     /* 8   [client] enum ank_opcode */
+	uint32_t flags;      /* 12  [client] open flags, lseek whence */
+	int32_t fd;          /* 16  [client] */
+	uint32_t mode;       /* 20  [client] create mode (umask applied) */
+	int64_t off;         /* 24  [client] offset, or length (truncate) */
+	uint64_t len;        /* 32  [client] data bytes (<= data_per_slot) */
+	uint32_t path_len;   /* 40  [client] bytes of path 1 at data[0], NUL included */
+	uint32_t path2_len;  /* 44  [client] bytes of path 2 at data[path_len], NUL incl. */
+	uint64_t seq;        /* 48  [client] per-ring request number */
+	int64_t result;      /* 56  [server] return value or -errno */
+	uint8_t out[80];     /* 64  [server] struct ank_wire_stat for STAT/FSTAT */
+	uint8_t reserved[112]; /* 144 zero */
+};
+_Static_assert(sizeof(struct ank_ring_slot) == ANK_RING_SLOT_SIZE, "slot is 256 bytes");
+_Static_assert(offsetof(struct ank_ring_slot, off) == 24, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, result) == 56, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, out) == 64, "slot layout");
+
+struct ank_ring_header {
+	/* line 0: written by the supervisor before the fd is passed on */
+	uint32_t magic;          /* 0   [supervisor] ANK_RING_MAGIC */
+	uint32_t version;        /* 4   [supervisor] ANK_RING_VERSION */
+	uint32_t header_size;    /* 8   [supervisor] 4096 */
+	uint32_t slot_size;      /* 12  [supervisor] 256 */
+	uint32_t nslots;         /* 16  [supervisor] */
+	uint32_t data_per_slot;  /* 20  [supervisor] */
+	uint64_t data_off;       /* 24  [supervisor] */
+	uint64_t total_size;     /* 32  [supervisor] */
+	uint64_t client_id;      /* 40  [supervisor] */
+	uint32_t epoch;          /* 48  [supervisor, atomic] server generation; bumped
+	                                before a restarted server attaches the ring */
+	uint32_t client_pid;     /* 52  [supervisor] */
+	uint8_t pad0[8];         /* 56  */
+	/* line 1: the client's doorbell */
+	uint32_t sq_seq;         /* 64  [client, atomic] bumped after each submit */
+	uint8_t pad1[60];        /* 68  */
+	/* line 2: the server's side */
+	uint32_t server_sleeping;/* 128 [server, atomic] worker may sleep on sq_seq */
+	uint32_t attached_epoch; /* 132 [server, atomic] epoch of the server serving it */
+	uint8_t pad2[56];        /* 136 */
+	uint8_t reserved[ANK_RING_HEADER_SIZE - 192]; /* 192 zero */
+};
+_Static_assert(sizeof(struct ank_ring_header) == ANK_RING_HEADER_SIZE, "header is 4 KiB");
+_Static_assert(offsetof(struct ank_ring_header, sq_seq) == 64, "doorbell on its own line");
+_Static_assert(offsetof(struct ank_ring_header, server_sleeping) == 128, "server line");
+_Static_assert(ANK_RING_DATA_OFF % 4096 == 0, "data buffers are page aligned");
+
+static inline struct ank_ring_slot *ank_ring_slot(void *ring, unsigned i)
+{
+	return (struct ank_ring_slot *)((uint8_t *)ring + ANK_RING_HEADER_SIZE +
+					(size_t)i * ANK_RING_SLOT_SIZE);
+}
+
+static inline uint8_t *ank_ring_data(void *ring, unsigned i)
+{
+	return (uint8_t *)ring + ANK_RING_DATA_OFF + (size_t)i * ANK_RING_DATA_PER_SLOT;
+}
+
+/* Check a mapped ring header against this build's layout: 0 or -EPROTO. */
+static inline int ank_ring_check(const struct ank_ring_header *h)
+{
+	if (h->magic != ANK_RING_MAGIC || h->version != ANK_RING_VERSION ||
+	    h->header_size != ANK_RING_HEADER_SIZE || h->slot_size != ANK_RING_SLOT_SIZE ||
+	    h->nslots != ANK_RING_NSLOTS || h->data_per_slot != ANK_RING_DATA_PER_SLOT ||
+	    h->data_off != ANK_RING_DATA_OFF || h->total_size != ANK_RING_TOTAL_SIZE)
+		return -71; /* EPROTO */
+	return 0;
+}
+
+#endif
