@@ -24,8 +24,12 @@ ALL_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unuse
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  := -luring
 
-CORE_SRC := $(wildcard src/util/*.c src/bdev/*.c src/fs/*.c src/fsck/*.c)
+CORE_SRC := $(wildcard src/util/*.c src/bdev/*.c src/fs/*.c src/fsck/*.c src/server/*.c \
+                        src/supervisor/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+# libananke: the client library (position-independent, no file system code)
+CLIENT_SRC := $(wildcard src/client/*.c)
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/pic/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -36,11 +40,14 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bin/%)
 
 CORE_LIB := $(BUILD)/lib/libananke_core.a
+CLIENT_LIB := $(BUILD)/lib/libananke.a
+CLIENT_SO  := $(BUILD)/lib/libananke.so
 ANANKE   := $(BUILD)/bin/ananke
+VERSION  := 0.1.0
 
 .PHONY: all deps test test-san demo bench install clean
 .SECONDARY:
-all: $(ANANKE) $(BENCH_BIN)
+all: $(ANANKE) $(CLIENT_LIB) $(CLIENT_SO) $(BENCH_BIN)
 
 deps:
 	@bash scripts/deps.sh
@@ -48,6 +55,19 @@ deps:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(CLIENT_LIB): $(CLIENT_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(CLIENT_SO): $(CLIENT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libananke.so.0 -o $@ $^
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -57,16 +77,16 @@ $(ANANKE): $(TOOL_OBJ) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(CORE_LIB) $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJ) $(CORE_LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJ) $(CORE_LIB) $(CLIENT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(CORE_LIB) $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(CORE_LIB) $(CLIENT_LIB) $(LDLIBS) -lcmocka
 
-$(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(CORE_LIB)
+$(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(CORE_LIB) $(CLIENT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(CLIENT_LIB) $(LDLIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory $(ANANKE) $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(ANANKE) $(CLIENT_LIB) $(TEST_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh
 
 test-san: deps
@@ -80,10 +100,17 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(ANANKE) $(DESTDIR)$(PREFIX)/bin/ananke
+	install -m 0644 include/ananke.h $(DESTDIR)$(PREFIX)/include/ananke.h
+	install -m 0644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/libananke.a
+	install -m 0755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/libananke.so.0
+	ln -sf libananke.so.0 $(DESTDIR)$(PREFIX)/lib/libananke.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' ananke.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ananke.pc
 
 clean:
 	rm -rf build build-san
 
--include $(CORE_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d)

@@ -281,3 +281,12 @@ bool alloc_has_pending(struct fs *fs)
 {
 	return fs->al.npend != 0;
 }
+
+bool alloc_inode_block_unused(struct fs *fs, uint64_t ino)
+{
+	uint64_t first = ino - ino % ANK_INODES_PER_BLOCK;
+	for (uint64_t i = first; i < first + ANK_INODES_PER_BLOCK; i++)
+		if (i != ino && (i < fs->sb.inode_count ? bit_test(fs->al.imap, i) : false))
+			return false;
+	return true;
+}

@@ -166,6 +166,18 @@ int buf_new(struct fs *fs, uint64_t blk, struct buf **out)
 	return buf_insert(fs, blk, false, out);
 }
 
+int buf_get_fresh(struct fs *fs, uint64_t blk, struct buf **out)
+{
+	struct buf *b = buf_find(&fs->bc, blk);
+	if (b) {
+		if (b->refs++ == 0)
+			lru_unlink(b);
+		*out = b;
+		return 0;
+	}
+	return buf_insert(fs, blk, false, out);
+}
+
 void buf_dirty(struct fs *fs, struct buf *b)
 {
 	if (b->dirty)

@@ -65,6 +65,9 @@ void buf_destroy(struct fs *fs);
 int buf_get(struct fs *fs, uint64_t blk, struct buf **out);
 /* Pin block blk with zeroed content, without reading (a new block). */
 int buf_new(struct fs *fs, uint64_t blk, struct buf **out);
+/* Pin block blk; when not cached, start from zeros instead of reading it
+ * (the caller knows the disk content does not matter). */
+int buf_get_fresh(struct fs *fs, uint64_t blk, struct buf **out);
 /* Add the buffer to the running transaction. */
 void buf_dirty(struct fs *fs, struct buf *b);
 void buf_put(struct fs *fs, struct buf *b);
@@ -106,6 +109,9 @@ void free_inode_number(struct fs *fs, uint64_t ino);
  * (called after a checkpoint made those transactions' effects final). */
 void alloc_release_pending(struct fs *fs, uint64_t tid);
 bool alloc_has_pending(struct fs *fs);
+/* True when every inode sharing ino's inode table block, other than ino, is
+ * free and not pending: that block's old content is all free slots. */
+bool alloc_inode_block_unused(struct fs *fs, uint64_t ino);
 
 /* ---- inodes (inode.c) ------------------------------------------------------ */
 
@@ -293,6 +299,7 @@ struct fs {
 	bool bg_running, bg_stop;
 	pthread_cond_t bg_cond;
 	struct fs_stats stats;
+	uint32_t next_generation;  /* generation of the next inode created */
 };
 
 /* An operation failed after it had changed part of the in-memory state: the

@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "fs_internal.h"
@@ -97,6 +98,9 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 	pthread_cond_init(&fs->bg_cond, &ca);
 	pthread_condattr_destroy(&ca);
 
+	if (getrandom(&fs->next_generation, sizeof(fs->next_generation), 0) !=
+	    sizeof(fs->next_generation))
+		fs->next_generation = (uint32_t)ank_mono_ns();
 	int rc = read_super(dev, &fs->sb);
 	if (rc < 0)
 		goto fail;
