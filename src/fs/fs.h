@@ -71,6 +71,12 @@ int fs_unmount(struct fs *fs);
 struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid);
 /* Close every fd of the client and free it. */
 void fs_client_free(struct fs_client *c);
+/* Mark fds 0..nfds-1 that are not open as stale: they stay allocated, every
+ * use gives -EIO, close releases them. Used when a client's state could not
+ * be carried over a server restart. 0, -EINVAL, -ENOMEM. */
+int fs_client_reserve_stale(struct fs_client *c, int nfds);
+/* One more than the highest fd in use (open or stale), 0 when none. */
+int fs_client_fd_high(struct fs_client *c);
 
 /* ---- operations ---------------------------------------------------------- */
 

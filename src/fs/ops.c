@@ -106,7 +106,8 @@ static void client_close_all(struct fs_client *c)
 {
 	for (int i = 0; i < c->nfds; i++)
 		if (c->fds[i]) {
-			ofile_put(c->fs, c->fds[i]);
+			if (c->fds[i] != STALE_OFILE)
+				ofile_put(c->fs, c->fds[i]);
 			c->fds[i] = NULL;
 		}
 }
@@ -136,6 +137,54 @@ void fs_clients_close_all(struct fs *fs)
 		client_close_all(c);
 }
 
+/* An fd opened under a server that has since been replaced (plain restart,
+ * no recovery): its number stays taken, every use fails with EIO, close
+ * releases it. */
+static struct ofile stale_sentinel;
+#define STALE_OFILE (&stale_sentinel)
+
+int fs_client_reserve_stale(struct fs_client *c, int nfds)
+{
+	struct fs *fs = c->fs;
+	if (nfds < 0 || nfds > FS_MAX_FDS)
+		return -EINVAL;
+	lock(fs);
+	int rc = 0;
+	if (nfds > c->nfds) {
+		struct ofile **t = realloc(c->fds, (size_t)nfds * sizeof(*t));
+		if (!t) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memset(t + c->nfds, 0, (size_t)(nfds - c->nfds) * sizeof(*t));
+		c->fds = t;
+		c->nfds = nfds;
+	}
+	for (int i = 0; i < nfds; i++)
+		if (!c->fds[i])
+			c->fds[i] = STALE_OFILE;
+out:
+	unlock(fs);
+	return rc;
+}
+
+int fs_client_fd_high(struct fs_client *c)
+{
+	lock(c->fs);
+	int high = 0;
+	for (int i = 0; i < c->nfds; i++)
+		if (c->fds[i])
+			high = i + 1;
+	unlock(c->fs);
+	return high;
+}
+
+/* The error for an fd that names no open file: EIO for a stale one. */
+static int badfd(const struct fs_client *c, int fd)
+{
+	return fd >= 0 && fd < c->nfds && c->fds[fd] == STALE_OFILE ? -EIO : -EBADF;
+}
+
 static int fd_alloc(struct fs_client *c, struct ofile *of)
 {
 	for (int i = 0; i < c->nfds; i++)
@@ -159,7 +208,7 @@ static int fd_alloc(struct fs_client *c, struct ofile *of)
 
 static struct ofile *fd_get(struct fs_client *c, int fd)
 {
-	if (fd < 0 || fd >= c->nfds)
+	if (fd < 0 || fd >= c->nfds || c->fds[fd] == STALE_OFILE)
 		return NULL;
 	return c->fds[fd];
 }
@@ -334,8 +383,13 @@ int fs_close(struct fs_client *c, int fd)
 	lock(fs);
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
+		int rc = badfd(c, fd);
+		if (rc == -EIO) {
+			c->fds[fd] = NULL; /* a stale fd: closing it just frees the number */
+			rc = 0;
+		}
 		unlock(fs);
-		return -EBADF;
+		return rc;
 	}
 	c->fds[fd] = NULL;
 	ofile_put(fs, of);
@@ -354,7 +408,7 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 	if (!use_pos && off < 0) {
 		rc = -EINVAL; /* checked before the fd, as pread64 does */
 	} else if (!of || (of->flags & O_ACCMODE) == O_WRONLY) {
-		rc = -EBADF;
+		rc = badfd(c, fd);
 	} else if ((n > SSIZE_MAX ? SSIZE_MAX : n) >
 		   (uint64_t)INT64_MAX - (use_pos ? of->pos : (uint64_t)off)) {
 		rc = -EINVAL; /* position + count overflows, as Linux checks */
@@ -394,7 +448,7 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 		goto out;
 	}
 	if (!of || (of->flags & O_ACCMODE) == O_RDONLY) {
-		rc = -EBADF;
+		rc = badfd(c, fd);
 		goto out;
 	}
 	if (inode_is_dir(of->ip)) {
@@ -459,7 +513,7 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
 	off_t rc;
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		rc = -EBADF;
+		rc = badfd(c, fd);
 		goto out;
 	}
 	int64_t base;
@@ -500,7 +554,7 @@ static int do_sync_fd(struct fs_client *c, int fd)
 	int rc;
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		rc = -EBADF;
+		rc = badfd(c, fd);
 	} else if (fs->read_only) {
 		rc = 0;
 	} else {
@@ -552,7 +606,7 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 	if (len < 0)
 		rc = -EINVAL; /* before the fd, as the syscall checks */
 	else if (!of)
-		rc = -EBADF;
+		rc = badfd(c, fd);
 	else if (inode_is_dir(of->ip) || (of->flags & O_ACCMODE) == O_RDONLY)
 		rc = -EINVAL;
 	else if ((rc = fs_op_begin(fs)) == 0)
@@ -625,7 +679,7 @@ int fs_fstat(struct fs_client *c, int fd, struct stat *st)
 	if (of)
 		fill_stat(of->ip, st);
 	unlock(fs);
-	return of ? 0 : -EBADF;
+	return of ? 0 : badfd(c, fd);
 }
 
 /* ---- names -------------------------------------------------------------------------- */
@@ -971,7 +1025,7 @@ int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 	int rc = 0, n = 0;
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		rc = -EBADF;
+		rc = badfd(c, fd);
 		goto out;
 	}
 	if (!inode_is_dir(of->ip)) {

@@ -157,7 +157,10 @@ struct ank_ring_header {
 	/* line 2: the server's side */
 	uint32_t server_sleeping;/* 128 [server, atomic] worker may sleep on sq_seq */
 	uint32_t attached_epoch; /* 132 [server, atomic] epoch of the server serving it */
-	uint8_t pad2[56];        /* 136 */
+	uint32_t fd_high;        /* 136 [server, atomic] one more than the highest fd
+	                                this client has had; a restarted server
+	                                keeps those numbers as stale fds (EIO) */
+	uint8_t pad2[52];        /* 140 */
 	uint8_t reserved[ANK_RING_HEADER_SIZE - 192]; /* 192 zero */
 };
 _Static_assert(sizeof(struct ank_ring_header) == ANK_RING_HEADER_SIZE, "header is 4 KiB");
