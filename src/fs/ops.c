@@ -27,6 +27,12 @@ struct ofile {
 	uint32_t refs;
 };
 
+/* An fd opened under a server that has since been replaced (plain restart,
+ * no recovery): its number stays taken, every use fails with EIO, close
+ * releases it. */
+static struct ofile stale_sentinel;
+#define STALE_OFILE (&stale_sentinel)
+
 struct fs_client {
 	struct fs *fs;
 	uint32_t uid, gid;
@@ -136,12 +142,6 @@ void fs_clients_close_all(struct fs *fs)
 	for (struct fs_client *c = fs->clients; c; c = c->next)
 		client_close_all(c);
 }
-
-/* An fd opened under a server that has since been replaced (plain restart,
- * no recovery): its number stays taken, every use fails with EIO, close
- * releases it. */
-static struct ofile stale_sentinel;
-#define STALE_OFILE (&stale_sentinel)
 
 int fs_client_reserve_stale(struct fs_client *c, int nfds)
 {
