@@ -1,7 +1,9 @@
 /*
- * ananke.c - the `ananke` command: mkfs, fsck, dump, and the demo workload
- * that exercises the file system core. Each subcommand parses its own
- * arguments and reports errors as "ananke: ..." with a non-zero exit.
+ * ananke.c - the `ananke` command: mkfs, fsck, dump, the demo workload
+ * that exercises the file system core, and the service commands (serve,
+ * status, stop, and the hidden `server` the supervisor execs). Each
+ * subcommand parses its own arguments and reports errors as "ananke: ..."
+ * with a non-zero exit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include "../src/bdev/bdev.h"
 #include "../src/fs/fs.h"
 #include "../src/fsck/fsck.h"
+#include "../src/server/server.h"
 #include "tools.h"
 
 static void usage(FILE *f)
@@ -29,6 +32,13 @@ static void usage(FILE *f)
 		"  dump IMAGE [PATH|INODE]      print the superblock, journal state, an inode or a\n"
 		"                               directory, human-readable\n"
 		"  demo [IMAGE]                 run the demo workload on IMAGE (default ananke.img)\n"
+		"  serve [IMAGE] [--socket PATH] [--workers N] [--foreground] [--recovery=none]\n"
+		"                               start the service on IMAGE (default ./ananke.img,\n"
+		"                               created when missing); socket default $ANANKE_SOCKET,\n"
+		"                               else ./ananke.sock; detaches unless --foreground\n"
+		"  status [--socket PATH] [--json]\n"
+		"                               show the running service\n"
+		"  stop [--socket PATH]         stop the service cleanly; exit 0 when it unmounted\n"
 		"  help                         this text\n");
 }
 
@@ -192,6 +202,15 @@ int main(int argc, char **argv)
 		return cmd_dump(argc - 1, argv + 1);
 	if (!strcmp(cmd, "demo"))
 		return tool_demo(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve"))
+		return tool_serve(argc - 1, argv + 1);
+	if (!strcmp(cmd, "status"))
+		return tool_status(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stop"))
+		return tool_stop(argc - 1, argv + 1);
+	/* Not in the usage text: run by the supervisor, fds 3 and 4 prepared. */
+	if (!strcmp(cmd, "server"))
+		return server_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return 0;

@@ -14,5 +14,14 @@ int tool_parse_size(const char *s, uint64_t *out);
 int tool_mkfs_image(const char *path, uint64_t size, bool quiet);
 /* `ananke demo [IMAGE]`: the scripted core workload. Returns an exit code. */
 int tool_demo(int argc, char **argv);
+/* `ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]
+ * [--recovery=none]`: run the service (tools/service.c). Exit code. */
+int tool_serve(int argc, char **argv);
+/* `ananke status [--socket PATH] [--json]`: print the service's status;
+ * 1 with "no service on PATH" when nothing listens. */
+int tool_status(int argc, char **argv);
+/* `ananke stop [--socket PATH]`: stop the service; 0 when it stopped
+ * cleanly. */
+int tool_stop(int argc, char **argv);
 
 #endif

@@ -1,0 +1,349 @@
+/*
+ * libananke.c - the POSIX-mirror file operations of libananke: argument
+ * checks that need no service, translation of each call into one ring
+ * request (or, for large reads and writes, a sequence of them), and of the
+ * reply back into the POSIX return value and errno.
+ *
+ * What it does not do: keep any per-fd state (the fd table lives in the
+ * server, so fds, offsets and O_APPEND behave the same from every thread),
+ * or decide semantics the server owns (permissions, ordering of errors).
+ *
+ * Every call on an unmounted library fails with ENOTCONN, even those that
+ * take an fd: without a connection there is no fd table to say EBADF.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* O_TMPFILE, O_LARGEFILE */
+#endif
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../ipc/ring.h"
+#include "client.h"
+
+/* Set errno from a negative result; pass counts through. */
+static int64_t ret(int64_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* Calls whose success value is 0. */
+static int ret0(int64_t r)
+{
+	if (r > 0)
+		r = -EIO; /* the server answered nonsense */
+	return (int)ret(r);
+}
+
+/* One request on the connection, with the reference taken around it. */
+static int64_t call1(struct ankc_req *rq)
+{
+	if (ankc_enter() < 0)
+		return -errno;
+	int64_t r = ankc_call(rq);
+	ankc_leave();
+	return r;
+}
+
+static int path_op(uint32_t op, const char *path, int64_t off)
+{
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = op, .path = path, .path_len = len,
+			       .off = off, .fd = -1 };
+	return ret0(call1(&rq));
+}
+
+static int path2_op(uint32_t op, const char *from, const char *to)
+{
+	size_t l1, l2;
+	int rc = ankc_check_path(from, &l1);
+	if (rc == 0)
+		rc = ankc_check_path(to, &l2);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = op, .path = from, .path_len = l1,
+			       .path2 = to, .path2_len = l2, .fd = -1 };
+	return ret0(call1(&rq));
+}
+
+static int fd_op(uint32_t op, int fd, int64_t off)
+{
+	struct ankc_req rq = { .opcode = op, .fd = fd, .off = off };
+	return ret0(call1(&rq));
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+/* Flags that have no meaning here: the service has no terminals, no
+ * symlinks, never blocks on a file, and has no exec to close on. */
+#ifdef __O_LARGEFILE
+#define IGNORED_LARGEFILE (O_LARGEFILE | __O_LARGEFILE)
+#else
+#define IGNORED_LARGEFILE O_LARGEFILE
+#endif
+#define OPEN_IGNORED (O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | IGNORED_LARGEFILE)
+#define OPEN_PASSED (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_DIRECTORY)
+
+ANK_API int ank_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & O_CREAT) {
+		/* mode_t is promoted to int through ... */
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc < 0)
+		return (int)ret(rc);
+	if ((flags & O_TMPFILE) == O_TMPFILE) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Other flags (O_SYNC, O_DIRECT, O_NOATIME, ...) are dropped, as
+	 * open(2) drops flags a file system does not implement. */
+	uint32_t wire = (uint32_t)(flags & ~OPEN_IGNORED & OPEN_PASSED);
+	struct ankc_req rq = { .opcode = ANK_OP_OPEN, .path = path, .path_len = len,
+			       .flags = wire, .fd = -1 };
+	if (ankc_enter() < 0)
+		return -1;
+	/* the umask belongs to the mount, so read it under the reference */
+	if (flags & O_CREAT)
+		rq.mode = (uint32_t)(mode & 07777 & ~ankc_umask());
+	int64_t r = ankc_call(&rq);
+	ankc_leave();
+	if (r > INT_MAX)
+		r = -EIO;
+	return (int)ret(r);
+}
+
+ANK_API int ank_close(int fd)
+{
+	return fd_op(ANK_OP_CLOSE, fd, 0);
+}
+
+/* ---- read / write ------------------------------------------------------------ */
+
+/* Reads and writes larger than a slot's data buffer go as consecutive
+ * pieces under one connection reference. A short piece or an error ends the
+ * sequence; what was transferred before an error is returned, as a short
+ * count, the way read(2) and write(2) report a partial transfer. */
+static ssize_t rw(uint32_t op, int fd, void *rbuf, const void *wbuf, size_t n,
+		  int64_t off)
+{
+	int reading = (op == ANK_OP_READ || op == ANK_OP_PREAD);
+	int positioned = (op == ANK_OP_PREAD || op == ANK_OP_PWRITE);
+	if (n > 0 && (reading ? !rbuf : !wbuf)) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (n > SSIZE_MAX)
+		n = SSIZE_MAX;
+	if (ankc_enter() < 0)
+		return -1;
+	size_t done = 0;
+	int64_t err = 0;
+	do {
+		size_t piece = n - done;
+		if (piece > ANK_RING_DATA_PER_SLOT)
+			piece = ANK_RING_DATA_PER_SLOT;
+		struct ankc_req rq = { .opcode = op, .fd = fd, .len = piece };
+		if (positioned) {
+			/* stop before a position that does not fit in off_t
+			 * (a negative off fails on the first piece) */
+			if (done > 0 && off >= 0 && done > (uint64_t)(INT64_MAX - off))
+				break;
+			rq.off = off + (int64_t)done;
+		}
+		if (piece > 0) {
+			if (reading) {
+				rq.rdata = (uint8_t *)rbuf + done;
+				rq.rdata_cap = piece;
+			} else {
+				rq.wdata = (const uint8_t *)wbuf + done;
+			}
+		}
+		int64_t r = ankc_call(&rq);
+		if (r < 0) {
+			err = r;
+			break;
+		}
+		if ((uint64_t)r > piece) {
+			err = -EIO; /* more written than asked: a broken server */
+			break;
+		}
+		done += (size_t)r;
+		if ((size_t)r < piece)
+			break;
+	} while (done < n);
+	ankc_leave();
+	if (done > 0)
+		return (ssize_t)done;
+	return (ssize_t)ret(err);
+}
+
+ANK_API ssize_t ank_read(int fd, void *buf, size_t n)
+{
+	return rw(ANK_OP_READ, fd, buf, NULL, n, 0);
+}
+
+ANK_API ssize_t ank_write(int fd, const void *buf, size_t n)
+{
+	return rw(ANK_OP_WRITE, fd, NULL, buf, n, 0);
+}
+
+ANK_API ssize_t ank_pread(int fd, void *buf, size_t n, off_t off)
+{
+	return rw(ANK_OP_PREAD, fd, buf, NULL, n, off);
+}
+
+ANK_API ssize_t ank_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return rw(ANK_OP_PWRITE, fd, NULL, buf, n, off);
+}
+
+/* ---- the rest of the fd calls -------------------------------------------- */
+
+ANK_API off_t ank_lseek(int fd, off_t off, int whence)
+{
+	struct ankc_req rq = { .opcode = ANK_OP_LSEEK, .fd = fd, .off = off,
+			       .flags = (uint32_t)whence };
+	return (off_t)ret(call1(&rq));
+}
+
+ANK_API int ank_fsync(int fd)
+{
+	return fd_op(ANK_OP_FSYNC, fd, 0);
+}
+
+ANK_API int ank_fdatasync(int fd)
+{
+	return fd_op(ANK_OP_FDATASYNC, fd, 0);
+}
+
+ANK_API int ank_ftruncate(int fd, off_t len)
+{
+	return fd_op(ANK_OP_FTRUNCATE, fd, len);
+}
+
+ANK_API int ank_truncate(const char *path, off_t len)
+{
+	return path_op(ANK_OP_TRUNCATE, path, len);
+}
+
+/* ---- stat ------------------------------------------------------------------ */
+
+/* The service's st_dev: one volume per service, and not any device of this
+ * machine, so that nothing mistakes the two. */
+#define ANK_ST_DEV 0xA4A4
+
+static void wire_to_stat(const struct ank_wire_stat *w, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = ANK_ST_DEV;
+	st->st_ino = (ino_t)w->ino;
+	st->st_mode = (mode_t)w->mode;
+	st->st_nlink = (nlink_t)w->nlink;
+	st->st_uid = (uid_t)w->uid;
+	st->st_gid = (gid_t)w->gid;
+	st->st_rdev = 0;
+	st->st_size = (off_t)w->size;
+	st->st_blksize = (blksize_t)w->blksize;
+	st->st_blocks = (blkcnt_t)w->blocks;
+	st->st_atim.tv_sec = (time_t)w->atime_sec;
+	st->st_atim.tv_nsec = (long)w->atime_nsec;
+	st->st_mtim.tv_sec = (time_t)w->mtime_sec;
+	st->st_mtim.tv_nsec = (long)w->mtime_nsec;
+	st->st_ctim.tv_sec = (time_t)w->ctime_sec;
+	st->st_ctim.tv_nsec = (long)w->ctime_nsec;
+}
+
+static int stat_common(struct ankc_req *rq, struct stat *st)
+{
+	struct ank_wire_stat w;
+	_Static_assert(sizeof(w) == sizeof(((struct ank_ring_slot *)0)->out), "out is a stat");
+	rq->out = &w;
+	int rc = ret0(call1(rq));
+	if (rc == 0)
+		wire_to_stat(&w, st);
+	return rc;
+}
+
+ANK_API int ank_stat(const char *path, struct stat *st)
+{
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc == 0 && !st)
+		rc = -EFAULT;
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_STAT, .path = path, .path_len = len,
+			       .fd = -1 };
+	return stat_common(&rq, st);
+}
+
+ANK_API int ank_fstat(int fd, struct stat *st)
+{
+	if (!st) {
+		errno = EFAULT;
+		return -1;
+	}
+	struct ankc_req rq = { .opcode = ANK_OP_FSTAT, .fd = fd };
+	return stat_common(&rq, st);
+}
+
+/* ---- namespace ------------------------------------------------------------- */
+
+ANK_API int ank_unlink(const char *path)
+{
+	return path_op(ANK_OP_UNLINK, path, 0);
+}
+
+ANK_API int ank_rename(const char *from, const char *to)
+{
+	return path2_op(ANK_OP_RENAME, from, to);
+}
+
+ANK_API int ank_link(const char *from, const char *to)
+{
+	return path2_op(ANK_OP_LINK, from, to);
+}
+
+ANK_API int ank_mkdir(const char *path, mode_t mode)
+{
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_MKDIR, .path = path, .path_len = len,
+			       .fd = -1 };
+	if (ankc_enter() < 0)
+		return -1;
+	/* mkdir(2) keeps the permission bits and the sticky bit, minus umask */
+	rq.mode = (uint32_t)(mode & 01777 & ~ankc_umask());
+	int64_t r = ankc_call(&rq);
+	ankc_leave();
+	return ret0(r);
+}
+
+ANK_API int ank_rmdir(const char *path)
+{
+	return path_op(ANK_OP_RMDIR, path, 0);
+}
+
+ANK_API int ank_sync(void)
+{
+	struct ankc_req rq = { .opcode = ANK_OP_SYNC, .fd = -1 };
+	return ret0(call1(&rq));
+}

@@ -1,0 +1,282 @@
+/*
+ * dispatch.c - one ring request, from the slot to the file system core and
+ * back: copy the request out of shared memory, validate the copy, run the
+ * operation with the client's fs_client, write the result, publish DONE and
+ * wake the client.
+ *
+ * The ring is writable by the client at any moment, so every field is read
+ * exactly once (through a volatile pointer, so the compiler cannot re-load
+ * it either) into a local struct, and only the local copy is validated and
+ * used. File data is the exception: READ/WRITE move bytes between the data
+ * buffer and the file directly, because garbage bytes there only hurt the
+ * client that wrote them.
+ *
+ * It does not find requests (worker.c) and knows nothing of the control
+ * socket (server.c).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../ipc/barrier.h"
+#include "../util/common.h"
+#include "server.h"
+
+/* Longest path a request may carry, NUL included (fs.h: at most 4095). */
+#define DISPATCH_PATH_MAX 4096u
+
+/* Worst-case bytes of one packed dirent: header + 255-byte name, padded. */
+#define DISPATCH_DIRENT_MAX \
+	ANK_ALIGN_UP((uint32_t)sizeof(struct ank_wire_dirent) + 255u, 8u)
+
+/* The fixed request fields, copied out of the slot. */
+struct request {
+	uint32_t opcode;
+	uint32_t flags;
+	int32_t fd;
+	uint32_t mode;
+	int64_t off;
+	uint64_t len;
+	uint32_t path_len;
+	uint32_t path2_len;
+};
+
+/* How many paths each opcode carries in the data buffer. */
+static const uint8_t op_npaths[ANK_OP_MAX] = {
+	[ANK_OP_OPEN] = 1,   [ANK_OP_TRUNCATE] = 1, [ANK_OP_STAT] = 1,
+	[ANK_OP_UNLINK] = 1, [ANK_OP_RENAME] = 2,   [ANK_OP_LINK] = 2,
+	[ANK_OP_MKDIR] = 1,  [ANK_OP_RMDIR] = 1,
+};
+
+static void request_copy(const struct ank_ring_slot *slot, struct request *rq)
+{
+	const volatile struct ank_ring_slot *vs = slot;
+	rq->opcode = vs->opcode;
+	rq->flags = vs->flags;
+	rq->fd = vs->fd;
+	rq->mode = vs->mode;
+	rq->off = vs->off;
+	rq->len = vs->len;
+	rq->path_len = vs->path_len;
+	rq->path2_len = vs->path2_len;
+}
+
+static int path_len_check(uint32_t len)
+{
+	if (len == 0)
+		return -EINVAL;
+	if (len > DISPATCH_PATH_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Copy `len` bytes of a path out of the data buffer into dst and check that
+ * it is one NUL-terminated string filling exactly those bytes. */
+static int path_copy(const uint8_t *src, uint32_t len, char *dst)
+{
+	const volatile uint8_t *vsrc = src;
+	for (uint32_t i = 0; i < len; i++)
+		dst[i] = (char)vsrc[i];
+	if (dst[len - 1] != '\0' || memchr(dst, '\0', len - 1) != NULL)
+		return -EINVAL;
+	return 0;
+}
+
+static void stat_to_wire(const struct stat *st, struct ank_wire_stat *ws)
+{
+	memset(ws, 0, sizeof(*ws));
+	ws->ino = (uint64_t)st->st_ino;
+	ws->size = (uint64_t)st->st_size;
+	ws->blocks = (uint64_t)st->st_blocks;
+	ws->mode = (uint32_t)st->st_mode;
+	ws->nlink = (uint32_t)st->st_nlink;
+	ws->uid = (uint32_t)st->st_uid;
+	ws->gid = (uint32_t)st->st_gid;
+	ws->atime_sec = (int64_t)st->st_atim.tv_sec;
+	ws->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+	ws->ctime_sec = (int64_t)st->st_ctim.tv_sec;
+	ws->atime_nsec = (uint32_t)st->st_atim.tv_nsec;
+	ws->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	ws->ctime_nsec = (uint32_t)st->st_ctim.tv_nsec;
+	ws->blksize = (uint32_t)st->st_blksize;
+}
+
+/* READDIR: ask fs_readdir only for as many entries as surely fit in `len`
+ * bytes, so none it returns (and skips past) is lost; pack them. */
+static int64_t do_readdir(struct server_worker *w, struct fs_client *c, int fd, uint8_t *data,
+			  uint64_t len)
+{
+	uint64_t max = len / DISPATCH_DIRENT_MAX;
+	if (max == 0)
+		return -EINVAL; /* as getdents64 with a too small buffer */
+	if (max > SERVER_READDIR_MAX)
+		max = SERVER_READDIR_MAX;
+	int n = fs_readdir(c, fd, w->dirents, (int)max);
+	if (n <= 0)
+		return n;
+	size_t pos = 0;
+	for (int k = 0; k < n; k++) {
+		const struct fs_dirent *e = &w->dirents[k];
+		size_t namelen = strnlen(e->name, sizeof(e->name) - 1);
+		uint32_t reclen = ANK_ALIGN_UP((uint32_t)(sizeof(struct ank_wire_dirent) + namelen), 8u);
+		struct ank_wire_dirent wd = {
+			.ino = e->ino,
+			.reclen = (uint16_t)reclen,
+			.type = e->type,
+			.namelen = (uint8_t)namelen,
+		};
+		uint8_t *p = data + pos;
+		memcpy(p, &wd, sizeof(wd));
+		memcpy(p + sizeof(wd), e->name, namelen);
+		memset(p + sizeof(wd) + namelen, 0, reclen - sizeof(wd) - namelen);
+		pos += reclen;
+	}
+	return n;
+}
+
+/* Validate the copied request and run it. Returns the result for the slot;
+ * fills *wst and sets *has_st for STAT/FSTAT. */
+static int64_t request_run(struct server_worker *w, struct server_ring *r, unsigned i,
+			   const struct request *rq, struct ank_wire_stat *wst, bool *has_st)
+{
+	struct fs_client *c = r->client;
+	uint8_t *data = ank_ring_data(r->map, i);
+	char path[DISPATCH_PATH_MAX], path2[DISPATCH_PATH_MAX];
+	struct stat st;
+	int64_t rc;
+
+	if (rq->opcode == ANK_OP_NONE || rq->opcode >= ANK_OP_MAX)
+		return -ENOSYS;
+	if (rq->len > ANK_RING_DATA_PER_SLOT)
+		return -EINVAL;
+	unsigned npaths = op_npaths[rq->opcode];
+	if (npaths >= 1) {
+		rc = path_len_check(rq->path_len);
+		if (rc < 0)
+			return rc;
+		if (npaths == 2) {
+			rc = path_len_check(rq->path2_len);
+			if (rc < 0)
+				return rc;
+		}
+		uint64_t total = (uint64_t)rq->path_len + (npaths == 2 ? rq->path2_len : 0);
+		if (total > ANK_RING_DATA_PER_SLOT)
+			return -EINVAL;
+		rc = path_copy(data, rq->path_len, path);
+		if (rc < 0)
+			return rc;
+		if (npaths == 2) {
+			rc = path_copy(data + rq->path_len, rq->path2_len, path2);
+			if (rc < 0)
+				return rc;
+		}
+	}
+
+	switch (rq->opcode) {
+	case ANK_OP_OPEN:
+		rc = fs_open(c, path, (int)rq->flags, (mode_t)rq->mode);
+		if (rc >= 0) {
+			/* A restarted server keeps every fd number below fd_high
+			 * as stale, so the client never sees a number reused. */
+			uint32_t high = (uint32_t)rc + 1;
+			if (ank_load_acquire(&r->hdr->fd_high) < high)
+				ank_store_release(&r->hdr->fd_high, high);
+		}
+		return rc;
+	case ANK_OP_CLOSE:
+		return fs_close(c, rq->fd);
+	case ANK_OP_READ:
+		return fs_read(c, rq->fd, data, (size_t)rq->len);
+	case ANK_OP_WRITE:
+		return fs_write(c, rq->fd, data, (size_t)rq->len);
+	case ANK_OP_PREAD:
+		return fs_pread(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off);
+	case ANK_OP_PWRITE:
+		return fs_pwrite(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off);
+	case ANK_OP_LSEEK:
+		return fs_lseek(c, rq->fd, (off_t)rq->off, (int)rq->flags);
+	case ANK_OP_FSYNC:
+		return fs_fsync(c, rq->fd);
+	case ANK_OP_FDATASYNC:
+		return fs_fdatasync(c, rq->fd);
+	case ANK_OP_FTRUNCATE:
+		return fs_ftruncate(c, rq->fd, (off_t)rq->off);
+	case ANK_OP_TRUNCATE:
+		return fs_truncate(c, path, (off_t)rq->off);
+	case ANK_OP_STAT:
+	case ANK_OP_FSTAT:
+		rc = rq->opcode == ANK_OP_STAT ? fs_stat(c, path, &st) : fs_fstat(c, rq->fd, &st);
+		if (rc == 0) {
+			stat_to_wire(&st, wst);
+			*has_st = true;
+		}
+		return rc;
+	case ANK_OP_UNLINK:
+		return fs_unlink(c, path);
+	case ANK_OP_RENAME:
+		return fs_rename(c, path, path2);
+	case ANK_OP_LINK:
+		return fs_link(c, path, path2);
+	case ANK_OP_MKDIR:
+		return fs_mkdir(c, path, (mode_t)rq->mode);
+	case ANK_OP_RMDIR:
+		return fs_rmdir(c, path);
+	case ANK_OP_READDIR:
+		return do_readdir(w, c, rq->fd, data, rq->len);
+	case ANK_OP_SYNC:
+		return fs_sync(w->srv->fs);
+	default:
+		return -ENOSYS;
+	}
+}
+
+void dispatch_complete(void *ring, unsigned i, int64_t result)
+{
+	struct ank_ring_slot *slot = ank_ring_slot(ring, i);
+	slot->result = result;
+	/* Publish: the client reads result/out/data after its acquire of DONE. */
+	ank_store_release(&slot->state, ANK_SLOT_DONE);
+	/* The client sets `waiting`, fences, then re-checks state before it
+	 * sleeps; the fence here pairs with that one so that either it sees
+	 * DONE or we see `waiting` (no lost wake-up). */
+	ank_full_barrier();
+	if (ank_load_acquire(&slot->waiting))
+		ank_futex_wake(&slot->state);
+}
+
+void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i)
+{
+	struct ank_ring_slot *slot = ank_ring_slot(r->map, i);
+	struct request rq;
+	struct ank_wire_stat wst;
+	bool has_st = false;
+
+	request_copy(slot, &rq);
+	int64_t result = request_run(w, r, i, &rq, &wst, &has_st);
+	if (has_st)
+		memcpy(slot->out, &wst, sizeof(wst));
+	dispatch_complete(r->map, i, result);
+	/* Advisory counter; the stats page is shared memory, 64-bit wide, so
+	 * a plain atomic add (barrier.h only has 32-bit words). */
+	__atomic_fetch_add(&w->srv->stats->ops[w->index], 1, __ATOMIC_RELAXED);
+}
+
+unsigned dispatch_fail_pending(void *ring, int64_t result)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < ANK_RING_NSLOTS; i++) {
+		struct ank_ring_slot *slot = ank_ring_slot(ring, i);
+		uint32_t state = ank_load_acquire(&slot->state);
+		if (state == ANK_SLOT_SUBMITTED) {
+			/* The client might retract it meanwhile (hostile only). */
+			if (!ank_cas(&slot->state, ANK_SLOT_SUBMITTED, ANK_SLOT_SERVER))
+				continue;
+		} else if (state != ANK_SLOT_SERVER) {
+			continue;
+		}
+		dispatch_complete(ring, i, result);
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,606 @@
+/*
+ * server.c - the server process's main thread: argument parsing, mount,
+ * worker start-up, and the control loop on fd 3 (ATTACH / DETACH /
+ * SHUTDOWN from the supervisor, src/ipc/control.h), down to the clean
+ * unmount.
+ *
+ * Control protocol as the server speaks it:
+ *   server -> READY                    once mounted and workers are running
+ *                                      (or STOPPED {-errno} and exit 1)
+ *   ATTACH {client_id,uid,gid,pid} + ring fd
+ *          -> ATTACHED {client_id, status 0 or -errno}
+ *   DETACH {client_id} -> DETACHED {client_id, status 0 or -ENOENT}
+ *   SHUTDOWN -> STOPPED {status of the unmount}, exit 0
+ *   EOF on fd 3 (supervisor gone), SIGTERM, SIGINT: unmount cleanly and
+ *   exit (STOPPED is still sent on a signal, in case someone listens).
+ *
+ * Taking over a ring after a server restart (recovery mode "none"): a ring
+ * that some earlier server served has its in-flight requests completed with
+ * -EIO and keeps the fd numbers it had as stale fds (EIO on use), so no
+ * request is silently lost and no fd number silently names another file.
+ *
+ * It does not poll rings (worker.c) nor decode requests (dispatch.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../bdev/bdev.h"
+#include "../ipc/barrier.h"
+#include "../util/common.h"
+#include "server.h"
+
+/* Most fds one control message may carry before it is refused. */
+#define CTL_MAX_FDS 8
+
+static volatile sig_atomic_t server_signalled;
+
+static void server_on_signal(int sig)
+{
+	server_signalled = sig;
+}
+
+static void server_usage(FILE *f)
+{
+	fprintf(f, "usage: ananke server --image PATH [--workers N] [--recovery none]\n"
+		   "  run by the supervisor: fd 3 is its control socket, fd 4 the stats memfd\n");
+}
+
+/* ---- control socket -------------------------------------------------------- */
+
+static int ctl_send(struct server *srv, uint32_t type, uint64_t client_id, int32_t status)
+{
+	struct ank_ctl_msg m = {
+		.magic = ANK_CTL_MAGIC,
+		.type = type,
+		.client_id = client_id,
+		.status = status,
+	};
+	for (;;) {
+		ssize_t n = send(srv->ctl_fd, &m, sizeof(m), MSG_NOSIGNAL);
+		if (n == (ssize_t)sizeof(m))
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 ? -errno : -EPROTO;
+	}
+}
+
+static void close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* Wait for and receive one control message with the fds it carries.
+ * Returns the message length (0 at EOF), -EINTR when a signal arrived, or
+ * -errno. *nfds fds are returned (close-on-exec) whatever the message. */
+static ssize_t ctl_recv(struct server *srv, const sigset_t *waitmask, struct ank_ctl_msg *m,
+			int *fds, int *nfds)
+{
+	union {
+		char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	/* Room for more than one message: an oversized one is detected. */
+	uint8_t buf[2 * sizeof(*m)];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf.buf,
+		.msg_controllen = sizeof(cbuf.buf),
+	};
+	struct pollfd pfd = {.fd = srv->ctl_fd, .events = POLLIN};
+
+	*nfds = 0;
+	/* ppoll unblocks SIGTERM/SIGINT only while waiting, so a signal that
+	 * arrives between the flag check and the wait is not missed. */
+	if (ppoll(&pfd, 1, NULL, waitmask) < 0)
+		return -errno;
+	ssize_t n = recvmsg(srv->ctl_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN ? -EINTR : -errno;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k && *nfds < CTL_MAX_FDS; i++)
+			memcpy(&fds[(*nfds)++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		return -EMSGSIZE;
+	if ((size_t)n == sizeof(*m))
+		memcpy(m, buf, sizeof(*m));
+	return n;
+}
+
+/* ---- rings ------------------------------------------------------------------ */
+
+static struct server_ring *ring_find(struct server *srv, uint64_t client_id)
+{
+	for (struct server_ring *r = srv->rings; r; r = r->next)
+		if (r->client_id == client_id)
+			return r;
+	return NULL;
+}
+
+/* A client that shrank its own ring memfd would make every access of ours
+ * fault (SIGBUS) and take the whole server down. Make sure it cannot: the
+ * supervisor should create rings with MFD_ALLOW_SEALING and seal them. */
+static void ring_seal(int fd)
+{
+	static bool warned;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals >= 0 && (seals & F_SEAL_SHRINK))
+		return;
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
+		return;
+	if (!warned) {
+		warned = true;
+		fprintf(stderr, "ananke: server: warning: ring memfds are not sealed against "
+				"shrinking (create them with MFD_ALLOW_SEALING); a client could "
+				"crash the server\n");
+	}
+}
+
+/* Did an earlier server serve this ring? Its attached_epoch is set, it has
+ * handed out fds, or it died holding a slot. */
+static bool ring_was_served(struct ank_ring_header *hdr)
+{
+	if (ank_load_acquire(&hdr->attached_epoch) != 0 || ank_load_acquire(&hdr->fd_high) != 0)
+		return true;
+	for (unsigned i = 0; i < ANK_RING_NSLOTS; i++)
+		if (ank_load_acquire(&ank_ring_slot(hdr, i)->state) == ANK_SLOT_SERVER)
+			return true;
+	return false;
+}
+
+/* Recovery mode "none" for a ring taken over from a dead server. */
+static int ring_take_over(struct server_ring *r)
+{
+	struct ank_ring_header *hdr = r->hdr;
+	unsigned failed = dispatch_fail_pending(r->map, -EIO);
+	uint32_t fd_high = ank_load_acquire(&hdr->fd_high);
+	int rc = 0;
+	if (fd_high > 0) {
+		rc = fs_client_reserve_stale(r->client, fd_high > INT32_MAX ? -1 : (int)fd_high);
+		if (rc < 0)
+			fprintf(stderr, "ananke: server: client %" PRIu64 ": cannot keep %" PRIu32
+					" fds from the previous server: %s\n",
+				r->client_id, fd_high, strerror(-rc));
+	}
+	if (failed)
+		fprintf(stderr, "ananke: server: client %" PRIu64 ": %u in-flight requests "
+				"lost in the restart (EIO)\n",
+			r->client_id, failed);
+	return rc;
+}
+
+static struct server_worker *worker_least_loaded(struct server *srv)
+{
+	struct server_worker *best = &srv->workers[0];
+	/* nwant is written by this (control) thread only. */
+	for (unsigned i = 1; i < srv->nworkers; i++)
+		if (srv->workers[i].nwant < best->nwant)
+			best = &srv->workers[i];
+	return best;
+}
+
+/* ATTACH: map and check the ring, create the fs client, recover the ring if
+ * it outlived a server, hand it to a worker. Consumes ring_fd. */
+static int server_attach(struct server *srv, const struct ank_ctl_msg *m, int ring_fd)
+{
+	struct server_ring *r = NULL;
+	struct ank_ring_header *hdr;
+	struct server_worker *w;
+	void *map = MAP_FAILED;
+	struct stat st;
+	int rc;
+
+	if (ring_find(srv, m->client_id)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (fstat(ring_fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != ANK_RING_TOTAL_SIZE) {
+		rc = -EINVAL;
+		goto out;
+	}
+	ring_seal(ring_fd);
+	map = mmap(NULL, ANK_RING_TOTAL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ring_fd, 0);
+	if (map == MAP_FAILED) {
+		rc = -errno;
+		goto out;
+	}
+	rc = ank_ring_check(map);
+	if (rc < 0)
+		goto out;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	r->client_id = m->client_id;
+	r->map = map;
+	r->hdr = map;
+	r->client = fs_client_new(srv->fs, m->uid, m->gid);
+	if (!r->client) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	hdr = r->hdr;
+	if (ring_was_served(hdr)) {
+		rc = ring_take_over(r);
+		if (rc < 0)
+			goto out;
+	}
+	/* The previous server may have died asleep; nobody sleeps on it now. */
+	ank_store_release(&hdr->server_sleeping, 0);
+	ank_store_release(&hdr->attached_epoch, ank_load_acquire(&hdr->epoch));
+
+	w = worker_least_loaded(srv);
+	rc = worker_add_ring(w, r);
+	if (rc < 0)
+		goto out;
+	r->worker = w;
+	r->next = srv->rings;
+	srv->rings = r;
+	map = MAP_FAILED;
+	r = NULL;
+out:
+	if (r) {
+		fs_client_free(r->client);
+		free(r);
+	}
+	if (map != MAP_FAILED)
+		munmap(map, ANK_RING_TOTAL_SIZE);
+	close(ring_fd);
+	return rc;
+}
+
+/* Take a ring away from its worker and release it: the worker stops
+ * touching it first, then the client's fds are closed. */
+static void ring_release(struct server *srv, struct server_ring *r, bool fail_pending)
+{
+	if (r->worker)
+		worker_remove_ring(r->worker, r);
+	if (fail_pending)
+		dispatch_fail_pending(r->map, -EIO);
+	fs_client_free(r->client);
+	munmap(r->map, ANK_RING_TOTAL_SIZE);
+	free(r);
+}
+
+static int server_detach(struct server *srv, uint64_t client_id)
+{
+	struct server_ring **pp = &srv->rings;
+	while (*pp && (*pp)->client_id != client_id)
+		pp = &(*pp)->next;
+	struct server_ring *r = *pp;
+	if (!r)
+		return -ENOENT;
+	*pp = r->next;
+	ring_release(srv, r, false);
+	return 0;
+}
+
+/* ---- start and stop --------------------------------------------------------- */
+
+/* Map the stats page from fd 4; without one (run by hand) counters go to a
+ * private page so the workers need no special case. */
+static void stats_map(struct server *srv)
+{
+	struct stat st;
+	void *p = MAP_FAILED;
+	if (fstat(ANK_SERVER_STATS_FD, &st) == 0) {
+		if ((uint64_t)st.st_size >= sizeof(struct ank_stats_page))
+			p = mmap(NULL, sizeof(struct ank_stats_page), PROT_READ | PROT_WRITE,
+				 MAP_SHARED, ANK_SERVER_STATS_FD, 0);
+		close(ANK_SERVER_STATS_FD);
+		if (p != MAP_FAILED && ((struct ank_stats_page *)p)->magic != ANK_STATS_MAGIC) {
+			munmap(p, sizeof(struct ank_stats_page));
+			p = MAP_FAILED;
+		}
+		if (p == MAP_FAILED)
+			fprintf(stderr, "ananke: server: fd %d is not a stats page; statistics "
+					"are not shared\n",
+				ANK_SERVER_STATS_FD);
+	}
+	if (p != MAP_FAILED) {
+		srv->stats = p;
+		srv->stats_shared = true;
+	} else {
+		srv->stats = calloc(1, sizeof(*srv->stats));
+		srv->stats_shared = false;
+	}
+}
+
+static void stats_unmap(struct server *srv)
+{
+	if (!srv->stats)
+		return;
+	if (srv->stats_shared)
+		munmap(srv->stats, sizeof(*srv->stats));
+	else
+		free(srv->stats);
+	srv->stats = NULL;
+}
+
+static void workers_stop(struct server *srv)
+{
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		worker_stop(&srv->workers[i]);
+	if (srv->stats)
+		ank_store_release(&srv->stats->workers, 0);
+}
+
+/* Stop serving and unmount. Returns the unmount status. */
+static int server_teardown(struct server *srv)
+{
+	int rc = 0;
+	if (srv->workers) {
+		workers_stop(srv);
+		/* No worker runs now: detach everything without handshakes and
+		 * fail what clients still wait for so that none hangs. */
+		while (srv->rings) {
+			struct server_ring *r = srv->rings;
+			srv->rings = r->next;
+			r->worker = NULL;
+			ring_release(srv, r, true);
+		}
+		for (unsigned i = 0; i < srv->nworkers; i++)
+			worker_destroy(&srv->workers[i]);
+		free(srv->workers);
+		srv->workers = NULL;
+	}
+	if (srv->fs) {
+		rc = fs_unmount(srv->fs);
+		srv->fs = NULL;
+	}
+	if (srv->dev) {
+		bdev_close(srv->dev);
+		srv->dev = NULL;
+	}
+	stats_unmap(srv);
+	return rc;
+}
+
+static const char *mount_error(int rc)
+{
+	switch (rc) {
+	case -EUCLEAN:
+		return "not an ananke file system, or a corrupt one (see `ananke fsck`)";
+	case -EOPNOTSUPP:
+		return "the file system uses features this version does not know";
+	case -EINVAL:
+		return "not an ananke file system, or its size is not a multiple of 4096";
+	default:
+		return strerror(-rc);
+	}
+}
+
+static int server_start(struct server *srv, const char *image, unsigned nworkers)
+{
+	struct fs_options opt = {0};
+	int rc = bdev_file_open(image, false, 0, &srv->dev);
+	if (rc < 0) {
+		fprintf(stderr, "ananke: server: cannot open %s: %s\n", image,
+			rc == -EINVAL ? "size is not a multiple of 4096 or O_DIRECT unsupported"
+				      : strerror(-rc));
+		return rc;
+	}
+	rc = fs_mount(srv->dev, &opt, &srv->fs);
+	if (rc < 0) {
+		srv->fs = NULL;
+		fprintf(stderr, "ananke: server: cannot mount %s: %s\n", image, mount_error(rc));
+		return rc;
+	}
+	srv->workers = calloc(nworkers, sizeof(*srv->workers));
+	if (!srv->workers) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	srv->nworkers = nworkers;
+	for (unsigned i = 0; i < nworkers; i++) {
+		rc = worker_init(srv, &srv->workers[i], i);
+		if (rc < 0)
+			goto fail;
+	}
+	for (unsigned i = 0; i < nworkers; i++) {
+		rc = worker_start(&srv->workers[i]);
+		if (rc < 0)
+			goto fail;
+	}
+	ank_store_release(&srv->stats->workers, nworkers);
+	return 0;
+fail:
+	fprintf(stderr, "ananke: server: cannot start workers: %s\n", strerror(-rc));
+	return rc;
+}
+
+/* ---- the control loop -------------------------------------------------------- */
+
+/* Serve control messages until SHUTDOWN (returns 1), the supervisor goes
+ * away (0) or a signal (2). */
+static int server_control_loop(struct server *srv, const sigset_t *waitmask)
+{
+	for (;;) {
+		struct ank_ctl_msg m = {0};
+		int fds[CTL_MAX_FDS];
+		int nfds;
+		if (server_signalled)
+			return 2;
+		ssize_t n = ctl_recv(srv, waitmask, &m, fds, &nfds);
+		if (n == -EINTR)
+			continue;
+		if (n == -EMSGSIZE || (n > 0 && (size_t)n != sizeof(m))) {
+			fprintf(stderr, "ananke: server: malformed control message ignored\n");
+			close_fds(fds, nfds);
+			continue;
+		}
+		if (n <= 0) {
+			close_fds(fds, nfds);
+			if (n < 0)
+				fprintf(stderr, "ananke: server: control socket: %s\n",
+					strerror((int)-n));
+			return 0;
+		}
+		if (m.magic != ANK_CTL_MAGIC) {
+			fprintf(stderr, "ananke: server: control message with bad magic ignored\n");
+			close_fds(fds, nfds);
+			continue;
+		}
+		switch (m.type) {
+		case ANK_CTL_ATTACH: {
+			int rc;
+			if (nfds != 1) {
+				close_fds(fds, nfds);
+				rc = nfds == 0 ? -EBADF : -EINVAL;
+			} else {
+				rc = server_attach(srv, &m, fds[0]);
+			}
+			if (rc < 0)
+				fprintf(stderr, "ananke: server: attach of client %" PRIu64
+						" (pid %" PRIu32 ") refused: %s\n",
+					m.client_id, m.pid, strerror(-rc));
+			ctl_send(srv, ANK_CTL_ATTACHED, m.client_id, rc);
+			break;
+		}
+		case ANK_CTL_DETACH:
+			close_fds(fds, nfds);
+			ctl_send(srv, ANK_CTL_DETACHED, m.client_id, server_detach(srv, m.client_id));
+			break;
+		case ANK_CTL_SHUTDOWN:
+			close_fds(fds, nfds);
+			return 1;
+		default:
+			close_fds(fds, nfds);
+			fprintf(stderr, "ananke: server: unknown control message %" PRIu32
+					" ignored\n",
+				m.type);
+			break;
+		}
+	}
+}
+
+static int parse_workers(const char *s, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > ANK_STATS_MAX_WORKERS)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static unsigned default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > (long)ANK_STATS_MAX_WORKERS)
+		n = ANK_STATS_MAX_WORKERS;
+	return (unsigned)n;
+}
+
+int server_main(int argc, char **argv)
+{
+	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD};
+	const char *image = NULL;
+	unsigned nworkers = 0;
+	struct stat st;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--image") && i + 1 < argc) {
+			image = argv[++i];
+		} else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
+			if (parse_workers(argv[++i], &nworkers) < 0) {
+				fprintf(stderr, "ananke: server: bad worker count '%s' (1..%u)\n",
+					argv[i], ANK_STATS_MAX_WORKERS);
+				goto usage;
+			}
+		} else if (!strcmp(argv[i], "--recovery") && i + 1 < argc) {
+			if (strcmp(argv[++i], "none") != 0) {
+				fprintf(stderr, "ananke: server: unknown recovery mode '%s' "
+						"(supported: none)\n",
+					argv[i]);
+				goto usage;
+			}
+		} else {
+			goto usage;
+		}
+	}
+	if (!image)
+		goto usage;
+	if (fstat(srv.ctl_fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "ananke: server: fd %d is not the control socket; the server "
+				"is started by the supervisor (`ananke start`)\n",
+			srv.ctl_fd);
+		return 2;
+	}
+	if (!nworkers)
+		nworkers = default_workers();
+
+	/* SIGTERM/SIGINT stay blocked except while the control thread waits
+	 * in ppoll; workers inherit the blocked mask. */
+	sigset_t stopsigs, waitmask;
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stopsigs, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	struct sigaction sa = {.sa_handler = server_on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	stats_map(&srv);
+	if (!srv.stats) {
+		rc = -ENOMEM;
+		fprintf(stderr, "ananke: server: out of memory\n");
+		goto fail;
+	}
+	rc = server_start(&srv, image, nworkers);
+	if (rc < 0)
+		goto fail;
+	if (ctl_send(&srv, ANK_CTL_READY, 0, 0) < 0)
+		fprintf(stderr, "ananke: server: cannot report READY; the supervisor is gone\n");
+
+	int why = server_control_loop(&srv, &waitmask);
+	rc = server_teardown(&srv);
+	if (rc < 0)
+		fprintf(stderr, "ananke: server: unmount of %s failed: %s\n", image,
+			strerror(-rc));
+	if (why != 0)
+		ctl_send(&srv, ANK_CTL_STOPPED, 0, rc);
+	/* SHUTDOWN reports the unmount status in STOPPED; exit 0 says the
+	 * server did what it was told. Otherwise the exit code tells. */
+	return why == 1 || rc == 0 ? 0 : 1;
+
+fail:
+	server_teardown(&srv);
+	ctl_send(&srv, ANK_CTL_STOPPED, 0, rc);
+	return 1;
+usage:
+	server_usage(stderr);
+	if (fstat(srv.ctl_fd, &st) == 0 && S_ISSOCK(st.st_mode))
+		ctl_send(&srv, ANK_CTL_STOPPED, 0, -EINVAL);
+	return 2;
+}

@@ -1,0 +1,138 @@
+/*
+ * server.h - the server process: mounts the volume, serves client rings with
+ * worker threads, and obeys the supervisor on the control socket.
+ *
+ * Process shape (docs: ../shared/design/ARCHITECTURE.md, section 2):
+ *   - the main thread is the control thread: it reads ATTACH / DETACH /
+ *     SHUTDOWN from fd 3 (src/ipc/control.h) and changes the worker ring sets;
+ *   - N worker threads each poll their own set of rings (src/ipc/ring.h),
+ *     run requests on the file system core (src/fs/fs.h) and complete them.
+ *
+ * Ownership of a ring (struct server_ring):
+ *   - created, recovered and destroyed by the control thread only;
+ *   - between ATTACH and DETACH it is in exactly one worker's set, and only
+ *     that worker touches its slots. Moving a ring out of a set is a
+ *     handshake: the control thread publishes the new set and waits until
+ *     the worker acknowledges it (it has dropped every pointer to the ring)
+ *     before freeing the fs client or unmapping the memory.
+ *
+ * Everything in ring memory is untrusted: it is copied out before it is
+ * validated, and only the copies are used (dispatch.c).
+ *
+ * This header is internal to src/server/; the only entry point the rest of
+ * the program uses is server_main().
+ */
+#ifndef ANK_SERVER_H
+#define ANK_SERVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../fs/fs.h"
+#include "../ipc/control.h"
+#include "../ipc/ring.h"
+
+/* `ananke server --image PATH [--workers N] [--recovery none]`, with fd 3
+ * the control socket and fd 4 the stats memfd. argv[0] is "server". Returns
+ * the process exit code: 0 after SHUTDOWN (or the supervisor going away)
+ * with a clean unmount, 1 when the volume cannot be served, 2 on bad usage. */
+int server_main(int argc, char **argv);
+
+/* One worker sleeps with futex_waitv on every ring's doorbell plus its own
+ * generation word; futex_waitv takes at most 128 words (FUTEX_WAITV_MAX), so
+ * a worker serves at most 127 rings. */
+#define SERVER_MAX_RINGS 127u
+
+/* Idle worker: spin this long re-scanning before going to sleep. */
+#define SERVER_SPIN_NS 50000ull
+/* A sleeping worker wakes at least this often (heartbeat, responsiveness). */
+#define SERVER_SLEEP_NS 100000000ull
+/* Busy workers bump the stats heartbeat at most this often. */
+#define SERVER_BEAT_NS 1000000ull
+
+/* Entries asked of fs_readdir per READDIR request at most (the client asks
+ * again for more); bounds the per-worker scratch array. */
+#define SERVER_READDIR_MAX 1024
+
+struct server;
+struct server_worker;
+
+/* One attached client. [control] fields are only touched by the control
+ * thread; the worker that serves the ring only reads the immutable ones. */
+struct server_ring {
+	struct server_ring *next;        /* [control] list of attached rings */
+	uint64_t client_id;              /* immutable while attached */
+	void *map;                       /* immutable: ANK_RING_TOTAL_SIZE bytes */
+	struct ank_ring_header *hdr;     /* == map */
+	struct fs_client *client;        /* immutable; freed after detach */
+	struct server_worker *worker;    /* [control] the worker serving it */
+	uint32_t sleep_seq;              /* [worker] sq_seq read before sleeping */
+};
+
+struct server_worker {
+	struct server *srv;
+	unsigned index;                  /* stats->ops[index] */
+	pthread_t thread;
+	bool started;                    /* [control] thread was created */
+
+	pthread_mutex_t lock;
+	pthread_cond_t acked;            /* signalled when ack_gen moves */
+	/* The set the control thread wants served. [lock] */
+	struct server_ring *want[SERVER_MAX_RINGS];
+	unsigned nwant;                  /* [lock] */
+	bool stop;                       /* [lock] leave the loop */
+	/* Bumped (under lock) on every change of want/stop, then futex-woken:
+	 * the worker both polls it and sleeps on it. [atomic] */
+	uint32_t gen;
+	uint32_t ack_gen;                /* [lock] last gen the worker took */
+
+	/* Worker-private: the set being served right now. */
+	struct server_ring *active[SERVER_MAX_RINGS];
+	unsigned nactive;
+	uint32_t active_gen;
+	struct fs_dirent *dirents;       /* READDIR scratch, SERVER_READDIR_MAX */
+	uint64_t last_beat_ns;
+};
+
+struct server {
+	struct bdev *dev;
+	struct fs *fs;
+	struct ank_stats_page *stats;    /* shared page, or a private one */
+	bool stats_shared;
+	int ctl_fd;
+	unsigned nworkers;
+	struct server_worker *workers;   /* [nworkers] */
+	struct server_ring *rings;       /* [control] attached rings */
+};
+
+/* ---- worker.c ------------------------------------------------------------- */
+
+/* Initialise / tear down the worker structs (not the threads). 0, -ENOMEM. */
+int worker_init(struct server *srv, struct server_worker *w, unsigned index);
+void worker_destroy(struct server_worker *w);
+/* Start the thread: 0 or -errno. */
+int worker_start(struct server_worker *w);
+/* Ask the worker to leave its loop and join it. Control thread only. */
+void worker_stop(struct server_worker *w);
+/* Add a ring to the worker's set: 0, or -EUSERS when the set is full.
+ * Control thread only; the worker starts serving it at once. */
+int worker_add_ring(struct server_worker *w, struct server_ring *r);
+/* Remove a ring from the set and wait until the worker no longer touches
+ * it. Control thread only. */
+void worker_remove_ring(struct server_worker *w, struct server_ring *r);
+
+/* ---- dispatch.c ------------------------------------------------------------ */
+
+/* Run the request in slot `i` of ring `r`, which the caller has just moved
+ * SUBMITTED -> SERVER, and complete it (DONE + wake). */
+void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i);
+/* Complete slot `i` with `result` (no out data): publish DONE, wake the
+ * client if it waits. The caller owns the slot (SERVER state). */
+void dispatch_complete(void *ring, unsigned i, int64_t result);
+/* Complete every SUBMITTED or SERVER slot of a ring that no worker serves
+ * with `result`; returns how many. Used when a ring is taken over after a
+ * server restart and at shutdown. */
+unsigned dispatch_fail_pending(void *ring, int64_t result);
+
+#endif

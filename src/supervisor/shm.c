@@ -1,0 +1,111 @@
+/*
+ * shm.c - the memfds the supervisor owns: the stats page handed to every
+ * server as fd 4, and one ring per client (layout in src/ipc/ring.h). The
+ * supervisor writes only the [supervisor] fields; it never reads the slots.
+ *
+ * Both memfds are sealed against shrinking and growing: the server and the
+ * clients hold the same fds and are untrusted, and a memfd truncated under
+ * the supervisor's mapping would turn its next read into SIGBUS.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../ipc/barrier.h"
+#include "sup_internal.h"
+
+#define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+static int memfd_sized(const char *name, uint64_t size, int *out)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	/* ftruncate only sets the size: pages are allocated when first
+	 * touched, so a 32 MiB ring costs what its users write into it. */
+	if (ftruncate(fd, (off_t)size) < 0 || fcntl(fd, F_ADD_SEALS, SEALS) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
+static size_t stats_map_len(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t p = pg > 0 ? (size_t)pg : 4096;
+	return (sizeof(struct ank_stats_page) + p - 1) / p * p;
+}
+
+int sup_stats_create(struct sup *s)
+{
+	int fd;
+	int rc = memfd_sized("ananke-stats", sizeof(struct ank_stats_page), &fd);
+	if (rc < 0)
+		return rc;
+	void *p = mmap(NULL, stats_map_len(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	s->stats = p;
+	s->stats_fd = fd;
+	ank_store_release(&s->stats->magic, ANK_STATS_MAGIC);
+	return 0;
+}
+
+void sup_stats_destroy(struct sup *s)
+{
+	if (s->stats)
+		munmap(s->stats, stats_map_len());
+	if (s->stats_fd >= 0)
+		close(s->stats_fd);
+	s->stats = NULL;
+	s->stats_fd = -1;
+}
+
+int sup_ring_create(struct sup_conn *c, uint32_t epoch)
+{
+	int fd;
+	int rc = memfd_sized("ananke-ring", ANK_RING_TOTAL_SIZE, &fd);
+	if (rc < 0)
+		return rc;
+	/* Only the header page: the slots and data buffers are the client's
+	 * and the server's business. */
+	struct ank_ring_header *h =
+		mmap(NULL, ANK_RING_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	/* A fresh memfd reads as zeros: only the supervisor's fields are set. */
+	h->magic = ANK_RING_MAGIC;
+	h->version = ANK_RING_VERSION;
+	h->header_size = ANK_RING_HEADER_SIZE;
+	h->slot_size = ANK_RING_SLOT_SIZE;
+	h->nslots = ANK_RING_NSLOTS;
+	h->data_per_slot = ANK_RING_DATA_PER_SLOT;
+	h->data_off = ANK_RING_DATA_OFF;
+	h->total_size = ANK_RING_TOTAL_SIZE;
+	h->client_id = c->id;
+	h->client_pid = c->pid;
+	ank_store_release(&h->epoch, epoch);
+	c->ring_fd = fd;
+	c->hdr = h;
+	return 0;
+}
+
+void sup_ring_destroy(struct sup_conn *c)
+{
+	if (c->hdr)
+		munmap(c->hdr, ANK_RING_HEADER_SIZE);
+	if (c->ring_fd >= 0)
+		close(c->ring_fd);
+	c->hdr = NULL;
+	c->ring_fd = -1;
+}

@@ -1,0 +1,200 @@
+/*
+ * spawn.c - the server process: start it as a fresh exec of this binary
+ * (`ananke server --image I --workers N --recovery M`, control socket on
+ * fd 3, stats memfd on fd 4, nothing else inherited), send it control
+ * messages, kill it, reap it. A fresh exec, not a fork of the supervisor,
+ * so that no state of a previous server or of the supervisor leaks in.
+ *
+ * What the server answers is handled by supervisor.c, not here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sup_internal.h"
+
+/* How long a new server may take to mount (journal replay) and say READY. */
+#define READY_TIMEOUT_NS (30ull * 1000000000ull)
+
+static int pidfd_open_raw(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_signal_raw(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* In the child between fork and exec: the supervisor is single-threaded,
+ * so ordinary calls are safe here, but nothing may return to the caller. */
+static void __attribute__((noreturn))
+exec_server(struct sup *s, int ctl, pid_t parent, char *const argv[])
+{
+	/* Own process group: a Ctrl-C on the terminal of a foreground
+	 * supervisor must reach only the supervisor, which then stops the
+	 * server cleanly. */
+	setpgid(0, 0);
+	/* A server must never outlive its supervisor: it would keep serving
+	 * the image while a new supervisor starts another server on it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+
+	/* Move both fds above 4 first, so that placing one cannot clobber the
+	 * other, and so that dup2 always creates a new fd (which drops
+	 * FD_CLOEXEC; dup2 onto itself would keep it). */
+	int c = fcntl(ctl, F_DUPFD, 5);
+	int st = fcntl(s->stats_fd, F_DUPFD, 5);
+	if (c < 0 || st < 0 || dup2(c, ANK_SERVER_CTL_FD) < 0 ||
+	    dup2(st, ANK_SERVER_STATS_FD) < 0)
+		_exit(127);
+	if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0) {
+		/* Old kernel: close what could be open, slowly. */
+		long max = sysconf(_SC_OPEN_MAX);
+		for (long fd = 5; fd < (max > 0 ? max : 65536); fd++)
+			close((int)fd);
+	}
+	execv("/proc/self/exe", argv);
+	dprintf(2, "ananke: supervisor: cannot exec the server: %s\n", strerror(errno));
+	_exit(127);
+}
+
+int sup_server_spawn(struct sup *s)
+{
+	struct sup_server *v = &s->srv;
+	char workers[16];
+	snprintf(workers, sizeof(workers), "%u", s->cfg.workers);
+	char *argv[] = {"ananke", "server", "--image", s->image, "--workers", workers,
+			"--recovery", (char *)s->cfg.recovery, NULL};
+
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid_t parent = getpid();
+	fflush(NULL); /* the child must not write out our stdio buffers again */
+	pid_t pid = fork();
+	if (pid < 0) {
+		int rc = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return rc;
+	}
+	if (pid == 0)
+		exec_server(s, sv[1], parent, argv);
+	close(sv[1]);
+	setpgid(pid, pid); /* also here: whichever side runs first wins the race */
+
+	int pidfd = pidfd_open_raw(pid);
+	if (pidfd < 0) {
+		int rc = -errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(sv[0]);
+		return rc;
+	}
+	int rc = sup_epoll_add(s, sv[0], EPOLLIN | EPOLLRDHUP, &v->ctl_obj);
+	if (rc == 0)
+		rc = sup_epoll_add(s, pidfd, EPOLLIN, &v->pid_obj);
+	if (rc < 0) {
+		sup_epoll_del(s, sv[0]);
+		pidfd_signal_raw(pidfd, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(pidfd);
+		close(sv[0]);
+		return rc;
+	}
+	v->pid = pid;
+	v->pidfd = pidfd;
+	v->ctl = sv[0];
+	v->ctl_want_out = false;
+	v->state = SRV_STARTING;
+	v->start_ns = sup_now_ns();
+	v->ready_ns = 0;
+	v->ready_deadline_ns = v->start_ns + READY_TIMEOUT_NS;
+	v->hup_deadline_ns = 0;
+	v->killed = false;
+	v->kill_reason[0] = '\0';
+	v->got_stopped = false;
+	v->stopped_status = 0;
+	v->shutdown_pending = false;
+	sup_log("started server pid %d (epoch %u, %u workers, recovery %s)", (int)pid, s->epoch,
+		s->cfg.workers, s->cfg.recovery);
+	return 0;
+}
+
+void sup_server_kill(struct sup *s, const char *reason)
+{
+	struct sup_server *v = &s->srv;
+	if (v->pidfd < 0)
+		return;
+	if (!v->killed)
+		snprintf(v->kill_reason, sizeof(v->kill_reason), "%s", reason);
+	v->killed = true;
+	sup_log("killing server pid %d: %s", (int)v->pid, reason);
+	/* Through the pidfd: the pid cannot have been reused, since it is our
+	 * unreaped child, but the pidfd makes that true by construction. */
+	if (pidfd_signal_raw(v->pidfd, SIGKILL) < 0 && errno != ESRCH)
+		kill(v->pid, SIGKILL);
+	/* Nothing it says from now on matters. */
+	if (v->ctl >= 0) {
+		sup_epoll_del(s, v->ctl);
+		close(v->ctl);
+		v->ctl = -1;
+	}
+}
+
+int sup_server_reap(struct sup *s, char *desc, size_t desc_len)
+{
+	struct sup_server *v = &s->srv;
+	int st = 0;
+	pid_t r;
+	do
+		r = waitpid(v->pid, &st, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		snprintf(desc, desc_len, "unknown status (%s)", strerror(errno));
+	else if (WIFSIGNALED(st))
+		snprintf(desc, desc_len, "signal %d (%s)%s", WTERMSIG(st), strsignal(WTERMSIG(st)),
+			 WCOREDUMP(st) ? ", core dumped" : "");
+	else
+		snprintf(desc, desc_len, "exit %d", WEXITSTATUS(st));
+	if (v->ctl >= 0) {
+		sup_epoll_del(s, v->ctl);
+		close(v->ctl);
+	}
+	sup_epoll_del(s, v->pidfd);
+	close(v->pidfd);
+	v->ctl = -1;
+	v->pidfd = -1;
+	v->ctl_want_out = false;
+	return r < 0 ? -1 : st;
+}
+
+int sup_server_send(struct sup *s, uint32_t type, uint64_t client_id, const struct sup_conn *c,
+		    int fd)
+{
+	struct sup_server *v = &s->srv;
+	if (v->ctl < 0)
+		return -EPIPE;
+	struct ank_ctl_msg m = {.magic = ANK_CTL_MAGIC, .type = type, .client_id = client_id};
+	if (c) {
+		m.uid = c->uid;
+		m.gid = c->gid;
+		m.pid = c->pid;
+	}
+	return sup_send_fd(v->ctl, &m, sizeof(m), fd);
+}

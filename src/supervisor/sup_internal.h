@@ -1,0 +1,176 @@
+/*
+ * sup_internal.h - the supervisor's state, shared by its source files:
+ * supervisor.c (setup, event loop, clients, stop), spawn.c (the server
+ * process), shm.c (ring and stats memfds), status.c (STATUS replies),
+ * ctlsock.c (socket helpers). Not used outside src/supervisor/.
+ *
+ * Nothing here is shared with the server except through the fds handed to
+ * it; everything the server sends back is validated before use.
+ */
+#ifndef ANK_SUP_INTERNAL_H
+#define ANK_SUP_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../ipc/control.h"
+#include "../ipc/ring.h"
+#include "supervisor.h"
+
+/* Every fd in the epoll set points to one of these (epoll_event.data.ptr). */
+enum sup_obj_kind {
+	SUP_OBJ_LISTEN = 1,
+	SUP_OBJ_SIGNAL,
+	SUP_OBJ_SRV_CTL,
+	SUP_OBJ_SRV_PID,
+	SUP_OBJ_CONN,
+};
+
+struct sup_obj {
+	enum sup_obj_kind kind;
+};
+
+/*
+ * A connection on the listening socket. It starts in HELLO; STATUS requests
+ * are answered and closed at once, STOP requests wait in STOP_WAIT for the
+ * end of the service, CLIENT connections become clients with a ring:
+ *
+ *   WAIT_SERVER --ATTACH queued--> ATTACHING --ATTACHED--> LIVE
+ *   LIVE --socket closed, DETACH queued--> DETACHING --DETACHED--> freed
+ *
+ * When the server dies, ATTACHING and LIVE clients go back to WAIT_SERVER
+ * (re-attached once the next server is READY) and DETACHING ones are freed.
+ */
+enum sup_conn_state {
+	CONN_HELLO = 0,
+	CONN_ANSWERED,    /* STATUS answered, or refused: being closed */
+	CONN_STOP_WAIT,
+	CL_WAIT_SERVER,
+	CL_ATTACHING,
+	CL_LIVE,
+	CL_DETACHING,
+};
+
+struct sup_conn {
+	struct sup_obj obj;               /* SUP_OBJ_CONN */
+	struct sup_conn *prev, *next;     /* sup.conns */
+	struct sup_conn *oprev, *onext;   /* sup.outq, when out != 0 */
+	enum sup_conn_state state;
+	int sock;                         /* -1 once the client hung up */
+	uint64_t deadline_ns;             /* HELLO: drop when still silent */
+	/* clients only */
+	uint64_t id;
+	uint32_t uid, gid, pid;           /* SO_PEERCRED at connect time */
+	int ring_fd;
+	struct ank_ring_header *hdr;      /* the ring's first page, mapped */
+	uint32_t out;                     /* message queued for the server:
+	                                     0, ANK_CTL_ATTACH or ANK_CTL_DETACH */
+	bool welcomed;                    /* welcome + ring fd sent to the client */
+};
+
+/* The server process, one generation at a time. */
+enum sup_srv_state {
+	SRV_NONE = 0,  /* no process (before the first start, after the last) */
+	SRV_STARTING,  /* exec'd, waiting for READY */
+	SRV_RUNNING,   /* READY received */
+	SRV_BACKOFF,   /* dead; the next start waits for backoff_until */
+	SRV_DEAD,      /* dead during a stop; not restarted */
+};
+
+struct sup_server {
+	struct sup_obj ctl_obj;           /* SUP_OBJ_SRV_CTL */
+	struct sup_obj pid_obj;           /* SUP_OBJ_SRV_PID */
+	enum sup_srv_state state;
+	pid_t pid;
+	int pidfd;
+	int ctl;                          /* our end of the control socketpair */
+	bool ctl_want_out;                /* EPOLLOUT armed: outq is blocked */
+	uint64_t start_ns, ready_ns;
+	uint64_t ready_deadline_ns;       /* STARTING: kill when not READY by then */
+	uint64_t hup_deadline_ns;         /* control socket closed: kill if alive then */
+	bool killed;                      /* we sent SIGKILL */
+	char kill_reason[128];            /* why, for the log */
+	bool got_stopped;                 /* STOPPED received */
+	int32_t stopped_status;
+	bool shutdown_pending;            /* SHUTDOWN still to be sent */
+};
+
+struct sup {
+	struct sup_config cfg;
+	char image[PATH_MAX];             /* absolute image path */
+	char socket_abs[PATH_MAX + 128];  /* absolute socket path, for messages */
+	int listen_fd;
+	int image_lock_fd;                /* OFD write lock on the image */
+	int epfd;
+	int sigfd;
+	int notify_fd;                    /* daemon start: pipe to the waiting parent */
+	struct sup_obj listen_obj, sig_obj;
+
+	int stats_fd;
+	struct ank_stats_page *stats;
+
+	struct sup_server srv;
+	uint32_t epoch;                   /* server generation, starts at 1 */
+	uint64_t restarts;
+	unsigned quick_deaths;            /* consecutive deaths soon after start */
+	uint64_t backoff_until_ns;
+	uint64_t start_ns;                /* supervisor start */
+	bool ever_ready;                  /* the first server reached READY */
+
+	struct sup_conn *conns;           /* every connection */
+	struct sup_conn *zombies;         /* freed ones, released after the epoll
+	                                     batch (its events may point at them) */
+	struct sup_conn *outq_head, *outq_tail; /* clients with a queued message */
+	unsigned nclients;                /* conns holding a ring */
+	unsigned npending;                /* conns in HELLO */
+	uint64_t next_client_id;
+
+	bool stopping;
+	uint64_t stop_deadline_ns;        /* kill the server when still alive */
+	uint64_t kill_deadline_ns;        /* give up waiting after SIGKILL */
+	bool done;
+	int exit_code;
+	char stop_msg[512];
+};
+
+/* ---- supervisor.c ---- */
+void sup_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t sup_now_ns(void);
+int sup_epoll_add(struct sup *s, int fd, uint32_t events, struct sup_obj *obj);
+void sup_epoll_del(struct sup *s, int fd);
+
+/* ---- spawn.c ---- */
+/* Start a server process (fresh exec); on success the server is STARTING. */
+int sup_server_spawn(struct sup *s);
+/* Reap the dead server; fills a description ("signal 9 (Killed)") and
+ * returns its wait status. */
+int sup_server_reap(struct sup *s, char *desc, size_t desc_len);
+/* SIGKILL the server (through its pidfd), remembering why. */
+void sup_server_kill(struct sup *s, const char *reason);
+/* Send one control message (+ optional fd) without blocking: 0, -EAGAIN,
+ * or another -errno. */
+int sup_server_send(struct sup *s, uint32_t type, uint64_t client_id, const struct sup_conn *c,
+		    int fd);
+
+/* ---- shm.c ---- */
+int sup_stats_create(struct sup *s);
+void sup_stats_destroy(struct sup *s);
+/* Create the ring memfd of client c and fill its header. */
+int sup_ring_create(struct sup_conn *c, uint32_t epoch);
+void sup_ring_destroy(struct sup_conn *c);
+
+/* ---- status.c ---- */
+/* Format the STATUS reply into buf (JSON when json). Returns its length. */
+size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len);
+
+/* ---- ctlsock.c ---- */
+/* Fill a sockaddr_un; -ENAMETOOLONG when the path does not fit. */
+struct sockaddr_un;
+int sup_sockaddr(const char *path, struct sockaddr_un *sa);
+/* Send one record with an optional fd (SCM_RIGHTS), never blocking, never
+ * raising SIGPIPE. Returns 0 or -errno (-EAGAIN when the buffer is full). */
+int sup_send_fd(int sock, const void *buf, size_t len, int fd);
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * service.c - `ananke serve`, `ananke status` and `ananke stop`: argument
+ * parsing and output for the service commands. The supervisor itself is
+ * src/supervisor/; this file only creates a missing image, starts it, and
+ * talks to a running one over its socket.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../src/ipc/control.h"
+#include "../src/supervisor/supervisor.h"
+#include "tools.h"
+
+#define DEFAULT_IMAGE "./ananke.img"
+#define DEFAULT_SOCKET "./ananke.sock"
+
+static const char *default_socket(void)
+{
+	const char *env = getenv("ANANKE_SOCKET");
+	return env && *env ? env : DEFAULT_SOCKET;
+}
+
+/* "--name VALUE" or "--name=VALUE": the value, advancing *i; NULL if argv[*i]
+ * is another option. *bad is set when the option lacks its value. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *bad)
+{
+	size_t n = strlen(name);
+	if (strncmp(argv[*i], name, n))
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*bad = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static void serve_usage(FILE *f)
+{
+	fprintf(f, "usage: ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]\n"
+		   "                    [--recovery=none]\n"
+		   "  IMAGE defaults to " DEFAULT_IMAGE " (created, 1 GiB, when missing);\n"
+		   "  PATH to $ANANKE_SOCKET, else " DEFAULT_SOCKET ".\n");
+}
+
+int tool_serve(int argc, char **argv)
+{
+	struct sup_config cfg = {.image = DEFAULT_IMAGE,
+				 .socket_path = default_socket(),
+				 .recovery = "none"};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	/* Thread per core by default. */
+	cfg.workers = ncpu < 1 ? 1u : ncpu > ANK_STATS_MAX_WORKERS ? ANK_STATS_MAX_WORKERS
+								     : (unsigned)ncpu;
+	bool have_image = false;
+	for (int i = 1; i < argc; i++) {
+		bool bad = false;
+		const char *v;
+		if ((v = opt_value(argc, argv, &i, "--socket", &bad))) {
+			cfg.socket_path = v;
+		} else if ((v = opt_value(argc, argv, &i, "--workers", &bad))) {
+			char *end;
+			errno = 0;
+			unsigned long w = strtoul(v, &end, 10);
+			if (errno || *end || end == v || w < 1 || w > ANK_STATS_MAX_WORKERS) {
+				fprintf(stderr, "ananke: serve: --workers must be 1..%u\n",
+					ANK_STATS_MAX_WORKERS);
+				return 2;
+			}
+			cfg.workers = (unsigned)w;
+		} else if ((v = opt_value(argc, argv, &i, "--recovery", &bad))) {
+			if (strcmp(v, "none")) {
+				fprintf(stderr,
+					"ananke: serve: recovery mode '%s' is not implemented yet "
+					"(only 'none': a restarted server fails in-flight requests "
+					"with EIO)\n",
+					v);
+				return 2;
+			}
+			cfg.recovery = "none";
+		} else if (bad) {
+			fprintf(stderr, "ananke: serve: %s needs a value\n", argv[i]);
+			return 2;
+		} else if (!strcmp(argv[i], "--foreground") || !strcmp(argv[i], "-f")) {
+			cfg.foreground = true;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			serve_usage(stdout);
+			return 0;
+		} else if (argv[i][0] == '-' || have_image) {
+			serve_usage(stderr);
+			return 2;
+		} else {
+			cfg.image = argv[i];
+			have_image = true;
+		}
+	}
+
+	/* Before creating anything: a running service is the likely mistake. */
+	if (sup_check_socket(cfg.socket_path) < 0)
+		return 1;
+	struct stat st;
+	if (stat(cfg.image, &st) < 0) {
+		if (errno != ENOENT) {
+			fprintf(stderr, "ananke: serve: %s: %s\n", cfg.image, strerror(errno));
+			return 1;
+		}
+		int code = tool_mkfs_image(cfg.image, 1ull << 30, false);
+		if (code)
+			return code;
+	}
+	return sup_serve(&cfg);
+}
+
+/* Connect, send a hello, wait up to timeout_ms for the one-record reply
+ * and print it. Returns an exit code; *reply gets the text. */
+static int request(const char *cmd, const char *path, uint32_t kind, uint32_t flags,
+		   int timeout_ms, char *reply, size_t len)
+{
+	int fd = sup_connect(path, kind, flags);
+	if (fd < 0) {
+		if (fd == -ENOENT || fd == -ECONNREFUSED)
+			fprintf(stderr, "ananke: no service on %s\n", path);
+		else
+			fprintf(stderr, "ananke: %s: cannot connect to %s: %s\n", cmd, path,
+				strerror(-fd));
+		return 1;
+	}
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	int n;
+	do
+		n = poll(&pfd, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		fprintf(stderr, "ananke: %s: no reply from the service on %s within %d s\n", cmd, path,
+			timeout_ms / 1000);
+		close(fd);
+		return 1;
+	}
+	ssize_t got = recv(fd, reply, len - 1, MSG_DONTWAIT);
+	close(fd);
+	if (got <= 0) {
+		fprintf(stderr, "ananke: %s: the service on %s closed the connection without a reply\n",
+			cmd, path);
+		return 1;
+	}
+	reply[got] = '\0';
+	fputs(reply, stdout);
+	if (got && reply[got - 1] != '\n')
+		putchar('\n');
+	return 0;
+}
+
+int tool_status(int argc, char **argv)
+{
+	const char *path = default_socket();
+	uint32_t flags = 0;
+	for (int i = 1; i < argc; i++) {
+		bool bad = false;
+		const char *v;
+		if ((v = opt_value(argc, argv, &i, "--socket", &bad))) {
+			path = v;
+		} else if (!strcmp(argv[i], "--json")) {
+			flags |= 1u;
+		} else {
+			fprintf(stderr, "usage: ananke status [--socket PATH] [--json]\n");
+			return 2;
+		}
+	}
+	char reply[8192];
+	return request("status", path, ANK_HELLO_STATUS, flags, 10000, reply, sizeof(reply));
+}
+
+int tool_stop(int argc, char **argv)
+{
+	const char *path = default_socket();
+	for (int i = 1; i < argc; i++) {
+		bool bad = false;
+		const char *v;
+		if ((v = opt_value(argc, argv, &i, "--socket", &bad))) {
+			path = v;
+		} else {
+			fprintf(stderr, "usage: ananke stop [--socket PATH]\n");
+			return 2;
+		}
+	}
+	/* The supervisor gives the server 60 s to unmount, then kills it and
+	 * waits a few more seconds: outlast both. */
+	char reply[1024];
+	int code = request("stop", path, ANK_HELLO_STOP, 0, 75000, reply, sizeof(reply));
+	if (code)
+		return code;
+	return strncmp(reply, "stopped cleanly", 15) ? 1 : 0;
+}
