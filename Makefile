@@ -43,11 +43,12 @@ CORE_LIB := $(BUILD)/lib/libananke_core.a
 CLIENT_LIB := $(BUILD)/lib/libananke.a
 CLIENT_SO  := $(BUILD)/lib/libananke.so
 ANANKE   := $(BUILD)/bin/ananke
+DEMO_CLIENT := $(BUILD)/bin/ananke-demo-client
 VERSION  := 0.1.0
 
 .PHONY: all deps test test-san demo bench install clean
 .SECONDARY:
-all: $(ANANKE) $(CLIENT_LIB) $(CLIENT_SO) $(BENCH_BIN)
+all: $(ANANKE) $(CLIENT_LIB) $(CLIENT_SO) $(DEMO_CLIENT) $(BENCH_BIN)
 
 deps:
 	@bash scripts/deps.sh
@@ -68,6 +69,11 @@ $(CLIENT_LIB): $(CLIENT_OBJ)
 $(CLIENT_SO): $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libananke.so.0 -o $@ $^
+
+# Programs built like an application would be: against include/ and libananke only.
+$(DEMO_CLIENT): examples/demo_client.c $(CLIENT_LIB) include/ananke.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iinclude -o $@ $< $(CLIENT_LIB) $(LDFLAGS)
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -93,8 +99,8 @@ test-san: deps
 	@$(MAKE) --no-print-directory SAN=1 test
 
 demo: deps
-	@$(MAKE) --no-print-directory $(ANANKE)
-	@bash scripts/demo.sh $(ANANKE)
+	@$(MAKE) --no-print-directory $(ANANKE) $(DEMO_CLIENT)
+	@bash scripts/demo.sh $(BUILD)
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
