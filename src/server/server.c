@@ -385,8 +385,6 @@ static const char *mount_error(int rc)
 		return "not an ananke file system, or a corrupt one (see `ananke fsck`)";
 	case -EOPNOTSUPP:
 		return "the file system uses features this version does not know";
-	case -EINVAL:
-		return "not an ananke file system, or its size is not a multiple of 4096";
 	default:
 		return strerror(-rc);
 	}

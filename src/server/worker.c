@@ -231,11 +231,14 @@ void worker_destroy(struct server_worker *w)
 
 int worker_start(struct server_worker *w)
 {
-	/* Workers take no signals: the control thread handles SIGTERM/SIGINT
-	 * and must be the one interrupted. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/* The stop signals go to the control thread, which waits for them in
+	 * ppoll; faults (SIGSEGV, SIGBUS) stay unblocked so they are reported
+	 * as usual. */
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
 	int rc = pthread_create(&w->thread, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
