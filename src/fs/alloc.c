@@ -245,6 +245,33 @@ int alloc_inode(struct fs *fs, uint64_t *ino)
 	return 0;
 }
 
+enum alloc_inode_state alloc_inode_state(struct fs *fs, uint64_t ino)
+{
+	struct alloc *al = &fs->al;
+	if (!bit_test(al->imap, ino))
+		return INO_FREE;
+	const struct buf *b = al->ibufs[ino / BITS_PER_BLOCK];
+	/* Not allocatable yet clear on disk: freed, waiting for a checkpoint
+	 * (the allocatable view is the on-disk view plus pending frees). */
+	return bit_test(b->data, ino % BITS_PER_BLOCK) ? INO_ALLOCATED : INO_PENDING_FREE;
+}
+
+int alloc_inode_exact(struct fs *fs, uint64_t ino)
+{
+	struct alloc *al = &fs->al;
+	if (ino <= ANK_ROOT_INO || ino >= fs->sb.inode_count)
+		return -EINVAL;
+	switch (alloc_inode_state(fs, ino)) {
+	case INO_PENDING_FREE: return -EBUSY;
+	case INO_ALLOCATED: return -EEXIST;
+	case INO_FREE: break;
+	}
+	bit_set(al->imap, ino);
+	disk_bit(fs, al->ibufs, ino, true);
+	al->free_inodes--;
+	return 0;
+}
+
 void free_inode_number(struct fs *fs, uint64_t ino)
 {
 	if (ino <= ANK_ROOT_INO || ino >= fs->sb.inode_count)

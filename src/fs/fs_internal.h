@@ -26,6 +26,7 @@
 #define ANK_FS_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -104,6 +105,14 @@ void alloc_destroy(struct fs *fs);
 int alloc_blocks(struct fs *fs, uint64_t goal, uint32_t want, uint64_t *start, uint32_t *got);
 void free_blocks(struct fs *fs, uint64_t start, uint32_t n);
 int alloc_inode(struct fs *fs, uint64_t *ino);
+/* State of inode number `ino` (ANK_ROOT_INO < ino < inode_count) in the two
+ * views: free in the allocatable view; freed by a transaction not yet
+ * checkpointed (clear on disk, not allocatable); or allocated on disk. */
+enum alloc_inode_state { INO_FREE, INO_PENDING_FREE, INO_ALLOCATED };
+enum alloc_inode_state alloc_inode_state(struct fs *fs, uint64_t ino);
+/* Allocate exactly number `ino`, which must be INO_FREE (0, or -EBUSY when
+ * it is pending free, -EEXIST when allocated, -EINVAL out of range). */
+int alloc_inode_exact(struct fs *fs, uint64_t ino);
 void free_inode_number(struct fs *fs, uint64_t ino);
 /* Blocks and inodes freed by transactions up to `tid` become allocatable
  * (called after a checkpoint made those transactions' effects final). */
@@ -125,6 +134,8 @@ struct inode {
 	bool dirty;                /* d must be written with the transaction */
 	bool on_dirty_list;
 	bool on_orphan_list;
+	bool orphan_pinned;        /* a mount with keep_orphans holds a reference
+	                              until fs_release_orphans() */
 	uint64_t dirty_tid;        /* last transaction that changed this file */
 	struct inode *hnext;
 	struct inode *lprev, *lnext; /* LRU of unreferenced inodes */
@@ -158,6 +169,16 @@ void inode_ref(struct inode *ip);
 void inode_put(struct fs *fs, struct inode *ip);
 /* Create a new inode with the given mode, owner and nlink 0 (referenced). */
 int inode_create(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid, struct inode **out);
+/* Like inode_create, with inode number `ino` exactly (recovery replay). The
+ * number is allocated when free; an inode allocated on disk with nlink 0,
+ * no users and not on the orphan list is reinitialised (its blocks freed, a
+ * new generation). Nothing changes on failure: -EINVAL (out of range),
+ * -EEXIST (linked), -EBUSY (pending free, or an unlinked inode still in use),
+ * -EUCLEAN (corrupt slot), -EIO, -ENOMEM. */
+int inode_create_ino(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid, uint32_t gid,
+		     struct inode **out);
+/* The cached inode `ino`, or NULL (no reference taken). */
+struct inode *inode_cached(struct fs *fs, uint64_t ino);
 /* The in-memory image changed: write it with the running transaction. */
 void inode_dirty(struct fs *fs, struct inode *ip);
 void inode_touch(struct inode *ip, bool mtime, bool ctime);
@@ -166,8 +187,13 @@ void inode_orphan_add(struct fs *fs, struct inode *ip);
 void inode_orphan_remove(struct fs *fs, struct inode *ip);
 /* Serialise every dirty inode into its inode table block (commit). */
 int inode_flush_dirty(struct fs *fs);
-/* Free the orphans left by a crash (mount). */
+/* Free the orphans left by a crash (mount). With fs->opt.keep_orphans they
+ * are kept instead: each is pinned in memory (orphan_pinned, one reference)
+ * until inode_release_orphans(). */
 int inode_process_orphans(struct fs *fs);
+/* Drop the pins of a keep_orphans mount: orphans nobody opened meanwhile are
+ * freed (in the running transaction). */
+void inode_release_orphans(struct fs *fs);
 /* Extent I/O bound to the fs (buffer cache + allocator). */
 extern const struct extent_io fs_extent_io_template;
 void fs_extent_io(struct fs *fs, struct extent_io *io);
@@ -300,6 +326,17 @@ struct fs {
 	pthread_cond_t bg_cond;
 	struct fs_stats stats;
 	uint32_t next_generation;  /* generation of the next inode created */
+	/* Commit notification (ops.c, fs_set_commit_hook). fn, arg and
+	 * hook_reported change only while hook_busy is held; fn and arg also
+	 * only under fs->lock (so either protects reading them). hook_noted is
+	 * the newest durable tid an operation saw, under fs->lock; hook_seen is
+	 * its copy for the notifier, which runs outside fs->lock. */
+	void (*hook_fn)(void *arg, uint64_t durable_tid);
+	void *hook_arg;
+	uint64_t hook_noted;
+	uint64_t hook_reported;
+	_Atomic uint64_t hook_seen;
+	atomic_bool hook_busy, hook_recheck;
 };
 
 /* An operation failed after it had changed part of the in-memory state: the

@@ -218,6 +218,46 @@ void inode_touch(struct inode *ip, bool mtime, bool ctime)
 	}
 }
 
+/* Give ip a fresh image for its number: mode, owner, times now, empty map,
+ * nlink 0, a generation from the per-mount counter that differs from
+ * old_gen (0: none). */
+static void dinode_fresh(struct fs *fs, struct inode *ip, uint32_t mode, uint32_t uid,
+			 uint32_t gid, uint32_t old_gen)
+{
+	uint32_t gen = fs->next_generation++;
+	while (gen == 0 || (old_gen != 0 && gen == old_gen))
+		gen = fs->next_generation++;
+	memset(&ip->d, 0, sizeof(ip->d));
+	ip->d.mode = mode;
+	ip->d.uid = uid;
+	ip->d.gid = gid;
+	ip->d.ino = ip->ino;
+	ip->d.generation = gen;
+	extent_root_init(inode_root(ip));
+	int64_t s;
+	uint32_t ns;
+	ank_now(&s, &ns);
+	ip->d.atime_sec = ip->d.mtime_sec = ip->d.ctime_sec = s;
+	ip->d.atime_nsec = ip->d.mtime_nsec = ip->d.ctime_nsec = ns;
+}
+
+/* Put ino's inode table block in the running transaction. When no other
+ * inode of the block is in use, the block is not read at all: it is built
+ * from zeros (free slots) and written at commit, which saves a synchronous
+ * read per 16 creates. */
+static int itable_block_join(struct fs *fs, uint64_t ino)
+{
+	uint64_t tblk = fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK;
+	struct buf *b;
+	int rc = alloc_inode_block_unused(fs, ino) ? buf_get_fresh(fs, tblk, &b)
+						   : buf_get(fs, tblk, &b);
+	if (rc < 0)
+		return rc;
+	buf_dirty(fs, b); /* keeps it cached until the commit writes the inode */
+	buf_put(fs, b);
+	return 0;
+}
+
 int inode_create(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid, struct inode **out)
 {
 	uint64_t ino;
@@ -226,19 +266,12 @@ int inode_create(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid, struc
 		return rc;
 	/* Generations come from a per-mount counter started at a random value,
 	 * so a reused number gets a new generation without reading its old
-	 * slot. When no other inode of its table block is in use, the block is
-	 * not read at all: it is built from zeros (free slots) and written at
-	 * commit, which saves a synchronous read per 16 creates. */
-	uint64_t tblk = fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK;
-	struct buf *b;
-	rc = alloc_inode_block_unused(fs, ino) ? buf_get_fresh(fs, tblk, &b) : buf_get(fs, tblk, &b);
+	 * slot. */
+	rc = itable_block_join(fs, ino);
 	if (rc < 0) {
 		free_inode_number(fs, ino);
 		return rc;
 	}
-	buf_dirty(fs, b); /* keeps it cached until the commit writes the inode */
-	buf_put(fs, b);
-	uint32_t gen = fs->next_generation++;
 	struct inode *ip = calloc(1, sizeof(*ip));
 	if (!ip) {
 		free_inode_number(fs, ino);
@@ -246,17 +279,105 @@ int inode_create(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid, struc
 	}
 	ip->ino = ino;
 	ip->refs = 1;
-	ip->d.mode = mode;
-	ip->d.uid = uid;
-	ip->d.gid = gid;
-	ip->d.ino = ino;
-	ip->d.generation = gen ? gen : 1;
-	extent_root_init(inode_root(ip));
-	int64_t s;
-	uint32_t ns;
-	ank_now(&s, &ns);
-	ip->d.atime_sec = ip->d.mtime_sec = ip->d.ctime_sec = s;
-	ip->d.atime_nsec = ip->d.mtime_nsec = ip->d.ctime_nsec = ns;
+	dinode_fresh(fs, ip, mode, uid, gid, 0);
+	icache_insert(fs, ip);
+	inode_dirty(fs, ip);
+	*out = ip;
+	return 0;
+}
+
+struct inode *inode_cached(struct fs *fs, uint64_t ino)
+{
+	return icache_find(fs, ino);
+}
+
+/* inode_create_ino for a number that is allocated on disk: reuse it when it
+ * is unlinked and unused (see fs_create_ino in fs.h). */
+static int inode_reuse(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid, uint32_t gid,
+		       struct inode **out)
+{
+	struct inode *ip = icache_find(fs, ino);
+	if (ip) {
+		if (ip->d.mode == 0)
+			return ANK_CORRUPT("inode: allocated number whose cached inode is free");
+		if (ip->d.nlink > 0)
+			return -EEXIST;
+		if (ip->refs > 0 || ip->open_count > 0 || ip->on_orphan_list)
+			return -EBUSY; /* an unlinked file that is still open */
+		ilru_unlink(fs, ip);
+		ip->refs = 1;
+	} else {
+		struct buf *b;
+		int rc = buf_get(fs, fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK, &b);
+		if (rc < 0)
+			return rc;
+		struct ank_dinode d;
+		memcpy(&d, b->data + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, sizeof(d));
+		buf_put(fs, b);
+		/* mode 0: the bit is set but the slot was never written; a free
+		 * slot owns no blocks. Otherwise the image must be sound, since
+		 * its block map is about to be freed. */
+		if (d.mode != 0) {
+			rc = dinode_validate(fs, &d, ino);
+			if (rc < 0)
+				return rc;
+			if (d.nlink > 0)
+				return -EEXIST;
+			if (d.next_orphan != 0 || fs->sb.orphan_head == ino)
+				return -EBUSY; /* listed as an orphan */
+		}
+		ip = calloc(1, sizeof(*ip));
+		if (!ip)
+			return -ENOMEM;
+		ip->ino = ino;
+		ip->refs = 1;
+		ip->d = d;
+		icache_insert(fs, ip);
+	}
+	/* Release what the old image owned: cached pages, the name index and
+	 * every block of its map. A corrupt map leaves its blocks allocated
+	 * (fsck repairs the leak), as when an inode is freed. */
+	file_drop_pages(fs, ip);
+	dir_index_free(ip->dix);
+	ip->dix = NULL;
+	if (ip->d.mode != 0) {
+		int64_t delta = 0;
+		struct extent_io io;
+		fs_extent_io(fs, &io);
+		(void)extent_truncate(&io, inode_root(ip), (uint32_t)ip->ino, 0, &delta);
+	}
+	dinode_fresh(fs, ip, mode, uid, gid, ip->d.generation);
+	inode_dirty(fs, ip);
+	*out = ip;
+	return 0;
+}
+
+int inode_create_ino(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid, uint32_t gid,
+		     struct inode **out)
+{
+	if (ino <= ANK_ROOT_INO || ino >= fs->sb.inode_count)
+		return -EINVAL;
+	switch (alloc_inode_state(fs, ino)) {
+	case INO_PENDING_FREE: return -EBUSY;
+	case INO_ALLOCATED: return inode_reuse(fs, ino, mode, uid, gid, out);
+	case INO_FREE: break;
+	}
+	if (icache_find(fs, ino))
+		return ANK_CORRUPT("inode: a free inode number is still cached");
+	/* Everything that can fail comes before the number is taken. */
+	struct inode *ip = calloc(1, sizeof(*ip));
+	if (!ip)
+		return -ENOMEM;
+	int rc = itable_block_join(fs, ino);
+	if (rc == 0)
+		rc = alloc_inode_exact(fs, ino);
+	if (rc < 0) {
+		free(ip);
+		return rc;
+	}
+	ip->ino = ino;
+	ip->refs = 1;
+	dinode_fresh(fs, ip, mode, uid, gid, 0);
 	icache_insert(fs, ip);
 	inode_dirty(fs, ip);
 	*out = ip;
@@ -382,8 +503,50 @@ int inode_flush_dirty(struct fs *fs)
 	return err;
 }
 
+/* keep_orphans: pin every listed inode instead of freeing it. A relinked
+ * one is unlisted; an unreadable one cuts the list there (fsck reports the
+ * rest). The predecessors of every listed inode stay cached, which
+ * inode_orphan_remove relies on. */
+static int pin_orphans(struct fs *fs)
+{
+	struct inode *prev = NULL;
+	uint64_t cur = fs->sb.orphan_head;
+	for (uint64_t steps = 0; cur; steps++) {
+		struct inode *ip = NULL;
+		int rc = steps >= fs->sb.inode_count ? ANK_CORRUPT("orphan list has a cycle")
+						     : inode_get(fs, cur, &ip);
+		if (rc == 0 && ip->on_orphan_list) {
+			inode_put(fs, ip);
+			rc = ANK_CORRUPT("orphan list has a cycle");
+		}
+		if (rc < 0) {
+			if (prev) {
+				prev->d.next_orphan = 0;
+				inode_dirty(fs, prev);
+			} else {
+				fs->sb.orphan_head = 0;
+				journal_sb_dirty(fs);
+			}
+			return rc;
+		}
+		uint64_t next = ip->d.next_orphan;
+		ip->on_orphan_list = true;
+		if (ip->d.nlink != 0) {
+			inode_orphan_remove(fs, ip); /* linked again before the crash */
+			inode_put(fs, ip);
+		} else {
+			ip->orphan_pinned = true; /* the reference is kept */
+			prev = ip;
+		}
+		cur = next;
+	}
+	return 0;
+}
+
 int inode_process_orphans(struct fs *fs)
 {
+	if (fs->opt.keep_orphans)
+		return pin_orphans(fs);
 	uint64_t steps = 0;
 	while (fs->sb.orphan_head) {
 		if (++steps > fs->sb.inode_count)
@@ -408,6 +571,23 @@ int inode_process_orphans(struct fs *fs)
 			return ANK_CORRUPT("orphan list head did not advance");
 	}
 	return 0;
+}
+
+void inode_release_orphans(struct fs *fs)
+{
+	uint64_t cur = fs->sb.orphan_head;
+	for (uint64_t steps = 0; cur && steps < fs->sb.inode_count; steps++) {
+		/* Every listed inode is cached: pinned, or held by its users. */
+		struct inode *ip = icache_find(fs, cur);
+		if (!ip)
+			break;
+		uint64_t next = ip->d.next_orphan;
+		if (ip->orphan_pinned) {
+			ip->orphan_pinned = false;
+			inode_put(fs, ip); /* frees it unless it was opened since */
+		}
+		cur = next;
+	}
 }
 
 /* ---- extent I/O bound to the buffer cache and allocator ------------------ */

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -74,9 +75,41 @@ static void lock(struct fs *fs)
 	pthread_mutex_lock(&fs->lock);
 }
 
+/* Give every advance of the durable tid to the commit hook, outside
+ * fs->lock. One thread at a time runs the hook (hook_busy); a thread that
+ * finds it busy leaves a re-check request that the runner honours before
+ * leaving, so no advance is left unreported and tids only increase. A hook
+ * that calls the core lands here again with hook_busy held by its own
+ * thread: its advance is reported when the hook returns. */
+static void commit_notify(struct fs *fs)
+{
+	atomic_store(&fs->hook_recheck, true);
+	while (atomic_load(&fs->hook_recheck)) {
+		if (atomic_exchange(&fs->hook_busy, true))
+			return; /* the runner re-checks */
+		atomic_store(&fs->hook_recheck, false);
+		uint64_t d = atomic_load(&fs->hook_seen);
+		if (fs->hook_fn && d > fs->hook_reported) {
+			fs->hook_reported = d;
+			fs->hook_fn(fs->hook_arg, d);
+		}
+		atomic_store(&fs->hook_busy, false);
+	}
+}
+
+/* Release fs->lock; report a durable tid that advanced meanwhile (a commit
+ * by this operation, or by anyone since the last report). */
 static void unlock(struct fs *fs)
 {
+	bool notify = false;
+	if (fs->hook_fn && fs->j.committed_tid > fs->hook_noted) {
+		fs->hook_noted = fs->j.committed_tid;
+		atomic_store(&fs->hook_seen, fs->hook_noted);
+		notify = true;
+	}
 	pthread_mutex_unlock(&fs->lock);
+	if (notify)
+		commit_notify(fs);
 }
 
 /* ---- clients and fds ---------------------------------------------------- */
@@ -131,7 +164,9 @@ void fs_client_free(struct fs_client *c)
 		fs->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	unlock(fs);
+	/* No commit report: fs_unmount frees leftover clients after its final
+	 * commit, which is not reported (the hook's arg may be gone). */
+	pthread_mutex_unlock(&fs->lock);
 	free(c->fds);
 	free(c);
 }
@@ -213,10 +248,40 @@ static struct ofile *fd_get(struct fs_client *c, int fd)
 	return c->fds[fd];
 }
 
+/* An explicit fd number asked for: valid range (checked before anything
+ * else, without the lock). */
+static int fd_number_check(int fd)
+{
+	return fd < 0 || fd >= FS_MAX_FDS ? -EBADF : 0;
+}
+
+/* Make fd number `fd` available: -EBUSY when open or stale, -ENOMEM when
+ * the table cannot grow to hold it. */
+static int fd_reserve(struct fs_client *c, int fd)
+{
+	if (fd < c->nfds)
+		return c->fds[fd] ? -EBUSY : 0;
+	int n = c->nfds ? c->nfds : 64;
+	while (n <= fd)
+		n = n > FS_MAX_FDS / 2 ? FS_MAX_FDS : n * 2;
+	struct ofile **t = realloc(c->fds, (size_t)n * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	memset(t + c->nfds, 0, (size_t)(n - c->nfds) * sizeof(*t));
+	c->fds = t;
+	c->nfds = n;
+	return 0;
+}
+
+/* Where the fd of an open goes. */
+enum fd_want { FD_LOWEST, FD_EXACT, FD_NONE };
+
 /* ---- open / close ---------------------------------------------------------- */
 
+/* Create and link nd's last component. ino 0: any number; else exactly
+ * that number (inode_create_ino). */
 static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata *nd,
-			   uint32_t mode, struct inode **out)
+			   uint32_t mode, uint64_t want_ino, struct inode **out)
 {
 	int rc = namei_permission(c, nd->dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
 	if (rc < 0)
@@ -224,7 +289,8 @@ static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata 
 	if (nd->dir->d.nlink == 0)
 		return -ENOENT; /* the parent was removed */
 	struct inode *ip;
-	rc = inode_create(fs, mode, c->uid, c->gid, &ip);
+	rc = want_ino ? inode_create_ino(fs, want_ino, mode, c->uid, c->gid, &ip)
+		      : inode_create(fs, mode, c->uid, c->gid, &ip);
 	if (rc < 0)
 		return rc;
 	if (S_ISDIR(mode)) {
@@ -248,7 +314,10 @@ static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata 
 	return 0;
 }
 
-int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
+/* fs_open and its explicit-identity forms: the fd goes where `where` says
+ * (FD_EXACT: number fd), a created file gets number want_ino (0: any). */
+static int do_open(struct fs_client *c, const char *path, int flags, mode_t mode,
+		   enum fd_want where, int fd, uint64_t want_ino)
 {
 	struct fs *fs = c->fs;
 	struct nameidata nd;
@@ -259,6 +328,10 @@ int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
 		return -EINVAL;
 	if ((flags & O_CREAT) && (flags & O_DIRECTORY))
 		return -EINVAL;
+	if (want_ino && (want_ino <= ANK_ROOT_INO || want_ino >= fs->sb.inode_count))
+		return -EINVAL; /* inode_count is fixed at mkfs */
+	if (where == FD_EXACT && (rc = fd_number_check(fd)) < 0)
+		return rc;
 	lock(fs);
 	bool modifying = (flags & (O_CREAT | O_TRUNC)) != 0;
 	if (modifying && !fs->read_only) {
@@ -266,6 +339,10 @@ int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
 		if (rc < 0)
 			goto out_unlock;
 	}
+	/* The lock is held from here to the end (a commit can only happen in
+	 * fs_op_begin), so the number stays free. */
+	if (where == FD_EXACT && (rc = fd_reserve(c, fd)) < 0)
+		goto out_unlock;
 	rc = namei_parent(fs, c, path, &nd);
 	if (rc < 0)
 		goto out_unlock;
@@ -308,7 +385,7 @@ int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
 				rc = -EROFS;
 				goto out_nd;
 			}
-			rc = create_inode_in(fs, c, &nd, S_IFREG | (mode & 07777), &ip);
+			rc = create_inode_in(fs, c, &nd, S_IFREG | (mode & 07777), want_ino, &ip);
 			if (rc < 0)
 				goto out_nd;
 			flags &= ~O_TRUNC; /* new and empty; permission bits do not apply */
@@ -350,6 +427,10 @@ int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
 		inode_dirty(fs, ip);
 	}
 opened:;
+	if (where == FD_NONE) {
+		rc = 0;
+		goto out_ip; /* created and linked: the put keeps it */
+	}
 	struct ofile *of = calloc(1, sizeof(*of));
 	if (!of) {
 		rc = -ENOMEM;
@@ -359,7 +440,12 @@ opened:;
 	of->flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
 	of->refs = 1;
 	ip->open_count++;
-	rc = fd_alloc(c, of);
+	if (where == FD_EXACT) {
+		c->fds[fd] = of; /* reserved above */
+		rc = fd;
+	} else {
+		rc = fd_alloc(c, of);
+	}
 	if (rc < 0) {
 		ip->open_count--;
 		free(of);
@@ -373,6 +459,104 @@ out_ip:
 out_nd:
 	inode_put(fs, nd.dir);
 out_unlock:
+	unlock(fs);
+	return rc;
+}
+
+int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
+{
+	return do_open(c, path, flags, mode, FD_LOWEST, -1, 0);
+}
+
+int fs_open_at(struct fs_client *c, const char *path, int flags, mode_t mode, int fd)
+{
+	return do_open(c, path, flags, mode, FD_EXACT, fd, 0);
+}
+
+int fs_create_ino(struct fs_client *c, const char *path, int flags, mode_t mode, uint64_t ino,
+		  int fd)
+{
+	if (ino == 0)
+		return -EINVAL; /* 0 would mean "any number" below */
+	return do_open(c, path, flags | O_CREAT | O_EXCL, mode, fd < 0 ? FD_NONE : FD_EXACT, fd,
+		       ino);
+}
+
+int fs_open_ino_at(struct fs_client *c, uint64_t ino, int flags, int fd)
+{
+	struct fs *fs = c->fs;
+	int acc = flags & O_ACCMODE;
+	if (acc == O_ACCMODE || (flags & ~(O_ACCMODE | O_APPEND | O_DIRECTORY)))
+		return -EINVAL;
+	if (ino == 0 || ino >= fs->sb.inode_count)
+		return -EINVAL;
+	int rc = fd_number_check(fd);
+	if (rc < 0)
+		return rc;
+	lock(fs);
+	struct inode *ip = NULL;
+	rc = fd_reserve(c, fd);
+	if (rc < 0)
+		goto out;
+	struct inode *cached = inode_cached(fs, ino);
+	if (cached ? cached->d.mode == 0 : alloc_inode_state(fs, ino) != INO_ALLOCATED) {
+		rc = -ENOENT;
+		goto out;
+	}
+	rc = inode_get(fs, ino, &ip);
+	if (rc < 0)
+		goto out;
+	if ((flags & O_DIRECTORY) && !inode_is_dir(ip))
+		rc = -ENOTDIR;
+	else if (inode_is_dir(ip) && acc != O_RDONLY)
+		rc = -EISDIR;
+	else if (acc != O_RDONLY && fs->read_only)
+		rc = -EROFS;
+	if (rc < 0)
+		goto out_ip;
+	struct ofile *of = calloc(1, sizeof(*of));
+	if (!of) {
+		rc = -ENOMEM;
+		goto out_ip;
+	}
+	of->ip = ip;
+	of->flags = flags;
+	of->refs = 1;
+	ip->open_count++;
+	c->fds[fd] = of;
+	unlock(fs);
+	return fd;
+out_ip:
+	inode_put(fs, ip);
+out:
+	unlock(fs);
+	return rc;
+}
+
+int fs_set_offset(struct fs_client *c, int fd, uint64_t pos)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	int rc = 0;
+	struct ofile *of = fd_get(c, fd);
+	if (!of)
+		rc = badfd(c, fd);
+	else if (pos > (uint64_t)INT64_MAX || (!inode_is_dir(of->ip) && pos > ANK_MAX_FILE_SIZE))
+		rc = -EINVAL;
+	else
+		of->pos = pos;
+	unlock(fs);
+	return rc;
+}
+
+int fs_inode_of_fd(struct fs_client *c, int fd, uint64_t *ino)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	struct ofile *of = fd_get(c, fd);
+	int rc = of ? 0 : badfd(c, fd);
+	if (of)
+		*ino = of->ip->ino;
 	unlock(fs);
 	return rc;
 }
@@ -682,6 +866,28 @@ int fs_fstat(struct fs_client *c, int fd, struct stat *st)
 	return of ? 0 : badfd(c, fd);
 }
 
+int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t *parent_ino)
+{
+	struct fs *fs = c->fs;
+	struct nameidata nd;
+	struct inode *ip;
+	lock(fs);
+	int rc = namei_parent(fs, c, path, &nd);
+	if (rc == 0) {
+		rc = namei_last(fs, c, &nd, &ip);
+		if (rc == 0) {
+			if (ino)
+				*ino = ip->ino;
+			if (parent_ino) /* "/", "." and "..": a directory's own parent */
+				*parent_ino = nd.len == 0 || nd.dot ? ip->d.parent : nd.dir->ino;
+			inode_put(fs, ip);
+		}
+		inode_put(fs, nd.dir);
+	}
+	unlock(fs);
+	return rc;
+}
+
 /* ---- names -------------------------------------------------------------------------- */
 
 /* Drop one link of ip (its entry is already gone). */
@@ -739,10 +945,12 @@ out_unlock:
 	return rc;
 }
 
-int fs_mkdir(struct fs_client *c, const char *path, mode_t mode)
+static int do_mkdir(struct fs_client *c, const char *path, mode_t mode, uint64_t want_ino)
 {
 	struct fs *fs = c->fs;
 	struct nameidata nd;
+	if (want_ino && (want_ino <= ANK_ROOT_INO || want_ino >= fs->sb.inode_count))
+		return -EINVAL;
 	lock(fs);
 	int rc = fs_op_begin(fs);
 	if (rc < 0)
@@ -759,7 +967,7 @@ int fs_mkdir(struct fs_client *c, const char *path, mode_t mode)
 			rc = -EEXIST;
 		} else if (rc == -ENOENT) {
 			struct inode *ip;
-			rc = create_inode_in(fs, c, &nd, S_IFDIR | (mode & 07777), &ip);
+			rc = create_inode_in(fs, c, &nd, S_IFDIR | (mode & 07777), want_ino, &ip);
 			if (rc == 0)
 				inode_put(fs, ip);
 		}
@@ -768,6 +976,16 @@ int fs_mkdir(struct fs_client *c, const char *path, mode_t mode)
 out_unlock:
 	unlock(fs);
 	return rc;
+}
+
+int fs_mkdir(struct fs_client *c, const char *path, mode_t mode)
+{
+	return do_mkdir(c, path, mode, 0);
+}
+
+int fs_mkdir_ino(struct fs_client *c, const char *path, mode_t mode, uint64_t ino)
+{
+	return ino == 0 ? -EINVAL : do_mkdir(c, path, mode, ino);
 }
 
 int fs_rmdir(struct fs_client *c, const char *path)
@@ -1064,4 +1282,76 @@ void fs_get_stats(struct fs *fs, struct fs_stats *out)
 	out->free_blocks = fs->al.free_blocks;
 	out->free_inodes = fs->al.free_inodes;
 	unlock(fs);
+}
+
+/* ---- recovery support: durability, orphans, checkpoint ------------------------------ */
+
+uint64_t fs_running_tid(struct fs *fs)
+{
+	lock(fs);
+	uint64_t t = fs->j.running_tid;
+	unlock(fs);
+	return t;
+}
+
+uint64_t fs_durable_tid(struct fs *fs)
+{
+	lock(fs);
+	uint64_t t = fs->j.committed_tid;
+	unlock(fs);
+	return t;
+}
+
+uint64_t fs_inode_change_tid(struct fs_client *c, uint64_t ino)
+{
+	struct fs *fs = c->fs;
+	lock(fs);
+	struct inode *ip = inode_cached(fs, ino);
+	/* Only clean inodes without dirty or in-flight pages are evicted, so an
+	 * uncached inode's last change is at most in the transaction being
+	 * committed (running_tid - 1; already durable unless a commit is in
+	 * flight). */
+	uint64_t t = ip ? ip->dirty_tid : fs->j.running_tid ? fs->j.running_tid - 1 : 0;
+	if (t <= fs->j.committed_tid)
+		t = 0;
+	unlock(fs);
+	return t;
+}
+
+void fs_set_commit_hook(struct fs *fs, void (*fn)(void *arg, uint64_t durable_tid), void *arg)
+{
+	/* Wait out a report in progress, so the old fn is not running when this
+	 * returns (lock order: hook_busy, then fs->lock). */
+	while (atomic_exchange(&fs->hook_busy, true))
+		sched_yield();
+	lock(fs);
+	fs->hook_fn = fn;
+	fs->hook_arg = arg;
+	fs->hook_noted = fs->hook_reported = fs->j.committed_tid;
+	atomic_store(&fs->hook_seen, fs->hook_noted);
+	pthread_mutex_unlock(&fs->lock); /* nothing to report yet */
+	atomic_store(&fs->hook_busy, false);
+}
+
+int fs_release_orphans(struct fs *fs)
+{
+	lock(fs);
+	int rc = fs_op_begin(fs);
+	if (rc == 0)
+		inode_release_orphans(fs);
+	unlock(fs);
+	return rc;
+}
+
+int fs_checkpoint(struct fs *fs)
+{
+	lock(fs);
+	int rc = -EROFS;
+	if (!fs->read_only) {
+		rc = journal_force(fs, fs->j.running_tid);
+		if (rc == 0)
+			rc = journal_checkpoint(fs);
+	}
+	unlock(fs);
+	return rc;
 }
