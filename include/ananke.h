@@ -30,7 +30,9 @@ typedef struct ank_dir ANK_DIR;
 /* Connect this process to the service listening at socket_path; NULL means
  * $ANANKE_SOCKET, else "./ananke.sock". Returns 0, or -1 with errno:
  * ENOENT/ECONNREFUSED (no service there), EPROTO (the service speaks another
- * ring layout version), EISCONN (already mounted), ENOMEM. */
+ * ring layout version), EISCONN (already mounted), EMFILE (the service has
+ * as many clients as it can serve: 127 per worker thread), ESHUTDOWN (the
+ * service is stopping), ENOMEM. */
 int ank_mount(const char *socket_path);
 
 /* Close every fd of this process and disconnect. 0, or -1 with EINVAL when

@@ -12,6 +12,9 @@
  *     climb above the root are refused with -ENOTSUP (never used on purpose).
  *   - Ananke target: the fs_* calls of one struct fs_client, directory
  *     listing through fs_open(O_DIRECTORY) + fs_readdir + fs_close.
+ *   - libananke target: the ank_* calls of this process's connection to a
+ *     running service, every path placed below a prefix directory; answers
+ *     for its "/" itself are made the way the libc target makes them.
  *   - faulty wrapper: forwards to another target but is wrong on purpose in
  *     one way, so the self-tests can prove the checkers do fail.
  *
@@ -22,6 +25,10 @@
  * With -DORACLE_LIBC_ONLY the Ananke parts are compiled out.
  */
 #include "oracle.h"
+
+#ifndef ORACLE_LIBC_ONLY
+#include "../include/ananke.h"
+#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -1168,75 +1175,75 @@ struct ank_ctx {
 
 #define CL(ctx) (((struct ank_ctx *)(ctx))->c)
 
-static int ank_open(void *ctx, const char *path, int flags, mode_t mode)
+static int core_open(void *ctx, const char *path, int flags, mode_t mode)
 {
 	return fs_open(CL(ctx), path, flags, mode);
 }
-static int ank_close(void *ctx, int fd)
+static int core_close(void *ctx, int fd)
 {
 	return fs_close(CL(ctx), fd);
 }
-static ssize_t ank_read(void *ctx, int fd, void *buf, size_t n)
+static ssize_t core_read(void *ctx, int fd, void *buf, size_t n)
 {
 	return fs_read(CL(ctx), fd, buf, n);
 }
-static ssize_t ank_write(void *ctx, int fd, const void *buf, size_t n)
+static ssize_t core_write(void *ctx, int fd, const void *buf, size_t n)
 {
 	return fs_write(CL(ctx), fd, buf, n);
 }
-static ssize_t ank_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
+static ssize_t core_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
 {
 	return fs_pread(CL(ctx), fd, buf, n, off);
 }
-static ssize_t ank_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
+static ssize_t core_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
 {
 	return fs_pwrite(CL(ctx), fd, buf, n, off);
 }
-static off_t ank_lseek(void *ctx, int fd, off_t off, int whence)
+static off_t core_lseek(void *ctx, int fd, off_t off, int whence)
 {
 	return fs_lseek(CL(ctx), fd, off, whence);
 }
-static int ank_fsync(void *ctx, int fd)
+static int core_fsync(void *ctx, int fd)
 {
 	return fs_fsync(CL(ctx), fd);
 }
-static int ank_fdatasync(void *ctx, int fd)
+static int core_fdatasync(void *ctx, int fd)
 {
 	return fs_fdatasync(CL(ctx), fd);
 }
-static int ank_ftruncate(void *ctx, int fd, off_t len)
+static int core_ftruncate(void *ctx, int fd, off_t len)
 {
 	return fs_ftruncate(CL(ctx), fd, len);
 }
-static int ank_truncate(void *ctx, const char *path, off_t len)
+static int core_truncate(void *ctx, const char *path, off_t len)
 {
 	return fs_truncate(CL(ctx), path, len);
 }
-static int ank_stat(void *ctx, const char *path, struct stat *st)
+static int core_stat(void *ctx, const char *path, struct stat *st)
 {
 	return fs_stat(CL(ctx), path, st);
 }
-static int ank_fstat(void *ctx, int fd, struct stat *st)
+static int core_fstat(void *ctx, int fd, struct stat *st)
 {
 	return fs_fstat(CL(ctx), fd, st);
 }
-static int ank_unlink(void *ctx, const char *path)
+static int core_unlink(void *ctx, const char *path)
 {
 	return fs_unlink(CL(ctx), path);
 }
-static int ank_rename(void *ctx, const char *from, const char *to)
+static int core_rename(void *ctx, const char *from, const char *to)
 {
 	return fs_rename(CL(ctx), from, to);
 }
-static int ank_link(void *ctx, const char *from, const char *to)
+static int core_link(void *ctx, const char *from, const char *to)
 {
 	return fs_link(CL(ctx), from, to);
 }
-static int ank_mkdir(void *ctx, const char *path, mode_t mode)
+static int core_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	return fs_mkdir(CL(ctx), path, mode);
 }
-static int ank_rmdir(void *ctx, const char *path)
+static int core_rmdir(void *ctx, const char *path)
 {
 	return fs_rmdir(CL(ctx), path);
 }
@@ -1244,7 +1251,7 @@ static int ank_rmdir(void *ctx, const char *path)
 #define ANK_READDIR_BATCH 32
 #define ANK_LIST_MAX 1000000
 
-static int ank_list_dir(void *ctx, const char *path, struct oracle_dirlist *out)
+static int core_list_dir(void *ctx, const char *path, struct oracle_dirlist *out)
 {
 	struct fs_client *c = CL(ctx);
 	out->n = 0;
@@ -1290,13 +1297,13 @@ static int ank_list_dir(void *ctx, const char *path, struct oracle_dirlist *out)
 	return r;
 }
 
-static int ank_sync(void *ctx)
+static int core_sync(void *ctx)
 {
 	struct ank_ctx *a = ctx;
 	return fs_sync(a->v->fs);
 }
 
-static int ank_remount(void *ctx)
+static int core_remount(void *ctx)
 {
 	struct ank_ctx *a = ctx;
 	if (!a->owns_client)
@@ -1311,7 +1318,7 @@ static int ank_remount(void *ctx)
 	return a->c ? 0 : -ENOMEM;
 }
 
-static void ank_destroy(void *ctx)
+static void core_destroy(void *ctx)
 {
 	struct ank_ctx *a = ctx;
 	if (a->owns_client && a->c)
@@ -1343,28 +1350,337 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 	memset(t, 0, sizeof(*t));
 	t->name = name;
 	t->ctx = a;
-	t->open = ank_open;
-	t->close = ank_close;
-	t->read = ank_read;
-	t->write = ank_write;
-	t->pread = ank_pread;
-	t->pwrite = ank_pwrite;
-	t->lseek = ank_lseek;
-	t->fsync = ank_fsync;
-	t->fdatasync = ank_fdatasync;
-	t->ftruncate = ank_ftruncate;
-	t->truncate = ank_truncate;
-	t->stat = ank_stat;
-	t->fstat = ank_fstat;
-	t->unlink = ank_unlink;
-	t->rename = ank_rename;
-	t->link = ank_link;
-	t->mkdir = ank_mkdir;
-	t->rmdir = ank_rmdir;
-	t->list_dir = ank_list_dir;
-	t->sync = ank_sync;
-	t->remount = ank_remount;
-	t->destroy = ank_destroy;
+	t->open = core_open;
+	t->close = core_close;
+	t->read = core_read;
+	t->write = core_write;
+	t->pread = core_pread;
+	t->pwrite = core_pwrite;
+	t->lseek = core_lseek;
+	t->fsync = core_fsync;
+	t->fdatasync = core_fdatasync;
+	t->ftruncate = core_ftruncate;
+	t->truncate = core_truncate;
+	t->stat = core_stat;
+	t->fstat = core_fstat;
+	t->unlink = core_unlink;
+	t->rename = core_rename;
+	t->link = core_link;
+	t->mkdir = core_mkdir;
+	t->rmdir = core_rmdir;
+	t->list_dir = core_list_dir;
+	t->sync = core_sync;
+	t->remount = core_remount;
+	t->destroy = core_destroy;
+	return 0;
+}
+
+/* ---- libananke target ----------------------------------------------------------- */
+
+struct ankt_ctx {
+	char prefix[PATH_MAX]; /* "" (the volume root) or "/dir" without a trailing slash */
+};
+
+/* Service path for `path`, as libc_path does for the host: "" stays "", the
+ * root is "<prefix>/." (a last component that is not a name). */
+static int ankt_path(const struct ankt_ctx *c, const char *path, char *out, size_t outlen)
+{
+	if (!*path) {
+		out[0] = 0;
+		return 0;
+	}
+	if (escapes_root(path))
+		return -ENOTSUP;
+	if (is_root_path(path))
+		path = "/.";
+	int n = snprintf(out, outlen, "%s%s%s", c->prefix, path[0] == '/' ? "" : "/", path);
+	if (n < 0 || (size_t)n >= outlen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* -1/errno to -errno; other values pass (errno is read after the call). */
+static long ankt_ret(long r)
+{
+	return r < 0 ? -(long)errno : r;
+}
+
+static int ankt_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return (int)ankt_ret(ank_open(p, flags, mode));
+}
+
+static int ankt_close(void *ctx, int fd)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_close(fd));
+}
+
+static ssize_t ankt_read(void *ctx, int fd, void *buf, size_t n)
+{
+	(void)ctx;
+	return ankt_ret(ank_read(fd, buf, n));
+}
+
+static ssize_t ankt_write(void *ctx, int fd, const void *buf, size_t n)
+{
+	(void)ctx;
+	return ankt_ret(ank_write(fd, buf, n));
+}
+
+static ssize_t ankt_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
+{
+	(void)ctx;
+	return ankt_ret(ank_pread(fd, buf, n, off));
+}
+
+static ssize_t ankt_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+	(void)ctx;
+	return ankt_ret(ank_pwrite(fd, buf, n, off));
+}
+
+static off_t ankt_lseek(void *ctx, int fd, off_t off, int whence)
+{
+	(void)ctx;
+	return ankt_ret(ank_lseek(fd, off, whence));
+}
+
+static int ankt_fsync(void *ctx, int fd)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fsync(fd));
+}
+
+static int ankt_fdatasync(void *ctx, int fd)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fdatasync(fd));
+}
+
+static int ankt_ftruncate(void *ctx, int fd, off_t len)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_ftruncate(fd, len));
+}
+
+static int ankt_truncate(void *ctx, const char *path, off_t len)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return (int)ankt_ret(ank_truncate(p, len));
+}
+
+static int ankt_stat(void *ctx, const char *path, struct stat *st)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return (int)ankt_ret(ank_stat(p, st));
+}
+
+static int ankt_fstat(void *ctx, int fd, struct stat *st)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fstat(fd, st));
+}
+
+static int ankt_unlink(void *ctx, const char *path)
+{
+	if (is_root_path(path))
+		return -EISDIR; /* Linux: unlink("/") */
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return (int)ankt_ret(ank_unlink(p));
+}
+
+/* libc_parent_ok through the service: resolve the parent of an entry. */
+static int ankt_parent_ok(const struct ankt_ctx *c, const char *path)
+{
+	if (!*path)
+		return -ENOENT;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = 0;
+	while (n > 0 && dir[n - 1] != '/')
+		dir[--n] = 0;
+	char p[PATH_MAX * 2];
+	int r = ankt_path(c, dir, p, sizeof(p));
+	if (r)
+		return r;
+	struct stat st;
+	if (ank_stat(p, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int ankt_rename(void *ctx, const char *from, const char *to)
+{
+	if (is_root_path(from) || is_root_path(to)) {
+		/* as libc_rename: both parents first, then EBUSY */
+		int e = is_root_path(from) ? 0 : ankt_parent_ok(ctx, from);
+		if (!e && !is_root_path(to))
+			e = ankt_parent_ok(ctx, to);
+		return e ? e : -EBUSY;
+	}
+	char p[PATH_MAX * 2], q[PATH_MAX * 2];
+	int r = ankt_path(ctx, from, p, sizeof(p));
+	if (!r)
+		r = ankt_path(ctx, to, q, sizeof(q));
+	if (r)
+		return r;
+	return (int)ankt_ret(ank_rename(p, q));
+}
+
+static int ankt_link(void *ctx, const char *from, const char *to)
+{
+	char p[PATH_MAX * 2], q[PATH_MAX * 2];
+	int r = ankt_path(ctx, from, p, sizeof(p));
+	if (!r)
+		r = ankt_path(ctx, to, q, sizeof(q));
+	if (r)
+		return r;
+	return (int)ankt_ret(ank_link(p, q));
+}
+
+static int ankt_mkdir(void *ctx, const char *path, mode_t mode)
+{
+	if (is_root_path(path))
+		return -EEXIST; /* Linux: mkdir("/") */
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return (int)ankt_ret(ank_mkdir(p, mode));
+}
+
+static int ankt_rmdir(void *ctx, const char *path)
+{
+	if (is_root_path(path))
+		return -EBUSY; /* Linux: rmdir("/") */
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return (int)ankt_ret(ank_rmdir(p));
+}
+
+#define ANKT_LIST_MAX 1000000
+
+static int ankt_list_dir(void *ctx, const char *path, struct oracle_dirlist *out)
+{
+	char p[PATH_MAX * 2];
+	out->n = 0;
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	ANK_DIR *d = ank_opendir(p);
+	if (!d)
+		return -errno;
+	size_t seen = 0;
+	for (;;) {
+		errno = 0;
+		struct dirent *de = ank_readdir(d);
+		if (!de) {
+			if (errno)
+				r = -errno;
+			break;
+		}
+		if (++seen > ANKT_LIST_MAX) {
+			r = -ELOOP; /* readdir never reaches the end */
+			break;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		unsigned char type = de->d_type;
+		if (type != DT_REG && type != DT_DIR)
+			type = DT_UNKNOWN;
+		r = oracle_dirlist_add(out, de->d_name, type);
+		if (r)
+			break;
+	}
+	if (ank_closedir(d) < 0 && !r)
+		r = -errno;
+	if (r)
+		out->n = 0;
+	else
+		oracle_dirlist_sort(out);
+	return r;
+}
+
+static int ankt_sync(void *ctx)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_sync());
+}
+
+/* The volume belongs to the service: there is nothing to remount from a
+ * client, and the service keeps the state anyway. */
+static int ankt_remount(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void ankt_destroy(void *ctx)
+{
+	free(ctx);
+}
+
+int target_ank_new(struct target *t, const char *name, const char *prefix)
+{
+	if (!prefix)
+		prefix = "";
+	size_t len = strlen(prefix);
+	while (len > 0 && prefix[len - 1] == '/')
+		len--;
+	if (len > 0 && prefix[0] != '/')
+		return -EINVAL;
+	struct ankt_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	if (len >= sizeof(c->prefix)) {
+		free(c);
+		return -ENAMETOOLONG;
+	}
+	memcpy(c->prefix, prefix, len);
+	c->prefix[len] = 0;
+	memset(t, 0, sizeof(*t));
+	t->name = name;
+	t->ctx = c;
+	t->open = ankt_open;
+	t->close = ankt_close;
+	t->read = ankt_read;
+	t->write = ankt_write;
+	t->pread = ankt_pread;
+	t->pwrite = ankt_pwrite;
+	t->lseek = ankt_lseek;
+	t->fsync = ankt_fsync;
+	t->fdatasync = ankt_fdatasync;
+	t->ftruncate = ankt_ftruncate;
+	t->truncate = ankt_truncate;
+	t->stat = ankt_stat;
+	t->fstat = ankt_fstat;
+	t->unlink = ankt_unlink;
+	t->rename = ankt_rename;
+	t->link = ankt_link;
+	t->mkdir = ankt_mkdir;
+	t->rmdir = ankt_rmdir;
+	t->list_dir = ankt_list_dir;
+	t->sync = ankt_sync;
+	t->remount = ankt_remount;
+	t->destroy = ankt_destroy;
 	return 0;
 }
 

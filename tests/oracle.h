@@ -1,8 +1,8 @@
 /*
  * oracle.h - shared test library: one "target" interface for the POSIX file
  * operations, so the same workload can run against Linux (a directory on the
- * machine's own file system) and against Ananke (a struct fs_client), and the
- * results can be compared.
+ * machine's own file system) and against Ananke (a struct fs_client, or a
+ * running service through libananke), and the results can be compared.
  *
  * Conventions of every target function: the result is >= 0 on success and a
  * NEGATIVE errno on failure (never -1 + errno). Paths are absolute inside the
@@ -11,9 +11,9 @@
  * fd numbers of different targets are unrelated: a workload keeps its own
  * table of open handles per target and never compares raw fd values.
  *
- * Built with -DORACLE_LIBC_ONLY everything that needs the Ananke core (the
- * Ananke target and the volume helpers) is compiled out, so the libc target
- * and the workloads can be checked on their own.
+ * Built with -DORACLE_LIBC_ONLY everything that needs the Ananke core or
+ * libananke (the Ananke targets and the volume helpers) is compiled out, so
+ * the libc target and the workloads can be checked on their own.
  */
 #ifndef ANK_TEST_ORACLE_H
 #define ANK_TEST_ORACLE_H
@@ -226,6 +226,20 @@ void oracle_volume_destroy(struct oracle_volume *v);
  */
 int target_ananke_new(struct target *t, const char *name, struct oracle_volume *v,
                       struct fs_client *client);
+
+/*
+ * libananke target: the ank_* calls of this process's connection to a running
+ * service (the caller has called ank_mount(), with umask 0 so that create
+ * modes are taken as given, as the libc target does). Every path is placed
+ * below `prefix`, an existing directory ("/p3-t1"; NULL or "" for the volume
+ * root), so that several targets (one per thread or process) share one
+ * volume without seeing each other. Answers for "/" that a subdirectory
+ * cannot give are made as the libc target makes them. fds are the process's
+ * (shared by its threads). sync is ank_sync(); remount is a no-op returning
+ * 0 (the service owns the volume). Returns 0, -EINVAL (a relative prefix),
+ * -ENAMETOOLONG or -ENOMEM.
+ */
+int target_ank_new(struct target *t, const char *name, const char *prefix);
 
 #endif /* ORACLE_LIBC_ONLY */
 

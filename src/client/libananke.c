@@ -15,6 +15,7 @@
 #define _GNU_SOURCE /* O_TMPFILE, O_LARGEFILE */
 #endif
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -139,6 +140,16 @@ ANK_API int ank_close(int fd)
  * pieces under one connection reference. A short piece or an error ends the
  * sequence; what was transferred before an error is returned, as a short
  * count, the way read(2) and write(2) report a partial transfer. */
+/* Threads of a process doing multi-piece I/O on the same fd take the same
+ * lock for the whole call, so one call's pieces are never interleaved with
+ * another's (as one read(2)/write(2) is atomic against others on Linux).
+ * Calls that fit in one piece need no lock: the server runs a request whole.
+ * The table is striped by fd number. */
+#define RW_LOCKS 64
+static pthread_mutex_t rw_locks[RW_LOCKS] = {
+	[0 ... RW_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER,
+};
+
 static ssize_t rw(uint32_t op, int fd, void *rbuf, const void *wbuf, size_t n,
 		  int64_t off)
 {
@@ -152,6 +163,10 @@ static ssize_t rw(uint32_t op, int fd, void *rbuf, const void *wbuf, size_t n,
 		n = SSIZE_MAX;
 	if (ankc_enter() < 0)
 		return -1;
+	pthread_mutex_t *lk = n > ANK_RING_DATA_PER_SLOT && fd >= 0 ? &rw_locks[fd % RW_LOCKS]
+								     : NULL;
+	if (lk)
+		pthread_mutex_lock(lk);
 	size_t done = 0;
 	int64_t err = 0;
 	do {
@@ -187,6 +202,8 @@ static ssize_t rw(uint32_t op, int fd, void *rbuf, const void *wbuf, size_t n,
 		if ((size_t)r < piece)
 			break;
 	} while (done < n);
+	if (lk)
+		pthread_mutex_unlock(lk);
 	ankc_leave();
 	if (done > 0)
 		return (ssize_t)done;

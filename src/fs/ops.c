@@ -890,6 +890,20 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
 
 /* ---- names -------------------------------------------------------------------------- */
 
+/* Removing or replacing ip's entry in dir: write and search permission on
+ * dir (EACCES), then the sticky bit (EPERM): in a sticky directory only the
+ * owner of the directory or of the file (or root) may remove the entry. */
+static int may_delete(const struct fs_client *c, const struct inode *dir, const struct inode *ip)
+{
+	int rc = namei_permission(c, dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+	if (rc < 0)
+		return rc;
+	uint32_t uid = fs_client_uid(c);
+	if ((dir->d.mode & S_ISVTX) && uid != 0 && uid != dir->d.uid && uid != ip->d.uid)
+		return -EPERM;
+	return 0;
+}
+
 /* Drop one link of ip (its entry is already gone). */
 static void drop_link(struct fs *fs, struct inode *ip)
 {
@@ -929,7 +943,7 @@ int fs_unlink(struct fs_client *c, const char *path)
 	else if (slash)
 		rc = -ENOTDIR;
 	else
-		rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+		rc = may_delete(c, nd.dir, ip);
 	if (rc == 0)
 		rc = dir_remove(fs, nd.dir, nd.name, nd.len);
 	if (rc == 0) {
@@ -1024,7 +1038,7 @@ int fs_rmdir(struct fs_client *c, const char *path)
 	else if (n > 0)
 		rc = -ENOTEMPTY;
 	else
-		rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+		rc = may_delete(c, nd.dir, ip);
 	if (rc == 0)
 		rc = dir_remove(fs, nd.dir, nd.name, nd.len);
 	if (rc == 0) {
@@ -1136,10 +1150,6 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 	if (rc < 0)
 		goto out_b;
 	bool src_dir = inode_is_dir(src);
-	if (!src_dir && (a_slash || b_slash)) {
-		rc = -ENOTDIR;
-		goto out_src;
-	}
 	uint64_t dino;
 	rc = namei_permission(c, b.dir, NAMEI_MAY_EXEC);
 	if (rc == 0)
@@ -1150,6 +1160,11 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 			goto out_src;
 	} else if (rc != -ENOENT) {
 		goto out_src;
+	}
+	/* Linux looks both names up before it checks trailing slashes. */
+	if (!src_dir && (a_slash || b_slash)) {
+		rc = -ENOTDIR;
+		goto out_dst;
 	}
 	if (src_dir) {
 		rc = is_within(fs, b.dir, src->ino);
@@ -1185,9 +1200,10 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 			}
 		}
 	}
-	rc = namei_permission(c, a.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+	rc = may_delete(c, a.dir, src);
 	if (rc == 0)
-		rc = namei_permission(c, b.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+		rc = dst ? may_delete(c, b.dir, dst)
+			 : namei_permission(c, b.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
 	if (rc < 0)
 		goto out_dst;
 	if (b.dir->d.nlink == 0) {

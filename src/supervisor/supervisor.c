@@ -328,8 +328,9 @@ static void on_client_hello(struct sup *s, struct sup_conn *c, const struct ank_
 		status = -EPROTO;
 	else if (s->stopping)
 		status = -ESHUTDOWN;
-	else if (s->nclients >= SUP_MAX_CLIENTS)
-		status = -EMFILE;
+	else if (s->nclients >= SUP_MAX_CLIENTS ||
+		 s->nclients >= s->cfg.workers * SUP_RINGS_PER_WORKER)
+		status = -EMFILE; /* each worker sleeps on at most 127 rings */
 	if (status == 0) {
 		c->id = s->next_client_id++;
 		status = sup_ring_create(c, s->epoch);

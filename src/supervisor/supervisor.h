@@ -18,6 +18,9 @@
 
 /* At most this many clients (rings) at once; more are refused (-EMFILE). */
 #define SUP_MAX_CLIENTS 1024u
+/* A server worker waits on at most 127 rings (futex_waitv takes 128 words,
+ * one is its own); the supervisor admits no more clients than that. */
+#define SUP_RINGS_PER_WORKER 127u
 
 struct sup_config {
 	const char *image;       /* a formatted image or block device (must exist) */

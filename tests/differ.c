@@ -1,0 +1,1123 @@
+/*
+ * differ.c - the seeded random differential generator behind differ.h: one
+ * sequence of POSIX operations run side by side on two targets (oracle.h),
+ * every result compared: return values (for open only success vs errno),
+ * errno, bytes read, stat type/permission bits/nlink/size, and the whole
+ * directory tree (after every operation that can change the namespace, with
+ * file contents every 250 operations and at the end). At the end of a
+ * sequence both sides are remounted and the trees compared again byte for
+ * byte.
+ *
+ * Thread safety: differ_run() keeps all its state in its own struct, so
+ * several threads may run sequences at once on independent targets (each
+ * thread its own pair). differ_init() must have run first (differ_run()
+ * calls it, once per process).
+ *
+ * Not here: configuration from the environment beyond ANK_DIFF_KEEP_GOING,
+ * targets (oracle.c), assertions (the callers).
+ */
+#include "differ.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define NSLOTS 12
+#define BADFD 1000
+#define MAX_IO (1024u * 1024u + 8192u)    /* largest read/write */
+#define MAX_END (8ll * 1024 * 1024)       /* files stay below ~8 MiB (+ one I/O) */
+#define MAX_FILE ((((off_t)1) << 44) - 4096) /* ext4's and Ananke's largest file */
+
+/* Offsets and sizes beyond MAX_FILE are generated only when the host file
+ * system has the same limit (ext4 with 4 KiB blocks): elsewhere they could
+ * succeed and make files of terabytes. Probed once, in differ_init(). */
+static bool g_big_ok;
+#define CONTENT_EVERY 250
+#define HISTORY 16
+#define MAXCOMP 8
+
+static unsigned long env_ulong(const char *name, unsigned long def)
+{
+	const char *s = getenv(name);
+	if (!s || !*s)
+		return def;
+	char *end;
+	unsigned long v = strtoul(s, &end, 0);
+	return *end ? def : v;
+}
+
+/* Linux >= 6.4 answers EINVAL to every O_CREAT|O_DIRECTORY open; older
+ * kernels did other things, so that combination is generated only there. */
+static bool kernel_creat_directory_einval(void)
+{
+	struct utsname u;
+	if (uname(&u))
+		return false;
+	int major = 0, minor = 0;
+	if (sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return false;
+	return major > 6 || (major == 6 && minor >= 4);
+}
+
+/* ---- the differ --------------------------------------------------------------- */
+
+enum op {
+	OP_OPEN, OP_CLOSE, OP_READ, OP_WRITE, OP_PREAD, OP_PWRITE, OP_LSEEK, OP_FSYNC,
+	OP_FDATASYNC, OP_FTRUNCATE, OP_TRUNCATE, OP_STAT, OP_FSTAT, OP_UNLINK, OP_RENAME,
+	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_COUNT
+};
+
+static const char *const op_names[OP_COUNT] = {
+	"open", "close", "read", "write", "pread", "pwrite", "lseek", "fsync",
+	"fdatasync", "ftruncate", "truncate", "stat", "fstat", "unlink", "rename",
+	"link", "mkdir", "rmdir", "list_dir", "sync", "remount",
+};
+
+/* Relative frequencies. */
+static const unsigned op_weight[OP_COUNT] = {
+	[OP_OPEN] = 140, [OP_CLOSE] = 45, [OP_READ] = 70, [OP_WRITE] = 90,
+	[OP_PREAD] = 60, [OP_PWRITE] = 90, [OP_LSEEK] = 50, [OP_FSYNC] = 15,
+	[OP_FDATASYNC] = 15, [OP_FTRUNCATE] = 40, [OP_TRUNCATE] = 30, [OP_STAT] = 50,
+	[OP_FSTAT] = 40, [OP_UNLINK] = 40, [OP_RENAME] = 70, [OP_LINK] = 30,
+	[OP_MKDIR] = 60, [OP_RMDIR] = 40, [OP_LISTDIR] = 30, [OP_SYNC] = 4,
+	[OP_REMOUNT] = 2,
+};
+
+/* Results seen per operation: [op][0] successes, [op][e] errno e. */
+#define NERR DIFFER_NERR
+_Static_assert(OP_COUNT == DIFFER_NOPS, "differ_stats has a row per operation");
+
+struct slot {
+	bool open;
+	bool is_dir;
+	int flags;
+	int fd[2];
+};
+
+struct differ {
+	struct target *t[2];
+	struct oracle_rng rng;
+	uint64_t seed;
+	unsigned opno;
+	bool verbose;
+	bool creat_directory;
+	bool keep_going;  /* errno-only differences are reported, not fatal */
+	unsigned soft;    /* errno-only differences seen */
+	bool failed;
+	char desc[1024];
+	char hist[HISTORY][600];
+	struct slot slots[NSLOTS];
+	uint8_t *wbuf, *rbuf[2];
+	struct oracle_tree known; /* last tree of side 0: paths the generator favours */
+	struct differ_stats *stats;
+};
+
+static char long255[256], long256[257];
+
+static void init_names(void)
+{
+	memset(long255, 'l', 255);
+	long255[255] = 0;
+	memset(long256, 'm', 256);
+	long256[256] = 0;
+}
+
+/* Path for messages: components longer than 32 bytes are abbreviated. */
+static const char *pp(const char *path)
+{
+	static _Thread_local char bufs[4][700];
+	static _Thread_local unsigned next;
+	char *out = bufs[next++ % 4];
+	size_t o = 0;
+	const char *p = path;
+	if (!*p)
+		return "\"\"";
+	out[o++] = '"';
+	while (*p && o < 600) {
+		if (*p == '/') {
+			out[o++] = *p++;
+			continue;
+		}
+		size_t len = strcspn(p, "/");
+		if (len > 32)
+			o += (size_t)snprintf(out + o, 700 - o, "<%zu x '%c'>", len, *p);
+		else
+			o += (size_t)snprintf(out + o, 700 - o, "%.*s", (int)len, p);
+		p += len;
+	}
+	out[o++] = '"';
+	out[o] = 0;
+	return out;
+}
+
+static const char *flags_str(int flags, char *buf, size_t len)
+{
+	int acc = flags & O_ACCMODE;
+	snprintf(buf, len, "%s%s%s%s%s%s", acc == O_RDONLY ? "O_RDONLY" : acc == O_WRONLY ? "O_WRONLY" : "O_RDWR",
+	         flags & O_CREAT ? "|O_CREAT" : "", flags & O_EXCL ? "|O_EXCL" : "",
+	         flags & O_TRUNC ? "|O_TRUNC" : "", flags & O_APPEND ? "|O_APPEND" : "",
+	         flags & O_DIRECTORY ? "|O_DIRECTORY" : "");
+	return buf;
+}
+
+static const char *whence_str(int w)
+{
+	return w == SEEK_SET ? "SEEK_SET" : w == SEEK_CUR ? "SEEK_CUR" : w == SEEK_END ? "SEEK_END" : "99";
+}
+
+static void describe(struct differ *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void describe(struct differ *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(d->desc, sizeof(d->desc), fmt, ap);
+	va_end(ap);
+}
+
+static void note_result(struct differ *d, enum op op, long ra, long rb)
+{
+	char x[32], y[32];
+	snprintf(d->hist[d->opno % HISTORY], sizeof(d->hist[0]), "#%u %.480s -> %s / %s", d->opno,
+	         d->desc, oracle_result_str(ra, x, sizeof(x)), oracle_result_str(rb, y, sizeof(y)));
+	if (d->verbose)
+		printf("  %s\n", d->hist[d->opno % HISTORY]);
+	if (d->stats && ra == rb) {
+		long e = ra >= 0 ? 0 : -ra;
+		if (e < NERR)
+			d->stats->n[op][e]++;
+	}
+}
+
+static void mismatch(struct differ *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mismatch(struct differ *d, const char *fmt, ...)
+{
+	char what[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	d->failed = true;
+	printf("MISMATCH seed=%llu op#%u: %s\n  %s\n", (unsigned long long)d->seed, d->opno,
+	       d->desc, what);
+	printf("  last operations (side %s / side %s):\n", d->t[0]->name, d->t[1]->name);
+	unsigned first = d->opno >= HISTORY - 1 ? d->opno - (HISTORY - 1) : 0;
+	for (unsigned i = first; i <= d->opno; i++)
+		if (d->hist[i % HISTORY][0])
+			printf("    %s\n", d->hist[i % HISTORY]);
+	printf("  rerun: ANK_DIFF_SEED=%llu ANK_DIFF_VERBOSE=1\n", (unsigned long long)d->seed);
+	fflush(stdout);
+}
+
+/* With keep_going, two different errors are reported and the run goes on. */
+static bool soft_mismatch(struct differ *d, long ra, long rb)
+{
+	if (!d->keep_going || ra >= 0 || rb >= 0)
+		return false;
+	char x[32], y[32];
+	d->soft++;
+	printf("ERRNO MISMATCH seed=%llu op#%u: %s: %s %s, %s %s (continuing)\n",
+	       (unsigned long long)d->seed, d->opno, d->desc, d->t[0]->name,
+	       oracle_result_str(ra, x, sizeof(x)), d->t[1]->name, oracle_result_str(rb, y, sizeof(y)));
+	return true;
+}
+
+/* Exact comparison of two results. */
+static bool same(struct differ *d, enum op op, long ra, long rb)
+{
+	note_result(d, op, ra, rb);
+	if (ra == rb || soft_mismatch(d, ra, rb))
+		return true;
+	char x[32], y[32];
+	mismatch(d, "%s: %s, %s: %s", d->t[0]->name, oracle_result_str(ra, x, sizeof(x)), d->t[1]->name,
+	     oracle_result_str(rb, y, sizeof(y)));
+	return false;
+}
+
+/* fd-returning calls: success vs errno only. */
+static bool same_fd(struct differ *d, enum op op, long ra, long rb)
+{
+	long na = ra >= 0 ? 0 : ra, nb = rb >= 0 ? 0 : rb;
+	note_result(d, op, na, nb);
+	if (na == nb || soft_mismatch(d, ra, rb))
+		return true;
+	char x[32], y[32];
+	mismatch(d, "%s: %s, %s: %s", d->t[0]->name, oracle_result_str(ra, x, sizeof(x)), d->t[1]->name,
+	     oracle_result_str(rb, y, sizeof(y)));
+	return false;
+}
+
+/* ---- generators ------------------------------------------------------------------ */
+
+static const char *const names[] = {"a", "b", "c", "d"};
+
+struct pathgen {
+	char comp[MAXCOMP][260];
+	int n;
+};
+
+static void pg_join(const struct pathgen *g, char *out, size_t len)
+{
+	size_t o = 0;
+	out[0] = 0;
+	for (int i = 0; i < g->n; i++)
+		o += (size_t)snprintf(out + o, len - o, "/%s", g->comp[i]);
+	if (g->n == 0)
+		snprintf(out, len, "/");
+}
+
+static void pg_split(struct pathgen *g, const char *path)
+{
+	g->n = 0;
+	const char *p = path;
+	while (*p && g->n < MAXCOMP) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		size_t len = strcspn(p, "/");
+		snprintf(g->comp[g->n++], sizeof(g->comp[0]), "%.*s", (int)len, p);
+		p += len;
+	}
+}
+
+enum want { W_ANY, W_FILE, W_DIR, W_NEW };
+
+/* A known path (from the last tree of side 0) of the wanted type, or NULL. */
+static const char *pick_known(struct differ *d, enum want w)
+{
+	size_t cand = 0;
+	for (size_t i = 1; i < d->known.n; i++)
+		if (w == W_ANY || (w == W_FILE) == (d->known.ents[i].type == DT_REG))
+			cand++;
+	if (!cand)
+		return NULL;
+	size_t k = oracle_rng_below(&d->rng, cand);
+	for (size_t i = 1; i < d->known.n; i++)
+		if (w == W_ANY || (w == W_FILE) == (d->known.ents[i].type == DT_REG))
+			if (k-- == 0)
+				return d->known.ents[i].path;
+	return NULL;
+}
+
+/*
+ * A path for an operation. `mutating`: the operation changes the namespace,
+ * so no "." / ".." components (Linux answers those with special errors that
+ * depend on where they appear) and no root unless allow_root.
+ */
+static void gen_path(struct differ *d, char *out, size_t len, enum want w, bool mutating,
+                     bool allow_root)
+{
+	struct oracle_rng *r = &d->rng;
+	unsigned x = (unsigned)oracle_rng_below(r, 1000);
+	if (x < 15) {
+		out[0] = 0; /* "" -> ENOENT */
+		return;
+	}
+	if (x < 35 && allow_root) {
+		snprintf(out, len, "/");
+		return;
+	}
+	struct pathgen g;
+	unsigned src = (unsigned)oracle_rng_below(r, 100);
+	const char *known = NULL;
+	if (w == W_NEW ? src < 10 : src < 55)
+		known = pick_known(d, w == W_NEW ? W_ANY : w);
+	else if (w == W_NEW ? src < 80 : src < 75)
+		known = "";
+	if (known && !*known) {
+		/* a (probably new) name in an existing directory */
+		const char *dir = oracle_rng_pct(r, 25) ? NULL : pick_known(d, W_DIR);
+		if (dir)
+			pg_split(&g, dir);
+		else
+			g.n = 0;
+		if (g.n >= 3 || g.n >= MAXCOMP)
+			g.n = 2;
+		snprintf(g.comp[g.n++], sizeof(g.comp[0]), "%s",
+		         oracle_rng_pct(r, 2) ? long255 : names[oracle_rng_below(r, 4)]);
+	} else if (known) {
+		pg_split(&g, known);
+	} else {
+		unsigned depth = (unsigned)oracle_rng_below(r, 100);
+		g.n = depth < 35 ? 1 : depth < 75 ? 2 : 3;
+		for (int i = 0; i < g.n; i++)
+			snprintf(g.comp[i], sizeof(g.comp[0]), "%s",
+			         oracle_rng_pct(r, 1) ? long255 : names[oracle_rng_below(r, 4)]);
+	}
+	bool trailing = false;
+	unsigned deco = (unsigned)oracle_rng_below(r, 100);
+	if (deco < 3) {
+		/* a 256-byte name somewhere: ENAMETOOLONG, or an earlier error */
+		snprintf(g.comp[oracle_rng_below(r, (uint64_t)g.n)], sizeof(g.comp[0]), "%s", long256);
+	} else if (deco < 7) {
+		trailing = true;
+	} else if (deco < 10 && g.n < MAXCOMP) {
+		/* below a (probably) regular file: ENOTDIR */
+		const char *f = pick_known(d, W_FILE);
+		if (f) {
+			pg_split(&g, f);
+			if (g.n < MAXCOMP)
+				snprintf(g.comp[g.n++], sizeof(g.comp[0]), "%s", names[oracle_rng_below(r, 4)]);
+		}
+	} else if (deco < 14 && !mutating && g.n < MAXCOMP) {
+		/* "." or ".." after component k >= 1: never climbs above "/" */
+		int k = 1 + (int)oracle_rng_below(r, (uint64_t)g.n);
+		for (int i = g.n; i > k; i--)
+			memcpy(g.comp[i], g.comp[i - 1], sizeof(g.comp[0]));
+		snprintf(g.comp[k], sizeof(g.comp[0]), "%s", oracle_rng_pct(r, 50) ? "." : "..");
+		g.n++;
+	}
+	pg_join(&g, out, len);
+	if (deco >= 14 && deco < 16) {
+		/* a doubled slash */
+		size_t l = strlen(out);
+		size_t at = oracle_rng_below(r, l);
+		while (at > 0 && out[at] != '/')
+			at--;
+		if (l + 2 < len) {
+			memmove(out + at + 1, out + at, l - at + 1);
+			out[at] = '/';
+		}
+	}
+	if (trailing && strlen(out) + 2 < len)
+		strcat(out, "/");
+}
+
+static size_t gen_io_size(struct oracle_rng *r)
+{
+	unsigned x = (unsigned)oracle_rng_below(r, 100);
+	if (x < 5)
+		return 0;
+	if (x < 35)
+		return (size_t)oracle_rng_range(r, 1, 512);
+	if (x < 50) {
+		size_t n = 4096 * (size_t)oracle_rng_range(r, 1, 16);
+		return n - 1 + (size_t)oracle_rng_below(r, 3);
+	}
+	if (x < 92)
+		return (size_t)oracle_rng_range(r, 1, 64 * 1024);
+	return (size_t)oracle_rng_range(r, 64 * 1024, 1024 * 1024);
+}
+
+/* Offset for pread/pwrite given the current size. May be invalid. */
+static off_t gen_offset(struct oracle_rng *r, off_t size, size_t n, bool allow_bad)
+{
+	unsigned x = (unsigned)oracle_rng_below(r, 100);
+	off_t off;
+	if (allow_bad && x < 3)
+		return oracle_rng_pct(r, 50) ? -1 : -4096;
+	if (allow_bad && x < 5 && g_big_ok) {
+		/* beyond the largest file size (EFBIG for writes, 0 for reads), or
+		 * overflowing offset + count (EINVAL) */
+		static const off_t big[] = {MAX_FILE + 1, MAX_FILE + 4096, ((off_t)1) << 50,
+		                            INT64_MAX - 1};
+		return big[oracle_rng_below(r, 4)];
+	}
+	if (x < 35)
+		off = (off_t)oracle_rng_below(r, (uint64_t)size + 1);
+	else if (x < 50)
+		off = size;
+	else if (x < 65)
+		off = 4096 * (off_t)oracle_rng_below(r, 256);
+	else if (x < 80)
+		off = (off_t)oracle_rng_below(r, 1024 * 1024);
+	else
+		off = size + (off_t)oracle_rng_range(r, 1, 2 * 1024 * 1024);
+	if (off + (off_t)n > MAX_END)
+		off = MAX_END - (off_t)n > 0 ? (off_t)oracle_rng_below(r, (uint64_t)(MAX_END - (off_t)n)) : 0;
+	return off;
+}
+
+static off_t gen_trunc_len(struct oracle_rng *r, off_t size)
+{
+	unsigned x = (unsigned)oracle_rng_below(r, 100);
+	if (x < 15)
+		return 0;
+	if (x < 45)
+		return (off_t)oracle_rng_below(r, (uint64_t)size + 1);
+	if (x < 70)
+		return size + (off_t)oracle_rng_range(r, 1, 64 * 1024);
+	if (x < 90)
+		return (off_t)oracle_rng_below(r, MAX_END);
+	if (x < 94)
+		return size;
+	if (x < 97)
+		return -1 - (off_t)oracle_rng_below(r, 4096);
+	if (!g_big_ok)
+		return -1;
+	return oracle_rng_pct(r, 50) ? MAX_FILE + 1 : INT64_MAX; /* EFBIG */
+}
+
+static const mode_t file_modes_root[] = {0644, 0600, 0666, 0444, 0640, 0755, 0000, 0777};
+static const mode_t dir_modes_root[] = {0755, 0700, 0777, 0555, 0750, 0000, 0711, 0775};
+static const mode_t file_modes_user[] = {0644, 0600, 0666, 0640};
+static const mode_t dir_modes_user[] = {0755, 0700, 0777, 0750};
+
+static mode_t gen_mode(struct oracle_rng *r, bool dir)
+{
+	/* As root every mode is usable; otherwise keep the owner's rwx so that
+	 * Linux's permission checks never fire (the Ananke client is uid 0). */
+	if (geteuid() == 0)
+		return dir ? dir_modes_root[oracle_rng_below(r, 8)] : file_modes_root[oracle_rng_below(r, 8)];
+	return dir ? dir_modes_user[oracle_rng_below(r, 4)] : file_modes_user[oracle_rng_below(r, 4)];
+}
+
+/* Pick a slot for an fd operation: mostly an open one, sometimes a closed
+ * one (EBADF on both sides through a fixed invalid fd number). */
+enum pref { P_ANY, P_READ, P_WRITE };
+
+static bool slot_fits(const struct slot *s, enum pref p)
+{
+	if (!s->open)
+		return false;
+	if (p == P_READ)
+		return !s->is_dir && (s->flags & O_ACCMODE) != O_WRONLY;
+	if (p == P_WRITE)
+		return (s->flags & O_ACCMODE) != O_RDONLY;
+	return true;
+}
+
+static int pick_slot_pref(struct differ *d, enum pref p)
+{
+	int n = 0;
+	if (oracle_rng_pct(&d->rng, 8))
+		return -1 - (int)oracle_rng_below(&d->rng, 2);
+	for (int i = 0; i < NSLOTS; i++)
+		n += slot_fits(&d->slots[i], p);
+	if (!n || oracle_rng_pct(&d->rng, 20)) {
+		p = P_ANY;
+		n = 0;
+		for (int i = 0; i < NSLOTS; i++)
+			n += d->slots[i].open;
+	}
+	if (n) {
+		int k = (int)oracle_rng_below(&d->rng, (uint64_t)n);
+		for (int i = 0; i < NSLOTS; i++)
+			if (slot_fits(&d->slots[i], p) && k-- == 0)
+				return i;
+	}
+	return -1 - (int)oracle_rng_below(&d->rng, 2); /* -1: fd 1000, -2: fd -1 */
+}
+
+static int pick_slot(struct differ *d)
+{
+	return pick_slot_pref(d, P_ANY);
+}
+
+static int slot_fd(struct differ *d, int s, int side)
+{
+	if (s >= 0 && d->slots[s].open)
+		return d->slots[s].fd[side];
+	return s == -2 ? -1 : BADFD;
+}
+
+static const char *slot_str(struct differ *d, int s, char *buf, size_t len)
+{
+	if (s >= 0)
+		snprintf(buf, len, "slot%d(fd %d/%d)", s, d->slots[s].fd[0], d->slots[s].fd[1]);
+	else
+		snprintf(buf, len, "badfd(%d)", s == -2 ? -1 : BADFD);
+	return buf;
+}
+
+/* Current size of the file behind a slot on side 0 (0 when unknown). */
+static off_t slot_size(struct differ *d, int s)
+{
+	struct stat st;
+	if (s < 0 || d->slots[s].is_dir)
+		return 0;
+	if (d->t[0]->fstat(d->t[0]->ctx, d->slots[s].fd[0], &st))
+		return 0;
+	return st.st_size;
+}
+
+/* ---- tree checks ----------------------------------------------------------------- */
+
+static bool check_trees(struct differ *d, bool contents, const char *when)
+{
+	char msg[2048];
+	int r = oracle_compare_trees(d->t[0], d->t[1], contents, msg, sizeof(msg));
+	if (r) {
+		if (r < 0)
+			snprintf(msg, sizeof(msg), "tree walk failed on both sides: %ld", (long)r);
+		mismatch(d, "tree comparison %s%s: %s", when, contents ? " (with contents)" : "", msg);
+		return false;
+	}
+	oracle_tree_free(&d->known);
+	if (oracle_tree_walk(d->t[0], &d->known)) {
+		mismatch(d, "tree walk of %s failed", d->t[0]->name);
+		return false;
+	}
+	return true;
+}
+
+static void close_all(struct differ *d, bool check)
+{
+	for (int s = 0; s < NSLOTS; s++) {
+		if (!d->slots[s].open)
+			continue;
+		int ra = d->t[0]->close(d->t[0]->ctx, d->slots[s].fd[0]);
+		int rb = d->t[1]->close(d->t[1]->ctx, d->slots[s].fd[1]);
+		d->slots[s].open = false;
+		if (check && !d->failed && (ra || rb)) {
+			describe(d, "close(slot%d) before remount", s);
+			same(d, OP_CLOSE, ra, rb);
+			if (!d->failed)
+				mismatch(d, "close failed on both sides: %d", ra);
+		}
+	}
+}
+
+static bool do_remount(struct differ *d, const char *when)
+{
+	close_all(d, true);
+	if (d->failed)
+		return false;
+	describe(d, "remount (%s)", when);
+	int ra = d->t[0]->remount(d->t[0]->ctx);
+	int rb = d->t[1]->remount(d->t[1]->ctx);
+	if (!same(d, OP_REMOUNT, ra, rb))
+		return false;
+	return check_trees(d, true, "after remount");
+}
+
+/* ---- operations -------------------------------------------------------------------- */
+
+#define T0 (d->t[0])
+#define T1 (d->t[1])
+
+static bool op_open(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = -1;
+	for (int i = 0; i < NSLOTS; i++)
+		if (!d->slots[i].open) {
+			s = i;
+			break;
+		}
+	if (s < 0)
+		return true; /* every slot busy: the caller closes one next time */
+	int flags;
+	unsigned acc = (unsigned)oracle_rng_below(r, 10);
+	flags = acc < 3 ? O_RDONLY : acc < 6 ? O_WRONLY : O_RDWR;
+	enum want w = W_FILE;
+	if (oracle_rng_pct(r, 50)) {
+		flags |= O_CREAT;
+		if (oracle_rng_pct(r, 35))
+			flags |= O_EXCL; /* never without O_CREAT: undefined there */
+	}
+	if ((flags & O_ACCMODE) != O_RDONLY && oracle_rng_pct(r, 20))
+		flags |= O_TRUNC; /* not with O_RDONLY: unspecified by POSIX */
+	if (oracle_rng_pct(r, 20))
+		flags |= O_APPEND;
+	if (oracle_rng_pct(r, 10)) {
+		flags |= O_DIRECTORY;
+		w = W_DIR;
+		if (oracle_rng_pct(r, 80))
+			flags &= ~(O_ACCMODE | O_TRUNC);
+		if (!d->creat_directory || !oracle_rng_pct(r, 10))
+			flags &= ~(O_CREAT | O_EXCL);
+	} else if (oracle_rng_pct(r, 8)) {
+		w = W_DIR; /* a directory without O_DIRECTORY: fine for O_RDONLY */
+		if (oracle_rng_pct(r, 70))
+			flags &= ~(O_ACCMODE | O_TRUNC | O_CREAT | O_EXCL);
+	}
+	mode_t mode = gen_mode(r, false);
+	char path[PATH_MAX], fb[96];
+	if ((flags & O_CREAT) && w == W_FILE && oracle_rng_pct(r, 50))
+		w = W_NEW;
+	gen_path(d, path, sizeof(path), w, (flags & (O_CREAT | O_TRUNC)) != 0, true);
+	describe(d, "open(%s, %s, 0%03o) -> slot%d", pp(path), flags_str(flags, fb, sizeof(fb)),
+	         (unsigned)mode, s);
+	int ra = T0->open(T0->ctx, path, flags, mode);
+	int rb = T1->open(T1->ctx, path, flags, mode);
+	if (!same_fd(d, OP_OPEN, ra, rb)) {
+		if (ra >= 0)
+			T0->close(T0->ctx, ra);
+		if (rb >= 0)
+			T1->close(T1->ctx, rb);
+		return false;
+	}
+	if (ra < 0)
+		return true;
+	struct slot *sl = &d->slots[s];
+	sl->open = true;
+	sl->fd[0] = ra;
+	sl->fd[1] = rb;
+	struct stat sa, sb;
+	int fa = T0->fstat(T0->ctx, ra, &sa), fbr = T1->fstat(T1->ctx, rb, &sb);
+	char msg[128];
+	if (fa || fbr) {
+		mismatch(d, "fstat after open: %d / %d", fa, fbr);
+		return false;
+	}
+	if (oracle_stat_diff(&sa, &sb, msg, sizeof(msg))) {
+		mismatch(d, "fstat after open: %s", msg);
+		return false;
+	}
+	sl->is_dir = S_ISDIR(sa.st_mode);
+	sl->flags = flags;
+	return true;
+}
+
+static bool op_close(struct differ *d)
+{
+	int s = pick_slot(d);
+	char sb[64];
+	describe(d, "close(%s)", slot_str(d, s, sb, sizeof(sb)));
+	int ra = T0->close(T0->ctx, slot_fd(d, s, 0));
+	int rb = T1->close(T1->ctx, slot_fd(d, s, 1));
+	if (s >= 0)
+		d->slots[s].open = false; /* closed either way on Linux */
+	return same(d, OP_CLOSE, ra, rb);
+}
+
+static bool cmp_data(struct differ *d, long n)
+{
+	if (n <= 0 || !memcmp(d->rbuf[0], d->rbuf[1], (size_t)n))
+		return true;
+	size_t i = 0;
+	while (d->rbuf[0][i] == d->rbuf[1][i])
+		i++;
+	mismatch(d, "data differs at byte %zu of %ld: %s 0x%02x, %s 0x%02x", i, n, T0->name,
+	     d->rbuf[0][i], T1->name, d->rbuf[1][i]);
+	return false;
+}
+
+static bool op_read(struct differ *d, bool positional)
+{
+	int s = pick_slot_pref(d, P_READ);
+	size_t n = gen_io_size(&d->rng);
+	off_t off = positional ? gen_offset(&d->rng, slot_size(d, s), n, true) : 0;
+	char sb[64];
+	long ra, rb;
+	if (positional) {
+		describe(d, "pread(%s, %zu, %lld)", slot_str(d, s, sb, sizeof(sb)), n, (long long)off);
+		ra = T0->pread(T0->ctx, slot_fd(d, s, 0), d->rbuf[0], n, off);
+		rb = T1->pread(T1->ctx, slot_fd(d, s, 1), d->rbuf[1], n, off);
+	} else {
+		describe(d, "read(%s, %zu)", slot_str(d, s, sb, sizeof(sb)), n);
+		ra = T0->read(T0->ctx, slot_fd(d, s, 0), d->rbuf[0], n);
+		rb = T1->read(T1->ctx, slot_fd(d, s, 1), d->rbuf[1], n);
+	}
+	return same(d, positional ? OP_PREAD : OP_READ, ra, rb) && cmp_data(d, ra);
+}
+
+static bool op_write(struct differ *d, bool positional)
+{
+	int s = pick_slot_pref(d, P_WRITE);
+	size_t n = gen_io_size(&d->rng);
+	off_t off = 0;
+	if (positional) {
+		if (oracle_rng_pct(&d->rng, 2)) {
+			n = 0; /* zero bytes far beyond the largest file: 0 */
+			off = MAX_FILE + 4096 * (off_t)oracle_rng_range(&d->rng, 1, 4);
+		} else {
+			off = gen_offset(&d->rng, slot_size(d, s), n, true);
+		}
+	}
+	oracle_rng_fill(&d->rng, d->wbuf, n);
+	char sb[64];
+	long ra, rb;
+	if (positional) {
+		describe(d, "pwrite(%s, %zu, %lld)", slot_str(d, s, sb, sizeof(sb)), n, (long long)off);
+		ra = T0->pwrite(T0->ctx, slot_fd(d, s, 0), d->wbuf, n, off);
+		rb = T1->pwrite(T1->ctx, slot_fd(d, s, 1), d->wbuf, n, off);
+	} else {
+		describe(d, "write(%s, %zu)", slot_str(d, s, sb, sizeof(sb)), n);
+		ra = T0->write(T0->ctx, slot_fd(d, s, 0), d->wbuf, n);
+		rb = T1->write(T1->ctx, slot_fd(d, s, 1), d->wbuf, n);
+	}
+	return same(d, positional ? OP_PWRITE : OP_WRITE, ra, rb);
+}
+
+static bool op_lseek(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = pick_slot(d);
+	if (s >= 0 && d->slots[s].is_dir)
+		return true; /* a directory's offset is a file-system cookie on Linux */
+	off_t size = slot_size(d, s);
+	unsigned w = (unsigned)oracle_rng_below(r, 100);
+	int whence = w < 40 ? SEEK_SET : w < 65 ? SEEK_CUR : w < 95 ? SEEK_END : 99;
+	off_t off;
+	unsigned x = (unsigned)oracle_rng_below(r, 100);
+	if (x < 4 && g_big_ok) {
+		off = oracle_rng_pct(r, 50) ? MAX_FILE + 1 : INT64_MAX; /* EINVAL */
+	} else if (x < 12) {
+		off = -1 - (off_t)oracle_rng_below(r, 2 * 1024 * 1024); /* maybe negative result */
+	} else if (whence == SEEK_END) {
+		off = (off_t)oracle_rng_range(r, 0, 1024 * 1024) - size / 2;
+	} else if (whence == SEEK_CUR) {
+		off = (off_t)oracle_rng_below(r, 512 * 1024) - 128 * 1024;
+	} else {
+		off = gen_offset(r, size, 0, false);
+	}
+	char sb[64];
+	describe(d, "lseek(%s, %lld, %s)", slot_str(d, s, sb, sizeof(sb)), (long long)off,
+	         whence_str(whence));
+	off_t ra = T0->lseek(T0->ctx, slot_fd(d, s, 0), off, whence);
+	off_t rb = T1->lseek(T1->ctx, slot_fd(d, s, 1), off, whence);
+	if (!same(d, OP_LSEEK, ra, rb))
+		return false;
+	if (ra > MAX_END + (off_t)MAX_IO) {
+		/* keep files small: go back (same on both sides) */
+		T0->lseek(T0->ctx, slot_fd(d, s, 0), 0, SEEK_SET);
+		T1->lseek(T1->ctx, slot_fd(d, s, 1), 0, SEEK_SET);
+	}
+	return true;
+}
+
+static bool op_fsync(struct differ *d, bool data)
+{
+	int s = pick_slot(d);
+	char sb[64];
+	describe(d, "%s(%s)", data ? "fdatasync" : "fsync", slot_str(d, s, sb, sizeof(sb)));
+	int ra = data ? T0->fdatasync(T0->ctx, slot_fd(d, s, 0)) : T0->fsync(T0->ctx, slot_fd(d, s, 0));
+	int rb = data ? T1->fdatasync(T1->ctx, slot_fd(d, s, 1)) : T1->fsync(T1->ctx, slot_fd(d, s, 1));
+	return same(d, data ? OP_FDATASYNC : OP_FSYNC, ra, rb);
+}
+
+static bool op_ftruncate(struct differ *d)
+{
+	int s = pick_slot_pref(d, P_WRITE);
+	off_t len = gen_trunc_len(&d->rng, slot_size(d, s));
+	char sb[64];
+	describe(d, "ftruncate(%s, %lld)", slot_str(d, s, sb, sizeof(sb)), (long long)len);
+	int ra = T0->ftruncate(T0->ctx, slot_fd(d, s, 0), len);
+	int rb = T1->ftruncate(T1->ctx, slot_fd(d, s, 1), len);
+	return same(d, OP_FTRUNCATE, ra, rb);
+}
+
+static bool op_truncate(struct differ *d)
+{
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), W_FILE, true, true);
+	struct stat st;
+	off_t size = T0->stat(T0->ctx, path, &st) == 0 ? st.st_size : 0;
+	off_t len = gen_trunc_len(&d->rng, size);
+	describe(d, "truncate(%s, %lld)", pp(path), (long long)len);
+	int ra = T0->truncate(T0->ctx, path, len);
+	int rb = T1->truncate(T1->ctx, path, len);
+	return same(d, OP_TRUNCATE, ra, rb);
+}
+
+static bool cmp_stat(struct differ *d, const struct stat *sa, const struct stat *sb)
+{
+	char msg[128];
+	if (oracle_stat_diff(sa, sb, msg, sizeof(msg))) {
+		mismatch(d, "stat differs: %s (%s vs %s)", msg, T0->name, T1->name);
+		return false;
+	}
+	return true;
+}
+
+static bool op_stat(struct differ *d)
+{
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), W_ANY, false, true);
+	describe(d, "stat(%s)", pp(path));
+	struct stat sa, sb;
+	int ra = T0->stat(T0->ctx, path, &sa);
+	int rb = T1->stat(T1->ctx, path, &sb);
+	return same(d, OP_STAT, ra, rb) && (ra || cmp_stat(d, &sa, &sb));
+}
+
+static bool op_fstat(struct differ *d)
+{
+	int s = pick_slot(d);
+	char sbuf[64];
+	describe(d, "fstat(%s)", slot_str(d, s, sbuf, sizeof(sbuf)));
+	struct stat sa, sb;
+	int ra = T0->fstat(T0->ctx, slot_fd(d, s, 0), &sa);
+	int rb = T1->fstat(T1->ctx, slot_fd(d, s, 1), &sb);
+	return same(d, OP_FSTAT, ra, rb) && (ra || cmp_stat(d, &sa, &sb));
+}
+
+static bool op_unlink(struct differ *d)
+{
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), oracle_rng_pct(&d->rng, 85) ? W_FILE : W_DIR, true, true);
+	describe(d, "unlink(%s)", pp(path));
+	int ra = T0->unlink(T0->ctx, path);
+	int rb = T1->unlink(T1->ctx, path);
+	return same(d, OP_UNLINK, ra, rb);
+}
+
+static bool op_rename(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	char from[PATH_MAX], to[PATH_MAX + 8];
+	enum want w = oracle_rng_pct(r, 50) ? W_FILE : W_DIR;
+	gen_path(d, from, sizeof(from), w, true, true);
+	unsigned x = (unsigned)oracle_rng_below(r, 100);
+	if (x < 15 && *from) {
+		/* into its own subtree: EINVAL for a directory */
+		snprintf(to, sizeof(to), "%s%s%s", from, from[strlen(from) - 1] == '/' ? "" : "/",
+		         names[oracle_rng_below(r, 4)]);
+	} else if (x < 25) {
+		snprintf(to, sizeof(to), "%s", from); /* same name: 0 */
+	} else if (x < 35 && strrchr(from, '/') && strrchr(from, '/') != from) {
+		/* onto its own parent: ENOTEMPTY */
+		snprintf(to, sizeof(to), "%.*s", (int)(strrchr(from, '/') - from), from);
+	} else if (x < 60) {
+		gen_path(d, to, sizeof(to), oracle_rng_pct(r, 70) ? w : (w == W_FILE ? W_DIR : W_FILE),
+		         true, true); /* usually over an existing entry */
+	} else {
+		gen_path(d, to, sizeof(to), oracle_rng_pct(r, 70) ? W_NEW : W_ANY, true, true);
+	}
+	char pf[700];
+	snprintf(pf, sizeof(pf), "%s", pp(from));
+	describe(d, "rename(%s, %s)", pf, pp(to));
+	int ra = T0->rename(T0->ctx, from, to);
+	int rb = T1->rename(T1->ctx, from, to);
+	return same(d, OP_RENAME, ra, rb);
+}
+
+static bool op_link(struct differ *d)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	gen_path(d, from, sizeof(from), oracle_rng_pct(&d->rng, 90) ? W_FILE : W_DIR, true, true);
+	gen_path(d, to, sizeof(to), oracle_rng_pct(&d->rng, 70) ? W_NEW : W_ANY, true, true);
+	char pf[700];
+	snprintf(pf, sizeof(pf), "%s", pp(from));
+	describe(d, "link(%s, %s)", pf, pp(to));
+	int ra = T0->link(T0->ctx, from, to);
+	int rb = T1->link(T1->ctx, from, to);
+	return same(d, OP_LINK, ra, rb);
+}
+
+static bool op_mkdir(struct differ *d)
+{
+	char path[PATH_MAX];
+	unsigned x = (unsigned)oracle_rng_below(&d->rng, 100);
+	gen_path(d, path, sizeof(path), x < 60 ? W_NEW : x < 85 ? W_DIR : W_ANY, true, true);
+	mode_t mode = gen_mode(&d->rng, true);
+	describe(d, "mkdir(%s, 0%03o)", pp(path), (unsigned)mode);
+	int ra = T0->mkdir(T0->ctx, path, mode);
+	int rb = T1->mkdir(T1->ctx, path, mode);
+	return same(d, OP_MKDIR, ra, rb);
+}
+
+static bool op_rmdir(struct differ *d)
+{
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), oracle_rng_pct(&d->rng, 85) ? W_DIR : W_FILE, true, true);
+	describe(d, "rmdir(%s)", pp(path));
+	int ra = T0->rmdir(T0->ctx, path);
+	int rb = T1->rmdir(T1->ctx, path);
+	return same(d, OP_RMDIR, ra, rb);
+}
+
+static bool op_listdir(struct differ *d)
+{
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), oracle_rng_pct(&d->rng, 85) ? W_DIR : W_ANY, false, true);
+	describe(d, "list_dir(%s)", pp(path));
+	struct oracle_dirlist la, lb;
+	oracle_dirlist_init(&la);
+	oracle_dirlist_init(&lb);
+	int ra = T0->list_dir(T0->ctx, path, &la);
+	int rb = T1->list_dir(T1->ctx, path, &lb);
+	bool ok = same(d, OP_LISTDIR, ra, rb);
+	if (ok && ra == 0) {
+		for (size_t i = 0; ok && (i < la.n || i < lb.n); i++) {
+			if (i >= la.n || i >= lb.n || strcmp(la.ents[i].name, lb.ents[i].name) ||
+			    la.ents[i].type != lb.ents[i].type) {
+				mismatch(d, "listing differs at entry %zu: %s \"%s\", %s \"%s\"", i, T0->name,
+				     i < la.n ? la.ents[i].name : "(end)", T1->name,
+				     i < lb.n ? lb.ents[i].name : "(end)");
+				ok = false;
+			}
+		}
+	}
+	oracle_dirlist_free(&la);
+	oracle_dirlist_free(&lb);
+	return ok;
+}
+
+static bool op_sync(struct differ *d)
+{
+	describe(d, "sync()");
+	int ra = T0->sync(T0->ctx);
+	int rb = T1->sync(T1->ctx);
+	return same(d, OP_SYNC, ra, rb);
+}
+
+static enum op pick_op(struct differ *d)
+{
+	unsigned total = 0;
+	for (int i = 0; i < OP_COUNT; i++)
+		total += op_weight[i];
+	unsigned x = (unsigned)oracle_rng_below(&d->rng, total);
+	for (int i = 0; i < OP_COUNT; i++) {
+		if (x < op_weight[i])
+			return (enum op)i;
+		x -= op_weight[i];
+	}
+	return OP_STAT;
+}
+
+static bool all_slots_busy(const struct differ *d)
+{
+	for (int i = 0; i < NSLOTS; i++)
+		if (!d->slots[i].open)
+			return false;
+	return true;
+}
+
+/* One operation; returns false on a mismatch. */
+static bool step(struct differ *d)
+{
+	enum op op = pick_op(d);
+	d->hist[d->opno % HISTORY][0] = 0;
+	if (op == OP_OPEN && all_slots_busy(d))
+		op = OP_CLOSE;
+	bool ok = true, ns = false;
+	switch (op) {
+	case OP_OPEN: ok = op_open(d); ns = true; break;
+	case OP_CLOSE: ok = op_close(d); break;
+	case OP_READ: ok = op_read(d, false); break;
+	case OP_PREAD: ok = op_read(d, true); break;
+	case OP_WRITE: ok = op_write(d, false); break;
+	case OP_PWRITE: ok = op_write(d, true); break;
+	case OP_LSEEK: ok = op_lseek(d); break;
+	case OP_FSYNC: ok = op_fsync(d, false); break;
+	case OP_FDATASYNC: ok = op_fsync(d, true); break;
+	case OP_FTRUNCATE: ok = op_ftruncate(d); break;
+	case OP_TRUNCATE: ok = op_truncate(d); ns = true; break;
+	case OP_STAT: ok = op_stat(d); break;
+	case OP_FSTAT: ok = op_fstat(d); break;
+	case OP_UNLINK: ok = op_unlink(d); ns = true; break;
+	case OP_RENAME: ok = op_rename(d); ns = true; break;
+	case OP_LINK: ok = op_link(d); ns = true; break;
+	case OP_MKDIR: ok = op_mkdir(d); ns = true; break;
+	case OP_RMDIR: ok = op_rmdir(d); ns = true; break;
+	case OP_LISTDIR: ok = op_listdir(d); break;
+	case OP_SYNC: ok = op_sync(d); break;
+	case OP_REMOUNT: return do_remount(d, "random");
+	case OP_COUNT: break;
+	}
+	if (!ok)
+		return false;
+	if (ns)
+		return check_trees(d, false, "after the operation");
+	return true;
+}
+
+/* Does the host's file system (where libc targets live) stop files at
+ * MAX_FILE like Ananke? */
+static bool host_max_file_matches(void)
+{
+	const char *dir = getenv("ANK_TEST_TMPDIR");
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/ank-maxprobe-XXXXXX", dir && *dir ? dir : "/tmp");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return false;
+	unlink(path);
+	bool ok = ftruncate(fd, MAX_FILE + 1) < 0 && errno == EFBIG &&
+	          lseek(fd, MAX_FILE + 1, SEEK_SET) < 0 && errno == EINVAL &&
+	          lseek(fd, MAX_FILE, SEEK_SET) == MAX_FILE;
+	close(fd);
+	if (!ok)
+		printf("note: the host file system's largest file is not %lld bytes: offsets beyond "
+		       "it are not generated\n", (long long)MAX_FILE);
+	return ok;
+}
+
+static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+
+static void differ_init_once(void)
+{
+	init_names();
+	g_big_ok = host_max_file_matches();
+}
+
+void differ_init(void)
+{
+	pthread_once(&g_init_once, differ_init_once);
+}
+
+int differ_run(struct target *a, struct target *b, uint64_t seed, unsigned nops, bool verbose,
+               struct differ_stats *stats)
+{
+	differ_init();
+	struct differ *d = calloc(1, sizeof(*d));
+	if (!d) {
+		printf("seed %llu: out of memory\n", (unsigned long long)seed);
+		return 1;
+	}
+	d->t[0] = a;
+	d->t[1] = b;
+	d->seed = seed;
+	d->verbose = verbose;
+	d->stats = stats;
+	d->creat_directory = kernel_creat_directory_einval();
+	d->keep_going = env_ulong("ANK_DIFF_KEEP_GOING", 0) != 0;
+	oracle_rng_seed(&d->rng, seed);
+	d->wbuf = malloc(MAX_IO);
+	d->rbuf[0] = malloc(MAX_IO);
+	d->rbuf[1] = malloc(MAX_IO);
+	if (!d->wbuf || !d->rbuf[0] || !d->rbuf[1]) {
+		printf("seed %llu: out of memory\n", (unsigned long long)seed);
+		free(d->wbuf);
+		free(d->rbuf[0]);
+		free(d->rbuf[1]);
+		free(d);
+		return 1;
+	}
+	printf("[ seed %llu ] %u operations, %s vs %s\n", (unsigned long long)seed, nops, a->name,
+	       b->name);
+	fflush(stdout);
+	describe(d, "initial state");
+	bool ok = check_trees(d, true, "at the start");
+	for (d->opno = 1; ok && d->opno <= nops; d->opno++) {
+		ok = step(d);
+		if (ok && d->opno % CONTENT_EVERY == 0) {
+			describe(d, "periodic check");
+			ok = check_trees(d, true, "periodic");
+		}
+	}
+	if (ok) {
+		d->opno = nops;
+		describe(d, "end of sequence");
+		ok = check_trees(d, true, "at the end");
+		if (ok)
+			ok = do_remount(d, "end of sequence");
+	}
+	if (d->soft)
+		printf("seed %llu: %u errno-only differences\n", (unsigned long long)seed, d->soft);
+	ok = ok && d->soft == 0;
+	close_all(d, false);
+	oracle_tree_free(&d->known);
+	free(d->wbuf);
+	free(d->rbuf[0]);
+	free(d->rbuf[1]);
+	free(d);
+	return ok ? 0 : 1;
+}
+
+void differ_print_stats(const struct differ_stats *st)
+{
+	char e[32];
+	printf("results per operation (both sides agreed):\n");
+	for (int op = 0; op < OP_COUNT; op++) {
+		printf("  %-10s", op_names[op]);
+		for (int i = 0; i < NERR; i++) {
+			if (!st->n[op][i])
+				continue;
+			printf(" %s:%lu", i == 0 ? "ok" : oracle_result_str(-i, e, sizeof(e)) + 1,
+			       st->n[op][i]);
+		}
+		printf("\n");
+	}
+}
