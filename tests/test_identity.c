@@ -27,6 +27,7 @@
 #include "../src/bdev/bdev.h"
 #include "../src/fs/format.h"
 #include "../src/fs/fs.h"
+#include "../src/fs/jscan.h"
 #include "../src/fsck/fsck.h"
 
 #define VOL_BLOCKS 4096
@@ -783,9 +784,10 @@ static void test_commit_hook_is_called_with_increasing_tids(void **state)
 		assert_int_equal(h->tids[i], fs_durable_tid(v.fs));
 		assert_true(h->tids[i] >= t);
 	}
-	/* A commit with nothing in it still advances the durable id. */
+	/* A sync with nothing to commit (and no running id handed out)
+	 * commits nothing: the durable id stays, nothing is reported. */
 	assert_int_equal(fs_sync(v.fs), 0);
-	assert_int_equal(h->n, 21);
+	assert_int_equal(h->n, 20);
 	assert_false(h->bad_order);
 	assert_int_equal(h->max_in_hook, 1);
 	/* Removed: no more calls. */
@@ -793,7 +795,7 @@ static void test_commit_hook_is_called_with_increasing_tids(void **state)
 	assert_int_equal(fs_sync(v.fs), 0);
 	assert_int_equal(fs_write(v.c, fd, "x", 1), 1);
 	assert_int_equal(fs_fsync(v.c, fd), 0);
-	assert_int_equal(h->n, 21);
+	assert_int_equal(h->n, 20);
 	assert_int_equal(fs_close(v.c, fd), 0);
 	vol_destroy(&v);
 	pthread_mutex_destroy(&h->mu);
@@ -888,6 +890,186 @@ static void test_commit_hook_sees_background_commits_when_polled(void **state)
 	free(h);
 }
 
+/* ---- durable transaction ids (across mounts and crashes) --------------------- */
+
+static const struct ank_super *dev_super(struct bdev *dev)
+{
+	return (const struct ank_super *)bdev_emu_block(dev, 0);
+}
+
+/* The journal as a mount would find it: header and scan. */
+static void scan_journal(struct bdev *dev, struct ank_journal_header *h, struct jscan_result *res)
+{
+	struct ank_super sb = *dev_super(dev);
+	assert_int_equal(jscan_read_header(dev, &sb, h), 0);
+	assert_int_equal(jscan_scan(dev, &sb, NULL, NULL, res), 0);
+}
+
+static void test_durable_tid_survives_a_crash(void **state)
+{
+	(void)state;
+	struct vol v;
+	vol_create(&v);
+	write_file(v.c, "/a", "alpha");
+	assert_int_equal(fs_mkdir(v.c, "/d", 0755), 0);
+	assert_int_equal(fs_sync(v.fs), 0);
+	write_file(v.c, "/d/b", "beta");
+	assert_int_equal(fs_sync(v.fs), 0);
+	uint64_t d1 = fs_durable_tid(v.fs);
+	assert_true(d1 > 0);
+	/* More work, not synced: its transaction is > d1 and not on disk. */
+	write_file(v.c, "/late", "late");
+	assert_int_equal(fs_mkdir(v.c, "/d/late", 0755), 0);
+	assert_true(fs_running_tid(v.fs) > d1);
+	assert_int_equal(fs_durable_tid(v.fs), d1);
+
+	struct vol r = {.dev = crash_copy(v.dev)};
+	struct ank_journal_header h;
+	struct jscan_result res;
+	scan_journal(r.dev, &h, &res);
+	assert_true(res.transactions > 0);
+	assert_int_equal(res.last_tid, d1);
+	vol_mount(&r, NULL);
+	assert_int_equal(fs_mount_durable_tid(r.fs), d1);
+	assert_int_equal(fs_durable_tid(r.fs), d1);
+	assert_int_equal(fs_running_tid(r.fs), d1 + 1);
+	assert_content(r.c, "/d/b", "beta");
+	struct stat st;
+	assert_int_equal(fs_stat(r.c, "/late", &st), -ENOENT);
+
+	/* The numbering goes on: a second crash finds the new mount's ids. */
+	write_file(r.c, "/again", "again");
+	assert_int_equal(fs_sync(r.fs), 0);
+	uint64_t d2 = fs_durable_tid(r.fs);
+	assert_true(d2 > d1);
+	struct vol r2 = {.dev = crash_copy(r.dev)};
+	vol_mount(&r2, NULL);
+	assert_int_equal(fs_mount_durable_tid(r2.fs), d2);
+	assert_content(r2.c, "/again", "again");
+	vol_destroy(&r2);
+	vol_destroy(&r);
+	assert_fsck_clean(v.dev);
+	vol_destroy(&v);
+}
+
+static void test_tids_continue_after_remount(void **state)
+{
+	(void)state;
+	struct vol v;
+	vol_create(&v);
+	assert_int_equal(fs_mount_durable_tid(v.fs), 0); /* fresh volume */
+	write_file(v.c, "/a", "a");
+	assert_int_equal(fs_sync(v.fs), 0);
+	uint64_t d_old = fs_durable_tid(v.fs);
+	/* An id handed out is made durable by the unmount's commit. */
+	uint64_t r_old = fs_running_tid(v.fs);
+	assert_true(r_old > d_old);
+	vol_unmount(&v);
+	struct ank_journal_header h;
+	struct jscan_result res;
+	scan_journal(v.dev, &h, &res);
+	assert_int_equal(res.transactions, 0); /* clean: the log is empty */
+	assert_int_equal(h.checkpoint_tid, r_old);
+
+	vol_mount(&v, NULL);
+	assert_int_equal(fs_mount_durable_tid(v.fs), r_old);
+	assert_int_equal(fs_durable_tid(v.fs), r_old);
+	assert_true(fs_running_tid(v.fs) > r_old);
+	write_file(v.c, "/b", "b");
+	assert_int_equal(fs_sync(v.fs), 0);
+	assert_true(fs_durable_tid(v.fs) > r_old);
+	vol_destroy(&v);
+}
+
+static void test_empty_commit_does_not_advance_tid(void **state)
+{
+	(void)state;
+	struct vol v;
+	vol_create(&v);
+	int fd = fs_open(v.c, "/f", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_write(v.c, fd, "data", 4), 4);
+	assert_int_equal(fs_sync(v.fs), 0);
+	uint64_t d = fs_durable_tid(v.fs);
+	struct fs_stats s0, s1;
+	fs_get_stats(v.fs, &s0);
+	uint64_t ev = bdev_emu_events(v.dev);
+	/* Nothing dirty: sync, fsync, fdatasync, checkpoint return at once
+	 * without writing, and no id becomes durable. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(fs_sync(v.fs), 0);
+		assert_int_equal(fs_fsync(v.c, fd), 0);
+		assert_int_equal(fs_fdatasync(v.c, fd), 0);
+	}
+	assert_int_equal(fs_durable_tid(v.fs), d);
+	assert_int_equal(fs_inode_change_tid(v.c, ino_of(v.c, "/f")), 0);
+	fs_get_stats(v.fs, &s1);
+	assert_int_equal(s1.commits, s0.commits);
+	assert_int_equal(s1.journal_blocks_written, s0.journal_blocks_written);
+	assert_int_equal(bdev_emu_events(v.dev), ev);
+
+	/* Once the running id was handed out, a sync makes it durable even
+	 * though nothing joined it, and records it (a crash finds it). */
+	uint64_t r = fs_running_tid(v.fs);
+	assert_int_equal(r, d + 1);
+	assert_int_equal(fs_sync(v.fs), 0);
+	assert_int_equal(fs_durable_tid(v.fs), r);
+	struct vol c = {.dev = crash_copy(v.dev)};
+	vol_mount(&c, NULL);
+	assert_int_equal(fs_mount_durable_tid(c.fs), r);
+	assert_content(c.c, "/f", "data");
+	vol_destroy(&c);
+	/* ...and only once. */
+	assert_int_equal(fs_sync(v.fs), 0);
+	assert_int_equal(fs_durable_tid(v.fs), r);
+	assert_int_equal(fs_running_tid(v.fs), r + 1);
+	assert_int_equal(fs_close(v.c, fd), 0);
+	vol_destroy(&v);
+}
+
+static void test_checkpoint_tid_in_header_used_when_log_empty(void **state)
+{
+	(void)state;
+	struct vol v;
+	vol_create(&v);
+	write_file(v.c, "/a", "a");
+	assert_int_equal(fs_mkdir(v.c, "/d", 0755), 0);
+	assert_int_equal(fs_sync(v.fs), 0);
+	uint64_t t = fs_durable_tid(v.fs);
+	assert_true(t > 0);
+	assert_int_equal(fs_checkpoint(v.fs), 0);
+	assert_int_equal(fs_durable_tid(v.fs), t);
+
+	struct vol r = {.dev = crash_copy(v.dev)};
+	struct ank_journal_header h;
+	struct jscan_result res;
+	scan_journal(r.dev, &h, &res);
+	assert_int_equal(res.transactions, 0);
+	assert_int_equal(res.last_tid, 0);
+	assert_int_equal(h.checkpoint_tid, t);
+	vol_mount(&r, NULL);
+	assert_int_equal(fs_mount_durable_tid(r.fs), t);
+	assert_int_equal(fs_durable_tid(r.fs), t);
+	assert_int_equal(fs_running_tid(r.fs), t + 1);
+	assert_content(r.c, "/a", "a");
+	vol_destroy(&r);
+
+	/* A volume written before ids were recorded (zero in the header and
+	 * in commit records) starts from 1. */
+	r.dev = crash_copy(v.dev);
+	const struct ank_super *sb = dev_super(r.dev);
+	struct ank_journal_header *hp =
+		(struct ank_journal_header *)bdev_emu_block(r.dev, sb->journal_start);
+	hp->checkpoint_tid = 0;
+	hp->checksum = ank_jhdr_csum(hp);
+	vol_mount(&r, NULL);
+	assert_int_equal(fs_mount_durable_tid(r.fs), 0);
+	assert_int_equal(fs_running_tid(r.fs), 1);
+	assert_content(r.c, "/a", "a");
+	vol_destroy(&r);
+	vol_destroy(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -908,6 +1090,10 @@ int main(void)
 		cmocka_unit_test(test_commit_hook_is_called_with_increasing_tids),
 		cmocka_unit_test(test_commit_hook_under_concurrent_fsyncs),
 		cmocka_unit_test(test_commit_hook_sees_background_commits_when_polled),
+		cmocka_unit_test(test_durable_tid_survives_a_crash),
+		cmocka_unit_test(test_tids_continue_after_remount),
+		cmocka_unit_test(test_empty_commit_does_not_advance_tid),
+		cmocka_unit_test(test_checkpoint_tid_in_header_used_when_log_empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,10 +223,14 @@ struct ank_journal_header {
 	uint64_t tail;      /* 16 log block index where replay starts */
 	uint32_t salt;      /* 24 */
 	uint32_t reserved;  /* 28 zero */
-	uint8_t pad[476];   /* 32 zero */
+	uint64_t checkpoint_tid; /* 32 last transaction id whose effects are all
+	                            home (checkpointed); 0 = unknown (older
+	                            writers left it zero) */
+	uint8_t pad[468];   /* 40 zero */
 	uint32_t checksum;  /* 508 CRC32C of bytes 0..511, this field 0 */
 };
 _Static_assert(sizeof(struct ank_journal_header) == 512, "journal header");
+_Static_assert(offsetof(struct ank_journal_header, checkpoint_tid) == 32, "header layout");
 
 #define ANK_JDESC_MAX 508u /* home block numbers per descriptor */
 struct ank_journal_desc {
@@ -247,10 +251,13 @@ struct ank_journal_commit {
 	uint32_t nblocks;   /* 16 descriptor+data blocks in the transaction */
 	uint32_t data_crc;  /* 20 CRC32C chained over those blocks */
 	int64_t time_sec;   /* 24 commit time */
-	uint8_t pad[476];   /* 32 zero */
+	uint64_t tid;       /* 32 the transaction's id (fs_running_tid numbering);
+	                          0 = unknown (older writers left it zero) */
+	uint8_t pad[468];   /* 40 zero */
 	uint32_t checksum;  /* 508 CRC32C of bytes 0..511, this field 0 */
 };
 _Static_assert(offsetof(struct ank_journal_commit, nblocks) == 16, "commit layout");
+_Static_assert(offsetof(struct ank_journal_commit, tid) == 32, "commit layout");
 _Static_assert(sizeof(struct ank_journal_commit) == 512, "commit record");
 
 /* ---- helpers shared by every reader of the format -------------------------- */

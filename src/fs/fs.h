@@ -209,8 +209,24 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
  * The rule: the effects of an operation that has returned joined
  * transactions <= T, where T = fs_running_tid() read after it returned;
  * they are all durable (metadata and file data) once fs_durable_tid() >= T.
- * No effect of a transaction > fs_durable_tid() is on disk. The ids are
- * in-memory (they restart after a remount, above the last one replayed).
+ * No effect of a transaction > fs_durable_tid() is on disk.
+ *
+ * The ids are durable and continue across mounts and crashes: every commit
+ * record holds its id, and the journal header holds the last checkpointed
+ * one (docs/FORMAT.md §9). A mount finds D, the last id durable before it
+ * (fs_mount_durable_tid()), and continues with D + 1, so after a crash D is
+ * in the numbering the crashed mount used: its transactions <= D are
+ * entirely on disk, none of its transactions > D is. (Ids > D it handed
+ * out without making them durable, at most D + 2, are given again to new
+ * transactions: compare old logs with fs_mount_durable_tid(), not with the
+ * new mount's durable id.)
+ *
+ * Ids advance only by commits that write a record. A commit with nothing to
+ * write keeps the running id, so fs_sync() with nothing dirty writes nothing
+ * and fs_durable_tid() does not move; except that once fs_running_tid() has
+ * handed out the running id, the next commit records it even if it is
+ * empty, so fs_sync() always ends with fs_durable_tid() >= every id
+ * fs_running_tid() returned before it.
  */
 
 /* Id of the transaction being built now (read under the lock): every
@@ -218,6 +234,13 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
 uint64_t fs_running_tid(struct fs *fs);
 /* Id of the last durable (committed) transaction. */
 uint64_t fs_durable_tid(struct fs *fs);
+/* D: the id of the last transaction that was durable when this mount
+ * started (replay's newest commit record, or the journal header's
+ * checkpoint_tid when the log was empty), in the numbering of the mount
+ * that wrote it; 0 for a fresh volume or one written before ids were
+ * recorded. fs_durable_tid() equals it right after fs_mount unless the
+ * mount itself committed (freeing orphans). Constant for the mount. */
+uint64_t fs_mount_durable_tid(struct fs *fs);
 /* The transaction of inode `ino`'s newest change that is not durable yet;
  * 0 when every change of it is durable (fs_durable_tid() >= its last
  * change). For an inode no longer cached this is the transaction being

@@ -272,9 +272,18 @@ struct journal {
 	                              transaction written to the log (empty
 	                              transactions take none) */
 	uint32_t salt;
-	uint64_t running_tid;      /* in-memory id of the transaction being built */
-	uint64_t committed_tid;    /* last transaction durable */
+	uint64_t running_tid;      /* id of the transaction being built: the id
+	                              the next commit gives its record. A commit
+	                              with nothing to write keeps it (see
+	                              journal_commit), so ids that become
+	                              durable are always recorded on disk */
+	uint64_t committed_tid;    /* last transaction durable (its commit record,
+	                              or the header's checkpoint_tid, holds it) */
 	uint64_t checkpointed_tid; /* last transaction written home */
+	uint64_t mount_tid;        /* last durable id found at mount (D) */
+	bool running_seen;         /* running_tid was handed out (fs_running_tid):
+	                              a commit must make it durable even when the
+	                              transaction is empty */
 	bool busy;                 /* a commit or checkpoint is in flight */
 	pthread_cond_t cond;       /* signalled when busy clears */
 	struct ckpt_image **ckpt;  /* committed images not yet written home */
@@ -290,7 +299,9 @@ int journal_replay(struct fs *fs, uint64_t *txns_replayed);
 /* Commit the running transaction (called with fs->lock held, at an
  * operation boundary; drops and retakes the lock during I/O). */
 int journal_commit(struct fs *fs);
-/* Make transaction `tid` durable (commit it unless already done). */
+/* Make transaction `tid` durable (commit it unless already done). Returns
+ * at once for tid >= running_tid when the running transaction has nothing
+ * to write and its id was never handed out: every change is durable. */
 int journal_force(struct fs *fs, uint64_t tid);
 /* Write every committed image home and empty the log. */
 int journal_checkpoint(struct fs *fs);

@@ -124,8 +124,10 @@ uint64_t journal_running_blocks(struct fs *fs)
 	return fs->bc.ndirty + (fs->j.sb_dirty ? 1 : 0);
 }
 
-/* Write the journal header: the log now starts at `tail` with `seq`. */
-static int write_header(struct fs *fs, uint64_t seq, uint64_t tail, uint32_t salt)
+/* Write the journal header: the log now starts at `tail` with `seq`, and
+ * every transaction up to `ckpt_tid` is home. */
+static int write_header(struct fs *fs, uint64_t seq, uint64_t tail, uint32_t salt,
+			uint64_t ckpt_tid)
 {
 	uint8_t *blk = ank_aligned_alloc(ANK_BLOCK_SIZE);
 	if (!blk)
@@ -137,6 +139,7 @@ static int write_header(struct fs *fs, uint64_t seq, uint64_t tail, uint32_t sal
 	h->seq = seq;
 	h->tail = tail % fs->j.nlog;
 	h->salt = salt;
+	h->checkpoint_tid = ckpt_tid;
 	h->checksum = ank_jhdr_csum(h);
 	int rc = bdev_write(fs->dev, fs->sb.journal_start, 1, blk);
 	if (rc == 0)
@@ -218,8 +221,15 @@ int journal_replay(struct fs *fs, uint64_t *txns_replayed)
 		return rc;
 	}
 	*txns_replayed = res.transactions;
-	j->running_tid = res.next_seq;
-	j->committed_tid = j->checkpointed_tid = res.next_seq - 1;
+	/* D, the last durable transaction id: the newest commit record in the
+	 * log, else the header's (a checkpoint moved the tail past every
+	 * record). Volumes written before ids were recorded have 0 in both:
+	 * numbering then starts at 1. New ids continue above D. */
+	uint64_t d = ANK_MAX(res.last_tid, h.checkpoint_tid);
+	j->mount_tid = d;
+	j->committed_tid = j->checkpointed_tid = d;
+	j->running_tid = d + 1;
+	j->running_seen = false;
 	j->head = j->tail = res.next_pos % j->nlog;
 	j->log_seq = res.next_seq;
 	if (fs->read_only) {
@@ -245,7 +255,7 @@ int journal_replay(struct fs *fs, uint64_t *txns_replayed)
 	if (salt == h.salt)
 		salt ^= 0x5A5A5A5Au;
 	j->salt = salt;
-	return write_header(fs, j->log_seq, j->tail, salt);
+	return write_header(fs, j->log_seq, j->tail, salt, d);
 }
 
 /* Write home every committed image and move the log tail to the head. Called
@@ -268,7 +278,7 @@ static int checkpoint_locked(struct fs *fs)
 	pthread_mutex_unlock(&fs->lock);
 	int rc = write_home(fs, list, n);
 	if (rc == 0)
-		rc = write_header(fs, j->log_seq, new_tail, j->salt);
+		rc = write_header(fs, j->log_seq, new_tail, j->salt, upto);
 	pthread_mutex_lock(&fs->lock);
 	free(list);
 	j->busy = false;
@@ -343,11 +353,20 @@ int journal_commit(struct fs *fs)
 		}
 		nmeta = fs->bc.ndirty;
 		ndata = fs->pc.ndirty;
-		uint64_t need = ANK_DIV_ROUND_UP(nmeta, (uint64_t)ANK_JDESC_MAX) + nmeta + 1;
-		if (nmeta == 0 && ndata == 0) {
-			j->committed_tid = j->running_tid++;
+		if (nmeta == 0 && ndata == 0 && !j->running_seen) {
+			/* Nothing to commit: the running transaction keeps its
+			 * id (nothing joined it, nobody was told it), so no id
+			 * becomes durable without being recorded on disk. */
 			return 0;
 		}
+		if (nmeta == 0) {
+			/* Data alone, or an empty transaction whose id was
+			 * handed out: journal the superblock so that a commit
+			 * record carries the id. */
+			j->sb_dirty = true;
+			continue;
+		}
+		uint64_t need = ANK_DIV_ROUND_UP(nmeta, (uint64_t)ANK_JDESC_MAX) + nmeta + 1;
 		if (need > j->nlog) {
 			j->error = -ENOSPC;
 			return ANK_CORRUPT("transaction larger than the journal");
@@ -362,14 +381,15 @@ int journal_commit(struct fs *fs)
 	uint64_t tid = j->running_tid;
 	uint64_t seq = j->log_seq;
 	uint64_t ndesc = ANK_DIV_ROUND_UP(nmeta, (uint64_t)ANK_JDESC_MAX);
-	/* Data alone (no metadata changed) needs no log record at all. */
-	uint64_t nlogblk = nmeta ? ndesc + nmeta + 1 : 0;
-	meta = calloc(nmeta ? nmeta : 1, sizeof(*meta));
+	/* Every commit writes a record (nmeta >= 1, see above): it carries the
+	 * transaction's id, which is how mount learns the last durable one. */
+	uint64_t nlogblk = ndesc + nmeta + 1;
+	meta = calloc(nmeta, sizeof(*meta));
 	log = ank_aligned_alloc(nlogblk * ANK_BLOCK_SIZE);
 	data = ank_aligned_alloc((ndata ? ndata : 1) * ANK_BLOCK_SIZE);
 	pages = malloc((ndata ? ndata : 1) * 2 * sizeof(*pages));
-	uint64_t *homes = malloc((nmeta ? nmeta : 1) * sizeof(*homes));
-	struct ckpt_image **nodes = calloc(nmeta ? nmeta : 1, sizeof(*nodes));
+	uint64_t *homes = malloc(nmeta * sizeof(*homes));
+	struct ckpt_image **nodes = calloc(nmeta, sizeof(*nodes));
 	uint64_t *pg_keys = malloc((ndata ? ndata : 1) * 2 * sizeof(*pg_keys));
 	ios = malloc((ndata + nlogblk) * sizeof(*ios));
 	bool oom = !meta || !log || !data || !pages || !homes || !nodes || !pg_keys || !ios;
@@ -433,6 +453,7 @@ int journal_commit(struct fs *fs)
 	c->seq = seq;
 	c->nblocks = (uint32_t)(nlogblk - 1);
 	c->data_crc = crc;
+	c->tid = tid;
 	uint32_t ns;
 	ank_now(&c->time_sec, &ns);
 	c->checksum = ank_jcmt_csum(c);
@@ -447,6 +468,7 @@ int journal_commit(struct fs *fs)
 	uint64_t head = j->head;
 	j->busy = true;
 	j->running_tid++;
+	j->running_seen = false;
 	pthread_mutex_unlock(&fs->lock);
 
 	/* Data first (sorted, contiguous blocks merged), with every log block
@@ -479,11 +501,11 @@ int journal_commit(struct fs *fs)
 		rc = nio ? bdev_submit(fs->dev, ios, nio) : 0;
 		if (rc == 0)
 			rc = bdev_flush(fs->dev);
-		if (rc == 0 && nlogblk)
+		if (rc == 0)
 			rc = bdev_write(fs->dev,
 					fs->sb.journal_start + 1 + (head + nlogblk - 1) % j->nlog, 1,
 					log + (nlogblk - 1) * ANK_BLOCK_SIZE);
-		if (rc == 0 && nlogblk)
+		if (rc == 0)
 			rc = bdev_flush(fs->dev);
 	}
 	free(sorted);
@@ -497,8 +519,7 @@ int journal_commit(struct fs *fs)
 		j->error = rc;
 	} else {
 		j->head = head + nlogblk;
-		if (nlogblk)
-			j->log_seq = seq + 1;
+		j->log_seq = seq + 1;
 		j->committed_tid = tid;
 		fs->stats.commits++;
 		fs->stats.journal_blocks_written += nlogblk;
@@ -553,9 +574,15 @@ int journal_force(struct fs *fs, uint64_t tid)
 			pthread_cond_wait(&j->cond, &fs->lock);
 			continue;
 		}
+		uint64_t running = j->running_tid;
 		int rc = journal_commit(fs);
 		if (rc < 0)
 			return rc;
+		/* Nothing was committed (by us or anyone meanwhile): the running
+		 * transaction is empty and unseen, and everything before it is
+		 * durable (no commit is in flight), so no change is pending. */
+		if (j->running_tid == running && !j->busy)
+			break;
 	}
 	return j->error;
 }

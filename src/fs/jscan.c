@@ -68,6 +68,7 @@ struct jscan_state {
 	uint64_t data_cap;             /* blocks allocated in data */
 	struct jdesc_ref *descs;
 	size_t ndescs, descs_cap;
+	uint64_t txn_tid;              /* tid of the transaction just verified */
 };
 
 /* Read `n` consecutive log blocks starting at log index `pos` (wrapping)
@@ -130,7 +131,8 @@ static void data_reserve(struct jscan_state *st, uint64_t have, uint64_t n)
  * committed and valid, 0 when it is not (end of the log), or -errno.
  * *looked_valid is set when the first block is a descriptor of this journal
  * (magic, salt) with the expected seq, whatever its other checks say.
- * On success st->descs lists its descriptors; when st->data is non-NULL it
+ * On success st->descs lists its descriptors and st->txn_tid holds the
+ * commit record's tid; when st->data is non-NULL it
  * holds the transaction's data blocks in order.
  */
 static int64_t verify_txn(struct jscan_state *st, uint64_t start, uint64_t seq,
@@ -156,6 +158,7 @@ static int64_t verify_txn(struct jscan_state *st, uint64_t start, uint64_t seq,
 			if (c->salt != st->salt || c->seq != seq || c->checksum != ank_jcmt_csum(c) ||
 			    c->nblocks != nblocks || c->data_crc != crc)
 				return 0;
+			st->txn_tid = c->tid;
 			break;
 		}
 		if (nblocks == 0 && d->magic == ANK_JDESC_MAGIC && d->salt == st->salt && d->seq == seq)
@@ -299,6 +302,7 @@ int jscan_scan(struct bdev *dev, const struct ank_super *sb,
 			goto out;
 		res->transactions++;
 		res->blocks += images;
+		res->last_tid = st.txn_tid;
 		used += (uint64_t)len;
 		pos = (pos + (uint64_t)len) % st.loglen;
 		seq++;

@@ -31,6 +31,9 @@ struct jscan_result {
 	int torn_tail;           /* 1 if scanning stopped at a block that looked
 	                            like the start of a transaction but failed a
 	                            check (informational) */
+	uint64_t last_tid;       /* tid in the commit record of the last
+	                            committed transaction found; 0 when none was
+	                            found or its writer did not record tids */
 };
 
 /* Read and validate the journal header of the volume described by sb.

@@ -179,6 +179,11 @@ fail:
 	return rc;
 }
 
+uint64_t fs_mount_durable_tid(struct fs *fs)
+{
+	return fs->j.mount_tid; /* set by replay, never changed afterwards */
+}
+
 int fs_unmount(struct fs *fs)
 {
 	if (fs->bg_running) {

@@ -1306,6 +1306,9 @@ uint64_t fs_running_tid(struct fs *fs)
 {
 	lock(fs);
 	uint64_t t = fs->j.running_tid;
+	/* Someone may now wait for t to become durable: the next commit gives
+	 * it a record even if nothing joins it (journal_commit). */
+	fs->j.running_seen = true;
 	unlock(fs);
 	return t;
 }

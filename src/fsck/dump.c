@@ -131,13 +131,16 @@ static int dump_volume(struct fsck_vol *v, FILE *out)
 	if (v->jh_rc < 0) {
 		fprintf(out, "  header is corrupt: %s\n", strerror(-v->jh_rc));
 	} else {
-		fprintf(out, "  %-14s seq %" PRIu64 ", tail %" PRIu64 ", salt 0x%08x\n", "header",
-			v->jh.seq, v->jh.tail, v->jh.salt);
+		fprintf(out, "  %-14s seq %" PRIu64 ", tail %" PRIu64 ", salt 0x%08x, checkpoint tid %"
+			PRIu64 "\n", "header", v->jh.seq, v->jh.tail, v->jh.salt, v->jh.checkpoint_tid);
 		fprintf(out, "  %-14s %" PRIu64 " committed transaction%s (%" PRIu64
 			" blocks) pending replay\n", "scan", v->js.transactions,
 			v->js.transactions == 1 ? "" : "s", v->js.blocks);
 		fprintf(out, "  %-14s seq %" PRIu64 " at log block %" PRIu64 "%s\n", "next", v->js.next_seq,
 			v->js.next_pos, v->js.torn_tail ? " (a torn transaction follows)" : "");
+		if (v->js.transactions)
+			fprintf(out, "  %-14s %" PRIu64 "%s\n", "last committed tid", v->js.last_tid,
+				v->js.last_tid ? "" : " (not recorded)");
 		if (v->js_rc < 0)
 			fprintf(out, "  scan stopped at a corrupt transaction: %s\n", strerror(-v->js_rc));
 		if (v->sb_image_bad)
