@@ -25,7 +25,7 @@ LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  := -luring
 
 CORE_SRC := $(wildcard src/util/*.c src/bdev/*.c src/fs/*.c src/fsck/*.c src/server/*.c \
-                        src/supervisor/*.c)
+                        src/supervisor/*.c src/plog/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 # libananke: the client library (position-independent, no file system code)
 CLIENT_SRC := $(wildcard src/client/*.c)
@@ -36,7 +36,9 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TESTLIB_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
-BENCH_SRC := $(wildcard bench/*.c)
+# bench/*.c are programs, except bench_util.c: helpers linked into each
+BENCH_UTIL_OBJ := $(BUILD)/obj/bench/bench_util.o
+BENCH_SRC := $(filter-out bench/bench_util.c,$(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bin/%)
 
 CORE_LIB := $(BUILD)/lib/libananke_core.a
@@ -87,9 +89,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJ) $(CORE_LIB) $(CLIENT_LIB
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(CORE_LIB) $(CLIENT_LIB) $(LDLIBS) -lcmocka
 
-$(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(CORE_LIB) $(CLIENT_LIB)
+$(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(BENCH_UTIL_OBJ) $(CORE_LIB) $(CLIENT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(CLIENT_LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_UTIL_OBJ) $(CORE_LIB) $(CLIENT_LIB) $(LDLIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory $(ANANKE) $(CLIENT_LIB) $(TEST_BIN)
@@ -120,3 +122,5 @@ clean:
 	rm -rf build build-san
 
 -include $(CORE_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d)
+-include $(BENCH_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_UTIL_OBJ:.o=.d)
+-include $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d)

@@ -47,7 +47,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
 static void serve_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]\n"
-		   "                    [--recovery=none]\n"
+		   "                    [--recovery=none|ananke] [--plog-size BYTES]\n"
 		   "  IMAGE defaults to " DEFAULT_IMAGE " (created, 1 GiB, when missing);\n"
 		   "  PATH to $ANANKE_SOCKET, else " DEFAULT_SOCKET ".\n");
 }
@@ -78,15 +78,28 @@ int tool_serve(int argc, char **argv)
 			}
 			cfg.workers = (unsigned)w;
 		} else if ((v = opt_value(argc, argv, &i, "--recovery", &bad))) {
-			if (strcmp(v, "none")) {
+			if (!strcmp(v, "none")) {
+				cfg.recovery = "none";
+			} else if (!strcmp(v, "ananke")) {
+				cfg.recovery = "ananke";
+			} else {
 				fprintf(stderr,
-					"ananke: serve: recovery mode '%s' is not implemented yet "
-					"(only 'none': a restarted server fails in-flight requests "
-					"with EIO)\n",
+					"ananke: serve: unknown recovery mode '%s' (none: a "
+					"restarted server fails in-flight requests with EIO; "
+					"ananke: p-logs and transparent replay)\n",
 					v);
 				return 2;
 			}
-			cfg.recovery = "none";
+		} else if ((v = opt_value(argc, argv, &i, "--plog-size", &bad))) {
+			char *end;
+			errno = 0;
+			unsigned long long b = strtoull(v, &end, 10);
+			if (errno || *end || end == v || b < 65536 || b > (1ull << 30) || b % 64) {
+				fprintf(stderr, "ananke: serve: --plog-size must be 65536..2^30 "
+						"bytes, a multiple of 64\n");
+				return 2;
+			}
+			cfg.plog_size = b;
 		} else if (bad) {
 			fprintf(stderr, "ananke: serve: %s needs a value\n", argv[i]);
 			return 2;

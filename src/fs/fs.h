@@ -241,6 +241,16 @@ uint64_t fs_durable_tid(struct fs *fs);
  * recorded. fs_durable_tid() equals it right after fs_mount unless the
  * mount itself committed (freeing orphans). Constant for the mount. */
 uint64_t fs_mount_durable_tid(struct fs *fs);
+/* Make the next transaction id at least tid + 1 (recovery: ids found in a
+ * crashed server's log must never be handed out again). The durable id does
+ * not change. */
+void fs_reserve_tids(struct fs *fs, uint64_t tid);
+/* While held, no commit runs at operation boundaries or in the background:
+ * only an explicit fs_sync/fs_fsync/fs_checkpoint commits. A replay holds
+ * commits so that its effects become durable all at once. (A transaction
+ * that outgrows the journal still fails the operation that would overflow
+ * it.) */
+void fs_hold_commits(struct fs *fs, bool hold);
 /* The transaction of inode `ino`'s newest change that is not durable yet;
  * 0 when every change of it is durable (fs_durable_tid() >= its last
  * change). For an inode no longer cached this is the transaction being

@@ -337,6 +337,8 @@ struct fs {
 	pthread_cond_t bg_cond;
 	struct fs_stats stats;
 	uint32_t next_generation;  /* generation of the next inode created */
+	bool commits_held;         /* no commit at operation boundaries, nor in
+	                              the background (fs_hold_commits) */
 	/* Commit notification (ops.c, fs_set_commit_hook). fn, arg and
 	 * hook_reported change only while hook_busy is held; fn and arg also
 	 * only under fs->lock (so either protects reading them). hook_noted is

@@ -60,7 +60,7 @@ static void *bg_main(void *arg)
 		int w = pthread_cond_timedwait(&fs->bg_cond, &fs->lock, &ts);
 		if (fs->bg_stop)
 			break;
-		if (w == ETIMEDOUT && !fs->j.error &&
+		if (w == ETIMEDOUT && !fs->j.error && !fs->commits_held &&
 		    (fs->bc.ndirty || fs->pc.ndirty || fs->ic.dirty || fs->j.sb_dirty))
 			(void)journal_commit(fs);
 	}

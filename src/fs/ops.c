@@ -59,6 +59,8 @@ int fs_op_begin(struct fs *fs)
 	if (fs->j.error)
 		return fs->j.error == -ENOSPC ? -EIO : fs->j.error;
 	int rc = 0;
+	if (fs->commits_held)
+		return 0; /* a replay in progress commits once, at its end */
 	if (fs->pc.ndirty >= fs->pc.dirty_limit ||
 	    journal_running_blocks(fs) + fs->ic.count / 64 > fs->j.nlog / 4)
 		rc = journal_commit(fs);
@@ -1311,6 +1313,21 @@ uint64_t fs_running_tid(struct fs *fs)
 	fs->j.running_seen = true;
 	unlock(fs);
 	return t;
+}
+
+void fs_reserve_tids(struct fs *fs, uint64_t tid)
+{
+	lock(fs);
+	if (fs->j.running_tid <= tid)
+		fs->j.running_tid = tid + 1;
+	unlock(fs);
+}
+
+void fs_hold_commits(struct fs *fs, bool hold)
+{
+	lock(fs);
+	fs->commits_held = hold;
+	unlock(fs);
 }
 
 uint64_t fs_durable_tid(struct fs *fs)

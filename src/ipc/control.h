@@ -16,7 +16,7 @@
  *              then the supervisor exits.
  *
  * Supervisor <-> server, on a socketpair that is fd 3 of the server process
- * (the stats memfd is fd 4):
+ * (the stats memfd is fd 4, the p-logs fds 5.. in recovery mode "ananke"):
  *   supervisor -> ATTACH {client_id, uid, gid, pid} + SCM_RIGHTS(ring fd)
  *   supervisor -> DETACH {client_id}    the client is gone: close its fds
  *   supervisor -> SHUTDOWN              sync, unmount, exit 0
@@ -76,6 +76,11 @@ _Static_assert(sizeof(struct ank_ctl_msg) == 32, "control message");
 /* Server file descriptors after exec. */
 #define ANK_SERVER_CTL_FD 3
 #define ANK_SERVER_STATS_FD 4
+/* Recovery mode "ananke" (`--recovery ananke`): the p-log of worker i is fd
+ * ANK_SERVER_PLOG_FD0 + i, for i in 0..workers-1. Each is a memfd the
+ * supervisor created (plog_format, src/plog/plog.h) and keeps for its whole
+ * life, so a restarted server finds the logs of the dead one there. */
+#define ANK_SERVER_PLOG_FD0 5
 
 /* The stats page: a memfd owned by the supervisor, written by the server
  * (counters are advisory: the server is untrusted, values are only shown). */

@@ -30,17 +30,6 @@
 #define DISPATCH_DIRENT_MAX \
 	ANK_ALIGN_UP((uint32_t)sizeof(struct ank_wire_dirent) + 255u, 8u)
 
-/* The fixed request fields, copied out of the slot. */
-struct request {
-	uint32_t opcode;
-	uint32_t flags;
-	int32_t fd;
-	uint32_t mode;
-	int64_t off;
-	uint64_t len;
-	uint32_t path_len;
-	uint32_t path2_len;
-};
 
 /* How many paths each opcode carries in the data buffer. */
 static const uint8_t op_npaths[ANK_OP_MAX] = {
@@ -60,6 +49,7 @@ static void request_copy(const struct ank_ring_slot *slot, struct request *rq)
 	rq->len = vs->len;
 	rq->path_len = vs->path_len;
 	rq->path2_len = vs->path2_len;
+	rq->seq = vs->seq;
 }
 
 static int path_len_check(uint32_t len)
@@ -138,11 +128,11 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, int fd, 
 /* Validate the copied request and run it. Returns the result for the slot;
  * fills *wst and sets *has_st for STAT/FSTAT. */
 static int64_t request_run(struct server_worker *w, struct server_ring *r, unsigned i,
-			   const struct request *rq, struct ank_wire_stat *wst, bool *has_st)
+			   const struct request *rq, struct ank_wire_stat *wst, bool *has_st,
+			   char *path, char *path2)
 {
 	struct fs_client *c = r->client;
 	uint8_t *data = ank_ring_data(r->map, i);
-	char path[DISPATCH_PATH_MAX], path2[DISPATCH_PATH_MAX];
 	struct stat st;
 	int64_t rc;
 
@@ -252,11 +242,22 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	struct ank_wire_stat wst;
 	bool has_st = false;
 
+	char path[DISPATCH_PATH_MAX], path2[DISPATCH_PATH_MAX];
+	uint64_t close_ino = 0;
+
 	request_copy(slot, &rq);
-	int64_t result = request_run(w, r, i, &rq, &wst, &has_st);
+	path[0] = path2[0] = '\0';
+	if (w->srv->ananke && rq.opcode == ANK_OP_CLOSE)
+		fs_inode_of_fd(r->client, rq.fd, &close_ino);
+	int64_t result = request_run(w, r, i, &rq, &wst, &has_st, path, path2);
 	if (has_st)
 		memcpy(slot->out, &wst, sizeof(wst));
+	uint64_t id = PLOG_ID_NONE;
+	if (w->srv->ananke)
+		id = plogsvc_log(w, r, i, &rq, path, path2, result, close_ino);
 	dispatch_complete(r->map, i, result);
+	if (id != PLOG_ID_NONE)
+		plogsvc_clear_ipc(w, id);
 	/* Advisory counter; the stats page is shared memory, 64-bit wide, so
 	 * a plain atomic add (barrier.h only has 32-bit words). */
 	__atomic_fetch_add(&w->srv->stats->ops[w->index], 1, __ATOMIC_RELAXED);

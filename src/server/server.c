@@ -19,6 +19,12 @@
  * -EIO and keeps the fd numbers it had as stale fds (EIO on use), so no
  * request is silently lost and no fd number silently names another file.
  *
+ * Recovery mode "ananke" (plogsvc.c): the volume is mounted keeping its
+ * orphans, the p-logs of the dead server are replayed before the workers
+ * start, and at ATTACH a client gets back the fds rebuilt for it; its
+ * in-flight slots are completed from the log or run again (exactly-once),
+ * nothing is failed with EIO and no fd is made stale.
+ *
  * It does not poll rings (worker.c) nor decode requests (dispatch.c).
  */
 #include <errno.h>
@@ -51,7 +57,7 @@ static void server_on_signal(int sig)
 
 static void server_usage(FILE *f)
 {
-	fprintf(f, "usage: ananke server --image PATH [--workers N] [--recovery none]\n"
+	fprintf(f, "usage: ananke server --image PATH [--workers N] [--recovery none|ananke]\n"
 		   "  run by the supervisor: fd 3 is its control socket, fd 4 the stats memfd\n");
 }
 
@@ -236,13 +242,19 @@ static int server_attach(struct server *srv, const struct ank_ctl_msg *m, int ri
 	r->client_id = m->client_id;
 	r->map = map;
 	r->hdr = map;
+	r->uid = m->uid;
+	r->gid = m->gid;
 	r->client = fs_client_new(srv->fs, m->uid, m->gid);
 	if (!r->client) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	hdr = r->hdr;
-	if (ring_was_served(hdr)) {
+	if (srv->ananke) {
+		/* Transparent: the fds rebuilt from the p-logs are the client's;
+		 * logged completions are published, the rest runs again. */
+		plogsvc_adopt(srv, r);
+	} else if (ring_was_served(hdr)) {
 		rc = ring_take_over(r);
 		if (rc < 0)
 			goto out;
@@ -279,6 +291,8 @@ static void ring_release(struct server *srv, struct server_ring *r, bool fail_pe
 		worker_remove_ring(r->worker, r);
 	if (fail_pending)
 		dispatch_fail_pending(r->map, -EIO);
+	if (srv->ananke)
+		plogsvc_ring_free(srv, r);
 	fs_client_free(r->client);
 	munmap(r->map, ANK_RING_TOTAL_SIZE);
 	free(r);
@@ -291,7 +305,7 @@ static int server_detach(struct server *srv, uint64_t client_id)
 		pp = &(*pp)->next;
 	struct server_ring *r = *pp;
 	if (!r)
-		return -ENOENT;
+		return srv->ananke && plogsvc_drop(srv, client_id) ? 0 : -ENOENT;
 	*pp = r->next;
 	ring_release(srv, r, false);
 	return 0;
@@ -366,6 +380,8 @@ static int server_teardown(struct server *srv)
 		free(srv->workers);
 		srv->workers = NULL;
 	}
+	if (srv->ananke)
+		plogsvc_stop(srv);
 	if (srv->fs) {
 		rc = fs_unmount(srv->fs);
 		srv->fs = NULL;
@@ -392,7 +408,7 @@ static const char *mount_error(int rc)
 
 static int server_start(struct server *srv, const char *image, unsigned nworkers)
 {
-	struct fs_options opt = {0};
+	struct fs_options opt = {.keep_orphans = srv->ananke};
 	int rc = bdev_file_open(image, false, 0, &srv->dev);
 	if (rc < 0) {
 		fprintf(stderr, "ananke: server: cannot open %s: %s\n", image,
@@ -405,6 +421,16 @@ static int server_start(struct server *srv, const char *image, unsigned nworkers
 		srv->fs = NULL;
 		fprintf(stderr, "ananke: server: cannot mount %s: %s\n", image, mount_error(rc));
 		return rc;
+	}
+	if (srv->ananke) {
+		/* Before any worker runs: rebuild what the dead server had. */
+		srv->nworkers = nworkers;
+		rc = plogsvc_start(srv);
+		srv->nworkers = 0;
+		if (rc < 0) {
+			fprintf(stderr, "ananke: server: recovery ananke: %s\n", strerror(-rc));
+			return rc;
+		}
 	}
 	srv->workers = calloc(nworkers, sizeof(*srv->workers));
 	if (!srv->workers) {
@@ -533,9 +559,12 @@ int server_main(int argc, char **argv)
 				goto usage;
 			}
 		} else if (!strcmp(argv[i], "--recovery") && i + 1 < argc) {
-			if (strcmp(argv[++i], "none") != 0) {
+			i++;
+			if (!strcmp(argv[i], "ananke")) {
+				srv.ananke = true;
+			} else if (strcmp(argv[i], "none") != 0) {
 				fprintf(stderr, "ananke: server: unknown recovery mode '%s' "
-						"(supported: none)\n",
+						"(supported: none, ananke)\n",
 					argv[i]);
 				goto usage;
 			}

@@ -32,6 +32,20 @@
 #include "../fs/fs.h"
 #include "../ipc/control.h"
 #include "../ipc/ring.h"
+#include "../plog/plog.h"
+
+/* The fixed request fields, copied out of the slot (dispatch.c). */
+struct request {
+	uint32_t opcode;
+	uint32_t flags;
+	int32_t fd;
+	uint32_t mode;
+	int64_t off;
+	uint64_t len;
+	uint32_t path_len;
+	uint32_t path2_len;
+	uint64_t seq;
+};
 
 /* `ananke server --image PATH [--workers N] [--recovery none]`, with fd 3
  * the control socket and fd 4 the stats memfd. argv[0] is "server". Returns
@@ -58,6 +72,44 @@ int server_main(int argc, char **argv);
 struct server;
 struct server_worker;
 
+/* Recovery "ananke": what the server knows of one fd of a client (the p-log
+ * entry that holds its live state: inode, flags, latest offset). */
+struct server_fdstate {
+	uint64_t ino;
+	uint64_t entry_id;               /* entry whose fd bit is set */
+	uint32_t flags;                  /* open flags */
+	uint32_t log;                    /* p-log index of that entry */
+	bool live;
+};
+
+/* One worker's p-log (recovery "ananke"): fd ANK_SERVER_PLOG_FD0 + index. */
+struct server_plog {
+	pthread_mutex_t lock;            /* serialises every plog_* call on it */
+	void *mem;
+	size_t size;
+	struct plog *p;
+	/* Entries whose metadata effects are not durable yet: their inode bit
+	 * is cleared by the commit hook once the durable tid reaches tid. */
+	struct server_pend { uint64_t id, tid; } *pend;
+	size_t npend, cap;
+};
+
+/* A client rebuilt by takeover replay, waiting for its ATTACH. */
+struct server_recovered {
+	struct server_recovered *next;
+	uint64_t client_id;
+	struct fs_client *client;
+	struct server_fdstate *fds;
+	size_t nfds;
+	/* exactly-once: the logged completion of each ring slot, if any */
+	struct {
+		bool set;
+		uint16_t seq;
+		uint32_t opcode;
+		int64_t result;
+	} slot[ANK_RING_NSLOTS];
+};
+
 /* One attached client. [control] fields are only touched by the control
  * thread; the worker that serves the ring only reads the immutable ones. */
 struct server_ring {
@@ -68,6 +120,10 @@ struct server_ring {
 	struct fs_client *client;        /* immutable; freed after detach */
 	struct server_worker *worker;    /* [control] the worker serving it */
 	uint32_t sleep_seq;              /* [worker] sq_seq read before sleeping */
+	uint32_t uid, gid;               /* immutable: the client's credentials */
+	/* Recovery "ananke": fd table mirror [worker serving it] */
+	struct server_fdstate *fds;
+	size_t nfds;
 };
 
 struct server_worker {
@@ -104,6 +160,13 @@ struct server {
 	unsigned nworkers;
 	struct server_worker *workers;   /* [nworkers] */
 	struct server_ring *rings;       /* [control] attached rings */
+
+	/* Recovery "ananke" (NULL plogs in mode "none") */
+	bool ananke;
+	struct server_plog *plogs;       /* [nplogs] */
+	unsigned nplogs;                 /* == nworkers */
+	uint64_t order;                  /* [atomic] global order of entries */
+	struct server_recovered *recovered; /* [control] rebuilt, not attached */
 };
 
 /* ---- worker.c ------------------------------------------------------------- */
@@ -121,6 +184,28 @@ int worker_add_ring(struct server_worker *w, struct server_ring *r);
 /* Remove a ring from the set and wait until the worker no longer touches
  * it. Control thread only. */
 void worker_remove_ring(struct server_worker *w, struct server_ring *r);
+
+/* ---- plogsvc.c (recovery "ananke") ----------------------------------------- */
+
+struct request;
+/* Map the p-logs (fds 5..) and, when they hold live entries, rebuild the
+ * state of the dead server (AIM replay); then reformat them, re-log the
+ * live fds and install the commit hook. Called after mount, before the
+ * workers start. 0 or -errno. */
+int plogsvc_start(struct server *srv);
+void plogsvc_stop(struct server *srv);
+/* Log request `rq` (already run, `result`) of slot i. Returns the entry id
+ * (or PLOG_ID_NONE when nothing was logged) and its log in *log. */
+uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
+		     const struct request *rq, const char *path, const char *path2,
+		     int64_t result, uint64_t close_ino);
+void plogsvc_clear_ipc(struct server_worker *w, uint64_t id);
+/* ATTACH of a client: adopt its rebuilt state if there is one and settle
+ * its in-flight slots (exactly-once). Returns true when adopted. */
+bool plogsvc_adopt(struct server *srv, struct server_ring *r);
+/* Forget the rebuilt state of a client that went away before its ATTACH. */
+bool plogsvc_drop(struct server *srv, uint64_t client_id);
+void plogsvc_ring_free(struct server *srv, struct server_ring *r);
 
 /* ---- dispatch.c ------------------------------------------------------------ */
 

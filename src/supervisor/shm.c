@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../ipc/barrier.h"
+#include "../plog/plog.h"
 #include "sup_internal.h"
 
 #define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
@@ -108,4 +109,34 @@ void sup_ring_destroy(struct sup_conn *c)
 		close(c->ring_fd);
 	c->hdr = NULL;
 	c->ring_fd = -1;
+}
+
+/* The p-logs (recovery "ananke"): formatted here once; the supervisor never
+ * reads them again, it only keeps them alive across server deaths. */
+int sup_plogs_create(struct sup *s)
+{
+	uint64_t copy = s->cfg.plog_size ? s->cfg.plog_size : PLOG_DEFAULT_COPY_SIZE;
+	uint64_t size = PLOG_REGION_SIZE(copy);
+	for (unsigned i = 0; i < s->cfg.workers; i++) {
+		int fd;
+		int rc = memfd_sized("ananke-plog", size, &fd);
+		if (rc < 0)
+			return rc;
+		s->plog_fds[s->nplogs++] = fd;
+		void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		rc = plog_format(p, (size_t)size, i);
+		munmap(p, (size_t)size);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void sup_plogs_destroy(struct sup *s)
+{
+	for (unsigned i = 0; i < s->nplogs; i++)
+		close(s->plog_fds[i]);
+	s->nplogs = 0;
 }

@@ -1,7 +1,8 @@
 /*
  * spawn.c - the server process: start it as a fresh exec of this binary
  * (`ananke server --image I --workers N --recovery M`, control socket on
- * fd 3, stats memfd on fd 4, nothing else inherited), send it control
+ * fd 3, stats memfd on fd 4, in recovery mode "ananke" the p-logs on fds
+ * 5..5+N-1, nothing else inherited), send it control
  * messages, kill it, reap it. A fresh exec, not a fork of the supervisor,
  * so that no state of a previous server or of the supervisor leaks in.
  *
@@ -54,18 +55,26 @@ exec_server(struct sup *s, int ctl, pid_t parent, char *const argv[])
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 
-	/* Move both fds above 4 first, so that placing one cannot clobber the
-	 * other, and so that dup2 always creates a new fd (which drops
-	 * FD_CLOEXEC; dup2 onto itself would keep it). */
-	int c = fcntl(ctl, F_DUPFD, 5);
-	int st = fcntl(s->stats_fd, F_DUPFD, 5);
+	/* Move every fd above the last target first, so that placing one
+	 * cannot clobber another, and so that dup2 always creates a new fd
+	 * (which drops FD_CLOEXEC; dup2 onto itself would keep it). */
+	int base = ANK_SERVER_PLOG_FD0 + (int)s->nplogs;
+	int c = fcntl(ctl, F_DUPFD, base);
+	int st = fcntl(s->stats_fd, F_DUPFD, base);
 	if (c < 0 || st < 0 || dup2(c, ANK_SERVER_CTL_FD) < 0 ||
 	    dup2(st, ANK_SERVER_STATS_FD) < 0)
 		_exit(127);
-	if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0) {
+	int moved[ANK_STATS_MAX_WORKERS];
+	for (unsigned i = 0; i < s->nplogs; i++)
+		if ((moved[i] = fcntl(s->plog_fds[i], F_DUPFD, base)) < 0)
+			_exit(127);
+	for (unsigned i = 0; i < s->nplogs; i++)
+		if (dup2(moved[i], ANK_SERVER_PLOG_FD0 + (int)i) < 0)
+			_exit(127);
+	if (syscall(SYS_close_range, (unsigned)base, ~0u, 0u) < 0) {
 		/* Old kernel: close what could be open, slowly. */
 		long max = sysconf(_SC_OPEN_MAX);
-		for (long fd = 5; fd < (max > 0 ? max : 65536); fd++)
+		for (long fd = base; fd < (max > 0 ? max : 65536); fd++)
 			close((int)fd);
 	}
 	execv("/proc/self/exe", argv);

@@ -110,6 +110,10 @@ struct sup {
 
 	int stats_fd;
 	struct ank_stats_page *stats;
+	/* Recovery "ananke": one p-log memfd per worker, created once and
+	 * handed to every server as fds ANK_SERVER_PLOG_FD0.. */
+	int plog_fds[ANK_STATS_MAX_WORKERS];
+	unsigned nplogs;
 
 	struct sup_server srv;
 	uint32_t epoch;                   /* server generation, starts at 1 */
@@ -157,6 +161,9 @@ int sup_server_send(struct sup *s, uint32_t type, uint64_t client_id, const stru
 /* ---- shm.c ---- */
 int sup_stats_create(struct sup *s);
 void sup_stats_destroy(struct sup *s);
+/* Recovery "ananke": create and format one p-log memfd per worker. */
+int sup_plogs_create(struct sup *s);
+void sup_plogs_destroy(struct sup *s);
 /* Create the ring memfd of client c and fill its header. */
 int sup_ring_create(struct sup_conn *c, uint32_t epoch);
 void sup_ring_destroy(struct sup_conn *c);

@@ -1087,6 +1087,7 @@ static void teardown(struct sup *s)
 	if (s->srv.ctl >= 0)
 		close(s->srv.ctl);
 	sup_stats_destroy(s);
+	sup_plogs_destroy(s);
 	if (s->sigfd >= 0)
 		close(s->sigfd);
 	if (s->epfd >= 0)
@@ -1130,6 +1131,8 @@ int sup_serve(const struct sup_config *cfg)
 	sup_log("supervisor starting: image %s, socket %s, %u workers, recovery %s", s->image,
 		s->socket_abs, cfg->workers, cfg->recovery);
 	int rc = setup_loop(s);
+	if (rc == 0 && !strcmp(cfg->recovery, "ananke"))
+		rc = sup_plogs_create(s);
 	if (rc == 0)
 		rc = sup_server_spawn(s);
 	if (rc < 0) {

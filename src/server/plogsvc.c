@@ -1,0 +1,810 @@
+/*
+ * plogsvc.c - recovery mode "ananke" in the server: logging every operation
+ * that opens a state gap into the worker's p-log (src/plog/plog.h), clearing
+ * status bits when effects become durable or fds close, and, when a server
+ * starts on p-logs that still hold live entries, rebuilding the dead
+ * server's state with the AIM rules of docs/RECOVERY.md.
+ *
+ * Entry conventions (what the p-log's generic fields hold here):
+ *   op.opcode/flags/fd/mode/whence/off/len/result/path/path2: the request;
+ *     for entries with an fd target, op.flags = the fd's open flags and
+ *     targets[INODE] = its inode;
+ *     READ: off = the fd offset after the read;
+ *     WRITE: off = the position written, len = bytes written (the data is
+ *     inline), so the offset after it is off + len;
+ *     PWRITE: off, len as given (data inline);
+ *     LSEEK: result = the new offset.
+ *   A "meta" word = tid | (ring slot seq & 0xffff) << 48 is stored in
+ *   targets[DST_PARENT], except for RENAME/LINK where it is in targets[FD]
+ *   (their fd target is unused); its status bit is never set.
+ *   Credentials (uid << 32 | gid) are in targets[DST_INODE] except for
+ *   RENAME/LINK (they create no inode).
+ *   Status bits: FD while the entry holds the fd's latest state (the
+ *   previous entry of that fd has its FD bit cleared when a new one is
+ *   appended, and close clears the last one); INODE while tid > durable.
+ *
+ * It does not run operations (dispatch.c) nor own rings (server.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../ipc/barrier.h"
+#include "server.h"
+
+#define META_TID_MASK ((1ull << 48) - 1)
+#define FD_FLAGS_KEPT (O_ACCMODE | O_APPEND | O_DIRECTORY)
+
+static bool op_is_rename_like(uint32_t opcode)
+{
+	return opcode == ANK_OP_RENAME || opcode == ANK_OP_LINK;
+}
+
+static uint64_t entry_meta(const struct plog_desc *d, uint32_t opcode)
+{
+	return op_is_rename_like(opcode) ? d->targets[PLOG_T_FD] : d->targets[PLOG_T_DST_PARENT];
+}
+
+static uint64_t entry_tid(const struct plog_desc *d, uint32_t opcode)
+{
+	return entry_meta(d, opcode) & META_TID_MASK;
+}
+
+/* The fd offset an entry with an fd target leaves behind. */
+static uint64_t entry_fd_offset(const struct plog_op *op)
+{
+	switch (op->opcode) {
+	case ANK_OP_READ:
+		return (uint64_t)op->off;
+	case ANK_OP_WRITE:
+		return (uint64_t)op->off + op->len;
+	case ANK_OP_LSEEK:
+		return (uint64_t)op->result;
+	default:
+		return 0;
+	}
+}
+
+/* ---- fd table mirror ----------------------------------------------------------- */
+
+static struct server_fdstate *fdtab_get(struct server_fdstate **fds, size_t *nfds, int fd)
+{
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= *nfds) {
+		size_t n = *nfds ? *nfds : 16;
+		while (n <= (size_t)fd)
+			n *= 2;
+		struct server_fdstate *t = realloc(*fds, n * sizeof(*t));
+		if (!t)
+			return NULL;
+		memset(t + *nfds, 0, (n - *nfds) * sizeof(*t));
+		*fds = t;
+		*nfds = n;
+	}
+	return &(*fds)[fd];
+}
+
+/* ---- appending --------------------------------------------------------------------- */
+
+static int pend_add(struct server_plog *l, uint64_t id, uint64_t tid)
+{
+	if (l->npend == l->cap) {
+		size_t n = l->cap ? l->cap * 2 : 256;
+		struct server_pend *t = realloc(l->pend, n * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		l->pend = t;
+		l->cap = n;
+	}
+	l->pend[l->npend++] = (struct server_pend){.id = id, .tid = tid};
+	return 0;
+}
+
+/* Append with the ENOSPC protocol: reclaim, sync (the hook clears bits),
+ * reclaim, retry. A live entry is never dropped. */
+static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
+		      const struct plog_desc *d, const void *data, size_t len, uint64_t tid,
+		      uint64_t *id)
+{
+	struct server_plog *l = &srv->plogs[li];
+	int rc = -ENOSPC;
+	for (int attempt = 0; attempt < 4 && rc == -ENOSPC; attempt++) {
+		if (attempt > 0)
+			fs_sync(srv->fs); /* outside the log lock: the hook takes it */
+		pthread_mutex_lock(&l->lock);
+		if (attempt > 0)
+			plog_gc(l->p);
+		rc = plog_append(l->p, op, d, data, len, id);
+		if (rc == 0 && (d->targets_status & (1u << PLOG_T_INODE)) && pend_add(l, *id, tid) < 0)
+			plog_clear_status(l->p, *id, 1u << PLOG_T_INODE); /* replay decides by tid */
+		pthread_mutex_unlock(&l->lock);
+	}
+	return rc;
+}
+
+static void log_clear(struct server *srv, unsigned li, uint64_t id, uint32_t mask)
+{
+	struct server_plog *l = &srv->plogs[li];
+	pthread_mutex_lock(&l->lock);
+	int rc = plog_clear_status(l->p, id, mask);
+	pthread_mutex_unlock(&l->lock);
+	if (rc < 0 && rc != -ENOENT)
+		fprintf(stderr, "ananke: server: p-log %u: clearing entry %" PRIu64 ": %s\n", li, id,
+			strerror(-rc));
+}
+
+uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
+		     const struct request *rq, const char *path, const char *path2,
+		     int64_t result, uint64_t close_ino)
+{
+	struct server *srv = w->srv;
+	struct fs_client *c = r->client;
+	bool fd_op = false, meta = false;
+	const void *data = NULL;
+	size_t dlen = 0;
+
+	if (result < 0)
+		return PLOG_ID_NONE;
+	switch (rq->opcode) {
+	case ANK_OP_OPEN:
+		fd_op = true;
+		meta = (rq->flags & (O_CREAT | O_TRUNC)) != 0;
+		break;
+	case ANK_OP_READ:
+	case ANK_OP_LSEEK:
+		fd_op = true;
+		break;
+	case ANK_OP_WRITE:
+		fd_op = meta = true;
+		break;
+	case ANK_OP_PWRITE:
+	case ANK_OP_FTRUNCATE:
+	case ANK_OP_TRUNCATE:
+	case ANK_OP_UNLINK:
+	case ANK_OP_RENAME:
+	case ANK_OP_LINK:
+	case ANK_OP_MKDIR:
+	case ANK_OP_RMDIR:
+		meta = true;
+		break;
+	case ANK_OP_CLOSE:
+		break;
+	default:
+		return PLOG_ID_NONE;
+	}
+	/* Order number and tid right after the operation returned. */
+	uint64_t order = __atomic_fetch_add(&srv->order, 1, __ATOMIC_RELAXED);
+	uint64_t tid = fs_running_tid(srv->fs);
+
+	struct plog_op op = {
+		.opcode = rq->opcode,
+		.flags = rq->flags,
+		.fd = rq->opcode == ANK_OP_OPEN ? (int32_t)result : rq->fd,
+		.mode = rq->mode,
+		.whence = rq->opcode == ANK_OP_LSEEK ? rq->flags : 0,
+		.off = rq->off,
+		.len = rq->len,
+		.result = result,
+		.path = path[0] ? path : NULL,
+		.path2 = path2[0] ? path2 : NULL,
+	};
+	struct plog_desc d = {
+		.client_id = r->client_id,
+		.timestamp = order,
+		.ipc_idx = i,
+	};
+	uint64_t metaw = (tid & META_TID_MASK) | ((rq->seq & 0xffffull) << 48);
+	if (op_is_rename_like(rq->opcode)) {
+		d.targets[PLOG_T_FD] = metaw;
+	} else {
+		d.targets[PLOG_T_DST_PARENT] = metaw;
+		d.targets[PLOG_T_DST_INODE] = ((uint64_t)r->uid << 32) | r->gid;
+	}
+	struct server_fdstate *fs_ = NULL;
+	uint64_t ino = 0;
+	if (fd_op) {
+		fs_ = fdtab_get(&r->fds, &r->nfds, op.fd);
+		fs_inode_of_fd(c, op.fd, &ino);
+		if (rq->opcode == ANK_OP_OPEN && fs_) {
+			fs_->flags = rq->flags & FD_FLAGS_KEPT;
+			fs_->ino = ino;
+		}
+		if (fs_ && rq->opcode != ANK_OP_OPEN)
+			op.flags = fs_->flags; /* OPEN keeps O_CREAT, O_TRUNC for replay */
+		d.targets[PLOG_T_FD] = plog_fd_key(r->client_id, op.fd);
+		d.targets[PLOG_T_INODE] = ino;
+		d.targets_status |= 1u << PLOG_T_FD;
+		if (rq->opcode == ANK_OP_READ) {
+			off_t pos = fs_lseek(c, op.fd, 0, SEEK_CUR);
+			op.off = pos < 0 ? 0 : pos;
+		} else if (rq->opcode == ANK_OP_WRITE) {
+			off_t pos = fs_lseek(c, op.fd, 0, SEEK_CUR);
+			op.off = pos < 0 ? 0 : pos - result;
+			op.len = (uint64_t)result;
+			data = ank_ring_data(r->map, i);
+			dlen = (size_t)result;
+		} else if (rq->opcode == ANK_OP_OPEN) {
+			op.off = 0;
+		}
+	} else if (rq->opcode == ANK_OP_PWRITE || rq->opcode == ANK_OP_FTRUNCATE) {
+		fs_inode_of_fd(c, rq->fd, &ino);
+		d.targets[PLOG_T_INODE] = ino;
+		if (rq->opcode == ANK_OP_PWRITE) {
+			op.len = (uint64_t)result;
+			data = ank_ring_data(r->map, i);
+			dlen = (size_t)result;
+		}
+	} else if (rq->opcode == ANK_OP_MKDIR) {
+		fs_lookup_ino(c, path, &ino, NULL);
+		d.targets[PLOG_T_INODE] = ino;
+	} else if (rq->opcode == ANK_OP_CLOSE) {
+		d.targets[PLOG_T_INODE] = close_ino;
+	}
+	if (meta)
+		d.targets_status |= 1u << PLOG_T_INODE;
+
+	uint64_t id = PLOG_ID_NONE;
+	int rc = log_append(srv, w->index, &op, &d, data, dlen, tid, &id);
+	if (rc < 0) {
+		fprintf(stderr, "ananke: server: p-log %u: cannot log opcode %" PRIu32
+				": %s; this operation would not survive a server crash\n",
+			w->index, rq->opcode, strerror(-rc));
+		id = PLOG_ID_NONE;
+	}
+	/* Only the newest entry of an fd keeps its fd bit. */
+	if (rq->opcode == ANK_OP_CLOSE) {
+		struct server_fdstate *f = rq->fd >= 0 && (size_t)rq->fd < r->nfds ? &r->fds[rq->fd] : NULL;
+		if (f && f->live)
+			log_clear(srv, f->log, f->entry_id, 1u << PLOG_T_FD);
+		if (f)
+			f->live = false;
+	} else if (fs_) {
+		if (fs_->live)
+			log_clear(srv, fs_->log, fs_->entry_id, 1u << PLOG_T_FD);
+		fs_->live = id != PLOG_ID_NONE;
+		fs_->log = w->index;
+		fs_->entry_id = id;
+		fs_->ino = ino;
+	}
+	return id;
+}
+
+void plogsvc_clear_ipc(struct server_worker *w, uint64_t id)
+{
+	struct server_plog *l = &w->srv->plogs[w->index];
+	pthread_mutex_lock(&l->lock);
+	plog_clear_ipc(l->p, id);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* The durable tid advanced: entries whose effects joined a transaction up
+ * to it lose their inode bit. */
+static void plogsvc_commit_hook(void *arg, uint64_t durable)
+{
+	struct server *srv = arg;
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		struct server_plog *l = &srv->plogs[k];
+		pthread_mutex_lock(&l->lock);
+		size_t keep = 0;
+		for (size_t j = 0; j < l->npend; j++) {
+			if (l->pend[j].tid <= durable)
+				plog_clear_status(l->p, l->pend[j].id, 1u << PLOG_T_INODE);
+			else
+				l->pend[keep++] = l->pend[j];
+		}
+		l->npend = keep;
+		pthread_mutex_unlock(&l->lock);
+	}
+}
+
+/* ---- takeover: AIM replay ------------------------------------------------------------ */
+
+struct rfd {
+	uint64_t client_id;
+	int32_t fd;
+	uint32_t flags;
+	uint64_t ino, offset, creds;
+	bool opened;
+};
+
+struct replay {
+	struct server *srv;
+	struct rfd *fds;
+	size_t nfds, capfds;
+	struct { uint64_t creds; struct fs_client *c; } scratch[16];
+	unsigned nscratch;
+};
+
+static struct server_recovered *recovered_get(struct server *srv, uint64_t client_id,
+					      uint64_t creds)
+{
+	for (struct server_recovered *x = srv->recovered; x; x = x->next)
+		if (x->client_id == client_id)
+			return x;
+	struct server_recovered *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->client = fs_client_new(srv->fs, (uint32_t)(creds >> 32), (uint32_t)creds);
+	if (!x->client) {
+		free(x);
+		return NULL;
+	}
+	x->client_id = client_id;
+	x->next = srv->recovered;
+	srv->recovered = x;
+	return x;
+}
+
+static struct fs_client *scratch_client(struct replay *rp, uint64_t creds)
+{
+	for (unsigned k = 0; k < rp->nscratch; k++)
+		if (rp->scratch[k].creds == creds)
+			return rp->scratch[k].c;
+	if (rp->nscratch == 16)
+		return rp->scratch[0].c;
+	struct fs_client *c = fs_client_new(rp->srv->fs, (uint32_t)(creds >> 32), (uint32_t)creds);
+	if (c) {
+		rp->scratch[rp->nscratch].creds = creds;
+		rp->scratch[rp->nscratch++].c = c;
+	}
+	return c;
+}
+
+/* Reopen a live fd by inode at its number in its client. */
+static int rfd_open(struct replay *rp, struct rfd *f)
+{
+	struct server_recovered *x = recovered_get(rp->srv, f->client_id, f->creds);
+	if (!x)
+		return -ENOMEM;
+	int rc = fs_open_ino_at(x->client, f->ino, (int)(f->flags & FD_FLAGS_KEPT), f->fd);
+	if (rc >= 0)
+		f->opened = true;
+	return rc;
+}
+
+static void open_waiting_fds(struct replay *rp, uint64_t ino)
+{
+	for (size_t k = 0; k < rp->nfds; k++)
+		if (!rp->fds[k].opened && rp->fds[k].ino == ino)
+			rfd_open(rp, &rp->fds[k]);
+}
+
+/* Write logged data into inode ino at pos through a scratch fd. */
+static int replay_pwrite(struct fs_client *c, uint64_t ino, const void *data, size_t len,
+			 uint64_t pos)
+{
+	int fd = fs_open_ino_at(c, ino, O_WRONLY, 0);
+	if (fd < 0)
+		return fd;
+	ssize_t n = fs_pwrite(c, fd, data, len, (off_t)pos);
+	fs_close(c, fd);
+	return n < 0 ? (int)n : 0;
+}
+
+/* Act on the metadata effects of one non-durable entry. */
+static int replay_act(struct replay *rp, const struct plog_entry *e)
+{
+	const struct plog_op *op = &e->op;
+	uint64_t creds = op_is_rename_like(op->opcode) ? 0 : e->desc.targets[PLOG_T_DST_INODE];
+	struct fs_client *c = scratch_client(rp, creds);
+	uint64_t ino = e->desc.targets[PLOG_T_INODE];
+	int rc = 0;
+	if (!c)
+		return -ENOMEM;
+	switch (op->opcode) {
+	case ANK_OP_OPEN: {
+		if (!op->path)
+			return -EINVAL;
+		uint64_t cur = 0;
+		int lr = fs_lookup_ino(c, op->path, &cur, NULL);
+		if ((op->flags & O_CREAT) && lr == -ENOENT) {
+			rc = fs_create_ino(c, op->path, (int)((op->flags & O_ACCMODE) | O_CREAT | O_EXCL),
+					   (mode_t)op->mode, ino, -1);
+			if (rc >= 0)
+				open_waiting_fds(rp, ino);
+		} else if (op->flags & O_TRUNC) {
+			rc = fs_truncate(c, op->path, 0);
+		}
+		break;
+	}
+	case ANK_OP_WRITE:
+	case ANK_OP_PWRITE:
+		if (e->data_len != op->len)
+			return -EUCLEAN;
+		rc = replay_pwrite(c, ino, e->data, e->data_len, (uint64_t)op->off);
+		break;
+	case ANK_OP_FTRUNCATE: {
+		int fd = fs_open_ino_at(c, ino, O_WRONLY, 0);
+		if (fd < 0)
+			return fd;
+		rc = fs_ftruncate(c, fd, (off_t)op->off);
+		fs_close(c, fd);
+		break;
+	}
+	case ANK_OP_TRUNCATE:
+		rc = op->path ? fs_truncate(c, op->path, (off_t)op->off) : -EINVAL;
+		break;
+	case ANK_OP_UNLINK:
+		rc = op->path ? fs_unlink(c, op->path) : -EINVAL;
+		break;
+	case ANK_OP_RMDIR:
+		rc = op->path ? fs_rmdir(c, op->path) : -EINVAL;
+		break;
+	case ANK_OP_RENAME:
+		rc = op->path && op->path2 ? fs_rename(c, op->path, op->path2) : -EINVAL;
+		break;
+	case ANK_OP_LINK:
+		rc = op->path && op->path2 ? fs_link(c, op->path, op->path2) : -EINVAL;
+		break;
+	case ANK_OP_MKDIR:
+		rc = op->path ? fs_mkdir_ino(c, op->path, (mode_t)op->mode, ino) : -EINVAL;
+		if (rc == 0)
+			open_waiting_fds(rp, ino);
+		break;
+	default:
+		break;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+static int map_logs(struct server *srv)
+{
+	srv->plogs = calloc(srv->nworkers, sizeof(*srv->plogs));
+	if (!srv->plogs)
+		return -ENOMEM;
+	srv->nplogs = srv->nworkers;
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		struct server_plog *l = &srv->plogs[k];
+		int fd = ANK_SERVER_PLOG_FD0 + (int)k;
+		struct stat st;
+		pthread_mutex_init(&l->lock, NULL);
+		l->mem = MAP_FAILED;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)PLOG_REGION_SIZE(PLOG_COPY_MIN)) {
+			fprintf(stderr, "ananke: server: recovery ananke: fd %d is not a p-log "
+					"(the supervisor passes one per worker)\n",
+				fd);
+			return -EBADF;
+		}
+		l->size = (size_t)st.st_size;
+		l->mem = mmap(NULL, l->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		if (l->mem == MAP_FAILED)
+			return -errno;
+		l->p = calloc(1, sizeof(*l->p));
+		if (!l->p)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Reformat every log and attach it for appending. */
+static int fresh_logs(struct server *srv)
+{
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		struct server_plog *l = &srv->plogs[k];
+		int rc = plog_format(l->mem, l->size, k);
+		if (rc == 0)
+			rc = plog_attach(l->mem, l->size, l->p);
+		if (rc < 0)
+			return rc;
+		l->npend = 0;
+	}
+	return 0;
+}
+
+static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count)
+{
+	struct replay rp = {.srv = srv};
+	/* D: the last transaction the crashed server made durable, in its own
+	 * numbering (read from the journal at mount). */
+	uint64_t durable = fs_mount_durable_tid(srv->fs);
+	uint64_t max_order = 0, max_tid = 0;
+	size_t acted = 0, failed = 0, corrupt = 0;
+	int rc = 0;
+
+	/* Pass 1: the live fd table (the newest entry with the fd bit wins)
+	 * and the logged completions of ring slots. */
+	for (size_t k = 0; k < count; k++) {
+		const struct plog_entry *e = &ents[k];
+		if (e->err || e->desc_copy == PLOG_COPY_NONE) {
+			corrupt++;
+			continue;
+		}
+		if (e->desc.timestamp + 1 > max_order)
+			max_order = e->desc.timestamp + 1;
+		uint64_t etid = entry_tid(&e->desc, e->op.opcode);
+		if (etid > max_tid)
+			max_tid = etid;
+		if (e->desc.ipc_idx < ANK_RING_NSLOTS) {
+			uint64_t creds = op_is_rename_like(e->op.opcode) ? 0
+					 : e->desc.targets[PLOG_T_DST_INODE];
+			struct server_recovered *x = recovered_get(srv, e->desc.client_id, creds);
+			if (x) {
+				x->slot[e->desc.ipc_idx].set = true;
+				x->slot[e->desc.ipc_idx].seq =
+					(uint16_t)(entry_meta(&e->desc, e->op.opcode) >> 48);
+				x->slot[e->desc.ipc_idx].opcode = e->op.opcode;
+				x->slot[e->desc.ipc_idx].result = e->op.result;
+			}
+		}
+		if (!(e->desc.targets_status & (1u << PLOG_T_FD)))
+			continue;
+		uint64_t key = e->desc.targets[PLOG_T_FD];
+		struct rfd *f = NULL;
+		for (size_t j = 0; j < rp.nfds; j++)
+			if (plog_fd_key(rp.fds[j].client_id, rp.fds[j].fd) == key)
+				f = &rp.fds[j];
+		if (!f) {
+			if (rp.nfds == rp.capfds) {
+				size_t n = rp.capfds ? rp.capfds * 2 : 64;
+				struct rfd *t = realloc(rp.fds, n * sizeof(*t));
+				if (!t) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				rp.fds = t;
+				rp.capfds = n;
+			}
+			f = &rp.fds[rp.nfds++];
+			memset(f, 0, sizeof(*f));
+		}
+		f->client_id = e->desc.client_id;
+		f->fd = e->op.fd;
+		f->flags = e->op.flags & FD_FLAGS_KEPT;
+		f->ino = e->desc.targets[PLOG_T_INODE];
+		f->offset = entry_fd_offset(&e->op);
+		f->creds = e->desc.targets[PLOG_T_DST_INODE];
+	}
+	/* Ids of the crashed server are never reused: a crash after this
+	 * replay's sync must find every replayed entry below the new D. And the
+	 * replay becomes durable all at once (commits held until its sync). */
+	fs_reserve_tids(srv->fs, max_tid);
+	fs_hold_commits(srv->fs, true);
+
+	/* Pass 2: reopen the fds whose inode exists now (durable, or kept as
+	 * an orphan); the others wait for their creation in pass 3. */
+	for (size_t j = 0; j < rp.nfds; j++)
+		rfd_open(&rp, &rp.fds[j]);
+
+	/* Pass 3: Act on every non-durable entry in global order; durable
+	 * ones are Ignored (their effects are on disk: durability is a prefix). */
+	for (size_t k = 0; k < count; k++) {
+		const struct plog_entry *e = &ents[k];
+		if (e->err || e->desc_copy == PLOG_COPY_NONE)
+			continue;
+		if (entry_tid(&e->desc, e->op.opcode) <= durable)
+			continue;
+		/* (The inode bit may lag behind the tid: decide by the tid.) */
+		switch (e->op.opcode) {
+		case ANK_OP_READ:
+		case ANK_OP_LSEEK:
+		case ANK_OP_CLOSE:
+			continue;
+		default:
+			break;
+		}
+		int r = replay_act(&rp, e);
+		acted++;
+		if (r < 0) {
+			failed++;
+			fprintf(stderr, "ananke: server: replay of opcode %" PRIu32 " (%s%s%s) "
+					"failed: %s\n",
+				e->op.opcode, e->op.path ? e->op.path : "", e->op.path2 ? " -> " : "",
+				e->op.path2 ? e->op.path2 : "", strerror(-r));
+		}
+	}
+
+	/* Pass 4: fd offsets; report fds that could not come back. */
+	for (size_t j = 0; j < rp.nfds; j++) {
+		struct rfd *f = &rp.fds[j];
+		if (!f->opened) {
+			int r = rfd_open(&rp, f);
+			if (r < 0) {
+				fprintf(stderr, "ananke: server: client %" PRIu64 ": fd %d (inode "
+						"%" PRIu64 ") cannot be reopened: %s\n",
+					f->client_id, f->fd, f->ino, strerror(-r));
+				continue;
+			}
+		}
+		struct server_recovered *x = recovered_get(srv, f->client_id, f->creds);
+		if (!(f->flags & O_DIRECTORY))
+			fs_set_offset(x->client, f->fd, f->offset);
+	}
+	for (unsigned k = 0; k < rp.nscratch; k++)
+		fs_client_free(rp.scratch[k].c);
+	rp.nscratch = 0;
+
+	fs_hold_commits(srv->fs, false);
+	rc = fs_sync(srv->fs);
+	if (rc == 0)
+		rc = fs_release_orphans(srv->fs);
+	if (rc == 0)
+		rc = fs_sync(srv->fs);
+	if (rc < 0)
+		goto out;
+
+	/* The replayed state is durable: start fresh logs holding the live fds. */
+	rc = fresh_logs(srv);
+	if (rc < 0)
+		goto out;
+	srv->order = max_order;
+	for (size_t j = 0; j < rp.nfds; j++) {
+		struct rfd *f = &rp.fds[j];
+		if (!f->opened)
+			continue;
+		struct server_recovered *x = recovered_get(srv, f->client_id, f->creds);
+		struct server_fdstate *st = x ? fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
+		if (!st)
+			continue;
+		struct plog_op op = {
+			.opcode = ANK_OP_LSEEK,
+			.flags = f->flags,
+			.fd = f->fd,
+			.whence = SEEK_SET,
+			.off = (int64_t)f->offset,
+			.result = (int64_t)f->offset,
+		};
+		struct plog_desc d = {
+			.client_id = f->client_id,
+			.timestamp = srv->order++,
+			.ipc_idx = PLOG_IPC_NONE,
+			.targets_status = 1u << PLOG_T_FD,
+		};
+		d.targets[PLOG_T_FD] = plog_fd_key(f->client_id, f->fd);
+		d.targets[PLOG_T_INODE] = f->ino;
+		d.targets[PLOG_T_DST_INODE] = f->creds;
+		uint64_t id;
+		unsigned li = (unsigned)(j % srv->nplogs);
+		if (log_append(srv, li, &op, &d, NULL, 0, 0, &id) == 0) {
+			st->live = true;
+			st->log = li;
+			st->entry_id = id;
+			st->ino = f->ino;
+			st->flags = f->flags;
+		}
+	}
+	fprintf(stderr, "ananke: server: recovery: %zu p-log entries (durable tid %" PRIu64
+			"), %zu replayed (%zu failed), %zu corrupt, %zu fds rebuilt\n",
+		count, durable, acted, failed, corrupt, rp.nfds);
+out:
+	fs_hold_commits(srv->fs, false);
+	for (unsigned k = 0; k < rp.nscratch; k++)
+		fs_client_free(rp.scratch[k].c);
+	free(rp.fds);
+	return rc;
+}
+
+int plogsvc_start(struct server *srv)
+{
+	int rc = map_logs(srv);
+	if (rc < 0)
+		return rc;
+	const void *mems[ANK_STATS_MAX_WORKERS];
+	size_t sizes[ANK_STATS_MAX_WORKERS];
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		mems[k] = srv->plogs[k].mem;
+		sizes[k] = srv->plogs[k].size;
+	}
+	struct plog_entry *ents = NULL;
+	size_t count = 0;
+	rc = plog_merge(mems, sizes, srv->nplogs, 0, &ents, &count, NULL);
+	if (rc < 0 && !ents) {
+		fprintf(stderr, "ananke: server: cannot read the p-logs: %s\n", strerror(-rc));
+		return rc;
+	}
+	if (rc < 0)
+		fprintf(stderr, "ananke: server: a p-log header is unusable (%s); recovering "
+				"from the others\n",
+			strerror(-rc));
+	if (count > 0) {
+		rc = replay_logs(srv, ents, count);
+	} else {
+		rc = fs_release_orphans(srv->fs);
+		if (rc == 0)
+			rc = fresh_logs(srv);
+	}
+	free(ents);
+	if (rc < 0) {
+		fprintf(stderr, "ananke: server: recovery failed: %s\n", strerror(-rc));
+		return rc;
+	}
+	fs_set_commit_hook(srv->fs, plogsvc_commit_hook, srv);
+	return 0;
+}
+
+static void recovered_free(struct server_recovered *x)
+{
+	fs_client_free(x->client);
+	free(x->fds);
+	free(x);
+}
+
+void plogsvc_stop(struct server *srv)
+{
+	if (srv->fs && srv->plogs)
+		fs_set_commit_hook(srv->fs, NULL, NULL);
+	while (srv->recovered) {
+		struct server_recovered *x = srv->recovered;
+		srv->recovered = x->next;
+		recovered_free(x);
+	}
+	if (!srv->plogs)
+		return;
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		struct server_plog *l = &srv->plogs[k];
+		if (l->mem && l->mem != MAP_FAILED)
+			munmap(l->mem, l->size);
+		free(l->p);
+		free(l->pend);
+		pthread_mutex_destroy(&l->lock);
+	}
+	free(srv->plogs);
+	srv->plogs = NULL;
+}
+
+bool plogsvc_adopt(struct server *srv, struct server_ring *r)
+{
+	struct server_recovered **pp = &srv->recovered;
+	while (*pp && (*pp)->client_id != r->client_id)
+		pp = &(*pp)->next;
+	struct server_recovered *x = *pp;
+	for (unsigned i = 0; i < ANK_RING_NSLOTS; i++) {
+		struct ank_ring_slot *slot = ank_ring_slot(r->map, i);
+		uint32_t state = ank_load_acquire(&slot->state);
+		if (state != ANK_SLOT_SUBMITTED && state != ANK_SLOT_SERVER)
+			continue;
+		const volatile struct ank_ring_slot *vs = slot;
+		uint32_t opcode = vs->opcode;
+		uint16_t seq = (uint16_t)vs->seq;
+		if (x && x->slot[i].set && x->slot[i].seq == seq && x->slot[i].opcode == opcode) {
+			/* Completed inside the dead server: publish, never re-run. */
+			if (state == ANK_SLOT_SUBMITTED &&
+			    !ank_cas(&slot->state, ANK_SLOT_SUBMITTED, ANK_SLOT_SERVER))
+				continue;
+			dispatch_complete(r->map, i, x->slot[i].result);
+		} else if (state == ANK_SLOT_SERVER) {
+			/* Claimed but never completed: run it again. */
+			ank_store_release(&slot->state, ANK_SLOT_SUBMITTED);
+		}
+	}
+	if (!x)
+		return false;
+	*pp = x->next;
+	fs_client_free(r->client);
+	r->client = x->client;
+	r->fds = x->fds;
+	r->nfds = x->nfds;
+	free(x);
+	return true;
+}
+
+bool plogsvc_drop(struct server *srv, uint64_t client_id)
+{
+	struct server_recovered **pp = &srv->recovered;
+	while (*pp && (*pp)->client_id != client_id)
+		pp = &(*pp)->next;
+	if (!*pp)
+		return false;
+	struct server_recovered *x = *pp;
+	*pp = x->next;
+	recovered_free(x);
+	return true;
+}
+
+void plogsvc_ring_free(struct server *srv, struct server_ring *r)
+{
+	/* The client is gone and its fds are closed with it. */
+	for (size_t k = 0; k < r->nfds; k++)
+		if (r->fds[k].live)
+			log_clear(srv, r->fds[k].log, r->fds[k].entry_id, 1u << PLOG_T_FD);
+	free(r->fds);
+	r->fds = NULL;
+	r->nfds = 0;
+}
