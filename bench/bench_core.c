@@ -36,32 +36,25 @@
  *                   [--dir-entries N] [--listings N] [--cache-pages N]
  *                   [--no-ext4]
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../src/bdev/bdev.h"
 #include "../src/fs/fs.h"
-
-extern char **environ;
+#include "bench_util.h"
 
 #define BLK 4096u
 #define MAX_REPS 99
@@ -99,36 +92,10 @@ static volatile sig_atomic_t g_workdir_made;
 static volatile sig_atomic_t g_mnt_made;
 static const char *volatile g_activity = "setup"; /* for crash reports */
 
-static void put_str(const char *s)
-{
-	size_t n = strlen(s);
-	while (n > 0) {
-		ssize_t w = write(STDERR_FILENO, s, n);
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
 /* Unmount the ext4 side (if mounted). Async-signal-safe. */
 static void unmount_ext4(bool lazy)
 {
-	if (!g_mounted)
-		return;
-	if (!lazy) {
-		for (int i = 0; i < 20; i++) {
-			if (umount2(g_mnt, 0) == 0) {
-				g_mounted = 0;
-				return;
-			}
-			if (errno != EBUSY)
-				break;
-			struct timespec ts = {0, 100 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-		}
-	}
-	if (umount2(g_mnt, MNT_DETACH) == 0 || errno == EINVAL || errno == ENOENT)
+	if (g_mounted && bench_umount(g_mnt, lazy) == 0)
 		g_mounted = 0;
 }
 
@@ -152,10 +119,10 @@ static void cleanup_all(bool lazy)
 
 static void on_fatal_signal(int sig)
 {
-	put_str("\nbench_core: ");
-	put_str(sig == SIGINT || sig == SIGTERM || sig == SIGHUP ? "interrupted by signal "
+	bench_put_str("\nbench_core: ");
+	bench_put_str(sig == SIGINT || sig == SIGTERM || sig == SIGHUP ? "interrupted by signal "
 								  : "FATAL signal ");
-	put_str(sig == SIGSEGV   ? "SIGSEGV"
+	bench_put_str(sig == SIGSEGV   ? "SIGSEGV"
 		: sig == SIGBUS  ? "SIGBUS"
 		: sig == SIGABRT ? "SIGABRT"
 		: sig == SIGFPE  ? "SIGFPE"
@@ -165,9 +132,9 @@ static void on_fatal_signal(int sig)
 		: sig == SIGHUP  ? "SIGHUP"
 		: sig == SIGQUIT ? "SIGQUIT"
 				 : "(other)");
-	put_str(" during: ");
-	put_str(g_activity);
-	put_str("\nbench_core: cleaning up (unmount, delete images)\n");
+	bench_put_str(" during: ");
+	bench_put_str(g_activity);
+	bench_put_str("\nbench_core: cleaning up (unmount, delete images)\n");
 	cleanup_all(true);
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -187,129 +154,6 @@ static void install_signal_handlers(void)
 }
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static const char *errno_name(int e)
-{
-	const char *n = strerrorname_np(e);
-	return n ? n : "?";
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	uint64_t mul = 1;
-	switch (toupper((unsigned char)*end)) {
-	case '\0': break;
-	case 'K': mul = 1ull << 10; end++; break;
-	case 'M': mul = 1ull << 20; end++; break;
-	case 'G': mul = 1ull << 30; end++; break;
-	case 'T': mul = 1ull << 40; end++; break;
-	default: return -1;
-	}
-	if (*end == 'i' || *end == 'I')
-		end++;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (*end != '\0' || v == 0 || v > UINT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
-
-static int parse_uint(const char *s, unsigned *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v == 0 || v > 100000000ul)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
-
-static void fmt_size(uint64_t b, char *out, size_t n)
-{
-	if (b >= (1ull << 30) && b % (1ull << 30) == 0)
-		snprintf(out, n, "%" PRIu64 " GiB", b >> 30);
-	else if (b >= (1ull << 20) && b % (1ull << 20) == 0)
-		snprintf(out, n, "%" PRIu64 " MiB", b >> 20);
-	else if (b >= (1ull << 10) && b % (1ull << 10) == 0)
-		snprintf(out, n, "%" PRIu64 " KiB", b >> 10);
-	else
-		snprintf(out, n, "%" PRIu64 " B", b);
-}
-
-/* Run a program, wait for it; returns its exit status or -1. */
-static int run_cmd(char *const argv[], bool quiet)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	if (quiet)
-		posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-	pid_t pid;
-	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0) {
-		fprintf(stderr, "bench_core: cannot run %s: %s\n", argv[0], strerror(rc));
-		return -1;
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int make_sparse_file(const char *path, uint64_t size)
-{
-	unlink(path);
-	int fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	int rc = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted values. */
-static uint64_t percentile(const uint64_t *sorted, size_t n, double p)
-{
-	size_t rank = (size_t)(p * (double)n + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	if (rank > n)
-		rank = n;
-	return sorted[rank - 1];
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* ---- the two sides behind one interface ------------------------------------- */
 
@@ -488,7 +332,7 @@ static void report_error(int side, int rep, const char *op, const char *call, co
 {
 	char msg[320];
 	snprintf(msg, sizeof(msg), "%s rep %d, %s: %s(%s) returned %ld (%s: %s)", side_names[side],
-		 rep + 1, op, call, path ? path : "", rc, errno_name((int)-rc), strerror((int)-rc));
+		 rep + 1, op, call, path ? path : "", rc, bench_errno_name((int)-rc), strerror((int)-rc));
 	fprintf(stderr, "bench_core: ERROR %s\n", msg);
 	if (g_errors < 8)
 		snprintf(g_first_errors[g_errors], sizeof(g_first_errors[0]), "%s", msg);
@@ -513,11 +357,11 @@ static void finish_phase(const struct side *s, const struct io_count *before, in
 			 int rep, uint64_t *lat, size_t n, uint64_t elapsed_ns)
 {
 	struct phase_result *r = &g_res[side][op][rep];
-	qsort(lat, n, sizeof(*lat), cmp_u64);
+	qsort(lat, n, sizeof(*lat), bench_cmp_u64);
 	r->ok = true;
 	r->ops_per_s = (double)n * 1e9 / (double)(elapsed_ns ? elapsed_ns : 1);
-	r->p50_us = (double)percentile(lat, n, 0.50) / 1000.0;
-	r->p99_us = (double)percentile(lat, n, 0.99) / 1000.0;
+	r->p50_us = (double)bench_percentile(lat, n, 0.50) / 1000.0;
+	r->p99_us = (double)bench_percentile(lat, n, 0.99) / 1000.0;
 	r->max_us = (double)lat[n - 1] / 1000.0;
 	if (s->fs) {
 		struct io_count now;
@@ -569,16 +413,16 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 	} else {
 		unsigned i;
 		io_take(s, &io0);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (i = 0; i < cfg->files; i++) {
-			a = now_ns();
+			a = bench_now_ns();
 			fd = o->open(s, w->paths[i], O_CREAT | O_EXCL | O_WRONLY, 0644);
 			if (fd < 0) {
 				report_error(side, rep, "create", "open", w->paths[i], fd);
 				break;
 			}
 			rc = o->close(s, fd);
-			b = now_ns();
+			b = bench_now_ns();
 			if (rc < 0) {
 				report_error(side, rep, "create", "close", w->paths[i], rc);
 				break;
@@ -586,7 +430,7 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 			w->lat[i] = b - a;
 		}
 		if (i == cfg->files)
-			finish_phase(s, &io0, side, OP_CREATE, rep, w->lat, i, now_ns() - t0);
+			finish_phase(s, &io0, side, OP_CREATE, rep, w->lat, i, bench_now_ns() - t0);
 	}
 
 	/* stat */
@@ -597,11 +441,11 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 		unsigned i;
 		struct stat st;
 		io_take(s, &io0);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (i = 0; i < cfg->files; i++) {
-			a = now_ns();
+			a = bench_now_ns();
 			rc = o->stat(s, w->paths[i], &st);
-			b = now_ns();
+			b = bench_now_ns();
 			if (rc < 0) {
 				report_error(side, rep, "stat", "stat", w->paths[i], rc);
 				break;
@@ -614,7 +458,7 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 			w->lat[i] = b - a;
 		}
 		if (i == cfg->files)
-			finish_phase(s, &io0, side, OP_STAT, rep, w->lat, i, now_ns() - t0);
+			finish_phase(s, &io0, side, OP_STAT, rep, w->lat, i, bench_now_ns() - t0);
 	}
 
 	/* 4 KiB buffered write: block i carries its index in its first 8 bytes */
@@ -628,19 +472,19 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 	} else {
 		size_t i;
 		io_take(s, &io0);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (i = 0; i < nblk; i++) {
-			a = now_ns();
+			a = bench_now_ns();
 			memcpy(w->buf, &(uint64_t){i}, 8);
 			ssize_t n = o->pwrite(s, fd, w->buf, BLK, (off_t)i * BLK);
-			b = now_ns();
+			b = bench_now_ns();
 			if (n != (ssize_t)BLK) {
 				report_error(side, rep, "write 4K", "pwrite", "/big", n < 0 ? n : -EIO);
 				break;
 			}
 			w->lat[i] = b - a;
 		}
-		uint64_t el = now_ns() - t0;
+		uint64_t el = bench_now_ns() - t0;
 		if ((rc = o->close(s, fd)) < 0)
 			report_error(side, rep, "write 4K", "close", "/big", rc);
 		else if (i == nblk) {
@@ -670,11 +514,11 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 			}
 		}
 		io_take(s, &io0);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (i = 0; i < nblk && ok; i++) {
-			a = now_ns();
+			a = bench_now_ns();
 			ssize_t n = o->pread(s, fd, w->buf, BLK, (off_t)i * BLK);
-			b = now_ns();
+			b = bench_now_ns();
 			uint64_t tag;
 			memcpy(&tag, w->buf, 8);
 			if (n != (ssize_t)BLK || tag != i) {
@@ -686,7 +530,7 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 			}
 			w->lat[i] = b - a;
 		}
-		uint64_t el = now_ns() - t0;
+		uint64_t el = bench_now_ns() - t0;
 		if ((rc = o->close(s, fd)) < 0)
 			report_error(side, rep, "read 4K", "close", "/big", rc);
 		else if (ok)
@@ -703,9 +547,9 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 	} else {
 		unsigned i;
 		io_take(s, &io0);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (i = 0; i < cfg->fsyncs; i++) {
-			a = now_ns();
+			a = bench_now_ns();
 			ssize_t n = o->write(s, fd, w->buf, BLK);
 			if (n != (ssize_t)BLK) {
 				report_error(side, rep, "append+fsync", "write", "/log",
@@ -713,14 +557,14 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 				break;
 			}
 			rc = o->fsync(s, fd);
-			b = now_ns();
+			b = bench_now_ns();
 			if (rc < 0) {
 				report_error(side, rep, "append+fsync", "fsync", "/log", rc);
 				break;
 			}
 			w->lat[i] = b - a;
 		}
-		uint64_t el = now_ns() - t0;
+		uint64_t el = bench_now_ns() - t0;
 		if ((rc = o->close(s, fd)) < 0)
 			report_error(side, rep, "append+fsync", "close", "/log", rc);
 		else if (i == cfg->fsyncs)
@@ -736,11 +580,11 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 	} else {
 		unsigned i;
 		io_take(s, &io0);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (i = 0; i < cfg->files; i++) {
-			a = now_ns();
+			a = bench_now_ns();
 			rc = o->unlink(s, w->paths[i]);
-			b = now_ns();
+			b = bench_now_ns();
 			if (rc < 0) {
 				report_error(side, rep, "unlink", "unlink", w->paths[i], rc);
 				break;
@@ -748,7 +592,7 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 			w->lat[i] = b - a;
 		}
 		if (i == cfg->files)
-			finish_phase(s, &io0, side, OP_UNLINK, rep, w->lat, i, now_ns() - t0);
+			finish_phase(s, &io0, side, OP_UNLINK, rep, w->lat, i, bench_now_ns() - t0);
 	}
 
 	/* readdir: build the directory (untimed), one untimed listing, then
@@ -783,11 +627,11 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 	if (dir_ok) {
 		unsigned i;
 		io_take(s, &io0);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (i = 0; i < cfg->listings; i++) {
-			a = now_ns();
+			a = bench_now_ns();
 			rc = o->list(s, "/dir");
-			b = now_ns();
+			b = bench_now_ns();
 			if (rc != (long)cfg->dir_entries) {
 				report_error(side, rep, "readdir",
 					     rc < 0 ? "list" : "list (wrong entry count)", "/dir",
@@ -797,7 +641,7 @@ static void run_phases(struct side *s, int side, int rep, struct workload *w)
 			w->lat[i] = b - a;
 		}
 		if (i == cfg->listings)
-			finish_phase(s, &io0, side, OP_READDIR, rep, w->lat, i, now_ns() - t0);
+			finish_phase(s, &io0, side, OP_READDIR, rep, w->lat, i, bench_now_ns() - t0);
 	}
 #undef RES
 }
@@ -809,7 +653,7 @@ static int ananke_rep(const struct config *cfg, int rep, struct workload *w)
 	struct side s = {.ops = &ananke_ops, .rootfd = -1};
 	int rc;
 	set_activity(SIDE_ANANKE, rep, "mkfs/mount");
-	if ((rc = make_sparse_file(g_ananke_img, cfg->image_size)) < 0) {
+	if ((rc = bench_make_sparse_file(g_ananke_img, cfg->image_size)) < 0) {
 		report_error(SIDE_ANANKE, rep, "setup", "create image", g_ananke_img, rc);
 		return -1;
 	}
@@ -859,34 +703,18 @@ out:
 
 static char g_ext4_mount_opts[512];
 
-static void read_mount_options(void)
-{
-	FILE *f = fopen("/proc/self/mounts", "r");
-	if (!f)
-		return;
-	char line[8192];
-	while (fgets(line, sizeof(line), f)) {
-		char dev[4096], mnt[4096], type[64], opts[512];
-		if (sscanf(line, "%4095s %4095s %63s %511s", dev, mnt, type, opts) == 4 &&
-		    strcmp(mnt, g_mnt) == 0)
-			snprintf(g_ext4_mount_opts, sizeof(g_ext4_mount_opts), "%.300s (%.20s on %.150s)", opts,
-				 type, dev);
-	}
-	fclose(f);
-}
-
 /* Returns 0, -1 on a failed repetition, -2 when ext4 cannot be set up at all. */
 static int ext4_rep(const struct config *cfg, int rep, struct workload *w, char *why, size_t whyn)
 {
 	struct side s = {.ops = &ext4_ops, .rootfd = -1};
 	int rc;
 	set_activity(SIDE_EXT4, rep, "mkfs.ext4/mount");
-	if ((rc = make_sparse_file(g_ext4_img, cfg->image_size)) < 0) {
+	if ((rc = bench_make_sparse_file(g_ext4_img, cfg->image_size)) < 0) {
 		snprintf(why, whyn, "cannot create %s: %s", g_ext4_img, strerror(-rc));
 		return -2;
 	}
 	char *mkfs_argv[] = {"mkfs.ext4", "-q", "-F", g_ext4_img, NULL};
-	if (run_cmd(mkfs_argv, true) != 0) {
+	if (bench_run_cmd("bench_core", mkfs_argv, true, NULL) != 0) {
 		snprintf(why, whyn, "mkfs.ext4 -q -F %s failed", g_ext4_img);
 		unlink(g_ext4_img);
 		return -2;
@@ -901,7 +729,7 @@ static int ext4_rep(const struct config *cfg, int rep, struct workload *w, char 
 	}
 	char *mount_argv[] = {"mount", "-o", "loop", g_ext4_img, g_mnt, NULL};
 	g_mounted = 1; /* set before: a signal during mount still unmounts */
-	if (run_cmd(mount_argv, false) != 0) {
+	if (bench_run_cmd("bench_core", mount_argv, false, NULL) != 0) {
 		unmount_ext4(true); /* normally not mounted: clears the flag */
 		g_mounted = 0;
 		snprintf(why, whyn, "`mount -o loop %s %s` failed%s", g_ext4_img, g_mnt,
@@ -910,7 +738,7 @@ static int ext4_rep(const struct config *cfg, int rep, struct workload *w, char 
 		return -2;
 	}
 	if (!g_ext4_mount_opts[0])
-		read_mount_options();
+		bench_mount_options(g_mnt, g_ext4_mount_opts, sizeof(g_ext4_mount_opts));
 	s.rootfd = open(g_mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	s.dbuf = aligned_alloc(4096, GETDENTS_BUF);
 	if (s.rootfd < 0 || !s.dbuf) {
@@ -935,16 +763,6 @@ static int ext4_rep(const struct config *cfg, int rep, struct workload *w, char 
 
 /* ---- output ------------------------------------------------------------------ */
 
-static void fmt_us(double us, char *out, size_t n)
-{
-	if (us < 10)
-		snprintf(out, n, "%.2f", us);
-	else if (us < 1000)
-		snprintf(out, n, "%.1f", us);
-	else
-		snprintf(out, n, "%.0f", us);
-}
-
 struct summary {
 	unsigned nok;
 	double ops, p50, p99;
@@ -964,9 +782,9 @@ static struct summary summarize(int side, int op, unsigned reps)
 		s.nok++;
 	}
 	if (s.nok) {
-		s.ops = median(ops, s.nok);
-		s.p50 = median(p50, s.nok);
-		s.p99 = median(p99, s.nok);
+		s.ops = bench_median(ops, s.nok);
+		s.p50 = bench_median(p50, s.nok);
+		s.p99 = bench_median(p99, s.nok);
 	}
 	return s;
 }
@@ -988,8 +806,8 @@ static void print_table(const struct config *cfg, const struct workload *w, bool
 			partial = true;
 		if (a.nok) {
 			snprintf(aops, sizeof(aops), "%.0f%s", a.ops, mark_a);
-			fmt_us(a.p50, t1, sizeof(t1));
-			fmt_us(a.p99, t2, sizeof(t2));
+			bench_fmt_us(a.p50, t1, sizeof(t1));
+			bench_fmt_us(a.p99, t2, sizeof(t2));
 			snprintf(alat, sizeof(alat), "%s / %s", t1, t2);
 		} else {
 			snprintf(aops, sizeof(aops), "ERROR");
@@ -1000,8 +818,8 @@ static void print_table(const struct config *cfg, const struct workload *w, bool
 			snprintf(elat, sizeof(elat), "-");
 		} else if (e.nok) {
 			snprintf(eops, sizeof(eops), "%.0f%s", e.ops, mark_e);
-			fmt_us(e.p50, t1, sizeof(t1));
-			fmt_us(e.p99, t2, sizeof(t2));
+			bench_fmt_us(e.p50, t1, sizeof(t1));
+			bench_fmt_us(e.p99, t2, sizeof(t2));
 			snprintf(elat, sizeof(elat), "%s / %s", t1, t2);
 		} else {
 			snprintf(eops, sizeof(eops), "ERROR");
@@ -1062,7 +880,8 @@ static void print_table(const struct config *cfg, const struct workload *w, bool
 		any = true;
 		if (op == OP_FSYNC)
 			per = cfg->fsyncs;
-		double mc = median(c, n), mf = median(f, n), mw = median(wr, n), mr = median(rd, n);
+		double mc = bench_median(c, n), mf = bench_median(f, n);
+		double mw = bench_median(wr, n), mr = bench_median(rd, n);
 		printf("  %-22s %7.0f / %7.0f / %7.0f / %7.0f", w->op_label[op], mc, mf, mw, mr);
 		if (op == OP_FSYNC)
 			printf("   (per op: %.2f / %.2f / %.2f / %.2f)", mc / per, mf / per, mw / per,
@@ -1126,29 +945,29 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (!strcmp(a, "--image-size")) {
-			bad = parse_size(v, &cfg.image_size) < 0;
+			bad = bench_parse_size(v, &cfg.image_size) < 0;
 			set_image = true;
 		} else if (!strcmp(a, "--file-size")) {
-			bad = parse_size(v, &cfg.file_size) < 0;
+			bad = bench_parse_size(v, &cfg.file_size) < 0;
 			set_fsize = true;
 		} else if (!strcmp(a, "--files")) {
-			bad = parse_uint(v, &cfg.files) < 0;
+			bad = bench_parse_uint(v, &cfg.files) < 0;
 			set_files = true;
 		} else if (!strcmp(a, "--reps")) {
-			bad = parse_uint(v, &cfg.reps) < 0 || cfg.reps > MAX_REPS;
+			bad = bench_parse_uint(v, &cfg.reps) < 0 || cfg.reps > MAX_REPS;
 			set_reps = true;
 		} else if (!strcmp(a, "--fsyncs")) {
-			bad = parse_uint(v, &cfg.fsyncs) < 0;
+			bad = bench_parse_uint(v, &cfg.fsyncs) < 0;
 			set_fsyncs = true;
 		} else if (!strcmp(a, "--dir-entries")) {
-			bad = parse_uint(v, &cfg.dir_entries) < 0;
+			bad = bench_parse_uint(v, &cfg.dir_entries) < 0;
 			set_dents = true;
 		} else if (!strcmp(a, "--listings")) {
-			bad = parse_uint(v, &cfg.listings) < 0;
+			bad = bench_parse_uint(v, &cfg.listings) < 0;
 			set_list = true;
 		} else if (!strcmp(a, "--cache-pages")) {
 			unsigned cp = 0;
-			bad = parse_uint(v, &cp) < 0;
+			bad = bench_parse_uint(v, &cp) < 0;
 			cfg.cache_pages = cp;
 		} else if (!strcmp(a, "--dir"))
 			cfg.dir = v;
@@ -1208,8 +1027,8 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < cfg.dir_entries; i++)
 		snprintf(w.dpaths[i], sizeof(w.dpaths[i]), "/dir/e%07u", i);
 	char fsz[32], isz[32];
-	fmt_size(cfg.file_size, fsz, sizeof(fsz));
-	fmt_size(cfg.image_size, isz, sizeof(isz));
+	bench_fmt_size(cfg.file_size, fsz, sizeof(fsz));
+	bench_fmt_size(cfg.image_size, isz, sizeof(isz));
 	snprintf(w.op_label[OP_CREATE], 40, "create");
 	snprintf(w.op_label[OP_STAT], 40, "stat");
 	snprintf(w.op_label[OP_WRITE], 40, "write 4K (buffered)");
@@ -1242,23 +1061,15 @@ int main(int argc, char **argv)
 
 	/* A private mount namespace: the ext4 mount cannot outlive us. */
 	bool private_ns = false;
-	if (!cfg.no_ext4 && geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+	if (!cfg.no_ext4 && bench_private_mount_ns())
 		private_ns = true;
 
 	/* configuration */
 	struct utsname un;
 	uname(&un);
-	struct statfs sfs;
-	const char *hostfs = "?";
-	if (statfs(g_workdir, &sfs) == 0)
-		hostfs = sfs.f_type == 0xEF53       ? "ext4"
-			 : sfs.f_type == 0x58465342 ? "xfs"
-			 : sfs.f_type == 0x9123683E ? "btrfs"
-			 : sfs.f_type == 0x01021994 ? "tmpfs"
-						    : "other";
+	const char *hostfs = bench_host_fs(g_workdir);
 	char cache_sz[32];
-	fmt_size(cfg.cache_pages * BLK, cache_sz, sizeof(cache_sz));
+	bench_fmt_size(cfg.cache_pages * BLK, cache_sz, sizeof(cache_sz));
 	printf("bench_core: Ananke core (in-process) vs Linux ext4 (loop mount), same run\n");
 	double la[3] = {0, 0, 0};
 	getloadavg(la, 3);
@@ -1287,14 +1098,14 @@ int main(int argc, char **argv)
 	bool ext4_ran = false, ext4_enabled = !cfg.no_ext4;
 	char why[3000] = "";
 	for (unsigned r = 0; r < cfg.reps; r++) {
-		uint64_t t = now_ns();
+		uint64_t t = bench_now_ns();
 		int rc = ananke_rep(&cfg, (int)r, &w);
 		printf("rep %u/%u ananke: %s (%.1f s)\n", r + 1, cfg.reps, rc == 0 ? "done" : "FAILED",
-		       (double)(now_ns() - t) / 1e9);
+		       (double)(bench_now_ns() - t) / 1e9);
 		fflush(stdout);
 		if (!ext4_enabled)
 			continue;
-		t = now_ns();
+		t = bench_now_ns();
 		rc = ext4_rep(&cfg, (int)r, &w, why, sizeof(why));
 		if (rc == -2) {
 			fprintf(stderr,
@@ -1307,7 +1118,7 @@ int main(int argc, char **argv)
 		}
 		ext4_ran = true;
 		printf("rep %u/%u ext4  : %s (%.1f s)\n", r + 1, cfg.reps, rc == 0 ? "done" : "FAILED",
-		       (double)(now_ns() - t) / 1e9);
+		       (double)(bench_now_ns() - t) / 1e9);
 		fflush(stdout);
 	}
 	g_activity = "cleanup";
