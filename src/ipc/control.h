@@ -57,11 +57,53 @@ enum ank_ctl_type {
 	ANK_CTL_ATTACH = 1,
 	ANK_CTL_DETACH = 2,
 	ANK_CTL_SHUTDOWN = 3,
+	ANK_CTL_TAKEOVER = 4,  /* to a standby: the serving server is confirmed
+	                          dead; mount, recover, then send READY */
 	ANK_CTL_READY = 16,
 	ANK_CTL_ATTACHED = 17,
 	ANK_CTL_DETACHED = 18,
 	ANK_CTL_STOPPED = 19,
+	ANK_CTL_STANDBY = 20,  /* from a standby: device open, io_uring ready,
+	                          memory touched, threads made; waiting for
+	                          TAKEOVER (no metadata read yet) */
+	ANK_CTL_RECOVERED = 21,/* struct ank_ctl_report: the server's recovery
+	                          phases, sent just before READY after a takeover */
 };
+
+/*
+ * A server's report of one recovery (type ANK_CTL_RECOVERED), sent on fd 3
+ * right before READY when it took over from a dead server. Times are in
+ * microseconds, measured by the server; the supervisor adds the phases it
+ * sees itself (detect, hand-over, resume) and keeps the last reports for
+ * `ananke status --json` ("recoveries"). Untrusted like every server message:
+ * only displayed.
+ */
+struct ank_ctl_report {
+	uint32_t magic;          /* 0  ANK_CTL_MAGIC */
+	uint32_t type;           /* 4  ANK_CTL_RECOVERED */
+	uint64_t journal_us;     /* 8  mount: journal replay */
+	uint64_t plog_us;        /* 16 p-log verify and merge */
+	uint64_t aim_us;         /* 24 AIM replay incl. its sync */
+	uint64_t entries;        /* 32 live entries found */
+	uint64_t acted;          /* 40 */
+	uint64_t ignored;        /* 48 */
+	uint64_t modified;       /* 56 (write -> lseek, creat -> open) */
+	uint64_t corrupt;        /* 64 entries valid in neither copy */
+	uint64_t republished;    /* 72 in-flight requests answered from the log */
+	uint64_t reexecuted;     /* 80 in-flight requests run again */
+	uint64_t reserved[5];    /* 88 zero */
+};
+_Static_assert(sizeof(struct ank_ctl_report) == 128, "recovery report");
+
+/* Fault points a test can arm in the server through the environment of
+ * `ananke serve` (inherited by every server it starts):
+ *   ANANKE_FAULT=<point>[:<n>]   fire at the n-th pass (default 1), once per
+ *                                server process
+ * points: plog_after_op (operation part written, descriptor not),
+ * plog_after_desc (entry complete, ring slot not DONE), after_done (DONE
+ * published, ipc index not cleared), recovery_after_journal,
+ * recovery_mid_aim (half the entries replayed), hang (the worker spins
+ * forever while holding a request). A fault is abort() except hang. */
 
 struct ank_ctl_msg {
 	uint32_t magic;      /* ANK_CTL_MAGIC */
