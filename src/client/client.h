@@ -60,5 +60,7 @@ mode_t ankc_umask(void);
 /* Check a caller's path: 0 and *len_out = strlen + 1, or -EFAULT /
  * -ENAMETOOLONG. */
 int ankc_check_path(const char *path, size_t *len_out);
+/* Re-initialise the per-fd I/O locks in a fork child (libananke.c). */
+void ankc_rw_locks_reset(void);
 
 #endif

@@ -82,6 +82,7 @@ static void atfork_child(void)
 	g_users = 0;
 	g_dead = 0;
 	g_state = CONN_UNMOUNTED;
+	ankc_rw_locks_reset();
 }
 
 static void atfork_register(void)

@@ -150,6 +150,15 @@ static pthread_mutex_t rw_locks[RW_LOCKS] = {
 	[0 ... RW_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER,
 };
 
+/* fork(): another thread of the parent may have held one of these locks at
+ * that moment; the child's copies start unlocked (called from the child
+ * handler in conn.c). */
+void ankc_rw_locks_reset(void)
+{
+	for (unsigned i = 0; i < RW_LOCKS; i++)
+		pthread_mutex_init(&rw_locks[i], NULL);
+}
+
 static ssize_t rw(uint32_t op, int fd, void *rbuf, const void *wbuf, size_t n,
 		  int64_t off)
 {
