@@ -47,7 +47,10 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
 static void serve_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]\n"
-		   "                    [--recovery=none|ananke] [--plog-size BYTES]\n"
+		   "                    [--recovery=none|ananke|sync] [--plog-size BYTES]\n"
+		   "                    [--watchdog-ms MS] [--no-standby]\n"
+		   "  --watchdog-ms: kill a server whose heartbeat stands still this long while\n"
+		   "  requests are pending (default 500; 0: off).\n"
 		   "  IMAGE defaults to " DEFAULT_IMAGE " (created, 1 GiB, when missing);\n"
 		   "  PATH to $ANANKE_SOCKET, else " DEFAULT_SOCKET ".\n");
 }
@@ -56,7 +59,8 @@ int tool_serve(int argc, char **argv)
 {
 	struct sup_config cfg = {.image = DEFAULT_IMAGE,
 				 .socket_path = default_socket(),
-				 .recovery = "none"};
+				 .recovery = "none",
+				 .watchdog_ms = 500};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	/* Thread per core by default. */
 	cfg.workers = ncpu < 1 ? 1u : ncpu > ANK_STATS_MAX_WORKERS ? ANK_STATS_MAX_WORKERS
@@ -82,14 +86,26 @@ int tool_serve(int argc, char **argv)
 				cfg.recovery = "none";
 			} else if (!strcmp(v, "ananke")) {
 				cfg.recovery = "ananke";
+			} else if (!strcmp(v, "sync")) {
+				cfg.recovery = "sync";
 			} else {
 				fprintf(stderr,
 					"ananke: serve: unknown recovery mode '%s' (none: a "
 					"restarted server fails in-flight requests with EIO; "
-					"ananke: p-logs and transparent replay)\n",
+					"ananke: p-logs and transparent replay; sync: see "
+					"docs/RECOVERY.md)\n",
 					v);
 				return 2;
 			}
+		} else if ((v = opt_value(argc, argv, &i, "--watchdog-ms", &bad))) {
+			char *end;
+			errno = 0;
+			unsigned long ms = strtoul(v, &end, 10);
+			if (errno || *end || end == v || ms > 3600000) {
+				fprintf(stderr, "ananke: serve: --watchdog-ms must be 0..3600000\n");
+				return 2;
+			}
+			cfg.watchdog_ms = (unsigned)ms;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-size", &bad))) {
 			char *end;
 			errno = 0;
@@ -103,6 +119,8 @@ int tool_serve(int argc, char **argv)
 		} else if (bad) {
 			fprintf(stderr, "ananke: serve: %s needs a value\n", argv[i]);
 			return 2;
+		} else if (!strcmp(argv[i], "--no-standby")) {
+			cfg.no_standby = true;
 		} else if (!strcmp(argv[i], "--foreground") || !strcmp(argv[i], "-f")) {
 			cfg.foreground = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -188,7 +206,7 @@ int tool_status(int argc, char **argv)
 			return 2;
 		}
 	}
-	char reply[8192];
+	static char reply[65536 + 1];
 	return request("status", path, ANK_HELLO_STATUS, flags, 10000, reply, sizeof(reply));
 }
 

@@ -16,6 +16,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -235,6 +236,41 @@ void dispatch_complete(void *ring, unsigned i, int64_t result)
 		ank_futex_wake(&slot->state);
 }
 
+/* Recovery "sync": make the effect of a successful gap-creating request
+ * durable before its reply. Data operations fsync their file (data, inode
+ * and directory entry: fs.h), the rest commit everything. Returns the
+ * result, or the sync's error when the effect could not be made durable. */
+static int64_t sync_after(struct server_worker *w, struct fs_client *c, const struct request *rq,
+			  int64_t result)
+{
+	int rc;
+	if (result < 0)
+		return result;
+	switch (rq->opcode) {
+	case ANK_OP_OPEN:
+		if (!(rq->flags & (O_CREAT | O_TRUNC)))
+			return result;
+		rc = fs_fsync(c, (int)result);
+		break;
+	case ANK_OP_WRITE:
+	case ANK_OP_PWRITE:
+	case ANK_OP_FTRUNCATE:
+		rc = fs_fsync(c, rq->fd);
+		break;
+	case ANK_OP_TRUNCATE:
+	case ANK_OP_UNLINK:
+	case ANK_OP_RENAME:
+	case ANK_OP_LINK:
+	case ANK_OP_MKDIR:
+	case ANK_OP_RMDIR:
+		rc = fs_sync(w->srv->fs);
+		break;
+	default:
+		return result;
+	}
+	return rc < 0 ? rc : result;
+}
+
 void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i)
 {
 	struct ank_ring_slot *slot = ank_ring_slot(r->map, i);
@@ -249,15 +285,20 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	path[0] = path2[0] = '\0';
 	if (w->srv->ananke && rq.opcode == ANK_OP_CLOSE)
 		fs_inode_of_fd(r->client, rq.fd, &close_ino);
+	server_fault(SERVER_FAULT_HANG);
 	int64_t result = request_run(w, r, i, &rq, &wst, &has_st, path, path2);
+	if (w->srv->sync_mode)
+		result = sync_after(w, r->client, &rq, result);
 	if (has_st)
 		memcpy(slot->out, &wst, sizeof(wst));
 	uint64_t id = PLOG_ID_NONE;
 	if (w->srv->ananke)
 		id = plogsvc_log(w, r, i, &rq, path, path2, result, close_ino);
 	dispatch_complete(r->map, i, result);
-	if (id != PLOG_ID_NONE)
+	if (id != PLOG_ID_NONE) {
+		server_fault(SERVER_FAULT_AFTER_DONE);
 		plogsvc_clear_ipc(w, id);
+	}
 	/* Advisory counter; the stats page is shared memory, 64-bit wide, so
 	 * a plain atomic add (barrier.h only has 32-bit words). */
 	__atomic_fetch_add(&w->srv->stats->ops[w->index], 1, __ATOMIC_RELAXED);

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "../ipc/barrier.h"
+#include "../util/common.h"
 #include "server.h"
 
 #define META_TID_MASK ((1ull << 48) - 1)
@@ -107,11 +108,32 @@ static int pend_add(struct server_plog *l, uint64_t id, uint64_t tid)
 	return 0;
 }
 
+/* Fault point plog_after_op (fault.c): the log a served request is being
+ * appended to by this thread, NULL otherwise. */
+static __thread struct plog *fault_plog;
+
+/* plog_fault_hook, installed only when plog_after_op is armed: called after
+ * every store group of the writer; the point is the release store of the
+ * primary operation part's checksum (4 bytes at offset 4 of the operation
+ * part, which follows the descriptor at the head), i.e. before the first
+ * store of the descriptor. */
+static void fault_plog_hook(void *arg, const void *addr, size_t len)
+{
+	(void)arg;
+	struct plog *p = fault_plog;
+	if (!p || len != 4)
+		return;
+	const uint8_t *o0 = p->copy[PLOG_PRIMARY] + p->head_pos % p->copy_size + PLOG_DESC_SIZE;
+	if ((const uint8_t *)addr == o0 + 4)
+		server_fault(SERVER_FAULT_PLOG_AFTER_OP);
+}
+
 /* Append with the ENOSPC protocol: reclaim, sync (the hook clears bits),
- * reclaim, retry. A live entry is never dropped. */
+ * reclaim, retry. A live entry is never dropped. `served`: the entry of a
+ * client request (fault points count those only). */
 static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
 		      const struct plog_desc *d, const void *data, size_t len, uint64_t tid,
-		      uint64_t *id)
+		      uint64_t *id, bool served)
 {
 	struct server_plog *l = &srv->plogs[li];
 	int rc = -ENOSPC;
@@ -121,7 +143,10 @@ static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
 		pthread_mutex_lock(&l->lock);
 		if (attempt > 0)
 			plog_gc(l->p);
+		if (served)
+			fault_plog = l->p;
 		rc = plog_append(l->p, op, d, data, len, id);
+		fault_plog = NULL;
 		if (rc == 0 && (d->targets_status & (1u << PLOG_T_INODE)) && pend_add(l, *id, tid) < 0)
 			plog_clear_status(l->p, *id, 1u << PLOG_T_INODE); /* replay decides by tid */
 		pthread_mutex_unlock(&l->lock);
@@ -251,12 +276,14 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		d.targets_status |= 1u << PLOG_T_INODE;
 
 	uint64_t id = PLOG_ID_NONE;
-	int rc = log_append(srv, w->index, &op, &d, data, dlen, tid, &id);
+	int rc = log_append(srv, w->index, &op, &d, data, dlen, tid, &id, true);
 	if (rc < 0) {
 		fprintf(stderr, "ananke: server: p-log %u: cannot log opcode %" PRIu32
 				": %s; this operation would not survive a server crash\n",
 			w->index, rq->opcode, strerror(-rc));
 		id = PLOG_ID_NONE;
+	} else {
+		server_fault(SERVER_FAULT_PLOG_AFTER_DESC);
 	}
 	/* Only the newest entry of an fd keeps its fd bit. */
 	if (rq->opcode == ANK_OP_CLOSE) {
@@ -499,7 +526,8 @@ static int fresh_logs(struct server *srv)
 	return 0;
 }
 
-static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count)
+static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count,
+		       struct ank_ctl_report *rep)
 {
 	struct replay rp = {.srv = srv};
 	/* D: the last transaction the crashed server made durable, in its own
@@ -515,6 +543,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		const struct plog_entry *e = &ents[k];
 		if (e->err || e->desc_copy == PLOG_COPY_NONE) {
 			corrupt++;
+			rep->corrupt++;
 			continue;
 		}
 		if (e->desc.timestamp + 1 > max_order)
@@ -568,6 +597,19 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 	fs_reserve_tids(srv->fs, max_tid);
 	fs_hold_commits(srv->fs, true);
 
+	/* How many entries pass 3 acts on (fault point recovery_mid_aim). */
+	size_t to_act = 0;
+	for (size_t k = 0; k < count; k++) {
+		const struct plog_entry *e = &ents[k];
+		if (e->err || e->desc_copy == PLOG_COPY_NONE ||
+		    entry_tid(&e->desc, e->op.opcode) <= durable)
+			continue;
+		if (e->op.opcode != ANK_OP_READ && e->op.opcode != ANK_OP_LSEEK &&
+		    e->op.opcode != ANK_OP_CLOSE)
+			to_act++;
+	}
+	bool mid_passed = false;
+
 	/* Pass 2: reopen the fds whose inode exists now (durable, or kept as
 	 * an orphan); the others wait for their creation in pass 3. */
 	for (size_t j = 0; j < rp.nfds; j++)
@@ -579,19 +621,45 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		const struct plog_entry *e = &ents[k];
 		if (e->err || e->desc_copy == PLOG_COPY_NONE)
 			continue;
-		if (entry_tid(&e->desc, e->op.opcode) <= durable)
+		bool fd_live = (e->desc.targets_status & (1u << PLOG_T_FD)) != 0;
+		if (entry_tid(&e->desc, e->op.opcode) <= durable) {
+			/* Durable: only a live fd comes back (creat -> open,
+			 * write/read -> lseek); an lseek is Acted (offset). */
+			if (!fd_live)
+				rep->ignored++;
+			else if (e->op.opcode == ANK_OP_LSEEK)
+				rep->acted++;
+			else
+				rep->modified++;
 			continue;
+		}
 		/* (The inode bit may lag behind the tid: decide by the tid.) */
 		switch (e->op.opcode) {
 		case ANK_OP_READ:
+			if (fd_live)
+				rep->modified++;
+			else
+				rep->ignored++;
+			continue;
 		case ANK_OP_LSEEK:
+			if (fd_live)
+				rep->acted++;
+			else
+				rep->ignored++;
+			continue;
 		case ANK_OP_CLOSE:
+			rep->ignored++;
 			continue;
 		default:
 			break;
 		}
 		int r = replay_act(&rp, e);
 		acted++;
+		rep->acted++;
+		if (!mid_passed && acted * 2 >= to_act) {
+			mid_passed = true;
+			server_fault(SERVER_FAULT_RECOVERY_MID_AIM);
+		}
 		if (r < 0) {
 			failed++;
 			fprintf(stderr, "ananke: server: replay of opcode %" PRIu32 " (%s%s%s) "
@@ -662,7 +730,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		d.targets[PLOG_T_DST_INODE] = f->creds;
 		uint64_t id;
 		unsigned li = (unsigned)(j % srv->nplogs);
-		if (log_append(srv, li, &op, &d, NULL, 0, 0, &id) == 0) {
+		if (log_append(srv, li, &op, &d, NULL, 0, 0, &id, false) == 0) {
 			st->live = true;
 			st->log = li;
 			st->entry_id = id;
@@ -681,11 +749,34 @@ out:
 	return rc;
 }
 
-int plogsvc_start(struct server *srv)
+int plogsvc_map(struct server *srv)
 {
 	int rc = map_logs(srv);
 	if (rc < 0)
 		return rc;
+	/* Fault the pages in now (reading only: the logs still belong to the
+	 * server this one may stand by for), so recovery takes no page faults. */
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		const volatile uint8_t *m = srv->plogs[k].mem;
+		uint8_t sum = 0;
+		for (size_t off = 0; off < srv->plogs[k].size; off += 4096)
+			sum ^= m[off];
+		(void)sum;
+	}
+	if (server_fault_point == SERVER_FAULT_PLOG_AFTER_OP)
+		plog_fault_hook = fault_plog_hook;
+	return 0;
+}
+
+static uint64_t us_since(uint64_t t0)
+{
+	return (ank_mono_ns() - t0) / 1000u;
+}
+
+int plogsvc_start(struct server *srv)
+{
+	int rc;
+	uint64_t t0 = ank_mono_ns();
 	const void *mems[ANK_STATS_MAX_WORKERS];
 	size_t sizes[ANK_STATS_MAX_WORKERS];
 	for (unsigned k = 0; k < srv->nplogs; k++) {
@@ -704,7 +795,13 @@ int plogsvc_start(struct server *srv)
 				"from the others\n",
 			strerror(-rc));
 	if (count > 0) {
-		rc = replay_logs(srv, ents, count);
+		srv->took_over = true;
+		srv->report.entries = count;
+		srv->report.plog_us = us_since(t0);
+		server_fault(SERVER_FAULT_RECOVERY_AFTER_JOURNAL);
+		t0 = ank_mono_ns();
+		rc = replay_logs(srv, ents, count, &srv->report);
+		srv->report.aim_us = us_since(t0);
 	} else {
 		rc = fs_release_orphans(srv->fs);
 		if (rc == 0)
@@ -769,9 +866,12 @@ bool plogsvc_adopt(struct server *srv, struct server_ring *r)
 			    !ank_cas(&slot->state, ANK_SLOT_SUBMITTED, ANK_SLOT_SERVER))
 				continue;
 			dispatch_complete(r->map, i, x->slot[i].result);
+			srv->report.republished++;
 		} else if (state == ANK_SLOT_SERVER) {
-			/* Claimed but never completed: run it again. */
+			/* Claimed but never completed: run it again. (A slot
+			 * still SUBMITTED was never taken: it just runs.) */
 			ank_store_release(&slot->state, ANK_SLOT_SUBMITTED);
+			srv->report.reexecuted++;
 		}
 	}
 	if (!x)

@@ -25,6 +25,27 @@
  * in-flight slots are completed from the log or run again (exactly-once),
  * nothing is failed with EIO and no fd is made stale.
  *
+ * Recovery mode "sync" (`--recovery sync`, like uFS-Sync): every
+ * successful create (OPEN with O_CREAT or O_TRUNC), write, pwrite, truncate,
+ * ftruncate, unlink, rename, link, mkdir and rmdir is made durable before
+ * its reply (dispatch.c: fsync of the file for fd operations, a full sync
+ * for path operations; a failed sync is the request's error). No p-log.
+ * It closes the data and metadata gap only: after a restart in-flight
+ * requests get EIO and old fds are stale, exactly as in "none".
+ *
+ * Standby (`--standby`): everything that reads no metadata is done first
+ * (device open with its io_uring, p-logs mapped and touched, worker threads
+ * created, idle and not beating the shared heartbeat), then
+ *   server -> STANDBY
+ *   TAKEOVER -> mount (journal replay), p-log verify/merge, AIM replay,
+ *               then RECOVERED {struct ank_ctl_report}, READY
+ *   SHUTDOWN or EOF before TAKEOVER -> exit 0, nothing sent, nothing written
+ * A server started without --standby that finds live p-log entries also
+ * sends RECOVERED right before READY. The in-flight counts (republished,
+ * reexecuted) are only known when the rings come back at ATTACH, after
+ * READY: the report carries 0 for them, and each ATTACH that settles
+ * in-flight requests logs its counts (and running totals) on stderr.
+ *
  * It does not poll rings (worker.c) nor decode requests (dispatch.c).
  */
 #include <errno.h>
@@ -57,8 +78,16 @@ static void server_on_signal(int sig)
 
 static void server_usage(FILE *f)
 {
-	fprintf(f, "usage: ananke server --image PATH [--workers N] [--recovery none|ananke]\n"
-		   "  run by the supervisor: fd 3 is its control socket, fd 4 the stats memfd\n");
+	fprintf(f, "usage: ananke server --image PATH [--workers N] [--recovery none|ananke|sync]\n"
+		   "                     [--standby]\n"
+		   "  run by the supervisor: fd 3 is its control socket, fd 4 the stats memfd\n"
+		   "  --standby: prepare (device, io_uring, p-logs, threads), send STANDBY,\n"
+		   "             mount and recover only on TAKEOVER\n");
+}
+
+static uint64_t us_since(uint64_t t0)
+{
+	return (ank_mono_ns() - t0) / 1000u;
 }
 
 /* ---- control socket -------------------------------------------------------- */
@@ -74,6 +103,23 @@ static int ctl_send(struct server *srv, uint32_t type, uint64_t client_id, int32
 	for (;;) {
 		ssize_t n = send(srv->ctl_fd, &m, sizeof(m), MSG_NOSIGNAL);
 		if (n == (ssize_t)sizeof(m))
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 ? -errno : -EPROTO;
+	}
+}
+
+/* RECOVERED: this server's recovery report (phases, counts). */
+static int ctl_send_report(struct server *srv)
+{
+	struct ank_ctl_report rep = srv->report;
+	rep.magic = ANK_CTL_MAGIC;
+	rep.type = ANK_CTL_RECOVERED;
+	memset(rep.reserved, 0, sizeof(rep.reserved));
+	for (;;) {
+		ssize_t n = send(srv->ctl_fd, &rep, sizeof(rep), MSG_NOSIGNAL);
+		if (n == (ssize_t)sizeof(rep))
 			return 0;
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -357,7 +403,8 @@ static void workers_stop(struct server *srv)
 {
 	for (unsigned i = 0; i < srv->nworkers; i++)
 		worker_stop(&srv->workers[i]);
-	if (srv->stats)
+	/* (A standby never wrote to the page: it is the serving server's.) */
+	if (srv->stats && ank_load_acquire(&srv->serving))
 		ank_store_release(&srv->stats->workers, 0);
 }
 
@@ -406,9 +453,11 @@ static const char *mount_error(int rc)
 	}
 }
 
-static int server_start(struct server *srv, const char *image, unsigned nworkers)
+/* Everything that reads no file system metadata (a standby does it ahead
+ * of time): open the device (io_uring set up), map and touch the p-logs,
+ * create the worker threads (idle, no rings, no heartbeat yet). */
+static int server_prepare(struct server *srv, const char *image, unsigned nworkers)
 {
-	struct fs_options opt = {.keep_orphans = srv->ananke};
 	int rc = bdev_file_open(image, false, 0, &srv->dev);
 	if (rc < 0) {
 		fprintf(stderr, "ananke: server: cannot open %s: %s\n", image,
@@ -416,16 +465,9 @@ static int server_start(struct server *srv, const char *image, unsigned nworkers
 				      : strerror(-rc));
 		return rc;
 	}
-	rc = fs_mount(srv->dev, &opt, &srv->fs);
-	if (rc < 0) {
-		srv->fs = NULL;
-		fprintf(stderr, "ananke: server: cannot mount %s: %s\n", image, mount_error(rc));
-		return rc;
-	}
 	if (srv->ananke) {
-		/* Before any worker runs: rebuild what the dead server had. */
 		srv->nworkers = nworkers;
-		rc = plogsvc_start(srv);
+		rc = plogsvc_map(srv);
 		srv->nworkers = 0;
 		if (rc < 0) {
 			fprintf(stderr, "ananke: server: recovery ananke: %s\n", strerror(-rc));
@@ -442,17 +484,84 @@ static int server_start(struct server *srv, const char *image, unsigned nworkers
 		rc = worker_init(srv, &srv->workers[i], i);
 		if (rc < 0)
 			goto fail;
+		/* Touch the scratch memory now rather than in a request. */
+		memset(srv->workers[i].dirents, 0, SERVER_READDIR_MAX * sizeof(struct fs_dirent));
 	}
 	for (unsigned i = 0; i < nworkers; i++) {
 		rc = worker_start(&srv->workers[i]);
 		if (rc < 0)
 			goto fail;
 	}
-	ank_store_release(&srv->stats->workers, nworkers);
 	return 0;
 fail:
 	fprintf(stderr, "ananke: server: cannot start workers: %s\n", strerror(-rc));
 	return rc;
+}
+
+/* Mount (journal replay), then in recovery mode "ananke" rebuild the dead
+ * server's state from the p-logs; start serving. Fills srv->report. */
+static int server_mount(struct server *srv, const char *image)
+{
+	struct fs_options opt = {.keep_orphans = srv->ananke};
+	uint64_t t0 = ank_mono_ns();
+	int rc = fs_mount(srv->dev, &opt, &srv->fs);
+	if (rc < 0) {
+		srv->fs = NULL;
+		fprintf(stderr, "ananke: server: cannot mount %s: %s\n", image, mount_error(rc));
+		return rc;
+	}
+	srv->report.journal_us = us_since(t0);
+	if (srv->ananke) {
+		/* Before any ring is attached: rebuild what the dead server had. */
+		rc = plogsvc_start(srv);
+		if (rc < 0) {
+			fprintf(stderr, "ananke: server: recovery ananke: %s\n", strerror(-rc));
+			return rc;
+		}
+	} else if (srv->standby) {
+		/* A takeover without p-logs: the journal was all there was. */
+		server_fault(SERVER_FAULT_RECOVERY_AFTER_JOURNAL);
+	}
+	if (srv->standby)
+		srv->took_over = true;
+	ank_store_release(&srv->serving, 1);
+	ank_store_release(&srv->stats->workers, srv->nworkers);
+	return 0;
+}
+
+/* A standby: say STANDBY, then wait for TAKEOVER. Returns 1 on TAKEOVER, 0
+ * when told to go away first (SHUTDOWN, EOF, a signal), or -errno. */
+static int server_stand_by(struct server *srv, const sigset_t *waitmask)
+{
+	int rc = ctl_send(srv, ANK_CTL_STANDBY, 0, 0);
+	if (rc < 0)
+		return 0; /* the supervisor is gone */
+	for (;;) {
+		struct ank_ctl_msg m = {0};
+		int fds[CTL_MAX_FDS];
+		int nfds;
+		if (server_signalled)
+			return 0;
+		ssize_t n = ctl_recv(srv, waitmask, &m, fds, &nfds);
+		close_fds(fds, nfds);
+		if (n == -EINTR)
+			continue;
+		if (n == 0)
+			return 0;
+		if (n < 0 && n != -EMSGSIZE)
+			return (int)n;
+		if (n != (ssize_t)sizeof(m) || m.magic != ANK_CTL_MAGIC) {
+			fprintf(stderr, "ananke: server: standby: malformed control message ignored\n");
+			continue;
+		}
+		if (m.type == ANK_CTL_TAKEOVER)
+			return 1;
+		if (m.type == ANK_CTL_SHUTDOWN)
+			return 0;
+		fprintf(stderr, "ananke: server: standby: control message %" PRIu32
+				" before TAKEOVER ignored\n",
+			m.type);
+	}
 }
 
 /* ---- the control loop -------------------------------------------------------- */
@@ -490,12 +599,23 @@ static int server_control_loop(struct server *srv, const sigset_t *waitmask)
 		switch (m.type) {
 		case ANK_CTL_ATTACH: {
 			int rc;
+			uint64_t rep0 = srv->report.republished, rex0 = srv->report.reexecuted;
 			if (nfds != 1) {
 				close_fds(fds, nfds);
 				rc = nfds == 0 ? -EBADF : -EINVAL;
 			} else {
 				rc = server_attach(srv, &m, fds[0]);
 			}
+			/* In-flight requests settled at this ATTACH. RECOVERED
+			 * went out before READY (the supervisor accepts one
+			 * report, before READY), so these counts go to the log. */
+			if (srv->report.republished != rep0 || srv->report.reexecuted != rex0)
+				fprintf(stderr, "ananke: server: client %" PRIu64 ": %" PRIu64
+						" in-flight requests answered from the p-log, %" PRIu64
+						" run again (totals %" PRIu64 ", %" PRIu64 ")\n",
+					m.client_id, srv->report.republished - rep0,
+					srv->report.reexecuted - rex0, srv->report.republished,
+					srv->report.reexecuted);
 			if (rc < 0)
 				fprintf(stderr, "ananke: server: attach of client %" PRIu64
 						" (pid %" PRIu32 ") refused: %s\n",
@@ -558,16 +678,22 @@ int server_main(int argc, char **argv)
 					argv[i], ANK_STATS_MAX_WORKERS);
 				goto usage;
 			}
-		} else if (!strcmp(argv[i], "--recovery") && i + 1 < argc) {
-			i++;
-			if (!strcmp(argv[i], "ananke")) {
+		} else if ((!strcmp(argv[i], "--recovery") && i + 1 < argc) ||
+			   !strncmp(argv[i], "--recovery=", 11)) {
+			const char *mode = argv[i][10] == '=' ? argv[i] + 11 : argv[++i];
+			srv.ananke = srv.sync_mode = false;
+			if (!strcmp(mode, "ananke")) {
 				srv.ananke = true;
-			} else if (strcmp(argv[i], "none") != 0) {
+			} else if (!strcmp(mode, "sync")) {
+				srv.sync_mode = true;
+			} else if (strcmp(mode, "none") != 0) {
 				fprintf(stderr, "ananke: server: unknown recovery mode '%s' "
-						"(supported: none, ananke)\n",
-					argv[i]);
+						"(supported: none, ananke, sync)\n",
+					mode);
 				goto usage;
 			}
+		} else if (!strcmp(argv[i], "--standby")) {
+			srv.standby = true;
 		} else {
 			goto usage;
 		}
@@ -604,9 +730,26 @@ int server_main(int argc, char **argv)
 		fprintf(stderr, "ananke: server: out of memory\n");
 		goto fail;
 	}
-	rc = server_start(&srv, image, nworkers);
+	server_fault_init();
+	rc = server_prepare(&srv, image, nworkers);
 	if (rc < 0)
 		goto fail;
+	if (srv.standby) {
+		rc = server_stand_by(&srv, &waitmask);
+		if (rc <= 0) {
+			/* Never served: nothing to unmount, nothing to report. */
+			server_teardown(&srv);
+			if (rc < 0)
+				fprintf(stderr, "ananke: server: standby: control socket: %s\n",
+					strerror(-rc));
+			return rc < 0 ? 1 : 0;
+		}
+	}
+	rc = server_mount(&srv, image);
+	if (rc < 0)
+		goto fail;
+	if (srv.took_over && ctl_send_report(&srv) < 0)
+		fprintf(stderr, "ananke: server: cannot send the recovery report\n");
 	if (ctl_send(&srv, ANK_CTL_READY, 0, 0) < 0)
 		fprintf(stderr, "ananke: server: cannot report READY; the supervisor is gone\n");
 

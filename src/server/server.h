@@ -47,10 +47,12 @@ struct request {
 	uint64_t seq;
 };
 
-/* `ananke server --image PATH [--workers N] [--recovery none]`, with fd 3
- * the control socket and fd 4 the stats memfd. argv[0] is "server". Returns
- * the process exit code: 0 after SHUTDOWN (or the supervisor going away)
- * with a clean unmount, 1 when the volume cannot be served, 2 on bad usage. */
+/* `ananke server --image PATH [--workers N] [--recovery none|ananke|sync]
+ * [--standby]`, with fd 3 the control socket and fd 4 the stats
+ * memfd. argv[0] is "server". Returns the process exit code: 0 after
+ * SHUTDOWN (or the supervisor going away) with a clean unmount, or a standby
+ * told to go away before TAKEOVER; 1 when the volume cannot be served, 2 on
+ * bad usage. */
 int server_main(int argc, char **argv);
 
 /* One worker sleeps with futex_waitv on every ring's doorbell plus its own
@@ -71,6 +73,29 @@ int server_main(int argc, char **argv);
 
 struct server;
 struct server_worker;
+
+/* ---- fault.c: test fault points (ANANKE_FAULT, src/ipc/control.h) ---------- */
+
+enum server_fault {
+	SERVER_FAULT_NONE = 0,
+	SERVER_FAULT_PLOG_AFTER_OP,
+	SERVER_FAULT_PLOG_AFTER_DESC,
+	SERVER_FAULT_AFTER_DONE,
+	SERVER_FAULT_RECOVERY_AFTER_JOURNAL,
+	SERVER_FAULT_RECOVERY_MID_AIM,
+	SERVER_FAULT_HANG,
+};
+/* The armed point (NONE in production, and once it fired). */
+extern enum server_fault server_fault_point;
+/* Parse ANANKE_FAULT (and ANANKE_FAULT_ONCE) once, at start-up. */
+void server_fault_init(void);
+/* A pass of an armed point: counts, and fires at the n-th. */
+void server_fault_pass(enum server_fault p);
+static inline void server_fault(enum server_fault p)
+{
+	if (__builtin_expect(__atomic_load_n(&server_fault_point, __ATOMIC_RELAXED) == p, 0))
+		server_fault_pass(p);
+}
 
 /* Recovery "ananke": what the server knows of one fd of a client (the p-log
  * entry that holds its live state: inode, flags, latest offset). */
@@ -149,7 +174,14 @@ struct server_worker {
 	uint32_t active_gen;
 	struct fs_dirent *dirents;       /* READDIR scratch, SERVER_READDIR_MAX */
 	uint64_t last_beat_ns;
+	/* When the request being run started, 0 between requests. [atomic:
+	 * written by the worker, read by the others' heartbeat check] */
+	uint64_t busy_since_ns;
 };
+
+/* A request running longer than this stops every worker's heartbeat (the
+ * supervisor's watchdog then sees "requests pending, heartbeat still"). */
+#define SERVER_STUCK_NS 100000000ull
 
 struct server {
 	struct bdev *dev;
@@ -160,6 +192,20 @@ struct server {
 	unsigned nworkers;
 	struct server_worker *workers;   /* [nworkers] */
 	struct server_ring *rings;       /* [control] attached rings */
+
+	/* Started with --standby: prepared, waiting for TAKEOVER. */
+	bool standby;
+	/* Serving: the workers may bump the heartbeat (a standby's must not:
+	 * the stats page is shared with the server it stands by for). [atomic] */
+	uint32_t serving;
+	/* This server took over (a standby's TAKEOVER, or live p-logs found):
+	 * RECOVERED {report} goes out right before READY. */
+	bool took_over;
+	struct ank_ctl_report report;    /* [control] */
+
+	/* Recovery "sync": every gap-creating operation is made durable
+	 * before its reply (no p-log). */
+	bool sync_mode;
 
 	/* Recovery "ananke" (NULL plogs in mode "none") */
 	bool ananke;
@@ -188,10 +234,13 @@ void worker_remove_ring(struct server_worker *w, struct server_ring *r);
 /* ---- plogsvc.c (recovery "ananke") ----------------------------------------- */
 
 struct request;
-/* Map the p-logs (fds 5..) and, when they hold live entries, rebuild the
- * state of the dead server (AIM replay); then reformat them, re-log the
- * live fds and install the commit hook. Called after mount, before the
- * workers start. 0 or -errno. */
+/* Map the p-logs (fds 5..) and touch their pages; no metadata is read (a
+ * standby does it before TAKEOVER). 0 or -errno. */
+int plogsvc_map(struct server *srv);
+/* After mount: when the p-logs hold live entries, rebuild the state of the
+ * dead server (AIM replay) and fill srv->report (plog_us, aim_us, counts;
+ * srv->took_over = true); then reformat them, re-log the live fds and install
+ * the commit hook. Before any ring is attached. 0 or -errno. */
 int plogsvc_start(struct server *srv);
 void plogsvc_stop(struct server *srv);
 /* Log request `rq` (already run, `result`) of slot i. Returns the entry id
@@ -201,7 +250,9 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     int64_t result, uint64_t close_ino);
 void plogsvc_clear_ipc(struct server_worker *w, uint64_t id);
 /* ATTACH of a client: adopt its rebuilt state if there is one and settle
- * its in-flight slots (exactly-once). Returns true when adopted. */
+ * its in-flight slots (exactly-once): those answered from the log are added
+ * to srv->report.republished, those given back to be run to .reexecuted.
+ * Returns true when adopted. */
 bool plogsvc_adopt(struct server *srv, struct server_ring *r);
 /* Forget the rebuilt state of a client that went away before its ATTACH. */
 bool plogsvc_drop(struct server *srv, uint64_t client_id);

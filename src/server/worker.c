@@ -67,13 +67,27 @@ static bool worker_set_changed(struct server_worker *w)
 }
 
 /* Watchdog liveness: bump the shared heartbeat, at most every
- * SERVER_BEAT_NS per worker so busy workers do not fight over its line. */
+ * SERVER_BEAT_NS per worker so busy workers do not fight over its line.
+ * The heartbeat says "every worker makes progress": a worker inside one
+ * request does not beat, and while any worker has been inside the same
+ * request for more than SERVER_STUCK_NS nobody beats (otherwise idle
+ * workers would hide a stuck one from the supervisor's watchdog, which only
+ * sees the one counter). A standby's workers never beat: the page is the
+ * serving server's. */
 static void worker_beat(struct server_worker *w, uint64_t now)
 {
 	if (now - w->last_beat_ns < SERVER_BEAT_NS)
 		return;
 	w->last_beat_ns = now;
-	__atomic_fetch_add(&w->srv->stats->heartbeat, 1, __ATOMIC_RELAXED);
+	struct server *srv = w->srv;
+	if (!ank_load_acquire(&srv->serving))
+		return;
+	for (unsigned k = 0; k < srv->nworkers; k++) {
+		uint64_t since = __atomic_load_n(&srv->workers[k].busy_since_ns, __ATOMIC_RELAXED);
+		if (since != 0 && now > since && now - since > SERVER_STUCK_NS)
+			return;
+	}
+	__atomic_fetch_add(&srv->stats->heartbeat, 1, __ATOMIC_RELAXED);
 }
 
 /* One pass over every slot of every ring: run what is SUBMITTED. Returns
@@ -92,7 +106,9 @@ static unsigned worker_scan(struct server_worker *w)
 			 * only if a (hostile) client changed the state. */
 			if (!ank_cas(&slot->state, ANK_SLOT_SUBMITTED, ANK_SLOT_SERVER))
 				continue;
+			__atomic_store_n(&w->busy_since_ns, ank_mono_ns(), __ATOMIC_RELAXED);
 			dispatch_request(w, r, i);
+			__atomic_store_n(&w->busy_since_ns, 0, __ATOMIC_RELAXED);
 			n++;
 		}
 		if (n && worker_set_changed(w))

@@ -1,7 +1,8 @@
 /*
  * shm.c - the memfds the supervisor owns: the stats page handed to every
  * server as fd 4, and one ring per client (layout in src/ipc/ring.h). The
- * supervisor writes only the [supervisor] fields; it never reads the slots.
+ * supervisor writes only the [supervisor] fields; of the slots it only reads
+ * the state words (the watchdog: are requests pending?), never their content.
  *
  * Both memfds are sealed against shrinking and growing: the server and the
  * clients hold the same fds and are untrusted, and a memfd truncated under
@@ -75,10 +76,10 @@ int sup_ring_create(struct sup_conn *c, uint32_t epoch)
 	int rc = memfd_sized("ananke-ring", ANK_RING_TOTAL_SIZE, &fd);
 	if (rc < 0)
 		return rc;
-	/* Only the header page: the slots and data buffers are the client's
-	 * and the server's business. */
+	/* The header and the slots (the watchdog reads their state words);
+	 * the data buffers are the client's and the server's business. */
 	struct ank_ring_header *h =
-		mmap(NULL, ANK_RING_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		mmap(NULL, ANK_RING_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED) {
 		rc = -errno;
 		close(fd);
@@ -101,10 +102,26 @@ int sup_ring_create(struct sup_conn *c, uint32_t epoch)
 	return 0;
 }
 
+/* Does the ring hold a request the server has not answered (a slot in
+ * SUBMITTED or SERVER)? The slots are written by the client and the server:
+ * only their state words are read, with acquire loads, and only compared. */
+bool sup_ring_pending(const struct sup_conn *c)
+{
+	if (!c->hdr)
+		return false;
+	for (unsigned i = 0; i < ANK_RING_NSLOTS; i++) {
+		const struct ank_ring_slot *sl = ank_ring_slot((void *)c->hdr, i);
+		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		if (st == ANK_SLOT_SUBMITTED || st == ANK_SLOT_SERVER)
+			return true;
+	}
+	return false;
+}
+
 void sup_ring_destroy(struct sup_conn *c)
 {
 	if (c->hdr)
-		munmap(c->hdr, ANK_RING_HEADER_SIZE);
+		munmap(c->hdr, ANK_RING_DATA_OFF);
 	if (c->ring_fd >= 0)
 		close(c->ring_fd);
 	c->hdr = NULL;

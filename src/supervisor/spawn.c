@@ -2,7 +2,8 @@
  * spawn.c - the server process: start it as a fresh exec of this binary
  * (`ananke server --image I --workers N --recovery M`, control socket on
  * fd 3, stats memfd on fd 4, in recovery mode "ananke" the p-logs on fds
- * 5..5+N-1, nothing else inherited), send it control
+ * 5..5+N-1, nothing else inherited; a standby gets `--standby` and the same
+ * fds with a control socket of its own), send it control
  * messages, kill it, reap it. A fresh exec, not a fork of the supervisor,
  * so that no state of a previous server or of the supervisor leaks in.
  *
@@ -84,11 +85,15 @@ exec_server(struct sup *s, int ctl, pid_t parent, char *const argv[])
 
 int sup_server_spawn(struct sup *s)
 {
-	struct sup_server *v = &s->srv;
+	return sup_proc_spawn(s, &s->srv, false);
+}
+
+int sup_proc_spawn(struct sup *s, struct sup_server *v, bool standby)
+{
 	char workers[16];
 	snprintf(workers, sizeof(workers), "%u", s->cfg.workers);
 	char *argv[] = {"ananke", "server", "--image", s->image, "--workers", workers,
-			"--recovery", (char *)s->cfg.recovery, NULL};
+			"--recovery", (char *)s->cfg.recovery, standby ? "--standby" : NULL, NULL};
 
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -140,20 +145,36 @@ int sup_server_spawn(struct sup *s)
 	v->got_stopped = false;
 	v->stopped_status = 0;
 	v->shutdown_pending = false;
-	sup_log("started server pid %d (epoch %u, %u workers, recovery %s)", (int)pid, s->epoch,
-		s->cfg.workers, s->cfg.recovery);
+	v->standby = standby;
+	v->took_over = false;
+	v->hang = false;
+	v->got_report = false;
+	v->kill_ns = 0;
+	if (standby)
+		sup_log("started standby server pid %d (%u workers, recovery %s)", (int)pid,
+			s->cfg.workers, s->cfg.recovery);
+	else
+		sup_log("started server pid %d (epoch %u, %u workers, recovery %s)", (int)pid,
+			s->epoch, s->cfg.workers, s->cfg.recovery);
 	return 0;
 }
 
 void sup_server_kill(struct sup *s, const char *reason)
 {
-	struct sup_server *v = &s->srv;
+	sup_proc_kill(s, &s->srv, reason);
+}
+
+void sup_proc_kill(struct sup *s, struct sup_server *v, const char *reason)
+{
 	if (v->pidfd < 0)
 		return;
-	if (!v->killed)
+	if (!v->killed) {
 		snprintf(v->kill_reason, sizeof(v->kill_reason), "%s", reason);
+		v->kill_ns = sup_now_ns();
+	}
 	v->killed = true;
-	sup_log("killing server pid %d: %s", (int)v->pid, reason);
+	sup_log("killing %sserver pid %d: %s", v->standby && !v->took_over ? "standby " : "",
+		(int)v->pid, reason);
 	/* Through the pidfd: the pid cannot have been reused, since it is our
 	 * unreaped child, but the pidfd makes that true by construction. */
 	if (pidfd_signal_raw(v->pidfd, SIGKILL) < 0 && errno != ESRCH)
@@ -168,7 +189,11 @@ void sup_server_kill(struct sup *s, const char *reason)
 
 int sup_server_reap(struct sup *s, char *desc, size_t desc_len)
 {
-	struct sup_server *v = &s->srv;
+	return sup_proc_reap(s, &s->srv, desc, desc_len);
+}
+
+int sup_proc_reap(struct sup *s, struct sup_server *v, char *desc, size_t desc_len)
+{
 	int st = 0;
 	pid_t r;
 	do
@@ -196,7 +221,12 @@ int sup_server_reap(struct sup *s, char *desc, size_t desc_len)
 int sup_server_send(struct sup *s, uint32_t type, uint64_t client_id, const struct sup_conn *c,
 		    int fd)
 {
-	struct sup_server *v = &s->srv;
+	return sup_proc_send(&s->srv, type, client_id, c, fd);
+}
+
+int sup_proc_send(struct sup_server *v, uint32_t type, uint64_t client_id,
+		  const struct sup_conn *c, int fd)
+{
 	if (v->ctl < 0)
 		return -EPIPE;
 	struct ank_ctl_msg m = {.magic = ANK_CTL_MAGIC, .type = type, .client_id = client_id};

@@ -56,6 +56,42 @@ static const char *state_name(const struct sup *s)
 	}
 }
 
+static const char *standby_name(const struct sup *s)
+{
+	if (s->cfg.no_standby)
+		return "off";
+	if (s->sb_mode == SB_DISABLED)
+		return "disabled";
+	if (s->sb.pidfd < 0)
+		return "none";
+	return s->sb.state == SRV_RUNNING ? "ready" : "starting";
+}
+
+/* The last recoveries, oldest first. */
+static void put_recoveries(struct out *o, const struct sup *s)
+{
+	uint64_t n = s->nrecs < SUP_MAX_RECOVERIES ? s->nrecs : SUP_MAX_RECOVERIES;
+	put(o, "\"recoveries\": [");
+	for (uint64_t i = 0; i < n; i++) {
+		const struct sup_recovery *r = &s->recs[(s->nrecs - n + i) % SUP_MAX_RECOVERIES];
+		put(o, "%s{\"total_us\": %" PRIu64 ", \"detect_us\": %" PRIu64
+			", \"handover_us\": %" PRIu64 ", \"journal_us\": %" PRIu64
+			", \"plog_us\": %" PRIu64 ", \"aim_us\": %" PRIu64 ", \"resume_us\": %" PRIu64
+			", \"backoff_us\": %" PRIu64 ", \"cause\": ",
+		    i ? ", " : "", r->total_us, r->detect_us, r->handover_us, r->journal_us,
+		    r->plog_us, r->aim_us, r->resume_us, r->backoff_us);
+		put_json_str(o, r->cause);
+		put(o, ", \"standby\": %s, \"report\": %s, \"old_pid\": %d, \"new_pid\": %d, "
+		       "\"acted\": %" PRIu64 ", \"ignored\": %" PRIu64 ", \"modified\": %" PRIu64
+		       ", \"corrupt\": %" PRIu64 ", \"republished\": %" PRIu64
+		       ", \"reexecuted\": %" PRIu64 "}",
+		    r->standby ? "true" : "false", r->report ? "true" : "false", r->old_pid,
+		    r->new_pid, r->acted, r->ignored, r->modified, r->corrupt, r->republished,
+		    r->reexecuted);
+	}
+	put(o, "]");
+}
+
 size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 {
 	struct out o = {.buf = buf, .len = len, .used = 0};
@@ -79,6 +115,10 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 		if (c->state >= CL_WAIT_SERVER && c->state <= CL_LIVE && c->sock >= 0)
 			clients++;
 	int server_pid = s->srv.pidfd >= 0 ? (int)s->srv.pid : 0;
+	/* Only a standby that is ready to take over counts. */
+	int standby_pid = s->sb.pidfd >= 0 && s->sb.state == SRV_RUNNING && !s->sb.killed
+				  ? (int)s->sb.pid
+				  : 0;
 	uint64_t uptime = (sup_now_ns() - s->start_ns) / 1000000000ull;
 
 	if (json) {
@@ -96,7 +136,13 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 		put_json_str(&o, s->socket_abs);
 		put(&o, ", \"recovery\": ");
 		put_json_str(&o, s->cfg.recovery);
-		put(&o, ", \"ring_version\": %u}\n", ANK_RING_VERSION);
+		/* Growing lists last: clients that read a truncated reply
+		 * still find the fixed fields. */
+		put(&o, ", \"ring_version\": %u, \"standby_pid\": %d, \"standby\": \"%s\", "
+			"\"watchdog_ms\": %u, \"recoveries_total\": %" PRIu64 ", ",
+		    ANK_RING_VERSION, standby_pid, standby_name(s), s->cfg.watchdog_ms, s->nrecs);
+		put_recoveries(&o, s);
+		put(&o, "}\n");
 	} else {
 		put(&o, "state: %s\n", state_name(s));
 		put(&o, "image: %s\n", s->image);
@@ -112,6 +158,17 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 		put(&o, "ops: %" PRIu64 "\n", ops);
 		put(&o, "heartbeat: %" PRIu64 "\n", heartbeat);
 		put(&o, "uptime_s: %" PRIu64 "\n", uptime);
+		put(&o, "standby_pid: %d (%s)\n", standby_pid, standby_name(s));
+		put(&o, "watchdog_ms: %u\n", s->cfg.watchdog_ms);
+		put(&o, "recoveries: %" PRIu64 "\n", s->nrecs);
+		if (s->nrecs) {
+			const struct sup_recovery *r = &s->recs[(s->nrecs - 1) % SUP_MAX_RECOVERIES];
+			put(&o, "last_recovery: %" PRIu64 " us (detect %" PRIu64 ", handover %" PRIu64
+				", journal %" PRIu64 ", plog %" PRIu64 ", aim %" PRIu64 ", resume %" PRIu64
+				"), cause %s, %s\n",
+			    r->total_us, r->detect_us, r->handover_us, r->journal_us, r->plog_us,
+			    r->aim_us, r->resume_us, r->cause, r->standby ? "standby" : "fresh exec");
+		}
 	}
 	return o.used;
 }

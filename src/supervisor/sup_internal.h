@@ -25,6 +25,8 @@ enum sup_obj_kind {
 	SUP_OBJ_SIGNAL,
 	SUP_OBJ_SRV_CTL,
 	SUP_OBJ_SRV_PID,
+	SUP_OBJ_SB_CTL,   /* the standby's control socket */
+	SUP_OBJ_SB_PID,   /* the standby's pidfd */
 	SUP_OBJ_CONN,
 };
 
@@ -64,13 +66,16 @@ struct sup_conn {
 	uint64_t id;
 	uint32_t uid, gid, pid;           /* SO_PEERCRED at connect time */
 	int ring_fd;
-	struct ank_ring_header *hdr;      /* the ring's first page, mapped */
+	struct ank_ring_header *hdr;      /* the ring's header and slots, mapped
+	                                     (slots only read, by the watchdog) */
 	uint32_t out;                     /* message queued for the server:
 	                                     0, ANK_CTL_ATTACH or ANK_CTL_DETACH */
 	bool welcomed;                    /* welcome + ring fd sent to the client */
 };
 
-/* The server process, one generation at a time. */
+/* The server process, one generation at a time. The same struct describes
+ * the standby (sup.sb), which uses only SRV_NONE, SRV_STARTING (exec'd,
+ * waiting for STANDBY) and SRV_RUNNING (STANDBY received). */
 enum sup_srv_state {
 	SRV_NONE = 0,  /* no process (before the first start, after the last) */
 	SRV_STARTING,  /* exec'd, waiting for READY */
@@ -91,10 +96,44 @@ struct sup_server {
 	uint64_t ready_deadline_ns;       /* STARTING: kill when not READY by then */
 	uint64_t hup_deadline_ns;         /* control socket closed: kill if alive then */
 	bool killed;                      /* we sent SIGKILL */
+	bool hang;                        /* ... because the watchdog saw a hang */
 	char kill_reason[128];            /* why, for the log */
 	bool got_stopped;                 /* STOPPED received */
 	int32_t stopped_status;
 	bool shutdown_pending;            /* SHUTDOWN still to be sent */
+	bool standby;                     /* started with --standby */
+	bool took_over;                   /* a standby that got TAKEOVER */
+	bool got_report;                  /* RECOVERED received */
+	uint64_t kill_ns;                 /* when we sent SIGKILL */
+};
+
+/* Standby availability. */
+enum sup_sb_mode {
+	SB_ENABLED = 0,
+	SB_DISABLED,                      /* the server cannot be a standby */
+};
+
+/* One recovery, as `ananke status --json` shows it ("recoveries"). */
+#define SUP_MAX_RECOVERIES 64u
+struct sup_recovery {
+	uint64_t total_us, detect_us, handover_us, journal_us, plog_us, aim_us, resume_us;
+	uint64_t backoff_us;              /* reaped -> hand-over: crash-loop backoff */
+	uint64_t acted, ignored, modified, corrupt, republished, reexecuted;
+	char cause[64];
+	bool standby;                     /* taken over by a standby (else fresh exec) */
+	bool report;                      /* the server sent RECOVERED */
+	int old_pid, new_pid;
+};
+
+/* The recovery in progress (from a serving server's death until every
+ * client is re-attached to its successor). */
+struct sup_recovery_run {
+	bool active;
+	uint64_t death_ns;                /* SIGKILL sent, or pidfd readiness seen */
+	uint64_t reaped_ns;               /* the dead process fully gone */
+	uint64_t handover_ns;             /* TAKEOVER sent, or fresh exec */
+	uint64_t ready_ns;                /* READY received */
+	struct sup_recovery r;
 };
 
 struct sup {
@@ -116,6 +155,22 @@ struct sup {
 	unsigned nplogs;
 
 	struct sup_server srv;
+	struct sup_server sb;             /* the standby, when one runs */
+	enum sup_sb_mode sb_mode;
+	unsigned sb_quick_deaths;
+	uint64_t sb_backoff_until_ns;     /* no standby start before */
+	uint64_t batch_ns;                /* when epoll_wait returned */
+
+	/* The watchdog (cfg.watchdog_ms, 0: off). */
+	uint64_t wd_next_ns;              /* next check */
+	uint64_t wd_last_hb;              /* heartbeat seen at the last check */
+	uint64_t wd_since_ns;             /* heartbeat unchanged with requests pending
+	                                     since then */
+
+	struct sup_recovery_run rec;
+	struct sup_recovery recs[SUP_MAX_RECOVERIES]; /* ring of the last ones */
+	uint64_t nrecs;                   /* recoveries completed, ever */
+
 	uint32_t epoch;                   /* server generation, starts at 1 */
 	uint64_t restarts;
 	unsigned quick_deaths;            /* consecutive deaths soon after start */
@@ -148,6 +203,13 @@ void sup_epoll_del(struct sup *s, int fd);
 /* ---- spawn.c ---- */
 /* Start a server process (fresh exec); on success the server is STARTING. */
 int sup_server_spawn(struct sup *s);
+/* Start a process into v (&s->srv or &s->sb; standby: `--standby`). */
+int sup_proc_spawn(struct sup *s, struct sup_server *v, bool standby);
+/* Reap / kill / message one process (&s->srv or &s->sb). */
+int sup_proc_reap(struct sup *s, struct sup_server *v, char *desc, size_t desc_len);
+void sup_proc_kill(struct sup *s, struct sup_server *v, const char *reason);
+int sup_proc_send(struct sup_server *v, uint32_t type, uint64_t client_id,
+		  const struct sup_conn *c, int fd);
 /* Reap the dead server; fills a description ("signal 9 (Killed)") and
  * returns its wait status. */
 int sup_server_reap(struct sup *s, char *desc, size_t desc_len);
@@ -167,6 +229,8 @@ void sup_plogs_destroy(struct sup *s);
 /* Create the ring memfd of client c and fill its header. */
 int sup_ring_create(struct sup_conn *c, uint32_t epoch);
 void sup_ring_destroy(struct sup_conn *c);
+/* A request in SUBMITTED or SERVER state in c's ring? */
+bool sup_ring_pending(const struct sup_conn *c);
 
 /* ---- status.c ---- */
 /* Format the STATUS reply into buf (JSON when json). Returns its length. */

@@ -10,6 +10,33 @@
  * is full. The server is untrusted: a malformed or unexpected message gets
  * it killed and restarted. File system logic never runs here.
  *
+ * The standby: while a server serves, a second one is exec'd with
+ * --standby (same fds, its own control socket); it prepares everything that
+ * reads no metadata and says STANDBY. When the serving server dies (pidfd
+ * readable, process reaped: every thread gone), the ready standby gets
+ * TAKEOVER and becomes the server (RECOVERED, then READY), the clients are
+ * re-attached, and the next standby is started. Without a ready standby the
+ * restart is a fresh exec. A standby that refuses --standby (exit 2) or
+ * never says STANDBY within 5 s disables standbys for the supervisor's life.
+ *
+ * The watchdog: every 100 ms (at most; watchdog_ms / 4 when smaller) it
+ * looks for requests in SUBMITTED or SERVER state in the rings of attached
+ * clients; when there are some and the stats heartbeat has not moved for
+ * watchdog_ms, the server is SIGKILLed (cause "hang") and recovered as
+ * after a crash. Nothing pending: never killed.
+ *
+ * The recovery report (last SUP_MAX_RECOVERIES, `status --json`):
+ *   detect   the death as the supervisor can know it -> the process reaped.
+ *            The death is the supervisor's own SIGKILL when it killed the
+ *            server (watchdog, protocol error), else the moment epoll
+ *            reported the pidfd readable (the kernel's exit notification:
+ *            the time between the actual kill and that wakeup is not seen);
+ *   backoff  reaped -> hand-over (crash-loop backoff; ~0 otherwise);
+ *   handover TAKEOVER sent (or fresh exec) -> READY, minus the server's own
+ *            journal, plog and aim phases from its RECOVERED report;
+ *   resume   READY -> every waiting client re-attached (ATTACHED);
+ *   total    death -> resume done.
+ *
  * Not here: spawning and reaping the process (spawn.c), the memfds (shm.c),
  * STATUS text (status.c).
  */
@@ -46,6 +73,9 @@
 #define MAX_PENDING_HELLOS 128u     /* silent connections held at once */
 #define SRV_MSGS_PER_WAKEUP 256     /* fairness towards clients */
 #define CTL_HUP_GRACE_NS (1 * NSEC) /* control socket closed, process alive */
+#define STANDBY_TIMEOUT_NS (5 * NSEC) /* exec to STANDBY; later: no standby at all */
+#define WD_TICK_MAX_NS (100 * MSEC) /* watchdog check interval (at most) */
+#define STATUS_MAX 65536u           /* one STATUS reply */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -301,6 +331,8 @@ static void request_stop(struct sup *s, const char *why)
 	s->stopping = true;
 	s->stop_deadline_ns = sup_now_ns() + STOP_TIMEOUT_NS;
 	sup_log("stopping: %s", why);
+	/* A standby has read no metadata: nothing to unmount, just end it. */
+	sup_proc_kill(s, &s->sb, "the service is stopping");
 	if (v->pidfd >= 0) {
 		/* A server still starting reads SHUTDOWN after its READY. */
 		v->shutdown_pending = true;
@@ -374,7 +406,7 @@ static void on_hello(struct sup *s, struct sup_conn *c, uint32_t events)
 	c->state = CONN_ANSWERED;
 	switch (h.kind) {
 	case ANK_HELLO_STATUS: {
-		char buf[4096];
+		static char buf[STATUS_MAX];
 		size_t len = sup_status_format(s, h.flags & 1u, buf, sizeof(buf));
 		sup_send_fd(c->sock, buf, len, -1);
 		conn_free(s, c);
@@ -473,8 +505,14 @@ static void on_ready(struct sup *s)
 	struct sup_server *v = &s->srv;
 	v->state = SRV_RUNNING;
 	v->ready_ns = sup_now_ns();
-	sup_log("server pid %d ready (epoch %u, started in %llu ms)", (int)v->pid, s->epoch,
+	sup_log("server pid %d ready (epoch %u, %s in %llu ms)", (int)v->pid, s->epoch,
+		v->took_over ? "took over" : "started",
 		(unsigned long long)((v->ready_ns - v->start_ns) / MSEC));
+	if (s->rec.active)
+		s->rec.ready_ns = v->ready_ns;
+	s->wd_last_hb = s->stats ? __atomic_load_n(&s->stats->heartbeat, __ATOMIC_ACQUIRE) : 0;
+	s->wd_since_ns = v->ready_ns;
+	s->wd_next_ns = v->ready_ns;
 	if (!s->ever_ready) {
 		s->ever_ready = true;
 		notify_parent(s, "ok");
@@ -567,20 +605,86 @@ static bool on_server_msg(struct sup *s, const struct ank_ctl_msg *m)
 	return false;
 }
 
-static void on_ctl_event(struct sup *s, uint32_t events)
+/* The serving server's recovery report (untrusted: only displayed). It
+ * comes before READY, and again, with cumulative counts, after an ATTACH
+ * that settled in-flight requests. */
+static bool on_report(struct sup *s, const struct ank_ctl_report *r)
 {
 	struct sup_server *v = &s->srv;
+	struct sup_recovery *x = NULL;
+	if (v->state != SRV_STARTING && v->state != SRV_RUNNING) {
+		sup_server_kill(s, "unexpected RECOVERED message");
+		return false;
+	}
+	if (s->rec.active)
+		x = &s->rec.r;
+	else if (s->nrecs && s->recs[(s->nrecs - 1) % SUP_MAX_RECOVERIES].new_pid == (int)v->pid)
+		x = &s->recs[(s->nrecs - 1) % SUP_MAX_RECOVERIES]; /* a late update */
+	v->got_report = true;
+	if (!x)
+		return true; /* no recovery to attach it to: ignored */
+	/* The phases only from the first report of a server: later ones
+	 * repeat them, and the hand-over time was computed from them. */
+	if (!x->report || s->rec.active) {
+		x->journal_us = r->journal_us;
+		x->plog_us = r->plog_us;
+		x->aim_us = r->aim_us;
+	}
+	x->report = true;
+	x->acted = r->acted;
+	x->ignored = r->ignored;
+	x->modified = r->modified;
+	x->corrupt = r->corrupt;
+	x->republished = r->republished;
+	x->reexecuted = r->reexecuted;
+	return true;
+}
+
+/* One message from the standby: only STANDBY (and STOPPED, when it could
+ * not start) make sense. Returns false when it got the standby killed. */
+static bool on_standby_msg(struct sup *s, const struct ank_ctl_msg *m)
+{
+	struct sup_server *b = &s->sb;
+	if (m->status > 0 || m->status < -4095) {
+		sup_proc_kill(s, b, "bad status in a control message");
+		return false;
+	}
+	if (m->type == ANK_CTL_STANDBY && b->state == SRV_STARTING) {
+		b->state = SRV_RUNNING;
+		b->ready_ns = sup_now_ns();
+		sup_log("standby server pid %d ready in %llu ms", (int)b->pid,
+			(unsigned long long)((b->ready_ns - b->start_ns) / MSEC));
+		return true;
+	}
+	if (m->type == ANK_CTL_STOPPED) {
+		b->got_stopped = true;
+		b->stopped_status = m->status;
+		return true;
+	}
+	char why[96];
+	snprintf(why, sizeof(why), "unexpected control message from a standby (type %u)", m->type);
+	sup_proc_kill(s, b, why);
+	return false;
+}
+
+static void on_ctl_event(struct sup *s, struct sup_server *v, uint32_t events)
+{
+	bool standby = v == &s->sb;
 	if (v->ctl < 0)
 		return;
-	if (events & EPOLLOUT)
+	if ((events & EPOLLOUT) && !standby)
 		outq_flush(s);
 	for (int i = 0; i < SRV_MSGS_PER_WAKEUP && v->ctl >= 0; i++) {
+		union {
+			struct ank_ctl_msg m;
+			struct ank_ctl_report r;
+		} u;
 		struct ank_ctl_msg m;
 		union {
 			struct cmsghdr align;
 			char buf[CMSG_SPACE(sizeof(int) * 8)];
 		} cm;
-		struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+		struct iovec iov = {.iov_base = &u, .iov_len = sizeof(u)};
 		struct msghdr mh = {.msg_iov = &iov,
 				    .msg_iovlen = 1,
 				    .msg_control = cm.buf,
@@ -619,14 +723,41 @@ static void on_ctl_event(struct sup *s, uint32_t events)
 				nfds++;
 			}
 		}
-		if (nfds || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n != (ssize_t)sizeof(m) ||
-		    m.magic != ANK_CTL_MAGIC) {
-			sup_server_kill(s, "malformed control message");
+		/* Two shapes: a control message, or (type RECOVERED) a report. */
+		bool ok = !nfds && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+			  n >= (ssize_t)sizeof(m) && u.m.magic == ANK_CTL_MAGIC;
+		bool report = ok && n == (ssize_t)sizeof(u.r) && u.r.type == ANK_CTL_RECOVERED;
+		if (!report && (!ok || n != (ssize_t)sizeof(m) || u.m.type == ANK_CTL_RECOVERED)) {
+			sup_proc_kill(s, v, "malformed control message");
 			return;
 		}
-		if (!on_server_msg(s, &m))
+		if (report) {
+			struct ank_ctl_report r = u.r;
+			if (standby) {
+				sup_proc_kill(s, v, "recovery report from a standby");
+				return;
+			}
+			if (!on_report(s, &r))
+				return;
+			continue;
+		}
+		m = u.m;
+		if (!(standby ? on_standby_msg(s, &m) : on_server_msg(s, &m)))
 			return;
 	}
+}
+
+/* A short cause for the recovery report: "hang", "signal 9", "exit 1". */
+static void death_cause(const struct sup_server *v, int st, char *out, size_t len)
+{
+	if (v->hang)
+		snprintf(out, len, "hang");
+	else if (st >= 0 && WIFSIGNALED(st))
+		snprintf(out, len, "signal %d", WTERMSIG(st));
+	else if (st >= 0 && WIFEXITED(st))
+		snprintf(out, len, "exit %d", WEXITSTATUS(st));
+	else
+		snprintf(out, len, "unknown");
 }
 
 /* The server process is gone: reap it and decide what comes next. */
@@ -635,11 +766,30 @@ static void on_server_death(struct sup *s)
 	struct sup_server *v = &s->srv;
 	if (v->pidfd < 0)
 		return;
+	/* "Detect" starts at the death as far as the supervisor can know it:
+	 * its own SIGKILL, else the moment epoll reported the pidfd readable. */
+	uint64_t death_ns = v->killed && v->kill_ns ? v->kill_ns : s->batch_ns;
 	char desc[128];
+	/* Blocks until the whole process (every thread) is gone and reaped. */
 	int st = sup_server_reap(s, desc, sizeof(desc));
 	uint64_t now = sup_now_ns();
 	bool was_ready = v->ready_ns != 0;
 	pid_t pid = v->pid;
+	if (!s->stopping && s->ever_ready) {
+		if (!s->rec.active) {
+			memset(&s->rec, 0, sizeof(s->rec));
+			s->rec.active = true;
+			s->rec.death_ns = death_ns;
+			s->rec.r.old_pid = (int)pid;
+			death_cause(v, st, s->rec.r.cause, sizeof(s->rec.r.cause));
+		} else {
+			/* Died during a recovery: the recovery starts over, its
+			 * clock keeps running from the first death. */
+			s->rec.ready_ns = 0;
+			s->rec.r.report = false;
+		}
+		s->rec.reaped_ns = now;
+	}
 
 	/* Whatever was queued for it is void; rings stay, clients wait. */
 	while (s->outq_head)
@@ -700,12 +850,185 @@ static void on_server_death(struct sup *s)
 	if (delay)
 		snprintf(when, sizeof(when), " in %llu ms (%u quick deaths in a row)",
 			 (unsigned long long)(delay / MSEC), s->quick_deaths);
-	sup_log("server pid %d died (%s%s)%s; restarting%s", (int)pid, desc, killed,
-		was_ready ? "" : " before it was ready", when);
+	sup_log("server pid %d died (%s%s)%s; restarting%s%s", (int)pid, desc, killed,
+		was_ready ? "" : " before it was ready", when,
+		s->sb.state == SRV_RUNNING ? " from the standby" : "");
 	/* The start itself waits for the end of this epoll batch: later events
 	 * of the batch still refer to the dead server's fds. */
 	v->state = SRV_BACKOFF;
 	s->backoff_until_ns = now + delay;
+}
+
+/* The standby process is gone: reap it; start another one later (backoff on
+ * quick deaths), or give up on standbys when the server cannot be one. */
+static void on_standby_death(struct sup *s)
+{
+	struct sup_server *b = &s->sb;
+	if (b->pidfd < 0)
+		return;
+	char desc[128];
+	int st = sup_proc_reap(s, b, desc, sizeof(desc));
+	uint64_t now = sup_now_ns();
+	bool was_ready = b->ready_ns != 0;
+	b->state = SRV_NONE;
+	if (s->stopping || s->done)
+		return;
+	if (!was_ready && ((st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2) ||
+			   (b->got_stopped && b->stopped_status == -EINVAL))) {
+		s->sb_mode = SB_DISABLED;
+		sup_log("standby server pid %d refused --standby (%s): standby disabled, restarts "
+			"use a fresh exec",
+			(int)b->pid, desc);
+		return;
+	}
+	if (s->sb_mode == SB_DISABLED)
+		return;
+	bool quick = !was_ready || now - b->ready_ns < QUICK_DEATH_NS;
+	s->sb_quick_deaths = quick ? s->sb_quick_deaths + 1 : 0;
+	uint64_t delay = 0;
+	if (s->sb_quick_deaths > QUICK_DEATHS_FREE) {
+		unsigned k = s->sb_quick_deaths - QUICK_DEATHS_FREE - 1;
+		delay = k >= 5 ? BACKOFF_MAX_NS : BACKOFF_MIN_NS << k;
+		if (delay > BACKOFF_MAX_NS)
+			delay = BACKOFF_MAX_NS;
+	}
+	s->sb_backoff_until_ns = now + delay;
+	char killed[160] = "";
+	if (b->killed)
+		snprintf(killed, sizeof(killed), "; killed by the supervisor: %s", b->kill_reason);
+	sup_log("standby server pid %d died (%s%s)%s; starting another in %llu ms", (int)b->pid,
+		desc, killed, was_ready ? "" : " before it was ready",
+		(unsigned long long)(delay / MSEC));
+}
+
+/* The serving server is dead and reaped: the ready standby becomes the
+ * server. It gets TAKEOVER, mounts and recovers, and says READY; the
+ * clients are re-attached then, as after a fresh start. */
+static int takeover(struct sup *s)
+{
+	struct sup_server *v = &s->srv;
+	struct sup_server *b = &s->sb;
+	*v = *b;
+	v->ctl_obj.kind = SUP_OBJ_SRV_CTL;
+	v->pid_obj.kind = SUP_OBJ_SRV_PID;
+	memset(b, 0, sizeof(*b));
+	b->ctl_obj.kind = SUP_OBJ_SB_CTL;
+	b->pid_obj.kind = SUP_OBJ_SB_PID;
+	b->pidfd = b->ctl = -1;
+	b->state = SRV_NONE;
+
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &v->ctl_obj};
+	struct epoll_event pe = {.events = EPOLLIN, .data.ptr = &v->pid_obj};
+	int rc = 0;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, v->ctl, &ev) < 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_MOD, v->pidfd, &pe) < 0)
+		rc = -errno;
+	uint64_t now = sup_now_ns();
+	v->state = SRV_STARTING;
+	v->took_over = true;
+	v->start_ns = now;
+	v->ready_ns = 0;
+	v->ready_deadline_ns = now + 30 * NSEC;
+	if (rc == 0)
+		rc = sup_proc_send(v, ANK_CTL_TAKEOVER, 0, NULL, -1);
+	if (s->rec.active) {
+		s->rec.handover_ns = now;
+		s->rec.r.standby = true;
+		s->rec.r.new_pid = (int)v->pid;
+	}
+	if (rc < 0) {
+		/* Its death brings the fresh-exec path. */
+		sup_server_kill(s, "TAKEOVER could not be sent");
+		return 0;
+	}
+	sup_log("standby server pid %d takes over (epoch %u)", (int)v->pid, s->epoch);
+	return 0;
+}
+
+/* Every client of the recovery re-attached: the recovery is complete. */
+static void recovery_check_done(struct sup *s)
+{
+	struct sup_recovery_run *rr = &s->rec;
+	if (!rr->active || !rr->ready_ns || s->srv.state != SRV_RUNNING)
+		return;
+	for (const struct sup_conn *c = s->conns; c; c = c->next)
+		if (c->state == CL_WAIT_SERVER || c->state == CL_ATTACHING)
+			return;
+	uint64_t now = sup_now_ns();
+	struct sup_recovery *r = &rr->r;
+	r->detect_us = (rr->reaped_ns - rr->death_ns) / 1000;
+	r->backoff_us = (rr->handover_ns - rr->reaped_ns) / 1000;
+	r->resume_us = (now - rr->ready_ns) / 1000;
+	r->total_us = (now - rr->death_ns) / 1000;
+	uint64_t hand = (rr->ready_ns - rr->handover_ns) / 1000;
+	uint64_t own = 0;
+	if (r->report)
+		own = r->journal_us + r->plog_us + r->aim_us; /* untrusted: clamp below */
+	r->handover_us = own < hand ? hand - own : 0;
+	if (!r->new_pid)
+		r->new_pid = (int)s->srv.pid;
+	s->recs[s->nrecs % SUP_MAX_RECOVERIES] = *r;
+	s->nrecs++;
+	rr->active = false;
+	sup_log("recovery %llu (%s, pid %d -> %d by %s): total %llu us = detect %llu + "
+		"backoff %llu + handover %llu + journal %llu + plog %llu + aim %llu + resume %llu; acted %llu, "
+		"ignored %llu, modified %llu, corrupt %llu, republished %llu, reexecuted %llu",
+		(unsigned long long)s->nrecs, r->cause, r->old_pid, r->new_pid,
+		r->standby ? "the standby" : "a fresh exec", (unsigned long long)r->total_us,
+		(unsigned long long)r->detect_us, (unsigned long long)r->backoff_us,
+		(unsigned long long)r->handover_us,
+		(unsigned long long)r->journal_us, (unsigned long long)r->plog_us,
+		(unsigned long long)r->aim_us, (unsigned long long)r->resume_us,
+		(unsigned long long)r->acted, (unsigned long long)r->ignored,
+		(unsigned long long)r->modified, (unsigned long long)r->corrupt,
+		(unsigned long long)r->republished, (unsigned long long)r->reexecuted);
+}
+
+static uint64_t wd_tick_ns(const struct sup *s)
+{
+	uint64_t t = (uint64_t)s->cfg.watchdog_ms * MSEC / 4;
+	if (t > WD_TICK_MAX_NS)
+		t = WD_TICK_MAX_NS;
+	return t < MSEC ? MSEC : t;
+}
+
+static bool wd_active(const struct sup *s)
+{
+	const struct sup_server *v = &s->srv;
+	return s->cfg.watchdog_ms && s->stats && s->nclients && !s->stopping &&
+	       v->state == SRV_RUNNING && v->pidfd >= 0 && !v->killed;
+}
+
+/* The watchdog: requests pending in some ring while the heartbeat stands
+ * still for watchdog_ms means a hung server. An idle server (nothing
+ * pending) is never killed, whatever its heartbeat does. */
+static void watchdog(struct sup *s, uint64_t now)
+{
+	s->wd_next_ns = now + wd_tick_ns(s);
+	bool pending = false;
+	for (const struct sup_conn *c = s->conns; c && !pending; c = c->next)
+		if (c->state == CL_LIVE || c->state == CL_ATTACHING)
+			pending = sup_ring_pending(c);
+	uint64_t hb = __atomic_load_n(&s->stats->heartbeat, __ATOMIC_ACQUIRE);
+	if (!pending || hb != s->wd_last_hb) {
+		s->wd_last_hb = hb;
+		s->wd_since_ns = now;
+		return;
+	}
+	if (now - s->wd_since_ns < (uint64_t)s->cfg.watchdog_ms * MSEC)
+		return;
+	char why[128];
+	snprintf(why, sizeof(why), "hang: requests pending and no heartbeat for %llu ms",
+		 (unsigned long long)((now - s->wd_since_ns) / MSEC));
+	s->srv.hang = true;
+	sup_server_kill(s, why);
+}
+
+static bool standby_wanted(const struct sup *s)
+{
+	return !s->cfg.no_standby && s->sb_mode == SB_ENABLED && !s->stopping && !s->done &&
+	       s->ever_ready && s->sb.pidfd < 0 &&
+	       (s->srv.state == SRV_RUNNING || s->srv.state == SRV_STARTING);
 }
 
 static void on_signal(struct sup *s)
@@ -734,7 +1057,19 @@ static void run_timers(struct sup *s)
 	if (s->done)
 		return;
 	if (v->state == SRV_BACKOFF && !s->stopping && now >= s->backoff_until_ns) {
-		int rc = sup_server_spawn(s);
+		int rc;
+		struct sup_server *b = &s->sb;
+		if (b->state == SRV_RUNNING && b->pidfd >= 0 && b->ctl >= 0 && !b->killed &&
+		    !b->hup_deadline_ns) {
+			rc = takeover(s);
+		} else {
+			rc = sup_server_spawn(s);
+			if (rc == 0 && s->rec.active) {
+				s->rec.handover_ns = sup_now_ns();
+				s->rec.r.standby = false;
+				s->rec.r.new_pid = (int)v->pid;
+			}
+		}
 		if (rc < 0) {
 			/* fork/socketpair failures are transient (memory, fds):
 			 * keep trying, slowly, and say so every time. */
@@ -748,6 +1083,26 @@ static void run_timers(struct sup *s)
 		sup_server_kill(s, "not READY within 30 s");
 	if (v->hup_deadline_ns && v->pidfd >= 0 && !v->killed && now >= v->hup_deadline_ns)
 		sup_server_kill(s, "it closed its control socket");
+	if (wd_active(s) && now >= s->wd_next_ns)
+		watchdog(s, now);
+	recovery_check_done(s);
+	/* The standby. */
+	struct sup_server *b = &s->sb;
+	if (standby_wanted(s) && now >= s->sb_backoff_until_ns) {
+		int rc = sup_proc_spawn(s, b, true);
+		if (rc < 0) {
+			s->sb_backoff_until_ns = now + BACKOFF_MAX_NS;
+			sup_log("cannot start a standby server: %s; retrying in 2 s", strerror(-rc));
+		}
+	}
+	if (b->state == SRV_STARTING && b->pidfd >= 0 && !b->killed &&
+	    now >= b->start_ns + STANDBY_TIMEOUT_NS) {
+		s->sb_mode = SB_DISABLED;
+		sup_proc_kill(s, b, "no STANDBY within 5 s: standby disabled, restarts use a "
+				    "fresh exec");
+	}
+	if (b->hup_deadline_ns && b->pidfd >= 0 && !b->killed && now >= b->hup_deadline_ns)
+		sup_proc_kill(s, b, "it closed its control socket");
 	if (s->stopping && v->pidfd >= 0) {
 		if (!s->kill_deadline_ns && now >= s->stop_deadline_ns) {
 			sup_server_kill(s, "did not stop within 60 s");
@@ -774,6 +1129,16 @@ static int next_timeout_ms(const struct sup *s)
 		next = v->ready_deadline_ns;
 	if (v->hup_deadline_ns && v->pidfd >= 0 && !v->killed && v->hup_deadline_ns < next)
 		next = v->hup_deadline_ns;
+	if (wd_active(s) && s->wd_next_ns < next)
+		next = s->wd_next_ns;
+	const struct sup_server *b = &s->sb;
+	if (standby_wanted(s) && s->sb_backoff_until_ns < next)
+		next = s->sb_backoff_until_ns;
+	if (b->state == SRV_STARTING && b->pidfd >= 0 && !b->killed &&
+	    b->start_ns + STANDBY_TIMEOUT_NS < next)
+		next = b->start_ns + STANDBY_TIMEOUT_NS;
+	if (b->hup_deadline_ns && b->pidfd >= 0 && !b->killed && b->hup_deadline_ns < next)
+		next = b->hup_deadline_ns;
 	if (s->stopping && v->pidfd >= 0) {
 		uint64_t d = s->kill_deadline_ns ? s->kill_deadline_ns : s->stop_deadline_ns;
 		if (d < next)
@@ -793,6 +1158,7 @@ static void event_loop(struct sup *s)
 	struct epoll_event evs[64];
 	while (!s->done) {
 		int n = epoll_wait(s->epfd, evs, 64, next_timeout_ms(s));
+		s->batch_ns = sup_now_ns();
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -805,8 +1171,10 @@ static void event_loop(struct sup *s)
 			switch (o->kind) {
 			case SUP_OBJ_LISTEN: on_listen(s); break;
 			case SUP_OBJ_SIGNAL: on_signal(s); break;
-			case SUP_OBJ_SRV_CTL: on_ctl_event(s, evs[i].events); break;
+			case SUP_OBJ_SRV_CTL: on_ctl_event(s, &s->srv, evs[i].events); break;
 			case SUP_OBJ_SRV_PID: on_server_death(s); break;
+			case SUP_OBJ_SB_CTL: on_ctl_event(s, &s->sb, evs[i].events); break;
+			case SUP_OBJ_SB_PID: on_standby_death(s); break;
 			case SUP_OBJ_CONN:
 				on_conn_event(s, (struct sup_conn *)o, evs[i].events);
 				break;
@@ -1054,6 +1422,8 @@ static int setup_loop(struct sup *s)
 	s->sig_obj.kind = SUP_OBJ_SIGNAL;
 	s->srv.ctl_obj.kind = SUP_OBJ_SRV_CTL;
 	s->srv.pid_obj.kind = SUP_OBJ_SRV_PID;
+	s->sb.ctl_obj.kind = SUP_OBJ_SB_CTL;
+	s->sb.pid_obj.kind = SUP_OBJ_SB_PID;
 	int rc = sup_epoll_add(s, s->listen_fd, EPOLLIN, &s->listen_obj);
 	if (rc == 0)
 		rc = sup_epoll_add(s, s->sigfd, EPOLLIN, &s->sig_obj);
@@ -1079,6 +1449,12 @@ static void teardown(struct sup *s)
 		conn_free(s, c);
 	}
 	free_zombies(s);
+	if (s->sb.pidfd >= 0) {
+		/* A standby holds nothing worth saving: SIGKILL and reap it. */
+		char desc[128];
+		sup_proc_kill(s, &s->sb, "the supervisor is exiting");
+		sup_proc_reap(s, &s->sb, desc, sizeof(desc));
+	}
 	if (s->srv.pidfd >= 0) {
 		/* Only when a stop gave up on a server that survived SIGKILL. */
 		sup_epoll_del(s, s->srv.pidfd);
@@ -1106,6 +1482,7 @@ int sup_serve(const struct sup_config *cfg)
 	s->cfg = *cfg;
 	s->listen_fd = s->image_lock_fd = s->epfd = s->sigfd = s->notify_fd = s->stats_fd = -1;
 	s->srv.pidfd = s->srv.ctl = -1;
+	s->sb.pidfd = s->sb.ctl = -1;
 	s->epoch = 1;
 	s->next_client_id = 1;
 	int code = 1;
@@ -1128,8 +1505,10 @@ int sup_serve(const struct sup_config *cfg)
 		}
 	}
 	s->start_ns = sup_now_ns();
-	sup_log("supervisor starting: image %s, socket %s, %u workers, recovery %s", s->image,
-		s->socket_abs, cfg->workers, cfg->recovery);
+	sup_log("supervisor starting: image %s, socket %s, %u workers, recovery %s, watchdog %s%u "
+		"ms, standby %s",
+		s->image, s->socket_abs, cfg->workers, cfg->recovery,
+		cfg->watchdog_ms ? "" : "off/", cfg->watchdog_ms, cfg->no_standby ? "off" : "on");
 	int rc = setup_loop(s);
 	if (rc == 0 && !strcmp(cfg->recovery, "ananke"))
 		rc = sup_plogs_create(s);

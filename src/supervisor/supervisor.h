@@ -26,11 +26,14 @@ struct sup_config {
 	const char *image;       /* a formatted image or block device (must exist) */
 	const char *socket_path; /* where to listen (AF_UNIX, SOCK_SEQPACKET) */
 	unsigned workers;        /* server worker threads, 1..ANK_STATS_MAX_WORKERS */
-	const char *recovery;    /* recovery mode passed to the server: "none" or
-	                            "ananke" (p-logs + AIM replay) */
+	const char *recovery;    /* recovery mode passed to the server: "none",
+	                            "ananke" (p-logs + AIM replay) or "sync" */
 	uint64_t plog_size;      /* "ananke": bytes of one copy of each worker's
 	                            p-log entry area; 0: PLOG_DEFAULT_COPY_SIZE */
 	bool foreground;         /* stay attached, log to stderr */
+	unsigned watchdog_ms;    /* kill a server whose heartbeat stands still
+	                            this long while requests are pending; 0: off */
+	bool no_standby;         /* never start a standby server */
 };
 
 /*

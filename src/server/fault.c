@@ -1,0 +1,117 @@
+/*
+ * fault.c - fault points for crash tests (src/ipc/control.h):
+ *   ANANKE_FAULT=<point>[:<n>]   fire at the n-th pass of <point> (default 1),
+ *                                at most once per server process
+ *   ANANKE_FAULT_ONCE=<path>     optional: fire only if <path> can be created
+ *                                (O_CREAT|O_EXCL), so that of all the servers
+ *                                a supervisor starts with the same
+ *                                environment only the first one that reaches
+ *                                the point fires (later ones find the file
+ *                                and run unarmed)
+ *
+ * Parsed once at start-up (server_fault_init); the check at a point is one
+ * compare of a static enum (server_fault() in server.h). Firing is abort(),
+ * except for `hang`: the calling worker blocks forever while it holds the
+ * request, and the heartbeat stops (worker.c) so a watchdog sees it.
+ *
+ * Where each point fires (what a death there leaves behind):
+ *   plog_after_op      inside plog_append of a served request (through
+ *                      plog_fault_hook): right after the primary copy of the
+ *                      operation part got its checksum, before any byte of
+ *                      the descriptor (the commit point) is written. The
+ *                      entry does not exist for a reader; the slot is SERVER.
+ *   plog_after_desc    right after plog_append returned for a served request
+ *                      (both copies of operation and descriptor written, ipc
+ *                      index = the slot), before the slot is published DONE.
+ *   after_done         after the slot was published DONE (and the client
+ *                      woken), before plog_clear_ipc of its entry.
+ *   recovery_after_journal  at a takeover with live p-log entries: after the
+ *                      mount replayed the journal and the p-logs were
+ *                      verified and merged, before AIM replay changes
+ *                      anything. In modes none and sync: after the mount of
+ *                      a standby that got TAKEOVER.
+ *   recovery_mid_aim   during AIM replay, once half of the entries to Act on
+ *                      were replayed (commits are held: none of it durable).
+ *   hang               at the start of running a request (any opcode).
+ * Passes of the three p-log points are counted for logged requests only (in
+ * recovery mode "ananke"), not for the entries recovery itself appends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+enum server_fault server_fault_point;
+static unsigned long fault_at = 1;
+static unsigned long fault_passes;
+static const char *fault_once;
+
+static const char *const fault_names[] = {
+	[SERVER_FAULT_NONE] = NULL,
+	[SERVER_FAULT_PLOG_AFTER_OP] = "plog_after_op",
+	[SERVER_FAULT_PLOG_AFTER_DESC] = "plog_after_desc",
+	[SERVER_FAULT_AFTER_DONE] = "after_done",
+	[SERVER_FAULT_RECOVERY_AFTER_JOURNAL] = "recovery_after_journal",
+	[SERVER_FAULT_RECOVERY_MID_AIM] = "recovery_mid_aim",
+	[SERVER_FAULT_HANG] = "hang",
+};
+
+void server_fault_init(void)
+{
+	const char *s = getenv("ANANKE_FAULT");
+	if (!s || !*s)
+		return;
+	const char *colon = strchr(s, ':');
+	size_t len = colon ? (size_t)(colon - s) : strlen(s);
+	enum server_fault p = SERVER_FAULT_NONE;
+	for (unsigned k = 1; k < sizeof(fault_names) / sizeof(fault_names[0]); k++)
+		if (strlen(fault_names[k]) == len && !strncmp(s, fault_names[k], len))
+			p = (enum server_fault)k;
+	if (colon) {
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(colon + 1, &end, 10);
+		if (errno || *end || end == colon + 1 || n == 0)
+			p = SERVER_FAULT_NONE;
+		else
+			fault_at = n;
+	}
+	if (p == SERVER_FAULT_NONE) {
+		fprintf(stderr, "ananke: server: ANANKE_FAULT='%s' not understood (ignored)\n", s);
+		return;
+	}
+	const char *once = getenv("ANANKE_FAULT_ONCE");
+	if (once && *once) {
+		if (access(once, F_OK) == 0)
+			return; /* an earlier server fired it */
+		fault_once = once;
+	}
+	server_fault_point = p;
+	fprintf(stderr, "ananke: server: fault point %s armed (pass %lu)\n", fault_names[p],
+		fault_at);
+}
+
+void server_fault_pass(enum server_fault p)
+{
+	/* Points may be passed by several workers at once. */
+	unsigned long n = __atomic_add_fetch(&fault_passes, 1, __ATOMIC_RELAXED);
+	if (n != fault_at)
+		return;
+	__atomic_store_n(&server_fault_point, SERVER_FAULT_NONE, __ATOMIC_RELAXED);
+	if (fault_once) {
+		int fd = open(fault_once, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return;
+		close(fd);
+	}
+	fprintf(stderr, "ananke: server: fault point %s fired\n", fault_names[p]);
+	if (p == SERVER_FAULT_HANG) {
+		for (;;)
+			pause();
+	}
+	abort();
+}

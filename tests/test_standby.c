@@ -1,0 +1,397 @@
+/*
+ * test_standby.c - the speculative standby, the hang watchdog and the
+ * recovery report of the supervisor (docs/RECOVERY.md, "The standby and the
+ * recovery sequence"), end to end with the real `ananke` binary:
+ *
+ *   - standby_is_ready_and_takes_over: a ready standby runs beside the
+ *     server; after a SIGKILL of the server the standby is the new server,
+ *     a new standby appears, and a client's fds keep working (mode ananke);
+ *   - watchdog_kills_a_hung_server: the server is stopped (SIGSTOP) while a
+ *     client's write is pending; the watchdog kills it within its limit,
+ *     the standby takes over and the write completes; a stopped server with
+ *     nothing pending is left alone;
+ *   - recovery_report_in_status: after a kill, `status --json` lists one
+ *     recovery with its phases;
+ *   - recovery_times_with_standby: 20 SIGKILLs in a row, each recovery's
+ *     total printed (measured, not asserted).
+ *
+ * The mode and extra options reach `ananke serve` through a wrapper script
+ * set as ANANKE_BIN (tests/service_util.h starts the service without them).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../include/ananke.h"
+#include "service_util.h"
+
+#define WORKERS 2
+#define KILLS 20
+
+static struct svc g_svc;
+static char g_wrap_dir[PATH_MAX - 32];
+static char g_json[65536];
+
+/* A number after "key": in json (from p on), or -1. */
+static long long num_after(const char *p, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	const char *q = strstr(p, pat);
+	if (!q)
+		return -1;
+	return strtoll(q + strlen(pat), NULL, 10);
+}
+
+/* The full `status --json` into g_json: 0 or -1. */
+static int full_status(void)
+{
+	return svc_cmd_quiet(g_json, sizeof(g_json), 10000 * svc_slow(), "status", "--socket",
+			     g_svc.sock, "--json", (char *)NULL) == 0
+		       ? 0
+		       : -1;
+}
+
+static long long standby_pid(const struct svc_status *st)
+{
+	return num_after(st->json, "standby_pid");
+}
+
+static bool standby_ready(const struct svc_status *st, long long arg)
+{
+	(void)arg;
+	long long sb = standby_pid(st);
+	return !strcmp(st->state, "running") && sb > 0 && sb != st->server_pid;
+}
+
+/* The old standby (arg) serves, and a new standby is ready. */
+static bool taken_over(const struct svc_status *st, long long old_standby)
+{
+	return st->server_pid == old_standby && standby_ready(st, 0) &&
+	       standby_pid(st) != old_standby;
+}
+
+static bool recoveries_at_least(const struct svc_status *st, long long n)
+{
+	return !strcmp(st->state, "running") && num_after(st->json, "recoveries_total") >= n;
+}
+
+static void start(const char *mode, const char *opts)
+{
+	setenv("ANK_TEST_RECOVERY", mode, 1);
+	setenv("ANK_TEST_SERVE_OPTS", opts, 1);
+	assert_int_equal(svc_start(&g_svc, "256M", WORKERS), 0);
+}
+
+static void wait_standby(struct svc_status *st)
+{
+	if (svc_status_wait(&g_svc, st, 10000 * svc_slow(), standby_ready, 0) < 0) {
+		printf("no ready standby: %s\n", st->json);
+		svc_dump_log(&g_svc, 30);
+		fail();
+	}
+}
+
+static void standby_is_ready_and_takes_over(void **state)
+{
+	(void)state;
+	struct svc_status st;
+	char buf[8192], back[8192];
+	memset(buf, 'a', sizeof(buf));
+
+	start("ananke", "");
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/f", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write(fd, buf, 4096), 4096);
+
+	wait_standby(&st);
+	long long server = st.server_pid, sb = standby_pid(&st);
+	printf("server %lld, standby %lld\n", server, sb);
+	assert_true(sb > 0 && sb != server);
+	assert_int_equal(kill((pid_t)server, SIGKILL), 0);
+	if (svc_status_wait(&g_svc, &st, 20000 * svc_slow(), taken_over, sb) < 0) {
+		printf("no takeover by the standby: %s\n", st.json);
+		svc_dump_log(&g_svc, 30);
+		fail();
+	}
+	printf("after the kill: server %lld (the old standby), new standby %lld\n", st.server_pid,
+	       standby_pid(&st));
+	assert_int_equal(st.server_pid, sb);
+	assert_int_equal(st.restarts, 1);
+
+	/* The same fd, at the same offset, with the same data. */
+	memset(buf, 'b', sizeof(buf));
+	assert_int_equal(ank_write(fd, buf, 4096), 4096);
+	assert_int_equal(ank_pread(fd, back, 8192, 0), 8192);
+	for (int i = 0; i < 8192; i++)
+		assert_int_equal(back[i], i < 4096 ? 'a' : 'b');
+	assert_int_equal(ank_close(fd), 0);
+	ank_unmount();
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+}
+
+struct writer {
+	int fd;
+	ssize_t result;
+	int err;
+	uint64_t done_ms;
+};
+
+static void *write_thread(void *arg)
+{
+	struct writer *w = arg;
+	char buf[4096];
+	memset(buf, 'w', sizeof(buf));
+	w->result = ank_pwrite(w->fd, buf, sizeof(buf), 8192);
+	w->err = errno;
+	w->done_ms = svc_now_ms();
+	return NULL;
+}
+
+static bool server_changed(const struct svc_status *st, long long old)
+{
+	return st->server_pid > 0 && st->server_pid != old && !strcmp(st->state, "running");
+}
+
+static void watchdog_kills_a_hung_server(void **state)
+{
+	(void)state;
+	struct svc_status st;
+	char buf[4096];
+	memset(buf, 'x', sizeof(buf));
+
+	start("ananke", "--watchdog-ms=500");
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/h", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	wait_standby(&st);
+	long long server = st.server_pid;
+
+	/* Hung with a request pending: stopped, then a write arrives. */
+	assert_int_equal(kill((pid_t)server, SIGSTOP), 0);
+	uint64_t t0 = svc_now_ms();
+	struct writer w = {.fd = fd};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, write_thread, &w), 0);
+	int rc = svc_status_wait(&g_svc, &st, 10000 * svc_slow(), server_changed, server);
+	uint64_t seen = svc_now_ms() - t0;
+	if (rc < 0) {
+		kill((pid_t)server, SIGCONT);
+		printf("the hung server was not replaced: %s\n", st.json);
+		svc_dump_log(&g_svc, 30);
+	}
+	pthread_join(th, NULL);
+	assert_int_equal(rc, 0);
+	printf("hung server %lld replaced by %lld after %llu ms; the write returned %zd after "
+	       "%llu ms\n",
+	       server, st.server_pid, (unsigned long long)seen, w.result,
+	       (unsigned long long)(w.done_ms - t0));
+	/* 500 ms of silence, a 100 ms tick, the takeover, status polling. */
+	assert_true(seen < 1500u * svc_slow());
+	assert_int_equal(w.result, 4096);
+	assert_int_equal(full_status(), 0);
+	assert_non_null(strstr(g_json, "\"cause\": \"hang\""));
+
+	/* Idle and stopped: nothing pending, so nothing to kill. */
+	wait_standby(&st);
+	server = st.server_pid;
+	assert_int_equal(kill((pid_t)server, SIGSTOP), 0);
+	svc_sleep_ms(2000);
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	kill((pid_t)server, SIGCONT);
+	printf("idle stopped server %lld: still serving after 2 s: %s\n", server,
+	       st.server_pid == server ? "yes" : "no");
+	assert_int_equal(st.server_pid, server);
+	assert_int_equal(st.restarts, 1);
+
+	char back[4096];
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 8192), 4096);
+	assert_int_equal(back[0], 'w');
+	assert_int_equal(back[4095], 'w');
+	assert_int_equal(ank_close(fd), 0);
+	ank_unmount();
+	assert_int_equal(svc_stop(&g_svc), 0);
+}
+
+static void recovery_report_in_status(void **state)
+{
+	(void)state;
+	struct svc_status st;
+	start("ananke", "");
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/r", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	wait_standby(&st);
+	assert_int_equal(full_status(), 0);
+	assert_non_null(strstr(g_json, "\"recoveries\": []"));
+	assert_int_equal(kill((pid_t)st.server_pid, SIGKILL), 0);
+	if (svc_status_wait(&g_svc, &st, 20000 * svc_slow(), recoveries_at_least, 1) < 0) {
+		printf("no recovery recorded: %s\n", st.json);
+		svc_dump_log(&g_svc, 30);
+		fail();
+	}
+	assert_int_equal(full_status(), 0);
+	const char *r = strstr(g_json, "\"recoveries\": [");
+	assert_non_null(r);
+	printf("%s", r);
+	assert_int_equal(num_after(g_json, "recoveries_total"), 1);
+	assert_true(num_after(r, "total_us") > 0);
+	const char *keys[] = {"detect_us", "handover_us", "journal_us", "plog_us", "aim_us",
+			      "resume_us", "backoff_us", "acted", "ignored", "modified", "corrupt",
+			      "republished", "reexecuted"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		assert_true(num_after(r, keys[i]) >= 0);
+	assert_true(num_after(r, "total_us") >= num_after(r, "detect_us") +
+							num_after(r, "resume_us"));
+	assert_non_null(strstr(r, "\"cause\": \"signal 9\""));
+	assert_non_null(strstr(r, "\"standby\": true"));
+	assert_int_equal(ank_write(fd, "x", 1), 1);
+	assert_int_equal(ank_close(fd), 0);
+	ank_unmount();
+	assert_int_equal(svc_stop(&g_svc), 0);
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void recovery_times_with_standby(void **state)
+{
+	(void)state;
+	struct svc_status st;
+	start("ananke", "");
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/t", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	for (int i = 0; i < KILLS; i++) {
+		wait_standby(&st);
+		/* Past the crash-loop window (1 s after READY): no backoff. */
+		svc_sleep_ms(1100);
+		/* Some work in every generation, so each server has state. */
+		assert_int_equal(ank_pwrite(fd, "0123456789", 10, i * 10), 10);
+		assert_int_equal(kill((pid_t)st.server_pid, SIGKILL), 0);
+		if (svc_status_wait(&g_svc, &st, 20000 * svc_slow(), recoveries_at_least, i + 1) < 0) {
+			printf("recovery %d not recorded: %s\n", i + 1, st.json);
+			svc_dump_log(&g_svc, 30);
+			fail();
+		}
+	}
+	assert_int_equal(full_status(), 0);
+	long long tot[KILLS], sum_phase[7] = {0};
+	const char *ph[7] = {"detect_us", "handover_us", "journal_us", "plog_us",
+			     "aim_us",    "resume_us",   "backoff_us"};
+	int n = 0, by_standby = 0;
+	for (const char *p = strstr(g_json, "{\"total_us\": "); p && n < KILLS;
+	     p = strstr(p + 1, "{\"total_us\": ")) {
+		tot[n] = num_after(p, "total_us");
+		for (int k = 0; k < 7; k++)
+			sum_phase[k] += num_after(p, ph[k]);
+		const char *sb = strstr(p, "\"standby\": ");
+		if (sb && !strncmp(sb + 11, "true", 4))
+			by_standby++;
+		n++;
+	}
+	assert_int_equal(n, KILLS);
+	qsort(tot, (size_t)n, sizeof(tot[0]), cmp_ll);
+	printf("recovery total over %d SIGKILLs (%d by the standby): min %lld us, median %lld "
+	       "us, max %lld us\n",
+	       n, by_standby, tot[0], tot[n / 2], tot[n - 1]);
+	printf("mean phases: detect %lld us, handover %lld us, journal %lld us, plog %lld us, "
+	       "aim %lld us, resume %lld us, backoff %lld us\n",
+	       sum_phase[0] / n, sum_phase[1] / n, sum_phase[2] / n, sum_phase[3] / n,
+	       sum_phase[4] / n, sum_phase[5] / n, sum_phase[6] / n);
+	char back[10];
+	assert_int_equal(ank_pread(fd, back, 10, (KILLS - 1) * 10), 10);
+	assert_memory_equal(back, "0123456789", 10);
+	assert_int_equal(ank_close(fd), 0);
+	ank_unmount();
+	assert_int_equal(svc_stop(&g_svc), 0);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	ank_unmount();
+	svc_destroy(&g_svc);
+	memset(&g_svc, 0, sizeof(g_svc));
+	return 0;
+}
+
+/* ANANKE_BIN = a script that adds --recovery=$ANK_TEST_RECOVERY and
+ * $ANK_TEST_SERVE_OPTS to serve. */
+static int make_wrapper(void)
+{
+	const char *env = getenv("ANANKE_BIN");
+	char real[PATH_MAX];
+	if (env && *env) {
+		snprintf(real, sizeof(real), "%s", env);
+	} else {
+		char exe[PATH_MAX - 32];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n <= 0)
+			return -1;
+		exe[n] = 0;
+		char *s = strrchr(exe, '/');
+		if (s)
+			*s = 0;
+		s = strrchr(exe, '/');
+		if (s)
+			*s = 0;
+		snprintf(real, sizeof(real), "%s/bin/ananke", exe);
+	}
+	const char *root = getenv("ANK_TEST_TMPDIR");
+	snprintf(g_wrap_dir, sizeof(g_wrap_dir), "%s/ank-sb-XXXXXX", root && *root ? root : "/tmp");
+	if (!mkdtemp(g_wrap_dir))
+		return -1;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/ananke", g_wrap_dir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "#!/bin/sh\nif [ \"$1\" = serve ]; then exec '%s' \"$@\" "
+		   "--recovery=\"${ANK_TEST_RECOVERY:-none}\" $ANK_TEST_SERVE_OPTS; fi\n"
+		   "exec '%s' \"$@\"\n",
+		real, real);
+	fclose(f);
+	chmod(path, 0755);
+	setenv("ANANKE_BIN", path, 1);
+	return 0;
+}
+
+int main(void)
+{
+	if (make_wrapper() < 0) {
+		printf("cannot create the ananke wrapper\n");
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(standby_is_ready_and_takes_over, teardown),
+		cmocka_unit_test_teardown(watchdog_kills_a_hung_server, teardown),
+		cmocka_unit_test_teardown(recovery_report_in_status, teardown),
+		cmocka_unit_test_teardown(recovery_times_with_standby, teardown),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/ananke", g_wrap_dir);
+	unlink(path);
+	rmdir(g_wrap_dir);
+	return rc;
+}
