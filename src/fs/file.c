@@ -13,6 +13,7 @@
  * names or fds. Called with fs->lock held.
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "fs_internal.h"
 
@@ -42,10 +43,60 @@ int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit)
 	return 0;
 }
 
+/*
+ * Page buffers come from 2 MiB anonymous mappings carved into 4 KiB pieces
+ * and recycled through a free list: taking one costs no system call (a
+ * malloc per page made glibc grow its arena with an mprotect per page), and
+ * memory is touched once. The mappings live as long as the mount.
+ */
+struct pc_chunk {
+	struct pc_chunk *next;
+	void *mem;
+};
+#define PC_CHUNK_BYTES (2u << 20)
+
+static void *pagebuf_get(struct pagecache *pc)
+{
+	if (!pc->free_bufs) {
+		struct pc_chunk *c = malloc(sizeof(*c));
+		if (!c)
+			return NULL;
+		c->mem = mmap(NULL, PC_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (c->mem == MAP_FAILED) {
+			free(c);
+			return NULL;
+		}
+		c->next = pc->chunks;
+		pc->chunks = c;
+		for (size_t off = PC_CHUNK_BYTES; off > 0; off -= ANK_BLOCK_SIZE) {
+			void **b = (void **)((uint8_t *)c->mem + off - ANK_BLOCK_SIZE);
+			*b = pc->free_bufs;
+			pc->free_bufs = b;
+		}
+	}
+	void **b = pc->free_bufs;
+	pc->free_bufs = *b;
+	return b;
+}
+
+static void pagebuf_put(struct pagecache *pc, void *buf)
+{
+	*(void **)buf = pc->free_bufs;
+	pc->free_bufs = buf;
+}
+
 void pcache_destroy(struct fs *fs)
 {
 	free(fs->pc.hash);
 	fs->pc.hash = NULL;
+	while (fs->pc.chunks) {
+		struct pc_chunk *c = fs->pc.chunks;
+		fs->pc.chunks = c->next;
+		munmap(c->mem, PC_CHUNK_BYTES);
+		free(c);
+	}
+	fs->pc.free_bufs = NULL;
 }
 
 static void list_del_lru(struct page *p)
@@ -135,7 +186,7 @@ static void page_remove(struct fs *fs, struct page *p)
 		p->inext->iprev = p->iprev;
 	p->owner->npages--;
 	pc->count--;
-	free(p->data);
+	pagebuf_put(pc, p->data);
 	free(p);
 }
 
@@ -146,7 +197,7 @@ static struct page *page_add(struct fs *fs, struct inode *ip, uint32_t idx, uint
 	struct page *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	p->data = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	p->data = pagebuf_get(pc);
 	if (!p->data) {
 		free(p);
 		return NULL;

@@ -221,6 +221,9 @@ struct pagecache {
 	uint64_t count, limit, ndirty, dirty_limit;
 	struct page lru;           /* sentinel */
 	struct page dirty;         /* sentinel */
+	void *free_bufs;           /* free 4 KiB page buffers (linked through
+	                              their first bytes) */
+	struct pc_chunk *chunks;   /* where the buffers come from */
 };
 
 int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit);
@@ -289,6 +292,8 @@ struct journal {
 	struct ckpt_image **ckpt;  /* committed images not yet written home */
 	size_t nckpt_hash, nckpt;
 	bool sb_dirty;             /* superblock changed in the running txn */
+	uint8_t *stage;            /* data pages of the commit in flight, kept */
+	uint64_t stage_pages;      /* between commits (capacity in pages) */
 	int error;                 /* sticky: a failed commit makes the fs read-only */
 };
 

@@ -106,6 +106,9 @@ int journal_init(struct fs *fs)
 void journal_destroy(struct fs *fs)
 {
 	struct journal *j = &fs->j;
+	free(j->stage);
+	j->stage = NULL;
+	j->stage_pages = 0;
 	if (j->ckpt) {
 		ckpt_clear(j);
 		free(j->ckpt);
@@ -305,10 +308,10 @@ int journal_checkpoint(struct fs *fs)
 	return checkpoint_locked(fs);
 }
 
-static int cmp_u64_pair(const void *a, const void *b)
+static int cmp_page_pblk(const void *a, const void *b)
 {
-	const uint64_t *x = a, *y = b;
-	return x[0] < y[0] ? -1 : x[0] > y[0];
+	const struct page *x = *(struct page *const *)a, *y = *(struct page *const *)b;
+	return x->pblk < y->pblk ? -1 : x->pblk > y->pblk;
 }
 
 int journal_commit(struct fs *fs)
@@ -386,13 +389,24 @@ int journal_commit(struct fs *fs)
 	uint64_t nlogblk = ndesc + nmeta + 1;
 	meta = calloc(nmeta, sizeof(*meta));
 	log = ank_aligned_alloc(nlogblk * ANK_BLOCK_SIZE);
-	data = ank_aligned_alloc((ndata ? ndata : 1) * ANK_BLOCK_SIZE);
+	/* Data pages are staged in a buffer kept from commit to commit (one
+	 * commit runs at a time): no fresh memory to fault in every time. */
+	if (ndata > j->stage_pages) {
+		free(j->stage);
+		j->stage_pages = 0;
+		j->stage = ank_aligned_alloc(ndata * ANK_BLOCK_SIZE);
+		if (j->stage)
+			j->stage_pages = ndata;
+	}
+	data = j->stage;
 	pages = malloc((ndata ? ndata : 1) * 2 * sizeof(*pages));
+	struct page **plist = malloc((ndata ? ndata : 1) * sizeof(*plist));
 	uint64_t *homes = malloc(nmeta * sizeof(*homes));
 	struct ckpt_image **nodes = calloc(nmeta, sizeof(*nodes));
 	uint64_t *pg_keys = malloc((ndata ? ndata : 1) * 2 * sizeof(*pg_keys));
 	ios = malloc((ndata + nlogblk) * sizeof(*ios));
-	bool oom = !meta || !log || !data || !pages || !homes || !nodes || !pg_keys || !ios;
+	bool oom = !meta || !log || (ndata && !data) || !pages || !plist || !homes || !nodes ||
+		   !pg_keys || !ios;
 	for (size_t i = 0; !oom && i < nmeta; i++) {
 		meta[i] = ank_aligned_alloc(ANK_BLOCK_SIZE);
 		nodes[i] = calloc(1, sizeof(**nodes));
@@ -415,17 +429,23 @@ int journal_commit(struct fs *fs)
 		buf_clean(fs, b);
 	}
 	fs->bc.ndirty = 0;
+	/* Data pages in block order, so contiguous blocks go out as one
+	 * request, copied straight into the staging buffer in that order. */
 	size_t di = 0;
-	while (fs->pc.dirty.dnext != &fs->pc.dirty) {
-		struct page *p = fs->pc.dirty.dnext;
-		memcpy(data + di * ANK_BLOCK_SIZE, p->data, ANK_BLOCK_SIZE);
-		pages[2 * di] = p->pblk;
-		pages[2 * di + 1] = di;
-		pg_keys[2 * di] = p->ino;
-		pg_keys[2 * di + 1] = p->idx;
-		di++;
+	for (struct page *p = fs->pc.dirty.dnext; p != &fs->pc.dirty; p = p->dnext)
+		plist[di++] = p;
+	qsort(plist, di, sizeof(*plist), cmp_page_pblk);
+	for (size_t k = 0; k < di; k++) {
+		struct page *p = plist[k];
+		memcpy(data + k * ANK_BLOCK_SIZE, p->data, ANK_BLOCK_SIZE);
+		pages[2 * k] = p->pblk;
+		pages[2 * k + 1] = k;
+		pg_keys[2 * k] = p->ino;
+		pg_keys[2 * k + 1] = p->idx;
 		page_start_writeback(fs, p);
 	}
+	free(plist);
+	plist = NULL;
 	/* Lay out the log: [desc, images...]* commit, and chain the CRC. */
 	uint32_t crc = 0;
 	uint64_t lb = 0;
@@ -473,15 +493,9 @@ int journal_commit(struct fs *fs)
 
 	/* Data first (sorted, contiguous blocks merged), with every log block
 	 * but the commit record; flush; then the commit record; flush. */
-	qsort(pages, ndata, 2 * sizeof(*pages), cmp_u64_pair);
 	unsigned nio = 0;
-	uint8_t *sorted = ndata ? ank_aligned_alloc(ndata * ANK_BLOCK_SIZE) : NULL;
-	if (ndata && !sorted) {
-		rc = -ENOMEM;
-	} else {
-		for (size_t k = 0; k < ndata; k++)
-			memcpy(sorted + k * ANK_BLOCK_SIZE, data + pages[2 * k + 1] * ANK_BLOCK_SIZE,
-			       ANK_BLOCK_SIZE);
+	uint8_t *sorted = data; /* staged in block order already */
+	{
 		for (size_t k = 0; k < ndata;) {
 			size_t run = 1;
 			while (k + run < ndata && pages[2 * (k + run)] == pages[2 * k] + run &&
@@ -508,7 +522,6 @@ int journal_commit(struct fs *fs)
 		if (rc == 0)
 			rc = bdev_flush(fs->dev);
 	}
-	free(sorted);
 
 	pthread_mutex_lock(&fs->lock);
 	for (size_t k = 0; k < ndata; k++)
@@ -530,7 +543,6 @@ int journal_commit(struct fs *fs)
 	free(pg_keys);
 	free(meta);
 	free(log);
-	free(data);
 	free(pages);
 	free(ios);
 	if (rc == 0 && j->head - j->tail > j->nlog / 2)
@@ -548,8 +560,8 @@ out_nomem:
 	free(pg_keys);
 	free(meta);
 	free(log);
-	free(data);
 	free(pages);
+	free(plist);
 	free(ios);
 	return rc;
 }
