@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -163,6 +164,36 @@ static void *write_thread(void *arg)
 	return NULL;
 }
 
+/* True once every thread of pid is stopped (state T in /proc): a SIGSTOP is
+ * delivered asynchronously, and a worker spinning on another CPU could
+ * still serve a request sent right after kill() returned. */
+static bool all_threads_stopped(pid_t pid)
+{
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	bool all = true;
+	struct dirent *e;
+	while (all && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[64 + 256 + 8], buf[512];
+		snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		const char *rp = strrchr(buf, ')');
+		all = rp && rp[1] == ' ' && (rp[2] == 'T' || rp[2] == 't');
+	}
+	closedir(d);
+	return all;
+}
+
 static bool server_changed(const struct svc_status *st, long long old)
 {
 	return st->server_pid > 0 && st->server_pid != old && !strcmp(st->state, "running");
@@ -185,6 +216,9 @@ static void watchdog_kills_a_hung_server(void **state)
 
 	/* Hung with a request pending: stopped, then a write arrives. */
 	assert_int_equal(kill((pid_t)server, SIGSTOP), 0);
+	for (int i = 0; i < 2000 && !all_threads_stopped((pid_t)server); i++)
+		svc_sleep_ms(1);
+	assert_true(all_threads_stopped((pid_t)server));
 	uint64_t t0 = svc_now_ms();
 	struct writer w = {.fd = fd};
 	pthread_t th;
