@@ -2,7 +2,7 @@
  * server.h - the server process: mounts the volume, serves client rings with
  * worker threads, and obeys the supervisor on the control socket.
  *
- * Process shape (docs: ../shared/design/ARCHITECTURE.md, section 2):
+ * Process shape (docs/DESIGN.md, "The service"):
  *   - the main thread is the control thread: it reads ATTACH / DETACH /
  *     SHUTDOWN from fd 3 (src/ipc/control.h) and changes the worker ring sets;
  *   - N worker threads each poll their own set of rings (src/ipc/ring.h),
