@@ -5,6 +5,13 @@
  * print what it did. Exits non-zero on the first error or mismatch.
  *
  * usage: ananke-demo-client [SOCKET]
+ *        ananke-demo-client --loop SECONDS [SOCKET]
+ *
+ * With --loop it keeps working for SECONDS (files created, written in
+ * pieces, read back and verified, renamed, removed, and one log file kept
+ * open the whole time and appended to), counting every error instead of
+ * stopping at the first: the recovery demo kills the server meanwhile and
+ * expects zero errors.
  */
 #include <ananke.h>
 #include <errno.h>
@@ -64,8 +71,104 @@ static uint64_t verify(const char *path, uint64_t size, uint32_t seed, uint8_t *
 	return size;
 }
 
+static unsigned long g_errors;
+
+static void soft_error(const char *what, const char *path)
+{
+	g_errors++;
+	fprintf(stderr, "demo-client: %s %s: %s\n", what, path, strerror(errno));
+}
+
+/* The loop workload: returns the number of operations done. */
+static uint64_t loop_workload(double seconds, uint64_t *verified)
+{
+	static uint8_t wbuf[65536], rbuf[65536];
+	char path[64], moved[64];
+	uint64_t ops = 0, logged = 0;
+	if (ank_mkdir("/loop", 0755) < 0 && errno != EEXIST)
+		soft_error("mkdir", "/loop");
+	int log = ank_open("/loop/journal.log", O_CREAT | O_RDWR | O_TRUNC | O_APPEND, 0644);
+	if (log < 0)
+		soft_error("open", "/loop/journal.log");
+	double end = now() + seconds;
+	for (uint32_t i = 0; now() < end; i++) {
+		snprintf(path, sizeof(path), "/loop/f%u", i % 50);
+		snprintf(moved, sizeof(moved), "/loop/g%u", i % 50);
+		size_t size = 4096 + (i * 7919u) % 60000u;
+		fill(wbuf, size, i, 0);
+		int fd = ank_open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+		ops++;
+		if (fd < 0) {
+			soft_error("open", path);
+			continue;
+		}
+		for (size_t off = 0; off < size; off += 4096, ops++) {
+			size_t n = size - off < 4096 ? size - off : 4096;
+			if (ank_write(fd, wbuf + off, n) != (ssize_t)n)
+				soft_error("write", path);
+		}
+		if (i % 7 == 0 && ank_fsync(fd) < 0)
+			soft_error("fsync", path);
+		if (ank_lseek(fd, 0, SEEK_SET) != 0)
+			soft_error("lseek", path);
+		if (ank_read(fd, rbuf, size) != (ssize_t)size || memcmp(rbuf, wbuf, size)) {
+			errno = EILSEQ;
+			soft_error("read back", path);
+		} else {
+			*verified += size;
+		}
+		if (ank_close(fd) < 0)
+			soft_error("close", path);
+		if (ank_rename(path, moved) < 0)
+			soft_error("rename", path);
+		struct stat st;
+		if (ank_stat(moved, &st) < 0 || (size_t)st.st_size != size) {
+			errno = EILSEQ;
+			soft_error("stat", moved);
+		}
+		if (i % 3 == 0 && ank_unlink(moved) < 0)
+			soft_error("unlink", moved);
+		ops += 6;
+		if (log >= 0) {
+			char rec[64];
+			int len = snprintf(rec, sizeof(rec), "record %u\n", i);
+			if (ank_write(log, rec, (size_t)len) != len)
+				soft_error("append", "/loop/journal.log");
+			logged += (uint64_t)len;
+			ops++;
+		}
+	}
+	if (log >= 0) {
+		/* The log fd survived every crash: its size and first record. */
+		struct stat st;
+		char first[16];
+		if (ank_fstat(log, &st) < 0 || (uint64_t)st.st_size != logged ||
+		    ank_pread(log, first, 9, 0) != 9 || memcmp(first, "record 0\n", 9)) {
+			errno = EILSEQ;
+			soft_error("verify", "/loop/journal.log");
+		} else {
+			*verified += logged;
+		}
+		ank_close(log);
+	}
+	return ops;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "--loop")) {
+		double secs = atof(argv[2]);
+		if (ank_mount(argc > 3 ? argv[3] : NULL) < 0)
+			DIE("cannot reach the service");
+		uint64_t verified = 0;
+		double t0 = now();
+		uint64_t ops = loop_workload(secs, &verified);
+		printf("demo client: %llu operations in %.1f s, %.1f MiB read back and verified, "
+		       "%lu errors seen by the application\n",
+		       (unsigned long long)ops, now() - t0, verified / 1048576.0, g_errors);
+		ank_unmount();
+		return g_errors ? 1 : 0;
+	}
 	const char *sock = argc > 1 ? argv[1] : NULL;
 	uint8_t *buf = malloc(BIG), *want = malloc(4u << 20);
 	char path[128], to[128];
