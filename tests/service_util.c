@@ -443,8 +443,23 @@ static int launch(struct svc *s, unsigned workers)
 	}
 	char w[16];
 	snprintf(w, sizeof(w), "%u", workers ? workers : 2);
-	char *argv[] = {(char *)svc_bin(), "serve", s->image, "--socket", s->sock,
-	                "--foreground", "--workers", w, NULL};
+	/* $ANK_TEST_RECOVERY (a mode) and $ANK_TEST_SERVE_OPTS (options
+	 * separated by spaces) are added to the serve command. */
+	char rec[64], opts[256];
+	char *argv[8 + 2 + 16] = {(char *)svc_bin(), "serve", s->image, "--socket", s->sock,
+	                          "--foreground", "--workers", w};
+	int argc = 8;
+	const char *mode = getenv("ANK_TEST_RECOVERY");
+	if (mode && *mode) {
+		snprintf(rec, sizeof(rec), "--recovery=%s", mode);
+		argv[argc++] = rec;
+	}
+	const char *extra = getenv("ANK_TEST_SERVE_OPTS");
+	snprintf(opts, sizeof(opts), "%s", extra ? extra : "");
+	for (char *save = NULL, *t = strtok_r(opts, " ", &save); t && argc < 8 + 2 + 15;
+	     t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
+	argv[argc] = NULL;
 	pid_t pid = svc_fork();
 	if (pid < 0) {
 		close(logfd);

@@ -98,8 +98,10 @@ struct svc_status {
 /*
  * A fresh sparse image of `size` ("256M") in a new temporary directory under
  * $ANK_TEST_TMPDIR or /tmp, `ananke mkfs`, then `ananke serve IMG --socket
- * SOCK --foreground --workers N` as a registered child; returns 0 once status
- * says "running" (bounded), else -1 with the reason printed.
+ * SOCK --foreground --workers N` as a registered child, followed by
+ * --recovery=$ANK_TEST_RECOVERY when set and the space-separated options of
+ * $ANK_TEST_SERVE_OPTS; returns 0 once status says "running" (bounded), else
+ * -1 with the reason printed.
  */
 int svc_start(struct svc *s, const char *size, unsigned workers);
 /* Start the service again on the same image (after svc_stop). */

@@ -21,7 +21,7 @@
  * The fault fires in one server only: ANANKE_FAULT_ONCE names a marker file
  * that the firing server creates, so the servers the supervisor starts after
  * it (same environment) run unarmed. The mode reaches `ananke serve` through
- * a wrapper script set as ANANKE_BIN, as in test_recovery.c.
+ * $ANK_TEST_RECOVERY (tests/service_util.c adds it to the command).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -353,50 +353,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ANANKE_BIN = a script that adds --recovery=$ANK_TEST_RECOVERY to serve. */
-static int make_wrapper(void)
+int main(void)
 {
-	const char *env = getenv("ANANKE_BIN");
-	char real[PATH_MAX];
-	if (env && *env) {
-		snprintf(real, sizeof(real), "%s", env);
-	} else {
-		char exe[PATH_MAX - 32];
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0)
-			return -1;
-		exe[n] = 0;
-		char *s = strrchr(exe, '/');
-		if (s)
-			*s = 0;
-		s = strrchr(exe, '/');
-		if (s)
-			*s = 0;
-		snprintf(real, sizeof(real), "%s/bin/ananke", exe);
-	}
+	/* A directory for the fault's "fired" marker file. */
 	const char *root = getenv("ANK_TEST_TMPDIR");
 	snprintf(g_wrap_dir, sizeof(g_wrap_dir), "%s/ank-flt-XXXXXX",
 		 root && *root ? root : "/tmp");
-	if (!mkdtemp(g_wrap_dir))
-		return -1;
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/ananke", g_wrap_dir);
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "#!/bin/sh\nif [ \"$1\" = serve ]; then exec '%s' \"$@\" "
-		   "--recovery=\"${ANK_TEST_RECOVERY:-none}\"; fi\nexec '%s' \"$@\"\n",
-		real, real);
-	fclose(f);
-	chmod(path, 0755);
-	setenv("ANANKE_BIN", path, 1);
-	return 0;
-}
-
-int main(void)
-{
-	if (make_wrapper() < 0) {
-		printf("cannot create the ananke wrapper\n");
+	if (!mkdtemp(g_wrap_dir)) {
+		printf("cannot create a temporary directory\n");
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
@@ -406,9 +370,6 @@ int main(void)
 		cmocka_unit_test_teardown(none_mode_loses_unsynced_create, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/ananke", g_wrap_dir);
-	unlink(path);
 	unlink(g_once);
 	rmdir(g_wrap_dir);
 	return rc;

@@ -13,8 +13,8 @@
  *   - baseline_none_loses_state: the same scenario with --recovery=none
  *     shows the loss (old fds give EIO), proving the checks can fail.
  *
- * The mode reaches `ananke serve` through a wrapper script set as
- * ANANKE_BIN (tests/service_util.h starts the service without options).
+ * The mode reaches `ananke serve` through $ANK_TEST_RECOVERY, which
+ * tests/service_util.c adds to the serve command.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,7 +38,6 @@
 #define WORKERS 2
 
 static struct svc g_svc;
-static char g_wrap_dir[PATH_MAX - 32];
 
 static void pattern(uint8_t *b, size_t n, unsigned seed)
 {
@@ -201,59 +200,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ANANKE_BIN = a script that adds --recovery=$ANK_TEST_RECOVERY to serve. */
-static int make_wrapper(void)
-{
-	const char *env = getenv("ANANKE_BIN");
-	char real[PATH_MAX];
-	if (env && *env) {
-		snprintf(real, sizeof(real), "%s", env);
-	} else {
-		char exe[PATH_MAX - 32];
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0)
-			return -1;
-		exe[n] = 0;
-		char *s = strrchr(exe, '/');
-		if (s)
-			*s = 0;
-		s = strrchr(exe, '/');
-		if (s)
-			*s = 0;
-		snprintf(real, sizeof(real), "%s/bin/ananke", exe);
-	}
-	const char *root = getenv("ANK_TEST_TMPDIR");
-	snprintf(g_wrap_dir, sizeof(g_wrap_dir), "%s/ank-rec-XXXXXX", root && *root ? root : "/tmp");
-	if (!mkdtemp(g_wrap_dir))
-		return -1;
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/ananke", g_wrap_dir);
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "#!/bin/sh\nif [ \"$1\" = serve ]; then exec '%s' \"$@\" "
-		   "--recovery=\"${ANK_TEST_RECOVERY:-none}\"; fi\nexec '%s' \"$@\"\n",
-		real, real);
-	fclose(f);
-	chmod(path, 0755);
-	setenv("ANANKE_BIN", path, 1);
-	return 0;
-}
-
 int main(void)
 {
-	if (make_wrapper() < 0) {
-		printf("cannot create the ananke wrapper\n");
-		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(transparent_recovery_after_sigkill, teardown),
 		cmocka_unit_test_teardown(baseline_none_loses_state, teardown),
 	};
-	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/ananke", g_wrap_dir);
-	unlink(path);
-	rmdir(g_wrap_dir);
-	return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,8 +15,8 @@
  *   - recovery_times_with_standby: 20 SIGKILLs in a row, each recovery's
  *     total printed (measured, not asserted).
  *
- * The mode and extra options reach `ananke serve` through a wrapper script
- * set as ANANKE_BIN (tests/service_util.h starts the service without them).
+ * The mode and extra options reach `ananke serve` through $ANK_TEST_RECOVERY
+ * and $ANK_TEST_SERVE_OPTS, which tests/service_util.c adds to the command.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,7 +43,6 @@
 #define KILLS 20
 
 static struct svc g_svc;
-static char g_wrap_dir[PATH_MAX - 32];
 static char g_json[65536];
 
 /* A number after "key": in json (from p on), or -1. */
@@ -369,63 +368,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ANANKE_BIN = a script that adds --recovery=$ANK_TEST_RECOVERY and
- * $ANK_TEST_SERVE_OPTS to serve. */
-static int make_wrapper(void)
-{
-	const char *env = getenv("ANANKE_BIN");
-	char real[PATH_MAX];
-	if (env && *env) {
-		snprintf(real, sizeof(real), "%s", env);
-	} else {
-		char exe[PATH_MAX - 32];
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0)
-			return -1;
-		exe[n] = 0;
-		char *s = strrchr(exe, '/');
-		if (s)
-			*s = 0;
-		s = strrchr(exe, '/');
-		if (s)
-			*s = 0;
-		snprintf(real, sizeof(real), "%s/bin/ananke", exe);
-	}
-	const char *root = getenv("ANK_TEST_TMPDIR");
-	snprintf(g_wrap_dir, sizeof(g_wrap_dir), "%s/ank-sb-XXXXXX", root && *root ? root : "/tmp");
-	if (!mkdtemp(g_wrap_dir))
-		return -1;
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/ananke", g_wrap_dir);
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "#!/bin/sh\nif [ \"$1\" = serve ]; then exec '%s' \"$@\" "
-		   "--recovery=\"${ANK_TEST_RECOVERY:-none}\" $ANK_TEST_SERVE_OPTS; fi\n"
-		   "exec '%s' \"$@\"\n",
-		real, real);
-	fclose(f);
-	chmod(path, 0755);
-	setenv("ANANKE_BIN", path, 1);
-	return 0;
-}
-
 int main(void)
 {
-	if (make_wrapper() < 0) {
-		printf("cannot create the ananke wrapper\n");
-		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(standby_is_ready_and_takes_over, teardown),
 		cmocka_unit_test_teardown(watchdog_kills_a_hung_server, teardown),
 		cmocka_unit_test_teardown(recovery_report_in_status, teardown),
 		cmocka_unit_test_teardown(recovery_times_with_standby, teardown),
 	};
-	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/ananke", g_wrap_dir);
-	unlink(path);
-	rmdir(g_wrap_dir);
-	return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
