@@ -545,7 +545,9 @@ int journal_commit(struct fs *fs)
 	free(log);
 	free(pages);
 	free(ios);
-	if (rc == 0 && j->head - j->tail > j->nlog / 2)
+	/* Checkpoint early: what is left in the log after a crash is what
+	 * replay (and so a server's recovery) has to read and write. */
+	if (rc == 0 && j->head - j->tail > j->nlog / 8)
 		rc = journal_checkpoint(fs);
 	return rc;
 
