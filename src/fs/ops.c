@@ -919,18 +919,29 @@ static void drop_link(struct fs *fs, struct inode *ip)
 		inode_orphan_add(fs, ip);
 }
 
+/* Start a modifying operation on a path: take the lock, commit first if the
+ * running transaction is due (fs_op_begin), resolve every component but the
+ * last. On error nothing is held and the lock is released. */
+static int path_op_begin(struct fs *fs, struct fs_client *c, const char *path,
+			 struct nameidata *nd)
+{
+	lock(fs);
+	int rc = fs_op_begin(fs);
+	if (rc == 0)
+		rc = namei_parent(fs, c, path, nd);
+	if (rc < 0)
+		unlock(fs);
+	return rc;
+}
+
 int fs_unlink(struct fs_client *c, const char *path)
 {
 	struct fs *fs = c->fs;
 	struct nameidata nd;
 	struct inode *ip;
-	lock(fs);
-	int rc = fs_op_begin(fs);
+	int rc = path_op_begin(fs, c, path, &nd);
 	if (rc < 0)
-		goto out_unlock;
-	rc = namei_parent(fs, c, path, &nd);
-	if (rc < 0)
-		goto out_unlock;
+		return rc;
 	if (nd.len == 0 || nd.dot) {
 		rc = -EISDIR;
 		goto out_nd;
@@ -956,7 +967,6 @@ int fs_unlink(struct fs_client *c, const char *path)
 	inode_put(fs, ip);
 out_nd:
 	inode_put(fs, nd.dir);
-out_unlock:
 	unlock(fs);
 	return rc;
 }
@@ -967,13 +977,9 @@ static int do_mkdir(struct fs_client *c, const char *path, mode_t mode, uint64_t
 	struct nameidata nd;
 	if (want_ino && (want_ino <= ANK_ROOT_INO || want_ino >= fs->sb.inode_count))
 		return -EINVAL;
-	lock(fs);
-	int rc = fs_op_begin(fs);
+	int rc = path_op_begin(fs, c, path, &nd);
 	if (rc < 0)
-		goto out_unlock;
-	rc = namei_parent(fs, c, path, &nd);
-	if (rc < 0)
-		goto out_unlock;
+		return rc;
 	uint64_t ino;
 	if (nd.len == 0 || nd.dot) {
 		rc = -EEXIST;
@@ -989,7 +995,6 @@ static int do_mkdir(struct fs_client *c, const char *path, mode_t mode, uint64_t
 		}
 	}
 	inode_put(fs, nd.dir);
-out_unlock:
 	unlock(fs);
 	return rc;
 }
@@ -1009,13 +1014,9 @@ int fs_rmdir(struct fs_client *c, const char *path)
 	struct fs *fs = c->fs;
 	struct nameidata nd;
 	struct inode *ip;
-	lock(fs);
-	int rc = fs_op_begin(fs);
+	int rc = path_op_begin(fs, c, path, &nd);
 	if (rc < 0)
-		goto out_unlock;
-	rc = namei_parent(fs, c, path, &nd);
-	if (rc < 0)
-		goto out_unlock;
+		return rc;
 	if (nd.len == 0) {
 		rc = -EBUSY;
 		goto out_nd;
@@ -1052,7 +1053,6 @@ int fs_rmdir(struct fs_client *c, const char *path)
 	inode_put(fs, ip);
 out_nd:
 	inode_put(fs, nd.dir);
-out_unlock:
 	unlock(fs);
 	return rc;
 }
