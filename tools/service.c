@@ -48,7 +48,8 @@ static void serve_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]\n"
 		   "                    [--recovery=none|ananke|sync] [--plog-size BYTES]\n"
-		   "                    [--watchdog-ms MS] [--no-standby]\n"
+		   "                    [--watchdog-ms MS] [--commit-ms MS] [--no-standby]\n"
+		   "  --commit-ms: background journal commit interval (default 5000).\n"
 		   "  --watchdog-ms: kill a server whose heartbeat stands still this long while\n"
 		   "  requests are pending (default 500; 0: off).\n"
 		   "  IMAGE defaults to " DEFAULT_IMAGE " (created, 1 GiB, when missing);\n"
@@ -106,6 +107,15 @@ int tool_serve(int argc, char **argv)
 				return 2;
 			}
 			cfg.watchdog_ms = (unsigned)ms;
+		} else if ((v = opt_value(argc, argv, &i, "--commit-ms", &bad))) {
+			char *end;
+			errno = 0;
+			unsigned long ms = strtoul(v, &end, 10);
+			if (errno || *end || end == v || ms < 1 || ms > 3600000) {
+				fprintf(stderr, "ananke: serve: --commit-ms must be 1..3600000\n");
+				return 2;
+			}
+			cfg.commit_ms = (unsigned)ms;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-size", &bad))) {
 			char *end;
 			errno = 0;

@@ -304,6 +304,13 @@ int plog_gc(struct plog *p);
 /* Bytes between tail and head (kept entries, markers, padding). */
 uint64_t plog_used(const struct plog *p);
 
+/* How full a region is, from its newest position record (safe to call
+ * while the writer runs, e.g. for a status report): bytes between tail and
+ * head, the entry area's size, and the number of kept entries. 0, or
+ * -EINVAL, -EPROTO, -EUCLEAN as plog_attach. */
+int plog_region_usage(const void *mem, size_t size, uint64_t *used, uint64_t *capacity,
+		      uint64_t *entries);
+
 /* ---- reading a region (recovery) ---- */
 
 enum plog_copy { PLOG_PRIMARY = 0, PLOG_REPLICA = 1, PLOG_COPY_NONE = 0xff };

@@ -101,6 +101,19 @@ int plog_geom_load(const void *mem, size_t size, struct plog_geom *g)
 	return have ? 0 : -EUCLEAN;
 }
 
+int plog_region_usage(const void *mem, size_t size, uint64_t *used, uint64_t *capacity,
+		      uint64_t *entries)
+{
+	struct plog_geom g;
+	int rc = plog_geom_load(mem, size, &g);
+	if (rc < 0)
+		return rc;
+	*used = g.pos.head_pos - g.pos.tail_pos;
+	*capacity = g.copy_size;
+	*entries = g.pos.head_seq - g.pos.tail_seq;
+	return 0;
+}
+
 static bool desc_valid(const struct plog_geom *g, const struct plog_desc_rec *d, uint64_t pos,
 		       uint64_t phys, uint64_t seq_lo, uint64_t seq_hi)
 {

@@ -502,7 +502,8 @@ fail:
  * server's state from the p-logs; start serving. Fills srv->report. */
 static int server_mount(struct server *srv, const char *image)
 {
-	struct fs_options opt = {.keep_orphans = srv->ananke};
+	struct fs_options opt = {.keep_orphans = srv->ananke,
+				  .commit_interval_ms = srv->commit_ms};
 	uint64_t t0 = ank_mono_ns();
 	int rc = fs_mount(srv->dev, &opt, &srv->fs);
 	if (rc < 0) {
@@ -692,6 +693,16 @@ int server_main(int argc, char **argv)
 					mode);
 				goto usage;
 			}
+		} else if (!strcmp(argv[i], "--commit-ms") && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			unsigned long ms = strtoul(argv[++i], &end, 10);
+			if (errno || *end || end == argv[i] || ms > 3600000) {
+				fprintf(stderr, "ananke: server: bad commit interval '%s' (0..3600000 ms)\n",
+					argv[i]);
+				goto usage;
+			}
+			srv.commit_ms = (uint32_t)ms;
 		} else if (!strcmp(argv[i], "--standby")) {
 			srv.standby = true;
 		} else {

@@ -209,6 +209,7 @@ struct server {
 
 	/* Recovery "ananke" (NULL plogs in mode "none") */
 	bool ananke;
+	uint32_t commit_ms; /* background commit interval (--commit-ms), 0: the core's default */
 	struct server_plog *plogs;       /* [nplogs] */
 	unsigned nplogs;                 /* == nworkers */
 	uint64_t order;                  /* [atomic] global order of entries */

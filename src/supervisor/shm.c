@@ -128,8 +128,9 @@ void sup_ring_destroy(struct sup_conn *c)
 	c->ring_fd = -1;
 }
 
-/* The p-logs (recovery "ananke"): formatted here once; the supervisor never
- * reads them again, it only keeps them alive across server deaths. */
+/* The p-logs (recovery "ananke"): formatted here once; the supervisor keeps
+ * them alive across server deaths and maps them read-only to report how full
+ * they are (status); it never interprets their entries. */
 int sup_plogs_create(struct sup *s)
 {
 	uint64_t copy = s->cfg.plog_size ? s->cfg.plog_size : PLOG_DEFAULT_COPY_SIZE;
@@ -147,13 +148,22 @@ int sup_plogs_create(struct sup *s)
 		munmap(p, (size_t)size);
 		if (rc < 0)
 			return rc;
+		p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		s->plog_maps[i] = p;
+		s->plog_size = (size_t)size;
 	}
 	return 0;
 }
 
 void sup_plogs_destroy(struct sup *s)
 {
-	for (unsigned i = 0; i < s->nplogs; i++)
+	for (unsigned i = 0; i < s->nplogs; i++) {
 		close(s->plog_fds[i]);
+		if (s->plog_maps[i])
+			munmap((void *)s->plog_maps[i], s->plog_size);
+		s->plog_maps[i] = NULL;
+	}
 	s->nplogs = 0;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "../plog/plog.h"
 #include "sup_internal.h"
 
 struct out {
@@ -92,6 +93,22 @@ static void put_recoveries(struct out *o, const struct sup *s)
 	put(o, "]");
 }
 
+/* "plogs": how full each worker's p-log is (recovery "ananke" only). */
+static void put_plogs(struct out *o, const struct sup *s)
+{
+	put(o, "\"plogs\": [");
+	for (unsigned i = 0; i < s->nplogs; i++) {
+		uint64_t used = 0, cap = 0, n = 0;
+		if (!s->plog_maps[i] ||
+		    plog_region_usage(s->plog_maps[i], s->plog_size, &used, &cap, &n) < 0)
+			used = cap = n = 0;
+		put(o, "%s{\"worker\": %u, \"used\": %" PRIu64 ", \"size\": %" PRIu64
+		       ", \"entries\": %" PRIu64 "}",
+		    i ? ", " : "", i, used, cap, n);
+	}
+	put(o, "], ");
+}
+
 size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 {
 	struct out o = {.buf = buf, .len = len, .used = 0};
@@ -141,6 +158,7 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 		put(&o, ", \"ring_version\": %u, \"standby_pid\": %d, \"standby\": \"%s\", "
 			"\"watchdog_ms\": %u, \"recoveries_total\": %" PRIu64 ", ",
 		    ANK_RING_VERSION, standby_pid, standby_name(s), s->cfg.watchdog_ms, s->nrecs);
+		put_plogs(&o, s);
 		put_recoveries(&o, s);
 		put(&o, "}\n");
 	} else {

@@ -152,6 +152,8 @@ struct sup {
 	/* Recovery "ananke": one p-log memfd per worker, created once and
 	 * handed to every server as fds ANK_SERVER_PLOG_FD0.. */
 	int plog_fds[ANK_STATS_MAX_WORKERS];
+	const void *plog_maps[ANK_STATS_MAX_WORKERS]; /* read-only, for status */
+	size_t plog_size;                             /* bytes of each region */
 	unsigned nplogs;
 
 	struct sup_server srv;

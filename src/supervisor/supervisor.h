@@ -34,6 +34,8 @@ struct sup_config {
 	unsigned watchdog_ms;    /* kill a server whose heartbeat stands still
 	                            this long while requests are pending; 0: off */
 	bool no_standby;         /* never start a standby server */
+	unsigned commit_ms;      /* background commit interval; 0: the core's
+	                            default (5000) */
 };
 
 /*
