@@ -232,6 +232,23 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
 /* Id of the transaction being built now (read under the lock): every
  * operation that completed before the call joined a transaction <= it. */
 uint64_t fs_running_tid(struct fs *fs);
+
+/* What the calling thread's last call on a mount did, read under the fs
+ * lock as that call released it: its number in the order of all calls on
+ * the mount (1, 2, ...: calls ordered by the lock are numbered the same
+ * way, so a log sorted by it replays calls that depend on each other in
+ * their real order), the transaction its effects joined (exact: the last
+ * one, for a write whose 1 MiB pieces straddle commits), and whether it
+ * changed anything. For a call that changed something, fs_sync() ends with
+ * fs_durable_tid() >= tid. Thread-local; fs_stamp_clear() zeroes it, so a
+ * call that never took the lock leaves order == 0. */
+struct fs_stamp {
+	uint64_t order;
+	uint64_t tid;
+	bool modified;
+};
+void fs_stamp_last(struct fs_stamp *out);
+void fs_stamp_clear(void);
 /* Id of the last durable (committed) transaction. */
 uint64_t fs_durable_tid(struct fs *fs);
 /* D: the id of the last transaction that was durable when this mount

@@ -336,6 +336,7 @@ struct fs {
 	struct journal j;
 	/* clients, for unmount */
 	struct fs_client *clients;
+	uint64_t op_order;         /* calls numbered at unlock (fs_stamp_last) */
 	/* background commit */
 	pthread_t bg_thread;
 	bool bg_running, bg_stop;

@@ -52,6 +52,21 @@ uint32_t fs_client_gid(const struct fs_client *c)
 	return c->gid;
 }
 
+/* The calling thread's last call (fs_stamp_last); `began`: the call in
+ * progress passed fs_op_begin. */
+static __thread struct fs_stamp last_stamp;
+static __thread bool began;
+
+void fs_stamp_last(struct fs_stamp *out)
+{
+	*out = last_stamp;
+}
+
+void fs_stamp_clear(void)
+{
+	last_stamp = (struct fs_stamp){0};
+}
+
 int fs_op_begin(struct fs *fs)
 {
 	if (fs->read_only)
@@ -59,8 +74,10 @@ int fs_op_begin(struct fs *fs)
 	if (fs->j.error)
 		return fs->j.error == -ENOSPC ? -EIO : fs->j.error;
 	int rc = 0;
-	if (fs->commits_held)
+	if (fs->commits_held) {
+		began = true;
 		return 0; /* a replay in progress commits once, at its end */
+	}
 	if (fs->pc.ndirty >= fs->pc.dirty_limit ||
 	    journal_running_blocks(fs) + fs->ic.count / 64 > fs->j.nlog / 4)
 		rc = journal_commit(fs);
@@ -69,6 +86,8 @@ int fs_op_begin(struct fs *fs)
 		if (rc == 0)
 			rc = journal_checkpoint(fs);
 	}
+	if (rc == 0)
+		began = true;
 	return rc;
 }
 
@@ -103,6 +122,12 @@ static void commit_notify(struct fs *fs)
  * by this operation, or by anyone since the last report). */
 static void unlock(struct fs *fs)
 {
+	last_stamp.order = ++fs->op_order;
+	last_stamp.tid = fs->j.running_tid;
+	last_stamp.modified = began;
+	if (began)
+		fs->j.running_seen = true; /* see fs_stamp_last: fs_sync reaches it */
+	began = false;
 	bool notify = false;
 	if (fs->hook_fn && fs->j.committed_tid > fs->hook_noted) {
 		fs->hook_noted = fs->j.committed_tid;

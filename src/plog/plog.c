@@ -348,6 +348,8 @@ int plog_append(struct plog *p, const struct plog_op *op, const struct plog_desc
 		.off = op->off,
 		.len = op->len,
 		.result = op->result,
+		.uid = op->uid,
+		.gid = op->gid,
 	};
 	memcpy(o0, &oh, 4);
 	memcpy(o0 + 8, (const uint8_t *)&oh + 8, PLOG_OP_SIZE - 8);
@@ -384,6 +386,8 @@ int plog_append(struct plog *p, const struct plog_op *op, const struct plog_desc
 		.timestamp = desc->timestamp,
 		.ipc_idx = desc->ipc_idx,
 		.targets_status = desc->targets_status,
+		.tid = desc->tid,
+		.req_seq = desc->req_seq,
 	};
 	memcpy(d.targets, desc->targets, sizeof(d.targets));
 	d.crc = plog_csum(p->seed, &d, sizeof(d));

@@ -76,7 +76,7 @@
 #define PLOG_DESC_MAGIC 0x44474C50u  /* "PLGD": descriptor */
 #define PLOG_OP_MAGIC 0x4F474C50u    /* "PLGO": operation part */
 #define PLOG_WRAP_MAGIC 0x57474C50u  /* "PLGW": wrap marker */
-#define PLOG_VERSION 1u
+#define PLOG_VERSION 2u
 
 #define PLOG_HEADER_SIZE 4096u
 #define PLOG_DESC_SIZE 128u
@@ -178,11 +178,15 @@ struct plog_desc_rec {
 	uint32_t ipc_idx;        /* 56  ring slot index, PLOG_IPC_NONE once completed */
 	uint32_t targets_status; /* 60  bit i: targets[i] still in the state gap */
 	uint64_t targets[PLOG_NTARGETS]; /* 64 0 = none */
-	uint8_t reserved[24];    /* 104 zero */
+	uint64_t tid;            /* 104 journal transaction the effects joined */
+	uint64_t req_seq;        /* 112 the ring request's sequence number */
+	uint8_t reserved[8];     /* 120 zero */
 };
 _Static_assert(sizeof(struct plog_desc_rec) == PLOG_DESC_SIZE, "descriptor is 128 bytes");
 _Static_assert(offsetof(struct plog_desc_rec, ipc_idx) == 56, "descriptor layout");
 _Static_assert(offsetof(struct plog_desc_rec, targets) == 64, "descriptor layout");
+_Static_assert(offsetof(struct plog_desc_rec, tid) == 104, "descriptor layout");
+_Static_assert(offsetof(struct plog_desc_rec, req_seq) == 112, "descriptor layout");
 
 /* Operation part header, at entry offset 128, followed by path (padded to 8
  * bytes), path2 (padded to 8 bytes) and data_len bytes of data. */
@@ -201,11 +205,14 @@ struct plog_op_rec {
 	int64_t off;          /* 48  */
 	uint64_t len;         /* 56  */
 	int64_t result;       /* 64  return value or -errno */
-	uint8_t reserved[56]; /* 72  zero */
+	uint32_t uid;         /* 72  credentials the operation ran with */
+	uint32_t gid;         /* 76  */
+	uint8_t reserved[48]; /* 80  zero */
 };
 _Static_assert(sizeof(struct plog_op_rec) == PLOG_OP_SIZE, "op header is 128 bytes");
 _Static_assert(offsetof(struct plog_op_rec, off) == 48, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, result) == 64, "op layout");
+_Static_assert(offsetof(struct plog_op_rec, uid) == 72, "op layout");
 
 /* Wrap marker: the entry with sequence `seq` starts the next lap. */
 struct plog_wrap_rec {
@@ -231,6 +238,7 @@ struct plog_op {
 	int64_t off;
 	uint64_t len;
 	int64_t result;
+	uint32_t uid, gid; /* credentials */
 	const char *path;  /* NULL = none; < PLOG_PATH_MAX bytes before the NUL */
 	const char *path2; /* NULL = none */
 };
@@ -241,6 +249,8 @@ struct plog_desc {
 	uint32_t ipc_idx;        /* ring slot index, or PLOG_IPC_NONE */
 	uint32_t targets_status; /* bits within PLOG_STATUS_MASK */
 	uint64_t targets[PLOG_NTARGETS];
+	uint64_t tid;            /* journal transaction id (opaque here) */
+	uint64_t req_seq;        /* ring request sequence (opaque here) */
 };
 
 /* The writer's handle. Fields are private to plog.c. */

@@ -71,6 +71,8 @@ static int emit_entry(struct scan *s, const struct plog_view *v)
 			.timestamp = d->timestamp,
 			.ipc_idx = d->ipc_idx,
 			.targets_status = d->targets_status,
+			.tid = d->tid,
+			.req_seq = d->req_seq,
 		},
 	};
 	memcpy(e.desc.targets, d->targets, sizeof(e.desc.targets));

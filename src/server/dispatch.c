@@ -286,14 +286,18 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	if (w->srv->ananke && rq.opcode == ANK_OP_CLOSE)
 		fs_inode_of_fd(r->client, rq.fd, &close_ino);
 	server_fault(SERVER_FAULT_HANG);
+	fs_stamp_clear();
 	int64_t result = request_run(w, r, i, &rq, &wst, &has_st, path, path2);
+	/* The call's order and transaction, taken under the fs lock. */
+	struct fs_stamp stamp;
+	fs_stamp_last(&stamp);
 	if (w->srv->sync_mode)
 		result = sync_after(w, r->client, &rq, result);
 	if (has_st)
 		memcpy(slot->out, &wst, sizeof(wst));
 	uint64_t id = PLOG_ID_NONE;
 	if (w->srv->ananke)
-		id = plogsvc_log(w, r, i, &rq, path, path2, result, close_ino);
+		id = plogsvc_log(w, r, i, &rq, path, path2, result, close_ino, &stamp);
 	dispatch_complete(r->map, i, result);
 	if (id != PLOG_ID_NONE) {
 		server_fault(SERVER_FAULT_AFTER_DONE);

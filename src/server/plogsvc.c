@@ -14,14 +14,15 @@
  *     inline), so the offset after it is off + len;
  *     PWRITE: off, len as given (data inline);
  *     LSEEK: result = the new offset.
- *   A "meta" word = tid | (ring slot seq & 0xffff) << 48 is stored in
- *   targets[DST_PARENT], except for RENAME/LINK where it is in targets[FD]
- *   (their fd target is unused); its status bit is never set.
- *   Credentials (uid << 32 | gid) are in targets[DST_INODE] except for
- *   RENAME/LINK (they create no inode).
+ *   desc.timestamp: the order base of this server plus the call's number in
+ *   the mount's order (fs_stamp_last: taken under the fs lock, so two
+ *   workers' dependent calls are logged in their real order); desc.tid:
+ *   the transaction the call's effects joined; desc.req_seq: the ring
+ *   request's sequence number (exactly-once); op.uid/gid: its credentials.
  *   Status bits: FD while the entry holds the fd's latest state (the
  *   previous entry of that fd has its FD bit cleared when a new one is
- *   appended, and close clears the last one); INODE while tid > durable.
+ *   appended, and close clears the last one); INODE while tid > durable,
+ *   for calls that changed something.
  *
  * It does not run operations (dispatch.c) nor own rings (server.c).
  */
@@ -39,22 +40,11 @@
 #include "../util/common.h"
 #include "server.h"
 
-#define META_TID_MASK ((1ull << 48) - 1)
 #define FD_FLAGS_KEPT (O_ACCMODE | O_APPEND | O_DIRECTORY)
 
-static bool op_is_rename_like(uint32_t opcode)
+static uint64_t creds_of(const struct plog_op *op)
 {
-	return opcode == ANK_OP_RENAME || opcode == ANK_OP_LINK;
-}
-
-static uint64_t entry_meta(const struct plog_desc *d, uint32_t opcode)
-{
-	return op_is_rename_like(opcode) ? d->targets[PLOG_T_FD] : d->targets[PLOG_T_DST_PARENT];
-}
-
-static uint64_t entry_tid(const struct plog_desc *d, uint32_t opcode)
-{
-	return entry_meta(d, opcode) & META_TID_MASK;
+	return (uint64_t)op->uid << 32 | op->gid;
 }
 
 /* The fd offset an entry with an fd target leaves behind. */
@@ -167,7 +157,7 @@ static void log_clear(struct server *srv, unsigned li, uint64_t id, uint32_t mas
 
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
-		     int64_t result, uint64_t close_ino)
+		     int64_t result, uint64_t close_ino, const struct fs_stamp *stamp_in)
 {
 	struct server *srv = w->srv;
 	struct fs_client *c = r->client;
@@ -204,9 +194,15 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	default:
 		return PLOG_ID_NONE;
 	}
-	/* Order number and tid right after the operation returned. */
-	uint64_t order = __atomic_fetch_add(&srv->order, 1, __ATOMIC_RELAXED);
-	uint64_t tid = fs_running_tid(srv->fs);
+	struct fs_stamp stamp = *stamp_in;
+	if (stamp.order == 0) {
+		/* The call never took the fs lock (it changed nothing): any
+		 * number after the calls it could depend on will do. */
+		fs_running_tid(srv->fs);
+		fs_stamp_last(&stamp);
+		stamp.modified = false;
+	}
+	uint64_t tid = stamp.tid;
 
 	struct plog_op op = {
 		.opcode = rq->opcode,
@@ -217,21 +213,18 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		.off = rq->off,
 		.len = rq->len,
 		.result = result,
+		.uid = r->uid,
+		.gid = r->gid,
 		.path = path[0] ? path : NULL,
 		.path2 = path2[0] ? path2 : NULL,
 	};
 	struct plog_desc d = {
 		.client_id = r->client_id,
-		.timestamp = order,
+		.timestamp = srv->order_base + stamp.order,
 		.ipc_idx = i,
+		.tid = tid,
+		.req_seq = rq->seq,
 	};
-	uint64_t metaw = (tid & META_TID_MASK) | ((rq->seq & 0xffffull) << 48);
-	if (op_is_rename_like(rq->opcode)) {
-		d.targets[PLOG_T_FD] = metaw;
-	} else {
-		d.targets[PLOG_T_DST_PARENT] = metaw;
-		d.targets[PLOG_T_DST_INODE] = ((uint64_t)r->uid << 32) | r->gid;
-	}
 	struct server_fdstate *fs_ = NULL;
 	uint64_t ino = 0;
 	if (fd_op) {
@@ -272,7 +265,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	} else if (rq->opcode == ANK_OP_CLOSE) {
 		d.targets[PLOG_T_INODE] = close_ino;
 	}
-	if (meta)
+	if (meta && stamp.modified)
 		d.targets_status |= 1u << PLOG_T_INODE;
 
 	uint64_t id = PLOG_ID_NONE;
@@ -419,8 +412,7 @@ static int replay_pwrite(struct fs_client *c, uint64_t ino, const void *data, si
 static int replay_act(struct replay *rp, const struct plog_entry *e)
 {
 	const struct plog_op *op = &e->op;
-	uint64_t creds = op_is_rename_like(op->opcode) ? 0 : e->desc.targets[PLOG_T_DST_INODE];
-	struct fs_client *c = scratch_client(rp, creds);
+	struct fs_client *c = scratch_client(rp, creds_of(op));
 	uint64_t ino = e->desc.targets[PLOG_T_INODE];
 	int rc = 0;
 	if (!c)
@@ -548,17 +540,14 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		}
 		if (e->desc.timestamp + 1 > max_order)
 			max_order = e->desc.timestamp + 1;
-		uint64_t etid = entry_tid(&e->desc, e->op.opcode);
-		if (etid > max_tid)
-			max_tid = etid;
+		if (e->desc.tid > max_tid)
+			max_tid = e->desc.tid;
 		if (e->desc.ipc_idx < ANK_RING_NSLOTS) {
-			uint64_t creds = op_is_rename_like(e->op.opcode) ? 0
-					 : e->desc.targets[PLOG_T_DST_INODE];
-			struct server_recovered *x = recovered_get(srv, e->desc.client_id, creds);
+			struct server_recovered *x =
+				recovered_get(srv, e->desc.client_id, creds_of(&e->op));
 			if (x) {
 				x->slot[e->desc.ipc_idx].set = true;
-				x->slot[e->desc.ipc_idx].seq =
-					(uint16_t)(entry_meta(&e->desc, e->op.opcode) >> 48);
+				x->slot[e->desc.ipc_idx].seq = e->desc.req_seq;
 				x->slot[e->desc.ipc_idx].opcode = e->op.opcode;
 				x->slot[e->desc.ipc_idx].result = e->op.result;
 			}
@@ -589,7 +578,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		f->flags = e->op.flags & FD_FLAGS_KEPT;
 		f->ino = e->desc.targets[PLOG_T_INODE];
 		f->offset = entry_fd_offset(&e->op);
-		f->creds = e->desc.targets[PLOG_T_DST_INODE];
+		f->creds = creds_of(&e->op);
 	}
 	/* Ids of the crashed server are never reused: a crash after this
 	 * replay's sync must find every replayed entry below the new D. And the
@@ -602,7 +591,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 	for (size_t k = 0; k < count; k++) {
 		const struct plog_entry *e = &ents[k];
 		if (e->err || e->desc_copy == PLOG_COPY_NONE ||
-		    entry_tid(&e->desc, e->op.opcode) <= durable)
+		    e->desc.tid <= durable)
 			continue;
 		if (e->op.opcode != ANK_OP_READ && e->op.opcode != ANK_OP_LSEEK &&
 		    e->op.opcode != ANK_OP_CLOSE)
@@ -622,7 +611,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		if (e->err || e->desc_copy == PLOG_COPY_NONE)
 			continue;
 		bool fd_live = (e->desc.targets_status & (1u << PLOG_T_FD)) != 0;
-		if (entry_tid(&e->desc, e->op.opcode) <= durable) {
+		if (e->desc.tid <= durable) {
 			/* Durable: only a live fd comes back (creat -> open,
 			 * write/read -> lseek); an lseek is Acted (offset). */
 			if (!fd_live)
@@ -702,7 +691,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 	rc = fresh_logs(srv);
 	if (rc < 0)
 		goto out;
-	srv->order = max_order;
+	uint64_t order = max_order;
 	for (size_t j = 0; j < rp.nfds; j++) {
 		struct rfd *f = &rp.fds[j];
 		if (!f->opened)
@@ -718,16 +707,17 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 			.whence = SEEK_SET,
 			.off = (int64_t)f->offset,
 			.result = (int64_t)f->offset,
+			.uid = (uint32_t)(f->creds >> 32),
+			.gid = (uint32_t)f->creds,
 		};
 		struct plog_desc d = {
 			.client_id = f->client_id,
-			.timestamp = srv->order++,
+			.timestamp = order++,
 			.ipc_idx = PLOG_IPC_NONE,
 			.targets_status = 1u << PLOG_T_FD,
 		};
 		d.targets[PLOG_T_FD] = plog_fd_key(f->client_id, f->fd);
 		d.targets[PLOG_T_INODE] = f->ino;
-		d.targets[PLOG_T_DST_INODE] = f->creds;
 		uint64_t id;
 		unsigned li = (unsigned)(j % srv->nplogs);
 		if (log_append(srv, li, &op, &d, NULL, 0, 0, &id, false) == 0) {
@@ -738,6 +728,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 			st->flags = f->flags;
 		}
 	}
+	srv->order_base = order;
 	fprintf(stderr, "ananke: server: recovery: %zu p-log entries (durable tid %" PRIu64
 			"), %zu replayed (%zu failed), %zu corrupt, %zu fds rebuilt\n",
 		count, durable, acted, failed, corrupt, rp.nfds);
@@ -859,7 +850,7 @@ bool plogsvc_adopt(struct server *srv, struct server_ring *r)
 			continue;
 		const volatile struct ank_ring_slot *vs = slot;
 		uint32_t opcode = vs->opcode;
-		uint16_t seq = (uint16_t)vs->seq;
+		uint64_t seq = vs->seq;
 		if (x && x->slot[i].set && x->slot[i].seq == seq && x->slot[i].opcode == opcode) {
 			/* Completed inside the dead server: publish, never re-run. */
 			if (state == ANK_SLOT_SUBMITTED &&

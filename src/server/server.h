@@ -129,7 +129,7 @@ struct server_recovered {
 	/* exactly-once: the logged completion of each ring slot, if any */
 	struct {
 		bool set;
-		uint16_t seq;
+		uint64_t seq;
 		uint32_t opcode;
 		int64_t result;
 	} slot[ANK_RING_NSLOTS];
@@ -212,7 +212,7 @@ struct server {
 	uint32_t commit_ms; /* background commit interval (--commit-ms), 0: the core's default */
 	struct server_plog *plogs;       /* [nplogs] */
 	unsigned nplogs;                 /* == nworkers */
-	uint64_t order;                  /* [atomic] global order of entries */
+	uint64_t order_base;             /* entry order = base + fs_stamp order */
 	struct server_recovered *recovered; /* [control] rebuilt, not attached */
 };
 
@@ -248,7 +248,7 @@ void plogsvc_stop(struct server *srv);
  * (or PLOG_ID_NONE when nothing was logged) and its log in *log. */
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
-		     int64_t result, uint64_t close_ino);
+		     int64_t result, uint64_t close_ino, const struct fs_stamp *stamp);
 void plogsvc_clear_ipc(struct server_worker *w, uint64_t id);
 /* ATTACH of a client: adopt its rebuilt state if there is one and settle
  * its in-flight slots (exactly-once): those answered from the log are added
