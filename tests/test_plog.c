@@ -687,7 +687,7 @@ static void test_header_is_checked_and_its_copy_used(void **state)
 
 	/* a valid header of another version is refused as another layout */
 	assert_int_equal(plog_format(m, size, 3), 0);
-	h->info.version = 2;
+	h->info.version = PLOG_VERSION + 1;
 	h->info.crc = 0; /* re-signed: CRC32C seed 0, crc field zero */
 	h->info.crc = crc32c(0, &h->info, sizeof(h->info));
 	h->info_copy = h->info;

@@ -192,6 +192,89 @@ static void baseline_none_loses_state(void **state)
 	assert_true(bad > 0);
 }
 
+/* A 64 KiB p-log and no background commit: the log fills every few writes.
+ * An fd left idle pins the log's tail with its entry (moved forward when
+ * the log is full), another idle fd's entry carries 16 KiB of data, and a
+ * 200 KiB write does not fit in the log at all (made durable, logged without
+ * its data). After a SIGKILL every fd is back at its offset with its data,
+ * and no operation was left unlogged. */
+static void full_plog_keeps_every_fd(void **state)
+{
+	(void)state;
+	enum { NW = 600, BIG = 200 * 1024 };
+	static uint8_t big[BIG], blk[4096], buf[BIG];
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	setenv("ANK_TEST_SERVE_OPTS", "--plog-size 65536 --commit-ms 3600000", 1);
+	int rc = svc_start(&g_svc, "256M", 1);
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	assert_int_equal(rc, 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+
+	pattern(big, sizeof(big), 9);
+	int idle = ank_open("/idle", O_CREAT | O_RDWR, 0644);
+	assert_true(idle >= 0);
+	assert_int_equal(ank_write(idle, big, 1000), 1000);
+	assert_int_equal(ank_lseek(idle, 123, SEEK_SET), 123);
+	int fat = ank_open("/fat", O_CREAT | O_RDWR, 0644);
+	assert_true(fat >= 0);
+	assert_int_equal(ank_write(fat, big, 16384), 16384);
+	int w = ank_open("/stream", O_CREAT | O_RDWR, 0644);
+	assert_true(w >= 0);
+	for (unsigned k = 0; k < NW; k++) {
+		pattern(blk, sizeof(blk), 100 + k);
+		assert_int_equal(ank_write(w, blk, sizeof(blk)), (ssize_t)sizeof(blk));
+	}
+	int b = ank_open("/big", O_CREAT | O_RDWR, 0644);
+	assert_true(b >= 0);
+	assert_int_equal(ank_write(b, big, BIG), BIG);
+
+	assert_int_equal(kill_server_and_wait(), 0);
+
+	assert_int_equal(ank_lseek(idle, 0, SEEK_CUR), 123);
+	assert_int_equal(ank_pread(idle, buf, 1000, 0), 1000);
+	assert_memory_equal(buf, big, 1000);
+	assert_int_equal(ank_lseek(fat, 0, SEEK_CUR), 16384);
+	assert_int_equal(ank_pread(fat, buf, 16384, 0), 16384);
+	assert_memory_equal(buf, big, 16384);
+	assert_int_equal(ank_lseek(w, 0, SEEK_CUR), (off_t)NW * 4096);
+	for (unsigned k = 0; k < NW; k++) {
+		pattern(blk, sizeof(blk), 100 + k);
+		assert_int_equal(ank_pread(w, buf, sizeof(blk), (off_t)k * 4096), (ssize_t)sizeof(blk));
+		assert_memory_equal(buf, blk, sizeof(blk));
+	}
+	assert_int_equal(ank_lseek(b, 0, SEEK_CUR), BIG);
+	assert_int_equal(ank_pread(b, buf, BIG, 0), BIG);
+	assert_memory_equal(buf, big, BIG);
+	/* and they go on working; the new server's log fills the same way */
+	assert_int_equal(ank_write(idle, "xyz", 3), 3);
+	assert_int_equal(ank_pread(idle, buf, 3, 123), 3);
+	assert_memory_equal(buf, "xyz", 3);
+	for (unsigned k = 0; k < NW; k++)
+		assert_int_equal(ank_write(w, blk, sizeof(blk)), (ssize_t)sizeof(blk));
+	assert_int_equal(ank_write(b, big, BIG), BIG);
+	ank_close(idle);
+	ank_close(fat);
+	ank_close(w);
+	ank_close(b);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+	/* every operation was logged: none fell back to "would not survive";
+	 * the idle fds' entries were moved forward, the big write synced */
+	char cmd[PATH_MAX + 160];
+	snprintf(cmd, sizeof(cmd), "grep -q 'would not survive' '%s'", g_svc.log);
+	if (system(cmd) == 0) {
+		svc_dump_log(&g_svc, 30);
+		fail_msg("an operation could not be logged");
+	}
+	snprintf(cmd, sizeof(cmd), "grep -Eq '[1-9][0-9]* long-lived fd entries moved forward, "
+				   "[1-9][0-9]* calls made durable' '%s'", g_svc.log);
+	if (system(cmd) != 0) {
+		svc_dump_log(&g_svc, 30);
+		fail_msg("the full log was not handled by moving entries and syncing");
+	}
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -205,6 +288,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(transparent_recovery_after_sigkill, teardown),
 		cmocka_unit_test_teardown(baseline_none_loses_state, teardown),
+		cmocka_unit_test_teardown(full_plog_keeps_every_fd, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

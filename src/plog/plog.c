@@ -261,7 +261,7 @@ static void put_wrap(struct plog *p, uint64_t phys)
 
 /* Make room for `need` contiguous bytes at the head, writing a wrap marker
  * if the entry goes to the next lap. 0, -ENOSPC, or -EUCLEAN. */
-static int reserve(struct plog *p, uint64_t need)
+static int reserve(struct plog *p, uint64_t need, uint64_t keep)
 {
 	uint64_t cs = p->copy_size;
 	int rc = 0;
@@ -270,14 +270,14 @@ static int reserve(struct plog *p, uint64_t need)
 		uint64_t phys = p->head_pos % cs;
 		uint64_t pad = phys + need > cs ? cs - phys : 0;
 		uint64_t used = p->head_pos - p->tail_pos;
-		if (used + pad + need <= cs) {
+		if (used + pad + need + keep <= cs) {
 			if (pad) {
 				put_wrap(p, phys);
 				p->head_pos += pad;
 			}
 			return 0;
 		}
-		if (used == 0) {
+		if (used == 0 && pad) {
 			/* empty but the entry does not fit before the end: move
 			 * tail and head to the next lap, no marker needed */
 			p->head_pos += pad;
@@ -293,8 +293,27 @@ static int reserve(struct plog *p, uint64_t need)
 	}
 }
 
+void plog_set_headroom(struct plog *p, uint64_t bytes)
+{
+	p->headroom = ANK_MIN(bytes, p->copy_size / 2);
+}
+
+uint64_t plog_entry_bytes(const struct plog_op *op, size_t len)
+{
+	uint64_t l1 = op->path ? strnlen(op->path, PLOG_PATH_MAX) + 1 : 0;
+	uint64_t l2 = op->path2 ? strnlen(op->path2, PLOG_PATH_MAX) + 1 : 0;
+	return ANK_ALIGN_UP(PLOG_DESC_SIZE + PLOG_OP_SIZE + plog_pad8(l1) + plog_pad8(l2) + len,
+			    (uint64_t)PLOG_ALIGN);
+}
+
 int plog_append(struct plog *p, const struct plog_op *op, const struct plog_desc *desc,
 		const void *data, size_t len, uint64_t *entry_id)
+{
+	return plog_append_ex(p, op, desc, data, len, entry_id, 0);
+}
+
+int plog_append_ex(struct plog *p, const struct plog_op *op, const struct plog_desc *desc,
+		   const void *data, size_t len, uint64_t *entry_id, unsigned flags)
 {
 	size_t l1 = 0, l2 = 0;
 
@@ -322,7 +341,7 @@ int plog_append(struct plog *p, const struct plog_op *op, const struct plog_desc
 		return -E2BIG;
 
 	plog_write_begin();
-	int rc = reserve(p, entry_len);
+	int rc = reserve(p, entry_len, (flags & PLOG_APPEND_RESERVE) ? 0 : p->headroom);
 	if (rc) {
 		plog_write_end();
 		return rc;

@@ -266,6 +266,7 @@ struct plog {
 	uint64_t tail_pos, tail_seq; /* oldest kept entry (published) */
 	uint64_t serial;             /* of the last published position record */
 	uint64_t gc_runs, gc_reclaimed, enospc;
+	uint64_t headroom;           /* kept free by appends without PLOG_APPEND_RESERVE */
 };
 
 /* Initialise a region of `size` bytes at `mem` (64-byte aligned). The entry
@@ -291,6 +292,18 @@ int plog_attach(void *mem, size_t size, struct plog *out);
  * retry; the entry was not written), -EUCLEAN (reclaim met a corrupt entry). */
 int plog_append(struct plog *p, const struct plog_op *op, const struct plog_desc *desc,
 		const void *data, size_t len, uint64_t *entry_id);
+
+/* plog_append with flags: PLOG_APPEND_RESERVE may use the headroom that
+ * plog_set_headroom keeps free from ordinary appends (a writer moving live
+ * entries forward needs room to do so when the log is otherwise full). */
+#define PLOG_APPEND_RESERVE 1u
+int plog_append_ex(struct plog *p, const struct plog_op *op, const struct plog_desc *desc,
+		   const void *data, size_t len, uint64_t *entry_id, unsigned flags);
+/* Ordinary appends leave `bytes` of the area free (0: none, the default;
+ * at most half the area). */
+void plog_set_headroom(struct plog *p, uint64_t bytes);
+/* Bytes an entry with these paths and `len` bytes of data takes. */
+uint64_t plog_entry_bytes(const struct plog_op *op, size_t len);
 
 /* Step 4 of exactly-once: set ipc_idx to PLOG_IPC_NONE in both copies (after
  * the ring slot was completed). 0, -ENOENT (no such entry kept), -EUCLEAN. */

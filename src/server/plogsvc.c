@@ -118,20 +118,137 @@ static void fault_plog_hook(void *arg, const void *addr, size_t len)
 		server_fault(SERVER_FAULT_PLOG_AFTER_OP);
 }
 
-/* Append with the ENOSPC protocol: reclaim, sync (the hook clears bits),
- * reclaim, retry. A live entry is never dropped. `served`: the entry of a
- * client request (fault points count those only). */
+/* ---- moving long-lived fd entries forward ---------------------------------------- */
+
+/* An fd's latest state stays in the entry that last moved it, for as long
+ * as the fd is open, and reclaim only frees a dead prefix: one fd left idle
+ * would pin the log's tail. When the log is full and a sync freed nothing,
+ * the oldest entries whose only live bit is the fd bit are re-appended as
+ * compact fd-state entries (an LSEEK to the fd's offset, same order number,
+ * no data) and the old ones cleared. The fd tables (per ring, owned by the
+ * ring's worker) keep naming the old entry: `fwd` maps it to the new one
+ * for the clear that comes with the fd's next operation or close. */
+
+static uint64_t fwd_take(struct server_plog *l, uint64_t id)
+{
+	for (size_t k = 0; k < l->nfwd; k++)
+		if (l->fwd[k].from == id) {
+			uint64_t to = l->fwd[k].to;
+			l->fwd[k] = l->fwd[--l->nfwd];
+			return to;
+		}
+	return id;
+}
+
+static int fwd_put(struct server_plog *l, uint64_t from, uint64_t to)
+{
+	for (size_t k = 0; k < l->nfwd; k++)
+		if (l->fwd[k].to == from) { /* moved again: keep the table's key */
+			l->fwd[k].to = to;
+			return 0;
+		}
+	if (l->nfwd == l->capfwd) {
+		size_t n = l->capfwd ? l->capfwd * 2 : 64;
+		struct server_fwd *t = realloc(l->fwd, n * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		l->fwd = t;
+		l->capfwd = n;
+	}
+	l->fwd[l->nfwd++] = (struct server_fwd){.from = from, .to = to};
+	return 0;
+}
+
+struct reloc_scan {
+	struct plog_entry *e;
+	size_t n, cap;
+	uint64_t before; /* entries below this id only */
+};
+
+static int reloc_collect(const struct plog_entry *e, void *arg)
+{
+	struct reloc_scan *rs = arg;
+	if (e->err || e->desc_copy == PLOG_COPY_NONE)
+		return 0;
+	if (e->id >= rs->before)
+		return -ECANCELED; /* the newer half: stop */
+	if (e->desc.targets_status != (1u << PLOG_T_FD) || e->desc.ipc_idx != PLOG_IPC_NONE)
+		return 0;
+	if (rs->n == rs->cap) {
+		size_t n = rs->cap ? rs->cap * 2 : 64;
+		struct plog_entry *t = realloc(rs->e, n * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		rs->e = t;
+		rs->cap = n;
+	}
+	rs->e[rs->n++] = *e;
+	return 0;
+}
+
+/* With l->lock held: move the fd-only entries of the older half of the
+ * log forward. Returns how many moved. */
+static size_t relocate_fds(struct server_plog *l)
+{
+	struct reloc_scan rs = {.before = l->p->tail_pos + plog_used(l->p) / 2};
+	plog_scan(l->mem, l->size, 0, reloc_collect, &rs);
+	size_t moved = 0;
+	for (size_t k = 0; k < rs.n; k++) {
+		const struct plog_entry *e = &rs.e[k];
+		uint64_t off = entry_fd_offset(&e->op);
+		struct plog_op op = {
+			.opcode = ANK_OP_LSEEK,
+			.flags = e->op.flags,
+			.fd = e->op.fd,
+			.whence = SEEK_SET,
+			.off = (int64_t)off,
+			.result = (int64_t)off,
+			.uid = e->op.uid,
+			.gid = e->op.gid,
+		};
+		struct plog_desc d = {
+			.client_id = e->desc.client_id,
+			.timestamp = e->desc.timestamp, /* a newer entry of the fd still wins */
+			.ipc_idx = PLOG_IPC_NONE,
+			.targets_status = 1u << PLOG_T_FD,
+		};
+		d.targets[PLOG_T_FD] = e->desc.targets[PLOG_T_FD];
+		d.targets[PLOG_T_INODE] = e->desc.targets[PLOG_T_INODE];
+		uint64_t id;
+		if (plog_append_ex(l->p, &op, &d, NULL, 0, &id, PLOG_APPEND_RESERVE) < 0)
+			break;
+		if (fwd_put(l, e->id, id) < 0) {
+			/* Cannot remember the move: keep the old entry (the
+			 * new one, with the same state and order, is harmless
+			 * at recovery) and give up. */
+			plog_clear_status(l->p, id, 1u << PLOG_T_FD);
+			break;
+		}
+		plog_clear_status(l->p, e->id, 1u << PLOG_T_FD);
+		moved++;
+	}
+	free(rs.e);
+	l->relocated += moved;
+	return moved;
+}
+
+/* Append with the ENOSPC protocol: reclaim; sync (the commit hook clears
+ * the inode bits) and reclaim; move long-lived fd entries forward and
+ * reclaim. A live entry is never dropped. `served`: the entry of a client
+ * request (fault points count those only). */
 static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
 		      const struct plog_desc *d, const void *data, size_t len, uint64_t tid,
 		      uint64_t *id, bool served)
 {
 	struct server_plog *l = &srv->plogs[li];
 	int rc = -ENOSPC;
-	for (int attempt = 0; attempt < 4 && rc == -ENOSPC; attempt++) {
-		if (attempt > 0)
+	for (int attempt = 0; attempt < 3 && rc == -ENOSPC; attempt++) {
+		if (attempt == 1)
 			fs_sync(srv->fs); /* outside the log lock: the hook takes it */
 		pthread_mutex_lock(&l->lock);
 		if (attempt > 0)
+			plog_gc(l->p);
+		if (attempt == 2 && relocate_fds(l) > 0)
 			plog_gc(l->p);
 		if (served)
 			fault_plog = l->p;
@@ -148,6 +265,8 @@ static void log_clear(struct server *srv, unsigned li, uint64_t id, uint32_t mas
 {
 	struct server_plog *l = &srv->plogs[li];
 	pthread_mutex_lock(&l->lock);
+	if (l->nfwd && (mask & (1u << PLOG_T_FD)))
+		id = fwd_take(l, id);
 	int rc = plog_clear_status(l->p, id, mask);
 	pthread_mutex_unlock(&l->lock);
 	if (rc < 0 && rc != -ENOENT)
@@ -270,6 +389,18 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 
 	uint64_t id = PLOG_ID_NONE;
 	int rc = log_append(srv, w->index, &op, &d, data, dlen, tid, &id, true);
+	if ((rc == -E2BIG || rc == -ENOSPC) && (dlen > 0 || (d.targets_status & (1u << PLOG_T_INODE)))) {
+		/* The log cannot take the entry (its data is larger than the
+		 * log, or the log is full of live entries): make the call
+		 * durable now and log it without data and inode bit, so its fd
+		 * state and its result (exactly-once) still survive. */
+		rc = fs_sync(srv->fs);
+		__atomic_fetch_add(&srv->plogs[w->index].synced, 1, __ATOMIC_RELAXED);
+		if (rc == 0) {
+			d.targets_status &= ~(1u << PLOG_T_INODE);
+			rc = log_append(srv, w->index, &op, &d, NULL, 0, tid, &id, true);
+		}
+	}
 	if (rc < 0) {
 		fprintf(stderr, "ananke: server: p-log %u: cannot log opcode %" PRIu32
 				": %s; this operation would not survive a server crash\n",
@@ -513,7 +644,10 @@ static int fresh_logs(struct server *srv)
 			rc = plog_attach(l->mem, l->size, l->p);
 		if (rc < 0)
 			return rc;
+		/* Room to move long-lived fd entries forward when full. */
+		plog_set_headroom(l->p, l->p->copy_size / 16);
 		l->npend = 0;
+		l->nfwd = 0;
 	}
 	return 0;
 }
@@ -827,10 +961,15 @@ void plogsvc_stop(struct server *srv)
 		return;
 	for (unsigned k = 0; k < srv->nplogs; k++) {
 		struct server_plog *l = &srv->plogs[k];
+		if (l->relocated || l->synced)
+			fprintf(stderr, "ananke: server: p-log %u: %" PRIu64 " long-lived fd entries "
+					"moved forward, %" PRIu64 " calls made durable for lack of room\n",
+				k, l->relocated, l->synced);
 		if (l->mem && l->mem != MAP_FAILED)
 			munmap(l->mem, l->size);
 		free(l->p);
 		free(l->pend);
+		free(l->fwd);
 		pthread_mutex_destroy(&l->lock);
 	}
 	free(srv->plogs);

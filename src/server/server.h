@@ -117,6 +117,12 @@ struct server_plog {
 	 * is cleared by the commit hook once the durable tid reaches tid. */
 	struct server_pend { uint64_t id, tid; } *pend;
 	size_t npend, cap;
+	/* Entries moved forward (relocate_fds in plogsvc.c): an fd whose
+	 * table still names `from` has its latest state in entry `to`. */
+	struct server_fwd { uint64_t from, to; } *fwd;
+	size_t nfwd, capfwd;
+	uint64_t relocated;              /* entries moved, for the log */
+	uint64_t synced;                 /* calls made durable: no room to log them */
 };
 
 /* A client rebuilt by takeover replay, waiting for its ATTACH. */
