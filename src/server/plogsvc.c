@@ -462,6 +462,8 @@ struct rfd {
 	int32_t fd;
 	uint32_t flags;
 	uint64_t ino, offset, creds;
+	uint32_t log;     /* the entry holding the fd's latest state */
+	uint64_t entry_id;
 	bool opened;
 };
 
@@ -652,10 +654,121 @@ static int fresh_logs(struct server *srv)
 	return 0;
 }
 
+/* The usual end of a replay: the old logs stay authoritative and the new
+ * server goes on appending to them. The replay ran with commits held, so
+ * its effects (and the orphan release) sit in one running transaction R,
+ * above every id the dead server used (fs_reserve_tids): until R is
+ * durable, another crash finds the same entries not durable and replays
+ * them again; once it is, every old entry is durable at once. So the old
+ * entries with an inode bit wait for R like any new one, the rebuilt fds
+ * keep pointing at the entries that hold their state, and nothing is
+ * written to disk or to the logs before the clients resume. */
+static int continue_logs(struct server *srv, struct replay *rp, const struct plog_entry *ents,
+			 size_t count, const struct rfd *stale, size_t nstale, uint64_t max_order)
+{
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		struct server_plog *l = &srv->plogs[k];
+		int rc = plog_attach(l->mem, l->size, l->p);
+		if (rc < 0)
+			return rc; /* nothing written yet: the caller starts afresh */
+	}
+	srv->logs_continued = true;
+	uint64_t r = fs_running_tid(srv->fs);
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		struct server_plog *l = &srv->plogs[k];
+		plog_set_headroom(l->p, l->p->copy_size / 16);
+		l->npend = l->nfwd = 0;
+	}
+	for (size_t k = 0; k < count; k++) {
+		const struct plog_entry *e = &ents[k];
+		if (e->err || e->desc_copy == PLOG_COPY_NONE || e->region >= srv->nplogs)
+			continue;
+		if ((e->desc.targets_status & (1u << PLOG_T_INODE)) &&
+		    pend_add(&srv->plogs[e->region], e->id, r) < 0)
+			return -ENOMEM;
+	}
+	for (size_t k = 0; k < nstale; k++)
+		log_clear(srv, stale[k].log, stale[k].entry_id, 1u << PLOG_T_FD);
+	for (size_t j = 0; j < rp->nfds; j++) {
+		struct rfd *f = &rp->fds[j];
+		struct server_recovered *x = f->opened ? recovered_get(srv, f->client_id, f->creds) : NULL;
+		struct server_fdstate *st = x ? fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
+		if (!st) {
+			log_clear(srv, f->log, f->entry_id, 1u << PLOG_T_FD);
+			continue;
+		}
+		st->live = true;
+		st->log = f->log;
+		st->entry_id = f->entry_id;
+		st->ino = f->ino;
+		st->flags = f->flags;
+	}
+	srv->order_base = max_order;
+	return 0;
+}
+
+/* The fallback when an old log cannot be appended to (a corrupt entry):
+ * make the replay durable, format fresh logs and log each rebuilt fd's
+ * state into them. */
+static int restart_logs(struct server *srv, struct replay *rp, uint64_t max_order)
+{
+	fs_hold_commits(srv->fs, false);
+	int rc = fs_sync(srv->fs);
+	if (rc == 0)
+		rc = fresh_logs(srv);
+	if (rc < 0)
+		return rc;
+	srv->logs_continued = false;
+	for (struct server_recovered *x = srv->recovered; x; x = x->next)
+		for (unsigned i = 0; i < ANK_RING_NSLOTS; i++)
+			x->slot[i].id = PLOG_ID_NONE; /* those entries are gone */
+	uint64_t order = max_order;
+	for (size_t j = 0; j < rp->nfds; j++) {
+		struct rfd *f = &rp->fds[j];
+		if (!f->opened)
+			continue;
+		struct server_recovered *x = recovered_get(srv, f->client_id, f->creds);
+		struct server_fdstate *st = x ? fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
+		if (!st)
+			continue;
+		struct plog_op op = {
+			.opcode = ANK_OP_LSEEK,
+			.flags = f->flags,
+			.fd = f->fd,
+			.whence = SEEK_SET,
+			.off = (int64_t)f->offset,
+			.result = (int64_t)f->offset,
+			.uid = (uint32_t)(f->creds >> 32),
+			.gid = (uint32_t)f->creds,
+		};
+		struct plog_desc d = {
+			.client_id = f->client_id,
+			.timestamp = order++,
+			.ipc_idx = PLOG_IPC_NONE,
+			.targets_status = 1u << PLOG_T_FD,
+		};
+		d.targets[PLOG_T_FD] = plog_fd_key(f->client_id, f->fd);
+		d.targets[PLOG_T_INODE] = f->ino;
+		uint64_t id;
+		unsigned li = (unsigned)(j % srv->nplogs);
+		if (log_append(srv, li, &op, &d, NULL, 0, 0, &id, false) == 0) {
+			st->live = true;
+			st->log = li;
+			st->entry_id = id;
+			st->ino = f->ino;
+			st->flags = f->flags;
+		}
+	}
+	srv->order_base = order;
+	return 0;
+}
+
 static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count,
 		       struct ank_ctl_report *rep)
 {
 	struct replay rp = {.srv = srv};
+	struct rfd *stale = NULL;
+	size_t nstale = 0, capstale = 0;
 	/* D: the last transaction the crashed server made durable, in its own
 	 * numbering (read from the journal at mount). */
 	uint64_t durable = fs_mount_durable_tid(srv->fs);
@@ -681,6 +794,8 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 				recovered_get(srv, e->desc.client_id, creds_of(&e->op));
 			if (x) {
 				x->slot[e->desc.ipc_idx].set = true;
+				x->slot[e->desc.ipc_idx].log = e->region;
+				x->slot[e->desc.ipc_idx].id = e->id;
 				x->slot[e->desc.ipc_idx].seq = e->desc.req_seq;
 				x->slot[e->desc.ipc_idx].opcode = e->op.opcode;
 				x->slot[e->desc.ipc_idx].result = e->op.result;
@@ -706,7 +821,24 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 			}
 			f = &rp.fds[rp.nfds++];
 			memset(f, 0, sizeof(*f));
+		} else {
+			/* Two entries of one fd (death between the append of
+			 * the newer and the clear of the older): the newer wins;
+			 * the older one's bit is cleared below. */
+			if (nstale == capstale) {
+				size_t n = capstale ? capstale * 2 : 16;
+				struct rfd *t = realloc(stale, n * sizeof(*t));
+				if (!t) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				stale = t;
+				capstale = n;
+			}
+			stale[nstale++] = *f;
 		}
+		f->log = e->region;
+		f->entry_id = e->id;
 		f->client_id = e->desc.client_id;
 		f->fd = e->op.fd;
 		f->flags = e->op.flags & FD_FLAGS_KEPT;
@@ -812,57 +944,19 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		fs_client_free(rp.scratch[k].c);
 	rp.nscratch = 0;
 
-	fs_hold_commits(srv->fs, false);
-	rc = fs_sync(srv->fs);
-	if (rc == 0)
-		rc = fs_release_orphans(srv->fs);
-	if (rc == 0)
-		rc = fs_sync(srv->fs);
+	/* Orphans no rebuilt fd holds are freed, in the same transaction. */
+	rc = fs_release_orphans(srv->fs);
 	if (rc < 0)
 		goto out;
-
-	/* The replayed state is durable: start fresh logs holding the live fds. */
-	rc = fresh_logs(srv);
-	if (rc < 0)
-		goto out;
-	uint64_t order = max_order;
-	for (size_t j = 0; j < rp.nfds; j++) {
-		struct rfd *f = &rp.fds[j];
-		if (!f->opened)
-			continue;
-		struct server_recovered *x = recovered_get(srv, f->client_id, f->creds);
-		struct server_fdstate *st = x ? fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
-		if (!st)
-			continue;
-		struct plog_op op = {
-			.opcode = ANK_OP_LSEEK,
-			.flags = f->flags,
-			.fd = f->fd,
-			.whence = SEEK_SET,
-			.off = (int64_t)f->offset,
-			.result = (int64_t)f->offset,
-			.uid = (uint32_t)(f->creds >> 32),
-			.gid = (uint32_t)f->creds,
-		};
-		struct plog_desc d = {
-			.client_id = f->client_id,
-			.timestamp = order++,
-			.ipc_idx = PLOG_IPC_NONE,
-			.targets_status = 1u << PLOG_T_FD,
-		};
-		d.targets[PLOG_T_FD] = plog_fd_key(f->client_id, f->fd);
-		d.targets[PLOG_T_INODE] = f->ino;
-		uint64_t id;
-		unsigned li = (unsigned)(j % srv->nplogs);
-		if (log_append(srv, li, &op, &d, NULL, 0, 0, &id, false) == 0) {
-			st->live = true;
-			st->log = li;
-			st->entry_id = id;
-			st->ino = f->ino;
-			st->flags = f->flags;
-		}
+	rc = continue_logs(srv, &rp, ents, count, stale, nstale, max_order);
+	if (rc < 0) {
+		fprintf(stderr, "ananke: server: recovery: the p-logs cannot be appended to (%s); "
+				"making the replay durable and starting fresh logs\n",
+			strerror(-rc));
+		rc = restart_logs(srv, &rp, max_order);
+		if (rc < 0)
+			goto out;
 	}
-	srv->order_base = order;
 	fprintf(stderr, "ananke: server: recovery: %zu p-log entries (durable tid %" PRIu64
 			"), %zu replayed (%zu failed), %zu corrupt, %zu fds rebuilt\n",
 		count, durable, acted, failed, corrupt, rp.nfds);
@@ -871,6 +965,7 @@ out:
 	for (unsigned k = 0; k < rp.nscratch; k++)
 		fs_client_free(rp.scratch[k].c);
 	free(rp.fds);
+	free(stale);
 	return rc;
 }
 
@@ -941,6 +1036,21 @@ int plogsvc_start(struct server *srv)
 	return 0;
 }
 
+/* The logged completions of a rebuilt client were settled (its ATTACH) or
+ * are no longer wanted (it is gone): their entries may go. */
+static void recovered_clear_ipc(struct server *srv, struct server_recovered *x)
+{
+	for (unsigned i = 0; i < ANK_RING_NSLOTS; i++) {
+		if (!x->slot[i].set || x->slot[i].id == PLOG_ID_NONE || x->slot[i].log >= srv->nplogs)
+			continue;
+		struct server_plog *l = &srv->plogs[x->slot[i].log];
+		pthread_mutex_lock(&l->lock);
+		plog_clear_ipc(l->p, x->slot[i].id);
+		pthread_mutex_unlock(&l->lock);
+		x->slot[i].set = false;
+	}
+}
+
 static void recovered_free(struct server_recovered *x)
 {
 	fs_client_free(x->client);
@@ -1006,6 +1116,7 @@ bool plogsvc_adopt(struct server *srv, struct server_ring *r)
 	}
 	if (!x)
 		return false;
+	recovered_clear_ipc(srv, x);
 	*pp = x->next;
 	fs_client_free(r->client);
 	r->client = x->client;
@@ -1024,6 +1135,10 @@ bool plogsvc_drop(struct server *srv, uint64_t client_id)
 		return false;
 	struct server_recovered *x = *pp;
 	*pp = x->next;
+	recovered_clear_ipc(srv, x);
+	for (size_t k = 0; k < x->nfds; k++)
+		if (x->fds[k].live)
+			log_clear(srv, x->fds[k].log, x->fds[k].entry_id, 1u << PLOG_T_FD);
 	recovered_free(x);
 	return true;
 }

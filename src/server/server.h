@@ -135,8 +135,10 @@ struct server_recovered {
 	/* exactly-once: the logged completion of each ring slot, if any */
 	struct {
 		bool set;
-		uint64_t seq;
 		uint32_t opcode;
+		uint32_t log;            /* the entry: p-log index and id */
+		uint64_t seq;
+		uint64_t id;
 		int64_t result;
 	} slot[ANK_RING_NSLOTS];
 };
@@ -218,6 +220,7 @@ struct server {
 	uint32_t commit_ms; /* background commit interval (--commit-ms), 0: the core's default */
 	struct server_plog *plogs;       /* [nplogs] */
 	unsigned nplogs;                 /* == nworkers */
+	bool logs_continued;             /* takeover went on with the old p-logs */
 	uint64_t order_base;             /* entry order = base + fs_stamp order */
 	struct server_recovered *recovered; /* [control] rebuilt, not attached */
 };
