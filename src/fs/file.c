@@ -12,6 +12,8 @@
  * It does not write anything itself (the journal does) and knows nothing of
  * names or fds. Called with fs->lock held.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -55,17 +57,63 @@ struct pc_chunk {
 };
 #define PC_CHUNK_BYTES (2u << 20)
 
+/* Chunks made and touched ahead of a mount (fs_reserve_memory), taken
+ * first by any mount of the process. */
+static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pc_chunk *reserve;
+
+int fs_reserve_memory(uint64_t bytes)
+{
+	for (uint64_t done = 0; done < bytes; done += PC_CHUNK_BYTES) {
+		struct pc_chunk *c = malloc(sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		c->mem = mmap(NULL, PC_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (c->mem == MAP_FAILED) {
+			int rc = -errno;
+			free(c);
+			return rc;
+		}
+		pthread_mutex_lock(&reserve_lock);
+		c->next = reserve;
+		reserve = c;
+		pthread_mutex_unlock(&reserve_lock);
+	}
+	return 0;
+}
+
+void fs_release_reserve(void)
+{
+	pthread_mutex_lock(&reserve_lock);
+	while (reserve) {
+		struct pc_chunk *c = reserve;
+		reserve = c->next;
+		munmap(c->mem, PC_CHUNK_BYTES);
+		free(c);
+	}
+	pthread_mutex_unlock(&reserve_lock);
+}
+
 static void *pagebuf_get(struct pagecache *pc)
 {
 	if (!pc->free_bufs) {
-		struct pc_chunk *c = malloc(sizeof(*c));
-		if (!c)
-			return NULL;
-		c->mem = mmap(NULL, PC_CHUNK_BYTES, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (c->mem == MAP_FAILED) {
-			free(c);
-			return NULL;
+		struct pc_chunk *c = NULL;
+		pthread_mutex_lock(&reserve_lock); /* once per 512 pages */
+		c = reserve;
+		if (c)
+			reserve = c->next;
+		pthread_mutex_unlock(&reserve_lock);
+		if (!c) {
+			c = malloc(sizeof(*c));
+			if (!c)
+				return NULL;
+			c->mem = mmap(NULL, PC_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (c->mem == MAP_FAILED) {
+				free(c);
+				return NULL;
+			}
 		}
 		c->next = pc->chunks;
 		pc->chunks = c;

@@ -69,6 +69,13 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out);
  * either way). */
 int fs_unmount(struct fs *fs);
 
+/* Map and touch `bytes` (rounded up to 2 MiB) of page cache memory now,
+ * for the next mount of this process to take before it maps any: a standby
+ * server pays the page faults before it takes over. 0 or -errno (what was
+ * reserved stays). fs_release_reserve() unmaps what no mount took. */
+int fs_reserve_memory(uint64_t bytes);
+void fs_release_reserve(void);
+
 /* Client: credentials and fd table. uid 0 bypasses permission checks. */
 struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid);
 /* Close every fd of the client and free it. */

@@ -147,13 +147,18 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 	if (rc < 0)
 		goto fail;
 	if (!fs->read_only) {
+		/* Mark the volume in use before changing anything. After a
+		 * crash it is marked already: the new count and time go with
+		 * the first commit (a write and a flush fewer on recovery). */
+		bool marked = fs->sb.state == ANK_STATE_DIRTY;
 		fs->sb.state = ANK_STATE_DIRTY;
 		fs->sb.mount_count++;
 		int64_t s;
 		uint32_t ns;
 		ank_now(&s, &ns);
 		fs->sb.mount_time = s;
-		rc = write_super(fs);
+		if (!marked)
+			rc = write_super(fs);
 		if (rc < 0)
 			goto fail;
 		pthread_mutex_lock(&fs->lock);
@@ -164,6 +169,8 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 			fprintf(stderr, "ananke: mount: orphan list: %s; run fsck --repair\n",
 				strerror(-rc));
 		rc = journal_commit(fs);
+		if (marked)
+			journal_sb_dirty(fs); /* after that commit: joins the next one */
 		pthread_mutex_unlock(&fs->lock);
 		if (rc < 0)
 			goto fail;

@@ -438,6 +438,7 @@ static int server_teardown(struct server *srv)
 		srv->dev = NULL;
 	}
 	stats_unmap(srv);
+	fs_release_reserve();
 	return rc;
 }
 
@@ -473,6 +474,14 @@ static int server_prepare(struct server *srv, const char *image, unsigned nworke
 			fprintf(stderr, "ananke: server: recovery ananke: %s\n", strerror(-rc));
 			return rc;
 		}
+	}
+	if (srv->standby) {
+		/* Page cache memory for the replay (up to every log's data)
+		 * and the first requests, faulted in now. */
+		uint64_t want = 16ull << 20;
+		for (unsigned k = 0; k < srv->nplogs; k++)
+			want += srv->plogs[k].size / 2;
+		fs_reserve_memory(want < (64ull << 20) ? want : 64ull << 20);
 	}
 	srv->workers = calloc(nworkers, sizeof(*srv->workers));
 	if (!srv->workers) {
