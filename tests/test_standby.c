@@ -10,6 +10,11 @@
  *     client's write is pending; the watchdog kills it within its limit,
  *     the standby takes over and the write completes; a stopped server with
  *     nothing pending is left alone;
+ *   - watchdog_finds_one_stuck_worker: two clients on two workers keep
+ *     writing and reading back; one worker gets stuck inside a request (the
+ *     `hang` fault point) while the other keeps serving (and beating): the
+ *     per-worker watchdog replaces the server, and neither client sees an
+ *     error or a wrong byte;
  *   - recovery_report_in_status: after a kill, `status --json` lists one
  *     recovery with its phases;
  *   - recovery_times_with_standby: 20 SIGKILLs in a row, each recovery's
@@ -359,6 +364,77 @@ static void recovery_times_with_standby(void **state)
 	assert_int_equal(svc_stop(&g_svc), 0);
 }
 
+/* A client process: for `ms`, pwrite a numbered block and read it back.
+ * Exit code: 0, or 1 at the first error or wrong byte. */
+static int busy_client(const char *name, unsigned ms)
+{
+	if (ank_mount(g_svc.sock) < 0)
+		return 1;
+	int fd = ank_open(name, O_CREAT | O_RDWR, 0644);
+	if (fd < 0)
+		return 1;
+	char out[512], in[512];
+	uint64_t end = svc_now_ms() + ms;
+	for (unsigned n = 0; svc_now_ms() < end; n++) {
+		memset(out, 'a' + (int)(n % 26), sizeof(out));
+		off_t at = (off_t)(n % 64) * (off_t)sizeof(out);
+		if (ank_pwrite(fd, out, sizeof(out), at) != (ssize_t)sizeof(out) ||
+		    ank_pread(fd, in, sizeof(in), at) != (ssize_t)sizeof(in) ||
+		    memcmp(in, out, sizeof(in))) {
+			printf("%s: request %u failed: %s\n", name, n, strerror(errno));
+			return 1;
+		}
+	}
+	return ank_close(fd) == 0 && ank_unmount() == 0 ? 0 : 1;
+}
+
+static void watchdog_finds_one_stuck_worker(void **state)
+{
+	(void)state;
+	char once[PATH_MAX];
+	snprintf(once, sizeof(once), "/tmp/ank-test-hang-%d", (int)getpid());
+	unlink(once);
+	setenv("ANANKE_FAULT", "hang:400", 1);
+	setenv("ANANKE_FAULT_ONCE", once, 1);
+	start("ananke", "--watchdog-ms=500");
+	unsetenv("ANANKE_FAULT");
+	unsetenv("ANANKE_FAULT_ONCE");
+	struct svc_status st;
+	wait_standby(&st);
+	long long server = st.server_pid;
+
+	pid_t pa = svc_fork();
+	if (pa == 0)
+		_exit(busy_client("/a", 3000));
+	pid_t pb = svc_fork();
+	if (pb == 0)
+		_exit(busy_client("/b", 3000));
+	int sa = -1, sb = -1;
+	int ra = svc_wait(pa, 20000 * svc_slow(), &sa);
+	int rb = svc_wait(pb, 20000 * svc_slow(), &sb);
+	bool fired = access(once, F_OK) == 0;
+	unlink(once);
+	assert_int_equal(full_status(), 0);
+	if (ra < 0 || rb < 0 || svc_exit_code(sa) != 0 || svc_exit_code(sb) != 0 || !fired)
+		svc_dump_log(&g_svc, 40);
+	assert_true(fired);
+	assert_int_equal(ra, 0);
+	assert_int_equal(rb, 0);
+	assert_int_equal(svc_exit_code(sa), 0);
+	assert_int_equal(svc_exit_code(sb), 0);
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	assert_true(st.server_pid != server);
+	assert_int_equal(st.restarts, 1);
+	assert_non_null(strstr(g_json, "\"cause\": \"hang\""));
+	/* found by the per-worker check (the other worker kept beating) */
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "grep -q 'hang: worker [0-9]* has requests pending' '%s'",
+		 g_svc.log);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -373,6 +449,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(standby_is_ready_and_takes_over, teardown),
 		cmocka_unit_test_teardown(watchdog_kills_a_hung_server, teardown),
+		cmocka_unit_test_teardown(watchdog_finds_one_stuck_worker, teardown),
 		cmocka_unit_test_teardown(recovery_report_in_status, teardown),
 		cmocka_unit_test_teardown(recovery_times_with_standby, teardown),
 	};

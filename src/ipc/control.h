@@ -28,6 +28,7 @@
 #ifndef ANK_CONTROL_H
 #define ANK_CONTROL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define ANK_CTL_MAGIC 0x4C54434Bu /* "KCTL" */
@@ -133,6 +134,11 @@ struct ank_stats_page {
 	uint32_t workers;                /* [server] worker threads running */
 	uint64_t heartbeat;              /* [server, atomic] bumped by workers */
 	uint64_t ops[ANK_STATS_MAX_WORKERS]; /* [server, atomic] requests served */
+	uint64_t beat[ANK_STATS_MAX_WORKERS]; /* [server, atomic] per-worker heartbeat:
+	                                        bumped by each worker as it loops
+	                                        (also idle), never inside a request */
 };
+_Static_assert(offsetof(struct ank_stats_page, ops) == 16, "stats layout");
+_Static_assert(offsetof(struct ank_stats_page, beat) == 528, "stats layout");
 
 #endif

@@ -160,12 +160,15 @@ struct ank_ring_header {
 	uint32_t fd_high;        /* 136 [server, atomic] one more than the highest fd
 	                                this client has had; a restarted server
 	                                keeps those numbers as stale fds (EIO) */
-	uint8_t pad2[52];        /* 140 */
+	uint32_t worker;         /* 140 [server, atomic] 1 + index of the worker serving
+	                                it (0: none); for the watchdog only */
+	uint8_t pad2[48];        /* 144 */
 	uint8_t reserved[ANK_RING_HEADER_SIZE - 192]; /* 192 zero */
 };
 _Static_assert(sizeof(struct ank_ring_header) == ANK_RING_HEADER_SIZE, "header is 4 KiB");
 _Static_assert(offsetof(struct ank_ring_header, sq_seq) == 64, "doorbell on its own line");
 _Static_assert(offsetof(struct ank_ring_header, server_sleeping) == 128, "server line");
+_Static_assert(offsetof(struct ank_ring_header, worker) == 140, "server line");
 _Static_assert(ANK_RING_DATA_OFF % 4096 == 0, "data buffers are page aligned");
 
 static inline struct ank_ring_slot *ank_ring_slot(void *ring, unsigned i)

@@ -314,6 +314,7 @@ static int server_attach(struct server *srv, const struct ank_ctl_msg *m, int ri
 	if (rc < 0)
 		goto out;
 	r->worker = w;
+	ank_store_release(&hdr->worker, w->index + 1); /* the watchdog's per-worker view */
 	r->next = srv->rings;
 	srv->rings = r;
 	map = MAP_FAILED;

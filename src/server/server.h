@@ -182,14 +182,7 @@ struct server_worker {
 	uint32_t active_gen;
 	struct fs_dirent *dirents;       /* READDIR scratch, SERVER_READDIR_MAX */
 	uint64_t last_beat_ns;
-	/* When the request being run started, 0 between requests. [atomic:
-	 * written by the worker, read by the others' heartbeat check] */
-	uint64_t busy_since_ns;
 };
-
-/* A request running longer than this stops every worker's heartbeat (the
- * supervisor's watchdog then sees "requests pending, heartbeat still"). */
-#define SERVER_STUCK_NS 100000000ull
 
 struct server {
 	struct bdev *dev;

@@ -66,14 +66,12 @@ static bool worker_set_changed(struct server_worker *w)
 	return ank_load_acquire(&w->gen) != w->active_gen;
 }
 
-/* Watchdog liveness: bump the shared heartbeat, at most every
- * SERVER_BEAT_NS per worker so busy workers do not fight over its line.
- * The heartbeat says "every worker makes progress": a worker inside one
- * request does not beat, and while any worker has been inside the same
- * request for more than SERVER_STUCK_NS nobody beats (otherwise idle
- * workers would hide a stuck one from the supervisor's watchdog, which only
- * sees the one counter). A standby's workers never beat: the page is the
- * serving server's. */
+/* Watchdog liveness: bump this worker's heartbeat (and the shared one
+ * shown by status), at most every SERVER_BEAT_NS. A worker beats as it
+ * loops, idle or not, and never inside a request, so the supervisor's
+ * watchdog sees a worker stuck in one request, or not looping at all,
+ * while its rings have requests pending, whatever the other workers do.
+ * A standby's workers never beat: the page is the serving server's. */
 static void worker_beat(struct server_worker *w, uint64_t now)
 {
 	if (now - w->last_beat_ns < SERVER_BEAT_NS)
@@ -82,11 +80,7 @@ static void worker_beat(struct server_worker *w, uint64_t now)
 	struct server *srv = w->srv;
 	if (!ank_load_acquire(&srv->serving))
 		return;
-	for (unsigned k = 0; k < srv->nworkers; k++) {
-		uint64_t since = __atomic_load_n(&srv->workers[k].busy_since_ns, __ATOMIC_RELAXED);
-		if (since != 0 && now > since && now - since > SERVER_STUCK_NS)
-			return;
-	}
+	__atomic_fetch_add(&srv->stats->beat[w->index], 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&srv->stats->heartbeat, 1, __ATOMIC_RELAXED);
 }
 
@@ -106,9 +100,7 @@ static unsigned worker_scan(struct server_worker *w)
 			 * only if a (hostile) client changed the state. */
 			if (!ank_cas(&slot->state, ANK_SLOT_SUBMITTED, ANK_SLOT_SERVER))
 				continue;
-			__atomic_store_n(&w->busy_since_ns, ank_mono_ns(), __ATOMIC_RELAXED);
 			dispatch_request(w, r, i);
-			__atomic_store_n(&w->busy_since_ns, 0, __ATOMIC_RELAXED);
 			n++;
 		}
 		if (n && worker_set_changed(w))

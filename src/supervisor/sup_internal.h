@@ -167,7 +167,9 @@ struct sup {
 	uint64_t wd_next_ns;              /* next check */
 	uint64_t wd_last_hb;              /* heartbeat seen at the last check */
 	uint64_t wd_since_ns;             /* heartbeat unchanged with requests pending
-	                                     since then */
+	                                     since then (rings no worker claims) */
+	uint64_t wd_last_beat[ANK_STATS_MAX_WORKERS]; /* the same per worker */
+	uint64_t wd_beat_since_ns[ANK_STATS_MAX_WORKERS];
 
 	struct sup_recovery_run rec;
 	struct sup_recovery recs[SUP_MAX_RECOVERIES]; /* ring of the last ones */

@@ -512,6 +512,11 @@ static void on_ready(struct sup *s)
 		s->rec.ready_ns = v->ready_ns;
 	s->wd_last_hb = s->stats ? __atomic_load_n(&s->stats->heartbeat, __ATOMIC_ACQUIRE) : 0;
 	s->wd_since_ns = v->ready_ns;
+	for (unsigned k = 0; k < s->cfg.workers && k < ANK_STATS_MAX_WORKERS; k++) {
+		s->wd_last_beat[k] =
+			s->stats ? __atomic_load_n(&s->stats->beat[k], __ATOMIC_ACQUIRE) : 0;
+		s->wd_beat_since_ns[k] = v->ready_ns;
+	}
 	s->wd_next_ns = v->ready_ns;
 	if (!s->ever_ready) {
 		s->ever_ready = true;
@@ -999,27 +1004,49 @@ static bool wd_active(const struct sup *s)
 	       v->state == SRV_RUNNING && v->pidfd >= 0 && !v->killed;
 }
 
-/* The watchdog: requests pending in some ring while the heartbeat stands
- * still for watchdog_ms means a hung server. An idle server (nothing
- * pending) is never killed, whatever its heartbeat does. */
+/* The watchdog: a worker whose rings have requests pending while its
+ * heartbeat stands still for watchdog_ms is hung (stuck in one request, or
+ * not looping at all), whatever the other workers do; the server is killed
+ * and recovered. A ring no worker claims yet (the ring header's `worker`
+ * word, written by the server) is judged by the shared heartbeat. An idle
+ * server (nothing pending) is never killed, whatever its heartbeats do. */
 static void watchdog(struct sup *s, uint64_t now)
 {
 	s->wd_next_ns = now + wd_tick_ns(s);
-	bool pending = false;
-	for (const struct sup_conn *c = s->conns; c && !pending; c = c->next)
-		if (c->state == CL_LIVE || c->state == CL_ATTACHING)
-			pending = sup_ring_pending(c);
+	unsigned nw = s->cfg.workers < ANK_STATS_MAX_WORKERS ? s->cfg.workers : ANK_STATS_MAX_WORKERS;
+	bool pending[ANK_STATS_MAX_WORKERS] = {false}, pending_other = false;
+	for (const struct sup_conn *c = s->conns; c; c = c->next) {
+		if ((c->state != CL_LIVE && c->state != CL_ATTACHING) || !sup_ring_pending(c))
+			continue;
+		uint32_t w = __atomic_load_n(&c->hdr->worker, __ATOMIC_ACQUIRE);
+		if (w >= 1 && w <= nw)
+			pending[w - 1] = true;
+		else
+			pending_other = true;
+	}
+	uint64_t limit = (uint64_t)s->cfg.watchdog_ms * MSEC;
+	char why[128] = "";
+	for (unsigned k = 0; k < nw && !why[0]; k++) {
+		uint64_t b = __atomic_load_n(&s->stats->beat[k], __ATOMIC_ACQUIRE);
+		if (!pending[k] || b != s->wd_last_beat[k]) {
+			s->wd_last_beat[k] = b;
+			s->wd_beat_since_ns[k] = now;
+		} else if (now - s->wd_beat_since_ns[k] >= limit) {
+			snprintf(why, sizeof(why),
+				 "hang: worker %u has requests pending and no heartbeat for %llu ms", k,
+				 (unsigned long long)((now - s->wd_beat_since_ns[k]) / MSEC));
+		}
+	}
 	uint64_t hb = __atomic_load_n(&s->stats->heartbeat, __ATOMIC_ACQUIRE);
-	if (!pending || hb != s->wd_last_hb) {
+	if (!pending_other || hb != s->wd_last_hb) {
 		s->wd_last_hb = hb;
 		s->wd_since_ns = now;
-		return;
+	} else if (!why[0] && now - s->wd_since_ns >= limit) {
+		snprintf(why, sizeof(why), "hang: requests pending and no heartbeat for %llu ms",
+			 (unsigned long long)((now - s->wd_since_ns) / MSEC));
 	}
-	if (now - s->wd_since_ns < (uint64_t)s->cfg.watchdog_ms * MSEC)
+	if (!why[0])
 		return;
-	char why[128];
-	snprintf(why, sizeof(why), "hang: requests pending and no heartbeat for %llu ms",
-		 (unsigned long long)((now - s->wd_since_ns) / MSEC));
 	s->srv.hang = true;
 	sup_server_kill(s, why);
 }
