@@ -169,6 +169,11 @@ static void one_careful_point(const char *point, unsigned pass)
 		assert_true(log_contains("0 in-flight requests answered from the p-log, 1 run again"));
 	else if (!strcmp(point, "plog_after_desc"))
 		assert_true(log_contains("1 in-flight requests answered from the p-log, 0 run again"));
+	/* The same counts reach the recovery report in `status --json`. */
+	if (!strcmp(point, "plog_after_op"))
+		assert_non_null(strstr(ss.json, "\"republished\": 0, \"reexecuted\": 1"));
+	else if (!strcmp(point, "plog_after_desc"))
+		assert_non_null(strstr(ss.json, "\"republished\": 1, \"reexecuted\": 0"));
 	finish();
 	svc_destroy(&g_svc);
 	memset(&g_svc, 0, sizeof(g_svc));

@@ -617,9 +617,12 @@ static int server_control_loop(struct server *srv, const sigset_t *waitmask)
 			} else {
 				rc = server_attach(srv, &m, fds[0]);
 			}
-			/* In-flight requests settled at this ATTACH. RECOVERED
-			 * went out before READY (the supervisor accepts one
-			 * report, before READY), so these counts go to the log. */
+			/* In-flight requests settled at this ATTACH: the report
+			 * goes again with the new totals (the supervisor keeps
+			 * the phases of the first one), and to the log. */
+			if ((srv->report.republished != rep0 || srv->report.reexecuted != rex0) &&
+			    ctl_send_report(srv) < 0)
+				fprintf(stderr, "ananke: server: cannot send the recovery report\n");
 			if (srv->report.republished != rep0 || srv->report.reexecuted != rex0)
 				fprintf(stderr, "ananke: server: client %" PRIu64 ": %" PRIu64
 						" in-flight requests answered from the p-log, %" PRIu64
