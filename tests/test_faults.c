@@ -326,6 +326,67 @@ static void sync_mode_survives_sigkill(void **state)
 	finish();
 }
 
+/* ---- (d) a damaged entry is never used silently ------------------------------------ */
+
+/* The entry of the second write to /f is damaged in both copies (fault
+ * point plog_damage: the server goes on); a later SIGKILL's recovery must
+ * not use it: /f's reads fail with EIO, the report names /f's inode, /g
+ * (whose entries are intact) is whole, and truncating /f heals it. */
+static void damaged_entry_is_never_used(void **state)
+{
+	(void)state;
+	char buf[64];
+	struct stat st;
+	/* logged: 1 create /g, 2 write /g, 3 create /f, 4 write /f, 5 write /f */
+	arm("ananke", "plog_damage:5");
+	assert_int_equal(svc_start(&g_svc, "128M", 1), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int g = ank_open("/g", O_CREAT | O_RDWR, 0644);
+	assert_true(g >= 0);
+	assert_int_equal(ank_write(g, "gggg", 4), 4);
+	int f = ank_open("/f", O_CREAT | O_RDWR, 0644);
+	assert_true(f >= 0);
+	assert_int_equal(ank_write(f, "hello", 5), 5);
+	assert_int_equal(ank_write(f, "world", 5), 5);
+	assert_true(fired());
+	assert_int_equal(ank_fstat(f, &st), 0);
+	ino_t ino = st.st_ino;
+
+	assert_int_equal(kill_server_and_wait(), 0);
+	/* The fd whose latest state was in the damaged entry comes back stale;
+	 * a new fd on the file cannot read it either. */
+	errno = 0;
+	assert_int_equal(ank_pread(f, buf, sizeof(buf), 0), -1);
+	assert_int_equal(errno, EIO);
+	int f2 = ank_open("/f", O_RDONLY);
+	assert_true(f2 >= 0);
+	errno = 0;
+	assert_int_equal(ank_pread(f2, buf, sizeof(buf), 0), -1);
+	assert_int_equal(errno, EIO);
+	assert_int_equal(ank_close(f2), 0);
+	assert_int_equal(ank_pread(g, buf, sizeof(buf), 0), 4);
+	assert_memory_equal(buf, "gggg", 4);
+	char want[96];
+	snprintf(want, sizeof(want), "changes to inode %llu are lost", (unsigned long long)ino);
+	assert_true(log_contains(want));
+	struct svc_status ss;
+	assert_int_equal(svc_status(&g_svc, &ss), 0);
+	snprintf(want, sizeof(want), "\"damaged_inodes\": [%llu]", (unsigned long long)ino);
+	if (!strstr(ss.json, want))
+		printf("status: %s\n", ss.json);
+	assert_non_null(strstr(ss.json, want));
+	/* Truncation discards what was lost: the file works again. */
+	f2 = ank_open("/f", O_RDWR | O_TRUNC);
+	assert_true(f2 >= 0);
+	assert_int_equal(ank_pwrite(f2, "new", 3, 0), 3);
+	assert_int_equal(ank_pread(f2, buf, sizeof(buf), 0), 3);
+	assert_memory_equal(buf, "new", 3);
+	assert_int_equal(ank_close(f2), 0);
+	assert_int_equal(ank_close(f), 0); /* a stale fd closes like any */
+	ank_close(g);
+	finish();
+}
+
 static void none_mode_loses_unsynced_create(void **state)
 {
 	(void)state;
@@ -373,6 +434,7 @@ int main(void)
 		cmocka_unit_test_teardown(recovery_points, teardown),
 		cmocka_unit_test_teardown(sync_mode_survives_sigkill, teardown),
 		cmocka_unit_test_teardown(none_mode_loses_unsynced_create, teardown),
+		cmocka_unit_test_teardown(damaged_entry_is_never_used, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(g_once);

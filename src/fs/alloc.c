@@ -278,6 +278,8 @@ void free_inode_number(struct fs *fs, uint64_t ino)
 		return;
 	disk_bit(fs, fs->al.ibufs, ino, false);
 	(void)add_pending(fs, ino, 1, true);
+	if (fs->ndamaged)
+		fs_clear_damaged(fs, ino);
 }
 
 void alloc_release_pending(struct fs *fs, uint64_t tid)

@@ -84,6 +84,9 @@ void fs_client_free(struct fs_client *c);
  * use gives -EIO, close releases them. Used when a client's state could not
  * be carried over a server restart. 0, -EINVAL, -ENOMEM. */
 int fs_client_reserve_stale(struct fs_client *c, int nfds);
+/* Mark fd number `fd` stale (as above) if it is not open: its state was
+ * lost. 0, -EINVAL, -ENOMEM, -EBUSY (open). */
+int fs_client_mark_stale(struct fs_client *c, int fd);
 /* One more than the highest fd in use (open or stale), 0 when none. */
 int fs_client_fd_high(struct fs_client *c);
 
@@ -132,6 +135,13 @@ int fs_open_at(struct fs_client *c, const char *path, int flags, mode_t mode, in
  * (pos > INT64_MAX, or for a regular file pos past the largest file size,
  * as lseek refuses). */
 int fs_set_offset(struct fs_client *c, int fd, uint64_t pos);
+
+/* Recovery found that changes to inode ino's data were lost (a log entry it
+ * could not verify): until the file is truncated to size 0 or freed, every
+ * read of its data fails with -EIO instead of returning what may be stale.
+ * Kept in memory for this mount. 0, -EINVAL (no such inode number),
+ * -ENOMEM. */
+int fs_mark_damaged(struct fs *fs, uint64_t ino);
 
 /*
  * Create a regular file (fs_create_ino) or directory (fs_mkdir_ino) whose

@@ -227,6 +227,9 @@ struct pagecache {
 };
 
 int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit);
+/* fs_mark_damaged's list (ops.c), under fs->lock. */
+bool fs_is_damaged(struct fs *fs, uint64_t ino);
+void fs_clear_damaged(struct fs *fs, uint64_t ino);
 void pcache_destroy(struct fs *fs);
 ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off);
 ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off);
@@ -337,6 +340,8 @@ struct fs {
 	/* clients, for unmount */
 	struct fs_client *clients;
 	uint64_t op_order;         /* calls numbered at unlock (fs_stamp_last) */
+	uint64_t *damaged;         /* inodes whose reads fail (fs_mark_damaged) */
+	size_t ndamaged, capdamaged;
 	/* background commit */
 	pthread_t bg_thread;
 	bool bg_running, bg_stop;

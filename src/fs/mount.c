@@ -75,6 +75,7 @@ static void fs_free(struct fs *fs)
 	pcache_destroy(fs);
 	buf_destroy(fs);
 	journal_destroy(fs);
+	free(fs->damaged);
 	pthread_cond_destroy(&fs->bg_cond);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);

@@ -230,6 +230,32 @@ out:
 	return rc;
 }
 
+int fs_client_mark_stale(struct fs_client *c, int fd)
+{
+	if (fd < 0 || fd >= FS_MAX_FDS)
+		return -EINVAL;
+	int rc = 0;
+	struct fs *fs = c->fs;
+	lock(fs);
+	if (fd >= c->nfds) {
+		struct ofile **t = realloc(c->fds, (size_t)(fd + 1) * sizeof(*t));
+		if (!t) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memset(t + c->nfds, 0, (size_t)(fd + 1 - c->nfds) * sizeof(*t));
+		c->fds = t;
+		c->nfds = fd + 1;
+	}
+	if (c->fds[fd] && c->fds[fd] != STALE_OFILE)
+		rc = -EBUSY;
+	else
+		c->fds[fd] = STALE_OFILE;
+out:
+	unlock(fs);
+	return rc;
+}
+
 int fs_client_fd_high(struct fs_client *c)
 {
 	lock(c->fs);
@@ -453,6 +479,8 @@ static int do_open(struct fs_client *c, const char *path, int flags, mode_t mode
 		inode_touch(ip, true, true);
 		inode_dirty(fs, ip);
 	}
+	if ((flags & O_TRUNC) && fs->ndamaged)
+		fs_clear_damaged(fs, ip->ino);
 opened:;
 	if (where == FD_NONE) {
 		rc = 0;
@@ -560,6 +588,47 @@ out:
 	return rc;
 }
 
+int fs_mark_damaged(struct fs *fs, uint64_t ino)
+{
+	if (ino <= ANK_ROOT_INO || ino >= fs->sb.inode_count)
+		return -EINVAL;
+	lock(fs);
+	int rc = 0;
+	if (!fs_is_damaged(fs, ino)) {
+		if (fs->ndamaged == fs->capdamaged) {
+			size_t n = fs->capdamaged ? fs->capdamaged * 2 : 8;
+			uint64_t *t = realloc(fs->damaged, n * sizeof(*t));
+			if (!t)
+				rc = -ENOMEM;
+			else {
+				fs->damaged = t;
+				fs->capdamaged = n;
+			}
+		}
+		if (rc == 0)
+			fs->damaged[fs->ndamaged++] = ino;
+	}
+	unlock(fs);
+	return rc;
+}
+
+bool fs_is_damaged(struct fs *fs, uint64_t ino)
+{
+	for (size_t k = 0; k < fs->ndamaged; k++)
+		if (fs->damaged[k] == ino)
+			return true;
+	return false;
+}
+
+void fs_clear_damaged(struct fs *fs, uint64_t ino)
+{
+	for (size_t k = 0; k < fs->ndamaged; k++)
+		if (fs->damaged[k] == ino) {
+			fs->damaged[k] = fs->damaged[--fs->ndamaged];
+			return;
+		}
+}
+
 int fs_set_offset(struct fs_client *c, int fd, uint64_t pos)
 {
 	struct fs *fs = c->fs;
@@ -625,6 +694,8 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 		rc = -EINVAL; /* position + count overflows, as Linux checks */
 	} else if (inode_is_dir(of->ip)) {
 		rc = -EISDIR;
+	} else if (fs->ndamaged && fs_is_damaged(fs, of->ip->ino)) {
+		rc = -EIO; /* recovery could not restore its data */
 	} else {
 		uint64_t pos = use_pos ? of->pos : (uint64_t)off;
 		if (n > SSIZE_MAX)
@@ -798,6 +869,8 @@ int fs_sync(struct fs *fs)
 
 static int truncate_inode(struct fs *fs, struct inode *ip, off_t len)
 {
+	if (len == 0 && fs->ndamaged)
+		fs_clear_damaged(fs, ip->ino); /* nothing of the lost data is left */
 	if ((uint64_t)len > ANK_MAX_FILE_SIZE)
 		return -EFBIG;
 	if ((uint64_t)len == ip->d.size) {

@@ -92,8 +92,11 @@ struct ank_ctl_report {
 	uint64_t corrupt;        /* 64 entries valid in neither copy */
 	uint64_t republished;    /* 72 in-flight requests answered from the log */
 	uint64_t reexecuted;     /* 80 in-flight requests run again */
-	uint64_t reserved[5];    /* 88 zero */
+	uint64_t damaged[4];     /* 88 inodes whose lost changes make reads fail
+	                               (EIO); 0 = none; the first four */
+	uint64_t reserved[1];    /* 120 zero */
 };
+#define ANK_REPORT_DAMAGED 4u
 _Static_assert(sizeof(struct ank_ctl_report) == 128, "recovery report");
 
 /* Fault points a test can arm in the server through the environment of
@@ -104,7 +107,9 @@ _Static_assert(sizeof(struct ank_ctl_report) == 128, "recovery report");
  * plog_after_desc (entry complete, ring slot not DONE), after_done (DONE
  * published, ipc index not cleared), recovery_after_journal,
  * recovery_mid_aim (half the entries replayed), hang (the worker spins
- * forever while holding a request). A fault is abort() except hang. */
+ * forever while holding a request), plog_damage (the entry just logged is
+ * damaged in both copies; the server goes on). A fault is abort() except
+ * hang and plog_damage. */
 
 struct ank_ctl_msg {
 	uint32_t magic;      /* ANK_CTL_MAGIC */

@@ -429,6 +429,22 @@ int plog_append_ex(struct plog *p, const struct plog_op *op, const struct plog_d
 	return 0;
 }
 
+static int find_desc(const struct plog *p, uint64_t id, struct plog_desc_rec *d);
+
+int plog_damage_entry(struct plog *p, uint64_t entry_id)
+{
+	struct plog_desc_rec d;
+	int rc = find_desc(p, entry_id, &d);
+	if (rc < 0)
+		return rc;
+	uint64_t at = entry_id % p->copy_size + PLOG_DESC_SIZE + d.op_len - 1;
+	plog_write_begin();
+	p->copy[PLOG_PRIMARY][at] ^= 0xFF;
+	p->copy[PLOG_REPLICA][at] ^= 0xFF;
+	plog_write_end();
+	return 0;
+}
+
 /* The descriptor of a kept entry, from the primary or else the replica. */
 static int find_desc(const struct plog *p, uint64_t id, struct plog_desc_rec *d)
 {

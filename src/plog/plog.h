@@ -401,6 +401,11 @@ const char *plog_protection_name(enum plog_protection mode);
 
 /* ---- fault point (tests) ---- */
 
+/* Damage entry `entry_id` as a stray write would: flip the last byte of its
+ * operation part in both copies (its checksum then fails in both). For
+ * fault tests only. 0 or -ENOENT. */
+int plog_damage_entry(struct plog *p, uint64_t entry_id);
+
 /* When set, called after every store group the writer makes in the region
  * (fields of a record, then its CRC), with the bytes just written. Crash
  * tests use it to rebuild the region as a death at that point would leave

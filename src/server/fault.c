@@ -33,6 +33,11 @@
  *   recovery_mid_aim   during AIM replay, once half of the entries to Act on
  *                      were replayed (commits are held: none of it durable).
  *   hang               at the start of running a request (any opcode).
+ *   plog_damage        where plog_after_desc is: the entry's operation part
+ *                      is damaged in both copies (plog_damage_entry), as a
+ *                      stray write could, and the server goes on (no abort):
+ *                      a later crash's recovery must not use the entry, and
+ *                      must say which file lost data.
  * Passes of the three p-log points are counted for logged requests only (in
  * recovery mode "ananke"), not for the entries recovery itself appends.
  */
@@ -58,6 +63,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_RECOVERY_AFTER_JOURNAL] = "recovery_after_journal",
 	[SERVER_FAULT_RECOVERY_MID_AIM] = "recovery_mid_aim",
 	[SERVER_FAULT_HANG] = "hang",
+	[SERVER_FAULT_PLOG_DAMAGE] = "plog_damage",
 };
 
 void server_fault_init(void)
@@ -95,20 +101,29 @@ void server_fault_init(void)
 		fault_at);
 }
 
-void server_fault_pass(enum server_fault p)
+bool server_fault_due(enum server_fault p)
 {
+	if (__atomic_load_n(&server_fault_point, __ATOMIC_RELAXED) != p)
+		return false;
 	/* Points may be passed by several workers at once. */
 	unsigned long n = __atomic_add_fetch(&fault_passes, 1, __ATOMIC_RELAXED);
 	if (n != fault_at)
-		return;
+		return false;
 	__atomic_store_n(&server_fault_point, SERVER_FAULT_NONE, __ATOMIC_RELAXED);
 	if (fault_once) {
 		int fd = open(fault_once, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 		if (fd < 0)
-			return;
+			return false;
 		close(fd);
 	}
 	fprintf(stderr, "ananke: server: fault point %s fired\n", fault_names[p]);
+	return true;
+}
+
+void server_fault_pass(enum server_fault p)
+{
+	if (!server_fault_due(p))
+		return;
 	if (p == SERVER_FAULT_HANG) {
 		for (;;)
 			pause();

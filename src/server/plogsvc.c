@@ -408,6 +408,14 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		id = PLOG_ID_NONE;
 	} else {
 		server_fault(SERVER_FAULT_PLOG_AFTER_DESC);
+		if (__builtin_expect(__atomic_load_n(&server_fault_point, __ATOMIC_RELAXED) ==
+					     SERVER_FAULT_PLOG_DAMAGE, 0) &&
+		    server_fault_due(SERVER_FAULT_PLOG_DAMAGE)) {
+			struct server_plog *l = &srv->plogs[w->index];
+			pthread_mutex_lock(&l->lock);
+			plog_damage_entry(l->p, id);
+			pthread_mutex_unlock(&l->lock);
+		}
 	}
 	/* Only the newest entry of an fd keeps its fd bit. */
 	if (rq->opcode == ANK_OP_CLOSE) {
@@ -457,6 +465,8 @@ static void plogsvc_commit_hook(void *arg, uint64_t durable)
 
 /* ---- takeover: AIM replay ------------------------------------------------------------ */
 
+#define CREDS_UNKNOWN UINT64_MAX
+
 struct rfd {
 	uint64_t client_id;
 	int32_t fd;
@@ -478,21 +488,39 @@ struct replay {
 static struct server_recovered *recovered_get(struct server *srv, uint64_t client_id,
 					      uint64_t creds)
 {
-	for (struct server_recovered *x = srv->recovered; x; x = x->next)
-		if (x->client_id == client_id)
-			return x;
-	struct server_recovered *x = calloc(1, sizeof(*x));
-	if (!x)
-		return NULL;
-	x->client = fs_client_new(srv->fs, (uint32_t)(creds >> 32), (uint32_t)creds);
-	if (!x->client) {
-		free(x);
-		return NULL;
+	struct server_recovered *x = srv->recovered;
+	while (x && x->client_id != client_id)
+		x = x->next;
+	if (!x) {
+		x = calloc(1, sizeof(*x));
+		if (!x)
+			return NULL;
+		x->client_id = client_id;
+		x->next = srv->recovered;
+		srv->recovered = x;
 	}
-	x->client_id = client_id;
-	x->next = srv->recovered;
-	srv->recovered = x;
-	return x;
+	/* A client known only from a lost fd (recovered_lost_fd) gets its
+	 * file system client when an entry tells its credentials. */
+	if (!x->client && creds != CREDS_UNKNOWN)
+		x->client = fs_client_new(srv->fs, (uint32_t)(creds >> 32), (uint32_t)creds);
+	return x->client || creds == CREDS_UNKNOWN ? x : NULL;
+}
+
+/* fd `fd` of a client had its latest state in an entry valid in neither
+ * copy: it comes back stale (every use EIO) rather than wrong. */
+static void recovered_lost_fd(struct server *srv, uint64_t client_id, int fd)
+{
+	struct server_recovered *x = recovered_get(srv, client_id, CREDS_UNKNOWN);
+	if (!x)
+		return;
+	int *t = realloc(x->lost_fds, (x->nlost + 1) * sizeof(*t));
+	if (!t)
+		return;
+	x->lost_fds = t;
+	x->lost_fds[x->nlost++] = fd;
+	fprintf(stderr, "ananke: server: recovery: client %" PRIu64 ": fd %d's state was in a "
+			"corrupt entry; it comes back stale (EIO)\n",
+		client_id, fd);
 }
 
 static struct fs_client *scratch_client(struct replay *rp, uint64_t creds)
@@ -763,6 +791,45 @@ static int restart_logs(struct server *srv, struct replay *rp, uint64_t max_orde
 	return 0;
 }
 
+/* An entry valid in neither copy: never used. When its descriptor still
+ * names the inode and its effects were not durable, that file's data may
+ * have lost changes: its reads fail with EIO from now on (fs_mark_damaged)
+ * and the report names it. */
+static void entry_lost(struct server *srv, const struct plog_entry *e, uint64_t durable,
+		       struct ank_ctl_report *rep)
+{
+	uint64_t ino = e->desc_copy != PLOG_COPY_NONE ? e->desc.targets[PLOG_T_INODE] : 0;
+	if (e->desc_copy != PLOG_COPY_NONE && (e->desc.targets_status & (1u << PLOG_T_FD)) &&
+	    (e->desc.targets[PLOG_T_FD] & 0xffffffffu) != 0)
+		recovered_lost_fd(srv, e->desc.client_id,
+				  (int)(uint32_t)(e->desc.targets[PLOG_T_FD] & 0xffffffffu) - 1);
+	if (e->desc_copy != PLOG_COPY_NONE && e->desc.tid <= durable) {
+		fprintf(stderr, "ananke: server: recovery: p-log %u entry %" PRIu64 " is corrupt "
+				"in both copies; its effects are durable, nothing is lost\n",
+			e->region, e->seq);
+		return;
+	}
+	if (ino == 0) {
+		fprintf(stderr, "ananke: server: recovery: p-log %u entry %" PRIu64 " is corrupt "
+				"in both copies and names no file: the operation it held is lost\n",
+			e->region, e->seq);
+		return;
+	}
+	int rc = fs_mark_damaged(srv->fs, ino);
+	fprintf(stderr, "ananke: server: recovery: p-log %u entry %" PRIu64 " (client %" PRIu64
+			") is corrupt in both copies: changes to inode %" PRIu64 " are lost; "
+			"its reads fail with EIO%s\n",
+		e->region, e->seq, e->desc.client_id, ino, rc < 0 ? " (could not be marked)" : "");
+	for (unsigned k = 0; k < ANK_REPORT_DAMAGED; k++) {
+		if (rep->damaged[k] == ino)
+			return;
+		if (rep->damaged[k] == 0) {
+			rep->damaged[k] = ino;
+			return;
+		}
+	}
+}
+
 static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count,
 		       struct ank_ctl_report *rep)
 {
@@ -783,6 +850,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		if (e->err || e->desc_copy == PLOG_COPY_NONE) {
 			corrupt++;
 			rep->corrupt++;
+			entry_lost(srv, e, durable, rep);
 			continue;
 		}
 		if (e->desc.timestamp + 1 > max_order)
@@ -1055,6 +1123,7 @@ static void recovered_free(struct server_recovered *x)
 {
 	fs_client_free(x->client);
 	free(x->fds);
+	free(x->lost_fds);
 	free(x);
 }
 
@@ -1118,10 +1187,15 @@ bool plogsvc_adopt(struct server *srv, struct server_ring *r)
 		return false;
 	recovered_clear_ipc(srv, x);
 	*pp = x->next;
-	fs_client_free(r->client);
-	r->client = x->client;
+	if (x->client) {
+		fs_client_free(r->client);
+		r->client = x->client;
+	}
+	for (size_t k = 0; k < x->nlost; k++)
+		fs_client_mark_stale(r->client, x->lost_fds[k]);
 	r->fds = x->fds;
 	r->nfds = x->nfds;
+	free(x->lost_fds);
 	free(x);
 	return true;
 }

@@ -84,6 +84,7 @@ enum server_fault {
 	SERVER_FAULT_RECOVERY_AFTER_JOURNAL,
 	SERVER_FAULT_RECOVERY_MID_AIM,
 	SERVER_FAULT_HANG,
+	SERVER_FAULT_PLOG_DAMAGE,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
@@ -91,6 +92,8 @@ extern enum server_fault server_fault_point;
 void server_fault_init(void);
 /* A pass of an armed point: counts, and fires at the n-th. */
 void server_fault_pass(enum server_fault p);
+/* The same for a point whose caller acts itself: true at the n-th pass. */
+bool server_fault_due(enum server_fault p);
 static inline void server_fault(enum server_fault p)
 {
 	if (__builtin_expect(__atomic_load_n(&server_fault_point, __ATOMIC_RELAXED) == p, 0))
@@ -132,6 +135,8 @@ struct server_recovered {
 	struct fs_client *client;
 	struct server_fdstate *fds;
 	size_t nfds;
+	int *lost_fds;                   /* fds whose state entry was corrupt: stale */
+	size_t nlost;
 	/* exactly-once: the logged completion of each ring slot, if any */
 	struct {
 		bool set;

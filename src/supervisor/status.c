@@ -85,10 +85,14 @@ static void put_recoveries(struct out *o, const struct sup *s)
 		put(o, ", \"standby\": %s, \"report\": %s, \"old_pid\": %d, \"new_pid\": %d, "
 		       "\"acted\": %" PRIu64 ", \"ignored\": %" PRIu64 ", \"modified\": %" PRIu64
 		       ", \"corrupt\": %" PRIu64 ", \"republished\": %" PRIu64
-		       ", \"reexecuted\": %" PRIu64 "}",
+		       ", \"reexecuted\": %" PRIu64 ", \"damaged_inodes\": [",
 		    r->standby ? "true" : "false", r->report ? "true" : "false", r->old_pid,
 		    r->new_pid, r->acted, r->ignored, r->modified, r->corrupt, r->republished,
 		    r->reexecuted);
+		for (unsigned k = 0, shown = 0; k < ANK_REPORT_DAMAGED; k++)
+			if (r->damaged[k])
+				put(o, "%s%" PRIu64, shown++ ? ", " : "", r->damaged[k]);
+		put(o, "]}");
 	}
 	put(o, "]");
 }

@@ -119,6 +119,7 @@ struct sup_recovery {
 	uint64_t total_us, detect_us, handover_us, journal_us, plog_us, aim_us, resume_us;
 	uint64_t backoff_us;              /* reaped -> hand-over: crash-loop backoff */
 	uint64_t acted, ignored, modified, corrupt, republished, reexecuted;
+	uint64_t damaged[ANK_REPORT_DAMAGED]; /* inodes that lost changes, 0 = none */
 	char cause[64];
 	bool standby;                     /* taken over by a standby (else fresh exec) */
 	bool report;                      /* the server sent RECOVERED */

@@ -642,6 +642,7 @@ static bool on_report(struct sup *s, const struct ank_ctl_report *r)
 	x->corrupt = r->corrupt;
 	x->republished = r->republished;
 	x->reexecuted = r->reexecuted;
+	memcpy(x->damaged, r->damaged, sizeof(x->damaged));
 	return true;
 }
 
@@ -987,6 +988,10 @@ static void recovery_check_done(struct sup *s)
 		(unsigned long long)r->acted, (unsigned long long)r->ignored,
 		(unsigned long long)r->modified, (unsigned long long)r->corrupt,
 		(unsigned long long)r->republished, (unsigned long long)r->reexecuted);
+	for (unsigned k = 0; k < ANK_REPORT_DAMAGED; k++)
+		if (r->damaged[k])
+			sup_log("recovery %llu: inode %llu lost changes; its reads fail with EIO",
+				(unsigned long long)s->nrecs, (unsigned long long)r->damaged[k]);
 }
 
 static uint64_t wd_tick_ns(const struct sup *s)
