@@ -1313,7 +1313,10 @@ static void server_killed_restarts_and_fsynced_data_survives(void **state)
 	(void)state;
 	enum { NFILES = 5 };
 	static const size_t sizes[NFILES] = {1, 4096, 100000, MiB + 1, 3 * MiB + 12345};
+	/* The plain restart of mode none (test_recovery covers the default). */
+	setenv("ANK_TEST_RECOVERY", "none", 1);
 	start_service("256M");
+	unsetenv("ANK_TEST_RECOVERY");
 	assert_int_equal(ank_mount(g_svc.sock), 0);
 	uint8_t *w = malloc(4 * MiB), *r = malloc(4 * MiB);
 	assert_non_null(w);

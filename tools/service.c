@@ -49,6 +49,10 @@ static void serve_usage(FILE *f)
 	fprintf(f, "usage: ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]\n"
 		   "                    [--recovery=none|ananke|sync] [--plog-size BYTES]\n"
 		   "                    [--watchdog-ms MS] [--commit-ms MS] [--no-standby]\n"
+		   "  --recovery: ananke (default): a crashed server's state is rebuilt\n"
+		   "  transparently; none: plain restart (unsynced state lost); sync: every\n"
+		   "  change made durable before it returns.\n"
+		   "  --plog-size: bytes of each worker's p-log (default 4194304).\n"
 		   "  --commit-ms: background journal commit interval (default 5000).\n"
 		   "  --watchdog-ms: kill a server whose heartbeat stands still this long while\n"
 		   "  requests are pending (default 500; 0: off).\n"
@@ -60,7 +64,7 @@ int tool_serve(int argc, char **argv)
 {
 	struct sup_config cfg = {.image = DEFAULT_IMAGE,
 				 .socket_path = default_socket(),
-				 .recovery = "none",
+				 .recovery = "ananke",
 				 .watchdog_ms = 500};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	/* Thread per core by default. */
