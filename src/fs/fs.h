@@ -266,6 +266,10 @@ struct fs_stamp {
 };
 void fs_stamp_last(struct fs_stamp *out);
 void fs_stamp_clear(void);
+/* While set (per thread, NULL to stop), every release of the fs lock by
+ * this thread also stores the call's order number into *slot, atomically
+ * and before the lock is released: whoever takes the lock next sees it. */
+void fs_stamp_publish(uint64_t *slot);
 /* Id of the last durable (committed) transaction. */
 uint64_t fs_durable_tid(struct fs *fs);
 /* D: the id of the last transaction that was durable when this mount

@@ -56,6 +56,12 @@ uint32_t fs_client_gid(const struct fs_client *c)
  * progress passed fs_op_begin. */
 static __thread struct fs_stamp last_stamp;
 static __thread bool began;
+static __thread uint64_t *stamp_slot;
+
+void fs_stamp_publish(uint64_t *slot)
+{
+	stamp_slot = slot;
+}
 
 void fs_stamp_last(struct fs_stamp *out)
 {
@@ -128,6 +134,8 @@ static void unlock(struct fs *fs)
 	if (began)
 		fs->j.running_seen = true; /* see fs_stamp_last: fs_sync reaches it */
 	began = false;
+	if (stamp_slot)
+		__atomic_store_n(stamp_slot, last_stamp.order, __ATOMIC_RELEASE);
 	bool notify = false;
 	if (fs->hook_fn && fs->j.committed_tid > fs->hook_noted) {
 		fs->hook_noted = fs->j.committed_tid;

@@ -287,7 +287,10 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 		fs_inode_of_fd(r->client, rq.fd, &close_ino);
 	server_fault(SERVER_FAULT_HANG);
 	fs_stamp_clear();
+	if (w->srv->ananke)
+		fs_stamp_publish(&w->log_pending);
 	int64_t result = request_run(w, r, i, &rq, &wst, &has_st, path, path2);
+	fs_stamp_publish(NULL);
 	/* The call's order and transaction, taken under the fs lock. */
 	struct fs_stamp stamp;
 	fs_stamp_last(&stamp);
@@ -298,6 +301,7 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	uint64_t id = PLOG_ID_NONE;
 	if (w->srv->ananke)
 		id = plogsvc_log(w, r, i, &rq, path, path2, result, close_ino, &stamp);
+	__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE);
 	dispatch_complete(r->map, i, result);
 	if (id != PLOG_ID_NONE) {
 		server_fault(SERVER_FAULT_AFTER_DONE);

@@ -387,6 +387,19 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	if (meta && stamp.modified)
 		d.targets_status |= 1u << PLOG_T_INODE;
 
+	/* Entries go into the logs in the order their calls ran: a call of
+	 * another worker that ran before this one (a lower order number) but
+	 * is not logged yet is waited for (a few hundred nanoseconds: the
+	 * time to log it). Otherwise a crash in between could leave this
+	 * entry, which may depend on that call's effect, without it. */
+	for (unsigned k = 0; k < srv->nworkers; k++) {
+		if (k == w->index)
+			continue;
+		uint64_t p;
+		while ((p = __atomic_load_n(&srv->workers[k].log_pending, __ATOMIC_ACQUIRE)) != 0 &&
+		       p < stamp.order)
+			ank_cpu_relax();
+	}
 	uint64_t id = PLOG_ID_NONE;
 	int rc = log_append(srv, w->index, &op, &d, data, dlen, tid, &id, true);
 	if ((rc == -E2BIG || rc == -ENOSPC) && (dlen > 0 || (d.targets_status & (1u << PLOG_T_INODE)))) {

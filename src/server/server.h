@@ -187,6 +187,11 @@ struct server_worker {
 	uint32_t active_gen;
 	struct fs_dirent *dirents;       /* READDIR scratch, SERVER_READDIR_MAX */
 	uint64_t last_beat_ns;
+	/* Recovery "ananke": the order number of this worker's call that ran
+	 * but is not logged yet, 0 when none. [atomic: set by the fs as the
+	 * call releases its lock, cleared by the worker after logging; read by
+	 * the other workers before they log] */
+	uint64_t log_pending;
 };
 
 struct server {
