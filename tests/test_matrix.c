@@ -861,7 +861,7 @@ static void run_column(const struct run_opts *o, struct transcript *out)
 	unsetenv("ANANKE_FAULT_ONCE");
 	if (ank_mount(g_svc.sock) != 0) {
 		printf("ank_mount: errno %d\n", errno);
-		svc_dump_log(&g_svc, 30);
+		svc_dump_log(&g_svc, 100);
 		fail();
 	}
 
