@@ -34,18 +34,28 @@
  * Tests:
  *   - <column>_sigkill (six): the server is SIGKILLed between the
  *     operations and the observations (recovery "ananke"); transcripts
- *     must be equal, inode numbers included;
+ *     must be equal, inode numbers included. For the background commit
+ *     column a run with --recovery=none must also find the fault-free
+ *     names, sizes and contents on disk (the commit really happened; the
+ *     other columns run with background commits off);
  *   - before_fsync_fault_points: for every row and each of the fault points
  *     plog_after_op, plog_after_desc and after_done, the server aborts
  *     inside the row's operation (ANANKE_FAULT=<point>:<n>, n counted from
  *     the logged requests of the reference run, ANANKE_FAULT_ONCE so only
  *     the first server fires), the operations go on, and the server is also
  *     SIGKILLed before the observations; the application must see no error
- *     and the same transcript;
+ *     and the same transcript (inode numbers compared as identities: a
+ *     file created after the fault may get another free number);
+ *   - other_columns_fault_points: the same in the other columns, every row
+ *     once with the points taken in turn, the fault in the column's step
+ *     (the close, the later rename or unlink) where it sends requests;
  *   - before_fsync_none_differs: with --recovery=none the same column
  *     differs from the reference in every row (each keeps an fd open or
- *     has unsynced effects), proving the comparison can fail; a fault-free
- *     run in mode none equals the reference.
+ *     has unsynced effects), proving the comparison can fail; on disk,
+ *     exactly the rows whose operation changes the disk differ; a
+ *     fault-free run in mode none equals the reference.
+ *
+ * $ANK_TEST_MATRIX_DUMP set: the reference transcripts are printed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -160,6 +170,7 @@ static struct {
 static struct svc g_svc;
 static char g_tmp[PATH_MAX - 64]; /* for the fault's marker file */
 static char g_once[PATH_MAX];
+static char g_serve_opts[128]; /* $ANK_TEST_SERVE_OPTS as the test found it */
 static struct transcript g_ref[NCOLS]; /* fault-free references, made on first use */
 static struct transcript g_got;
 static struct row g_rows[NROWS];
@@ -644,14 +655,19 @@ static void put_stat(struct row *r, const char *what, int ret, int e, const stru
 	    ino);
 }
 
-/* Full contents through fd: length and hash. */
-static void put_contents(struct row *r, int fd)
+/* Full contents through fd: length and hash (the fd number only when it
+ * is one the row keeps: a listing must read the same in any mode). */
+static void put_contents(struct row *r, int fd, bool kept)
 {
 	static uint8_t buf[MAXFILE + 1];
 	ssize_t n = ank_pread(fd, buf, sizeof(buf), 0);
 	int e = n < 0 ? errno : 0;
-	put(r, "  pread %d all = %zd e%d data %016llx", fd, n, e,
-	    (unsigned long long)fnv(buf, n > 0 ? (size_t)n : 0));
+	if (kept)
+		put(r, "  pread %d all = %zd e%d data %016llx", fd, n, e,
+		    (unsigned long long)fnv(buf, n > 0 ? (size_t)n : 0));
+	else
+		put(r, "  contents = %zd e%d data %016llx", n, e,
+		    (unsigned long long)fnv(buf, n > 0 ? (size_t)n : 0));
 }
 
 struct entry {
@@ -708,9 +724,10 @@ static unsigned list_dir(struct row *r, const char *dirpath, struct entry *ents)
 				put(r, "  %s same inode as %s", ents[i].name, ents[j].name);
 		if (ret == 0 && S_ISREG(st.st_mode) && r->idx != GLOBAL) {
 			int fd = ank_open(p, O_RDONLY);
-			put(r, "  open %s = %d", ents[i].name, fd);
-			if (fd >= 0) {
-				put_contents(r, fd);
+			if (fd < 0) {
+				put(r, "  open %s = %d e%d", ents[i].name, fd, errno);
+			} else {
+				put_contents(r, fd, false);
 				ank_close(fd);
 			}
 		}
@@ -742,7 +759,7 @@ static void observe_row(struct row *r)
 					name = ents[i].name;
 			put(r, "  refers to %s", name);
 			if (S_ISREG(st.st_mode))
-				put_contents(r, fd);
+				put_contents(r, fd, true);
 		}
 	}
 	/* carry on: a write on every writable fd, a read on the others */
@@ -765,7 +782,7 @@ static void observe_row(struct row *r)
 		e = ret < 0 ? errno : 0;
 		put_stat(r, "  fstat", ret, e, &st);
 		if (ret == 0 && S_ISREG(st.st_mode))
-			put_contents(r, fd);
+			put_contents(r, fd, true);
 	}
 	for (unsigned k = 0; k < MAXFD; k++)
 		if (r->fd[k] >= 0) {
@@ -842,10 +859,13 @@ static void run_column(const struct run_opts *o, struct transcript *out)
 	}
 
 	setenv("ANK_TEST_RECOVERY", o->mode, 1);
-	if (o->col == C_COMMIT)
-		setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 50", 1);
-	else
-		unsetenv("ANK_TEST_SERVE_OPTS");
+	/* Background commits: every 50 ms in their column, none in the others
+	 * (a commit in the middle would change the state a column stands for). */
+	char opts[256];
+	snprintf(opts, sizeof(opts), "%s%s", g_serve_opts,
+	         !have_commit_ms() ? ""
+	         : o->col == C_COMMIT ? " --commit-ms 50" : " --commit-ms 3600000");
+	setenv("ANK_TEST_SERVE_OPTS", opts, 1);
 	unlink(g_once);
 	if (o->kill == K_FAULT) {
 		char spec[64];
@@ -909,7 +929,7 @@ static void run_column(const struct run_opts *o, struct transcript *out)
 		mark_end(r, MARK_STEP);
 	}
 	if (o->col == C_COMMIT)
-		svc_sleep_ms(300 * svc_slow()); /* several commit intervals */
+		svc_sleep_ms(200 * svc_slow()); /* four commit intervals */
 
 	if (o->kill == K_FAULT) {
 		if (!fired() || g_run.fired_early || !g_run.fired_in_op) {
@@ -1065,6 +1085,48 @@ static const struct transcript *reference(enum column col)
 	return &g_ref[col];
 }
 
+/* The first listing of a row in its transcript (the "ls" line and the
+ * indented lines under it): names, stats and contents as the observations
+ * found them, before anything else touched them. Malloc'd. */
+static char *listing_block(const char *s)
+{
+	const char *b = s;
+	while (b && strncmp(b, "ls ", 3)) {
+		b = strchr(b, '\n');
+		b = b ? b + 1 : NULL;
+	}
+	if (!b)
+		return strdup("");
+	const char *e = strchr(b, '\n');
+	while (e && !strncmp(e + 1, "  ", 2))
+		e = strchr(e + 1, '\n');
+	return strndup(b, e ? (size_t)(e - b) : strlen(b));
+}
+
+/* Compare the first listings of every row; the number of rows whose
+ * listing differs (differs[] per row when not NULL; printed when print). */
+static unsigned compare_listings(const struct transcript *ref, const struct transcript *got,
+                                 const char *label, bool print, bool *differs)
+{
+	unsigned bad = 0;
+	for (unsigned i = 0; i < NROWS; i++) {
+		char *a = listing_block(ref->row[i].p ? ref->row[i].p : "");
+		char *b = listing_block(got->row[i].p ? got->row[i].p : "");
+		if (!a || !b)
+			abort();
+		bool d = strcmp(a, b) != 0;
+		if (differs)
+			differs[i] = d;
+		if (d && print)
+			printf("  [%s] row %s, listing:\n%s\n  expected:\n%s\n", label,
+			       row_defs[i].name, b, a);
+		bad += d;
+		free(a);
+		free(b);
+	}
+	return bad;
+}
+
 static void sigkill_column(enum column col)
 {
 	if (col == C_COMMIT && !have_commit_ms()) {
@@ -1081,6 +1143,17 @@ static void sigkill_column(enum column col)
 		svc_dump_log(&g_svc, 60);
 	destroy_service();
 	assert_int_equal(bad, 0);
+
+	if (col == C_COMMIT) {
+		/* The background commit made every row durable: without recovery
+		 * the names, sizes and contents on disk are those of the
+		 * fault-free run (only the fds are lost). */
+		o.mode = "none";
+		printf("-- %s, SIGKILL, recovery none: the disk alone\n", col_names[col]);
+		run_column(&o, &g_got);
+		destroy_service();
+		assert_int_equal(compare_listings(ref, &g_got, "after-commit, none", true, NULL), 0);
+	}
 }
 
 static void before_fsync_sigkill(void **state) { (void)state; sigkill_column(C_BEFORE); }
@@ -1170,6 +1243,23 @@ static void before_fsync_none_differs(void **state)
 	printf("recovery none: %u of %u rows differ from the fault-free run (%u with global)\n",
 	       rows, NROWS, bad);
 	assert_int_equal(rows, NROWS);
+
+	/* What is on disk: every row whose operation changes the disk shows
+	 * the loss in its first listing; open, read and lseek change nothing
+	 * there (which also shows that nothing was committed before the kill). */
+	bool ldiff[NROWS];
+	unsigned lrows = compare_listings(ref, &g_got, "none", false, ldiff);
+	unsigned wrong = 0;
+	for (unsigned i = 0; i < NROWS; i++) {
+		bool disk_only_same = i == R_OPEN || i == R_READ || i == R_LSEEK;
+		if (ldiff[i] == disk_only_same) {
+			printf("  row %s: the listing %s\n", row_defs[i].name,
+			       ldiff[i] ? "differs, unexpected" : "shows no loss");
+			wrong++;
+		}
+	}
+	printf("recovery none: %u rows differ on disk\n", lrows);
+	assert_int_equal(wrong, 0);
 }
 
 static int teardown(void **state)
@@ -1180,7 +1270,7 @@ static int teardown(void **state)
 	tr_free(&g_got);
 	unsetenv("ANANKE_FAULT");
 	unsetenv("ANANKE_FAULT_ONCE");
-	unsetenv("ANK_TEST_SERVE_OPTS");
+	setenv("ANK_TEST_SERVE_OPTS", g_serve_opts, 1);
 	if (g_once[0])
 		unlink(g_once);
 	return 0;
@@ -1189,6 +1279,8 @@ static int teardown(void **state)
 int main(void)
 {
 	umask(022);
+	const char *opts = getenv("ANK_TEST_SERVE_OPTS");
+	snprintf(g_serve_opts, sizeof(g_serve_opts), "%s", opts ? opts : "");
 	const char *root = getenv("ANK_TEST_TMPDIR");
 	snprintf(g_tmp, sizeof(g_tmp), "%s/ank-mtx-XXXXXX", root && *root ? root : "/tmp");
 	if (!mkdtemp(g_tmp)) {
