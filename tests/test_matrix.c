@@ -809,8 +809,10 @@ static int kill_server_and_wait(void)
 		return -1;
 	}
 	long long old = st.server_pid;
-	if (kill((pid_t)old, SIGKILL) < 0)
+	if (kill((pid_t)old, SIGKILL) < 0) {
+		printf("kill %lld: %s\n", old, strerror(errno));
 		return -1;
+	}
 	if (svc_status_wait(&g_svc, &st, 30000 * svc_slow(), restarted, st.restarts) < 0 ||
 	    st.server_pid == old) {
 		printf("no restart seen: %s\n", st.json);
@@ -938,6 +940,13 @@ static void run_column(const struct run_opts *o, struct transcript *out)
 			       o->point, o->pass, o->mark == MARK_OP ? "operation" : "step",
 			       row_defs[o->fault_row].name, fired(), g_run.fired_early);
 			svc_dump_log(&g_svc, 30);
+			fail();
+		}
+		/* The aborted server is replaced before the next one is killed
+		 * (after_done may fire after the last operation returned). */
+		struct svc_status st;
+		if (svc_status_wait(&g_svc, &st, 30000 * svc_slow(), restarted, 0) < 0) {
+			printf("no restart after the fault: %s\n", st.json);
 			fail();
 		}
 	}
