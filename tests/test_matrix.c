@@ -1,0 +1,1317 @@
+/*
+ * test_matrix.c - the recovery test matrix (docs/RECOVERY.md, AIM rule
+ * table): every logged operation in every persistence state, with the
+ * server killed, must leave the application seeing exactly what a
+ * fault-free run sees.
+ *
+ * Rows (one directory /<row> each): open of an existing file, open O_TRUNC,
+ * open O_CREAT that creates, close, read, write (with a second O_APPEND fd),
+ * pwrite, lseek, ftruncate, truncate, unlink (of an open file, and of a
+ * closed one), rename (over an existing target that stays open), link,
+ * mkdir and rmdir (of a directory that stays open).
+ *
+ * Columns (the state of the row's operation at the crash): before fsync
+ * (nothing synced after it), after fsync (of the operation's fd, or
+ * ank_sync() for path operations), after a background commit (serve option
+ * --commit-ms), after close of the row's fds, after a later rename of the
+ * affected name, after a later unlink of it (for unlink and rmdir: the
+ * name is reused, then removed again).
+ *
+ * A column runs on one service: the setup of every row, ank_sync(), the
+ * operations of every row followed by the column's step, then ONE kill,
+ * then the observations. The journal is a single ordered log, so this one
+ * crash finds every row in the column's state. Everything the application
+ * sees from the operations on is written to a transcript, one per row:
+ * every return value and errno, the fd numbers a new open gets, for every
+ * fd kept open its offset (lseek SEEK_CUR), fstat, which name it refers to
+ * (or none) and its full contents, each directory's sorted listing with
+ * type, mode, size, link count, hard-link groups and contents, then a write
+ * or read continuing on every fd, and closes. The transcript of a run with
+ * a kill is compared line by line with that of the same column run without
+ * any kill on a fresh service; the first difference of each row is printed.
+ * After every run: `ananke stop` exits 0 and fsck finds the image clean.
+ *
+ * Tests:
+ *   - <column>_sigkill (six): the server is SIGKILLed between the
+ *     operations and the observations (recovery "ananke"); transcripts
+ *     must be equal, inode numbers included. For the background commit
+ *     column a run with --recovery=none must also find the fault-free
+ *     names, sizes and contents on disk (the commit really happened; the
+ *     other columns run with background commits off);
+ *   - before_fsync_fault_points: for every row and each of the fault points
+ *     plog_after_op, plog_after_desc and after_done, the server aborts
+ *     inside the row's operation (ANANKE_FAULT=<point>:<n>, n counted from
+ *     the logged requests of the reference run, ANANKE_FAULT_ONCE so only
+ *     the first server fires), the operations go on, and the server is also
+ *     SIGKILLed before the observations; the application must see no error
+ *     and the same transcript (inode numbers compared as identities: a
+ *     file created after the fault may get another free number);
+ *   - other_columns_fault_points: the same in the other columns, every row
+ *     once with the points taken in turn, the fault in the column's step
+ *     (the close, the later rename or unlink) where it sends requests;
+ *   - before_fsync_none_differs: with --recovery=none the same column
+ *     differs from the reference in every row (each keeps an fd open or
+ *     has unsynced effects), proving the comparison can fail; on disk,
+ *     exactly the rows whose operation changes the disk differ; a
+ *     fault-free run in mode none equals the reference.
+ *
+ * $ANK_TEST_MATRIX_DUMP set: the reference transcripts are printed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../include/ananke.h"
+#include "service_util.h"
+
+#define WORKERS 2
+#define MAXFD 2
+#define MAXNAMES 16
+#define MAXFILE 16384
+
+/* ---- transcripts ------------------------------------------------------------------ */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+enum { R_OPEN, R_OTRUNC, R_CREAT, R_CLOSE, R_READ, R_WRITE, R_PWRITE, R_LSEEK, R_FTRUNC,
+       R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, NROWS };
+#define GLOBAL NROWS /* the transcript of what is not one row's */
+
+struct transcript {
+	struct sbuf row[NROWS + 1];
+	/* logged request number of each row's operation (MARK_OP) and of the
+	 * last request of its column step (MARK_STEP), 0: none */
+	unsigned long pass[2][NROWS];
+	bool valid;
+};
+
+static void sbuf_free(struct sbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+static void tr_free(struct transcript *t)
+{
+	for (unsigned i = 0; i <= NROWS; i++)
+		sbuf_free(&t->row[i]);
+	memset(t, 0, sizeof(*t));
+}
+
+static void sbuf_vadd(struct sbuf *b, const char *fmt, va_list ap)
+{
+	char line[512];
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return;
+	size_t l = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	if (b->len + l + 2 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap < b->len + l + 2)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p)
+			abort();
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, line, l);
+	b->len += l;
+	b->p[b->len++] = '\n';
+	b->p[b->len] = '\0';
+}
+
+/* ---- rows ---------------------------------------------------------------------------- */
+
+struct row {
+	const char *name;
+	void (*setup)(struct row *r);
+	void (*op)(struct row *r);           /* leads to and runs the operation */
+	void (*later_rename)(struct row *r); /* a later rename of what it affected */
+	void (*later_unlink)(struct row *r); /* a later unlink of it */
+	int opfd;                            /* index in fd[] of the operation's fd, -1: none */
+	int idx;
+	int fd[MAXFD];                       /* fds kept open, -1: none */
+	int fdfl[MAXFD];                     /* their open flags */
+};
+
+enum column { C_BEFORE, C_FSYNC, C_COMMIT, C_CLOSE, C_RENAME, C_UNLINK, NCOLS };
+static const char *const col_names[NCOLS] = {"before-fsync", "after-fsync", "after-commit",
+                                             "after-close", "after-rename", "after-unlink"};
+
+enum kill_kind { K_NONE, K_SIGKILL, K_FAULT };
+
+/* The run in progress. */
+static struct {
+	struct transcript *tr;
+	unsigned long logged;  /* logged requests sent so far (successful ones) */
+	int fault_row;         /* row whose requests the fault hits, -1: none */
+	int fault_mark;        /* MARK_OP or MARK_STEP: which of them */
+	bool fired_early;      /* the fault had fired before those requests */
+	bool fired_in_op;      /* it fired during them */
+} g_run;
+
+static struct svc g_svc;
+static char g_tmp[PATH_MAX - 64]; /* for the fault's marker file */
+static char g_once[PATH_MAX];
+static char g_serve_opts[128]; /* $ANK_TEST_SERVE_OPTS as the test found it */
+static struct transcript g_ref[NCOLS]; /* fault-free references, made on first use */
+static struct transcript g_got;
+static struct row g_rows[NROWS];
+static struct row g_global = {.name = "", .idx = GLOBAL, .fd = {-1, -1}};
+
+static void put(struct row *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct row *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sbuf_vadd(&g_run.tr->row[r->idx], fmt, ap);
+	va_end(ap);
+}
+
+/* "/<row>/<name>" (or "/<name>" for the global pseudo-row); four rotating
+ * buffers so that a call can take two paths. */
+static const char *P(const struct row *r, const char *name)
+{
+	static char bufs[4][PATH_MAX];
+	static unsigned k;
+	char *b = bufs[k++ % 4];
+	if (!r->name[0])
+		snprintf(b, PATH_MAX, "/%s", name);
+	else if (!name[0])
+		snprintf(b, PATH_MAX, "/%s", r->name);
+	else
+		snprintf(b, PATH_MAX, "/%s/%s", r->name, name);
+	return b;
+}
+
+static void pattern(uint8_t *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(seed * 131u + i * 7u + (i >> 8) + 1u);
+}
+
+static uint64_t fnv(const uint8_t *b, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+static void count(bool ok)
+{
+	if (ok)
+		g_run.logged++;
+}
+
+/* ---- transcribed calls -----------------------------------------------------------------
+ * Each records its arguments, result and errno in the row's transcript and
+ * counts the requests the server logs (successful operations of the rule
+ * table), which is what the fault points count. */
+
+static int t_open(struct row *r, const char *name, int flags, mode_t mode)
+{
+	errno = 0;
+	int ret = ank_open(P(r, name), flags, mode);
+	int e = ret < 0 ? errno : 0;
+	put(r, "open %s 0%o = %d e%d", name, (unsigned)flags, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static int t_close(struct row *r, int fd)
+{
+	int ret = ank_close(fd);
+	int e = ret < 0 ? errno : 0;
+	put(r, "close %d = %d e%d", fd, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static ssize_t t_read(struct row *r, int fd, size_t n)
+{
+	static uint8_t buf[MAXFILE];
+	if (n > sizeof(buf))
+		n = sizeof(buf);
+	ssize_t ret = ank_read(fd, buf, n);
+	int e = ret < 0 ? errno : 0;
+	put(r, "read %d %zu = %zd e%d data %016llx", fd, n, ret, e,
+	    (unsigned long long)fnv(buf, ret > 0 ? (size_t)ret : 0));
+	count(ret >= 0);
+	return ret;
+}
+
+static ssize_t t_write(struct row *r, int fd, size_t n, unsigned seed)
+{
+	static uint8_t buf[MAXFILE];
+	if (n > sizeof(buf))
+		n = sizeof(buf);
+	pattern(buf, n, seed);
+	ssize_t ret = ank_write(fd, buf, n);
+	int e = ret < 0 ? errno : 0;
+	put(r, "write %d %zu = %zd e%d", fd, n, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static ssize_t t_pwrite(struct row *r, int fd, size_t n, off_t off, unsigned seed)
+{
+	static uint8_t buf[MAXFILE];
+	if (n > sizeof(buf))
+		n = sizeof(buf);
+	pattern(buf, n, seed);
+	ssize_t ret = ank_pwrite(fd, buf, n, off);
+	int e = ret < 0 ? errno : 0;
+	put(r, "pwrite %d %zu @%lld = %zd e%d", fd, n, (long long)off, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static off_t t_lseek(struct row *r, int fd, off_t off, int whence)
+{
+	off_t ret = ank_lseek(fd, off, whence);
+	int e = ret < 0 ? errno : 0;
+	put(r, "lseek %d %lld %d = %lld e%d", fd, (long long)off, whence, (long long)ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static int t_ftruncate(struct row *r, int fd, off_t len)
+{
+	int ret = ank_ftruncate(fd, len);
+	int e = ret < 0 ? errno : 0;
+	put(r, "ftruncate %d %lld = %d e%d", fd, (long long)len, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static int t_truncate(struct row *r, const char *name, off_t len)
+{
+	int ret = ank_truncate(P(r, name), len);
+	int e = ret < 0 ? errno : 0;
+	put(r, "truncate %s %lld = %d e%d", name, (long long)len, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static int t_unlink(struct row *r, const char *name)
+{
+	int ret = ank_unlink(P(r, name));
+	int e = ret < 0 ? errno : 0;
+	put(r, "unlink %s = %d e%d", name, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static int t_rename(struct row *r, const char *from, const char *to)
+{
+	int ret = ank_rename(P(r, from), P(r, to));
+	int e = ret < 0 ? errno : 0;
+	put(r, "rename %s %s = %d e%d", from, to, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static int t_link(struct row *r, const char *from, const char *to)
+{
+	int ret = ank_link(P(r, from), P(r, to));
+	int e = ret < 0 ? errno : 0;
+	put(r, "link %s %s = %d e%d", from, to, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static int t_mkdir(struct row *r, const char *name, mode_t mode)
+{
+	int ret = ank_mkdir(P(r, name), mode);
+	int e = ret < 0 ? errno : 0;
+	put(r, "mkdir %s 0%o = %d e%d", name, (unsigned)mode, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static int t_rmdir(struct row *r, const char *name)
+{
+	int ret = ank_rmdir(P(r, name));
+	int e = ret < 0 ? errno : 0;
+	put(r, "rmdir %s = %d e%d", name, ret, e);
+	count(ret >= 0);
+	return ret;
+}
+
+static int t_fsync(struct row *r, int fd)
+{
+	int ret = ank_fsync(fd);
+	int e = ret < 0 ? errno : 0;
+	put(r, "fsync %d = %d e%d", fd, ret, e);
+	return ret;
+}
+
+static int t_sync(struct row *r)
+{
+	int ret = ank_sync();
+	int e = ret < 0 ? errno : 0;
+	put(r, "sync = %d e%d", ret, e);
+	return ret;
+}
+
+/* A file of n bytes (pattern seed), created, written and closed. */
+static void t_file(struct row *r, const char *name, size_t n, unsigned seed)
+{
+	int fd = t_open(r, name, O_CREAT | O_EXCL | O_WRONLY, 0644);
+	t_write(r, fd, n, seed);
+	t_close(r, fd);
+}
+
+/* Keep fd as the row's k-th open fd. */
+static int keep(struct row *r, unsigned k, int fd, int flags)
+{
+	r->fd[k] = fd;
+	r->fdfl[k] = flags;
+	return fd;
+}
+
+/* The fault marker exists (the armed server fired). */
+static bool fired(void)
+{
+	return g_once[0] && access(g_once, F_OK) == 0;
+}
+
+/* Bracket the row's operation under test (MARK_OP) or its column step
+ * (MARK_STEP): the logged number of the last request in between, and
+ * whether an armed fault fired right there (after_done may fire after the
+ * client saw DONE, so the marker is awaited, bounded). */
+enum { MARK_OP, MARK_STEP };
+static unsigned long g_mark_from;
+
+static void mark_begin(struct row *r, int which)
+{
+	g_mark_from = g_run.logged;
+	if (g_run.fault_row == r->idx && g_run.fault_mark == which && fired())
+		g_run.fired_early = true;
+}
+
+static void mark_end(struct row *r, int which)
+{
+	g_run.tr->pass[which][r->idx] = g_run.logged > g_mark_from ? g_run.logged : 0;
+	if (g_run.fault_row != r->idx || g_run.fault_mark != which)
+		return;
+	uint64_t t0 = svc_now_ms();
+	while (!fired() && svc_now_ms() - t0 < 10000u * svc_slow())
+		svc_sleep_ms(5);
+	g_run.fired_in_op = fired() && !g_run.fired_early;
+}
+#define main_begin(r) mark_begin(r, MARK_OP)
+#define main_end(r) mark_end(r, MARK_OP)
+
+/* ---- the rows' scenarios ---------------------------------------------------------------- */
+
+static void open_setup(struct row *r) { t_file(r, "f", 3000, 1); }
+static void open_op(struct row *r)
+{
+	main_begin(r);
+	keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	main_end(r);
+}
+static void f_rename(struct row *r) { t_rename(r, "f", "g"); }
+static void f_unlink(struct row *r) { t_unlink(r, "f"); }
+
+static void otrunc_setup(struct row *r) { t_file(r, "f", 5000, 2); }
+static void otrunc_op(struct row *r)
+{
+	main_begin(r);
+	keep(r, 0, t_open(r, "f", O_RDWR | O_TRUNC, 0), O_RDWR);
+	main_end(r);
+}
+
+static void creat_setup(struct row *r) { (void)r; }
+static void creat_op(struct row *r)
+{
+	main_begin(r);
+	keep(r, 0, t_open(r, "f", O_CREAT | O_EXCL | O_RDWR, 0640), O_RDWR);
+	main_end(r);
+}
+
+/* close: unsynced data written through the fd, then the fd closed. */
+static void close_setup(struct row *r) { t_file(r, "f", 4000, 3); }
+static void close_op(struct row *r)
+{
+	int fd = t_open(r, "f", O_RDWR, 0);
+	t_pwrite(r, fd, 1000, 500, 4);
+	t_read(r, fd, 300);
+	main_begin(r);
+	t_close(r, fd);
+	main_end(r);
+}
+
+static void read_setup(struct row *r) { t_file(r, "f", 6000, 5); }
+static void read_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	t_read(r, fd, 1000);
+	main_begin(r);
+	t_read(r, fd, 500);
+	main_end(r);
+}
+
+/* write at an offset inside the file, extending it, while an O_APPEND fd
+ * of the same file is left below the new end (a continued append must go
+ * to the end: the fd's flags came back). */
+static void write_setup(struct row *r) { t_file(r, "f", 2000, 6); }
+static void write_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	t_lseek(r, fd, 1000, SEEK_SET);
+	int ap = keep(r, 1, t_open(r, "f", O_WRONLY | O_APPEND, 0), O_WRONLY | O_APPEND);
+	t_write(r, ap, 100, 7);
+	main_begin(r);
+	t_write(r, fd, 3000, 8);
+	main_end(r);
+}
+
+static void pwrite_setup(struct row *r) { t_file(r, "f", 4000, 9); }
+static void pwrite_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	t_read(r, fd, 100);
+	main_begin(r);
+	t_pwrite(r, fd, 2000, 3000, 10);
+	main_end(r);
+}
+
+static void lseek_setup(struct row *r) { t_file(r, "f", 5000, 11); }
+static void lseek_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	t_lseek(r, fd, 1234, SEEK_SET);
+	main_begin(r);
+	t_lseek(r, fd, 100, SEEK_CUR);
+	main_end(r);
+}
+
+/* shrink, then grow (a zero-filled tail), the fd's offset beyond both */
+static void ftrunc_setup(struct row *r) { t_file(r, "f", 6000, 12); }
+static void ftrunc_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	t_lseek(r, fd, 5000, SEEK_SET);
+	t_ftruncate(r, fd, 2500);
+	main_begin(r);
+	t_ftruncate(r, fd, 3500);
+	main_end(r);
+}
+
+static void truncate_setup(struct row *r) { t_file(r, "f", 6000, 13); }
+static void truncate_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	main_begin(r);
+	t_truncate(r, "f", 1000);
+	main_end(r);
+}
+
+/* unlink of a closed file and of an open one (an orphan); later: the name
+ * is reused by a rename, or recreated and unlinked again */
+static void unlink_setup(struct row *r)
+{
+	t_file(r, "f", 3000, 14);
+	t_file(r, "g", 1500, 15);
+}
+static void unlink_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	t_unlink(r, "g");
+	main_begin(r);
+	t_unlink(r, "f");
+	main_end(r);
+}
+static void unlink_later_rename(struct row *r)
+{
+	t_file(r, "n", 700, 16);
+	t_rename(r, "n", "f");
+}
+static void unlink_later_unlink(struct row *r)
+{
+	t_file(r, "f", 800, 17);
+	t_unlink(r, "f");
+}
+
+/* rename over an existing target that stays open (an orphan) */
+static void rename_setup(struct row *r)
+{
+	t_file(r, "f", 3000, 18);
+	t_file(r, "t", 2000, 19);
+}
+static void rename_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	keep(r, 1, t_open(r, "t", O_RDONLY, 0), O_RDONLY);
+	main_begin(r);
+	t_rename(r, "f", "t");
+	main_end(r);
+}
+static void rename_later_rename(struct row *r) { t_rename(r, "t", "u"); }
+static void rename_later_unlink(struct row *r) { t_unlink(r, "t"); }
+
+static void link_setup(struct row *r) { t_file(r, "f", 2500, 20); }
+static void link_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	main_begin(r);
+	t_link(r, "f", "l");
+	main_end(r);
+}
+static void link_later_rename(struct row *r) { t_rename(r, "l", "l2"); }
+
+static void mkdir_setup(struct row *r) { (void)r; }
+static void mkdir_op(struct row *r)
+{
+	main_begin(r);
+	t_mkdir(r, "d", 0750);
+	main_end(r);
+	keep(r, 0, t_open(r, "d", O_RDONLY | O_DIRECTORY, 0), O_RDONLY);
+}
+static void d_rename(struct row *r) { t_rename(r, "d", "d2"); }
+static void d_rmdir(struct row *r) { t_rmdir(r, "d"); }
+
+/* rmdir of a directory that stays open; later: the name is reused by a
+ * rename, or by a file created and unlinked */
+static void rmdir_setup(struct row *r)
+{
+	t_mkdir(r, "d", 0755);
+	t_mkdir(r, "e", 0700);
+}
+static void rmdir_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "d", O_RDONLY | O_DIRECTORY, 0), O_RDONLY);
+	main_begin(r);
+	t_rmdir(r, "d");
+	main_end(r);
+}
+static void rmdir_later_rename(struct row *r) { t_rename(r, "e", "d"); }
+static void rmdir_later_unlink(struct row *r)
+{
+	t_file(r, "d", 600, 21);
+	t_unlink(r, "d");
+}
+
+#define ROW(n, s, o, lr, lu, fd)                                                          \
+	{.name = n, .setup = s, .op = o, .later_rename = lr, .later_unlink = lu, .opfd = fd}
+static const struct row row_defs[NROWS] = {
+	[R_OPEN] = ROW("open", open_setup, open_op, f_rename, f_unlink, 0),
+	[R_OTRUNC] = ROW("otrunc", otrunc_setup, otrunc_op, f_rename, f_unlink, 0),
+	[R_CREAT] = ROW("creat", creat_setup, creat_op, f_rename, f_unlink, 0),
+	[R_CLOSE] = ROW("close", close_setup, close_op, f_rename, f_unlink, -1),
+	[R_READ] = ROW("read", read_setup, read_op, f_rename, f_unlink, 0),
+	[R_WRITE] = ROW("write", write_setup, write_op, f_rename, f_unlink, 0),
+	[R_PWRITE] = ROW("pwrite", pwrite_setup, pwrite_op, f_rename, f_unlink, 0),
+	[R_LSEEK] = ROW("lseek", lseek_setup, lseek_op, f_rename, f_unlink, 0),
+	[R_FTRUNC] = ROW("ftrunc", ftrunc_setup, ftrunc_op, f_rename, f_unlink, 0),
+	[R_TRUNCATE] = ROW("truncate", truncate_setup, truncate_op, f_rename, f_unlink, -1),
+	[R_UNLINK] = ROW("unlink", unlink_setup, unlink_op, unlink_later_rename,
+	                 unlink_later_unlink, -1),
+	[R_RENAME] = ROW("rename", rename_setup, rename_op, rename_later_rename,
+	                 rename_later_unlink, -1),
+	[R_LINK] = ROW("link", link_setup, link_op, link_later_rename, f_unlink, -1),
+	[R_MKDIR] = ROW("mkdir", mkdir_setup, mkdir_op, d_rename, d_rmdir, -1),
+	[R_RMDIR] = ROW("rmdir", rmdir_setup, rmdir_op, rmdir_later_rename, rmdir_later_unlink, -1),
+};
+#undef ROW
+
+/* ---- observations ----------------------------------------------------------------------- */
+
+static char type_char(mode_t m)
+{
+	return S_ISREG(m) ? 'f' : S_ISDIR(m) ? 'd' : '?';
+}
+
+static void put_stat(struct row *r, const char *what, int ret, int e, const struct stat *st)
+{
+	if (ret < 0) {
+		put(r, "%s = %d e%d", what, ret, e);
+		return;
+	}
+	char ino[32] = "";
+	snprintf(ino, sizeof(ino), " ino %llu", (unsigned long long)st->st_ino);
+	put(r, "%s = %c %04o size %lld nlink %lu%s", what, type_char(st->st_mode),
+	    (unsigned)(st->st_mode & 07777), (long long)st->st_size, (unsigned long)st->st_nlink,
+	    ino);
+}
+
+/* Full contents through fd: length and hash (the fd number only when it
+ * is one the row keeps: a listing must read the same in any mode). */
+static void put_contents(struct row *r, int fd, bool kept)
+{
+	static uint8_t buf[MAXFILE + 1];
+	ssize_t n = ank_pread(fd, buf, sizeof(buf), 0);
+	int e = n < 0 ? errno : 0;
+	if (kept)
+		put(r, "  pread %d all = %zd e%d data %016llx", fd, n, e,
+		    (unsigned long long)fnv(buf, n > 0 ? (size_t)n : 0));
+	else
+		put(r, "  contents = %zd e%d data %016llx", n, e,
+		    (unsigned long long)fnv(buf, n > 0 ? (size_t)n : 0));
+}
+
+struct entry {
+	char name[NAME_MAX + 1];
+	ino_t ino;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+/* Sorted listing of a directory with every entry's stat, hard-link group
+ * and (regular files) contents; fills ents, returns their count. */
+static unsigned list_dir(struct row *r, const char *dirpath, struct entry *ents)
+{
+	errno = 0;
+	ANK_DIR *d = ank_opendir(dirpath);
+	if (!d) {
+		put(r, "opendir %s = NULL e%d", dirpath, errno);
+		return 0;
+	}
+	unsigned n = 0, extra = 0;
+	struct dirent *de;
+	errno = 0;
+	while ((de = ank_readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n < MAXNAMES)
+			snprintf(ents[n++].name, sizeof(ents[0].name), "%s", de->d_name);
+		else
+			extra++;
+	}
+	int e = errno;
+	int cret = ank_closedir(d);
+	qsort(ents, n, sizeof(ents[0]), cmp_entry);
+	char names[MAXNAMES * 16 + 32] = "";
+	size_t used = 0;
+	for (unsigned i = 0; i < n && used < sizeof(names); i++)
+		used += (size_t)snprintf(names + used, sizeof(names) - used, " %s", ents[i].name);
+	put(r, "ls %s:%s (+%u) e%d closedir %d", dirpath, names, extra, e, cret);
+	for (unsigned i = 0; i < n; i++) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/%s", strcmp(dirpath, "/") ? dirpath : "", ents[i].name);
+		struct stat st;
+		int ret = ank_stat(p, &st);
+		int se = ret < 0 ? errno : 0;
+		ents[i].ino = ret == 0 ? st.st_ino : 0;
+		char what[PATH_MAX + 16];
+		snprintf(what, sizeof(what), "  stat %s", ents[i].name);
+		put_stat(r, what, ret, se, &st);
+		for (unsigned j = 0; j < i; j++)
+			if (ret == 0 && ents[j].ino == st.st_ino)
+				put(r, "  %s same inode as %s", ents[i].name, ents[j].name);
+		if (ret == 0 && S_ISREG(st.st_mode) && r->idx != GLOBAL) {
+			int fd = ank_open(p, O_RDONLY);
+			if (fd < 0) {
+				put(r, "  open %s = %d e%d", ents[i].name, fd, errno);
+			} else {
+				put_contents(r, fd, false);
+				ank_close(fd);
+			}
+		}
+	}
+	return n;
+}
+
+/* Everything the application can see of one row, then continue working on
+ * its fds and close them. */
+static void observe_row(struct row *r)
+{
+	struct entry ents[MAXNAMES];
+	unsigned n = list_dir(r, P(r, ""), ents);
+	for (unsigned k = 0; k < MAXFD; k++) {
+		int fd = r->fd[k];
+		if (fd < 0)
+			continue;
+		off_t cur = ank_lseek(fd, 0, SEEK_CUR);
+		int e = cur < 0 ? errno : 0;
+		put(r, "fd[%u] %d: offset %lld e%d", k, fd, (long long)cur, e);
+		struct stat st;
+		int ret = ank_fstat(fd, &st);
+		e = ret < 0 ? errno : 0;
+		put_stat(r, "  fstat", ret, e, &st);
+		if (ret == 0) {
+			const char *name = "(no name)";
+			for (unsigned i = 0; i < n; i++)
+				if (ents[i].ino == st.st_ino)
+					name = ents[i].name;
+			put(r, "  refers to %s", name);
+			if (S_ISREG(st.st_mode))
+				put_contents(r, fd, true);
+		}
+	}
+	/* carry on: a write on every writable fd, a read on the others */
+	for (unsigned k = 0; k < MAXFD; k++) {
+		int fd = r->fd[k];
+		if (fd < 0)
+			continue;
+		struct stat st;
+		if (ank_fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			put(r, "fd[%u] directory nlink %lu", k, (unsigned long)st.st_nlink);
+		} else if ((r->fdfl[k] & O_ACCMODE) != O_RDONLY) {
+			t_write(r, fd, 5, 100 + (unsigned)k);
+		} else {
+			t_read(r, fd, 100);
+		}
+		off_t cur = ank_lseek(fd, 0, SEEK_CUR);
+		int e = cur < 0 ? errno : 0;
+		put(r, "fd[%u] then offset %lld e%d", k, (long long)cur, e);
+		int ret = ank_fstat(fd, &st);
+		e = ret < 0 ? errno : 0;
+		put_stat(r, "  fstat", ret, e, &st);
+		if (ret == 0 && S_ISREG(st.st_mode))
+			put_contents(r, fd, true);
+	}
+	for (unsigned k = 0; k < MAXFD; k++)
+		if (r->fd[k] >= 0) {
+			t_close(r, r->fd[k]);
+			r->fd[k] = -1;
+		}
+	/* and the names as they are now */
+	list_dir(r, P(r, ""), ents);
+}
+
+/* ---- running a column -------------------------------------------------------------------- */
+
+static bool restarted(const struct svc_status *st, long long old_restarts)
+{
+	return st->restarts > old_restarts && st->server_pid > 0 && !strcmp(st->state, "running");
+}
+
+/* SIGKILL the serving server and wait until a new one serves. */
+static int kill_server_and_wait(void)
+{
+	struct svc_status st;
+	if (svc_status(&g_svc, &st) < 0 || st.server_pid <= 0) {
+		printf("no server to kill: %s\n", st.json);
+		return -1;
+	}
+	long long old = st.server_pid;
+	if (kill((pid_t)old, SIGKILL) < 0) {
+		printf("kill %lld: %s\n", old, strerror(errno));
+		return -1;
+	}
+	if (svc_status_wait(&g_svc, &st, 30000 * svc_slow(), restarted, st.restarts) < 0 ||
+	    st.server_pid == old) {
+		printf("no restart seen: %s\n", st.json);
+		return -1;
+	}
+	return 0;
+}
+
+/* Does the serve command accept --commit-ms? */
+static bool have_commit_ms(void)
+{
+	static int known = -1;
+	if (known < 0) {
+		char out[4096];
+		svc_cmd_quiet(out, sizeof(out), 10000 * svc_slow(), "serve", "--help", (char *)NULL);
+		known = strstr(out, "--commit-ms") != NULL;
+	}
+	return known;
+}
+
+struct run_opts {
+	enum column col;
+	const char *mode;      /* recovery mode */
+	enum kill_kind kill;
+	const char *point;     /* K_FAULT: the fault point */
+	int fault_row;         /* K_FAULT: whose requests */
+	int mark;              /* K_FAULT: MARK_OP or MARK_STEP */
+	unsigned long pass;    /* K_FAULT: the logged request number to fire at */
+};
+
+/* One run of a column on a fresh service; the transcript goes to *out.
+ * The service is stopped (cleanly) and checked, but left for the caller to
+ * destroy (its log may be wanted). */
+static void run_column(const struct run_opts *o, struct transcript *out)
+{
+	tr_free(out);
+	memset(&g_run, 0, sizeof(g_run));
+	g_run.tr = out;
+	g_run.fault_row = o->kill == K_FAULT ? o->fault_row : -1;
+	g_run.fault_mark = o->mark;
+	memcpy(g_rows, row_defs, sizeof(g_rows));
+	for (unsigned i = 0; i < NROWS; i++) {
+		g_rows[i].idx = (int)i;
+		for (unsigned k = 0; k < MAXFD; k++)
+			g_rows[i].fd[k] = -1;
+	}
+
+	setenv("ANK_TEST_RECOVERY", o->mode, 1);
+	/* Background commits: every 50 ms in their column, none in the others
+	 * (a commit in the middle would change the state a column stands for). */
+	char opts[256];
+	snprintf(opts, sizeof(opts), "%s%s", g_serve_opts,
+	         !have_commit_ms() ? ""
+	         : o->col == C_COMMIT ? " --commit-ms 50" : " --commit-ms 3600000");
+	setenv("ANK_TEST_SERVE_OPTS", opts, 1);
+	unlink(g_once);
+	if (o->kill == K_FAULT) {
+		char spec[64];
+		snprintf(spec, sizeof(spec), "%s:%lu", o->point, o->pass);
+		setenv("ANANKE_FAULT", spec, 1);
+		setenv("ANANKE_FAULT_ONCE", g_once, 1);
+	} else {
+		unsetenv("ANANKE_FAULT");
+		unsetenv("ANANKE_FAULT_ONCE");
+	}
+	assert_int_equal(svc_start(&g_svc, "256M", WORKERS), 0);
+	unsetenv("ANANKE_FAULT");
+	unsetenv("ANANKE_FAULT_ONCE");
+	if (ank_mount(g_svc.sock) != 0) {
+		printf("ank_mount: errno %d\n", errno);
+		svc_dump_log(&g_svc, 100);
+		fail();
+	}
+
+	/* setup: durable before the operations */
+	for (unsigned i = 0; i < NROWS; i++) {
+		struct row *r = &g_rows[i];
+		int ret = ank_mkdir(P(r, ""), 0755);
+		put(r, "mkdir /%s = %d", r->name, ret);
+		count(ret == 0);
+		r->setup(r);
+	}
+	t_sync(&g_global);
+
+	/* the operations, each followed by the column's step */
+	for (unsigned i = 0; i < NROWS; i++) {
+		struct row *r = &g_rows[i];
+		r->op(r);
+		mark_begin(r, MARK_STEP);
+		switch (o->col) {
+		case C_BEFORE:
+		case C_COMMIT:
+			break;
+		case C_FSYNC:
+			if (r->opfd >= 0)
+				t_fsync(r, r->fd[r->opfd]);
+			else
+				t_sync(r);
+			break;
+		case C_CLOSE:
+			for (unsigned k = 0; k < MAXFD; k++)
+				if (r->fd[k] >= 0) {
+					t_close(r, r->fd[k]);
+					r->fd[k] = -1;
+				}
+			break;
+		case C_RENAME:
+			r->later_rename(r);
+			break;
+		case C_UNLINK:
+			r->later_unlink(r);
+			break;
+		case NCOLS:
+			break;
+		}
+		mark_end(r, MARK_STEP);
+	}
+	if (o->col == C_COMMIT)
+		svc_sleep_ms(200 * svc_slow()); /* four commit intervals */
+
+	if (o->kill == K_FAULT) {
+		if (!fired() || g_run.fired_early || !g_run.fired_in_op) {
+			printf("fault %s:%lu did not fire in the %s of row %s (fired %d, "
+			       "early %d)\n",
+			       o->point, o->pass, o->mark == MARK_OP ? "operation" : "step",
+			       row_defs[o->fault_row].name, fired(), g_run.fired_early);
+			svc_dump_log(&g_svc, 30);
+			fail();
+		}
+		/* The aborted server is replaced before the next one is killed
+		 * (after_done may fire after the last operation returned). */
+		struct svc_status st;
+		if (svc_status_wait(&g_svc, &st, 30000 * svc_slow(), restarted, 0) < 0) {
+			printf("no restart after the fault: %s\n", st.json);
+			fail();
+		}
+	}
+	if (o->kill != K_NONE)
+		assert_int_equal(kill_server_and_wait(), 0);
+
+	/* what the application sees now */
+	int probe[4];
+	for (unsigned k = 0; k < 4; k++) {
+		char name[16];
+		snprintf(name, sizeof(name), "probe%u", k);
+		probe[k] = t_open(&g_global, name, O_CREAT | O_EXCL | O_RDWR, 0600);
+	}
+	for (unsigned k = 0; k < 4; k++) {
+		char name[16];
+		snprintf(name, sizeof(name), "probe%u", k);
+		t_close(&g_global, probe[k]);
+		t_unlink(&g_global, name);
+	}
+	for (unsigned i = 0; i < NROWS; i++)
+		observe_row(&g_rows[i]);
+	struct entry ents[MAXNAMES];
+	list_dir(&g_global, "/", ents);
+
+	if (o->kill == K_SIGKILL) {
+		struct svc_status st;
+		if (svc_status(&g_svc, &st) == 0) {
+			const char *rec = strstr(st.json, "\"recoveries\"");
+			printf("  %s\n", rec ? rec : st.json);
+		}
+	}
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+	out->valid = true;
+}
+
+/* Inode numbers replaced by the order of their first appearance ("ino #3"),
+ * over all rows in order: the identities stay, the numbers go. */
+struct ino_map {
+	unsigned long long ino[256];
+	unsigned n;
+};
+
+static char *canon_inos(const char *s, struct ino_map *m)
+{
+	size_t cap = strlen(s) + 1, len = 0;
+	char *out = malloc(cap);
+	if (!out)
+		abort();
+	const char *p = s;
+	for (;;) {
+		const char *q = strstr(p, " ino ");
+		size_t chunk = q ? (size_t)(q - p) + 5 : strlen(p);
+		memcpy(out + len, p, chunk);
+		len += chunk;
+		if (!q)
+			break;
+		char *end;
+		unsigned long long v = strtoull(q + 5, &end, 10);
+		unsigned k = 0;
+		while (k < m->n && m->ino[k] != v)
+			k++;
+		if (k == m->n && m->n < 256)
+			m->ino[m->n++] = v;
+		char lab[24];
+		int ll = snprintf(lab, sizeof(lab), "#%u", k);
+		if (len + (size_t)ll + strlen(end) + 1 > cap) {
+			cap = len + (size_t)ll + strlen(end) + 1;
+			char *t = realloc(out, cap);
+			if (!t)
+				abort();
+			out = t;
+		}
+		memcpy(out + len, lab, (size_t)ll);
+		len += (size_t)ll;
+		p = end;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* Print the first difference of every row; the number of rows that differ.
+ * canon: compare inode identities, not numbers (a file created after a
+ * crash may get another free inode number than in the fault-free run). */
+static unsigned compare(const struct transcript *ref, const struct transcript *got,
+                        const char *label, bool canon, bool *row_differs)
+{
+	unsigned bad = 0;
+	struct ino_map mref = {.n = 0}, mgot = {.n = 0};
+	for (unsigned i = 0; i <= NROWS; i++) {
+		const char *ra = ref->row[i].p ? ref->row[i].p : "";
+		const char *rb = got->row[i].p ? got->row[i].p : "";
+		char *ca = canon ? canon_inos(ra, &mref) : NULL;
+		char *cb = canon ? canon_inos(rb, &mgot) : NULL;
+		const char *a = canon ? ca : ra, *b = canon ? cb : rb;
+		bool differs = strcmp(a, b) != 0;
+		if (row_differs)
+			row_differs[i] = differs;
+		unsigned line = 1;
+		while (differs) {
+			const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+			size_t la = ea ? (size_t)(ea - a) : strlen(a);
+			size_t lb = eb ? (size_t)(eb - b) : strlen(b);
+			if (la != lb || memcmp(a, b, la)) {
+				if (bad < 5)
+					printf("  [%s] row %s, line %u:\n    expected: %.*s\n"
+					       "    got:      %.*s\n",
+					       label, i < NROWS ? row_defs[i].name : "(global)", line,
+					       (int)la, a, (int)lb, b);
+				bad++;
+				break;
+			}
+			a += la + (ea ? 1 : 0);
+			b += lb + (eb ? 1 : 0);
+			line++;
+		}
+		free(ca);
+		free(cb);
+	}
+	if (bad > 5)
+		printf("  [%s] ... %u rows differ in all\n", label, bad);
+	return bad;
+}
+
+static void destroy_service(void)
+{
+	svc_destroy(&g_svc);
+	memset(&g_svc, 0, sizeof(g_svc));
+}
+
+/* The fault-free transcript of a column (mode ananke, no kill). */
+static const struct transcript *reference(enum column col)
+{
+	if (!g_ref[col].valid) {
+		struct run_opts o = {.col = col, .mode = "ananke", .kill = K_NONE};
+		run_column(&o, &g_ref[col]);
+		destroy_service();
+		if (getenv("ANK_TEST_MATRIX_DUMP")) /* to read what is compared */
+			for (unsigned i = 0; i <= NROWS; i++)
+				printf("== %s, row %s\n%s", col_names[col],
+				       i < NROWS ? row_defs[i].name : "(global)",
+				       g_ref[col].row[i].p ? g_ref[col].row[i].p : "");
+	}
+	return &g_ref[col];
+}
+
+/* The first listing of a row in its transcript (the "ls" line and the
+ * indented lines under it): names, stats and contents as the observations
+ * found them, before anything else touched them. Malloc'd. */
+static char *listing_block(const char *s)
+{
+	const char *b = s;
+	while (b && strncmp(b, "ls ", 3)) {
+		b = strchr(b, '\n');
+		b = b ? b + 1 : NULL;
+	}
+	if (!b)
+		return strdup("");
+	const char *e = strchr(b, '\n');
+	while (e && !strncmp(e + 1, "  ", 2))
+		e = strchr(e + 1, '\n');
+	return strndup(b, e ? (size_t)(e - b) : strlen(b));
+}
+
+/* Compare the first listings of every row; the number of rows whose
+ * listing differs (differs[] per row when not NULL; printed when print). */
+static unsigned compare_listings(const struct transcript *ref, const struct transcript *got,
+                                 const char *label, bool print, bool *differs)
+{
+	unsigned bad = 0;
+	for (unsigned i = 0; i < NROWS; i++) {
+		char *a = listing_block(ref->row[i].p ? ref->row[i].p : "");
+		char *b = listing_block(got->row[i].p ? got->row[i].p : "");
+		if (!a || !b)
+			abort();
+		bool d = strcmp(a, b) != 0;
+		if (differs)
+			differs[i] = d;
+		if (d && print)
+			printf("  [%s] row %s, listing:\n%s\n  expected:\n%s\n", label,
+			       row_defs[i].name, b, a);
+		bad += d;
+		free(a);
+		free(b);
+	}
+	return bad;
+}
+
+static void sigkill_column(enum column col)
+{
+	if (col == C_COMMIT && !have_commit_ms()) {
+		printf("`ananke serve` has no --commit-ms option: background commit column "
+		       "skipped\n");
+		skip();
+	}
+	const struct transcript *ref = reference(col);
+	struct run_opts o = {.col = col, .mode = "ananke", .kill = K_SIGKILL};
+	printf("-- %s, SIGKILL\n", col_names[col]);
+	run_column(&o, &g_got);
+	unsigned bad = compare(ref, &g_got, col_names[col], false, NULL);
+	if (bad)
+		svc_dump_log(&g_svc, 60);
+	destroy_service();
+	assert_int_equal(bad, 0);
+
+	if (col == C_COMMIT) {
+		/* The background commit made every row durable: without recovery
+		 * the names, sizes and contents on disk are those of the
+		 * fault-free run (only the fds are lost). */
+		o.mode = "none";
+		printf("-- %s, SIGKILL, recovery none: the disk alone\n", col_names[col]);
+		run_column(&o, &g_got);
+		destroy_service();
+		assert_int_equal(compare_listings(ref, &g_got, "after-commit, none", true, NULL), 0);
+	}
+}
+
+static void before_fsync_sigkill(void **state) { (void)state; sigkill_column(C_BEFORE); }
+static void after_fsync_sigkill(void **state) { (void)state; sigkill_column(C_FSYNC); }
+static void after_commit_sigkill(void **state) { (void)state; sigkill_column(C_COMMIT); }
+static void after_close_sigkill(void **state) { (void)state; sigkill_column(C_CLOSE); }
+static void after_rename_sigkill(void **state) { (void)state; sigkill_column(C_RENAME); }
+static void after_unlink_sigkill(void **state) { (void)state; sigkill_column(C_UNLINK); }
+
+static const char *const fault_points[3] = {"plog_after_op", "plog_after_desc", "after_done"};
+
+/* One run with a fault in the given row's operation or step; 1 when the
+ * transcript differs from the reference. */
+static unsigned fault_run(enum column col, const char *point, int row, int mark)
+{
+	const struct transcript *ref = reference(col);
+	struct run_opts o = {.col = col, .mode = "ananke", .kill = K_FAULT, .point = point,
+	                     .fault_row = row, .mark = mark, .pass = ref->pass[mark][row]};
+	char label[128];
+	snprintf(label, sizeof(label), "%s, %s:%lu in %s of %s", col_names[col], point, o.pass,
+	         mark == MARK_OP ? "the operation" : "the step", row_defs[row].name);
+	printf("-- fault %s\n", label);
+	run_column(&o, &g_got);
+	unsigned bad = compare(ref, &g_got, label, true, NULL);
+	if (bad)
+		svc_dump_log(&g_svc, 40);
+	destroy_service();
+	return bad ? 1 : 0;
+}
+
+/* Every row, every careful-update point, the fault in the operation. */
+static void before_fsync_fault_points(void **state)
+{
+	(void)state;
+	unsigned failures = 0, runs = 0;
+	for (unsigned p = 0; p < 3; p++)
+		for (int i = 0; i < NROWS; i++, runs++)
+			failures += fault_run(C_BEFORE, fault_points[p], i, MARK_OP);
+	printf("before-fsync fault runs: %u, with differences: %u\n", runs, failures);
+	assert_int_equal(failures, 0);
+}
+
+/* The other columns: every row once, the point taken in turn, the fault in
+ * the column's step where it sends logged requests (close, the later
+ * rename or unlink), else in the operation. */
+static void other_columns_fault_points(void **state)
+{
+	(void)state;
+	unsigned failures = 0, runs = 0;
+	for (int c = C_FSYNC; c < NCOLS; c++) {
+		if (c == C_COMMIT && !have_commit_ms())
+			continue;
+		const struct transcript *ref = reference((enum column)c);
+		for (int i = 0; i < NROWS; i++, runs++) {
+			int mark = ref->pass[MARK_STEP][i] ? MARK_STEP : MARK_OP;
+			failures += fault_run((enum column)c, fault_points[(i + c) % 3], i, mark);
+		}
+	}
+	printf("fault runs in the other columns: %u, with differences: %u\n", runs, failures);
+	assert_int_equal(failures, 0);
+}
+
+static void before_fsync_none_differs(void **state)
+{
+	(void)state;
+	const struct transcript *ref = reference(C_BEFORE);
+	/* fault-free, mode none: the same transcript (the reference does not
+	 * depend on the logging) */
+	struct run_opts o = {.col = C_BEFORE, .mode = "none", .kill = K_NONE};
+	run_column(&o, &g_got);
+	destroy_service();
+	assert_int_equal(compare(ref, &g_got, "none, no kill", false, NULL), 0);
+
+	o.kill = K_SIGKILL;
+	printf("-- before-fsync, SIGKILL, recovery none (differences expected)\n");
+	run_column(&o, &g_got);
+	destroy_service();
+	bool differs[NROWS + 1];
+	unsigned bad = compare(ref, &g_got, "none", false, differs);
+	unsigned rows = 0;
+	for (unsigned i = 0; i < NROWS; i++) {
+		if (differs[i])
+			rows++;
+		else
+			printf("  row %s shows no loss under recovery none\n", row_defs[i].name);
+	}
+	printf("recovery none: %u of %u rows differ from the fault-free run (%u with global)\n",
+	       rows, NROWS, bad);
+	assert_int_equal(rows, NROWS);
+
+	/* What is on disk: every row whose operation changes the disk shows
+	 * the loss in its first listing; open, read and lseek change nothing
+	 * there (which also shows that nothing was committed before the kill). */
+	bool ldiff[NROWS];
+	unsigned lrows = compare_listings(ref, &g_got, "none", false, ldiff);
+	unsigned wrong = 0;
+	for (unsigned i = 0; i < NROWS; i++) {
+		bool disk_only_same = i == R_OPEN || i == R_READ || i == R_LSEEK;
+		if (ldiff[i] == disk_only_same) {
+			printf("  row %s: the listing %s\n", row_defs[i].name,
+			       ldiff[i] ? "differs, unexpected" : "shows no loss");
+			wrong++;
+		}
+	}
+	printf("recovery none: %u rows differ on disk\n", lrows);
+	assert_int_equal(wrong, 0);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	ank_unmount(); /* after a failed assertion; EINVAL when not mounted */
+	destroy_service();
+	tr_free(&g_got);
+	unsetenv("ANANKE_FAULT");
+	unsetenv("ANANKE_FAULT_ONCE");
+	setenv("ANK_TEST_SERVE_OPTS", g_serve_opts, 1);
+	if (g_once[0])
+		unlink(g_once);
+	return 0;
+}
+
+int main(void)
+{
+	umask(022);
+	const char *opts = getenv("ANK_TEST_SERVE_OPTS");
+	snprintf(g_serve_opts, sizeof(g_serve_opts), "%s", opts ? opts : "");
+	const char *root = getenv("ANK_TEST_TMPDIR");
+	snprintf(g_tmp, sizeof(g_tmp), "%s/ank-mtx-XXXXXX", root && *root ? root : "/tmp");
+	if (!mkdtemp(g_tmp)) {
+		printf("cannot create a temporary directory\n");
+		return 1;
+	}
+	snprintf(g_once, sizeof(g_once), "%s/fired", g_tmp);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(before_fsync_sigkill, teardown),
+		cmocka_unit_test_teardown(after_fsync_sigkill, teardown),
+		cmocka_unit_test_teardown(after_commit_sigkill, teardown),
+		cmocka_unit_test_teardown(after_close_sigkill, teardown),
+		cmocka_unit_test_teardown(after_rename_sigkill, teardown),
+		cmocka_unit_test_teardown(after_unlink_sigkill, teardown),
+		cmocka_unit_test_teardown(before_fsync_fault_points, teardown),
+		cmocka_unit_test_teardown(other_columns_fault_points, teardown),
+		cmocka_unit_test_teardown(before_fsync_none_differs, teardown),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	for (unsigned c = 0; c < NCOLS; c++)
+		tr_free(&g_ref[c]);
+	unlink(g_once);
+	rmdir(g_tmp);
+	return rc;
+}
