@@ -68,6 +68,11 @@ int bdev_write(struct bdev *dev, uint64_t blk, uint32_t nblk, const void *buf);
 int bdev_flush(struct bdev *dev);
 void bdev_close(struct bdev *dev);
 
+/* Process-wide: while set, every submit and flush of a file device adds 1 to
+ * *counter for its duration (atomically), so another process can tell a
+ * thread waiting for the device from a stuck one. NULL to stop. */
+void bdev_set_busy_counter(uint64_t *counter);
+
 /* ---- emulated device (tests only) ---------------------------------------- */
 
 /* How a power cut treats writes that were not yet flushed. */

@@ -84,6 +84,20 @@ static int enter(struct ufile *f)
 	}
 }
 
+static uint64_t *busy_counter;
+
+void bdev_set_busy_counter(uint64_t *counter)
+{
+	__atomic_store_n(&busy_counter, counter, __ATOMIC_RELEASE);
+}
+
+static void busy_add(int64_t d)
+{
+	uint64_t *c = __atomic_load_n(&busy_counter, __ATOMIC_ACQUIRE);
+	if (c)
+		__atomic_add_fetch(c, (uint64_t)d, __ATOMIC_RELAXED);
+}
+
 static int uring_submit(struct bdev *dev, struct bdev_io *ios, unsigned n)
 {
 	struct ufile *f = to_ufile(dev);
@@ -92,6 +106,7 @@ static int uring_submit(struct bdev *dev, struct bdev_io *ios, unsigned n)
 	unsigned nfree = f->depth, next = 0, busy = 0;
 	int err = 0;
 
+	busy_add(1);
 	pthread_mutex_lock(&f->lock);
 	if (f->broken) {
 		err = -EIO;
@@ -158,6 +173,7 @@ out:
 			ios[next].res = err;
 	}
 	pthread_mutex_unlock(&f->lock);
+	busy_add(-1);
 	return err;
 }
 
@@ -169,6 +185,7 @@ static int uring_flush(struct bdev *dev)
 	unsigned flags = f->is_blkdev ? IORING_FSYNC_DATASYNC : 0;
 	int err;
 
+	busy_add(1);
 	pthread_mutex_lock(&f->lock);
 	err = f->broken ? -EIO : 0;
 	while (!err) {
@@ -185,6 +202,7 @@ static int uring_flush(struct bdev *dev)
 		err = 0;
 	}
 	pthread_mutex_unlock(&f->lock);
+	busy_add(-1);
 	return err;
 }
 

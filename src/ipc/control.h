@@ -142,8 +142,10 @@ struct ank_stats_page {
 	uint64_t beat[ANK_STATS_MAX_WORKERS]; /* [server, atomic] per-worker heartbeat:
 	                                        bumped by each worker as it loops
 	                                        (also idle), never inside a request */
+	uint64_t io_busy;                    /* [server, atomic] device calls in progress */
 };
 _Static_assert(offsetof(struct ank_stats_page, ops) == 16, "stats layout");
 _Static_assert(offsetof(struct ank_stats_page, beat) == 528, "stats layout");
+_Static_assert(offsetof(struct ank_stats_page, io_busy) == 1040, "stats layout");
 
 #endif

@@ -843,6 +843,21 @@ static void entry_lost(struct server *srv, const struct plog_entry *e, uint64_t 
 	}
 }
 
+/* Remember an fd entry whose fd bit must be cleared once the logs go on. */
+static int stale_push(struct rfd **v, size_t *n, size_t *cap, const struct rfd *f)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct rfd *t = realloc(*v, c * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		*v = t;
+		*cap = c;
+	}
+	(*v)[(*n)++] = *f;
+	return 0;
+}
+
 static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count,
 		       struct ank_ctl_report *rep)
 {
@@ -882,6 +897,22 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 				x->slot[e->desc.ipc_idx].result = e->op.result;
 			}
 		}
+		if (e->op.opcode == ANK_OP_CLOSE && e->op.result == 0) {
+			/* A close logged before it cleared the fd bit of the
+			 * fd's entry (death in between): the fd is closed. */
+			uint64_t key = plog_fd_key(e->desc.client_id, e->op.fd);
+			for (size_t j = 0; j < rp.nfds; j++) {
+				if (plog_fd_key(rp.fds[j].client_id, rp.fds[j].fd) != key)
+					continue;
+				if (stale_push(&stale, &nstale, &capstale, &rp.fds[j]) < 0) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				rp.fds[j] = rp.fds[--rp.nfds];
+				break;
+			}
+			continue;
+		}
 		if (!(e->desc.targets_status & (1u << PLOG_T_FD)))
 			continue;
 		uint64_t key = e->desc.targets[PLOG_T_FD];
@@ -906,17 +937,10 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 			/* Two entries of one fd (death between the append of
 			 * the newer and the clear of the older): the newer wins;
 			 * the older one's bit is cleared below. */
-			if (nstale == capstale) {
-				size_t n = capstale ? capstale * 2 : 16;
-				struct rfd *t = realloc(stale, n * sizeof(*t));
-				if (!t) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				stale = t;
-				capstale = n;
+			if (stale_push(&stale, &nstale, &capstale, f) < 0) {
+				rc = -ENOMEM;
+				goto out;
 			}
-			stale[nstale++] = *f;
 		}
 		f->log = e->region;
 		f->entry_id = e->id;

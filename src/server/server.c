@@ -438,6 +438,7 @@ static int server_teardown(struct server *srv)
 		bdev_close(srv->dev);
 		srv->dev = NULL;
 	}
+	bdev_set_busy_counter(NULL);
 	stats_unmap(srv);
 	fs_release_reserve();
 	return rc;
@@ -514,6 +515,10 @@ static int server_mount(struct server *srv, const char *image)
 {
 	struct fs_options opt = {.keep_orphans = srv->ananke,
 				  .commit_interval_ms = srv->commit_ms};
+	/* The device-busy count of the stats page is this server's now (a
+	 * dead one may have died inside a call). */
+	__atomic_store_n(&srv->stats->io_busy, 0, __ATOMIC_RELEASE);
+	bdev_set_busy_counter(&srv->stats->io_busy);
 	uint64_t t0 = ank_mono_ns();
 	int rc = fs_mount(srv->dev, &opt, &srv->fs);
 	if (rc < 0) {

@@ -174,16 +174,20 @@ static void outq_remove(struct sup *s, struct sup_conn *c)
 	c->out = 0;
 }
 
-static void conn_close_sock(struct sup_conn *c)
+static void conn_close_sock(struct sup *s, struct sup_conn *c)
 {
+	/* Leave the epoll set explicitly: a server being forked holds a copy
+	 * of every fd until its exec, and the registration lives as long as
+	 * any copy does. */
+	sup_epoll_del(s, c->sock);
 	if (c->sock >= 0)
-		close(c->sock); /* also leaves the epoll set: the fd is never dup'ed */
+		close(c->sock);
 	c->sock = -1;
 }
 
 static void conn_free(struct sup *s, struct sup_conn *c)
 {
-	conn_close_sock(c);
+	conn_close_sock(s, c);
 	outq_remove(s, c);
 	if (c->state == CONN_HELLO)
 		s->npending--;
@@ -285,7 +289,7 @@ static void detach_client(struct sup *s, struct sup_conn *c)
 /* The client closed its connection (exited, died, or misbehaved). */
 static void conn_hangup(struct sup *s, struct sup_conn *c)
 {
-	conn_close_sock(c);
+	conn_close_sock(s, c);
 	switch (c->state) {
 	case CL_ATTACHING:
 		if (c->out) { /* the server never heard of it */
@@ -1031,6 +1035,15 @@ static void watchdog(struct sup *s, uint64_t now)
 	}
 	uint64_t limit = (uint64_t)s->cfg.watchdog_ms * MSEC;
 	char why[128] = "";
+	if (__atomic_load_n(&s->stats->io_busy, __ATOMIC_ACQUIRE) != 0) {
+		/* Waiting for the device is not hanging (a slow flush): the
+		 * silence counts from when the device is idle again. A worker
+		 * stuck while others keep the device busy is found when the
+		 * I/O pauses. */
+		for (unsigned k = 0; k < nw; k++)
+			s->wd_beat_since_ns[k] = now;
+		s->wd_since_ns = now;
+	}
 	for (unsigned k = 0; k < nw && !why[0]; k++) {
 		uint64_t b = __atomic_load_n(&s->stats->beat[k], __ATOMIC_ACQUIRE);
 		if (!pending[k] || b != s->wd_last_beat[k]) {
