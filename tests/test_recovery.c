@@ -11,7 +11,14 @@
  *     sizes are as before, names are as before, new writes work; after stop
  *     the image is fsck clean;
  *   - baseline_none_loses_state: the same scenario with --recovery=none
- *     shows the loss (old fds give EIO), proving the checks can fail.
+ *     shows the loss (old fds give EIO), proving the checks can fail;
+ *   - full_plog_keeps_every_fd: a 64 KiB p-log filled over and over with an
+ *     idle fd pinning it, and a write larger than the log;
+ *   - two_workers_logs_merge_in_order: two clients on two workers in
+ *     lockstep, each call depending on the other's last (the same name
+ *     created, renamed away, created again); one SIGKILL; the merged logs
+ *     must replay in the real order (with the order numbers zeroed this
+ *     test fails).
  *
  * The mode reaches `ananke serve` through $ANK_TEST_RECOVERY, which
  * tests/service_util.c adds to the serve command.
@@ -275,6 +282,124 @@ static void full_plog_keeps_every_fd(void **state)
 	}
 }
 
+/* Two clients, served by the two workers (so logging into two p-logs), in
+ * lockstep: A creates /a/f and writes it, B renames it into another
+ * directory and appends to it through its own fd, A writes again through
+ * its fd and creates /a/f anew, and so on. Nothing is synced; one SIGKILL at the end. Recovery
+ * must merge the two logs in the order the calls ran: a rename replayed
+ * before its create, or a write before the rename it followed, would leave
+ * another state. */
+enum { PAIRS = 40 };
+
+static int step_wait(int rd)
+{
+	char c;
+	return read(rd, &c, 1) == 1 ? 0 : -1;
+}
+
+static int step_go(int wr)
+{
+	return write(wr, "x", 1) == 1 ? 0 : -1;
+}
+
+/* B's side: returns 0 when every step and check passed. */
+static int pair_client_b(int rd, int wr)
+{
+	if (ank_mount(g_svc.sock) < 0)
+		return 1;
+	int fds[PAIRS];
+	char from[64], to[64];
+	for (int k = 0; k < PAIRS; k++) {
+		if (step_wait(rd) < 0)
+			return 2;
+		snprintf(from, sizeof(from), "/a/f");
+		snprintf(to, sizeof(to), "/b/g%d", k);
+		if (ank_rename(from, to) < 0)
+			return 3;
+		fds[k] = ank_open(to, O_WRONLY | O_APPEND);
+		if (fds[k] < 0 || ank_write(fds[k], "BBBB", 4) != 4)
+			return 4;
+		if (step_go(wr) < 0)
+			return 5;
+	}
+	if (step_wait(rd) < 0) /* the server was killed and is back */
+		return 6;
+	for (int k = 0; k < PAIRS; k++) {
+		if (ank_write(fds[k], "b", 1) != 1 || ank_close(fds[k]) < 0)
+			return 7;
+	}
+	return ank_unmount() < 0 ? 8 : 0;
+}
+
+static void two_workers_logs_merge_in_order(void **state)
+{
+	(void)state;
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 3600000", 1);
+	int rc = svc_start(&g_svc, "256M", 2);
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	assert_int_equal(rc, 0);
+	int ab[2], ba[2];
+	assert_int_equal(pipe(ab), 0);
+	assert_int_equal(pipe(ba), 0);
+	pid_t b = svc_fork();
+	if (b == 0) {
+		close(ab[1]);
+		close(ba[0]);
+		_exit(pair_client_b(ab[0], ba[1]));
+	}
+	close(ab[0]);
+	close(ba[1]);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	assert_int_equal(ank_mkdir("/a", 0777), 0);
+	assert_int_equal(ank_mkdir("/b", 0777), 0);
+	int fds[PAIRS];
+	char path[64];
+	for (int k = 0; k < PAIRS; k++) {
+		/* the same name every time: only the real order makes room */
+		fds[k] = ank_open("/a/f", O_CREAT | O_EXCL | O_RDWR, 0666);
+		assert_true(fds[k] >= 0);
+		assert_int_equal(ank_write(fds[k], "AAAA", 4), 4);
+		assert_int_equal(step_go(ab[1]), 0);
+		assert_int_equal(step_wait(ba[0]), 0); /* renamed and appended */
+		assert_int_equal(ank_pwrite(fds[k], "aa", 2, 8), 2);
+	}
+	/* The clients are on different workers: both logs hold entries. */
+	struct svc_status st;
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	const char *pl = strstr(st.json, "\"plogs\": [{");
+	assert_non_null(pl);
+	assert_non_null(strstr(pl, "\"worker\": 1"));
+	const char *end = strchr(pl, ']');
+	assert_non_null(end);
+	for (const char *q = strstr(pl, "\"entries\": "); q && q < end; q = strstr(q + 1, "\"entries\": "))
+		assert_true(atoi(q + 11) > 0);
+	assert_int_equal(kill_server_and_wait(), 0);
+	assert_int_equal(step_go(ab[1]), 0);
+	int status = -1;
+	assert_int_equal(svc_wait(b, 20000 * svc_slow(), &status), 0);
+	assert_int_equal(svc_exit_code(status), 0);
+
+	char buf[32];
+	struct stat sb;
+	assert_int_equal(ank_stat("/a/f", &sb), -1);
+	for (int k = 0; k < PAIRS; k++) {
+		snprintf(path, sizeof(path), "/b/g%d", k);
+		assert_int_equal(ank_stat(path, &sb), 0);
+		assert_int_equal(sb.st_size, 11);
+		/* A's fd still reaches the renamed file at its offset */
+		assert_int_equal(ank_lseek(fds[k], 0, SEEK_CUR), 4);
+		assert_int_equal(ank_pread(fds[k], buf, sizeof(buf), 0), 11);
+		assert_memory_equal(buf, "AAAABBBBaab", 11);
+		assert_int_equal(ank_close(fds[k]), 0);
+	}
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+	close(ab[1]);
+	close(ba[0]);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -289,6 +414,7 @@ int main(void)
 		cmocka_unit_test_teardown(transparent_recovery_after_sigkill, teardown),
 		cmocka_unit_test_teardown(baseline_none_loses_state, teardown),
 		cmocka_unit_test_teardown(full_plog_keeps_every_fd, teardown),
+		cmocka_unit_test_teardown(two_workers_logs_merge_in_order, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
