@@ -18,7 +18,9 @@
  *     lockstep, each call depending on the other's last (the same name
  *     created, renamed away, created again); one SIGKILL; the merged logs
  *     must replay in the real order (with the order numbers zeroed this
- *     test fails).
+ *     test fails);
+ *   - readdir_continues_across_a_crash: a directory listed across a
+ *     SIGKILL gives every name exactly once.
  *
  * The mode reaches `ananke serve` through $ANK_TEST_RECOVERY, which
  * tests/service_util.c adds to the serve command.
@@ -400,6 +402,55 @@ static void two_workers_logs_merge_in_order(void **state)
 	close(ba[0]);
 }
 
+/* A directory listed across a crash: the position of a directory fd is fd
+ * state like any offset. 400 names, 150 read, SIGKILL, the rest: every
+ * name exactly once. */
+static void readdir_continues_across_a_crash(void **state)
+{
+	(void)state;
+	enum { N = 400, FIRST = 150 };
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	assert_int_equal(svc_start(&g_svc, "256M", WORKERS), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	assert_int_equal(ank_mkdir("/dir", 0755), 0);
+	char path[64];
+	for (int k = 0; k < N; k++) {
+		snprintf(path, sizeof(path), "/dir/n%03d", k);
+		int fd = ank_open(path, O_CREAT | O_WRONLY, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(ank_close(fd), 0);
+	}
+	static unsigned char seen[N];
+	memset(seen, 0, sizeof(seen));
+	int dots = 0, got = 0;
+	ANK_DIR *d = ank_opendir("/dir");
+	assert_non_null(d);
+	struct dirent *de;
+	bool killed = false;
+	while ((de = ank_readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) {
+			dots++;
+		} else {
+			int k = atoi(de->d_name + 1);
+			assert_true(k >= 0 && k < N);
+			assert_int_equal(seen[k], 0);
+			seen[k] = 1;
+			got++;
+		}
+		if (got == FIRST && !killed) {
+			assert_int_equal(kill_server_and_wait(), 0);
+			killed = true;
+		}
+	}
+	assert_true(killed);
+	assert_int_equal(got, N);
+	assert_int_equal(dots, 2);
+	assert_int_equal(ank_closedir(d), 0);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -415,6 +466,7 @@ int main(void)
 		cmocka_unit_test_teardown(baseline_none_loses_state, teardown),
 		cmocka_unit_test_teardown(full_plog_keeps_every_fd, teardown),
 		cmocka_unit_test_teardown(two_workers_logs_merge_in_order, teardown),
+		cmocka_unit_test_teardown(readdir_continues_across_a_crash, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,7 @@ static uint64_t entry_fd_offset(const struct plog_op *op)
 {
 	switch (op->opcode) {
 	case ANK_OP_READ:
+	case ANK_OP_READDIR:
 		return (uint64_t)op->off;
 	case ANK_OP_WRITE:
 		return (uint64_t)op->off + op->len;
@@ -293,6 +294,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		break;
 	case ANK_OP_READ:
 	case ANK_OP_LSEEK:
+	case ANK_OP_READDIR: /* the directory position is the fd's offset */
 		fd_op = true;
 		break;
 	case ANK_OP_WRITE:
@@ -358,7 +360,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		d.targets[PLOG_T_FD] = plog_fd_key(r->client_id, op.fd);
 		d.targets[PLOG_T_INODE] = ino;
 		d.targets_status |= 1u << PLOG_T_FD;
-		if (rq->opcode == ANK_OP_READ) {
+		if (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_READDIR) {
 			off_t pos = fs_lseek(c, op.fd, 0, SEEK_CUR);
 			op.off = pos < 0 ? 0 : pos;
 		} else if (rq->opcode == ANK_OP_WRITE) {
@@ -964,8 +966,8 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		if (e->err || e->desc_copy == PLOG_COPY_NONE ||
 		    e->desc.tid <= durable)
 			continue;
-		if (e->op.opcode != ANK_OP_READ && e->op.opcode != ANK_OP_LSEEK &&
-		    e->op.opcode != ANK_OP_CLOSE)
+		if (e->op.opcode != ANK_OP_READ && e->op.opcode != ANK_OP_READDIR &&
+		    e->op.opcode != ANK_OP_LSEEK && e->op.opcode != ANK_OP_CLOSE)
 			to_act++;
 	}
 	bool mid_passed = false;
@@ -996,6 +998,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		/* (The inode bit may lag behind the tid: decide by the tid.) */
 		switch (e->op.opcode) {
 		case ANK_OP_READ:
+		case ANK_OP_READDIR:
 			if (fd_live)
 				rep->modified++;
 			else
@@ -1042,8 +1045,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 			}
 		}
 		struct server_recovered *x = recovered_get(srv, f->client_id, f->creds);
-		if (!(f->flags & O_DIRECTORY))
-			fs_set_offset(x->client, f->fd, f->offset);
+		fs_set_offset(x->client, f->fd, f->offset); /* a directory's: its position */
 	}
 	for (unsigned k = 0; k < rp.nscratch; k++)
 		fs_client_free(rp.scratch[k].c);
