@@ -69,24 +69,55 @@ struct jscan_state {
 	struct jdesc_ref *descs;
 	size_t ndescs, descs_cap;
 	uint64_t txn_tid;              /* tid of the transaction just verified */
+	/* Read-ahead: the log is read front to back, so blocks come from a
+	 * window read in one request (growing from 16 to WIN_MAX blocks),
+	 * not one synchronous read per record. */
+	uint8_t *win;                  /* WIN_MAX blocks, or NULL: no window */
+	uint64_t win_idx, win_n;       /* log index of its first block, blocks held */
+	uint64_t win_next;             /* blocks the next refill asks for */
 };
 
+#define WIN_MAX 256u
+
 /* Read `n` consecutive log blocks starting at log index `pos` (wrapping)
- * into buf in one batched request. */
+ * into buf, through the read-ahead window. */
 static int read_log(struct jscan_state *st, uint64_t pos, uint32_t n, void *buf)
 {
-	struct bdev_io ios[2];
-	unsigned nio = 0;
-	uint64_t idx = pos % st->loglen;
-	uint64_t first = ANK_MIN((uint64_t)n, st->loglen - idx);
-
-	ios[nio++] = (struct bdev_io){ .op = BDEV_READ, .blk = jscan_log_block(st->sb, idx),
-				       .nblk = (uint32_t)first, .buf = buf };
-	if (first < n)
-		ios[nio++] = (struct bdev_io){ .op = BDEV_READ, .blk = jscan_log_block(st->sb, 0),
-					       .nblk = (uint32_t)(n - first),
-					       .buf = (uint8_t *)buf + first * ANK_BLOCK_SIZE };
-	return bdev_submit(st->dev, ios, nio);
+	uint8_t *out = buf;
+	while (n > 0) {
+		uint64_t idx = pos % st->loglen;
+		if (st->win && idx >= st->win_idx && idx < st->win_idx + st->win_n) {
+			uint64_t k = ANK_MIN((uint64_t)n, st->win_idx + st->win_n - idx);
+			memcpy(out, st->win + (idx - st->win_idx) * ANK_BLOCK_SIZE,
+			       (size_t)k * ANK_BLOCK_SIZE);
+			out += k * ANK_BLOCK_SIZE;
+			pos += k;
+			n -= (uint32_t)k;
+			continue;
+		}
+		uint64_t want = ANK_MIN(st->loglen - idx, st->win ? st->win_next : (uint64_t)n);
+		if (!st->win)
+			want = ANK_MIN(want, (uint64_t)n);
+		struct bdev_io io = {.op = BDEV_READ, .blk = jscan_log_block(st->sb, idx),
+				     .nblk = (uint32_t)want, .buf = st->win ? st->win : out};
+		int rc = bdev_submit(st->dev, &io, 1);
+		if (rc == 0)
+			rc = io.res;
+		if (rc < 0) {
+			st->win_n = 0;
+			return rc;
+		}
+		if (!st->win) {
+			out += want * ANK_BLOCK_SIZE;
+			pos += want;
+			n -= (uint32_t)want;
+			continue;
+		}
+		st->win_idx = idx;
+		st->win_n = want;
+		st->win_next = ANK_MIN(st->win_next * 2, (uint64_t)WIN_MAX);
+	}
+	return 0;
 }
 
 static int desc_ok(const struct jscan_state *st, const struct ank_journal_desc *d, uint64_t seq)
@@ -269,6 +300,8 @@ int jscan_scan(struct bdev *dev, const struct ank_super *sb,
 	st.loglen = sb->journal_blocks - 1;
 	st.salt = hdr.salt;
 	st.blk = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	st.win = ank_aligned_alloc((size_t)WIN_MAX * ANK_BLOCK_SIZE); /* NULL: no read-ahead */
+	st.win_next = 16;
 	if (!st.blk)
 		return -ENOMEM;
 
@@ -314,6 +347,7 @@ int jscan_scan(struct bdev *dev, const struct ank_super *sb,
 	rc = 0;
 out:
 	free(st.blk);
+	free(st.win);
 	free(st.data);
 	free(st.descs);
 	return rc;
