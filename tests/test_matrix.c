@@ -226,23 +226,34 @@ static void count(bool ok)
  * counts the requests the server logs (successful operations of the rule
  * table), which is what the fault points count. */
 
+/* Record a call's result: "<what> = <ret> e<errno>" (errno 0 on success);
+ * `logged`: the server logs it when it succeeds. Returns ret. */
+static long long note(struct row *r, bool logged, long long ret, const char *what, ...)
+	__attribute__((format(printf, 4, 5)));
+static long long note(struct row *r, bool logged, long long ret, const char *what, ...)
+{
+	int e = ret < 0 ? errno : 0;
+	char buf[PATH_MAX * 2];
+	va_list ap;
+	va_start(ap, what);
+	vsnprintf(buf, sizeof(buf), what, ap);
+	va_end(ap);
+	put(r, "%s = %lld e%d", buf, ret, e);
+	if (logged)
+		count(ret >= 0);
+	return ret;
+}
+
 static int t_open(struct row *r, const char *name, int flags, mode_t mode)
 {
 	errno = 0;
-	int ret = ank_open(P(r, name), flags, mode);
-	int e = ret < 0 ? errno : 0;
-	put(r, "open %s 0%o = %d e%d", name, (unsigned)flags, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (int)note(r, true, ank_open(P(r, name), flags, mode), "open %s 0%o", name,
+			 (unsigned)flags);
 }
 
 static int t_close(struct row *r, int fd)
 {
-	int ret = ank_close(fd);
-	int e = ret < 0 ? errno : 0;
-	put(r, "close %d = %d e%d", fd, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (int)note(r, true, ank_close(fd), "close %d", fd);
 }
 
 static ssize_t t_read(struct row *r, int fd, size_t n)
@@ -264,11 +275,7 @@ static ssize_t t_write(struct row *r, int fd, size_t n, unsigned seed)
 	if (n > sizeof(buf))
 		n = sizeof(buf);
 	pattern(buf, n, seed);
-	ssize_t ret = ank_write(fd, buf, n);
-	int e = ret < 0 ? errno : 0;
-	put(r, "write %d %zu = %zd e%d", fd, n, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (ssize_t)note(r, true, ank_write(fd, buf, n), "write %d %zu", fd, n);
 }
 
 static ssize_t t_pwrite(struct row *r, int fd, size_t n, off_t off, unsigned seed)
@@ -277,99 +284,61 @@ static ssize_t t_pwrite(struct row *r, int fd, size_t n, off_t off, unsigned see
 	if (n > sizeof(buf))
 		n = sizeof(buf);
 	pattern(buf, n, seed);
-	ssize_t ret = ank_pwrite(fd, buf, n, off);
-	int e = ret < 0 ? errno : 0;
-	put(r, "pwrite %d %zu @%lld = %zd e%d", fd, n, (long long)off, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (ssize_t)note(r, true, ank_pwrite(fd, buf, n, off), "pwrite %d %zu @%lld", fd, n,
+			     (long long)off);
 }
 
 static off_t t_lseek(struct row *r, int fd, off_t off, int whence)
 {
-	off_t ret = ank_lseek(fd, off, whence);
-	int e = ret < 0 ? errno : 0;
-	put(r, "lseek %d %lld %d = %lld e%d", fd, (long long)off, whence, (long long)ret, e);
-	count(ret >= 0);
-	return ret;
+	return (off_t)note(r, true, ank_lseek(fd, off, whence), "lseek %d %lld %d", fd,
+			   (long long)off, whence);
 }
 
 static int t_ftruncate(struct row *r, int fd, off_t len)
 {
-	int ret = ank_ftruncate(fd, len);
-	int e = ret < 0 ? errno : 0;
-	put(r, "ftruncate %d %lld = %d e%d", fd, (long long)len, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (int)note(r, true, ank_ftruncate(fd, len), "ftruncate %d %lld", fd, (long long)len);
 }
 
 static int t_truncate(struct row *r, const char *name, off_t len)
 {
-	int ret = ank_truncate(P(r, name), len);
-	int e = ret < 0 ? errno : 0;
-	put(r, "truncate %s %lld = %d e%d", name, (long long)len, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (int)note(r, true, ank_truncate(P(r, name), len), "truncate %s %lld", name,
+			 (long long)len);
 }
 
 static int t_unlink(struct row *r, const char *name)
 {
-	int ret = ank_unlink(P(r, name));
-	int e = ret < 0 ? errno : 0;
-	put(r, "unlink %s = %d e%d", name, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (int)note(r, true, ank_unlink(P(r, name)), "unlink %s", name);
 }
 
 static int t_rename(struct row *r, const char *from, const char *to)
 {
-	int ret = ank_rename(P(r, from), P(r, to));
-	int e = ret < 0 ? errno : 0;
-	put(r, "rename %s %s = %d e%d", from, to, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (int)note(r, true, ank_rename(P(r, from), P(r, to)), "rename %s %s", from, to);
 }
 
 static int t_link(struct row *r, const char *from, const char *to)
 {
-	int ret = ank_link(P(r, from), P(r, to));
-	int e = ret < 0 ? errno : 0;
-	put(r, "link %s %s = %d e%d", from, to, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (int)note(r, true, ank_link(P(r, from), P(r, to)), "link %s %s", from, to);
 }
 
 static int t_mkdir(struct row *r, const char *name, mode_t mode)
 {
-	int ret = ank_mkdir(P(r, name), mode);
-	int e = ret < 0 ? errno : 0;
-	put(r, "mkdir %s 0%o = %d e%d", name, (unsigned)mode, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (int)note(r, true, ank_mkdir(P(r, name), mode), "mkdir %s 0%o", name,
+			 (unsigned)mode);
 }
 
 static int t_rmdir(struct row *r, const char *name)
 {
-	int ret = ank_rmdir(P(r, name));
-	int e = ret < 0 ? errno : 0;
-	put(r, "rmdir %s = %d e%d", name, ret, e);
-	count(ret >= 0);
-	return ret;
+	return (int)note(r, true, ank_rmdir(P(r, name)), "rmdir %s", name);
 }
 
 static int t_fsync(struct row *r, int fd)
 {
-	int ret = ank_fsync(fd);
-	int e = ret < 0 ? errno : 0;
-	put(r, "fsync %d = %d e%d", fd, ret, e);
-	return ret;
+	return (int)note(r, false, ank_fsync(fd), "fsync %d", fd);
 }
 
 static int t_sync(struct row *r)
 {
-	int ret = ank_sync();
-	int e = ret < 0 ? errno : 0;
-	put(r, "sync = %d e%d", ret, e);
-	return ret;
+	return (int)note(r, false, ank_sync(), "sync");
 }
 
 /* A file of n bytes (pattern seed), created, written and closed. */
