@@ -8,15 +8,19 @@
  *     bytes): the server aborts at the point, the supervisor restarts it,
  *     recovery runs, and the application's request completes exactly once
  *     with the right result;
- *   - recovery_points: recovery_after_journal and recovery_mid_aim: the first
- *     server is SIGKILLed mid-workload, the recovering one aborts at the
- *     point, the next one completes recovery; names, data and offsets are
- *     intact and the application saw no error;
+ *   - recovery_points: a crash in each phase of recovery
+ *     (recovery_mid_journal, recovery_after_journal, recovery_mid_aim,
+ *     recovery_resume): the first server is SIGKILLed mid-workload, the
+ *     recovering one aborts at the point, the next one completes recovery;
+ *     names, data and offsets are intact and the application saw no error;
  *   - sync_mode_survives_sigkill: with --recovery=sync every create and write
  *     is durable when it returns: a SIGKILL right after keeps file and data
  *     (old fds are stale, as in "none": sync closes the data gap only);
  *   - none_mode_loses_unsynced_create: the same with --recovery=none loses
- *     the create, proving the check can fail.
+ *     the create, proving the check can fail;
+ *   - damaged_entry_is_never_used: an entry damaged in both copies
+ *     (plog_damage) is not replayed: its file reads EIO, its fd is stale,
+ *     the report names the inode.
  *
  * The fault fires in one server only: ANANKE_FAULT_ONCE names a marker file
  * that the firing server creates, so the servers the supervisor starts after
@@ -203,6 +207,7 @@ static void one_recovery_point(const char *point)
 	pattern(db, sizeof(db), 2);
 
 	assert_int_equal(ank_mkdir("/d", 0755), 0);
+	assert_int_equal(ank_sync(), 0); /* a transaction for the journal replay */
 	int a = ank_open("/d/a", O_CREAT | O_EXCL | O_RDWR, 0644);
 	assert_true(a >= 0);
 	assert_int_equal(ank_write(a, da, sizeof(da)), (ssize_t)sizeof(da));
@@ -267,8 +272,10 @@ static void one_recovery_point(const char *point)
 static void recovery_points(void **state)
 {
 	(void)state;
+	one_recovery_point("recovery_mid_journal");
 	one_recovery_point("recovery_after_journal");
 	one_recovery_point("recovery_mid_aim");
+	one_recovery_point("recovery_resume");
 }
 
 /* ---- (c) sync and none -------------------------------------------------------------- */

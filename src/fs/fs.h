@@ -56,6 +56,9 @@ struct fs_options {
 	bool no_background;           /* no background commit thread (tests) */
 	bool keep_orphans;            /* recovery: do not free the orphan list at
 	                                 mount; see fs_release_orphans() */
+	void (*replay_hook)(void);    /* tests: called during journal replay, once
+	                                 the replayed images are home and before the
+	                                 log header moves past them; NULL: none */
 };
 
 /* Mount: validate the superblock, replay the journal, process the orphan

@@ -251,6 +251,8 @@ int journal_replay(struct fs *fs, uint64_t *txns_replayed)
 		if (rc < 0)
 			return rc;
 		ckpt_clear(j);
+		if (fs->opt.replay_hook)
+			fs->opt.replay_hook();
 	}
 	uint32_t salt;
 	if (getrandom(&salt, sizeof(salt), 0) != sizeof(salt))

@@ -105,8 +105,10 @@ _Static_assert(sizeof(struct ank_ctl_report) == 128, "recovery report");
  *                                server process
  * points: plog_after_op (operation part written, descriptor not),
  * plog_after_desc (entry complete, ring slot not DONE), after_done (DONE
- * published, ipc index not cleared), recovery_after_journal,
- * recovery_mid_aim (half the entries replayed), hang (the worker spins
+ * published, ipc index not cleared), recovery_mid_journal (replayed images
+ * home, log header not moved), recovery_after_journal, recovery_mid_aim
+ * (half the entries replayed), recovery_resume (a rebuilt client's in-flight
+ * requests settled, ATTACHED not sent), hang (the worker spins
  * forever while holding a request), plog_damage (the entry just logged is
  * damaged in both copies; the server goes on). A fault is abort() except
  * hang and plog_damage. */

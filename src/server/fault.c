@@ -30,8 +30,16 @@
  *                      verified and merged, before AIM replay changes
  *                      anything. In modes none and sync: after the mount of
  *                      a standby that got TAKEOVER.
+ *   recovery_mid_journal  during the journal replay of a mount: the replayed
+ *                      images are written home, the log header not yet
+ *                      moved past them (only when there was something to
+ *                      replay).
  *   recovery_mid_aim   during AIM replay, once half of the entries to Act on
  *                      were replayed (commits are held: none of it durable).
+ *   recovery_resume    at the ATTACH of a client rebuilt by a takeover, after
+ *                      its in-flight requests were settled (answers
+ *                      published, the rest given back to run), before the
+ *                      supervisor hears ATTACHED.
  *   hang               at the start of running a request (any opcode).
  *   plog_damage        where plog_after_desc is: the entry's operation part
  *                      is damaged in both copies (plog_damage_entry), as a
@@ -64,6 +72,8 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_RECOVERY_MID_AIM] = "recovery_mid_aim",
 	[SERVER_FAULT_HANG] = "hang",
 	[SERVER_FAULT_PLOG_DAMAGE] = "plog_damage",
+	[SERVER_FAULT_RECOVERY_MID_JOURNAL] = "recovery_mid_journal",
+	[SERVER_FAULT_RECOVERY_RESUME] = "recovery_resume",
 };
 
 void server_fault_init(void)

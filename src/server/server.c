@@ -299,7 +299,8 @@ static int server_attach(struct server *srv, const struct ank_ctl_msg *m, int ri
 	if (srv->ananke) {
 		/* Transparent: the fds rebuilt from the p-logs are the client's;
 		 * logged completions are published, the rest runs again. */
-		plogsvc_adopt(srv, r);
+		if (plogsvc_adopt(srv, r))
+			server_fault(SERVER_FAULT_RECOVERY_RESUME);
 	} else if (ring_was_served(hdr)) {
 		rc = ring_take_over(r);
 		if (rc < 0)
@@ -509,12 +510,19 @@ fail:
 	return rc;
 }
 
+static void fault_mid_journal(void)
+{
+	server_fault(SERVER_FAULT_RECOVERY_MID_JOURNAL);
+}
+
 /* Mount (journal replay), then in recovery mode "ananke" rebuild the dead
  * server's state from the p-logs; start serving. Fills srv->report. */
 static int server_mount(struct server *srv, const char *image)
 {
 	struct fs_options opt = {.keep_orphans = srv->ananke,
 				  .commit_interval_ms = srv->commit_ms};
+	if (server_fault_point == SERVER_FAULT_RECOVERY_MID_JOURNAL)
+		opt.replay_hook = fault_mid_journal;
 	/* The device-busy count of the stats page is this server's now (a
 	 * dead one may have died inside a call). */
 	__atomic_store_n(&srv->stats->io_busy, 0, __ATOMIC_RELEASE);

@@ -85,6 +85,8 @@ enum server_fault {
 	SERVER_FAULT_RECOVERY_MID_AIM,
 	SERVER_FAULT_HANG,
 	SERVER_FAULT_PLOG_DAMAGE,
+	SERVER_FAULT_RECOVERY_MID_JOURNAL,
+	SERVER_FAULT_RECOVERY_RESUME,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
