@@ -249,6 +249,11 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
  * fs_running_tid() returned before it.
  */
 
+/* Ask the background thread to commit now, without waiting for it (the
+ * caller goes on; the commit's I/O runs outside the lock). No-op on a
+ * mount without background thread. */
+void fs_commit_soon(struct fs *fs);
+
 /* Id of the transaction being built now (read under the lock): every
  * operation that completed before the call joined a transaction <= it. */
 uint64_t fs_running_tid(struct fs *fs);

@@ -345,6 +345,7 @@ struct fs {
 	/* background commit */
 	pthread_t bg_thread;
 	bool bg_running, bg_stop;
+	bool bg_kick;              /* commit now (fs_commit_soon) */
 	pthread_cond_t bg_cond;
 	struct fs_stats stats;
 	uint32_t next_generation;  /* generation of the next inode created */

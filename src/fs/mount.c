@@ -57,10 +57,12 @@ static void *bg_main(void *arg)
 		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)fs->opt.commit_interval_ms * 1000000ull;
 		ts.tv_sec += (time_t)(ns / 1000000000ull);
 		ts.tv_nsec = (long)(ns % 1000000000ull);
-		int w = pthread_cond_timedwait(&fs->bg_cond, &fs->lock, &ts);
+		int w = fs->bg_kick ? 0 : pthread_cond_timedwait(&fs->bg_cond, &fs->lock, &ts);
 		if (fs->bg_stop)
 			break;
-		if (w == ETIMEDOUT && !fs->j.error && !fs->commits_held &&
+		bool kick = fs->bg_kick;
+		fs->bg_kick = false;
+		if ((w == ETIMEDOUT || kick) && !fs->j.error && !fs->commits_held &&
 		    (fs->bc.ndirty || fs->pc.ndirty || fs->ic.dirty || fs->j.sb_dirty))
 			(void)journal_commit(fs);
 	}

@@ -1410,6 +1410,16 @@ void fs_get_stats(struct fs *fs, struct fs_stats *out)
 
 /* ---- recovery support: durability, orphans, checkpoint ------------------------------ */
 
+void fs_commit_soon(struct fs *fs)
+{
+	lock(fs);
+	if (fs->bg_running && !fs->bg_kick) {
+		fs->bg_kick = true;
+		pthread_cond_signal(&fs->bg_cond);
+	}
+	unlock(fs);
+}
+
 uint64_t fs_running_tid(struct fs *fs)
 {
 	lock(fs);

@@ -404,6 +404,17 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	}
 	uint64_t id = PLOG_ID_NONE;
 	int rc = log_append(srv, w->index, &op, &d, data, dlen, tid, &id, true);
+	/* Half full: start a commit in the background, so that its inode
+	 * bits are clear before the log is full and an append has to wait
+	 * for a sync. Once per filling (re-armed when a quarter is left). */
+	struct server_plog *lw = &srv->plogs[w->index];
+	uint64_t used = plog_used(lw->p); /* a racy read of our own log: a hint */
+	if (!lw->kicked && used > lw->p->copy_size / 2) {
+		lw->kicked = true;
+		fs_commit_soon(srv->fs);
+	} else if (lw->kicked && used < lw->p->copy_size / 4) {
+		lw->kicked = false;
+	}
 	if ((rc == -E2BIG || rc == -ENOSPC) && (dlen > 0 || (d.targets_status & (1u << PLOG_T_INODE)))) {
 		/* The log cannot take the entry (its data is larger than the
 		 * log, or the log is full of live entries): make the call
@@ -1081,9 +1092,15 @@ int plogsvc_map(struct server *srv)
 	int rc = map_logs(srv);
 	if (rc < 0)
 		return rc;
-	/* Fault the pages in now (reading only: the logs still belong to the
-	 * server this one may stand by for), so recovery takes no page faults. */
+	/* Fault the pages in now, writable, without writing (the logs still
+	 * belong to the server this one may stand by for): neither recovery
+	 * nor the first lap of appends takes a page fault. Where the kernel
+	 * cannot (before Linux 5.14), touch them by reading. */
 	for (unsigned k = 0; k < srv->nplogs; k++) {
+#ifdef MADV_POPULATE_WRITE
+		if (madvise(srv->plogs[k].mem, srv->plogs[k].size, MADV_POPULATE_WRITE) == 0)
+			continue;
+#endif
 		const volatile uint8_t *m = srv->plogs[k].mem;
 		uint8_t sum = 0;
 		for (size_t off = 0; off < srv->plogs[k].size; off += 4096)

@@ -128,6 +128,7 @@ struct server_plog {
 	size_t nfwd, capfwd;
 	uint64_t relocated;              /* entries moved, for the log */
 	uint64_t synced;                 /* calls made durable: no room to log them */
+	bool kicked;                     /* [its worker] a commit was asked for at half full */
 };
 
 /* A client rebuilt by takeover replay, waiting for its ATTACH. */
