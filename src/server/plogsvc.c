@@ -503,12 +503,18 @@ struct rfd {
 	bool opened;
 };
 
+#define REPLAY_WFDS 32
+
 struct replay {
 	struct server *srv;
 	struct rfd *fds;
 	size_t nfds, capfds;
 	struct { uint64_t creds; struct fs_client *c; } scratch[16];
 	unsigned nscratch;
+	/* Scratch fds open for writing, by inode: consecutive writes to a
+	 * file replay without an open and a close each. */
+	struct { struct fs_client *c; uint64_t ino; int fd; } wfd[REPLAY_WFDS];
+	unsigned nwfd, wfd_next;
 };
 
 static struct server_recovered *recovered_get(struct server *srv, uint64_t client_id,
@@ -583,15 +589,44 @@ static void open_waiting_fds(struct replay *rp, uint64_t ino)
 			rfd_open(rp, &rp->fds[k]);
 }
 
-/* Write logged data into inode ino at pos through a scratch fd. */
-static int replay_pwrite(struct fs_client *c, uint64_t ino, const void *data, size_t len,
-			 uint64_t pos)
+/* A scratch fd of client c open for writing on inode ino, or -errno. Slot
+ * k of rp->wfd uses fd number k of its client; when all are taken the
+ * oldest is closed. */
+static int replay_wfd(struct replay *rp, struct fs_client *c, uint64_t ino)
 {
-	int fd = fs_open_ino_at(c, ino, O_WRONLY, 0);
+	for (unsigned k = 0; k < rp->nwfd; k++)
+		if (rp->wfd[k].ino == ino && rp->wfd[k].c == c)
+			return rp->wfd[k].fd;
+	unsigned k;
+	if (rp->nwfd < REPLAY_WFDS) {
+		k = rp->nwfd;
+	} else {
+		k = rp->wfd_next++ % REPLAY_WFDS;
+		fs_close(rp->wfd[k].c, rp->wfd[k].fd);
+		rp->wfd[k].c = NULL;
+	}
+	int fd = fs_open_ino_at(c, ino, O_WRONLY, (int)k);
+	if (fd < 0) {
+		if (k < rp->nwfd) /* the slot was emptied: fill it from the last */
+			rp->wfd[k] = rp->wfd[--rp->nwfd];
+		return fd;
+	}
+	if (k == rp->nwfd)
+		rp->nwfd++;
+	rp->wfd[k].c = c;
+	rp->wfd[k].ino = ino;
+	rp->wfd[k].fd = fd;
+	return fd;
+}
+
+/* Write logged data into inode ino at pos through a scratch fd. */
+static int replay_pwrite(struct replay *rp, struct fs_client *c, uint64_t ino, const void *data,
+			 size_t len, uint64_t pos)
+{
+	int fd = replay_wfd(rp, c, ino);
 	if (fd < 0)
 		return fd;
 	ssize_t n = fs_pwrite(c, fd, data, len, (off_t)pos);
-	fs_close(c, fd);
 	return n < 0 ? (int)n : 0;
 }
 
@@ -624,14 +659,13 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 	case ANK_OP_PWRITE:
 		if (e->data_len != op->len)
 			return -EUCLEAN;
-		rc = replay_pwrite(c, ino, e->data, e->data_len, (uint64_t)op->off);
+		rc = replay_pwrite(rp, c, ino, e->data, e->data_len, (uint64_t)op->off);
 		break;
 	case ANK_OP_FTRUNCATE: {
-		int fd = fs_open_ino_at(c, ino, O_WRONLY, 0);
+		int fd = replay_wfd(rp, c, ino);
 		if (fd < 0)
 			return fd;
 		rc = fs_ftruncate(c, fd, (off_t)op->off);
-		fs_close(c, fd);
 		break;
 	}
 	case ANK_OP_TRUNCATE:
@@ -1058,6 +1092,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		struct server_recovered *x = recovered_get(srv, f->client_id, f->creds);
 		fs_set_offset(x->client, f->fd, f->offset); /* a directory's: its position */
 	}
+	rp.nwfd = 0; /* (their fds close with the scratch clients) */
 	for (unsigned k = 0; k < rp.nscratch; k++)
 		fs_client_free(rp.scratch[k].c);
 	rp.nscratch = 0;

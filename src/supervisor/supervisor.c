@@ -1069,10 +1069,14 @@ static void watchdog(struct sup *s, uint64_t now)
 	sup_server_kill(s, why);
 }
 
+/* A new standby is started once the server runs and no recovery is in
+ * progress: a standby starting up (exec, device, memory faulted in) would
+ * compete for the CPUs with the recovery it is meant to speed up next
+ * time. */
 static bool standby_wanted(const struct sup *s)
 {
 	return !s->cfg.no_standby && s->sb_mode == SB_ENABLED && !s->stopping && !s->done &&
-	       s->ever_ready && s->sb.pidfd < 0 &&
+	       s->ever_ready && s->sb.pidfd < 0 && !s->rec.active &&
 	       (s->srv.state == SRV_RUNNING || s->srv.state == SRV_STARTING);
 }
 
