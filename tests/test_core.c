@@ -380,6 +380,46 @@ static void test_background_commit_makes_changes_durable_without_fsync(void **st
 	bdev_close(v.dev);
 }
 
+/* A journal that saw no commit for idle_checkpoint_ms is checkpointed by
+ * the background thread: a crash then has nothing to replay. With the idle
+ * checkpoint off, the committed transaction stays in the log. */
+static void test_idle_journal_is_checkpointed(void **state)
+{
+	(void)state;
+	for (int off = 0; off < 2; off++) {
+		struct vol v;
+		struct fs_options o = {.commit_interval_ms = 3600000,
+				       .idle_checkpoint_ms = off ? UINT32_MAX : 30};
+		vol_create(&v, 4096, 0, &o);
+		write_all(v.c, "/f", "checkpointed", 12);
+		assert_int_equal(fs_sync(v.fs), 0);
+		struct fs_stats s0, s;
+		fs_get_stats(v.fs, &s0);
+		for (int i = 0; i < 50; i++) {
+			usleep(10000);
+			fs_get_stats(v.fs, &s);
+			if (s.checkpoints > s0.checkpoints)
+				break;
+		}
+		usleep(off ? 300000 : 0);
+		fs_get_stats(v.fs, &s);
+		assert_int_equal(s.checkpoints > s0.checkpoints, !off);
+		struct bdev *crashed = crash_copy(v.dev);
+		vol_unmount(&v);
+		bdev_close(v.dev);
+		v.dev = crashed;
+		struct fs_options ro = {.no_background = true, .read_only = true};
+		struct fs *fs;
+		assert_int_equal(fs_mount(v.dev, &ro, &fs), 0);
+		/* Transactions found in the log at the crash: none when idle
+		 * checkpointed, the sync's otherwise. */
+		fs_get_stats(fs, &s);
+		assert_int_equal(s.replayed_transactions > 0, off);
+		fs_unmount(fs);
+		bdev_close(v.dev);
+	}
+}
+
 static void test_full_volume_gives_enospc_and_space_returns_after_unlink(void **state)
 {
 	(void)state;
@@ -420,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_fsyncs_share_commits),
 		cmocka_unit_test(test_page_cache_stays_within_its_bound),
 		cmocka_unit_test(test_background_commit_makes_changes_durable_without_fsync),
+		cmocka_unit_test(test_idle_journal_is_checkpointed),
 		cmocka_unit_test(test_full_volume_gives_enospc_and_space_returns_after_unlink),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,12 +48,15 @@ static void serve_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]\n"
 		   "                    [--recovery=none|ananke|sync] [--plog-size BYTES]\n"
-		   "                    [--watchdog-ms MS] [--commit-ms MS] [--no-standby]\n"
+		   "                    [--watchdog-ms MS] [--commit-ms MS] [--idle-checkpoint-ms MS]\n"
+		   "                    [--no-standby]\n"
 		   "  --recovery: ananke (default): a crashed server's state is rebuilt\n"
 		   "  transparently; none: plain restart (unsynced state lost); sync: every\n"
 		   "  change made durable before it returns.\n"
 		   "  --plog-size: bytes of each worker's p-log (default 4194304).\n"
 		   "  --commit-ms: background journal commit interval (default 5000).\n"
+		   "  --idle-checkpoint-ms: checkpoint the journal once it saw no commit this\n"
+		   "  long (default 100; 0: never), so a crash in a quiet period replays nothing.\n"
 		   "  --watchdog-ms: kill a server whose heartbeat stands still this long while\n"
 		   "  requests are pending (default 500; 0: off).\n"
 		   "  IMAGE defaults to " DEFAULT_IMAGE " (created, 1 GiB, when missing);\n"
@@ -65,7 +68,8 @@ int tool_serve(int argc, char **argv)
 	struct sup_config cfg = {.image = DEFAULT_IMAGE,
 				 .socket_path = default_socket(),
 				 .recovery = "ananke",
-				 .watchdog_ms = 500};
+				 .watchdog_ms = 500,
+				 .idle_checkpoint_ms = 100};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	/* Thread per core by default. */
 	cfg.workers = ncpu < 1 ? 1u : ncpu > ANK_STATS_MAX_WORKERS ? ANK_STATS_MAX_WORKERS
@@ -120,6 +124,15 @@ int tool_serve(int argc, char **argv)
 				return 2;
 			}
 			cfg.commit_ms = (unsigned)ms;
+		} else if ((v = opt_value(argc, argv, &i, "--idle-checkpoint-ms", &bad))) {
+			char *end;
+			errno = 0;
+			unsigned long ms = strtoul(v, &end, 10);
+			if (errno || *end || end == v || ms > 3600000) {
+				fprintf(stderr, "ananke: serve: --idle-checkpoint-ms must be 0..3600000\n");
+				return 2;
+			}
+			cfg.idle_checkpoint_ms = (unsigned)ms;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-size", &bad))) {
 			char *end;
 			errno = 0;

@@ -48,6 +48,8 @@ int fs_mkfs(struct bdev *dev, const struct fs_mkfs_options *opt);
 
 struct fs_options {
 	uint32_t commit_interval_ms;  /* background commit period; 0: 5000 */
+	uint32_t idle_checkpoint_ms;  /* checkpoint a journal idle this long (no
+	                                 commit); 0: 100; UINT32_MAX: never */
 	uint64_t cache_pages;         /* page cache bound in 4 KiB pages; 0: 16384 */
 	uint64_t dirty_pages_limit;   /* commit when more pages are dirty; 0: cache/4 */
 	uint64_t inode_cache;         /* inode cache bound (unreferenced inodes); 0: 4096 */
@@ -344,6 +346,7 @@ struct fs_stats {
 	uint64_t journal_blocks_written;
 	uint64_t cache_pages, dirty_pages;
 	uint64_t free_blocks, free_inodes;
+	uint64_t replayed_transactions; /* found in the journal by this mount */
 };
 void fs_get_stats(struct fs *fs, struct fs_stats *out);
 

@@ -551,6 +551,10 @@ int journal_commit(struct fs *fs)
 	 * replay (and so a server's recovery) has to read and write. */
 	if (rc == 0 && j->head - j->tail > j->nlog / 8)
 		rc = journal_checkpoint(fs);
+	/* The background thread may sleep for a whole commit interval: it
+	 * plans the checkpoint of an idle journal from this commit on. */
+	if (rc == 0 && fs->bg_running)
+		pthread_cond_signal(&fs->bg_cond);
 	return rc;
 
 out_nomem:

@@ -79,7 +79,7 @@ static void server_on_signal(int sig)
 static void server_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke server --image PATH [--workers N] [--recovery none|ananke|sync]\n"
-		   "                     [--standby]\n"
+		   "                     [--commit-ms MS] [--idle-checkpoint-ms MS] [--standby]\n"
 		   "  run by the supervisor: fd 3 is its control socket, fd 4 the stats memfd\n"
 		   "  --standby: prepare (device, io_uring, p-logs, threads), send STANDBY,\n"
 		   "             mount and recover only on TAKEOVER\n");
@@ -520,7 +520,8 @@ static void fault_mid_journal(void)
 static int server_mount(struct server *srv, const char *image)
 {
 	struct fs_options opt = {.keep_orphans = srv->ananke,
-				  .commit_interval_ms = srv->commit_ms};
+				  .commit_interval_ms = srv->commit_ms,
+				  .idle_checkpoint_ms = srv->idle_ckpt_ms};
 	if (server_fault_point == SERVER_FAULT_RECOVERY_MID_JOURNAL)
 		opt.replay_hook = fault_mid_journal;
 	/* The device-busy count of the stats page is this server's now (a
@@ -729,6 +730,17 @@ int server_main(int argc, char **argv)
 				goto usage;
 			}
 			srv.commit_ms = (uint32_t)ms;
+		} else if (!strcmp(argv[i], "--idle-checkpoint-ms") && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			unsigned long ms = strtoul(argv[++i], &end, 10);
+			if (errno || *end || end == argv[i] || ms > 3600000) {
+				fprintf(stderr, "ananke: server: bad idle checkpoint time '%s' "
+						"(0..3600000 ms)\n",
+					argv[i]);
+				goto usage;
+			}
+			srv.idle_ckpt_ms = ms ? (uint32_t)ms : UINT32_MAX;
 		} else if (!strcmp(argv[i], "--standby")) {
 			srv.standby = true;
 		} else {

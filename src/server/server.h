@@ -224,6 +224,7 @@ struct server {
 	/* Recovery "ananke" (NULL plogs in mode "none") */
 	bool ananke;
 	uint32_t commit_ms; /* background commit interval (--commit-ms), 0: the core's default */
+	uint32_t idle_ckpt_ms; /* --idle-checkpoint-ms: 0 default, UINT32_MAX never */
 	struct server_plog *plogs;       /* [nplogs] */
 	unsigned nplogs;                 /* == nworkers */
 	bool logs_continued;             /* takeover went on with the old p-logs */

@@ -36,6 +36,8 @@ struct sup_config {
 	bool no_standby;         /* never start a standby server */
 	unsigned commit_ms;      /* background commit interval; 0: the core's
 	                            default (5000) */
+	unsigned idle_checkpoint_ms; /* checkpoint the journal after this long
+	                            without a commit (100); 0: never */
 };
 
 /*
