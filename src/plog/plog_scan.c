@@ -8,6 +8,7 @@
  */
 #include "plog_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,35 +203,85 @@ static int merge_order(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* One region's scan for plog_merge, run in a thread of its own. */
+struct region_job {
+	const void *mem;
+	size_t size;
+	unsigned flags, index;
+	struct collect c;
+	int rc;
+	pthread_t thread;
+	bool threaded;
+};
+
+static void *region_job_run(void *arg)
+{
+	struct region_job *j = arg;
+	long k;
+	j->rc = scan_region(j->mem, j->size, j->flags, j->index, collect_one, &j->c, &k);
+	return NULL;
+}
+
 int plog_merge(const void *const mems[], const size_t sizes[], unsigned n, unsigned flags,
 	       struct plog_entry **out, size_t *count, int *region_err)
 {
-	struct collect c = {0};
 	int first_err = 0;
 
 	if (!out || !count || (n && (!mems || !sizes)))
 		return -EINVAL;
 	*out = NULL;
 	*count = 0;
+	if (n == 0)
+		return 0;
+	/* The regions are independent and reading one is checksumming
+	 * megabytes: one thread each (the caller's takes region 0). */
+	struct region_job *jobs = calloc(n, sizeof(*jobs));
+	if (!jobs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		jobs[i] = (struct region_job){.mem = mems[i], .size = sizes[i], .flags = flags,
+					      .index = i};
+	for (unsigned i = 1; i < n; i++)
+		jobs[i].threaded =
+			pthread_create(&jobs[i].thread, NULL, region_job_run, &jobs[i]) == 0;
 	for (unsigned i = 0; i < n; i++) {
-		long k;
-		size_t before = c.n;
-		int rc = scan_region(mems[i], sizes[i], flags, i, collect_one, &c, &k);
-		if (rc == -ENOMEM) {
-			free(c.v);
-			return rc;
-		}
-		if (rc) {
-			c.n = before; /* a region with an unusable header adds nothing */
+		if (i == 0 || !jobs[i].threaded)
+			region_job_run(&jobs[i]);
+		else
+			pthread_join(jobs[i].thread, NULL);
+	}
+	size_t total = 0;
+	int rc = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (jobs[i].rc == -ENOMEM)
+			rc = -ENOMEM;
+		if (jobs[i].rc) {
+			jobs[i].c.n = 0; /* a region with an unusable header adds nothing */
 			if (!first_err)
-				first_err = rc;
+				first_err = jobs[i].rc;
 		}
 		if (region_err)
-			region_err[i] = rc;
+			region_err[i] = jobs[i].rc;
+		total += jobs[i].c.n;
 	}
-	if (c.n)
-		qsort(c.v, c.n, sizeof(*c.v), merge_order);
-	*out = c.v;
-	*count = c.n;
+	struct plog_entry *v = rc == 0 && total ? malloc(total * sizeof(*v)) : NULL;
+	if (rc == 0 && total && !v)
+		rc = -ENOMEM;
+	size_t at = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (v && jobs[i].c.n)
+			memcpy(v + at, jobs[i].c.v, jobs[i].c.n * sizeof(*v));
+		at += jobs[i].c.n;
+		free(jobs[i].c.v);
+	}
+	free(jobs);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	if (total)
+		qsort(v, total, sizeof(*v), merge_order);
+	*out = v;
+	*count = total;
 	return first_err;
 }
