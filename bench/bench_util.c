@@ -7,16 +7,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "../src/ipc/control.h"
+#include "../src/supervisor/supervisor.h"
 
 extern char **environ;
 
@@ -225,4 +231,316 @@ const char *bench_host_fs(const char *path)
 	case 0x01021994: return "tmpfs";
 	default: return "other";
 	}
+}
+
+/* ---- the Ananke service ------------------------------------------------------ */
+
+const char *bench_default_ananke(void)
+{
+	static char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 16);
+	if (n <= 0)
+		return "ananke";
+	path[n] = '\0';
+	char *slash = strrchr(path, '/');
+	if (!slash)
+		return "ananke";
+	strcpy(slash + 1, "ananke");
+	return path;
+}
+
+int bench_svc_mkfs(struct bench_svc *s, uint64_t size)
+{
+	int rc = bench_make_sparse_file(s->image, size);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot create %s: %s\n", s->prog, s->image, strerror(-rc));
+		return -1;
+	}
+	char sz[32];
+	snprintf(sz, sizeof(sz), "%" PRIu64, size);
+	char *argv[] = {(char *)s->ananke, "mkfs", s->image, "--size", sz, NULL};
+	if (bench_run_cmd(s->prog, argv, true, s->log) != 0) {
+		fprintf(stderr, "%s: `%s mkfs %s --size %s` failed\n", s->prog, s->ananke, s->image,
+			sz);
+		bench_svc_show_log(s, 12);
+		return -1;
+	}
+	return 0;
+}
+
+int bench_svc_spawn(struct bench_svc *s, char *const args[])
+{
+	char *argv[32] = {(char *)s->ananke, "serve", s->image, "--socket", s->socket,
+			  "--foreground"};
+	size_t n = 6;
+	for (size_t i = 0; args && args[i]; i++) {
+		if (n + 1 >= sizeof(argv) / sizeof(argv[0])) {
+			fprintf(stderr, "%s: too many serve options\n", s->prog);
+			return -1;
+		}
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	pid_t pid = bench_spawn(s->prog, argv, false, s->log);
+	if (pid < 0)
+		return -1;
+	s->pid = pid;
+	return 0;
+}
+
+bool bench_svc_reap(struct bench_svc *s, int *status)
+{
+	pid_t pid = (pid_t)s->pid;
+	if (pid <= 0)
+		return true;
+	int st;
+	pid_t r = waitpid(pid, &st, WNOHANG);
+	if (r == pid || (r < 0 && errno == ECHILD)) {
+		s->pid = 0;
+		if (r == pid && status)
+			*status = st;
+		return true;
+	}
+	return false;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Wait up to timeout_ms for the child to be reaped. */
+static bool wait_reaped(struct bench_svc *s, unsigned timeout_ms, int *status)
+{
+	for (unsigned t = 0;; t += 10) {
+		if (bench_svc_reap(s, status))
+			return true;
+		if (t >= timeout_ms)
+			return false;
+		sleep_ms(10);
+	}
+}
+
+int bench_svc_wait_running(struct bench_svc *s, unsigned timeout_ms)
+{
+	static char buf[65536];
+	uint64_t t0 = bench_now_ns();
+	for (;;) {
+		char state[32];
+		int st = 0;
+		if (bench_svc_reap(s, &st)) {
+			fprintf(stderr, "%s: `ananke serve` exited before it was running (status %d)\n",
+				s->prog, st);
+			bench_svc_show_log(s, 12);
+			return -1;
+		}
+		int n = bench_svc_status(s, buf, sizeof(buf));
+		if (n > 0 && bench_json_str(buf, "state", state, sizeof(state)) &&
+		    !strcmp(state, "running"))
+			return 0;
+		if (bench_now_ns() - t0 > (uint64_t)timeout_ms * 1000000ull) {
+			fprintf(stderr, "%s: the service on %s is not running after %u ms (%s)\n",
+				s->prog, s->socket, timeout_ms,
+				n < 0 ? strerror(-n) : "state is not \"running\"");
+			bench_svc_show_log(s, 12);
+			return -1;
+		}
+		sleep_ms(5);
+	}
+}
+
+int bench_svc_stop(struct bench_svc *s)
+{
+	if (s->pid <= 0)
+		return 0;
+	int rc = 0, st = 0;
+	char *argv[] = {(char *)s->ananke, "stop", "--socket", s->socket, NULL};
+	if (bench_run_cmd(s->prog, argv, true, s->log) != 0) {
+		fprintf(stderr, "%s: `ananke stop --socket %s` failed\n", s->prog, s->socket);
+		rc = -1;
+	}
+	if (!wait_reaped(s, 90000, &st)) {
+		fprintf(stderr, "%s: the service did not exit after `ananke stop`: SIGTERM\n",
+			s->prog);
+		kill((pid_t)s->pid, SIGTERM);
+		if (!wait_reaped(s, 10000, &st)) {
+			kill((pid_t)s->pid, SIGKILL);
+			wait_reaped(s, 10000, &st);
+		}
+		rc = -1;
+	} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "%s: `ananke serve` ended with status %d\n", s->prog, st);
+		rc = -1;
+	}
+	if (rc < 0)
+		bench_svc_show_log(s, 12);
+	return rc;
+}
+
+void bench_svc_kill(struct bench_svc *s)
+{
+	pid_t pid = (pid_t)s->pid;
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			s->pid = 0;
+			return;
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	s->pid = 0;
+}
+
+void bench_svc_show_log(const struct bench_svc *s, unsigned n)
+{
+	FILE *f = fopen(s->log, "r");
+	if (!f)
+		return;
+	static char lines[32][512];
+	if (n > 32)
+		n = 32;
+	unsigned total = 0;
+	while (fgets(lines[total % 32], sizeof(lines[0]), f))
+		total++;
+	fclose(f);
+	fprintf(stderr, "%s: last lines of the service log (%s):\n", s->prog, s->log);
+	for (unsigned i = total > n ? total - n : 0; i < total; i++)
+		fprintf(stderr, "  | %s", lines[i % 32]);
+}
+
+int bench_svc_status(const struct bench_svc *s, char *buf, size_t len)
+{
+	if (len < 2)
+		return -EINVAL;
+	buf[0] = '\0';
+	int fd = sup_connect(s->socket, ANK_HELLO_STATUS, 1);
+	if (fd < 0)
+		return fd;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	int n;
+	do
+		n = poll(&pfd, 1, 10000);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		close(fd);
+		return n == 0 ? -ETIMEDOUT : -errno;
+	}
+	ssize_t got = recv(fd, buf, len - 1, MSG_DONTWAIT);
+	int e = errno;
+	close(fd);
+	if (got <= 0)
+		return got < 0 ? -e : -ECONNRESET;
+	buf[got] = '\0';
+	return (int)got;
+}
+
+/* ---- reading JSON replies ------------------------------------------------------ */
+
+/* The value after "key": (spaces skipped), or NULL. */
+static const char *json_value(const char *json, const char *key)
+{
+	char pat[128];
+	int pl = snprintf(pat, sizeof(pat), "\"%s\"", key);
+	if (pl < 0 || (size_t)pl >= sizeof(pat))
+		return NULL;
+	for (const char *p = strstr(json, pat); p; p = strstr(p + 1, pat)) {
+		const char *q = p + pl;
+		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+			q++;
+		if (*q != ':')
+			continue;
+		q++;
+		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+			q++;
+		return q;
+	}
+	return NULL;
+}
+
+bool bench_json_int(const char *json, const char *key, int64_t *out)
+{
+	const char *v = json_value(json, key);
+	if (!v)
+		return false;
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || end == v)
+		return false;
+	*out = x;
+	return true;
+}
+
+bool bench_json_bool(const char *json, const char *key, bool *out)
+{
+	const char *v = json_value(json, key);
+	if (v && !strncmp(v, "true", 4))
+		*out = true;
+	else if (v && !strncmp(v, "false", 5))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+bool bench_json_str(const char *json, const char *key, char *out, size_t n)
+{
+	const char *v = json_value(json, key);
+	if (!v || *v != '"' || n == 0)
+		return false;
+	size_t k = 0;
+	for (v++; *v && *v != '"'; v++) {
+		if (*v == '\\' && v[1])
+			v++;
+		if (k + 1 < n)
+			out[k++] = *v;
+	}
+	out[k] = '\0';
+	return *v == '"';
+}
+
+bool bench_json_next(const char *json, const char *key, const char **pos, char *out, size_t n)
+{
+	const char *p = *pos;
+	if (!p) {
+		p = json_value(json, key);
+		if (!p || *p != '[')
+			return false;
+		p++;
+	}
+	while (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	if (*p != '{')
+		return false;
+	/* the matching brace, skipping strings */
+	int depth = 0;
+	bool in_str = false;
+	const char *q = p;
+	for (; *q; q++) {
+		if (in_str) {
+			if (*q == '\\' && q[1])
+				q++;
+			else if (*q == '"')
+				in_str = false;
+		} else if (*q == '"') {
+			in_str = true;
+		} else if (*q == '{') {
+			depth++;
+		} else if (*q == '}' && --depth == 0) {
+			break;
+		}
+	}
+	if (!*q || (size_t)(q - p + 1) >= n)
+		return false;
+	memcpy(out, p, (size_t)(q - p + 1));
+	out[q - p + 1] = '\0';
+	*pos = q + 1;
+	return true;
 }

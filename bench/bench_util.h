@@ -1,7 +1,8 @@
 /*
  * bench_util.h - helpers shared by the benchmark programs in bench/: timing,
- * option parsing, statistics, running external commands, and mount handling
- * (loop-mounted ext4 images, tmpfs) with async-signal-safe cleanup.
+ * option parsing, statistics, running external commands, mount handling
+ * (loop-mounted ext4 images, tmpfs) with async-signal-safe cleanup, and the
+ * Ananke service as a child process (`ananke serve`, its status as JSON).
  *
  * This file is not a program: the Makefile links bench_util.o into every
  * bench/<name>.c program instead of building a build/bin/bench_util.
@@ -11,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -73,5 +75,71 @@ void bench_mount_options(const char *mnt, char *out, size_t n);
 /* File system type under `path`: "ext4", "xfs", "btrfs", "tmpfs", "other"
  * or "?". */
 const char *bench_host_fs(const char *path);
+
+/* ---- the Ananke service ------------------------------------------------------ */
+
+/* One `ananke serve IMAGE --socket S --foreground ...` child of this process
+ * and its files. The caller fills prog, ananke and the three paths; pid is
+ * set by bench_svc_spawn and cleared when the child has been reaped (signal
+ * handlers read it). */
+struct bench_svc {
+	const char *prog;   /* the benchmark's name, for messages */
+	const char *ananke; /* the ananke program */
+	char image[1100], socket[1100], log[1100];
+	volatile sig_atomic_t pid; /* the serve child (the supervisor), 0: none */
+};
+
+/* The ananke program next to the running program (build/bin/ananke), else
+ * "ananke" (PATH). */
+const char *bench_default_ananke(void);
+
+/* A new sparse image of `size` bytes at s->image, formatted with
+ * `ananke mkfs IMAGE --size SIZE` (output to the log). 0, or -1 with a
+ * message. */
+int bench_svc_mkfs(struct bench_svc *s, uint64_t size);
+
+/* Start `ananke serve IMAGE --socket S --foreground` plus args (NULL-
+ * terminated; args may be NULL), stdout and stderr appended to the log.
+ * 0, or -1 with a message. */
+int bench_svc_spawn(struct bench_svc *s, char *const args[]);
+
+/* Wait up to timeout_ms until the service answers STATUS with "state":
+ * "running". 0, or -1 with a message (the child exited, or time ran out). */
+int bench_svc_wait_running(struct bench_svc *s, unsigned timeout_ms);
+
+/* Reap the serve child if it has exited (then s->pid = 0). true when it has
+ * (or there is none); *status gets its wait status when reaped here. */
+bool bench_svc_reap(struct bench_svc *s, int *status);
+
+/* Stop the service with `ananke stop` and wait up to 90 s for the child; if
+ * it does not exit, SIGTERM, then SIGKILL (to the child only). 0 when it
+ * stopped cleanly and exited 0, else -1 with a message. */
+int bench_svc_stop(struct bench_svc *s);
+
+/* SIGTERM to the serve child (its supervisor stops its servers), wait up to
+ * 5 s, then SIGKILL. Async-signal-safe. */
+void bench_svc_kill(struct bench_svc *s);
+
+/* The last n (at most 32) lines of the service log, to stderr. */
+void bench_svc_show_log(const struct bench_svc *s, unsigned n);
+
+/* One STATUS reply as JSON (in-process over the control socket, no exec)
+ * into buf, NUL-terminated. Its length, or -errno (-ENOENT/-ECONNREFUSED:
+ * nothing listens; -ETIMEDOUT: no reply within 10 s). */
+int bench_svc_status(const struct bench_svc *s, char *buf, size_t len);
+
+/* ---- reading JSON replies (flat objects and arrays of flat objects) ---------- */
+
+/* The integer after the first "key": in json. true when found. */
+bool bench_json_int(const char *json, const char *key, int64_t *out);
+/* true or false after the first "key":. */
+bool bench_json_bool(const char *json, const char *key, bool *out);
+/* The string after the first "key": (escapes kept as they are). */
+bool bench_json_str(const char *json, const char *key, char *out, size_t n);
+/* Iterate the objects of the array "key": start with *pos = NULL; each call
+ * copies the next object (braces included) into out and returns true, or
+ * returns false after the last one (or when there is no such array, or an
+ * object does not fit in out). */
+bool bench_json_next(const char *json, const char *key, const char **pos, char *out, size_t n);
 
 #endif
