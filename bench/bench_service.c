@@ -37,6 +37,17 @@
  * / phase wall time), p50 and p99; ratios ananke/ext4 and ananke/tmpfs of the
  * median throughputs (above 1: Ananke faster).
  *
+ * Recovery modes (--modes none,ananke,sync): the service side runs once per
+ * listed mode in every repetition (`ananke serve ... --recovery=MODE`), the
+ * modes interleaved with each other and with ext4 and tmpfs (unless
+ * --no-ext4 / --no-tmpfs); the order of the sides rotates by one from one
+ * repetition to the next, so no mode always follows another. The table then
+ * gives each mode's medians and the ratio of each mode's median throughput
+ * to the baseline mode's (none when listed, else the first), plus the
+ * paired per-repetition ratios (median, min, max) to show the spread.
+ * Without --modes the service runs with its default mode and no
+ * --recovery option.
+ *
  * ext4 and tmpfs need root (mount). Without it the program says so and
  * measures the Ananke side only. A fresh volume's root directory belongs to
  * uid 0 (mode 0755), so a client that is not root may not create files in
@@ -50,7 +61,8 @@
  * Usage: bench_service [--reps N] [--files N] [--image-size SIZE] [--quick]
  *                      [--file-size SIZE] [--fsyncs N] [--seq-size SIZE]
  *                      [--fit-size SIZE] [--workers N] [--ananke PATH]
- *                      [--dir DIR] [--no-ext4] [--no-tmpfs]
+ *                      [--modes LIST] [--serve-opt OPT]... [--dir DIR]
+ *                      [--no-ext4] [--no-tmpfs]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +91,9 @@
 #define BLK BENCH_BLK
 #define SEQ_IO (1u << 20) /* the size of one sequential operation */
 #define MAX_REPS 99
+#define MAX_MODES 3 /* none, ananke, sync */
+#define MAX_SIDES (MAX_MODES + 2)
+#define MAX_SERVE_OPTS 8
 
 /* ---- configuration ------------------------------------------------------- */
 
@@ -93,6 +108,10 @@ struct config {
 	unsigned workers;   /* 0: the service's default */
 	const char *ananke; /* the ananke program */
 	const char *dir;
+	const char *modes[MAX_MODES]; /* --modes, in the order given */
+	unsigned nmodes;              /* 0: one service side, its default mode */
+	char *serve_opts[MAX_SERVE_OPTS]; /* --serve-opt, passed to `ananke serve` */
+	unsigned nserve_opts;
 	bool quick;
 	bool no_ext4, no_tmpfs;
 };
@@ -112,23 +131,27 @@ enum op {
 	OP_FIT_READ,
 	OP_COUNT
 };
-enum { SIDE_ANANKE, SIDE_EXT4, SIDE_TMPFS, SIDE_COUNT };
-static const char *const side_names[SIDE_COUNT] = {"ananke", "ext4", "tmpfs"};
+/* What a side is. The sides of a run are g_sides[0..g_nsides): the service
+ * (once per recovery mode with --modes), then ext4 and tmpfs. */
+enum { SIDE_ANANKE, SIDE_EXT4, SIDE_TMPFS };
+struct side_def {
+	int kind;
+	const char *name; /* "ananke", or the recovery mode; "ext4", "tmpfs" */
+	const char *mode; /* --recovery=MODE for the service, NULL: its default */
+};
+static struct side_def g_sides[MAX_SIDES];
+static int g_nsides;
 
 /* ---- cleanup state (touched from signal handlers: syscalls only) ---------- */
 
 static char g_workdir[1024];
-static char g_ananke_img[1100];
 static char g_ext4_img[1100];
 static char g_ext4_mnt[1100];
 static char g_tmpfs_mnt[1100];
-static char g_socket[1100];
-static char g_serve_log[1100];
-static char g_status_out[1100];
 static volatile sig_atomic_t g_ext4_mounted;
 static volatile sig_atomic_t g_tmpfs_mounted;
 static volatile sig_atomic_t g_workdir_made;
-static volatile sig_atomic_t g_serve_pid; /* the `ananke serve` child, 0: none */
+static struct bench_svc g_svc = {.prog = PROG}; /* its pid: the `ananke serve` child */
 static const char *volatile g_activity = "setup";
 
 /* Unmount what is mounted. Async-signal-safe. */
@@ -145,7 +168,7 @@ static void unmount_all(bool lazy)
 static void cleanup_all(bool lazy)
 {
 	unmount_all(lazy);
-	const char *files[] = {g_ananke_img, g_ext4_img, g_socket, g_serve_log, g_status_out};
+	const char *files[] = {g_svc.image, g_ext4_img, g_svc.socket, g_svc.log};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (files[i][0])
 			unlink(files[i]);
@@ -177,18 +200,8 @@ static void on_fatal_signal(int sig)
 	bench_put_str(" during: ");
 	bench_put_str(g_activity);
 	bench_put_str("\n" PROG ": cleaning up (stop the service, unmount, delete images)\n");
-	pid_t pid = (pid_t)g_serve_pid;
-	if (pid > 0) {
-		/* The supervisor stops its server on SIGTERM; give it 5 s. */
-		kill(pid, SIGTERM);
-		for (int i = 0; i < 500; i++) {
-			if (waitpid(pid, NULL, WNOHANG) == pid)
-				break;
-			struct timespec ts = {0, 10 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-		}
-		g_serve_pid = 0;
-	}
+	/* The supervisor stops its server on SIGTERM. */
+	bench_svc_kill(&g_svc);
 	cleanup_all(true);
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -296,8 +309,8 @@ struct phase_result {
 	double p50_us, p99_us, max_us;
 };
 
-static struct phase_result g_res[SIDE_COUNT][OP_COUNT][MAX_REPS];
-static uint64_t g_requests[MAX_REPS]; /* requests the service counted per rep */
+static struct phase_result g_res[MAX_SIDES][OP_COUNT][MAX_REPS];
+static uint64_t g_requests[MAX_SIDES][MAX_REPS]; /* requests the service counted */
 static unsigned g_errors;
 static char g_first_errors[8][320];
 
@@ -305,7 +318,7 @@ static void report_error(int side, int rep, const char *op, const char *call, co
 			 long rc)
 {
 	char msg[320];
-	snprintf(msg, sizeof(msg), "%s rep %d, %s: %s(%s) returned %ld (%s: %s)", side_names[side],
+	snprintf(msg, sizeof(msg), "%s rep %d, %s: %s(%s) returned %ld (%s: %s)", g_sides[side].name,
 		 rep + 1, op, call, path ? path : "", rc, bench_errno_name((int)-rc),
 		 strerror((int)-rc));
 	fprintf(stderr, PROG ": ERROR %s\n", msg);
@@ -343,7 +356,7 @@ static char g_activity_buf[128];
 
 static void set_activity(int side, int rep, const char *what)
 {
-	snprintf(g_activity_buf, sizeof(g_activity_buf), "%s rep %d: %s", side_names[side], rep + 1,
+	snprintf(g_activity_buf, sizeof(g_activity_buf), "%s rep %d: %s", g_sides[side].name, rep + 1,
 		 what);
 	g_activity = g_activity_buf;
 }
@@ -592,55 +605,14 @@ static void run_phases(const struct side *s, int side, int rep, struct workload 
 
 /* ---- the service -------------------------------------------------------------- */
 
-/* Print the last lines of the service log (after a failure). */
-static void show_serve_log(void)
+/* The service's request counter (`status --json`, "ops"), or -1. */
+static int64_t service_requests(void)
 {
-	FILE *f = fopen(g_serve_log, "r");
-	if (!f)
-		return;
-	char lines[12][512];
-	unsigned n = 0;
-	while (fgets(lines[n % 12], sizeof(lines[0]), f))
-		n++;
-	fclose(f);
-	fprintf(stderr, PROG ": last lines of the service log:\n");
-	for (unsigned i = n > 12 ? n - 12 : 0; i < n; i++)
-		fprintf(stderr, "  | %s", lines[i % 12]);
-}
-
-/* Wait up to timeout_ms for the serve child to exit; true when it did. */
-static bool wait_serve_exit(unsigned timeout_ms, int *status)
-{
-	pid_t pid = (pid_t)g_serve_pid;
-	for (unsigned t = 0;; t += 10) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD)) {
-			g_serve_pid = 0;
-			return true;
-		}
-		if (t >= timeout_ms)
-			return false;
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-}
-
-/* `ananke status --json`: the service's request counter, or -1. */
-static int64_t service_requests(const struct config *cfg)
-{
-	char *argv[] = {(char *)cfg->ananke, "status", "--socket", g_socket, "--json", NULL};
-	unlink(g_status_out);
-	if (bench_run_cmd(PROG, argv, false, g_status_out) != 0)
+	static char buf[65536];
+	int64_t ops;
+	if (bench_svc_status(&g_svc, buf, sizeof(buf)) < 0 || !bench_json_int(buf, "ops", &ops))
 		return -1;
-	FILE *f = fopen(g_status_out, "r");
-	if (!f)
-		return -1;
-	char buf[8192];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strstr(buf, "\"ops\":");
-	return p ? strtoll(p + 6, NULL, 10) : -1;
+	return ops;
 }
 
 /* Make `dir` (mode 0777, owned by uid 0) on the unserved image, in-process:
@@ -649,7 +621,7 @@ static int make_shared_dir(const char *dir)
 {
 	struct bdev *dev;
 	struct fs *fs;
-	int rc = bdev_file_open(g_ananke_img, false, 0, &dev);
+	int rc = bdev_file_open(g_svc.image, false, 0, &dev);
 	if (rc < 0)
 		return rc;
 	struct fs_options fo = {.no_background = true};
@@ -667,112 +639,79 @@ static int make_shared_dir(const char *dir)
 	return rc;
 }
 
-/* Start `ananke serve` on a fresh image and connect to it. 0 or -1. */
-static int service_start(const struct config *cfg, int rep, const char *prefix)
+/* Start `ananke serve` (side's recovery mode) on a fresh image and connect
+ * to it. 0 or -1. */
+static int service_start(const struct config *cfg, int side, int rep, const char *prefix)
 {
-	char size[32];
-	snprintf(size, sizeof(size), "%" PRIu64, cfg->image_size);
-	int rc = bench_make_sparse_file(g_ananke_img, cfg->image_size);
-	if (rc < 0) {
-		report_error(SIDE_ANANKE, rep, "setup", "create image", g_ananke_img, rc);
-		return -1;
-	}
-	char *mkfs_argv[] = {(char *)cfg->ananke, "mkfs", g_ananke_img, "--size", size, NULL};
-	if (bench_run_cmd(PROG, mkfs_argv, true, g_serve_log) != 0) {
-		report_error(SIDE_ANANKE, rep, "setup", "ananke mkfs", g_ananke_img, -EIO);
-		show_serve_log();
+	int rc;
+	if (bench_svc_mkfs(&g_svc, cfg->image_size) < 0) {
+		report_error(side, rep, "setup", "ananke mkfs", g_svc.image, -EIO);
 		return -1;
 	}
 	if (prefix[0] && (rc = make_shared_dir(prefix)) < 0) {
-		report_error(SIDE_ANANKE, rep, "setup", "mkdir (in-process)", prefix, rc);
+		report_error(side, rep, "setup", "mkdir (in-process)", prefix, rc);
 		return -1;
 	}
-	char workers[16];
+	char workers[16], recovery[32];
+	char *args[5 + MAX_SERVE_OPTS];
+	int n = 0;
 	snprintf(workers, sizeof(workers), "%u", cfg->workers);
-	char *serve_argv[] = {(char *)cfg->ananke, "serve", g_ananke_img, "--socket", g_socket,
-			      "--foreground", cfg->workers ? "--workers" : NULL, workers, NULL};
-	pid_t pid = bench_spawn(PROG, serve_argv, false, g_serve_log);
-	if (pid < 0)
-		return -1;
-	g_serve_pid = pid;
-	/* Ready when ank_mount succeeds: up to 30 s. */
-	uint64_t t0 = bench_now_ns();
-	for (;;) {
-		if (ank_mount(g_socket) == 0)
-			return 0;
-		int e = errno;
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			g_serve_pid = 0;
-			report_error(SIDE_ANANKE, rep, "setup", "ananke serve (exited)", g_socket,
-				     -ECHILD);
-			show_serve_log();
-			return -1;
-		}
-		if ((e != ENOENT && e != ECONNREFUSED) || bench_now_ns() - t0 > 30000000000ull) {
-			report_error(SIDE_ANANKE, rep, "setup", "ank_mount", g_socket, -e);
-			show_serve_log();
-			return -1;
-		}
-		struct timespec ts = {0, 5 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+	if (cfg->workers) {
+		args[n++] = "--workers";
+		args[n++] = workers;
 	}
+	if (g_sides[side].mode) {
+		snprintf(recovery, sizeof(recovery), "--recovery=%s", g_sides[side].mode);
+		args[n++] = recovery;
+	}
+	for (unsigned k = 0; k < cfg->nserve_opts; k++)
+		args[n++] = cfg->serve_opts[k];
+	args[n] = NULL;
+	if (bench_svc_spawn(&g_svc, args) < 0 || bench_svc_wait_running(&g_svc, 30000) < 0) {
+		report_error(side, rep, "setup", "ananke serve", g_svc.socket, -EIO);
+		return -1;
+	}
+	if (ank_mount(g_svc.socket) < 0) {
+		report_error(side, rep, "setup", "ank_mount", g_svc.socket, -errno);
+		bench_svc_show_log(&g_svc, 12);
+		return -1;
+	}
+	return 0;
 }
 
-/* Disconnect (when connected) and stop the service with `ananke stop`;
- * SIGTERM, then SIGKILL, to the child only if that fails. 0 or -1. */
-static int service_stop(const struct config *cfg, int rep, bool mounted)
+/* Disconnect (when connected) and stop the service. 0 or -1. */
+static int service_stop(int side, int rep, bool mounted)
 {
 	int rc = 0;
 	if (mounted && ank_unmount() < 0) {
-		report_error(SIDE_ANANKE, rep, "teardown", "ank_unmount", NULL, -errno);
+		report_error(side, rep, "teardown", "ank_unmount", NULL, -errno);
 		rc = -1;
 	}
-	if (!g_serve_pid)
-		return rc;
-	char *stop_argv[] = {(char *)cfg->ananke, "stop", "--socket", g_socket, NULL};
-	int code = bench_run_cmd(PROG, stop_argv, true, g_serve_log);
-	int st = 0;
-	if (code != 0) {
-		report_error(SIDE_ANANKE, rep, "teardown", "ananke stop", g_socket, -EIO);
+	if (bench_svc_stop(&g_svc) < 0) {
+		report_error(side, rep, "teardown", "ananke stop", g_svc.socket, -EIO);
 		rc = -1;
 	}
-	if (!wait_serve_exit(90000, &st)) {
-		fprintf(stderr, PROG ": the service did not exit after `ananke stop`: SIGTERM\n");
-		kill((pid_t)g_serve_pid, SIGTERM);
-		if (!wait_serve_exit(10000, &st)) {
-			kill((pid_t)g_serve_pid, SIGKILL);
-			wait_serve_exit(10000, &st);
-		}
-		rc = -1;
-	} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		report_error(SIDE_ANANKE, rep, "teardown", "ananke serve (exit status)", g_socket,
-			     -EIO);
-		rc = -1;
-	}
-	if (rc < 0)
-		show_serve_log();
 	return rc;
 }
 
-static int ananke_rep(const struct config *cfg, int rep, struct workload *w)
+static int ananke_rep(const struct config *cfg, int side, int rep, struct workload *w)
 {
 	struct side s = {.kind = SIDE_ANANKE, .rootfd = -1};
-	set_activity(SIDE_ANANKE, rep, "mkfs / serve");
-	unlink(g_serve_log);
-	g_requests[rep] = 0;
-	int rc = service_start(cfg, rep, w->prefix);
+	set_activity(side, rep, "mkfs / serve");
+	unlink(g_svc.log);
+	g_requests[side][rep] = 0;
+	int rc = service_start(cfg, side, rep, w->prefix);
 	if (rc == 0) {
-		int64_t r0 = service_requests(cfg);
-		run_phases(&s, SIDE_ANANKE, rep, w);
-		int64_t r1 = service_requests(cfg);
+		int64_t r0 = service_requests();
+		run_phases(&s, side, rep, w);
+		int64_t r1 = service_requests();
 		if (r0 >= 0 && r1 >= r0)
-			g_requests[rep] = (uint64_t)(r1 - r0);
+			g_requests[side][rep] = (uint64_t)(r1 - r0);
 	}
-	set_activity(SIDE_ANANKE, rep, "stop");
-	if (service_stop(cfg, rep, rc == 0) < 0)
+	set_activity(side, rep, "stop");
+	if (service_stop(side, rep, rc == 0) < 0)
 		rc = -1;
-	unlink(g_ananke_img);
+	unlink(g_svc.image);
 	return rc;
 }
 
@@ -781,16 +720,16 @@ static int ananke_rep(const struct config *cfg, int rep, struct workload *w)
 static char g_ext4_mount_opts[512];
 static char g_tmpfs_mount_opts[512];
 
-/* Mount a fresh file system for `side`. 0, -1 (this rep failed), or -2
- * (the side cannot run at all; why says it). */
-static int kernel_mount(const struct config *cfg, int side, char *why, size_t whyn)
+/* Mount a fresh file system of `kind` (SIDE_EXT4 or SIDE_TMPFS). 0, -1
+ * (this rep failed), or -2 (the side cannot run at all; why says it). */
+static int kernel_mount(const struct config *cfg, int kind, char *why, size_t whyn)
 {
-	const char *mnt = side == SIDE_EXT4 ? g_ext4_mnt : g_tmpfs_mnt;
+	const char *mnt = kind == SIDE_EXT4 ? g_ext4_mnt : g_tmpfs_mnt;
 	if (mkdir(mnt, 0700) < 0 && errno != EEXIST) {
 		snprintf(why, whyn, "cannot create %s: %s", mnt, strerror(errno));
 		return -2;
 	}
-	if (side == SIDE_TMPFS) {
+	if (kind == SIDE_TMPFS) {
 		char opts[64];
 		snprintf(opts, sizeof(opts), "size=%" PRIu64 ",mode=0755", cfg->image_size);
 		g_tmpfs_mounted = 1; /* set before: a signal during mount still unmounts */
@@ -833,12 +772,13 @@ static int kernel_mount(const struct config *cfg, int side, char *why, size_t wh
 static int kernel_rep(const struct config *cfg, int side, int rep, struct workload *w, char *why,
 		      size_t whyn)
 {
-	struct side s = {.kind = side, .rootfd = -1};
+	int kind = g_sides[side].kind;
+	struct side s = {.kind = kind, .rootfd = -1};
 	set_activity(side, rep, "mkfs/mount");
-	int rc = kernel_mount(cfg, side, why, whyn);
+	int rc = kernel_mount(cfg, kind, why, whyn);
 	if (rc < 0)
 		return rc;
-	const char *mnt = side == SIDE_EXT4 ? g_ext4_mnt : g_tmpfs_mnt;
+	const char *mnt = kind == SIDE_EXT4 ? g_ext4_mnt : g_tmpfs_mnt;
 	s.rootfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.rootfd < 0) {
 		report_error(side, rep, "setup", "open", mnt, -errno);
@@ -848,7 +788,7 @@ static int kernel_rep(const struct config *cfg, int side, int rep, struct worklo
 		close(s.rootfd);
 	}
 	set_activity(side, rep, "unmount");
-	volatile sig_atomic_t *flag = side == SIDE_EXT4 ? &g_ext4_mounted : &g_tmpfs_mounted;
+	volatile sig_atomic_t *flag = kind == SIDE_EXT4 ? &g_ext4_mounted : &g_tmpfs_mounted;
 	int urc = bench_umount(mnt, false);
 	if (urc == 0)
 		*flag = 0;
@@ -856,7 +796,7 @@ static int kernel_rep(const struct config *cfg, int side, int rep, struct worklo
 		fprintf(stderr, PROG ": cannot unmount %s: %s\n", mnt, strerror(-urc));
 		rc = -1;
 	}
-	if (side == SIDE_EXT4)
+	if (kind == SIDE_EXT4)
 		unlink(g_ext4_img);
 	return rc;
 }
@@ -887,63 +827,204 @@ static struct summary summarize(int side, int op, unsigned reps)
 	return s;
 }
 
+/* The service side the others are compared with: mode "none" when it runs,
+ * else the first service side. */
+static int baseline_side(void)
+{
+	for (int i = 0; i < g_nsides; i++)
+		if (g_sides[i].kind == SIDE_ANANKE && g_sides[i].mode &&
+		    !strcmp(g_sides[i].mode, "none"))
+			return i;
+	return 0;
+}
+
+/* A ratio column: median ops/s of side a / median ops/s of side b. */
+struct ratio_col {
+	int a, b;
+	bool mode; /* two recovery modes (paired ratios are printed too) */
+	char label[32];
+};
+
+static int ratio_cols(const struct config *cfg, struct ratio_col *rc)
+{
+	int n = 0, base = baseline_side();
+	for (int i = 0; cfg->nmodes && i < g_nsides; i++) {
+		if (g_sides[i].kind != SIDE_ANANKE || i == base)
+			continue;
+		rc[n] = (struct ratio_col){.a = i, .b = base, .mode = true};
+		snprintf(rc[n].label, sizeof(rc[n].label), "%s / %s", g_sides[i].name,
+			 g_sides[base].name);
+		n++;
+	}
+	for (int i = 0; i < g_nsides; i++) {
+		if (g_sides[i].kind == SIDE_ANANKE)
+			continue;
+		rc[n] = (struct ratio_col){.a = base, .b = i};
+		snprintf(rc[n].label, sizeof(rc[n].label), "%s / %s",
+			 cfg->nmodes ? g_sides[base].name : "a", g_sides[i].name);
+		n++;
+	}
+	return n;
+}
+
+static void fmt_ratio(double x, char *out, size_t n)
+{
+	snprintf(out, n, x < 0.095 ? "%.3f" : "%.2f", x);
+}
+
+/* "| a | b |" with each cell right-aligned to its width (the first left). */
+static void print_row(char cells[][48], const int *width, int n)
+{
+	for (int k = 0; k < n; k++)
+		printf(k == 0 ? "| %-*s " : "| %*s ", width[k], cells[k]);
+	printf("|\n");
+}
+
+static void print_rule(const int *width, int n)
+{
+	for (int k = 0; k < n; k++) {
+		printf("|");
+		for (int i = 0; i < width[k] + 1; i++)
+			putchar('-');
+		putchar(k == 0 ? '-' : ':');
+	}
+	printf("|\n");
+}
+
+#define MAX_COLS (1 + 2 * MAX_SIDES + 2 * MAX_SIDES)
+
 static void print_table(const struct config *cfg, const struct workload *w, const bool ran[])
 {
 	bool partial = false;
-	printf("\n| %-28s | %10s | %10s | %10s | %8s | %9s | %17s | %17s | %17s |\n", "op",
-	       "ananke/s", "ext4/s", "tmpfs/s", "a / ext4", "a / tmpfs", "ananke p50/p99 us",
-	       "ext4 p50/p99 us", "tmpfs p50/p99 us");
-	printf("|------------------------------|-----------:|-----------:|-----------:|---------:|"
-	       "----------:|------------------:|------------------:|------------------:|\n");
+	struct ratio_col rc[2 * MAX_SIDES];
+	int nrc = ratio_cols(cfg, rc);
+	char cells[MAX_COLS][48];
+	int width[MAX_COLS], ncol = 0;
+
+	/* header */
+	snprintf(cells[ncol], 48, "op");
+	width[ncol++] = 28;
+	for (int i = 0; i < g_nsides; i++) {
+		snprintf(cells[ncol], 48, "%s/s", g_sides[i].name);
+		width[ncol++] = 10;
+	}
+	for (int k = 0; k < nrc; k++) {
+		snprintf(cells[ncol], 48, "%s", rc[k].label);
+		int l = (int)strlen(rc[k].label);
+		width[ncol++] = l > 8 ? l : 8;
+	}
+	for (int i = 0; i < g_nsides; i++) {
+		snprintf(cells[ncol], 48, "%s p50/p99 us", g_sides[i].name);
+		int l = (int)strlen(cells[ncol]);
+		width[ncol++] = l > 17 ? l : 17;
+	}
+	printf("\n");
+	print_row(cells, width, ncol);
+	print_rule(width, ncol);
+
 	for (int op = 0; op < OP_COUNT; op++) {
-		struct summary sm[SIDE_COUNT];
-		char ops[SIDE_COUNT][32], lat[SIDE_COUNT][48], ratio[2][32];
-		for (int side = 0; side < SIDE_COUNT; side++) {
-			sm[side] = summarize(side, op, cfg->reps);
-			const char *mark = sm[side].nok && sm[side].nok < cfg->reps ? "*" : "";
+		struct summary sm[MAX_SIDES];
+		int c = 0;
+		snprintf(cells[c++], 48, "%s", w->op_label[op]);
+		for (int i = 0; i < g_nsides; i++) {
+			sm[i] = summarize(i, op, cfg->reps);
+			const char *mark = sm[i].nok && sm[i].nok < cfg->reps ? "*" : "";
 			if (*mark)
 				partial = true;
-			if (!ran[side]) {
-				snprintf(ops[side], sizeof(ops[side]), "not run");
-				snprintf(lat[side], sizeof(lat[side]), "-");
-			} else if (!sm[side].nok) {
-				snprintf(ops[side], sizeof(ops[side]), "ERROR");
-				snprintf(lat[side], sizeof(lat[side]), "-");
-			} else {
-				char t1[16], t2[16];
-				snprintf(ops[side], sizeof(ops[side]), "%.0f%s", sm[side].ops, mark);
-				bench_fmt_us(sm[side].p50, t1, sizeof(t1));
-				bench_fmt_us(sm[side].p99, t2, sizeof(t2));
-				snprintf(lat[side], sizeof(lat[side]), "%s / %s", t1, t2);
+			if (!ran[i])
+				snprintf(cells[c++], 48, "not run");
+			else if (!sm[i].nok)
+				snprintf(cells[c++], 48, "ERROR");
+			else
+				snprintf(cells[c++], 48, "%.0f%s", sm[i].ops, mark);
+		}
+		for (int k = 0; k < nrc; k++) {
+			int a = rc[k].a, b = rc[k].b;
+			if (ran[a] && ran[b] && sm[a].nok && sm[b].nok)
+				fmt_ratio(sm[a].ops / sm[b].ops, cells[c++], 48);
+			else
+				snprintf(cells[c++], 48, "-");
+		}
+		for (int i = 0; i < g_nsides; i++) {
+			if (!ran[i] || !sm[i].nok) {
+				snprintf(cells[c++], 48, "-");
+				continue;
 			}
+			char t1[16], t2[16];
+			bench_fmt_us(sm[i].p50, t1, sizeof(t1));
+			bench_fmt_us(sm[i].p99, t2, sizeof(t2));
+			snprintf(cells[c++], 48, "%s / %s", t1, t2);
 		}
-		for (int k = 0; k < 2; k++) {
-			int other = k == 0 ? SIDE_EXT4 : SIDE_TMPFS;
-			if (ran[SIDE_ANANKE] && ran[other] && sm[SIDE_ANANKE].nok && sm[other].nok) {
-				double x = sm[SIDE_ANANKE].ops / sm[other].ops;
-				snprintf(ratio[k], sizeof(ratio[k]), x < 0.095 ? "%.3f" : "%.2f", x);
-			} else
-				snprintf(ratio[k], sizeof(ratio[k]), "-");
-		}
-		printf("| %-28s | %10s | %10s | %10s | %8s | %9s | %17s | %17s | %17s |\n",
-		       w->op_label[op], ops[SIDE_ANANKE], ops[SIDE_EXT4], ops[SIDE_TMPFS], ratio[0],
-		       ratio[1], lat[SIDE_ANANKE], lat[SIDE_EXT4], lat[SIDE_TMPFS]);
+		print_row(cells, width, ncol);
 	}
 	printf("\nops/s: median over %u reps of (operations / phase time); for the 1 MiB rows "
-	       "ops/s = MiB/s.\nratios: ananke ops/s / ext4 (or tmpfs) ops/s, > 1: Ananke faster. "
-	       "Latencies: median over reps of each rep's p50 / p99.\n",
+	       "ops/s = MiB/s.\n",
 	       cfg->reps);
+	if (cfg->nmodes)
+		printf("ratios: median ops/s of the side named first / median ops/s of the side "
+		       "named second\n(ananke / none = 0.98: mode ananke has 2%% less throughput "
+		       "than mode none).\n");
+	else
+		printf("ratios: ananke ops/s / ext4 (or tmpfs) ops/s, > 1: Ananke faster.\n");
+	printf("Latencies: median over reps of each rep's p50 / p99.\n");
 	if (partial)
 		printf("* median over the repetitions that completed (some failed, see errors).\n");
 
-	for (int what = 0; what < 2; what++) {
-		printf(what == 0 ? "\nper-rep ops/s (in run order):\n"
-				 : "\nper-rep max latency, us (in run order):\n");
+	/* paired ratios of the recovery modes: rep r of one / rep r of the other */
+	bool any_mode = false;
+	for (int k = 0; k < nrc; k++)
+		any_mode |= rc[k].mode && ran[rc[k].a] && ran[rc[k].b];
+	if (any_mode) {
+		printf("\npaired per-rep ratios (rep r of one mode / rep r of the other), median "
+		       "[min .. max]:\n\n");
+		int pw[1 + 2 * MAX_SIDES], np = 0;
+		snprintf(cells[np], 48, "op");
+		pw[np++] = 28;
+		for (int k = 0; k < nrc; k++) {
+			if (!rc[k].mode)
+				continue;
+			snprintf(cells[np], 48, "%s", rc[k].label);
+			pw[np++] = 22;
+		}
+		print_row(cells, pw, np);
+		print_rule(pw, np);
 		for (int op = 0; op < OP_COUNT; op++) {
-			for (int side = 0; side < SIDE_COUNT; side++) {
+			np = 0;
+			snprintf(cells[np++], 48, "%s", w->op_label[op]);
+			for (int k = 0; k < nrc; k++) {
+				if (!rc[k].mode)
+					continue;
+				double v[MAX_REPS];
+				unsigned nv = 0;
+				for (unsigned r = 0; r < cfg->reps; r++) {
+					const struct phase_result *x = &g_res[rc[k].a][op][r];
+					const struct phase_result *y = &g_res[rc[k].b][op][r];
+					if (x->ok && y->ok && y->ops_per_s > 0)
+						v[nv++] = x->ops_per_s / y->ops_per_s;
+				}
+				if (!nv) {
+					snprintf(cells[np++], 48, "-");
+					continue;
+				}
+				double med = bench_median(v, nv); /* sorts v */
+				char t[3][12];
+				fmt_ratio(med, t[0], sizeof(t[0]));
+				fmt_ratio(v[0], t[1], sizeof(t[1]));
+				fmt_ratio(v[nv - 1], t[2], sizeof(t[2]));
+				snprintf(cells[np++], 48, "%s [%s .. %s]", t[0], t[1], t[2]);
+			}
+			print_row(cells, pw, np);
+		}
+	}
+
+	for (int what = 0; what < 2; what++) {
+		printf(what == 0 ? "\nper-rep ops/s (in rep order):\n"
+				 : "\nper-rep max latency, us (in rep order):\n");
+		for (int op = 0; op < OP_COUNT; op++) {
+			for (int side = 0; side < g_nsides; side++) {
 				if (!ran[side])
 					continue;
-				printf("  %-28s %-7s", w->op_label[op], side_names[side]);
+				printf("  %-28s %-7s", w->op_label[op], g_sides[side].name);
 				for (unsigned r = 0; r < cfg->reps; r++) {
 					const struct phase_result *x = &g_res[side][op][r];
 					if (x->ok)
@@ -955,10 +1036,13 @@ static void print_table(const struct config *cfg, const struct workload *w, cons
 			}
 		}
 	}
-	if (ran[SIDE_ANANKE]) {
-		printf("\nrequests the service counted per rep (ananke status \"ops\"):");
+	for (int side = 0; side < g_nsides; side++) {
+		if (g_sides[side].kind != SIDE_ANANKE || !ran[side])
+			continue;
+		printf("\nrequests the service counted per rep (%s%s, status \"ops\"):",
+		       cfg->nmodes ? "mode " : "", g_sides[side].name);
 		for (unsigned r = 0; r < cfg->reps; r++)
-			printf(" %" PRIu64, g_requests[r]);
+			printf(" %" PRIu64, g_requests[side][r]);
 		printf("\n");
 	}
 }
@@ -979,6 +1063,11 @@ static void usage(FILE *f)
 		"  --fit-size SIZE     the file of the 'fits cache' read row (default 32M)\n"
 		"  --workers N         `ananke serve --workers N` (default: the service's)\n"
 		"  --ananke PATH       the ananke program (default: next to this program)\n"
+		"  --modes LIST        run the service once per recovery mode in LIST (comma-\n"
+		"                      separated: none, ananke, sync), interleaved; ratios\n"
+		"                      against none (default: one service side, no --recovery)\n"
+		"  --serve-opt OPT     pass OPT to every `ananke serve` (repeatable; e.g.\n"
+		"                      --serve-opt=--plog-size=67108864)\n"
 		"  --dir DIR           where images, mount points and the socket live\n"
 		"                      (default: a new temp dir under /var/tmp)\n"
 		"  --no-ext4           skip the ext4 side\n"
@@ -986,19 +1075,38 @@ static void usage(FILE *f)
 		MAX_REPS);
 }
 
-/* The ananke program next to this one (build/bin/ananke). */
-static const char *default_ananke(void)
+/* --modes LIST into cfg. 0 or -1 (message printed). */
+static int parse_modes(const char *list, struct config *cfg)
 {
-	static char path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 16);
-	if (n <= 0)
-		return "ananke";
-	path[n] = '\0';
-	char *slash = strrchr(path, '/');
-	if (!slash)
-		return "ananke";
-	strcpy(slash + 1, "ananke");
-	return path;
+	static const char *const known[] = {"none", "ananke", "sync"};
+	const char *p = list;
+	cfg->nmodes = 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		const char *mode = NULL;
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strlen(known[k]) == n && !strncmp(p, known[k], n))
+				mode = known[k];
+		if (!mode) {
+			fprintf(stderr, PROG ": --modes: unknown mode '%.*s' (none, ananke, sync)\n",
+				(int)n, p);
+			return -1;
+		}
+		for (unsigned k = 0; k < cfg->nmodes; k++)
+			if (cfg->modes[k] == mode) {
+				fprintf(stderr, PROG ": --modes: %s listed twice\n", mode);
+				return -1;
+			}
+		cfg->modes[cfg->nmodes++] = mode;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (!cfg->nmodes) {
+		fprintf(stderr, PROG ": --modes needs at least one mode\n");
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -1062,6 +1170,15 @@ int main(int argc, char **argv)
 			bad = bench_parse_uint(v, &cfg.workers) < 0;
 		} else if (!strcmp(a, "--ananke")) {
 			cfg.ananke = v;
+		} else if (!strcmp(a, "--serve-opt")) {
+			if (cfg.nserve_opts == MAX_SERVE_OPTS) {
+				fprintf(stderr, PROG ": at most %d --serve-opt\n", MAX_SERVE_OPTS);
+				return 2;
+			}
+			cfg.serve_opts[cfg.nserve_opts++] = (char *)v;
+		} else if (!strcmp(a, "--modes")) {
+			if (parse_modes(v, &cfg) < 0)
+				return 2;
 		} else if (!strcmp(a, "--dir")) {
 			cfg.dir = v;
 		} else {
@@ -1091,7 +1208,7 @@ int main(int argc, char **argv)
 	if (!set_fit)
 		cfg.fit_size = cfg.quick ? 8ull << 20 : 32ull << 20;
 	if (!cfg.ananke)
-		cfg.ananke = default_ananke();
+		cfg.ananke = bench_default_ananke();
 	if (cfg.image_size % BLK || cfg.file_size % BLK) {
 		fprintf(stderr, PROG ": --image-size and --file-size must be multiples of 4 KiB\n");
 		return 2;
@@ -1175,13 +1292,25 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	g_workdir_made = 1;
-	snprintf(g_ananke_img, sizeof(g_ananke_img), "%s/ananke.img", g_workdir);
+	g_svc.ananke = cfg.ananke;
+	snprintf(g_svc.image, sizeof(g_svc.image), "%s/ananke.img", g_workdir);
+	snprintf(g_svc.socket, sizeof(g_svc.socket), "%s/s", g_workdir);
+	snprintf(g_svc.log, sizeof(g_svc.log), "%s/serve.log", g_workdir);
 	snprintf(g_ext4_img, sizeof(g_ext4_img), "%s/ext4.img", g_workdir);
 	snprintf(g_ext4_mnt, sizeof(g_ext4_mnt), "%s/ext4.mnt", g_workdir);
 	snprintf(g_tmpfs_mnt, sizeof(g_tmpfs_mnt), "%s/tmpfs.mnt", g_workdir);
-	snprintf(g_socket, sizeof(g_socket), "%s/s", g_workdir);
-	snprintf(g_serve_log, sizeof(g_serve_log), "%s/serve.log", g_workdir);
-	snprintf(g_status_out, sizeof(g_status_out), "%s/status.json", g_workdir);
+
+	/* the sides: the service (once per mode), ext4, tmpfs */
+	if (cfg.nmodes) {
+		for (unsigned k = 0; k < cfg.nmodes; k++)
+			g_sides[g_nsides++] = (struct side_def){SIDE_ANANKE, cfg.modes[k], cfg.modes[k]};
+	} else {
+		g_sides[g_nsides++] = (struct side_def){SIDE_ANANKE, "ananke", NULL};
+	}
+	if (!cfg.no_ext4)
+		g_sides[g_nsides++] = (struct side_def){SIDE_EXT4, "ext4", NULL};
+	if (!cfg.no_tmpfs)
+		g_sides[g_nsides++] = (struct side_def){SIDE_TMPFS, "tmpfs", NULL};
 
 	bool private_ns = false;
 	if (!(cfg.no_ext4 && cfg.no_tmpfs) && bench_private_mount_ns())
@@ -1197,13 +1326,23 @@ int main(int argc, char **argv)
 	       sysconf(_SC_NPROCESSORS_ONLN), un.release, un.machine, la[0], la[1], la[2]);
 	printf("  images    : %s sparse files in %s (host fs %s)%s\n", isz, g_workdir,
 	       bench_host_fs(g_workdir), cfg.quick ? "  [--quick]" : "");
-	char wopt[32] = "";
+	char wopt[512] = "";
+	size_t wl = 0;
 	if (cfg.workers)
-		snprintf(wopt, sizeof(wopt), " --workers %u", cfg.workers);
-	printf("  ananke    : %s mkfs IMAGE; %s serve IMAGE --socket S --foreground%s\n"
+		wl += (size_t)snprintf(wopt, sizeof(wopt), " --workers %u", cfg.workers);
+	for (unsigned k = 0; k < cfg.nserve_opts && wl < sizeof(wopt); k++)
+		wl += (size_t)snprintf(wopt + wl, sizeof(wopt) - wl, " %s", cfg.serve_opts[k]);
+	printf("  ananke    : %s mkfs IMAGE; %s serve IMAGE --socket S --foreground%s%s\n"
 	       "              (a child of this process, its defaults otherwise); this process "
 	       "is the client (ank_mount / ank_*)\n",
-	       cfg.ananke, cfg.ananke, wopt);
+	       cfg.ananke, cfg.ananke, wopt, cfg.nmodes ? " --recovery=MODE" : "");
+	if (cfg.nmodes) {
+		printf("  modes     :");
+		for (unsigned k = 0; k < cfg.nmodes; k++)
+			printf(" %s", cfg.modes[k]);
+		printf(" (one service per mode and rep; ratios against %s)\n",
+		       g_sides[baseline_side()].name);
+	}
 	if (w.prefix[0])
 		printf("              not root: every path is under %s, a mode 0777 directory "
 		       "made on each new image\n              in-process (the root of a new "
@@ -1220,19 +1359,23 @@ int main(int argc, char **argv)
 	       "fsync);\n              %s file in 1 MiB pwrite/pread; %s file read in 1 MiB "
 	       "preads, %zu of them\n",
 	       cfg.files, fsz, cfg.fsyncs, ssz, tsz, (size_t)(cfg.seq_size / SEQ_IO));
-	printf("  method    : %u reps per side, interleaved (ananke, ext4, tmpfs, ...), fresh "
+	printf("  method    : %u reps per side, interleaved (%s), fresh "
 	       "file system\n              (and service) per rep; untimed sync before each "
 	       "phase; median over reps;\n              clock_gettime around each op\n",
-	       cfg.reps);
+	       cfg.reps,
+	       cfg.nmodes ? "the order of the sides rotates by one each rep"
+			  : "ananke, ext4, tmpfs, ...");
 	fflush(stdout);
 
-	bool enabled[SIDE_COUNT] = {true, !cfg.no_ext4, !cfg.no_tmpfs};
-	bool ran[SIDE_COUNT] = {true, false, false};
-	char why[SIDE_COUNT][3000];
-	memset(why, 0, sizeof(why));
-	if (geteuid() != 0) {
-		for (int side = SIDE_EXT4; side < SIDE_COUNT; side++) {
-			if (!enabled[side])
+	bool enabled[MAX_SIDES], ran[MAX_SIDES];
+	static char why[MAX_SIDES][3000];
+	for (int side = 0; side < g_nsides; side++) {
+		enabled[side] = true;
+		ran[side] = g_sides[side].kind == SIDE_ANANKE;
+	}
+	if (geteuid() != 0 && !(cfg.no_ext4 && cfg.no_tmpfs)) {
+		for (int side = 0; side < g_nsides; side++) {
+			if (!enabled[side] || g_sides[side].kind == SIDE_ANANKE)
 				continue;
 			snprintf(why[side], sizeof(why[side]), "not root: mount needs root");
 			enabled[side] = false;
@@ -1241,21 +1384,23 @@ int main(int argc, char **argv)
 				"measuring the Ananke side only\n");
 	}
 	for (unsigned r = 0; r < cfg.reps; r++) {
-		for (int side = 0; side < SIDE_COUNT; side++) {
+		for (int k = 0; k < g_nsides; k++) {
+			/* With --modes the order rotates: no side always follows another. */
+			int side = cfg.nmodes ? (int)((r + (unsigned)k) % (unsigned)g_nsides) : k;
 			if (!enabled[side])
 				continue;
 			uint64_t t = bench_now_ns();
-			int rc = side == SIDE_ANANKE
-					 ? ananke_rep(&cfg, (int)r, &w)
+			int rc = g_sides[side].kind == SIDE_ANANKE
+					 ? ananke_rep(&cfg, side, (int)r, &w)
 					 : kernel_rep(&cfg, side, (int)r, &w, why[side], sizeof(why[side]));
 			if (rc == -2) {
 				fprintf(stderr, PROG ": %s side unavailable: %s; running without it.\n",
-					side_names[side], why[side]);
+					g_sides[side].name, why[side]);
 				enabled[side] = false;
 				continue;
 			}
 			ran[side] = true;
-			printf("rep %u/%u %-6s: %s (%.1f s)\n", r + 1, cfg.reps, side_names[side],
+			printf("rep %u/%u %-6s: %s (%.1f s)\n", r + 1, cfg.reps, g_sides[side].name,
 			       rc == 0 ? "done" : "FAILED", (double)(bench_now_ns() - t) / 1e9);
 			fflush(stdout);
 		}
@@ -1263,18 +1408,21 @@ int main(int argc, char **argv)
 	g_activity = "cleanup";
 	getloadavg(la, 3);
 	printf("  load average at the end: %.2f %.2f %.2f\n", la[0], la[1], la[2]);
-	if (ran[SIDE_EXT4])
+	bool ran_kind[3] = {false, false, false};
+	for (int side = 0; side < g_nsides; side++)
+		ran_kind[g_sides[side].kind] |= ran[side];
+	if (ran_kind[SIDE_EXT4])
 		printf("  ext4 mount : %s%s\n", g_ext4_mount_opts[0] ? g_ext4_mount_opts : "?",
 		       private_ns ? " [private mount namespace]" : "");
-	if (ran[SIDE_TMPFS])
+	if (ran_kind[SIDE_TMPFS])
 		printf("  tmpfs mount: %s%s\n", g_tmpfs_mount_opts[0] ? g_tmpfs_mount_opts : "?",
 		       private_ns ? " [private mount namespace]" : "");
 
 	print_table(&cfg, &w, ran);
-	for (int side = SIDE_EXT4; side < SIDE_COUNT; side++)
+	for (int side = 0; side < g_nsides; side++)
 		if (!ran[side] && why[side][0])
-			printf("\nNOTE: %s side NOT RUN (%s).\n", side_names[side], why[side]);
-	if (!ran[SIDE_EXT4] && !ran[SIDE_TMPFS])
+			printf("\nNOTE: %s side NOT RUN (%s).\n", g_sides[side].name, why[side]);
+	if (!ran_kind[SIDE_EXT4] && !ran_kind[SIDE_TMPFS])
 		printf("\nNOTE: Ananke figures only%s.\n",
 		       geteuid() != 0 ? " (not root: the kernel sides need mount)" : "");
 	if (g_errors) {
