@@ -4,17 +4,23 @@
  * workers' p-logs are at the crash.
  *
  * The program starts `ananke serve IMAGE --socket S --foreground
- * --recovery=ananke --workers W --plog-size P` (plus --commit-ms when the
- * service has it) on a fresh image, and forks W client processes (one per
+ * --recovery=ananke --workers W --plog-size P --commit-ms MS` on a fresh
+ * image (MS 600000 by default: no background commit during the run, only
+ * the syncs below), and forks W client processes (one per
  * worker: a ring goes to the least loaded worker). Each client connects with
  * ank_mount(), opens its own file and keeps that fd open for the whole run.
  * Then, for every crash:
  *
- *   1. wait until a standby server is ready and the last recovery ended more
+ *   1. drain the p-logs: a sync makes every entry dead, then the clients log
+ *      cheap entries (an lseek that moves nothing) until each log reaches
+ *      the limit of its appends and reclaims the dead entries; a log counts
+ *      as drained at 1/64 of its size or less (measured). A takeover keeps
+ *      the old logs and their entries, so without this the fill of one
+ *      crash would carry over to the next;
+ *   2. wait until a standby server is ready and the last recovery ended more
  *      than 1.1 s ago (a server that dies within 1 s of READY counts as a
- *      crash loop and is restarted after a back-off);
- *   2. read the p-logs' fill (`status --json`, "plogs": used and size per
- *      worker);
+ *      crash loop and is restarted after a back-off), and read the p-logs'
+ *      fill (`status --json`, "plogs": used and size per worker);
  *   3. every client writes k blocks of 4 KiB with ank_pwrite at offsets
  *      0..k-1 of its file, no fsync: each write is a p-log entry (4 KiB of
  *      inline data) that stays live until its transaction commits, which a
@@ -28,7 +34,8 @@
  *   5. wait until "restarts" and "recoveries_total" went up by one and the
  *      state is "running"; take the newest entry of "recoveries": total_us
  *      and its phases (detect, backoff, handover, journal, plog, aim,
- *      resume) and counts (acted, ignored, modified, corrupt);
+ *      resume) and counts (acted, ignored, modified, corrupt), and the
+ *      standby's minor page faults over the recovery (/proc/PID/stat);
  *   6. every client reads its k blocks back and checks them (the unsynced
  *      writes must have survived the crash).
  *
@@ -44,10 +51,9 @@
  *
  * Usage: bench_recovery [--crashes N] [--levels LIST] [--workers N]
  *                       [--plog-size SIZE] [--commit-ms MS] [--image-size SIZE]
- *                       [--warmup N] [--quick] [--csv FILE] [--ananke PATH]
- *                       [--dir DIR]
+ *                       [--warmup N] [--quick] [--csv FILE] [--verbose]
+ *                       [--ananke PATH] [--dir DIR]
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -59,7 +65,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -71,7 +76,7 @@
 #include <unistd.h>
 
 #include "../include/ananke.h"
-#include "../src/plog/plog.h"
+#include "../src/plog/plog.h" /* entry sizes only */
 #include "bench_util.h"
 
 #define PROG "bench_recovery"
@@ -93,8 +98,7 @@ struct config {
 	unsigned nlevels;
 	uint64_t plog_size;
 	uint64_t image_size;
-	unsigned commit_ms; /* 0: not passed */
-	bool commit_ms_set;
+	unsigned commit_ms; /* 0: not passed (the service's default) */
 	const char *ananke;
 	const char *dir;
 	const char *csv;
@@ -107,6 +111,7 @@ struct crash {
 	unsigned level; /* index into cfg.levels */
 	uint64_t blocks; /* written by each client */
 	uint64_t used_min, used_max; /* p-log bytes in use at the kill, over workers */
+	uint64_t entries;            /* entries kept in the p-logs at the kill, all workers */
 	int64_t total_us, detect_us, backoff_us, handover_us, journal_us, plog_us, aim_us,
 		resume_us;
 	int64_t acted, ignored, modified, corrupt;
@@ -195,12 +200,12 @@ static void sleep_ms(unsigned ms)
 /* ---- the client processes ------------------------------------------------------ */
 
 /* Controller -> client, and the reply, one SOCK_SEQPACKET record each. */
-enum { CMD_FILL = 1, CMD_PROBE, CMD_CHECK, CMD_QUIT };
+enum { CMD_FILL = 1, CMD_DRAIN, CMD_PROBE, CMD_CHECK, CMD_QUIT };
 
 struct cmd {
 	uint32_t op;
-	uint32_t pad;
-	uint64_t blocks;
+	uint32_t sync;   /* CMD_DRAIN: ank_sync first */
+	uint64_t blocks; /* CMD_FILL, CMD_CHECK: 4 KiB blocks; CMD_DRAIN: lseeks */
 	uint64_t tag;
 };
 
@@ -263,6 +268,12 @@ static int client_main(unsigned k, int sock, const char *socket_path)
 					break;
 				}
 			}
+		} else if (c.op == CMD_DRAIN) {
+			if (c.sync && ank_sync() < 0)
+				rp.status = -errno;
+			for (uint64_t i = 0; i < c.blocks && rp.status == 0; i++)
+				if (ank_lseek(fd, 0, SEEK_SET) < 0)
+					rp.status = -errno;
 		} else if (c.op == CMD_PROBE) {
 			if (ank_pread(fd, buf, BLK, 0) < 0)
 				rp.status = -errno;
@@ -449,77 +460,28 @@ static int read_state(struct svc_state *st)
 	return 0;
 }
 
-/* The p-logs' fill: used bytes per worker from "plogs" in the status; when
- * the service has no such field, from the position record in the header of
- * each p-log memfd of the supervisor (/proc/PID/fd). Returns the number of
- * logs found (their used and size in used[], size[] by worker), or -1. */
-static const char *g_fill_source = "?";
-
-static int plogs_from_headers(uint64_t *used, uint64_t *size, unsigned max)
+/* The p-logs' fill from "plogs" in the status: bytes between tail and head,
+ * the size of the entry area and the entries kept, by worker. Returns the
+ * number of logs listed, or -1. */
+static int read_fill(uint64_t *used, uint64_t *size, uint64_t *entries, unsigned max)
 {
-	char dir[64];
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)g_svc.pid);
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	int found = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		char link[sizeof(dir) + 300], target[256];
-		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
-		ssize_t n = readlink(link, target, sizeof(target) - 1);
-		if (n <= 0)
-			continue;
-		target[n] = '\0';
-		if (strncmp(target, "/memfd:ananke-plog", 18))
-			continue;
-		int fd = open(link, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		const struct plog_header *h =
-			mmap(NULL, PLOG_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-		close(fd);
-		if (h == MAP_FAILED)
-			continue;
-		const struct plog_pos *p = NULL;
-		for (int s = 0; s < 2; s++)
-			if (h->pos[s].magic == PLOG_POS_MAGIC && (!p || h->pos[s].serial > p->serial))
-				p = &h->pos[s];
-		unsigned w = h->info.worker;
-		if (h->info.magic == PLOG_MAGIC && p && w < max) {
-			used[w] = p->head_pos - p->tail_pos;
-			size[w] = h->info.copy_size;
-			found++;
-		}
-		munmap((void *)h, PLOG_HEADER_SIZE);
-	}
-	closedir(d);
-	return found;
-}
-
-static int read_fill(uint64_t *used, uint64_t *size, unsigned max)
-{
-	int n = bench_svc_status(&g_svc, g_status, sizeof(g_status));
-	if (n < 0)
+	if (bench_svc_status(&g_svc, g_status, sizeof(g_status)) < 0)
 		return -1;
 	const char *pos = NULL;
 	char obj[512];
 	int found = 0;
 	while (bench_json_next(g_status, "plogs", &pos, obj, sizeof(obj))) {
-		int64_t w, u, s;
+		int64_t w, u, sz, n;
 		if (!bench_json_int(obj, "worker", &w) || !bench_json_int(obj, "used", &u) ||
-		    !bench_json_int(obj, "size", &s) || w < 0 || (uint64_t)w >= max)
+		    !bench_json_int(obj, "size", &sz) || !bench_json_int(obj, "entries", &n) || w < 0 ||
+		    (uint64_t)w >= max)
 			return -1;
 		used[w] = (uint64_t)u;
-		size[w] = (uint64_t)s;
+		size[w] = (uint64_t)sz;
+		entries[w] = (uint64_t)n;
 		found++;
 	}
-	if (found) {
-		g_fill_source = "status \"plogs\"";
-		return found;
-	}
-	g_fill_source = "p-log headers (/proc/PID/fd; the status has no \"plogs\")";
-	return plogs_from_headers(used, size, max);
+	return found;
 }
 
 /* The newest entry of "recoveries" into c. 0 or -1. */
@@ -610,6 +572,50 @@ static void wait_gone(pid_t pid, unsigned timeout_ms)
 	close(fd);
 }
 
+/* Bring every p-log down to almost nothing: a sync makes every entry dead
+ * (its effects durable; the clients' fds keep one live entry each), and
+ * each client then repeats an lseek that leaves its offset as it is (an
+ * fd-only entry of 256 bytes that supersedes the previous one) until the
+ * log reaches the limit of its appends (15/16 of it) and reclaims the dead
+ * entries in front of its head. The number of lseeks is computed to end
+ * just after that point. A log is drained when it holds at most size/64
+ * bytes (measured). 0 or -1. */
+static int drain(const struct config *cfg)
+{
+	uint64_t used[MAX_WORKERS], size[MAX_WORKERS], entries[MAX_WORKERS];
+	struct reply rps[MAX_WORKERS];
+	struct cmd cm = {.op = CMD_DRAIN, .sync = 1};
+	for (unsigned round = 0; round < 100; round++) {
+		if (clients_do(&cm, rps) < 0)
+			return -1;
+		if (read_fill(used, size, entries, MAX_WORKERS) != (int)cfg->workers) {
+			fprintf(stderr, PROG ": cannot read the p-logs' fill\n");
+			return -1;
+		}
+		bool drained = true;
+		for (unsigned w = 0; w < cfg->workers; w++)
+			drained &= used[w] <= size[w] / 64;
+		if (drained)
+			return 0;
+		/* Every client is on its own worker but which one is unknown:
+		 * enough lseeks for the fullest log, then a few more. */
+		uint64_t most = 0;
+		for (unsigned w = 0; w < cfg->workers; w++) {
+			uint64_t limit = size[w] - size[w] / 16;
+			uint64_t left = used[w] < limit ? (limit - used[w]) / 256 : 0;
+			most = left > most ? left : most;
+		}
+		cm = (struct cmd){.op = CMD_DRAIN, .blocks = most + 4};
+	}
+	fprintf(stderr, PROG ": the p-logs do not drain (");
+	for (unsigned w = 0; w < cfg->workers; w++)
+		fprintf(stderr, "%s%" PRIu64 " of %" PRIu64 " bytes used", w ? ", " : "", used[w],
+			size[w]);
+	fprintf(stderr, ")\n");
+	bench_svc_show_log(&g_svc, 20);
+	return -1;
+}
+
 /* Fill the p-logs to cfg->levels[level], crash the server, wait for the
  * recovery and check the data. *since_ns: when the previous recovery was
  * seen complete (updated). 0 or -1 (message printed). */
@@ -618,17 +624,21 @@ static int one_crash(const struct config *cfg, unsigned level, uint64_t tag, uin
 {
 	struct svc_state st, now;
 	uint64_t used0[MAX_WORKERS] = {0}, used1[MAX_WORKERS] = {0}, size[MAX_WORKERS] = {0};
+	uint64_t entries[MAX_WORKERS] = {0};
 	struct reply rps[MAX_WORKERS];
 	memset(c, 0, sizeof(*c));
 	c->level = level;
 
+	g_activity = "draining the p-logs";
+	if (drain(cfg) < 0)
+		return -1;
 	g_activity = "waiting for a ready standby";
 	if (wait_settled(&st, *since_ns) < 0)
 		return -1;
-	int nl = read_fill(used0, size, MAX_WORKERS);
+	int nl = read_fill(used0, size, entries, MAX_WORKERS);
 	if (nl != (int)cfg->workers) {
-		fprintf(stderr, PROG ": found %d p-logs (%s), expected %u\n", nl, g_fill_source,
-			cfg->workers);
+		fprintf(stderr, PROG ": the status lists %d p-logs, expected %u%s\n", nl,
+			cfg->workers, nl < 0 ? " (no \"plogs\": this service is too old)" : "");
 		return -1;
 	}
 	uint64_t base = 0;
@@ -642,13 +652,14 @@ static int one_crash(const struct config *cfg, unsigned level, uint64_t tag, uin
 	struct cmd cm = {.op = CMD_FILL, .blocks = c->blocks, .tag = tag};
 	if (c->blocks && clients_do(&cm, rps) < 0)
 		return -1;
-	if (read_fill(used1, size, MAX_WORKERS) != (int)cfg->workers) {
+	if (read_fill(used1, size, entries, MAX_WORKERS) != (int)cfg->workers) {
 		fprintf(stderr, PROG ": cannot read the p-logs' fill\n");
 		return -1;
 	}
 	c->used_min = UINT64_MAX;
 	double est = 0;
 	for (unsigned w = 0; w < cfg->workers; w++) {
+		c->entries += entries[w];
 		c->used_min = used1[w] < c->used_min ? used1[w] : c->used_min;
 		c->used_max = used1[w] > c->used_max ? used1[w] : c->used_max;
 		double per = c->blocks ? (double)(used1[w] - used0[w]) / (double)c->blocks : 0;
@@ -851,10 +862,11 @@ static void print_report(const struct config *cfg, const struct crash *cs, unsig
 	printf("\nPhases (the supervisor's report): detect = death -> reaped; backoff = "
 	       "crash-loop delay;\nhandover = TAKEOVER -> READY minus the server's own phases; "
 	       "journal = the mount (journal replay\nincluded); p-log = read, verify and merge "
-	       "the p-logs; AIM = replay, the commit that makes it\ndurable, fresh p-logs; "
-	       "resume = READY -> every client re-attached. Medians are taken one by\none: "
-	       "they need not add up to the median total. page faults: minor faults of the "
-	       "standby\nfrom the kill until the recovery was seen complete (/proc/PID/stat).\n");
+	       "the p-logs; AIM = replay by the rule table (and,\nas the service does it, "
+	       "whatever else it counts there); resume = READY -> every client\nre-attached. "
+	       "Medians are taken one by one: they need not add up to the median total.\npage "
+	       "faults: minor faults of the standby from the kill until the recovery was seen "
+	       "complete\n(/proc/PID/stat).\n");
 
 	/* anomalies */
 	unsigned fresh = 0, backoff = 0, corrupt = 0, bad = 0, committed = 0;
@@ -886,17 +898,18 @@ static int write_csv(const char *path, const struct config *cfg, const struct cr
 		fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	fprintf(f, "crash,level_pct,writes_per_client,used_min,used_max,plog_size,total_us,"
+	fprintf(f, "crash,level_pct,writes_per_client,used_min,used_max,plog_size,entries,total_us,"
 		   "detect_us,backoff_us,handover_us,journal_us,plog_us,aim_us,resume_us,acted,"
 		   "ignored,modified,corrupt,standby,stall_us,bad_blocks\n");
 	for (unsigned i = 0; i < n; i++) {
 		const struct crash *c = &cs[i];
 		fprintf(f,
-			"%u,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRId64
+			"%u,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRId64
+			",%" PRId64
 			",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
 			",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%d,%" PRIu64 ",%u\n",
 			i + 1, cfg->levels[c->level], c->blocks, c->used_min, c->used_max, plog_size,
-			c->total_us, c->detect_us, c->backoff_us, c->handover_us, c->journal_us,
+			c->entries, c->total_us, c->detect_us, c->backoff_us, c->handover_us, c->journal_us,
 			c->plog_us, c->aim_us, c->resume_us, c->acted, c->ignored, c->modified,
 			c->corrupt, c->standby ? 1 : 0, c->stall_ns / 1000, c->bad_blocks);
 	}
@@ -915,13 +928,14 @@ static void usage(FILE *f)
 		"usage: " PROG " [options]\n"
 		"  --crashes N        crashes per fill level (default 100)\n"
 		"  --levels LIST      p-log fill levels in percent, comma-separated (default\n"
-		"                     0,50,93: empty, half, full; a full log forces a sync, so\n"
-		"                     'full' stays below 100)\n"
+		"                     0,50,92: empty, half, full; appends stop at 15/16 of the\n"
+		"                     log, and a log full of live entries forces a sync, so\n"
+		"                     'full' stays below 93.75)\n"
 		"  --workers N        server workers = client processes (default 2)\n"
 		"  --plog-size SIZE   p-log per worker, `serve --plog-size` (default 4M)\n"
 		"  --commit-ms MS     background commit interval, `serve --commit-ms` (default\n"
-		"                     600000 when the service has the option: the writes stay\n"
-		"                     live until the crash)\n"
+		"                     600000: the writes of a fill stay live until the crash;\n"
+		"                     0: the service's default, 5000)\n"
 		"  --image-size SIZE  the image (default 1G)\n"
 		"  --warmup N         untimed crashes first (default 2)\n"
 		"  --quick            10 crashes per level, 1 warm-up, 256M image\n"
@@ -972,9 +986,9 @@ static bool serve_has_option(const struct config *cfg, const char *opt, const ch
 
 int main(int argc, char **argv)
 {
-	struct config cfg = {.workers = 2, .plog_size = 4ull << 20};
+	struct config cfg = {.workers = 2, .plog_size = 4ull << 20, .commit_ms = 600000};
 	bool set_crashes = false, set_image = false, set_warmup = false, verbose = false;
-	if (parse_levels("0,50,93", &cfg) < 0)
+	if (parse_levels("0,50,92", &cfg) < 0)
 		return 2;
 	for (int i = 1; i < argc; i++) {
 		char opt[64];
@@ -1017,16 +1031,14 @@ int main(int argc, char **argv)
 			bad = bench_parse_size(v, &cfg.plog_size) < 0 || cfg.plog_size < 65536 ||
 			      cfg.plog_size % 64;
 		} else if (!strcmp(a, "--commit-ms")) {
-			bad = bench_parse_uint(v, &u) < 0;
-			cfg.commit_ms = u;
-			cfg.commit_ms_set = true;
+			bad = strcmp(v, "0") && bench_parse_uint(v, &u) < 0;
+			cfg.commit_ms = strcmp(v, "0") ? u : 0;
 		} else if (!strcmp(a, "--image-size")) {
 			bad = bench_parse_size(v, &cfg.image_size) < 0 || cfg.image_size % BLK;
 			set_image = true;
 		} else if (!strcmp(a, "--warmup")) {
 			bad = strcmp(v, "0") && bench_parse_uint(v, &cfg.warmup) < 0;
-			if (!strcmp(v, "0"))
-				cfg.warmup = 0;
+			cfg.warmup = strcmp(v, "0") ? cfg.warmup : 0;
 			set_warmup = true;
 		} else if (!strcmp(a, "--csv")) {
 			cfg.csv = v;
@@ -1087,14 +1099,12 @@ int main(int argc, char **argv)
 	snprintf(g_svc.socket, sizeof(g_svc.socket), "%s/s", g_workdir);
 	snprintf(g_svc.log, sizeof(g_svc.log), "%s/serve.log", g_workdir);
 
-	bool has_commit_ms = serve_has_option(&cfg, "--commit-ms", g_svc.log);
-	if (cfg.commit_ms_set && !has_commit_ms) {
-		fprintf(stderr, PROG ": this `ananke serve` has no --commit-ms option\n");
+	if (cfg.commit_ms && !serve_has_option(&cfg, "--commit-ms", g_svc.log)) {
+		fprintf(stderr, PROG ": this `ananke serve` has no --commit-ms option (or use "
+				"--commit-ms 0)\n");
 		remove_files();
 		return 2;
 	}
-	if (!cfg.commit_ms_set && has_commit_ms)
-		cfg.commit_ms = 600000;
 
 	unsigned total = cfg.warmup + cfg.crashes * cfg.nlevels;
 	struct crash *cs = calloc(total, sizeof(*cs));
@@ -1122,10 +1132,6 @@ int main(int argc, char **argv)
 	       "%s --plog-size %s%s%s\n             (%s image in %s, host fs %s)%s\n",
 	       cfg.ananke, wk, pl, cfg.commit_ms ? " --commit-ms " : "", cfg.commit_ms ? cms : "",
 	       isz, g_workdir, bench_host_fs(g_workdir), cfg.quick ? "  [--quick]" : "");
-	if (!has_commit_ms)
-		printf("             NOTE: this service has no --commit-ms: a background commit "
-		       "(every 5 s) can make\n             the writes of a fill durable before the "
-		       "crash (counted under checks)\n");
 	printf("  clients  : %u processes (one per worker), each with one open file; a fill is "
 	       "k 4 KiB\n             pwrites at offsets 0..k-1, no fsync (one p-log entry "
 	       "each), checked after the recovery\n",
@@ -1185,7 +1191,6 @@ out:
 		rc = 1;
 	getloadavg(la, 3);
 	printf("  load average at the end: %.2f %.2f %.2f\n", la[0], la[1], la[2]);
-	printf("  p-log fill measured from: %s\n", g_fill_source);
 	if (done) {
 		print_report(&cfg, cs, done, cfg.plog_size);
 		if (cfg.csv && write_csv(cfg.csv, &cfg, cs, done, cfg.plog_size) < 0)
