@@ -776,7 +776,7 @@ static void print_report(const struct config *cfg, const struct crash *cs, unsig
 	printf("|----------|-------------------------------:|---------------------:|--------------:|"
 	       "-------------:|-------------:|-------:|--------------------------:|\n");
 	uint64_t *tot = calloc(n ? n : 1, sizeof(*tot)), *stall = calloc(n ? n : 1, sizeof(*stall));
-	double *fill = calloc(n ? n : 1, sizeof(*fill));
+	double *fill = calloc(2 * (size_t)n + 1, sizeof(*fill)); /* two per crash */
 	if (!tot || !stall || !fill) {
 		fprintf(stderr, PROG ": out of memory\n");
 		free(tot);

@@ -75,6 +75,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
@@ -1390,6 +1391,8 @@ int main(int argc, char **argv)
 			if (!enabled[side])
 				continue;
 			uint64_t t = bench_now_ns();
+			struct rusage ru0, ru1;
+			getrusage(RUSAGE_SELF, &ru0);
 			int rc = g_sides[side].kind == SIDE_ANANKE
 					 ? ananke_rep(&cfg, side, (int)r, &w)
 					 : kernel_rep(&cfg, side, (int)r, &w, why[side], sizeof(why[side]));
@@ -1400,8 +1403,13 @@ int main(int argc, char **argv)
 				continue;
 			}
 			ran[side] = true;
-			printf("rep %u/%u %-6s: %s (%.1f s)\n", r + 1, cfg.reps, g_sides[side].name,
-			       rc == 0 ? "done" : "FAILED", (double)(bench_now_ns() - t) / 1e9);
+			/* Signs of other load: this process preempted, the load average. */
+			getrusage(RUSAGE_SELF, &ru1);
+			getloadavg(la, 1);
+			printf("rep %u/%u %-6s: %s (%.1f s; %ld involuntary context switches, load "
+			       "%.2f)\n",
+			       r + 1, cfg.reps, g_sides[side].name, rc == 0 ? "done" : "FAILED",
+			       (double)(bench_now_ns() - t) / 1e9, ru1.ru_nivcsw - ru0.ru_nivcsw, la[0]);
 			fflush(stdout);
 		}
 	}
