@@ -118,6 +118,7 @@ struct crash {
 	bool standby;
 	int64_t faults;    /* minor page faults of the standby while it took over */
 	uint64_t stall_ns; /* kill -> the slowest client's probe returned */
+	int64_t exit_us;   /* kill -> the server process gone (its pidfd readable) */
 	unsigned bad_blocks; /* blocks that read back wrong after the recovery */
 };
 
@@ -688,6 +689,7 @@ static int one_crash(const struct config *cfg, unsigned level, uint64_t tag, uin
 		return -1;
 	}
 	wait_gone((pid_t)st.server_pid, 5000);
+	c->exit_us = (int64_t)((bench_now_ns() - t_kill) / 1000);
 	/* The probes wait in the rings until the new server serves them. */
 	cm = (struct cmd){.op = CMD_PROBE};
 	if (clients_send(&cm) < 0 || clients_collect(rps, RECOVERY_TIMEOUT_MS) < 0) {
@@ -835,17 +837,18 @@ static void print_report(const struct config *cfg, const struct crash *cs, unsig
 	       "replayed (median per crash, both workers).\n");
 
 	printf("\nMedian of each phase per level, ms (and counts):\n\n");
-	printf("| level    | detect | backoff | handover | journal | p-log |   AIM | resume | "
-	       " total | ignored | modified | page faults |\n");
-	printf("|----------|-------:|--------:|---------:|--------:|------:|------:|-------:|"
+	printf("| level    | exit | detect | backoff | handover | journal | p-log |   AIM | resume "
+	       "|  total | ignored | modified | page faults |\n");
+	printf("|----------|-----:|-------:|--------:|---------:|--------:|------:|------:|-------:|"
 	       "-------:|--------:|---------:|------------:|\n");
 	static const size_t offs[] = {
+		offsetof(struct crash, exit_us),
 		offsetof(struct crash, detect_us),  offsetof(struct crash, backoff_us),
 		offsetof(struct crash, handover_us), offsetof(struct crash, journal_us),
 		offsetof(struct crash, plog_us),    offsetof(struct crash, aim_us),
 		offsetof(struct crash, resume_us),  offsetof(struct crash, total_us)};
 	for (unsigned l = 0; l < cfg->nlevels; l++) {
-		static const int wd[] = {6, 7, 8, 7, 5, 5, 6, 6};
+		static const int wd[] = {4, 6, 7, 8, 7, 5, 5, 6, 6};
 		char lname[32];
 		snprintf(lname, sizeof(lname), "%u%% %s", cfg->levels[l], level_name(cfg->levels[l]));
 		printf("| %-8s |", lname);
@@ -859,14 +862,20 @@ static void print_report(const struct config *cfg, const struct crash *cs, unsig
 		       median_of(cs, n, l, offsetof(struct crash, modified)),
 		       median_of(cs, n, l, offsetof(struct crash, faults)));
 	}
-	printf("\nPhases (the supervisor's report): detect = death -> reaped; backoff = "
-	       "crash-loop delay;\nhandover = TAKEOVER -> READY minus the server's own phases; "
-	       "journal = the mount (journal replay\nincluded); p-log = read, verify and merge "
-	       "the p-logs; AIM = replay by the rule table (and,\nas the service does it, "
-	       "whatever else it counts there); resume = READY -> every client\nre-attached. "
-	       "Medians are taken one by one: they need not add up to the median total.\npage "
-	       "faults: minor faults of the standby from the kill until the recovery was seen "
-	       "complete\n(/proc/PID/stat).\n");
+	printf("\nexit: SIGKILL -> the server process is gone (its pidfd readable), as this "
+	       "program sees it;\n      the supervisor's total starts about there (when it "
+	       "learns of the death).\n"
+	       "The other phases are the supervisor's report:\n"
+	       "  detect   death -> process reaped      backoff  crash-loop delay\n"
+	       "  handover TAKEOVER -> READY, minus the server's own phases\n"
+	       "  journal  the mount, journal replay included\n"
+	       "  p-log    read, verify and merge the p-logs\n"
+	       "  AIM      the replay by the rule table (and whatever else the service counts "
+	       "there)\n"
+	       "  resume   READY -> every client re-attached\n"
+	       "Medians are taken one by one: they need not add up to the median total.\n"
+	       "page faults: minor faults of the standby from the kill until the recovery was "
+	       "seen complete\n(/proc/PID/stat).\n");
 
 	/* anomalies */
 	unsigned fresh = 0, backoff = 0, corrupt = 0, bad = 0, committed = 0;
@@ -898,20 +907,21 @@ static int write_csv(const char *path, const struct config *cfg, const struct cr
 		fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	fprintf(f, "crash,level_pct,writes_per_client,used_min,used_max,plog_size,entries,total_us,"
-		   "detect_us,backoff_us,handover_us,journal_us,plog_us,aim_us,resume_us,acted,"
+	fprintf(f, "crash,level_pct,writes_per_client,used_min,used_max,plog_size,entries,exit_us,"
+		   "total_us,detect_us,backoff_us,handover_us,journal_us,plog_us,aim_us,resume_us,acted,"
 		   "ignored,modified,corrupt,standby,stall_us,bad_blocks\n");
 	for (unsigned i = 0; i < n; i++) {
 		const struct crash *c = &cs[i];
 		fprintf(f,
 			"%u,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRId64
-			",%" PRId64
 			",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
-			",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%d,%" PRIu64 ",%u\n",
+			",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
+			",%d,%" PRIu64 ",%u\n",
 			i + 1, cfg->levels[c->level], c->blocks, c->used_min, c->used_max, plog_size,
-			c->entries, c->total_us, c->detect_us, c->backoff_us, c->handover_us, c->journal_us,
-			c->plog_us, c->aim_us, c->resume_us, c->acted, c->ignored, c->modified,
-			c->corrupt, c->standby ? 1 : 0, c->stall_ns / 1000, c->bad_blocks);
+			c->entries, c->exit_us, c->total_us, c->detect_us, c->backoff_us,
+			c->handover_us, c->journal_us, c->plog_us, c->aim_us, c->resume_us, c->acted,
+			c->ignored, c->modified, c->corrupt, c->standby ? 1 : 0, c->stall_ns / 1000,
+			c->bad_blocks);
 	}
 	if (fclose(f) != 0) {
 		fprintf(stderr, PROG ": writing %s: %s\n", path, strerror(errno));

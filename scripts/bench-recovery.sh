@@ -3,7 +3,7 @@
 #
 #  1. throughput of the service in each recovery mode, interleaved:
 #     build/bin/bench_service --modes none,ananke,sync --no-ext4 --no-tmpfs
-#     (ratios ananke/none and sync/none);
+#     --reps 9 (ratios ananke/none and sync/none);
 #  2. recovery time against p-log fill over repeated SIGKILLs:
 #     build/bin/bench_recovery (100 crashes at each of 0%, 50% and 92% of a
 #     4 MiB p-log per worker, 2 workers).
@@ -80,9 +80,11 @@ trap 'exit 143' TERM
 rc=0
 if [ "$only" != recovery ]; then
 	echo "=== 1. throughput by recovery mode ==="
+	reps=(--reps 9)
+	[ ${#quick[@]} -eq 0 ] || reps=()
 	# shellcheck disable=SC2086  # the extra arguments are word-split on purpose
 	"$BUILD/bin/bench_service" --modes none,ananke,sync --no-ext4 --no-tmpfs \
-		--dir "$workdir" "${quick[@]}" $targs || rc=$?
+		"${reps[@]}" --dir "$workdir" "${quick[@]}" $targs || rc=$?
 	echo
 fi
 if [ "$only" != throughput ]; then
