@@ -24,9 +24,11 @@
  *   3. every client writes k blocks of 4 KiB with ank_pwrite at offsets
  *      0..k-1 of its file, no fsync: each write is a p-log entry (4 KiB of
  *      inline data) that stays live until its transaction commits, which a
- *      long --commit-ms postpones past the crash. k is chosen so that each
- *      worker's p-log reaches the fill level (estimated from the bytes per
- *      entry measured so far) and the fill actually reached is measured
+ *      long --commit-ms postpones past the crash unless the service commits
+ *      by itself (it does when a log passes half full: the entries acted
+ *      at the recovery show how many were still live). k is chosen so that
+ *      each worker's p-log reaches the fill level (estimated from the bytes
+ *      per entry measured so far) and the fill actually reached is measured
  *      again and reported;
  *   4. SIGKILL the server; the clients then each send one 4 KiB pread (the
  *      "stall" probe: the time from the kill until that request returns, as
@@ -888,8 +890,9 @@ static void print_report(const struct config *cfg, const struct crash *cs, unsig
 	}
 	printf("\nchecks: %u of %u crashes recovered by a fresh exec instead of the standby; "
 	       "%u with a back-off over 1 ms;\n        %u with corrupt p-log entries; %u with "
-	       "data that did not read back after the recovery;\n        %u where fewer "
-	       "entries were acted than writes were made (a commit made them durable first)\n",
+	       "data that did not read back after the recovery;\n        %u where a commit "
+	       "before the crash had made some of the fill durable (fewer entries\n        "
+	       "acted than writes; the service commits when a log passes half full)\n",
 	       fresh, n, backoff, corrupt, bad, committed);
 	if (have_full)
 		printf("\ntargets with a full p-log: recovery p50 <= 5 ms: %s; p99 <= 20 ms: %s\n",
