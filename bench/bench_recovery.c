@@ -54,7 +54,7 @@
  * Usage: bench_recovery [--crashes N] [--levels LIST] [--workers N]
  *                       [--plog-size SIZE] [--commit-ms MS] [--image-size SIZE]
  *                       [--warmup N] [--quick] [--csv FILE] [--verbose]
- *                       [--ananke PATH] [--dir DIR]
+ *                       [--serve-opt OPT]... [--ananke PATH] [--dir DIR]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -100,6 +100,8 @@ struct config {
 	uint64_t plog_size;
 	uint64_t image_size;
 	unsigned commit_ms; /* 0: not passed (the service's default) */
+	const char *serve_opt[8]; /* more options for `ananke serve` (--serve-opt) */
+	unsigned nserve_opt;
 	const char *ananke;
 	const char *dir;
 	const char *csv;
@@ -949,6 +951,8 @@ static void usage(FILE *f)
 		"                     600000: the writes of a fill stay live until the crash;\n"
 		"                     0: the service's default, 5000)\n"
 		"  --image-size SIZE  the image (default 1G)\n"
+		"  --serve-opt OPT    one more option for `ananke serve` (up to 8), e.g.\n"
+		"                     --serve-opt=--plog-commit-at=0: only a full log commits\n"
 		"  --warmup N         untimed crashes first (default 2)\n"
 		"  --quick            10 crashes per level, 1 warm-up, 256M image\n"
 		"  --csv FILE         every crash's figures as CSV\n"
@@ -1054,6 +1058,10 @@ int main(int argc, char **argv)
 			set_warmup = true;
 		} else if (!strcmp(a, "--csv")) {
 			cfg.csv = v;
+		} else if (!strcmp(a, "--serve-opt")) {
+			bad = cfg.nserve_opt == sizeof(cfg.serve_opt) / sizeof(cfg.serve_opt[0]);
+			if (!bad)
+				cfg.serve_opt[cfg.nserve_opt++] = v;
 		} else if (!strcmp(a, "--ananke")) {
 			cfg.ananke = v;
 		} else if (!strcmp(a, "--dir")) {
@@ -1159,8 +1167,16 @@ int main(int argc, char **argv)
 	int rc = 1;
 	uint64_t since = 0;
 	unsigned done = 0;
-	char *args[] = {"--recovery=ananke", "--workers", wk, "--plog-size", pl,
-			cfg.commit_ms ? "--commit-ms" : NULL, cms, NULL};
+	char *args[8 + sizeof(cfg.serve_opt) / sizeof(cfg.serve_opt[0])] = {
+		"--recovery=ananke", "--workers", wk, "--plog-size", pl};
+	unsigned na = 5;
+	if (cfg.commit_ms) {
+		args[na++] = "--commit-ms";
+		args[na++] = cms;
+	}
+	for (unsigned k = 0; k < cfg.nserve_opt; k++)
+		args[na++] = (char *)cfg.serve_opt[k];
+	args[na] = NULL;
 	g_activity = "mkfs / serve";
 	if (bench_svc_mkfs(&g_svc, cfg.image_size) < 0 || bench_svc_spawn(&g_svc, args) < 0 ||
 	    bench_svc_wait_running(&g_svc, 30000) < 0)

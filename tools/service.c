@@ -49,11 +49,13 @@ static void serve_usage(FILE *f)
 	fprintf(f, "usage: ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]\n"
 		   "                    [--recovery=none|ananke|sync] [--plog-size BYTES]\n"
 		   "                    [--watchdog-ms MS] [--commit-ms MS] [--idle-checkpoint-ms MS]\n"
-		   "                    [--no-standby]\n"
+		   "                    [--plog-commit-at PERCENT] [--no-standby]\n"
 		   "  --recovery: ananke (default): a crashed server's state is rebuilt\n"
 		   "  transparently; none: plain restart (unsynced state lost); sync: every\n"
 		   "  change made durable before it returns.\n"
 		   "  --plog-size: bytes of each worker's p-log (default 4194304).\n"
+		   "  --plog-commit-at: a p-log this %% full starts a background commit\n"
+		   "  (default 50; 0: only a full log syncs).\n"
 		   "  --commit-ms: background journal commit interval (default 5000).\n"
 		   "  --idle-checkpoint-ms: checkpoint the journal once it saw no commit this\n"
 		   "  long (default 100; 0: never), so a crash in a quiet period replays nothing.\n"
@@ -69,7 +71,8 @@ int tool_serve(int argc, char **argv)
 				 .socket_path = default_socket(),
 				 .recovery = "ananke",
 				 .watchdog_ms = 500,
-				 .idle_checkpoint_ms = 100};
+				 .idle_checkpoint_ms = 100,
+				 .plog_commit_at = 50};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	/* Thread per core by default. */
 	cfg.workers = ncpu < 1 ? 1u : ncpu > ANK_STATS_MAX_WORKERS ? ANK_STATS_MAX_WORKERS
@@ -133,6 +136,15 @@ int tool_serve(int argc, char **argv)
 				return 2;
 			}
 			cfg.idle_checkpoint_ms = (unsigned)ms;
+		} else if ((v = opt_value(argc, argv, &i, "--plog-commit-at", &bad))) {
+			char *end;
+			errno = 0;
+			unsigned long pct = strtoul(v, &end, 10);
+			if (errno || *end || end == v || pct > 100) {
+				fprintf(stderr, "ananke: serve: --plog-commit-at must be 0..100\n");
+				return 2;
+			}
+			cfg.plog_commit_at = (unsigned)pct;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-size", &bad))) {
 			char *end;
 			errno = 0;

@@ -404,12 +404,14 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	}
 	uint64_t id = PLOG_ID_NONE;
 	int rc = log_append(srv, w->index, &op, &d, data, dlen, tid, &id, true);
-	/* Half full: start a commit in the background, so that its inode
-	 * bits are clear before the log is full and an append has to wait
-	 * for a sync. Once per filling (re-armed when a quarter is left). */
+	/* Half full (--plog-commit-at): start a commit in the background, so
+	 * that its inode bits are clear before the log is full and an append
+	 * has to wait for a sync. Once per filling (re-armed when a quarter
+	 * is left). */
 	struct server_plog *lw = &srv->plogs[w->index];
 	uint64_t used = plog_used(lw->p); /* a racy read of our own log: a hint */
-	if (!lw->kicked && used > lw->p->copy_size / 2) {
+	if (!lw->kicked && srv->plog_commit_at &&
+	    used > lw->p->copy_size / 100 * srv->plog_commit_at) {
 		lw->kicked = true;
 		fs_commit_soon(srv->fs);
 	} else if (lw->kicked && used < lw->p->copy_size / 4) {

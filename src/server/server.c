@@ -79,7 +79,8 @@ static void server_on_signal(int sig)
 static void server_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke server --image PATH [--workers N] [--recovery none|ananke|sync]\n"
-		   "                     [--commit-ms MS] [--idle-checkpoint-ms MS] [--standby]\n"
+		   "                     [--commit-ms MS] [--idle-checkpoint-ms MS]\n"
+		   "                     [--plog-commit-at PERCENT] [--standby]\n"
 		   "  run by the supervisor: fd 3 is its control socket, fd 4 the stats memfd\n"
 		   "  --standby: prepare (device, io_uring, p-logs, threads), send STANDBY,\n"
 		   "             mount and recover only on TAKEOVER\n");
@@ -691,7 +692,7 @@ static unsigned default_workers(void)
 
 int server_main(int argc, char **argv)
 {
-	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD};
+	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD, .plog_commit_at = 50};
 	const char *image = NULL;
 	unsigned nworkers = 0;
 	struct stat st;
@@ -741,6 +742,16 @@ int server_main(int argc, char **argv)
 				goto usage;
 			}
 			srv.idle_ckpt_ms = ms ? (uint32_t)ms : UINT32_MAX;
+		} else if (!strcmp(argv[i], "--plog-commit-at") && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			unsigned long pct = strtoul(argv[++i], &end, 10);
+			if (errno || *end || end == argv[i] || pct > 100) {
+				fprintf(stderr, "ananke: server: bad --plog-commit-at '%s' (0..100)\n",
+					argv[i]);
+				goto usage;
+			}
+			srv.plog_commit_at = (uint32_t)pct;
 		} else if (!strcmp(argv[i], "--standby")) {
 			srv.standby = true;
 		} else {

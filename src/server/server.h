@@ -225,6 +225,7 @@ struct server {
 	bool ananke;
 	uint32_t commit_ms; /* background commit interval (--commit-ms), 0: the core's default */
 	uint32_t idle_ckpt_ms; /* --idle-checkpoint-ms: 0 default, UINT32_MAX never */
+	uint32_t plog_commit_at; /* --plog-commit-at: % of a p-log that starts a commit, 0 never */
 	struct server_plog *plogs;       /* [nplogs] */
 	unsigned nplogs;                 /* == nworkers */
 	bool logs_continued;             /* takeover went on with the old p-logs */

@@ -38,6 +38,8 @@ struct sup_config {
 	                            default (5000) */
 	unsigned idle_checkpoint_ms; /* checkpoint the journal after this long
 	                            without a commit (100); 0: never */
+	unsigned plog_commit_at; /* "ananke": a p-log this % full starts a
+	                            background commit (50); 0: never */
 };
 
 /*
