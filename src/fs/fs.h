@@ -251,6 +251,11 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
  * fs_running_tid() returned before it.
  */
 
+/* Make transaction `tid` durable (and every one before it): waits for a
+ * commit in flight that covers it, commits the running one only if tid is
+ * still running. 0 or -errno. */
+int fs_sync_tid(struct fs *fs, uint64_t tid);
+
 /* Ask the background thread to commit now, without waiting for it (the
  * caller goes on; the commit's I/O runs outside the lock). No-op on a
  * mount without background thread. */

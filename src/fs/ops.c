@@ -1410,6 +1410,14 @@ void fs_get_stats(struct fs *fs, struct fs_stats *out)
 
 /* ---- recovery support: durability, orphans, checkpoint ------------------------------ */
 
+int fs_sync_tid(struct fs *fs, uint64_t tid)
+{
+	lock(fs);
+	int rc = fs->read_only ? 0 : journal_force(fs, tid);
+	unlock(fs);
+	return rc;
+}
+
 void fs_commit_soon(struct fs *fs)
 {
 	lock(fs);

@@ -233,23 +233,33 @@ static size_t relocate_fds(struct server_plog *l)
 	return moved;
 }
 
-/* Append with the ENOSPC protocol: reclaim; sync (the commit hook clears
- * the inode bits) and reclaim; move long-lived fd entries forward and
- * reclaim. A live entry is never dropped. `served`: the entry of a client
- * request (fault points count those only). */
+/* Append with the ENOSPC protocol: reclaim; make the oldest pending
+ * transaction durable (usually a wait for the commit that the half-full
+ * mark started; the commit hook clears the inode bits) and reclaim; sync
+ * everything and reclaim; move long-lived fd entries forward and reclaim.
+ * A live entry is never dropped. `served`: the entry of a client request
+ * (fault points count those only). */
 static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
 		      const struct plog_desc *d, const void *data, size_t len, uint64_t tid,
 		      uint64_t *id, bool served)
 {
 	struct server_plog *l = &srv->plogs[li];
 	int rc = -ENOSPC;
-	for (int attempt = 0; attempt < 3 && rc == -ENOSPC; attempt++) {
-		if (attempt == 1)
-			fs_sync(srv->fs); /* outside the log lock: the hook takes it */
+	for (int attempt = 0; attempt < 4 && rc == -ENOSPC; attempt++) {
+		/* (outside the log lock: the commit hook takes it) */
+		if (attempt == 1) {
+			pthread_mutex_lock(&l->lock);
+			uint64_t oldest = l->npend ? l->pend[0].tid : 0;
+			pthread_mutex_unlock(&l->lock);
+			if (oldest)
+				fs_sync_tid(srv->fs, oldest);
+		} else if (attempt == 2) {
+			fs_sync(srv->fs);
+		}
 		pthread_mutex_lock(&l->lock);
 		if (attempt > 0)
 			plog_gc(l->p);
-		if (attempt == 2 && relocate_fds(l) > 0)
+		if (attempt == 3 && relocate_fds(l) > 0)
 			plog_gc(l->p);
 		if (served)
 			fault_plog = l->p;
