@@ -278,6 +278,10 @@ struct fs_stamp {
 	uint64_t order;
 	uint64_t tid;
 	bool modified;
+	/* read, write, pread, pwrite, lseek, readdir on an open fd: its inode
+	 * and its offset after the call */
+	bool has_fd;
+	uint64_t fd_ino, fd_pos;
 };
 void fs_stamp_last(struct fs_stamp *out);
 void fs_stamp_clear(void);

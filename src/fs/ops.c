@@ -63,6 +63,14 @@ void fs_stamp_publish(uint64_t *slot)
 	stamp_slot = slot;
 }
 
+/* The fd a call worked on, for fs_stamp_last (under the lock). */
+static void stamp_fd(const struct ofile *of)
+{
+	last_stamp.has_fd = true;
+	last_stamp.fd_ino = of->ip->ino;
+	last_stamp.fd_pos = of->pos;
+}
+
 void fs_stamp_last(struct fs_stamp *out)
 {
 	*out = last_stamp;
@@ -712,6 +720,8 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 		if (rc > 0 && use_pos)
 			of->pos = pos + (uint64_t)rc;
 	}
+	if (of && of != STALE_OFILE && rc >= 0)
+		stamp_fd(of);
 	unlock(fs);
 	return rc;
 }
@@ -782,6 +792,8 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 	if (done > 0)
 		rc = (ssize_t)done;
 out:
+	if (of && of != STALE_OFILE && rc >= 0)
+		stamp_fd(of);
 	unlock(fs);
 	return rc;
 }
@@ -833,6 +845,8 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
 	of->pos = (uint64_t)np;
 	rc = np;
 out:
+	if (of && rc >= 0)
+		stamp_fd(of);
 	unlock(fs);
 	return rc;
 }
@@ -1392,6 +1406,8 @@ int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 	}
 	if (n > 0)
 		rc = n;
+	if (rc >= 0)
+		stamp_fd(of);
 out:
 	unlock(fs);
 	return rc;

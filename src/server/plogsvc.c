@@ -360,7 +360,10 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	uint64_t ino = 0;
 	if (fd_op) {
 		fs_ = fdtab_get(&r->fds, &r->nfds, op.fd);
-		fs_inode_of_fd(c, op.fd, &ino);
+		if (stamp.has_fd)
+			ino = stamp.fd_ino; /* taken by the call itself, under the lock */
+		else
+			fs_inode_of_fd(c, op.fd, &ino);
 		if (rq->opcode == ANK_OP_OPEN && fs_) {
 			fs_->flags = rq->flags & FD_FLAGS_KEPT;
 			fs_->ino = ino;
@@ -371,10 +374,10 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		d.targets[PLOG_T_INODE] = ino;
 		d.targets_status |= 1u << PLOG_T_FD;
 		if (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_READDIR) {
-			off_t pos = fs_lseek(c, op.fd, 0, SEEK_CUR);
+			off_t pos = stamp.has_fd ? (off_t)stamp.fd_pos : fs_lseek(c, op.fd, 0, SEEK_CUR);
 			op.off = pos < 0 ? 0 : pos;
 		} else if (rq->opcode == ANK_OP_WRITE) {
-			off_t pos = fs_lseek(c, op.fd, 0, SEEK_CUR);
+			off_t pos = stamp.has_fd ? (off_t)stamp.fd_pos : fs_lseek(c, op.fd, 0, SEEK_CUR);
 			op.off = pos < 0 ? 0 : pos - result;
 			op.len = (uint64_t)result;
 			data = ank_ring_data(r->map, i);
@@ -383,7 +386,10 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			op.off = 0;
 		}
 	} else if (rq->opcode == ANK_OP_PWRITE || rq->opcode == ANK_OP_FTRUNCATE) {
-		fs_inode_of_fd(c, rq->fd, &ino);
+		if (stamp.has_fd)
+			ino = stamp.fd_ino;
+		else
+			fs_inode_of_fd(c, rq->fd, &ino);
 		d.targets[PLOG_T_INODE] = ino;
 		if (rq->opcode == ANK_OP_PWRITE) {
 			op.len = (uint64_t)result;
