@@ -44,6 +44,22 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
 	return argv[++*i];
 }
 
+/* A decimal number in [lo, hi] for option `name` into *out; false (and a
+ * message) otherwise. */
+static bool opt_uint(const char *name, const char *v, unsigned long lo, unsigned long hi,
+		     unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (errno || *end || end == v || *v == '-' || n < lo || n > hi) {
+		fprintf(stderr, "ananke: serve: %s must be %lu..%lu\n", name, lo, hi);
+		return false;
+	}
+	*out = (unsigned)n;
+	return true;
+}
+
 static void serve_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]\n"
@@ -84,15 +100,8 @@ int tool_serve(int argc, char **argv)
 		if ((v = opt_value(argc, argv, &i, "--socket", &bad))) {
 			cfg.socket_path = v;
 		} else if ((v = opt_value(argc, argv, &i, "--workers", &bad))) {
-			char *end;
-			errno = 0;
-			unsigned long w = strtoul(v, &end, 10);
-			if (errno || *end || end == v || w < 1 || w > ANK_STATS_MAX_WORKERS) {
-				fprintf(stderr, "ananke: serve: --workers must be 1..%u\n",
-					ANK_STATS_MAX_WORKERS);
+			if (!opt_uint("--workers", v, 1, ANK_STATS_MAX_WORKERS, &cfg.workers))
 				return 2;
-			}
-			cfg.workers = (unsigned)w;
 		} else if ((v = opt_value(argc, argv, &i, "--recovery", &bad))) {
 			if (!strcmp(v, "none")) {
 				cfg.recovery = "none";
@@ -110,41 +119,17 @@ int tool_serve(int argc, char **argv)
 				return 2;
 			}
 		} else if ((v = opt_value(argc, argv, &i, "--watchdog-ms", &bad))) {
-			char *end;
-			errno = 0;
-			unsigned long ms = strtoul(v, &end, 10);
-			if (errno || *end || end == v || ms > 3600000) {
-				fprintf(stderr, "ananke: serve: --watchdog-ms must be 0..3600000\n");
+			if (!opt_uint("--watchdog-ms", v, 0, 3600000, &cfg.watchdog_ms))
 				return 2;
-			}
-			cfg.watchdog_ms = (unsigned)ms;
 		} else if ((v = opt_value(argc, argv, &i, "--commit-ms", &bad))) {
-			char *end;
-			errno = 0;
-			unsigned long ms = strtoul(v, &end, 10);
-			if (errno || *end || end == v || ms < 1 || ms > 3600000) {
-				fprintf(stderr, "ananke: serve: --commit-ms must be 1..3600000\n");
+			if (!opt_uint("--commit-ms", v, 1, 3600000, &cfg.commit_ms))
 				return 2;
-			}
-			cfg.commit_ms = (unsigned)ms;
 		} else if ((v = opt_value(argc, argv, &i, "--idle-checkpoint-ms", &bad))) {
-			char *end;
-			errno = 0;
-			unsigned long ms = strtoul(v, &end, 10);
-			if (errno || *end || end == v || ms > 3600000) {
-				fprintf(stderr, "ananke: serve: --idle-checkpoint-ms must be 0..3600000\n");
+			if (!opt_uint("--idle-checkpoint-ms", v, 0, 3600000, &cfg.idle_checkpoint_ms))
 				return 2;
-			}
-			cfg.idle_checkpoint_ms = (unsigned)ms;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-commit-at", &bad))) {
-			char *end;
-			errno = 0;
-			unsigned long pct = strtoul(v, &end, 10);
-			if (errno || *end || end == v || pct > 100) {
-				fprintf(stderr, "ananke: serve: --plog-commit-at must be 0..100\n");
+			if (!opt_uint("--plog-commit-at", v, 0, 100, &cfg.plog_commit_at))
 				return 2;
-			}
-			cfg.plog_commit_at = (unsigned)pct;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-size", &bad))) {
 			char *end;
 			errno = 0;

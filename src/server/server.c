@@ -690,6 +690,20 @@ static unsigned default_workers(void)
 	return (unsigned)n;
 }
 
+/* A decimal argument in [0, max] for `name`: 0, or -1 with a message. */
+static int arg_uint(const char *name, const char *v, unsigned long max, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (errno || *end || end == v || *v == '-' || n > max) {
+		fprintf(stderr, "ananke: server: bad %s '%s' (0..%lu)\n", name, v, max);
+		return -1;
+	}
+	*out = (uint32_t)n;
+	return 0;
+}
+
 int server_main(int argc, char **argv)
 {
 	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD, .plog_commit_at = 50};
@@ -722,36 +736,16 @@ int server_main(int argc, char **argv)
 				goto usage;
 			}
 		} else if (!strcmp(argv[i], "--commit-ms") && i + 1 < argc) {
-			char *end;
-			errno = 0;
-			unsigned long ms = strtoul(argv[++i], &end, 10);
-			if (errno || *end || end == argv[i] || ms > 3600000) {
-				fprintf(stderr, "ananke: server: bad commit interval '%s' (0..3600000 ms)\n",
-					argv[i]);
+			if (arg_uint("--commit-ms", argv[++i], 3600000, &srv.commit_ms) < 0)
 				goto usage;
-			}
-			srv.commit_ms = (uint32_t)ms;
 		} else if (!strcmp(argv[i], "--idle-checkpoint-ms") && i + 1 < argc) {
-			char *end;
-			errno = 0;
-			unsigned long ms = strtoul(argv[++i], &end, 10);
-			if (errno || *end || end == argv[i] || ms > 3600000) {
-				fprintf(stderr, "ananke: server: bad idle checkpoint time '%s' "
-						"(0..3600000 ms)\n",
-					argv[i]);
+			if (arg_uint("--idle-checkpoint-ms", argv[++i], 3600000, &srv.idle_ckpt_ms) < 0)
 				goto usage;
-			}
-			srv.idle_ckpt_ms = ms ? (uint32_t)ms : UINT32_MAX;
+			if (srv.idle_ckpt_ms == 0)
+				srv.idle_ckpt_ms = UINT32_MAX; /* never */
 		} else if (!strcmp(argv[i], "--plog-commit-at") && i + 1 < argc) {
-			char *end;
-			errno = 0;
-			unsigned long pct = strtoul(argv[++i], &end, 10);
-			if (errno || *end || end == argv[i] || pct > 100) {
-				fprintf(stderr, "ananke: server: bad --plog-commit-at '%s' (0..100)\n",
-					argv[i]);
+			if (arg_uint("--plog-commit-at", argv[++i], 100, &srv.plog_commit_at) < 0)
 				goto usage;
-			}
-			srv.plog_commit_at = (uint32_t)pct;
 		} else if (!strcmp(argv[i], "--standby")) {
 			srv.standby = true;
 		} else {
