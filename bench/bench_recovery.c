@@ -158,22 +158,7 @@ static void remove_files(void)
 
 static void on_fatal_signal(int sig)
 {
-	bench_put_str("\n" PROG ": ");
-	bench_put_str(sig == SIGINT || sig == SIGTERM || sig == SIGHUP ? "interrupted by signal "
-								  : "FATAL signal ");
-	bench_put_str(sig == SIGSEGV   ? "SIGSEGV"
-		      : sig == SIGBUS  ? "SIGBUS"
-		      : sig == SIGABRT ? "SIGABRT"
-		      : sig == SIGFPE  ? "SIGFPE"
-		      : sig == SIGILL  ? "SIGILL"
-		      : sig == SIGINT  ? "SIGINT"
-		      : sig == SIGTERM ? "SIGTERM"
-		      : sig == SIGHUP  ? "SIGHUP"
-		      : sig == SIGQUIT ? "SIGQUIT"
-				       : "(other)");
-	bench_put_str(" during: ");
-	bench_put_str(g_activity);
-	bench_put_str("\n" PROG ": cleaning up (clients, the service, the image)\n");
+	bench_put_fatal(PROG, sig, g_activity, "clients, the service, the image");
 	kill_clients();
 	bench_svc_kill(&g_svc);
 	remove_files();
@@ -1010,15 +995,8 @@ int main(int argc, char **argv)
 		char opt[64];
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		const char *eq = strchr(a, '=');
-		bool inline_value = false, bad = false;
-		if (eq && !strncmp(a, "--", 2) && (size_t)(eq - a) < sizeof(opt)) {
-			memcpy(opt, a, (size_t)(eq - a));
-			opt[eq - a] = '\0';
-			a = opt;
-			v = eq + 1;
-			inline_value = true;
-		}
+		bool bad = false;
+		bool inline_value = bench_split_opt(&a, &v, opt, sizeof(opt)); /* --name=value */
 		if (!strcmp(a, "--quick")) {
 			cfg.quick = true;
 			continue;

@@ -185,22 +185,7 @@ static void cleanup_all(bool lazy)
 
 static void on_fatal_signal(int sig)
 {
-	bench_put_str("\n" PROG ": ");
-	bench_put_str(sig == SIGINT || sig == SIGTERM || sig == SIGHUP ? "interrupted by signal "
-								  : "FATAL signal ");
-	bench_put_str(sig == SIGSEGV   ? "SIGSEGV"
-		      : sig == SIGBUS  ? "SIGBUS"
-		      : sig == SIGABRT ? "SIGABRT"
-		      : sig == SIGFPE  ? "SIGFPE"
-		      : sig == SIGILL  ? "SIGILL"
-		      : sig == SIGINT  ? "SIGINT"
-		      : sig == SIGTERM ? "SIGTERM"
-		      : sig == SIGHUP  ? "SIGHUP"
-		      : sig == SIGQUIT ? "SIGQUIT"
-				       : "(other)");
-	bench_put_str(" during: ");
-	bench_put_str(g_activity);
-	bench_put_str("\n" PROG ": cleaning up (stop the service, unmount, delete images)\n");
+	bench_put_fatal(PROG, sig, g_activity, "stop the service, unmount, delete images");
 	/* The supervisor stops its server on SIGTERM. */
 	bench_svc_kill(&g_svc);
 	cleanup_all(true);
@@ -1119,15 +1104,8 @@ int main(int argc, char **argv)
 		char opt[64];
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		const char *eq = strchr(a, '=');
-		bool inline_value = false, bad = false;
-		if (eq && !strncmp(a, "--", 2) && (size_t)(eq - a) < sizeof(opt)) {
-			memcpy(opt, a, (size_t)(eq - a));
-			opt[eq - a] = '\0';
-			a = opt;
-			v = eq + 1;
-			inline_value = true;
-		}
+		bool bad = false;
+		bool inline_value = bench_split_opt(&a, &v, opt, sizeof(opt)); /* --name=value */
 		if (!strcmp(a, "--quick")) {
 			cfg.quick = true;
 			continue;

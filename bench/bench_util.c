@@ -167,6 +167,43 @@ int bench_make_sparse_file(const char *path, uint64_t size)
 	return rc;
 }
 
+void bench_put_fatal(const char *prog, int sig, const char *activity, const char *cleanup)
+{
+	bench_put_str("\n");
+	bench_put_str(prog);
+	bench_put_str(sig == SIGINT || sig == SIGTERM || sig == SIGHUP ? ": interrupted by signal "
+								  : ": FATAL signal ");
+	bench_put_str(sig == SIGSEGV   ? "SIGSEGV"
+		      : sig == SIGBUS  ? "SIGBUS"
+		      : sig == SIGABRT ? "SIGABRT"
+		      : sig == SIGFPE  ? "SIGFPE"
+		      : sig == SIGILL  ? "SIGILL"
+		      : sig == SIGINT  ? "SIGINT"
+		      : sig == SIGTERM ? "SIGTERM"
+		      : sig == SIGHUP  ? "SIGHUP"
+		      : sig == SIGQUIT ? "SIGQUIT"
+				       : "(other)");
+	bench_put_str(" during: ");
+	bench_put_str(activity);
+	bench_put_str("\n");
+	bench_put_str(prog);
+	bench_put_str(": cleaning up (");
+	bench_put_str(cleanup);
+	bench_put_str(")\n");
+}
+
+bool bench_split_opt(const char **a, const char **v, char *buf, size_t len)
+{
+	const char *eq = strchr(*a, '=');
+	if (!eq || strncmp(*a, "--", 2) || (size_t)(eq - *a) >= len)
+		return false;
+	memcpy(buf, *a, (size_t)(eq - *a));
+	buf[eq - *a] = '\0';
+	*a = buf;
+	*v = eq + 1;
+	return true;
+}
+
 void bench_put_str(const char *s)
 {
 	size_t n = strlen(s);

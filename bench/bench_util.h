@@ -59,6 +59,16 @@ int bench_make_sparse_file(const char *path, uint64_t size);
 /* write(2) a string to stderr. Async-signal-safe. */
 void bench_put_str(const char *s);
 
+/* The message of a fatal-signal handler: "PROG: FATAL signal SIGSEGV during:
+ * ACTIVITY" (or "interrupted by signal ..."), then "PROG: cleaning up
+ * (CLEANUP)". Async-signal-safe. */
+void bench_put_fatal(const char *prog, int sig, const char *activity, const char *cleanup);
+
+/* Command line: an argument "--name=value" is split into buf ("--name",
+ * returned in *a) and *v (the value), and true is returned; any other
+ * argument is left as it is (false). */
+bool bench_split_opt(const char **a, const char **v, char *buf, size_t len);
+
 /* Unmount `path`: retry a busy unmount for up to 2 s unless lazy, then
  * detach it. Returns 0 when it is no longer mounted there (or never was),
  * else -errno. Async-signal-safe. */
