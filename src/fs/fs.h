@@ -278,8 +278,8 @@ struct fs_stamp {
 	uint64_t order;
 	uint64_t tid;
 	bool modified;
-	/* read, write, pread, pwrite, lseek, readdir on an open fd: its inode
-	 * and its offset after the call */
+	/* read, write, pread, pwrite, lseek, readdir, close of an open fd:
+	 * its inode and its offset after the call */
 	bool has_fd;
 	uint64_t fd_ino, fd_pos;
 };

@@ -687,6 +687,7 @@ int fs_close(struct fs_client *c, int fd)
 		unlock(fs);
 		return rc;
 	}
+	stamp_fd(of);
 	c->fds[fd] = NULL;
 	ofile_put(fs, of);
 	unlock(fs);

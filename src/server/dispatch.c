@@ -279,29 +279,31 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	bool has_st = false;
 
 	char path[DISPATCH_PATH_MAX], path2[DISPATCH_PATH_MAX];
-	uint64_t close_ino = 0;
 
 	request_copy(slot, &rq);
 	path[0] = path2[0] = '\0';
-	if (w->srv->ananke && rq.opcode == ANK_OP_CLOSE)
-		fs_inode_of_fd(r->client, rq.fd, &close_ino);
 	server_fault(SERVER_FAULT_HANG);
-	fs_stamp_clear();
-	if (w->srv->ananke)
+	bool logging = w->srv->ananke;
+	if (logging) {
+		fs_stamp_clear();
 		fs_stamp_publish(&w->log_pending);
+	}
 	int64_t result = request_run(w, r, i, &rq, &wst, &has_st, path, path2);
-	fs_stamp_publish(NULL);
-	/* The call's order and transaction, taken under the fs lock. */
+	/* The call's order, transaction and fd, taken under the fs lock. */
 	struct fs_stamp stamp;
-	fs_stamp_last(&stamp);
+	if (logging) {
+		fs_stamp_publish(NULL);
+		fs_stamp_last(&stamp);
+	}
 	if (w->srv->sync_mode)
 		result = sync_after(w, r->client, &rq, result);
 	if (has_st)
 		memcpy(slot->out, &wst, sizeof(wst));
 	uint64_t id = PLOG_ID_NONE;
-	if (w->srv->ananke)
-		id = plogsvc_log(w, r, i, &rq, path, path2, result, close_ino, &stamp);
-	__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE);
+	if (logging) {
+		id = plogsvc_log(w, r, i, &rq, path, path2, result, &stamp);
+		__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE);
+	}
 	dispatch_complete(r->map, i, result);
 	if (id != PLOG_ID_NONE) {
 		server_fault(SERVER_FAULT_AFTER_DONE);

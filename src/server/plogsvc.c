@@ -287,7 +287,7 @@ static void log_clear(struct server *srv, unsigned li, uint64_t id, uint32_t mas
 
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
-		     int64_t result, uint64_t close_ino, const struct fs_stamp *stamp_in)
+		     int64_t result, const struct fs_stamp *stamp_in)
 {
 	struct server *srv = w->srv;
 	struct fs_client *c = r->client;
@@ -400,7 +400,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		fs_lookup_ino(c, path, &ino, NULL);
 		d.targets[PLOG_T_INODE] = ino;
 	} else if (rq->opcode == ANK_OP_CLOSE) {
-		d.targets[PLOG_T_INODE] = close_ino;
+		d.targets[PLOG_T_INODE] = stamp.has_fd ? stamp.fd_ino : 0;
 	}
 	if (meta && stamp.modified)
 		d.targets_status |= 1u << PLOG_T_INODE;

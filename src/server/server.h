@@ -265,7 +265,7 @@ void plogsvc_stop(struct server *srv);
  * (or PLOG_ID_NONE when nothing was logged) and its log in *log. */
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
-		     int64_t result, uint64_t close_ino, const struct fs_stamp *stamp);
+		     int64_t result, const struct fs_stamp *stamp);
 void plogsvc_clear_ipc(struct server_worker *w, uint64_t id);
 /* ATTACH of a client: adopt its rebuilt state if there is one and settle
  * its in-flight slots (exactly-once): those answered from the log are added
