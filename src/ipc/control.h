@@ -98,6 +98,7 @@ struct ank_ctl_report {
 };
 #define ANK_REPORT_DAMAGED 4u
 _Static_assert(sizeof(struct ank_ctl_report) == 128, "recovery report");
+_Static_assert(offsetof(struct ank_ctl_report, damaged) == 88, "recovery report layout");
 
 /* Fault points a test can arm in the server through the environment of
  * `ananke serve` (inherited by every server it starts):
