@@ -451,6 +451,39 @@ static void readdir_continues_across_a_crash(void **state)
 	assert_int_equal(svc_fsck(&g_svc), 0);
 }
 
+/* A pwrite on an O_APPEND fd appends, as Linux does, whatever offset it
+ * names: the replay must put its data where it went (the end of file then),
+ * not at the offset asked for. (Regression: the entry held the requested
+ * offset, and a crash moved the data and grew the file.) */
+static void pwrite_on_an_append_fd_replays_at_the_end_of_file(void **state)
+{
+	(void)state;
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	assert_int_equal(svc_start(&g_svc, "256M", WORKERS), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	static uint8_t a[5000], b[3000], back[16384];
+	pattern(a, sizeof(a), 7);
+	pattern(b, sizeof(b), 8);
+	int fd = ank_open("/log", O_CREAT | O_WRONLY | O_APPEND, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write(fd, a, sizeof(a)), (ssize_t)sizeof(a));
+	assert_int_equal(ank_pwrite(fd, b, sizeof(b), 352256), (ssize_t)sizeof(b));
+	assert_int_equal(kill_server_and_wait(), 0);
+	struct stat st;
+	assert_int_equal(ank_fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, (off_t)(sizeof(a) + sizeof(b)));
+	int rd = ank_open("/log", O_RDONLY, 0);
+	assert_true(rd >= 0);
+	assert_int_equal(ank_read(rd, back, sizeof(back)), (ssize_t)(sizeof(a) + sizeof(b)));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_memory_equal(back + sizeof(a), b, sizeof(b));
+	assert_int_equal(ank_close(rd), 0);
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -467,6 +500,8 @@ int main(void)
 		cmocka_unit_test_teardown(full_plog_keeps_every_fd, teardown),
 		cmocka_unit_test_teardown(two_workers_logs_merge_in_order, teardown),
 		cmocka_unit_test_teardown(readdir_continues_across_a_crash, teardown),
+		cmocka_unit_test_teardown(pwrite_on_an_append_fd_replays_at_the_end_of_file,
+		                          teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

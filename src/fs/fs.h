@@ -282,6 +282,10 @@ struct fs_stamp {
 	 * its inode and its offset after the call */
 	bool has_fd;
 	uint64_t fd_ino, fd_pos;
+	/* write, pwrite that wrote: the file position its data went to (for
+	 * O_APPEND the end of file, whatever position a pwrite asked for) */
+	bool has_io;
+	uint64_t io_pos;
 };
 void fs_stamp_last(struct fs_stamp *out);
 void fs_stamp_clear(void);

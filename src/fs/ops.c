@@ -790,8 +790,11 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 		if ((size_t)rc < chunk)
 			break;
 	}
-	if (done > 0)
+	if (done > 0) {
 		rc = (ssize_t)done;
+		last_stamp.has_io = true;
+		last_stamp.io_pos = pos - done;
+	}
 out:
 	if (of && of != STALE_OFILE && rc >= 0)
 		stamp_fd(of);

@@ -227,6 +227,12 @@ _Static_assert(sizeof(struct plog_wrap_rec) == PLOG_WRAP_SIZE, "wrap marker is 6
 
 /* ---- API ---- */
 
+/* A flag in plog_op.flags (no open flag uses bit 31): the entry was logged
+ * without its data and inode bit, before a sync that makes its call
+ * durable; recovery counts it as not run when its tid is above D (see
+ * docs/RECOVERY.md, "No room at all"). */
+#define PLOG_OPF_SYNCED (1u << 31)
+
 /* An operation as the caller hands it over (and as plog_scan returns it:
  * then the paths point into the region). */
 struct plog_op {

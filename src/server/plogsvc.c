@@ -199,7 +199,7 @@ static size_t relocate_fds(struct server_plog *l)
 		uint64_t off = entry_fd_offset(&e->op);
 		struct plog_op op = {
 			.opcode = ANK_OP_LSEEK,
-			.flags = e->op.flags,
+			.flags = e->op.flags & ~PLOG_OPF_SYNCED,
 			.fd = e->op.fd,
 			.whence = SEEK_SET,
 			.off = (int64_t)off,
@@ -265,7 +265,8 @@ static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
 			fault_plog = l->p;
 		rc = plog_append(l->p, op, d, data, len, id);
 		fault_plog = NULL;
-		if (rc == 0 && (d->targets_status & (1u << PLOG_T_INODE)) && pend_add(l, *id, tid) < 0)
+		if (rc == 0 && (d->targets_status & (1u << PLOG_T_INODE)) &&
+		    (tid <= __atomic_load_n(&l->durable, __ATOMIC_ACQUIRE) || pend_add(l, *id, tid) < 0))
 			plog_clear_status(l->p, *id, 1u << PLOG_T_INODE); /* replay decides by tid */
 		pthread_mutex_unlock(&l->lock);
 	}
@@ -378,7 +379,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			op.off = pos < 0 ? 0 : pos;
 		} else if (rq->opcode == ANK_OP_WRITE) {
 			off_t pos = stamp.has_fd ? (off_t)stamp.fd_pos : fs_lseek(c, op.fd, 0, SEEK_CUR);
-			op.off = pos < 0 ? 0 : pos - result;
+			op.off = stamp.has_io ? (int64_t)stamp.io_pos : pos < 0 ? 0 : pos - result;
 			op.len = (uint64_t)result;
 			data = ank_ring_data(r->map, i);
 			dlen = (size_t)result;
@@ -392,6 +393,9 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			fs_inode_of_fd(c, rq->fd, &ino);
 		d.targets[PLOG_T_INODE] = ino;
 		if (rq->opcode == ANK_OP_PWRITE) {
+			/* where the data went: an O_APPEND fd's pwrite appends */
+			if (stamp.has_io)
+				op.off = (int64_t)stamp.io_pos;
 			op.len = (uint64_t)result;
 			data = ank_ring_data(r->map, i);
 			dlen = (size_t)result;
@@ -435,14 +439,21 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	}
 	if ((rc == -E2BIG || rc == -ENOSPC) && (dlen > 0 || (d.targets_status & (1u << PLOG_T_INODE)))) {
 		/* The log cannot take the entry (its data is larger than the
-		 * log, or the log is full of live entries): make the call
-		 * durable now and log it without data and inode bit, so its fd
-		 * state and its result (exactly-once) still survive. */
-		rc = fs_sync(srv->fs);
-		__atomic_fetch_add(&srv->plogs[w->index].synced, 1, __ATOMIC_RELAXED);
+		 * log, or the log is full of live entries): log it without
+		 * data and inode bit, marked PLOG_OPF_SYNCED, then make the
+		 * call durable, then answer. A crash before the sync is done
+		 * finds the entry's tid above D: recovery then treats the call
+		 * as never run (its effects died with the server, and it was
+		 * not answered), so it runs again; after the sync the entry
+		 * is durable and gives the fd state and the result. Logging
+		 * after the sync instead would leave a window in which a
+		 * durable call has no entry and would run twice. */
+		d.targets_status &= ~(1u << PLOG_T_INODE);
+		op.flags |= PLOG_OPF_SYNCED;
+		rc = log_append(srv, w->index, &op, &d, NULL, 0, tid, &id, true);
 		if (rc == 0) {
-			d.targets_status &= ~(1u << PLOG_T_INODE);
-			rc = log_append(srv, w->index, &op, &d, NULL, 0, tid, &id, true);
+			rc = fs_sync(srv->fs);
+			__atomic_fetch_add(&srv->plogs[w->index].synced, 1, __ATOMIC_RELAXED);
 		}
 	}
 	if (rc < 0) {
@@ -494,6 +505,7 @@ static void plogsvc_commit_hook(void *arg, uint64_t durable)
 	struct server *srv = arg;
 	for (unsigned k = 0; k < srv->nplogs; k++) {
 		struct server_plog *l = &srv->plogs[k];
+		__atomic_store_n(&l->durable, durable, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&l->lock);
 		size_t keep = 0;
 		for (size_t j = 0; j < l->npend; j++) {
@@ -533,6 +545,12 @@ struct replay {
 	 * file replay without an open and a close each. */
 	struct { struct fs_client *c; uint64_t ino; int fd; } wfd[REPLAY_WFDS];
 	unsigned nwfd, wfd_next;
+	/* Entries whose ring index a newer entry of the same client and slot
+	 * supersedes: their request was answered (the client reused the
+	 * slot), so the index only pins the entry; cleared once the logs go
+	 * on. */
+	struct { unsigned log; uint64_t id; } *ipc_done;
+	size_t nipc_done, capipc_done;
 };
 
 static struct server_recovered *recovered_get(struct server *srv, uint64_t client_id,
@@ -795,6 +813,14 @@ static int continue_logs(struct server *srv, struct replay *rp, const struct plo
 	}
 	for (size_t k = 0; k < nstale; k++)
 		log_clear(srv, stale[k].log, stale[k].entry_id, 1u << PLOG_T_FD);
+	for (size_t k = 0; k < rp->nipc_done; k++) {
+		if (rp->ipc_done[k].log >= srv->nplogs)
+			continue;
+		struct server_plog *l = &srv->plogs[rp->ipc_done[k].log];
+		pthread_mutex_lock(&l->lock);
+		plog_clear_ipc(l->p, rp->ipc_done[k].id);
+		pthread_mutex_unlock(&l->lock);
+	}
 	for (size_t j = 0; j < rp->nfds; j++) {
 		struct rfd *f = &rp->fds[j];
 		struct server_recovered *x = f->opened ? recovered_get(srv, f->client_id, f->creds) : NULL;
@@ -908,6 +934,31 @@ static void entry_lost(struct server *srv, const struct plog_entry *e, uint64_t 
 	}
 }
 
+/* An entry logged without its data before the sync that was to make its
+ * call durable (PLOG_OPF_SYNCED), and that sync did not finish: the call's
+ * effects are lost and it was never answered, so it counts as not run (its
+ * request runs again; the fd keeps its previous entry's state). */
+static bool synced_undone(const struct plog_entry *e, uint64_t durable)
+{
+	return (e->op.flags & PLOG_OPF_SYNCED) && e->desc.tid > durable;
+}
+
+/* Remember an entry whose ring index must be cleared once the logs go on. */
+static int ipc_done_push(struct replay *rp, unsigned log, uint64_t id)
+{
+	if (rp->nipc_done == rp->capipc_done) {
+		size_t n = rp->capipc_done ? rp->capipc_done * 2 : 16;
+		void *t = realloc(rp->ipc_done, n * sizeof(*rp->ipc_done));
+		if (!t)
+			return -ENOMEM;
+		rp->ipc_done = t;
+		rp->capipc_done = n;
+	}
+	rp->ipc_done[rp->nipc_done].log = log;
+	rp->ipc_done[rp->nipc_done++].id = id;
+	return 0;
+}
+
 /* Remember an fd entry whose fd bit must be cleared once the logs go on. */
 static int stale_push(struct rfd **v, size_t *n, size_t *cap, const struct rfd *f)
 {
@@ -946,6 +997,22 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 			entry_lost(srv, e, durable, rep);
 			continue;
 		}
+		if (synced_undone(e, durable)) {
+			/* Not run: the entry must not outlive this recovery
+			 * (under the next server's numbering its tid would
+			 * look durable), so its fd bit and ring index go. */
+			struct rfd u = {.log = e->region, .entry_id = e->id};
+			if ((e->desc.targets_status & (1u << PLOG_T_FD)) &&
+			    stale_push(&stale, &nstale, &capstale, &u) < 0) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			if (e->desc.ipc_idx < ANK_RING_NSLOTS && ipc_done_push(&rp, e->region, e->id) < 0) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			continue;
+		}
 		if (e->desc.timestamp + 1 > max_order)
 			max_order = e->desc.timestamp + 1;
 		if (e->desc.tid > max_tid)
@@ -953,6 +1020,13 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		if (e->desc.ipc_idx < ANK_RING_NSLOTS) {
 			struct server_recovered *x =
 				recovered_get(srv, e->desc.client_id, creds_of(&e->op));
+			if (x && x->slot[e->desc.ipc_idx].set &&
+			    x->slot[e->desc.ipc_idx].id != PLOG_ID_NONE &&
+			    ipc_done_push(&rp, x->slot[e->desc.ipc_idx].log,
+					  x->slot[e->desc.ipc_idx].id) < 0) {
+				rc = -ENOMEM;
+				goto out;
+			}
 			if (x) {
 				x->slot[e->desc.ipc_idx].set = true;
 				x->slot[e->desc.ipc_idx].log = e->region;
@@ -1027,7 +1101,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 	for (size_t k = 0; k < count; k++) {
 		const struct plog_entry *e = &ents[k];
 		if (e->err || e->desc_copy == PLOG_COPY_NONE ||
-		    e->desc.tid <= durable)
+		    e->desc.tid <= durable || synced_undone(e, durable))
 			continue;
 		if (e->op.opcode != ANK_OP_READ && e->op.opcode != ANK_OP_READDIR &&
 		    e->op.opcode != ANK_OP_LSEEK && e->op.opcode != ANK_OP_CLOSE)
@@ -1046,6 +1120,10 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		const struct plog_entry *e = &ents[k];
 		if (e->err || e->desc_copy == PLOG_COPY_NONE)
 			continue;
+		if (synced_undone(e, durable)) {
+			rep->ignored++; /* never ran, as far as anyone can tell */
+			continue;
+		}
 		bool fd_live = (e->desc.targets_status & (1u << PLOG_T_FD)) != 0;
 		if (e->desc.tid <= durable) {
 			/* Durable: only a live fd comes back (creat -> open,
@@ -1136,6 +1214,7 @@ out:
 	for (unsigned k = 0; k < rp.nscratch; k++)
 		fs_client_free(rp.scratch[k].c);
 	free(rp.fds);
+	free(rp.ipc_done);
 	free(stale);
 	return rc;
 }
