@@ -65,7 +65,7 @@ static void serve_usage(FILE *f)
 	fprintf(f, "usage: ananke serve [IMAGE] [--socket PATH] [--workers N] [--foreground]\n"
 		   "                    [--recovery=none|ananke|sync] [--plog-size BYTES]\n"
 		   "                    [--watchdog-ms MS] [--commit-ms MS] [--idle-checkpoint-ms MS]\n"
-		   "                    [--plog-commit-at PERCENT] [--no-standby]\n"
+		   "                    [--plog-commit-at PERCENT] [--io-timeout-ms MS] [--no-standby]\n"
 		   "  --recovery: ananke (default): a crashed server's state is rebuilt\n"
 		   "  transparently; none: plain restart (unsynced state lost); sync: every\n"
 		   "  change made durable before it returns.\n"
@@ -77,6 +77,9 @@ static void serve_usage(FILE *f)
 		   "  long (default 100; 0: never), so a crash in a quiet period replays nothing.\n"
 		   "  --watchdog-ms: kill a server whose heartbeat stands still this long while\n"
 		   "  requests are pending (default 500; 0: off).\n"
+		   "  --io-timeout-ms: how long a server waiting for the device may stay silent\n"
+		   "  before it counts as hung too (default 5000; never less than --watchdog-ms;\n"
+		   "  a stopped process gets no such grace).\n"
 		   "  IMAGE defaults to " DEFAULT_IMAGE " (created, 1 GiB, when missing);\n"
 		   "  PATH to $ANANKE_SOCKET, else " DEFAULT_SOCKET ".\n");
 }
@@ -87,6 +90,7 @@ int tool_serve(int argc, char **argv)
 				 .socket_path = default_socket(),
 				 .recovery = "ananke",
 				 .watchdog_ms = 500,
+				 .io_timeout_ms = 5000,
 				 .idle_checkpoint_ms = 100,
 				 .plog_commit_at = 50};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -120,6 +124,9 @@ int tool_serve(int argc, char **argv)
 			}
 		} else if ((v = opt_value(argc, argv, &i, "--watchdog-ms", &bad))) {
 			if (!opt_uint("--watchdog-ms", v, 0, 3600000, &cfg.watchdog_ms))
+				return 2;
+		} else if ((v = opt_value(argc, argv, &i, "--io-timeout-ms", &bad))) {
+			if (!opt_uint("--io-timeout-ms", v, 1, 3600000, &cfg.io_timeout_ms))
 				return 2;
 		} else if ((v = opt_value(argc, argv, &i, "--commit-ms", &bad))) {
 			if (!opt_uint("--commit-ms", v, 1, 3600000, &cfg.commit_ms))

@@ -164,6 +164,26 @@ int sup_proc_spawn(struct sup *s, struct sup_server *v, bool standby)
 	return 0;
 }
 
+bool sup_process_stopped(pid_t pid)
+{
+	if (pid <= 0)
+		return false;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	/* "pid (comm) S ...": comm may hold anything, the state follows the
+	 * last ')' */
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
 void sup_server_kill(struct sup *s, const char *reason)
 {
 	sup_proc_kill(s, &s->srv, reason);

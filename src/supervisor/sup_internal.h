@@ -93,6 +93,7 @@ struct sup_server {
 	int ctl;                          /* our end of the control socketpair */
 	bool ctl_want_out;                /* EPOLLOUT armed: outq is blocked */
 	uint64_t start_ns, ready_ns;
+	uint64_t ready_ops;               /* the stats page's requests served at READY */
 	uint64_t ready_deadline_ns;       /* STARTING: kill when not READY by then */
 	uint64_t hup_deadline_ns;         /* control socket closed: kill if alive then */
 	bool killed;                      /* we sent SIGKILL */
@@ -218,6 +219,9 @@ int sup_proc_send(struct sup_server *v, uint32_t type, uint64_t client_id,
 /* Reap the dead server; fills a description ("signal 9 (Killed)") and
  * returns its wait status. */
 int sup_server_reap(struct sup *s, char *desc, size_t desc_len);
+/* Does the kernel say process pid is stopped (SIGSTOP, traced)? Reads
+ * /proc/PID/stat; false when it cannot tell. Never blocks. */
+bool sup_process_stopped(pid_t pid);
 /* SIGKILL the server (through its pidfd), remembering why. */
 void sup_server_kill(struct sup *s, const char *reason);
 /* Send one control message (+ optional fd) without blocking: 0, -EAGAIN,

@@ -504,11 +504,25 @@ static struct sup_conn *find_client(struct sup *s, uint64_t id)
 	return NULL;
 }
 
+/* Requests served by all workers, as the stats page says (a server-written
+ * number: it only decides whether a death counts toward the crash-loop
+ * backoff, which is bounded). */
+static uint64_t stats_ops(const struct sup *s)
+{
+	uint64_t n = 0;
+	if (!s->stats)
+		return 0;
+	for (unsigned k = 0; k < s->cfg.workers && k < ANK_STATS_MAX_WORKERS; k++)
+		n += __atomic_load_n(&s->stats->ops[k], __ATOMIC_ACQUIRE);
+	return n;
+}
+
 static void on_ready(struct sup *s)
 {
 	struct sup_server *v = &s->srv;
 	v->state = SRV_RUNNING;
 	v->ready_ns = sup_now_ns();
+	v->ready_ops = stats_ops(s);
 	sup_log("server pid %d ready (epoch %u, %s in %llu ms)", (int)v->pid, s->epoch,
 		v->took_over ? "took over" : "started",
 		(unsigned long long)((v->ready_ns - v->start_ns) / MSEC));
@@ -845,7 +859,12 @@ static void on_server_death(struct sup *s)
 		return;
 	}
 
-	bool quick = !was_ready || now - v->ready_ns < QUICK_DEATH_NS;
+	/* A crash loop is a server that dies before it serves anything: one
+	 * that was ready and served requests since made progress, however
+	 * soon it died (a request that kills every server that runs it is
+	 * quarantined instead, see quarantine.c). */
+	bool quick = !was_ready ||
+		     (now - v->ready_ns < QUICK_DEATH_NS && stats_ops(s) == v->ready_ops);
 	s->quick_deaths = quick ? s->quick_deaths + 1 : 0;
 	uint64_t delay = 0;
 	if (s->quick_deaths > QUICK_DEATHS_FREE) {
@@ -1033,17 +1052,15 @@ static void watchdog(struct sup *s, uint64_t now)
 		else
 			pending_other = true;
 	}
+	/* The server's own word that it waits for the device (io_busy) may
+	 * stretch the silence allowed from watchdog_ms to io_timeout_ms, no
+	 * more, and not at all when the kernel says the process is stopped
+	 * (SIGSTOP, a debugger): then no device wait can be its excuse. */
 	uint64_t limit = (uint64_t)s->cfg.watchdog_ms * MSEC;
+	if (__atomic_load_n(&s->stats->io_busy, __ATOMIC_ACQUIRE) != 0 &&
+	    s->cfg.io_timeout_ms > s->cfg.watchdog_ms && !sup_process_stopped(s->srv.pid))
+		limit = (uint64_t)s->cfg.io_timeout_ms * MSEC;
 	char why[128] = "";
-	if (__atomic_load_n(&s->stats->io_busy, __ATOMIC_ACQUIRE) != 0) {
-		/* Waiting for the device is not hanging (a slow flush): the
-		 * silence counts from when the device is idle again. A worker
-		 * stuck while others keep the device busy is found when the
-		 * I/O pauses. */
-		for (unsigned k = 0; k < nw; k++)
-			s->wd_beat_since_ns[k] = now;
-		s->wd_since_ns = now;
-	}
 	for (unsigned k = 0; k < nw && !why[0]; k++) {
 		uint64_t b = __atomic_load_n(&s->stats->beat[k], __ATOMIC_ACQUIRE);
 		if (!pending[k] || b != s->wd_last_beat[k]) {

@@ -33,6 +33,10 @@ struct sup_config {
 	bool foreground;         /* stay attached, log to stderr */
 	unsigned watchdog_ms;    /* kill a server whose heartbeat stands still
 	                            this long while requests are pending; 0: off */
+	unsigned io_timeout_ms;  /* the longest a server's "waiting for the
+	                            device" word (io_busy) may hold the watchdog
+	                            off; at most this long a device wait can
+	                            take before the server counts as hung */
 	bool no_standby;         /* never start a standby server */
 	unsigned commit_ms;      /* background commit interval; 0: the core's
 	                            default (5000) */
