@@ -67,6 +67,8 @@ static bool kernel_creat_directory_einval(void)
 	return major > 6 || (major == 6 && minor >= 4);
 }
 
+void (*differ_before_op)(unsigned opno);
+
 /* ---- the differ --------------------------------------------------------------- */
 
 enum op {
@@ -1081,6 +1083,8 @@ int differ_run(struct target *a, struct target *b, uint64_t seed, unsigned nops,
 	describe(d, "initial state");
 	bool ok = check_trees(d, true, "at the start");
 	for (d->opno = 1; ok && d->opno <= nops; d->opno++) {
+		if (differ_before_op)
+			differ_before_op(d->opno);
 		ok = step(d);
 		if (ok && d->opno % CONTENT_EVERY == 0) {
 			describe(d, "periodic check");

@@ -50,6 +50,11 @@ void differ_init(void);
 int differ_run(struct target *a, struct target *b, uint64_t seed, unsigned nops, bool verbose,
                struct differ_stats *stats);
 
+/* Called (when set) before each operation of a sequence with its number
+ * (1-based): a test may crash the system under test there. One per
+ * process; set it before differ_run. */
+extern void (*differ_before_op)(unsigned opno);
+
 void differ_print_stats(const struct differ_stats *st);
 
 #endif

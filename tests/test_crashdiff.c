@@ -1,0 +1,490 @@
+/*
+ * test_crashdiff.c - the crash-differential test: seeded random sequences of
+ * POSIX operations (tests/differ.c) run in lockstep through libananke and
+ * through libc on a Linux directory, while a killer crashes the server at
+ * random moments. Every return value, errno, byte read, stat field (type,
+ * permission bits, nlink, size), listing and, at the end, the whole tree
+ * must be what Linux gives: an application never notices a crash.
+ *
+ * The killer (this process) picks a random delay, then a signal: mostly
+ * SIGKILL, sometimes SIGSEGV, SIGABRT or SIGSTOP (the watchdog must replace
+ * a stopped server), and sometimes kills the new server again within a few
+ * milliseconds of its takeover (a crash during recovery). After each crash
+ * it waits, bounded, for the supervisor to count the restart; a restart that
+ * does not come is a hang and fails the run. Clients are separate processes,
+ * each in its own subtree (so the comparison with Linux stays exact).
+ *
+ * Variants (each a cmocka test): one worker and one client; two workers and
+ * 2-4 clients; small (64 KiB) p-logs that fill and relocate under the kills;
+ * commit intervals from 0 to 5 s; an armed fault point chosen at random per
+ * seed (including those inside recovery).
+ *
+ * Environment: ANK_CD_SEEDS (seeds per variant, default 3), ANK_CD_OPS
+ * (operations per client and seed, default 1500), ANK_CD_SEED (run only
+ * this seed), ANK_CD_KILL_MS (mean time between crashes, default 60),
+ * ANK_CD_VARIANT (run only the variant of that name), ANK_CD_SERVE_OPTS (more
+ * serve options), ANK_CD_KILL_AT=N,M (the client crashes the server before
+ * those operations instead of the killer; ANK_CD_KILL_DELAY_MS after the
+ * operation started). Every run prints its
+ * seed and kill times; a failure prints the line that replays it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../include/ananke.h"
+#include "differ.h"
+#include "oracle.h"
+#include "service_util.h"
+
+#define MAX_CLIENTS 4
+#define MAX_KILLS 4096
+
+struct variant {
+	const char *name;
+	unsigned workers;
+	unsigned clients;      /* 0: 2-4, chosen per seed */
+	const char *serve_opts; /* extra serve options */
+	bool random_commit;    /* --commit-ms from 0 to 5000 per seed */
+	bool random_fault;     /* an armed fault point per seed */
+	bool single_kill;      /* no killer: one SIGKILL at a random operation */
+};
+
+static const char *const fault_points[] = {
+	"plog_after_op", "plog_after_desc", "after_done", "recovery_after_journal",
+	"recovery_mid_journal", "recovery_mid_aim", "recovery_resume",
+};
+
+struct kill_rec {
+	uint32_t at_ms;
+	uint8_t sig;
+	bool in_recovery;
+};
+
+struct run {
+	const struct variant *v;
+	uint64_t seed;
+	unsigned nops, clients, kill_ms;
+	char opts[512];
+	struct kill_rec kills[MAX_KILLS];
+	unsigned nkills, hangs;
+	long long restarts;
+};
+
+static struct svc g_svc;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&g_svc, 0, sizeof(g_svc));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	svc_destroy(&g_svc);
+	svc_kill_all();
+	return 0;
+}
+
+/* ---- crashes placed by the client itself ------------------------------------------ */
+
+/* In a client process: crash the server before the listed operations of its
+ * sequence (kill_at), SIGKILL at once (delay 0: the server is idle) or
+ * delay_ms into the operation (a thread sends it while the call runs). */
+#define MAX_KILL_AT 16
+static unsigned g_kill_at[MAX_KILL_AT], g_nkill_at, g_kill_delay_ms;
+
+static void *delayed_kill(void *arg)
+{
+	pid_t pid = (pid_t)(intptr_t)arg;
+	svc_sleep_ms(g_kill_delay_ms);
+	kill(pid, SIGKILL);
+	return NULL;
+}
+
+static void kill_before_op(unsigned opno)
+{
+	for (unsigned i = 0; i < g_nkill_at; i++) {
+		if (g_kill_at[i] != opno)
+			continue;
+		struct svc_status st;
+		if (svc_status(&g_svc, &st) < 0 || st.server_pid <= 0)
+			return;
+		printf("[kill] server %lld before op #%u (+%u ms)\n", st.server_pid, opno,
+		       g_kill_delay_ms);
+		if (g_kill_delay_ms == 0) {
+			kill((pid_t)st.server_pid, SIGKILL);
+			return;
+		}
+		pthread_t t;
+		if (pthread_create(&t, NULL, delayed_kill, (void *)(intptr_t)st.server_pid) == 0)
+			pthread_detach(t);
+		return;
+	}
+}
+
+static void parse_kill_at(const char *list)
+{
+	g_nkill_at = 0;
+	for (const char *p = list; p && *p && g_nkill_at < MAX_KILL_AT;) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		g_kill_at[g_nkill_at++] = (unsigned)v;
+		p = *end == ',' ? end + 1 : end;
+	}
+}
+
+/* ---- a client process ------------------------------------------------------------- */
+
+static int client_main(const char *sock, unsigned k, uint64_t seed, unsigned nops)
+{
+	umask(0); /* libananke takes the umask at mount; the libc side runs with 0 */
+	if (ank_mount(sock) < 0) {
+		printf("[client %u] ank_mount: %s\n", k, strerror(errno));
+		return 10;
+	}
+	char prefix[32], name[48];
+	snprintf(prefix, sizeof(prefix), "/c%u", k);
+	snprintf(name, sizeof(name), "libananke%s", prefix);
+	if (ank_mkdir(prefix, 0755) < 0 && errno != EEXIST) {
+		printf("[client %u] mkdir %s: %s\n", k, prefix, strerror(errno));
+		return 12;
+	}
+	struct target a, b;
+	int r = target_libc_new(&a, "linux");
+	if (r) {
+		printf("[client %u] libc target: %s\n", k, strerror(-r));
+		return 13;
+	}
+	r = target_ank_new(&b, name, prefix);
+	if (r) {
+		printf("[client %u] libananke target: %s\n", k, strerror(-r));
+		target_destroy(&a);
+		return 14;
+	}
+	bool verbose = svc_env_ulong("ANK_DIFF_VERBOSE", 0) != 0;
+	if (g_nkill_at)
+		differ_before_op = kill_before_op;
+	int res = differ_run(&a, &b, seed, nops, verbose, NULL);
+	target_destroy(&b);
+	target_destroy(&a);
+	if (ank_unmount() < 0 && res == 0)
+		return 15;
+	return res ? 1 : 0;
+}
+
+/* ---- the killer ------------------------------------------------------------------- */
+
+static bool restarted_past(const struct svc_status *st, long long n)
+{
+	return st->restarts > n && st->server_pid > 0 && strcmp(st->state, "running") == 0;
+}
+
+static int pick_signal(struct oracle_rng *rng)
+{
+	unsigned x = (unsigned)oracle_rng_below(rng, 100);
+	if (x < 76)
+		return SIGKILL;
+	if (x < 84)
+		return SIGSEGV;
+	if (x < 92)
+		return SIGABRT;
+	return SIGSTOP;
+}
+
+static bool all_exited(const pid_t *pids, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (pids[i] > 0 && !svc_exited(pids[i]))
+			return false;
+	return true;
+}
+
+/* Crash the server at random moments while the clients run. Returns the
+ * number of hangs (a crash the supervisor did not recover from in time). */
+static void killer(struct run *r, const pid_t *pids, unsigned n)
+{
+	struct oracle_rng rng;
+	oracle_rng_seed(&rng, r->seed ^ 0x6b696c6cull);
+	uint64_t t0 = svc_now_ms();
+	struct svc_status st;
+	if (svc_status(&g_svc, &st) < 0)
+		return;
+	long long restarts = st.restarts;
+	pid_t server = (pid_t)st.server_pid;
+	unsigned recover_limit = 15000 * svc_slow();
+	while (!all_exited(pids, n) && r->nkills < MAX_KILLS) {
+		bool in_recovery = oracle_rng_pct(&rng, 8);
+		unsigned delay = in_recovery ? (unsigned)oracle_rng_below(&rng, 4)
+		                             : (unsigned)oracle_rng_range(&rng, r->kill_ms / 4,
+		                                                          r->kill_ms * 7 / 4);
+		for (unsigned w = 0; w < delay && !all_exited(pids, n); w += 5)
+			svc_sleep_ms(delay - w < 5 ? delay - w : 5);
+		if (all_exited(pids, n))
+			break;
+		int sig = in_recovery ? SIGKILL : pick_signal(&rng);
+		if (server <= 0 || kill(server, sig) < 0)
+			break;
+		struct kill_rec *k = &r->kills[r->nkills++];
+		k->at_ms = (uint32_t)(svc_now_ms() - t0);
+		k->sig = (uint8_t)sig;
+		k->in_recovery = in_recovery;
+		if (svc_status_wait(&g_svc, &st, recover_limit, restarted_past, restarts) < 0) {
+			printf("HANG: no restart within %u ms after %s of server %d at %u ms\n",
+			       recover_limit, strsignal(sig), (int)server, k->at_ms);
+			r->hangs++;
+			if (sig == SIGSTOP)
+				kill(server, SIGKILL);
+			if (svc_status_wait(&g_svc, &st, recover_limit, restarted_past, restarts) < 0)
+				break;
+		}
+		restarts = st.restarts;
+		server = (pid_t)st.server_pid;
+	}
+	r->restarts = restarts;
+}
+
+static void print_kills(const struct run *r)
+{
+	printf("kills (ms, signal):");
+	for (unsigned i = 0; i < r->nkills; i++)
+		printf("%s%u%s:%s", i % 12 ? " " : "\n  ", r->kills[i].at_ms,
+		       r->kills[i].in_recovery ? "R" : "", sigabbrev_np(r->kills[i].sig));
+	printf("\n");
+}
+
+/* ---- one seed of one variant ----------------------------------------------------- */
+
+static int run_seed(struct run *r)
+{
+	const struct variant *v = r->v;
+	struct oracle_rng rng;
+	oracle_rng_seed(&rng, r->seed);
+	r->clients = v->clients ? v->clients : (unsigned)oracle_rng_range(&rng, 2, MAX_CLIENTS);
+	int n = snprintf(r->opts, sizeof(r->opts), "%s", v->serve_opts ? v->serve_opts : "");
+	if (v->random_commit) {
+		static const unsigned commit[] = {0, 1, 10, 50, 200, 1000, 5000};
+		n += snprintf(r->opts + n, sizeof(r->opts) - (size_t)n, " --commit-ms %u",
+		              commit[oracle_rng_below(&rng, sizeof(commit) / sizeof(commit[0]))]);
+	}
+	const char *extra = getenv("ANK_CD_SERVE_OPTS");
+	if (extra && *extra)
+		n += snprintf(r->opts + n, sizeof(r->opts) - (size_t)n, " %s", extra);
+	char fault[64] = "";
+	if (v->random_fault) {
+		unsigned f = (unsigned)oracle_rng_below(&rng, sizeof(fault_points) /
+		                                               sizeof(fault_points[0]));
+		snprintf(fault, sizeof(fault), "%s:%u", fault_points[f],
+		         (unsigned)oracle_rng_range(&rng, 1, 40));
+	}
+	printf("variant %s seed %llu: %u worker(s), %u client(s), %u ops each, kill every ~%u ms,"
+	       " opts \"%s\"%s%s\n",
+	       v->name, (unsigned long long)r->seed, v->workers, r->clients, r->nops, r->kill_ms,
+	       r->opts, fault[0] ? ", fault " : "", fault);
+	fflush(stdout);
+
+	setenv("ANK_TEST_SERVE_OPTS", r->opts, 1);
+	if (fault[0]) {
+		char once[PATH_MAX];
+		snprintf(once, sizeof(once), "/tmp/ank-cd-fault-%d-%llu", (int)getpid(),
+		         (unsigned long long)r->seed);
+		unlink(once);
+		setenv("ANANKE_FAULT", fault, 1);
+		setenv("ANANKE_FAULT_ONCE", once, 1);
+	} else {
+		unsetenv("ANANKE_FAULT");
+		unsetenv("ANANKE_FAULT_ONCE");
+	}
+	memset(&g_svc, 0, sizeof(g_svc));
+	if (svc_start(&g_svc, "1G", v->workers) < 0)
+		return -1;
+
+	const char *kill_at = getenv("ANK_CD_KILL_AT");
+	g_nkill_at = 0;
+	g_kill_delay_ms = (unsigned)svc_env_ulong("ANK_CD_KILL_DELAY_MS", 0);
+	if (kill_at && *kill_at) {
+		parse_kill_at(kill_at);
+	} else if (v->single_kill) {
+		/* one crash, sometimes two or three, at random operations */
+		unsigned nk = oracle_rng_pct(&rng, 70) ? 1 : (unsigned)oracle_rng_range(&rng, 2, 3);
+		for (unsigned i = 0; i < nk; i++)
+			g_kill_at[g_nkill_at++] = (unsigned)oracle_rng_range(&rng, 1, r->nops);
+		g_kill_delay_ms = (unsigned)oracle_rng_below(&rng, 25);
+	}
+	if (g_nkill_at) {
+		printf("kills placed by the client before op");
+		for (unsigned i = 0; i < g_nkill_at; i++)
+			printf(" #%u", g_kill_at[i]);
+		printf(", %u ms into it (ANK_CD_KILL_AT / ANK_CD_KILL_DELAY_MS)\n", g_kill_delay_ms);
+	}
+	pid_t pids[MAX_CLIENTS] = {0};
+	for (unsigned k = 0; k < r->clients; k++) {
+		pids[k] = svc_fork();
+		if (pids[k] < 0)
+			return -1;
+		if (pids[k] == 0)
+			_exit(client_main(g_svc.sock, k, r->seed * 16 + k, r->nops));
+	}
+	if (g_nkill_at) {
+		for (unsigned k = 0; k < r->clients; k++)
+			while (!svc_exited(pids[k]))
+				svc_sleep_ms(5);
+		struct svc_status st;
+		if (svc_status(&g_svc, &st) == 0)
+			r->restarts = st.restarts;
+		r->nkills = (unsigned)r->restarts;
+	} else {
+		killer(r, pids, r->clients);
+	}
+
+	int bad = 0;
+	for (unsigned k = 0; k < r->clients; k++) {
+		int st = 0;
+		if (svc_wait(pids[k], 600000 * svc_slow(), &st) < 0) {
+			printf("client %u did not finish; killed\n", k);
+			bad++;
+		} else if (svc_exit_code(st) != 0) {
+			printf("client %u (seed %llu) ended with %d\n", k,
+			       (unsigned long long)(r->seed * 16 + k), svc_exit_code(st));
+			bad++;
+		}
+	}
+	print_kills(r);
+	printf("%u crashes, %lld restarts, %u hangs\n", r->nkills, r->restarts, r->hangs);
+	int stopped = svc_stop(&g_svc);
+	int fsck = stopped == 0 ? svc_fsck(&g_svc) : -1;
+	if (stopped != 0)
+		printf("ananke stop failed: %d\n", stopped);
+	if (fsck != 0)
+		printf("fsck not clean: %d\n", fsck);
+	if (bad || r->hangs || stopped || fsck) {
+		svc_dump_log(&g_svc, 60);
+		char keep[PATH_MAX];
+		snprintf(keep, sizeof(keep), "/tmp/ank-crashdiff-%s-%llu.log", v->name,
+		         (unsigned long long)r->seed);
+		if (rename(g_svc.log, keep) == 0)
+			printf("the service log is kept in %s\n", keep);
+		printf("REPLAY: ANK_CD_VARIANT=%s ANK_CD_SEED=%llu ANK_CD_OPS=%u ANK_CD_KILL_MS=%u"
+		       "%s%s %s/tests/test_crashdiff\n",
+		       v->name, (unsigned long long)r->seed, r->nops, r->kill_ms,
+		       kill_at && *kill_at ? " ANK_CD_KILL_AT=" : "", kill_at ? kill_at : "",
+		       getenv("BUILD") ? getenv("BUILD") : "build");
+	}
+	svc_destroy(&g_svc);
+	unsetenv("ANANKE_FAULT");
+	unsetenv("ANANKE_FAULT_ONCE");
+	return bad || r->hangs || stopped || fsck ? 1 : 0;
+}
+
+static void run_variant(const struct variant *v, uint64_t seed_base)
+{
+	const char *only = getenv("ANK_CD_VARIANT");
+	if (only && *only && strcmp(only, v->name) != 0)
+		skip();
+	unsigned nseeds = (unsigned)svc_env_ulong("ANK_CD_SEEDS", 3);
+	unsigned nops = (unsigned)svc_env_ulong("ANK_CD_OPS", 1500);
+	unsigned kill_ms = (unsigned)svc_env_ulong("ANK_CD_KILL_MS", 60);
+	unsigned long one = svc_env_ulong("ANK_CD_SEED", 0);
+	if (kill_ms < 4)
+		kill_ms = 4;
+	unsigned failed = 0, crashes = 0, hangs = 0;
+	struct run *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	for (unsigned i = 0; i < (one ? 1u : nseeds); i++) {
+		memset(r, 0, sizeof(*r));
+		r->v = v;
+		r->seed = one ? one : seed_base + i;
+		r->nops = nops;
+		r->kill_ms = kill_ms;
+		int res = run_seed(r);
+		crashes += r->nkills;
+		hangs += r->hangs;
+		if (res)
+			failed++;
+	}
+	free(r);
+	printf("variant %s: %u seeds, %u crashes, %u hangs, %u failed\n", v->name,
+	       one ? 1u : nseeds, crashes, hangs, failed);
+	assert_int_equal(failed, 0);
+}
+
+static const struct variant v_one = {"one_worker", 1, 1, NULL, false, false, false};
+static const struct variant v_multi = {"two_workers_clients", 2, 0, NULL, false, false, false};
+static const struct variant v_small = {"small_plog", 2, 2, "--plog-size 65536", false, false, false};
+static const struct variant v_commit = {"commit_intervals", 2, 2, NULL, true, false, false};
+static const struct variant v_fault = {"fault_points", 2, 2, NULL, false, true, false};
+static const struct variant v_single = {"single_kill", 2, 1, NULL, false, false, true};
+
+static void one_worker_one_client_matches_linux_under_crashes(void **state)
+{
+	(void)state;
+	run_variant(&v_one, 100);
+}
+
+static void two_workers_several_clients_match_linux_under_crashes(void **state)
+{
+	(void)state;
+	run_variant(&v_multi, 200);
+}
+
+static void small_plogs_fill_and_relocate_under_crashes(void **state)
+{
+	(void)state;
+	run_variant(&v_small, 300);
+}
+
+static void commit_intervals_from_0_to_5s_under_crashes(void **state)
+{
+	(void)state;
+	run_variant(&v_commit, 400);
+}
+
+static void armed_fault_points_and_crashes_match_linux(void **state)
+{
+	(void)state;
+	run_variant(&v_fault, 500);
+}
+
+static void one_kill_at_a_random_operation_matches_linux(void **state)
+{
+	(void)state;
+	run_variant(&v_single, 600);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(one_worker_one_client_matches_linux_under_crashes,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(two_workers_several_clients_match_linux_under_crashes,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(small_plogs_fill_and_relocate_under_crashes, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(commit_intervals_from_0_to_5s_under_crashes, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(armed_fault_points_and_crashes_match_linux, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(one_kill_at_a_random_operation_matches_linux, setup,
+		                                teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
