@@ -432,6 +432,45 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* ---- (f) a request that crashes every server -------------------------------------- */
+
+/* A deterministic bug: every server aborts when it runs a request on
+ * /poison (ANANKE_FAULT_POISON), and recovery runs it again each time. After
+ * SUP_QUARANTINE_DEATHS (3) such deaths the supervisor answers that request
+ * EIO; the service goes on and nothing else of the client is lost. */
+static void request_that_crashes_every_server_alone_gets_eio(void **state)
+{
+	(void)state;
+	arm("ananke", NULL);
+	setenv("ANANKE_FAULT_POISON", "/poison", 1);
+	assert_int_equal(svc_start(&g_svc, "256M", 2), 0);
+	unsetenv("ANANKE_FAULT_POISON");
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	static uint8_t a[20000], back[20000];
+	pattern(a, sizeof(a), 11);
+	int fd = ank_open("/a", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write(fd, a, sizeof(a)), (ssize_t)sizeof(a));
+	errno = 0;
+	assert_int_equal(ank_open("/poison", O_CREAT | O_WRONLY, 0644), -1);
+	assert_int_equal(errno, EIO);
+	/* everything else is still there: the fd, its offset, the data */
+	assert_int_equal(ank_lseek(fd, 0, SEEK_CUR), (off_t)sizeof(a));
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	struct svc_status ss;
+	assert_int_equal(svc_status(&g_svc, &ss), 0);
+	assert_int_equal(ss.restarts, 3);
+	assert_non_null(strstr(ss.json, "\"quarantined\": 1,"));
+	assert_true(log_contains("quarantined a request that crashed 3 servers"));
+	/* and the service serves on */
+	int fd2 = ank_open("/b", O_CREAT | O_RDWR, 0644);
+	assert_true(fd2 >= 0);
+	assert_int_equal(ank_close(fd2), 0);
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+}
+
 int main(void)
 {
 	/* A directory for the fault's "fired" marker file. */
@@ -448,6 +487,8 @@ int main(void)
 		cmocka_unit_test_teardown(sync_mode_survives_sigkill, teardown),
 		cmocka_unit_test_teardown(none_mode_loses_unsynced_create, teardown),
 		cmocka_unit_test_teardown(damaged_entry_is_never_used, teardown),
+		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,
+		                          teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(g_once);

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -157,6 +158,8 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		rc = path_copy(data, rq->path_len, path);
 		if (rc < 0)
 			return rc;
+		if (__builtin_expect(server_fault_poison != NULL, 0) && !strcmp(path, server_fault_poison))
+			abort(); /* fault.c: ANANKE_FAULT_POISON */
 		if (npaths == 2) {
 			rc = path_copy(data + rq->path_len, rq->path2_len, path2);
 			if (rc < 0)

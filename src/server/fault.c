@@ -46,6 +46,12 @@
  *                      stray write could, and the server goes on (no abort):
  *                      a later crash's recovery must not use the entry, and
  *                      must say which file lost data.
+ *
+ *   ANANKE_FAULT_POISON=<path>  a deterministic bug: every server aborts when
+ *                      it starts to run a client request whose first path is
+ *                      <path> (recovery's replay is not affected), so the
+ *                      request crashes each server that runs it again.
+ *
  * Passes of the three p-log points are counted for logged requests only (in
  * recovery mode "ananke"), not for the entries recovery itself appends.
  */
@@ -59,6 +65,7 @@
 #include "server.h"
 
 enum server_fault server_fault_point;
+const char *server_fault_poison;
 static unsigned long fault_at = 1;
 static unsigned long fault_passes;
 static const char *fault_once;
@@ -78,6 +85,12 @@ static const char *const fault_names[] = {
 
 void server_fault_init(void)
 {
+	const char *poison = getenv("ANANKE_FAULT_POISON");
+	if (poison && *poison) {
+		server_fault_poison = poison;
+		fprintf(stderr, "ananke: server: a request on %s aborts the server, every time\n",
+			poison);
+	}
 	const char *s = getenv("ANANKE_FAULT");
 	if (!s || !*s)
 		return;

@@ -90,6 +90,8 @@ enum server_fault {
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
+/* ANANKE_FAULT_POISON (fault.c): a request on this path aborts the server. */
+extern const char *server_fault_poison;
 /* Parse ANANKE_FAULT (and ANANKE_FAULT_ONCE) once, at start-up. */
 void server_fault_init(void);
 /* A pass of an armed point: counts, and fires at the n-th. */

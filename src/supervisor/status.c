@@ -162,6 +162,14 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 		put(&o, ", \"ring_version\": %u, \"standby_pid\": %d, \"standby\": \"%s\", "
 			"\"watchdog_ms\": %u, \"recoveries_total\": %" PRIu64 ", ",
 		    ANK_RING_VERSION, standby_pid, standby_name(s), s->cfg.watchdog_ms, s->nrecs);
+		put(&o, "\"io_timeout_ms\": %u, \"quarantined\": %" PRIu64 ", ", s->cfg.io_timeout_ms,
+		    s->quarantined);
+		if (s->quarantined)
+			put(&o, "\"last_quarantined\": {\"client\": %" PRIu64 ", \"slot\": %u, "
+				"\"request\": %" PRIu64 ", \"opcode\": %u, \"deaths\": %u}, ",
+			    s->last_quarantine.client_id, s->last_quarantine.slot,
+			    s->last_quarantine.seq, s->last_quarantine.opcode,
+			    s->last_quarantine.deaths);
 		put_plogs(&o, s);
 		put_recoveries(&o, s);
 		put(&o, "}\n");
@@ -183,6 +191,8 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 		put(&o, "standby_pid: %d (%s)\n", standby_pid, standby_name(s));
 		put(&o, "watchdog_ms: %u\n", s->cfg.watchdog_ms);
 		put(&o, "recoveries: %" PRIu64 "\n", s->nrecs);
+		if (s->quarantined)
+			put(&o, "quarantined requests (answered EIO): %" PRIu64 "\n", s->quarantined);
 		if (s->nrecs) {
 			const struct sup_recovery *r = &s->recs[(s->nrecs - 1) % SUP_MAX_RECOVERIES];
 			put(&o, "last_recovery: %" PRIu64 " us (detect %" PRIu64 ", handover %" PRIu64

@@ -138,6 +138,16 @@ struct sup_recovery_run {
 	struct sup_recovery r;
 };
 
+/* A request that was running inside a server that died by its own fault
+ * (quarantine.c). */
+#define SUP_QUARANTINE_DEATHS 3u
+#define SUP_MAX_SUSPECTS 64u
+struct sup_suspect {
+	uint64_t client_id, seq;
+	uint32_t slot, opcode;
+	unsigned deaths;
+};
+
 struct sup {
 	struct sup_config cfg;
 	char image[PATH_MAX];             /* absolute image path */
@@ -180,6 +190,10 @@ struct sup {
 	uint32_t epoch;                   /* server generation, starts at 1 */
 	uint64_t restarts;
 	unsigned quick_deaths;            /* consecutive deaths soon after start */
+	struct sup_suspect suspects[SUP_MAX_SUSPECTS]; /* quarantine.c */
+	unsigned nsuspects;
+	uint64_t quarantined;             /* requests answered -EIO so far */
+	struct sup_suspect last_quarantine;
 	uint64_t backoff_until_ns;
 	uint64_t start_ns;                /* supervisor start */
 	bool ever_ready;                  /* the first server reached READY */
@@ -228,6 +242,12 @@ void sup_server_kill(struct sup *s, const char *reason);
  * or another -errno. */
 int sup_server_send(struct sup *s, uint32_t type, uint64_t client_id, const struct sup_conn *c,
 		    int fd);
+
+/* ---- quarantine.c ---- */
+/* At a server death (before the next server starts): count the requests it
+ * had claimed; answer -EIO to one claimed at SUP_QUARANTINE_DEATHS deaths
+ * the server caused itself. */
+void sup_quarantine_on_death(struct sup *s, bool self_inflicted);
 
 /* ---- shm.c ---- */
 int sup_stats_create(struct sup *s);

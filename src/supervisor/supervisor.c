@@ -813,6 +813,13 @@ static void on_server_death(struct sup *s)
 			s->rec.r.report = false;
 		}
 		s->rec.reaped_ns = now;
+		/* A death the server caused itself: a fatal signal that is
+		 * not an outside SIGKILL, a failing exit, or our kill for a
+		 * hang. Requests it had claimed are suspects (quarantine.c). */
+		bool self = v->killed ? v->hang
+				      : st >= 0 && ((WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) ||
+						    (WIFEXITED(st) && WEXITSTATUS(st) != 0));
+		sup_quarantine_on_death(s, self);
 	}
 
 	/* Whatever was queued for it is void; rings stay, clients wait. */
