@@ -16,12 +16,12 @@
  *
  * Variants (each a cmocka test): one worker and one client; two workers and
  * 2-4 clients; small (64 KiB) p-logs that fill and relocate under the kills;
- * commit intervals from 0 to 5 s; an armed fault point chosen at random per
+ * commit intervals from 1 ms to 5 s; an armed fault point chosen at random per
  * seed (including those inside recovery).
  *
  * Environment: ANK_CD_SEEDS (seeds per variant, default 3), ANK_CD_OPS
  * (operations per client and seed, default 1500), ANK_CD_SEED (run only
- * this seed), ANK_CD_KILL_MS (mean time between crashes, default 60),
+ * this seed), ANK_CD_KILL_MS (mean time between crashes, default 40),
  * ANK_CD_VARIANT (run only the variant of that name), ANK_CD_SERVE_OPTS (more
  * serve options), ANK_CD_KILL_AT=N,M (the client crashes the server before
  * those operations instead of the killer; ANK_CD_KILL_DELAY_MS after the
@@ -281,7 +281,7 @@ static int run_seed(struct run *r)
 	r->clients = v->clients ? v->clients : (unsigned)oracle_rng_range(&rng, 2, MAX_CLIENTS);
 	int n = snprintf(r->opts, sizeof(r->opts), "%s", v->serve_opts ? v->serve_opts : "");
 	if (v->random_commit) {
-		static const unsigned commit[] = {0, 1, 10, 50, 200, 1000, 5000};
+		static const unsigned commit[] = {1, 10, 50, 200, 1000, 5000};
 		n += snprintf(r->opts + n, sizeof(r->opts) - (size_t)n, " --commit-ms %u",
 		              commit[oracle_rng_below(&rng, sizeof(commit) / sizeof(commit[0]))]);
 	}
@@ -401,7 +401,14 @@ static void run_variant(const struct variant *v, uint64_t seed_base)
 		skip();
 	unsigned nseeds = (unsigned)svc_env_ulong("ANK_CD_SEEDS", 3);
 	unsigned nops = (unsigned)svc_env_ulong("ANK_CD_OPS", 1500);
-	unsigned kill_ms = (unsigned)svc_env_ulong("ANK_CD_KILL_MS", 60);
+	unsigned kill_ms = (unsigned)svc_env_ulong("ANK_CD_KILL_MS", 40);
+	if (v->single_kill) {
+		/* short sequences, many of them: each gets its own crash */
+		nseeds *= 5;
+		nops = nops / 5 > 0 ? nops / 5 : 1;
+	} else if (v->clients == 1) {
+		nops *= 3; /* one client alone goes fast: more time for crashes */
+	}
 	unsigned long one = svc_env_ulong("ANK_CD_SEED", 0);
 	if (kill_ms < 4)
 		kill_ms = 4;

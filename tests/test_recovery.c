@@ -484,6 +484,69 @@ static void pwrite_on_an_append_fd_replays_at_the_end_of_file(void **state)
 	assert_int_equal(svc_fsck(&g_svc), 0);
 }
 
+/* While a replay holds commits, the background commit thread must wait with
+ * the fs lock released. (Regression: once the commit interval had passed it
+ * went round at once, holding the lock, for as long as commits were held,
+ * and the replay that held them never got the lock back: with --commit-ms 1
+ * a takeover hung until the supervisor's 30 s start limit.) Five crashes
+ * with live entries, each recovered within 5 s; fault point
+ * recovery_slow_hold keeps commits held 50 ms in each replay, so the commit
+ * thread surely wakes meanwhile. */
+static void recovery_with_a_1ms_commit_interval_does_not_stall(void **state)
+{
+	(void)state;
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 1", 1);
+	setenv("ANANKE_FAULT", "recovery_slow_hold", 1); /* 50 ms with commits held */
+	int started = svc_start(&g_svc, "256M", WORKERS);
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	unsetenv("ANANKE_FAULT");
+	assert_int_equal(started, 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	static uint8_t a[65536], back[65536];
+	enum { NF = 10 };
+	int fds[NF];
+	for (unsigned k = 0; k < NF; k++) {
+		char name[32];
+		snprintf(name, sizeof(name), "/f%u", k);
+		fds[k] = ank_open(name, O_CREAT | O_RDWR, 0644);
+		assert_true(fds[k] >= 0);
+	}
+	int fd = fds[0];
+	for (unsigned round = 0; round < 5; round++) {
+		pattern(a, sizeof(a), 20 + round);
+		/* enough live state for the replay to hold commits a while */
+		for (unsigned k = 0; k < NF; k++)
+			for (unsigned j = 0; j < 4; j++)
+				assert_int_equal(ank_pwrite(fds[k], a, sizeof(a),
+							    (off_t)(round * 4096 + j * sizeof(a))),
+						 (ssize_t)sizeof(a));
+		char name[32];
+		snprintf(name, sizeof(name), "/d%u", round);
+		assert_int_equal(ank_mkdir(name, 0755), 0);
+		struct svc_status st;
+		assert_int_equal(svc_status(&g_svc, &st), 0);
+		long long old = st.server_pid, restarts = st.restarts;
+		uint64_t t0 = svc_now_ms();
+		assert_int_equal(kill((pid_t)old, SIGKILL), 0);
+		while (svc_now_ms() - t0 < 5000u * svc_slow() &&
+		       (svc_status(&g_svc, &st) < 0 || st.restarts == restarts ||
+			strcmp(st.state, "running") != 0))
+			svc_sleep_ms(5);
+		printf("round %u: served again after %llu ms\n", round,
+		       (unsigned long long)(svc_now_ms() - t0));
+		assert_true(st.restarts == restarts + 1 && !strcmp(st.state, "running"));
+		assert_int_equal(ank_pread(fd, back, sizeof(back), (off_t)round * 4096),
+				 (ssize_t)sizeof(back));
+		assert_memory_equal(back, a, sizeof(a));
+	}
+	for (unsigned k = 0; k < NF; k++)
+		assert_int_equal(ank_close(fds[k]), 0);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -501,6 +564,8 @@ int main(void)
 		cmocka_unit_test_teardown(two_workers_logs_merge_in_order, teardown),
 		cmocka_unit_test_teardown(readdir_continues_across_a_crash, teardown),
 		cmocka_unit_test_teardown(pwrite_on_an_append_fd_replays_at_the_end_of_file,
+		                          teardown),
+		cmocka_unit_test_teardown(recovery_with_a_1ms_commit_interval_does_not_stall,
 		                          teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,8 +84,18 @@ static void *bg_main(void *arg)
 		bool kick = fs->bg_kick;
 		fs->bg_kick = false;
 		now = ank_mono_ns();
-		if (fs->j.error || fs->commits_held)
+		if (fs->j.error || fs->commits_held) {
+			/* Nothing to do until the replay lets commits go (or
+			 * ever, after an error): wait with the lock released.
+			 * Going round at once would spin with the lock held
+			 * whenever the commit time has passed, and the replay
+			 * holding commits would never get the lock back. */
+			uint64_t t = now + 10000000ull;
+			struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull),
+					      .tv_nsec = (long)(t % 1000000000ull)};
+			pthread_cond_timedwait(&fs->bg_cond, &fs->lock, &ts);
 			continue;
+		}
 		if (kick || now >= next_commit) {
 			next_commit = now + interval;
 			if (fs->bc.ndirty || fs->pc.ndirty || fs->ic.dirty || fs->j.sb_dirty)

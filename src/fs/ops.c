@@ -1471,6 +1471,8 @@ void fs_hold_commits(struct fs *fs, bool hold)
 {
 	lock(fs);
 	fs->commits_held = hold;
+	if (!hold && fs->bg_running)
+		pthread_cond_signal(&fs->bg_cond); /* a commit may be due */
 	unlock(fs);
 }
 

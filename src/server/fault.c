@@ -41,6 +41,10 @@
  *                      published, the rest given back to run), before the
  *                      supervisor hears ATTACHED.
  *   hang               at the start of running a request (any opcode).
+ *   recovery_slow_hold at a takeover with live p-log entries, right after
+ *                      the replay started holding commits: the server
+ *                      sleeps 50 ms (no abort) and goes on, so that the
+ *                      background commit thread surely runs meanwhile.
  *   plog_damage        where plog_after_desc is: the entry's operation part
  *                      is damaged in both copies (plog_damage_entry), as a
  *                      stray write could, and the server goes on (no abort):
@@ -60,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -81,6 +86,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_PLOG_DAMAGE] = "plog_damage",
 	[SERVER_FAULT_RECOVERY_MID_JOURNAL] = "recovery_mid_journal",
 	[SERVER_FAULT_RECOVERY_RESUME] = "recovery_resume",
+	[SERVER_FAULT_RECOVERY_SLOW_HOLD] = "recovery_slow_hold",
 };
 
 void server_fault_init(void)
@@ -150,6 +156,11 @@ void server_fault_pass(enum server_fault p)
 	if (p == SERVER_FAULT_HANG) {
 		for (;;)
 			pause();
+	}
+	if (p == SERVER_FAULT_RECOVERY_SLOW_HOLD) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		return;
 	}
 	abort();
 }

@@ -1095,6 +1095,7 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 	 * replay becomes durable all at once (commits held until its sync). */
 	fs_reserve_tids(srv->fs, max_tid);
 	fs_hold_commits(srv->fs, true);
+	server_fault(SERVER_FAULT_RECOVERY_SLOW_HOLD);
 
 	/* How many entries pass 3 acts on (fault point recovery_mid_aim). */
 	size_t to_act = 0;

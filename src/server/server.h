@@ -87,6 +87,7 @@ enum server_fault {
 	SERVER_FAULT_PLOG_DAMAGE,
 	SERVER_FAULT_RECOVERY_MID_JOURNAL,
 	SERVER_FAULT_RECOVERY_RESUME,
+	SERVER_FAULT_RECOVERY_SLOW_HOLD,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
