@@ -22,7 +22,9 @@
  * Environment: ANK_CD_SEEDS (seeds per variant, default 3), ANK_CD_OPS
  * (operations per client and seed, default 1500), ANK_CD_SEED (run only
  * this seed), ANK_CD_KILL_MS (mean time between crashes, default 40),
- * ANK_CD_VARIANT (run only the variant of that name), ANK_CD_SERVE_OPTS (more
+ * ANK_CD_VARIANT (run only the variant of that name), ANK_CD_SEED_BASE (added
+ * to each variant's first seed), ANK_CD_RECOVERY_TIMES (a file to append
+ * every recovery's total time to, in µs), ANK_CD_SERVE_OPTS (more
  * serve options), ANK_CD_KILL_AT=N,M (the client crashes the server before
  * those operations instead of the killer; ANK_CD_KILL_DELAY_MS after the
  * operation started). Every run prints its
@@ -271,6 +273,27 @@ static void print_kills(const struct run *r)
 	printf("\n");
 }
 
+/* With ANK_CD_RECOVERY_TIMES=FILE: append each recovery's total time (µs,
+ * death to clients served again, from the supervisor's report lines) to
+ * FILE, one per line (scripts/crash-campaign.sh reads them). */
+static void save_recovery_times(void)
+{
+	const char *to = getenv("ANK_CD_RECOVERY_TIMES");
+	if (!to || !*to)
+		return;
+	FILE *in = fopen(g_svc.log, "r"), *out = fopen(to, "a");
+	char line[1024];
+	while (in && out && fgets(line, sizeof(line), in)) {
+		const char *p = strstr(line, "): total ");
+		if (p && strstr(line, "recovery "))
+			fprintf(out, "%llu\n", strtoull(p + 9, NULL, 10));
+	}
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+}
+
 /* ---- one seed of one variant ----------------------------------------------------- */
 
 static int run_seed(struct run *r)
@@ -375,6 +398,11 @@ static int run_seed(struct run *r)
 		printf("ananke stop failed: %d\n", stopped);
 	if (fsck != 0)
 		printf("fsck not clean: %d\n", fsck);
+	printf("CDRESULT variant=%s seed=%llu crashes=%u restarts=%lld hangs=%u mismatch=%d "
+	       "stop=%d fsck=%d\n",
+	       v->name, (unsigned long long)r->seed, r->nkills, r->restarts, r->hangs, bad > 0,
+	       stopped != 0, fsck != 0);
+	save_recovery_times();
 	if (bad || r->hangs || stopped || fsck) {
 		svc_dump_log(&g_svc, 60);
 		char keep[PATH_MAX];
@@ -410,6 +438,7 @@ static void run_variant(const struct variant *v, uint64_t seed_base)
 		nops *= 3; /* one client alone goes fast: more time for crashes */
 	}
 	unsigned long one = svc_env_ulong("ANK_CD_SEED", 0);
+	seed_base += svc_env_ulong("ANK_CD_SEED_BASE", 0);
 	if (kill_ms < 4)
 		kill_ms = 4;
 	unsigned failed = 0, crashes = 0, hangs = 0;

@@ -288,6 +288,7 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	server_fault(SERVER_FAULT_HANG);
 	bool logging = w->srv->ananke;
 	if (logging) {
+		plogsvc_prepare(w, &rq);
 		fs_stamp_clear();
 		fs_stamp_publish(&w->log_pending);
 	}

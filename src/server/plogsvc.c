@@ -246,6 +246,12 @@ static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
 	struct server_plog *l = &srv->plogs[li];
 	int rc = -ENOSPC;
 	for (int attempt = 0; attempt < 4 && rc == -ENOSPC; attempt++) {
+		/* A served call has run already: a sync now could make it
+		 * durable before its entry exists, and a crash then would run
+		 * it twice. Its room was made before it ran
+		 * (plogsvc_prepare); here only reclaim and move fd entries. */
+		if (served && (attempt == 1 || attempt == 2))
+			continue;
 		/* (outside the log lock: the commit hook takes it) */
 		if (attempt == 1) {
 			pthread_mutex_lock(&l->lock);
@@ -284,6 +290,41 @@ static void log_clear(struct server *srv, unsigned li, uint64_t id, uint32_t mas
 	if (rc < 0 && rc != -ENOENT)
 		fprintf(stderr, "ananke: server: p-log %u: clearing entry %" PRIu64 ": %s\n", li, id,
 			strerror(-rc));
+}
+
+/* Before a request runs: make room in this worker's log for its entry (or,
+ * when its data can never fit, for the small entry of the "no room" path),
+ * syncing if need be. Syncing here is safe: the call has not run, so it
+ * cannot become durable without an entry. Only this worker appends to its
+ * log, so the room stays until the entry is appended. */
+void plogsvc_prepare(struct server_worker *w, const struct request *rq)
+{
+	struct server *srv = w->srv;
+	struct server_plog *l = &srv->plogs[w->index];
+	uint64_t small = PLOG_DESC_SIZE + PLOG_OP_SIZE + (uint64_t)rq->path_len +
+			 rq->path2_len + 128;
+	uint64_t data = rq->opcode == ANK_OP_WRITE || rq->opcode == ANK_OP_PWRITE ? rq->len : 0;
+	/* an entry cannot straddle the end: twice its size is surely room */
+	uint64_t need = 2 * (small + data) + PLOG_WRAP_SIZE;
+	if (need > l->p->copy_size / 2)
+		need = 2 * small + PLOG_WRAP_SIZE;
+	for (int attempt = 0; attempt < 4; attempt++) {
+		pthread_mutex_lock(&l->lock);
+		if (attempt > 0)
+			plog_gc(l->p);
+		if (attempt == 3 && relocate_fds(l) > 0)
+			plog_gc(l->p);
+		uint64_t used = plog_used(l->p) + l->p->headroom;
+		bool room = used < l->p->copy_size && l->p->copy_size - used >= need;
+		uint64_t oldest = l->npend ? l->pend[0].tid : 0;
+		pthread_mutex_unlock(&l->lock);
+		if (room)
+			return;
+		if (attempt == 0 && oldest)
+			fs_sync_tid(srv->fs, oldest);
+		else if (attempt == 1)
+			fs_sync(srv->fs);
+	}
 }
 
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,

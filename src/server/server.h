@@ -272,6 +272,9 @@ int plogsvc_start(struct server *srv);
 void plogsvc_stop(struct server *srv);
 /* Log request `rq` (already run, `result`) of slot i. Returns the entry id
  * (or PLOG_ID_NONE when nothing was logged) and its log in *log. */
+/* Before running a request: make room in the worker's log for its entry
+ * (syncing if need be, while the call has not run yet). */
+void plogsvc_prepare(struct server_worker *w, const struct request *rq);
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
 		     int64_t result, const struct fs_stamp *stamp);

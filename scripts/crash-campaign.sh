@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# crash-campaign.sh - the long crash-differential campaign (not in CI):
+# test_crashdiff over many seeds of every workload mix, until a number of
+# crashes or a time limit is reached, then one summary: crashes,
+# recoveries, mismatches, hangs, stop and fsck failures, recovery time
+# p50/p99/max, and a gnuplot PNG of the recovery-time distribution.
+#
+#   scripts/crash-campaign.sh [--crashes N] [--minutes M] [--out DIR] [--build DIR]
+#
+# Defaults: 100000 crashes, no time limit, out build/campaign. Each round
+# runs every variant of test_crashdiff once with the next seed base (the
+# variants are the workload mixes: one worker, two workers with 2-4
+# clients, 64 KiB p-logs, commit intervals, armed fault points, placed
+# kills); failures keep their service log in /tmp and print a replay line,
+# all of which is in DIR/rounds.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+crashes=100000
+minutes=0
+out=build/campaign
+build=build
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--crashes) crashes=$2; shift 2 ;;
+	--minutes) minutes=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--build) build=$2; shift 2 ;;
+	*) echo "usage: $0 [--crashes N] [--minutes M] [--out DIR] [--build DIR]" >&2; exit 2 ;;
+	esac
+done
+
+make --no-print-directory BUILD="$build" "$build/bin/ananke" "$build/tests/test_crashdiff" >/dev/null
+mkdir -p "$out"
+times="$out/recovery-us.txt"
+results="$out/results.txt"
+: >"$times"
+: >"$results"
+: >"$out/rounds.log"
+start=$(date +%s)
+round=0
+total=0
+while [ "$total" -lt "$crashes" ]; do
+	if [ "$minutes" -gt 0 ] && [ $(( $(date +%s) - start )) -ge $(( minutes * 60 )) ]; then
+		break
+	fi
+	round=$((round + 1))
+	ANK_CD_SEED_BASE=$((round * 1000)) ANK_CD_RECOVERY_TIMES="$times" \
+		timeout --signal=KILL 1800 "$build/tests/test_crashdiff" >>"$out/rounds.log" 2>&1 || true
+	grep '^CDRESULT ' "$out/rounds.log" >"$results" || true
+	total=$(awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^crashes=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }' "$results")
+	echo "round $round: $total crashes so far ($(( $(date +%s) - start )) s)"
+done
+
+summary=$(awk '
+	{ for (i = 2; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] }
+	  seeds++; crashes += v["crashes"]; restarts += v["restarts"]; hangs += v["hangs"];
+	  mismatch += v["mismatch"]; stop += v["stop"]; fsck += v["fsck"]; mixes[v["variant"]] = 1 }
+	END { n = 0; for (m in mixes) n++
+	      printf "%d seeds over %d workload mixes: %d crashes, %d recoveries, %d mismatches, %d hangs, %d stop failures, %d fsck failures\n",
+	             seeds, n, crashes, restarts, mismatch, hangs, stop, fsck }' "$results")
+pct=$(sort -n "$times" | awk '{ a[NR] = $1 } END {
+	if (NR == 0) { print "no recoveries"; exit }
+	p50 = a[int((NR - 1) * 0.50) + 1]; p99 = a[int((NR - 1) * 0.99) + 1];
+	printf "recovery time (death to clients served again) over %d recoveries: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+	       NR, p50 / 1000, p99 / 1000, a[NR] / 1000 }')
+echo "campaign: $summary"
+echo "campaign: $pct"
+echo "campaign: $(( $(date +%s) - start )) s; details in $out/rounds.log"
+{ echo "$summary"; echo "$pct"; } >"$out/summary.txt"
+
+if ! command -v gnuplot >/dev/null && [ "$(id -u)" -eq 0 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null 2>&1 || true
+fi
+if command -v gnuplot >/dev/null && [ -s "$times" ]; then
+	sort -n "$times" | awk '{ a[NR] = $1 } END { for (i = 1; i <= NR; i++) printf "%.3f %.5f\n", a[i] / 1000, i / NR }' >"$out/cdf.dat"
+	gnuplot <<EOF
+set terminal png size 900,500
+set output "$out/recovery-cdf.png"
+set title "Recovery time after random crashes (test_crashdiff campaign)"
+set xlabel "death to clients served again (ms, log scale)"
+set ylabel "fraction of recoveries"
+set logscale x
+set grid
+set key off
+plot "$out/cdf.dat" using 1:2 with lines lw 2
+EOF
+	echo "campaign: plot in $out/recovery-cdf.png"
+fi
