@@ -471,6 +471,61 @@ static void request_that_crashes_every_server_alone_gets_eio(void **state)
 	finish();
 }
 
+/* ---- (g) a crash during `ananke stop` ------------------------------------------------ */
+
+/* Data written, never synced, then a stop whose server dies before the
+ * unmount syncs (fault stop_unmount, or SIGSTOP: the supervisor replaces a
+ * server stopped during the stop): the supervisor recovers a new server
+ * from the p-logs and the journal, that one stops cleanly, and after a
+ * restart every byte is there. */
+static void stop_finishes_after_a_crash_during_it(const char *how)
+{
+	arm("ananke", !strcmp(how, "fault") ? "stop_unmount" : NULL);
+	assert_int_equal(svc_start(&g_svc, "256M", 2), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	static uint8_t a[300000], back[300000];
+	pattern(a, sizeof(a), 13);
+	assert_int_equal(ank_mkdir("/d", 0755), 0);
+	int fd = ank_open("/d/f", O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write(fd, a, sizeof(a)), (ssize_t)sizeof(a));
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	if (!strcmp(how, "sigstop")) {
+		struct svc_status st;
+		assert_int_equal(svc_status(&g_svc, &st), 0);
+		assert_int_equal(kill((pid_t)st.server_pid, SIGSTOP), 0);
+	}
+	uint64_t t0 = svc_now_ms();
+	assert_int_equal(svc_stop(&g_svc), 0);
+	printf("%s: stopped cleanly in %llu ms\n", how, (unsigned long long)(svc_now_ms() - t0));
+	if (!strcmp(how, "fault"))
+		assert_true(fired());
+	assert_true(log_contains("recovering it to finish the stop (1 of 3)"));
+	assert_int_equal(svc_fsck(&g_svc), 0);
+	arm("ananke", NULL);
+	assert_int_equal(svc_restart(&g_svc, 2), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	fd = ank_open("/d/f", O_RDONLY, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_read(fd, back, sizeof(back)), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+}
+
+static void crash_during_stop_is_recovered_and_nothing_is_lost(void **state)
+{
+	(void)state;
+	stop_finishes_after_a_crash_during_it("fault");
+}
+
+static void server_stopped_during_stop_is_replaced_and_nothing_is_lost(void **state)
+{
+	(void)state;
+	stop_finishes_after_a_crash_during_it("sigstop");
+}
+
 int main(void)
 {
 	/* A directory for the fault's "fired" marker file. */
@@ -488,6 +543,10 @@ int main(void)
 		cmocka_unit_test_teardown(none_mode_loses_unsynced_create, teardown),
 		cmocka_unit_test_teardown(damaged_entry_is_never_used, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,
+		                          teardown),
+		cmocka_unit_test_teardown(crash_during_stop_is_recovered_and_nothing_is_lost,
+		                          teardown),
+		cmocka_unit_test_teardown(server_stopped_during_stop_is_replaced_and_nothing_is_lost,
 		                          teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,6 +41,9 @@
  *                      published, the rest given back to run), before the
  *                      supervisor hears ATTACHED.
  *   hang               at the start of running a request (any opcode).
+ *   stop_unmount       at a clean stop (SHUTDOWN), once the workers are
+ *                      gone, before the unmount syncs anything: what was
+ *                      not durable is only in the p-logs and the journal.
  *   recovery_slow_hold at a takeover with live p-log entries, right after
  *                      the replay started holding commits: the server
  *                      sleeps 50 ms (no abort) and goes on, so that the
@@ -87,6 +90,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_RECOVERY_MID_JOURNAL] = "recovery_mid_journal",
 	[SERVER_FAULT_RECOVERY_RESUME] = "recovery_resume",
 	[SERVER_FAULT_RECOVERY_SLOW_HOLD] = "recovery_slow_hold",
+	[SERVER_FAULT_STOP_UNMOUNT] = "stop_unmount",
 };
 
 void server_fault_init(void)

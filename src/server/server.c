@@ -433,6 +433,7 @@ static int server_teardown(struct server *srv)
 	if (srv->ananke)
 		plogsvc_stop(srv);
 	if (srv->fs) {
+		server_fault(SERVER_FAULT_STOP_UNMOUNT);
 		rc = fs_unmount(srv->fs);
 		srv->fs = NULL;
 	}

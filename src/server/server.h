@@ -88,6 +88,7 @@ enum server_fault {
 	SERVER_FAULT_RECOVERY_MID_JOURNAL,
 	SERVER_FAULT_RECOVERY_RESUME,
 	SERVER_FAULT_RECOVERY_SLOW_HOLD,
+	SERVER_FAULT_STOP_UNMOUNT,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;

@@ -66,6 +66,7 @@
 #define HELLO_TIMEOUT_NS (1 * NSEC)
 #define STOP_TIMEOUT_NS (60 * NSEC)
 #define KILL_WAIT_NS (5 * NSEC)     /* after SIGKILL in a stop: give up waiting */
+#define STOP_RECOVERIES 3u          /* servers recovered to finish one stop */
 #define QUICK_DEATH_NS (1 * NSEC)   /* a death this soon after READY is a crash loop */
 #define QUICK_DEATHS_FREE 2u        /* restarts without delay before backing off */
 #define BACKOFF_MIN_NS (100 * MSEC)
@@ -839,6 +840,23 @@ static void on_server_death(struct sup *s)
 	if (v->killed)
 		snprintf(killed, sizeof(killed), "; killed by the supervisor: %s", v->kill_reason);
 
+	if (s->stopping && s->ever_ready && (!v->got_stopped || v->stopped_status != 0) &&
+	    s->stop_recoveries < STOP_RECOVERIES && now < s->stop_deadline_ns) {
+		/* It died (or failed its unmount) before the stop was done:
+		 * what it had not synced is in the p-logs and the journal. A
+		 * new server recovers it like after any crash, then stops
+		 * cleanly; the stop's deadline still holds. */
+		s->stop_recoveries++;
+		sup_log("server pid %d %s%s while stopping; recovering it to finish the stop "
+			"(%u of %u)",
+			(int)pid, v->got_stopped ? "failed its unmount, then ended with " : "ended with ",
+			desc, s->stop_recoveries, STOP_RECOVERIES);
+		v->state = SRV_BACKOFF;
+		s->backoff_until_ns = now;
+		s->stop_recovering = true;
+		s->stop_sigstop_ns = 0;
+		return;
+	}
 	if (s->stopping) {
 		bool exit0 = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 		if (v->got_stopped && v->stopped_status == 0 && exit0 && !v->killed)
@@ -1129,7 +1147,8 @@ static void run_timers(struct sup *s)
 	}
 	if (s->done)
 		return;
-	if (v->state == SRV_BACKOFF && !s->stopping && now >= s->backoff_until_ns) {
+	if (v->state == SRV_BACKOFF && (!s->stopping || s->stop_recovering) &&
+	    now >= s->backoff_until_ns) {
 		int rc;
 		struct sup_server *b = &s->sb;
 		if (b->state == SRV_RUNNING && b->pidfd >= 0 && b->ctl >= 0 && !b->killed &&
@@ -1142,6 +1161,12 @@ static void run_timers(struct sup *s)
 				s->rec.r.standby = false;
 				s->rec.r.new_pid = (int)v->pid;
 			}
+		}
+		if (rc == 0 && s->stopping) {
+			/* it recovers, says READY, then reads SHUTDOWN */
+			s->stop_recovering = false;
+			v->shutdown_pending = true;
+			outq_flush(s);
 		}
 		if (rc < 0) {
 			/* fork/socketpair failures are transient (memory, fds):
@@ -1176,6 +1201,21 @@ static void run_timers(struct sup *s)
 	}
 	if (b->hup_deadline_ns && b->pidfd >= 0 && !b->killed && now >= b->hup_deadline_ns)
 		sup_proc_kill(s, b, "it closed its control socket");
+	if (s->stopping && v->pidfd >= 0 && !v->killed) {
+		/* The watchdog is off while stopping (no requests run), but a
+		 * server the kernel reports stopped (SIGSTOP) will not unmount:
+		 * replace it after watchdog_ms (500 ms when off) instead of
+		 * waiting out the stop's 60 s. */
+		if (!sup_process_stopped(v->pid)) {
+			s->stop_sigstop_ns = 0;
+		} else if (!s->stop_sigstop_ns) {
+			s->stop_sigstop_ns = now;
+		} else if (now - s->stop_sigstop_ns >=
+			   (uint64_t)(s->cfg.watchdog_ms ? s->cfg.watchdog_ms : 500) * MSEC) {
+			s->stop_sigstop_ns = 0;
+			sup_server_kill(s, "stopped (SIGSTOP) during the stop");
+		}
+	}
 	if (s->stopping && v->pidfd >= 0) {
 		if (!s->kill_deadline_ns && now >= s->stop_deadline_ns) {
 			sup_server_kill(s, "did not stop within 60 s");
@@ -1196,7 +1236,8 @@ static int next_timeout_ms(const struct sup *s)
 		for (const struct sup_conn *c = s->conns; c; c = c->next)
 			if (c->state == CONN_HELLO && c->deadline_ns < next)
 				next = c->deadline_ns;
-	if (v->state == SRV_BACKOFF && !s->stopping && s->backoff_until_ns < next)
+	if (v->state == SRV_BACKOFF && (!s->stopping || s->stop_recovering) &&
+	    s->backoff_until_ns < next)
 		next = s->backoff_until_ns;
 	if (v->state == SRV_STARTING && v->ready_deadline_ns < next)
 		next = v->ready_deadline_ns;
@@ -1216,6 +1257,8 @@ static int next_timeout_ms(const struct sup *s)
 		uint64_t d = s->kill_deadline_ns ? s->kill_deadline_ns : s->stop_deadline_ns;
 		if (d < next)
 			next = d;
+		if (!v->killed && sup_now_ns() + WD_TICK_MAX_NS < next)
+			next = sup_now_ns() + WD_TICK_MAX_NS; /* the SIGSTOP check */
 	}
 	if (next == UINT64_MAX)
 		return -1;
