@@ -505,6 +505,155 @@ static void one_kill_at_a_random_operation_matches_linux(void **state)
 	run_variant(&v_single, 600);
 }
 
+/* ---- SIGSTOP during a write-heavy load ---------------------------------------- */
+
+/* A client that writes, fdatasyncs and reads back a few files, checking every
+ * result and byte against its own model, until told to stop. Its exit code
+ * counts the errors it saw. */
+#define WL_FILES 4
+#define WL_FILE_SIZE (2u << 20)
+static int write_heavy_client(const char *sock, volatile uint32_t *stop, uint64_t seed)
+{
+	if (ank_mount(sock) < 0)
+		return 100;
+	static uint8_t model[WL_FILES][WL_FILE_SIZE], buf[65536];
+	struct oracle_rng rng;
+	oracle_rng_seed(&rng, seed);
+	int fds[WL_FILES];
+	unsigned errors = 0;
+	for (unsigned k = 0; k < WL_FILES; k++) {
+		char name[32];
+		snprintf(name, sizeof(name), "/w%u", k);
+		fds[k] = ank_open(name, O_CREAT | O_RDWR | O_TRUNC, 0644);
+		if (fds[k] < 0)
+			return 101;
+		memset(model[k], 0, WL_FILE_SIZE);
+		if (ank_ftruncate(fds[k], WL_FILE_SIZE) < 0)
+			return 102;
+	}
+	for (unsigned n = 0; !__atomic_load_n(stop, __ATOMIC_ACQUIRE); n++) {
+		unsigned k = (unsigned)oracle_rng_below(&rng, WL_FILES);
+		size_t len = (size_t)oracle_rng_range(&rng, 1, sizeof(buf));
+		off_t off = (off_t)oracle_rng_below(&rng, WL_FILE_SIZE - len);
+		if (oracle_rng_pct(&rng, 70)) {
+			oracle_rng_fill(&rng, buf, len);
+			if (ank_pwrite(fds[k], buf, len, off) != (ssize_t)len) {
+				printf("pwrite: %s\n", strerror(errno));
+				errors++;
+			}
+			memcpy(model[k] + off, buf, len);
+		} else if (ank_pread(fds[k], buf, len, off) != (ssize_t)len ||
+			   memcmp(buf, model[k] + off, len) != 0) {
+			printf("pread of %zu at %lld: wrong\n", len, (long long)off);
+			errors++;
+		}
+		if (n % 6 == 5 && ank_fdatasync(fds[k]) < 0) {
+			printf("fdatasync: %s\n", strerror(errno));
+			errors++;
+		}
+	}
+	for (unsigned k = 0; k < WL_FILES; k++) {
+		for (off_t off = 0; off < (off_t)WL_FILE_SIZE; off += sizeof(buf))
+			if (ank_pread(fds[k], buf, sizeof(buf), off) != (ssize_t)sizeof(buf) ||
+			    memcmp(buf, model[k] + off, sizeof(buf)) != 0) {
+				printf("file %u differs near %lld at the end\n", k, (long long)off);
+				errors++;
+				break;
+			}
+		if (ank_close(fds[k]) < 0)
+			errors++;
+	}
+	if (ank_unmount() < 0)
+		errors++;
+	return errors > 99 ? 99 : (int)errors;
+}
+
+static bool io_busy_now(const struct svc_status *st)
+{
+	const char *p = strstr(st->json, "\"io_busy\": ");
+	return p && strtoull(p + 11, NULL, 10) != 0;
+}
+
+/* SIGSTOP at random moments of a write-heavy load, half of them while the
+ * server is inside a device flush (ANANKE_FAULT_FLUSH_SLEEP_MS makes each
+ * flush take 30 ms, so io_busy is 1 meanwhile). --io-timeout-ms is 60 s: a
+ * stopped server must be replaced on the kernel's word, not after the
+ * server's own io_busy runs out. Every stop must end in a new server within
+ * 15 s, and the application must see no error and no wrong byte. */
+static void sigstop_during_a_write_heavy_load_is_always_replaced(void **state)
+{
+	(void)state;
+	const char *only = getenv("ANK_CD_VARIANT");
+	if (only && *only && strcmp(only, "sigstop") != 0)
+		skip();
+	unsigned stops = (unsigned)svc_env_ulong("ANK_CD_STOPS", 200);
+	setenv("ANK_TEST_SERVE_OPTS", "--watchdog-ms 100 --io-timeout-ms 60000", 1);
+	setenv("ANANKE_FAULT_FLUSH_SLEEP_MS", "30", 1);
+	unsetenv("ANANKE_FAULT");
+	memset(&g_svc, 0, sizeof(g_svc));
+	int started = svc_start(&g_svc, "256M", 2);
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	unsetenv("ANANKE_FAULT_FLUSH_SLEEP_MS");
+	assert_int_equal(started, 0);
+	uint32_t *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(stop != MAP_FAILED);
+	pid_t pid = svc_fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(write_heavy_client(g_svc.sock, stop, 77));
+	struct oracle_rng rng;
+	oracle_rng_seed(&rng, 0x5709);
+	struct svc_status st;
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	long long restarts = st.restarts;
+	unsigned in_io = 0, hangs = 0, done = 0;
+	uint64_t t0 = svc_now_ms(), worst = 0;
+	for (; done < stops && !svc_exited(pid); done++) {
+		svc_sleep_ms((unsigned)oracle_rng_range(&rng, 5, 60));
+		bool want_io = oracle_rng_pct(&rng, 50);
+		if (svc_status(&g_svc, &st) < 0)
+			break;
+		for (unsigned w = 0; want_io && !io_busy_now(&st) && w < 100; w++)
+			if (svc_status(&g_svc, &st) < 0)
+				break;
+		bool busy = io_busy_now(&st);
+		uint64_t t = svc_now_ms();
+		if (st.server_pid <= 0 || kill((pid_t)st.server_pid, SIGSTOP) < 0)
+			break;
+		in_io += busy;
+		if (svc_status_wait(&g_svc, &st, 15000 * svc_slow(), restarted_past, restarts) < 0) {
+			printf("HANG: server %lld stopped at %llu ms%s was not replaced\n",
+			       st.server_pid, (unsigned long long)(t - t0),
+			       busy ? " (in a device call)" : "");
+			hangs++;
+			break;
+		}
+		if (svc_now_ms() - t > worst)
+			worst = svc_now_ms() - t;
+		restarts = st.restarts;
+	}
+	__atomic_store_n(stop, 1, __ATOMIC_RELEASE);
+	int cst = 0;
+	int waited = svc_wait(pid, 120000 * svc_slow(), &cst);
+	printf("%u SIGSTOPs (%u inside a device flush), %lld restarts, %u hangs, slowest "
+	       "replacement %llu ms, client exit %d\n",
+	       done, in_io, restarts, hangs, (unsigned long long)worst,
+	       waited < 0 ? -1 : svc_exit_code(cst));
+	if (hangs || waited < 0 || svc_exit_code(cst) != 0) {
+		svc_dump_log(&g_svc, 40);
+		if (rename(g_svc.log, "/tmp/ank-crashdiff-sigstop.log") == 0)
+			printf("the service log is kept in /tmp/ank-crashdiff-sigstop.log\n");
+	}
+	assert_int_equal(hangs, 0);
+	assert_int_equal(done, stops);
+	assert_true(in_io >= stops / 4);
+	assert_int_equal(waited, 0);
+	assert_int_equal(svc_exit_code(cst), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+	munmap(stop, 4096);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -521,6 +670,8 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(one_kill_at_a_random_operation_matches_linux, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(sigstop_during_a_write_heavy_load_is_always_replaced,
+		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

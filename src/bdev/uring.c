@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #define DEFAULT_DEPTH 64u
 #define MAX_DEPTH 4096u
@@ -85,9 +86,16 @@ static int enter(struct ufile *f)
 }
 
 static uint64_t *busy_counter;
+/* Fault injection for liveness tests: ANANKE_FAULT_FLUSH_SLEEP_MS=N makes
+ * every flush of a device with a busy counter (the server's) sleep N ms
+ * while counted busy, as a slow device would (read when the counter is
+ * set). */
+static unsigned flush_sleep_ms;
 
 void bdev_set_busy_counter(uint64_t *counter)
 {
+	const char *e = counter ? getenv("ANANKE_FAULT_FLUSH_SLEEP_MS") : NULL;
+	flush_sleep_ms = e ? (unsigned)strtoul(e, NULL, 10) : 0;
 	__atomic_store_n(&busy_counter, counter, __ATOMIC_RELEASE);
 }
 
@@ -186,6 +194,11 @@ static int uring_flush(struct bdev *dev)
 	int err;
 
 	busy_add(1);
+	if (flush_sleep_ms && __atomic_load_n(&busy_counter, __ATOMIC_ACQUIRE)) {
+		struct timespec ts = {(time_t)(flush_sleep_ms / 1000),
+				      (long)(flush_sleep_ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
 	pthread_mutex_lock(&f->lock);
 	err = f->broken ? -EIO : 0;
 	while (!err) {

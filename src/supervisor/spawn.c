@@ -153,6 +153,7 @@ int sup_proc_spawn(struct sup *s, struct sup_server *v, bool standby)
 	v->standby = standby;
 	v->took_over = false;
 	v->hang = false;
+	v->hang_outside = false;
 	v->got_report = false;
 	v->kill_ns = 0;
 	if (standby)

@@ -119,9 +119,10 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 	if (len)
 		buf[0] = '\0';
 
-	uint64_t ops = 0, heartbeat = 0;
+	uint64_t ops = 0, heartbeat = 0, io_busy = 0;
 	uint32_t running = 0;
 	if (s->stats) {
+		io_busy = __atomic_load_n(&s->stats->io_busy, __ATOMIC_RELAXED);
 		for (unsigned i = 0; i < ANK_STATS_MAX_WORKERS; i++)
 			ops += __atomic_load_n(&s->stats->ops[i], __ATOMIC_RELAXED);
 		heartbeat = __atomic_load_n(&s->stats->heartbeat, __ATOMIC_RELAXED);
@@ -149,8 +150,8 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 			", \"uptime_s\": %" PRIu64 ", ",
 		    s->epoch, clients, s->nclients, s->restarts, uptime);
 		put(&o, "\"ops\": %" PRIu64 ", \"heartbeat\": %" PRIu64
-			", \"workers\": %u, \"workers_running\": %u, ",
-		    ops, heartbeat, s->cfg.workers, running);
+			", \"io_busy\": %" PRIu64 ", \"workers\": %u, \"workers_running\": %u, ",
+		    ops, heartbeat, io_busy, s->cfg.workers, running);
 		put(&o, "\"image\": ");
 		put_json_str(&o, s->image);
 		put(&o, ", \"socket\": ");

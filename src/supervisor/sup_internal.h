@@ -98,6 +98,7 @@ struct sup_server {
 	uint64_t hup_deadline_ns;         /* control socket closed: kill if alive then */
 	bool killed;                      /* we sent SIGKILL */
 	bool hang;                        /* ... because the watchdog saw a hang */
+	bool hang_outside;                /* ... of a process stopped from outside */
 	char kill_reason[128];            /* why, for the log */
 	bool got_stopped;                 /* STOPPED received */
 	int32_t stopped_status;

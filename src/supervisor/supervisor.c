@@ -817,7 +817,7 @@ static void on_server_death(struct sup *s)
 		/* A death the server caused itself: a fatal signal that is
 		 * not an outside SIGKILL, a failing exit, or our kill for a
 		 * hang. Requests it had claimed are suspects (quarantine.c). */
-		bool self = v->killed ? v->hang
+		bool self = v->killed ? v->hang && !v->hang_outside
 				      : st >= 0 && ((WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) ||
 						    (WIFEXITED(st) && WEXITSTATUS(st) != 0));
 		sup_quarantine_on_death(s, self);
@@ -1082,8 +1082,9 @@ static void watchdog(struct sup *s, uint64_t now)
 	 * more, and not at all when the kernel says the process is stopped
 	 * (SIGSTOP, a debugger): then no device wait can be its excuse. */
 	uint64_t limit = (uint64_t)s->cfg.watchdog_ms * MSEC;
+	bool stopped = sup_process_stopped(s->srv.pid);
 	if (__atomic_load_n(&s->stats->io_busy, __ATOMIC_ACQUIRE) != 0 &&
-	    s->cfg.io_timeout_ms > s->cfg.watchdog_ms && !sup_process_stopped(s->srv.pid))
+	    s->cfg.io_timeout_ms > s->cfg.watchdog_ms && !stopped)
 		limit = (uint64_t)s->cfg.io_timeout_ms * MSEC;
 	char why[128] = "";
 	for (unsigned k = 0; k < nw && !why[0]; k++) {
@@ -1107,8 +1108,12 @@ static void watchdog(struct sup *s, uint64_t now)
 	}
 	if (!why[0])
 		return;
+	/* A process stopped from outside hangs through no fault of the
+	 * request it runs: that does not count toward its quarantine. */
 	s->srv.hang = true;
-	sup_server_kill(s, why);
+	s->srv.hang_outside = stopped;
+	sup_server_kill(s, stopped ? "hang: the process is stopped (SIGSTOP) with requests pending"
+				   : why);
 }
 
 /* A new standby is started once the server runs and no recovery is in
