@@ -8,11 +8,12 @@
 #   scripts/crash-campaign.sh [--crashes N] [--minutes M] [--out DIR] [--build DIR]
 #
 # Defaults: 100000 crashes, no time limit, out build/campaign. Each round
-# runs every variant of test_crashdiff once with the next seed base (the
-# variants are the workload mixes: one worker, two workers with 2-4
+# runs every variant of test_crashdiff (one worker, two workers with 2-4
 # clients, 64 KiB p-logs, commit intervals, armed fault points, placed
-# kills); failures keep their service log in /tmp and print a replay line,
-# all of which is in DIR/rounds.log.
+# kills) with the next seed base and the next workload mix (mixed,
+# metadata, append_fsync, large_overwrite, many_fds, rename_unlink; see
+# tests/differ.c); failures keep their service log in /tmp and print a
+# replay line, all of which is in DIR/rounds.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,22 +41,24 @@ results="$out/results.txt"
 start=$(date +%s)
 round=0
 total=0
+mixes=(mixed metadata append_fsync large_overwrite many_fds rename_unlink)
 while [ "$total" -lt "$crashes" ]; do
 	if [ "$minutes" -gt 0 ] && [ $(( $(date +%s) - start )) -ge $(( minutes * 60 )) ]; then
 		break
 	fi
 	round=$((round + 1))
-	ANK_CD_SEED_BASE=$((round * 1000)) ANK_CD_RECOVERY_TIMES="$times" \
+	mix=${mixes[$(( (round - 1) % ${#mixes[@]} ))]}
+	ANK_CD_MIX=$mix ANK_CD_STOPS=0 ANK_CD_SEED_BASE=$((round * 1000)) ANK_CD_RECOVERY_TIMES="$times" \
 		timeout --signal=KILL 1800 "$build/tests/test_crashdiff" >>"$out/rounds.log" 2>&1 || true
 	grep '^CDRESULT ' "$out/rounds.log" >"$results" || true
 	total=$(awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^crashes=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }' "$results")
-	echo "round $round: $total crashes so far ($(( $(date +%s) - start )) s)"
+	echo "round $round ($mix): $total crashes so far ($(( $(date +%s) - start )) s)"
 done
 
 summary=$(awk '
 	{ for (i = 2; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] }
 	  seeds++; crashes += v["crashes"]; restarts += v["restarts"]; hangs += v["hangs"];
-	  mismatch += v["mismatch"]; stop += v["stop"]; fsck += v["fsck"]; mixes[v["variant"]] = 1 }
+	  mismatch += v["mismatch"]; stop += v["stop"]; fsck += v["fsck"]; mixes[v["mix"]] = 1 }
 	END { n = 0; for (m in mixes) n++
 	      printf "%d seeds over %d workload mixes: %d crashes, %d recoveries, %d mismatches, %d hangs, %d stop failures, %d fsck failures\n",
 	             seeds, n, crashes, restarts, mismatch, hangs, stop, fsck }' "$results")

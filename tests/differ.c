@@ -954,16 +954,58 @@ static bool op_sync(struct differ *d)
 	return same(d, OP_SYNC, ra, rb);
 }
 
+/* Workload mixes: relative frequencies that replace op_weight (differ.h). */
+struct mix {
+	const char *name;
+	unsigned w[OP_COUNT];
+};
+static const struct mix mixes[] = {
+	{"metadata", {[OP_OPEN] = 140, [OP_CLOSE] = 70, [OP_WRITE] = 15, [OP_PWRITE] = 10,
+		      [OP_READ] = 10, [OP_STAT] = 60, [OP_FSTAT] = 20, [OP_UNLINK] = 80,
+		      [OP_RENAME] = 110, [OP_LINK] = 60, [OP_MKDIR] = 100, [OP_RMDIR] = 70,
+		      [OP_LISTDIR] = 50, [OP_TRUNCATE] = 10, [OP_FSYNC] = 5, [OP_SYNC] = 2}},
+	{"append_fsync", {[OP_OPEN] = 50, [OP_CLOSE] = 25, [OP_WRITE] = 200, [OP_READ] = 40,
+			  [OP_LSEEK] = 40, [OP_FSYNC] = 60, [OP_FDATASYNC] = 60, [OP_FSTAT] = 30,
+			  [OP_STAT] = 10, [OP_UNLINK] = 5, [OP_RENAME] = 5, [OP_SYNC] = 2}},
+	{"large_overwrite", {[OP_OPEN] = 40, [OP_CLOSE] = 15, [OP_PWRITE] = 200,
+			     [OP_WRITE] = 100, [OP_PREAD] = 80, [OP_READ] = 40, [OP_LSEEK] = 30,
+			     [OP_FTRUNCATE] = 25, [OP_TRUNCATE] = 10, [OP_FSTAT] = 30,
+			     [OP_FDATASYNC] = 10}},
+	{"many_fds", {[OP_OPEN] = 300, [OP_CLOSE] = 20, [OP_READ] = 80, [OP_WRITE] = 80,
+		      [OP_PREAD] = 40, [OP_PWRITE] = 60, [OP_LSEEK] = 60, [OP_FSTAT] = 40,
+		      [OP_UNLINK] = 30, [OP_RENAME] = 30, [OP_MKDIR] = 20, [OP_LISTDIR] = 10}},
+	{"rename_unlink", {[OP_OPEN] = 120, [OP_CLOSE] = 40, [OP_WRITE] = 40, [OP_READ] = 20,
+			   [OP_UNLINK] = 150, [OP_RENAME] = 200, [OP_LINK] = 80, [OP_MKDIR] = 50,
+			   [OP_RMDIR] = 40, [OP_STAT] = 30, [OP_LISTDIR] = 20, [OP_FSTAT] = 20}},
+};
+
+const unsigned *differ_weights;
+
+int differ_set_mix(const char *name)
+{
+	if (!name || !*name || !strcmp(name, "mixed")) {
+		differ_weights = NULL;
+		return 0;
+	}
+	for (size_t k = 0; k < sizeof(mixes) / sizeof(mixes[0]); k++)
+		if (!strcmp(mixes[k].name, name)) {
+			differ_weights = mixes[k].w;
+			return 0;
+		}
+	return -1;
+}
+
 static enum op pick_op(struct differ *d)
 {
+	const unsigned *w = differ_weights ? differ_weights : op_weight;
 	unsigned total = 0;
 	for (int i = 0; i < OP_COUNT; i++)
-		total += op_weight[i];
+		total += w[i];
 	unsigned x = (unsigned)oracle_rng_below(&d->rng, total);
 	for (int i = 0; i < OP_COUNT; i++) {
-		if (x < op_weight[i])
+		if (x < w[i])
 			return (enum op)i;
-		x -= op_weight[i];
+		x -= w[i];
 	}
 	return OP_STAT;
 }

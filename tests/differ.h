@@ -55,6 +55,13 @@ int differ_run(struct target *a, struct target *b, uint64_t seed, unsigned nops,
  * process; set it before differ_run. */
 extern void (*differ_before_op)(unsigned opno);
 
+/* Choose a workload mix for the sequences that follow (per process):
+ * "mixed" (or NULL: the default frequencies), "metadata", "append_fsync",
+ * "large_overwrite", "many_fds", "rename_unlink". 0, or -1 for an unknown
+ * name. */
+int differ_set_mix(const char *name);
+extern const unsigned *differ_weights;
+
 void differ_print_stats(const struct differ_stats *st);
 
 #endif

@@ -22,6 +22,9 @@
  * Environment: ANK_CD_SEEDS (seeds per variant, default 3), ANK_CD_OPS
  * (operations per client and seed, default 1500), ANK_CD_SEED (run only
  * this seed), ANK_CD_KILL_MS (mean time between crashes, default 40),
+ * ANK_CD_STOPS (SIGSTOPs of the write-heavy test, default 200; 0 skips it),
+ * ANK_CD_MIX (a workload mix of tests/differ.c: mixed, the default, or
+ * metadata, append_fsync, large_overwrite, many_fds, rename_unlink),
  * ANK_CD_VARIANT (run only the variant of that name), ANK_CD_SEED_BASE (added
  * to each variant's first seed), ANK_CD_RECOVERY_TIMES (a file to append
  * every recovery's total time to, in µs), ANK_CD_SERVE_OPTS (more
@@ -336,6 +339,11 @@ static int run_seed(struct run *r)
 		unsetenv("ANANKE_FAULT");
 		unsetenv("ANANKE_FAULT_ONCE");
 	}
+	const char *mix = getenv("ANK_CD_MIX");
+	if (differ_set_mix(mix) < 0) {
+		printf("ANK_CD_MIX=%s: no such mix\n", mix);
+		return -1;
+	}
 	memset(&g_svc, 0, sizeof(g_svc));
 	if (svc_start(&g_svc, "1G", v->workers) < 0)
 		return -1;
@@ -398,10 +406,10 @@ static int run_seed(struct run *r)
 		printf("ananke stop failed: %d\n", stopped);
 	if (fsck != 0)
 		printf("fsck not clean: %d\n", fsck);
-	printf("CDRESULT variant=%s seed=%llu crashes=%u restarts=%lld hangs=%u mismatch=%d "
+	printf("CDRESULT mix=%s variant=%s seed=%llu crashes=%u restarts=%lld hangs=%u mismatch=%d "
 	       "stop=%d fsck=%d\n",
-	       v->name, (unsigned long long)r->seed, r->nkills, r->restarts, r->hangs, bad > 0,
-	       stopped != 0, fsck != 0);
+	       mix && *mix ? mix : "mixed", v->name, (unsigned long long)r->seed, r->nkills,
+	       r->restarts, r->hangs, bad > 0, stopped != 0, fsck != 0);
 	save_recovery_times();
 	if (bad || r->hangs || stopped || fsck) {
 		svc_dump_log(&g_svc, 60);
@@ -587,6 +595,8 @@ static void sigstop_during_a_write_heavy_load_is_always_replaced(void **state)
 	if (only && *only && strcmp(only, "sigstop") != 0)
 		skip();
 	unsigned stops = (unsigned)svc_env_ulong("ANK_CD_STOPS", 200);
+	if (stops == 0)
+		skip();
 	setenv("ANK_TEST_SERVE_OPTS", "--watchdog-ms 100 --io-timeout-ms 60000", 1);
 	setenv("ANANKE_FAULT_FLUSH_SLEEP_MS", "30", 1);
 	unsetenv("ANANKE_FAULT");
