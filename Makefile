@@ -97,8 +97,12 @@ test: deps
 	@$(MAKE) --no-print-directory $(ANANKE) $(CLIENT_LIB) $(TEST_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh
 
+# Under the sanitizers the crash, SIGSTOP and injection campaigns run a
+# smaller sample (their full size is in `make test`); set the variables to
+# override.
 test-san: deps
-	@$(MAKE) --no-print-directory SAN=1 test
+	@ANK_CD_SEEDS=$${ANK_CD_SEEDS:-1} ANK_CD_STOPS=$${ANK_CD_STOPS:-50} \
+	 ANK_INJ_COUNT=$${ANK_INJ_COUNT:-100} $(MAKE) --no-print-directory SAN=1 test
 
 demo: deps
 	@$(MAKE) --no-print-directory $(ANANKE) $(DEMO_CLIENT)

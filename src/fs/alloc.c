@@ -54,6 +54,7 @@ static int load_bitmap(struct fs *fs, uint64_t start, uint64_t nblocks, uint64_t
 			return rc;
 		}
 		bufs[i]->pinned_forever = true;
+		guard_seal(&bufs[i]->csum, &bufs[i]->sealed, bufs[i]->data);
 		memcpy(map + i * ANK_BLOCK_SIZE, bufs[i]->data, ANK_BLOCK_SIZE);
 	}
 	/* Bits past the end can never be handed out. */
@@ -125,10 +126,18 @@ static void disk_bit(struct fs *fs, struct buf **bufs, uint64_t i, bool set)
 {
 	struct buf *b = bufs[i / BITS_PER_BLOCK];
 	uint64_t off = i % BITS_PER_BLOCK;
+	buf_check(b);
+	/* The allocatable view said free, so the disk must too; and what is
+	 * freed must have been allocated. Otherwise one of the two views is
+	 * corrupt, and going on would hand out a block or inode twice. */
+	if (bit_test(b->data, off) == set)
+		guard_fail(set ? "bitmap (allocating a used bit)" : "bitmap (freeing a free bit)",
+			   b->blk, off);
 	if (set)
 		bit_set(b->data, off);
 	else
 		bit_clear(b->data, off);
+	guard_seal(&b->csum, &b->sealed, b->data);
 	buf_dirty(fs, b);
 }
 
@@ -251,6 +260,7 @@ enum alloc_inode_state alloc_inode_state(struct fs *fs, uint64_t ino)
 	if (!bit_test(al->imap, ino))
 		return INO_FREE;
 	const struct buf *b = al->ibufs[ino / BITS_PER_BLOCK];
+	buf_check(b);
 	/* Not allocatable yet clear on disk: freed, waiting for a checkpoint
 	 * (the allocatable view is the on-disk view plus pending frees). */
 	return bit_test(b->data, ino % BITS_PER_BLOCK) ? INO_ALLOCATED : INO_PENDING_FREE;

@@ -141,10 +141,18 @@ static int buf_insert(struct fs *fs, uint64_t blk, bool read, struct buf **out)
 	return 0;
 }
 
+/* A buffer nobody holds was sealed by its last user: it must still match. */
+static void buf_check_unused(const struct buf *b)
+{
+	if (b->refs == 0 && !b->pinned_forever)
+		guard_check("metadata block", b->blk, 0, b->csum, b->sealed, b->data);
+}
+
 int buf_get(struct fs *fs, uint64_t blk, struct buf **out)
 {
 	struct buf *b = buf_find(&fs->bc, blk);
 	if (b) {
+		buf_check_unused(b);
 		if (b->refs++ == 0)
 			lru_unlink(b);
 		*out = b;
@@ -170,6 +178,7 @@ int buf_get_fresh(struct fs *fs, uint64_t blk, struct buf **out)
 {
 	struct buf *b = buf_find(&fs->bc, blk);
 	if (b) {
+		buf_check_unused(b);
 		if (b->refs++ == 0)
 			lru_unlink(b);
 		*out = b;
@@ -190,6 +199,8 @@ void buf_dirty(struct fs *fs, struct buf *b)
 
 void buf_put(struct fs *fs, struct buf *b)
 {
+	if (b->refs == 1 && !b->pinned_forever)
+		guard_seal(&b->csum, &b->sealed, b->data); /* the last user's change */
 	if (--b->refs == 0 && !b->dirty && !b->pinned_forever) {
 		lru_append(&fs->bc, b);
 		buf_shrink(&fs->bc);
@@ -214,6 +225,12 @@ void buf_forget(struct fs *fs, uint64_t blk)
 	hash_unlink(bc, b);
 	bc->count--;
 	buf_free_one(b);
+}
+
+void buf_check(const struct buf *b)
+{
+	if (b->refs == 0 || b->pinned_forever)
+		guard_check("metadata block", b->blk, 0, b->csum, b->sealed, b->data);
 }
 
 void buf_clean(struct fs *fs, struct buf *b)

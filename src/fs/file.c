@@ -335,6 +335,8 @@ static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t l
 	fs_extent_io(fs, &io);
 	for (uint64_t idx = first; idx <= last; idx++) {
 		struct page *p = page_find(fs, ip->ino, (uint32_t)idx);
+		if (p)
+			guard_check("data page", p->ino, p->idx, p->csum, p->sealed, p->data);
 		if (!p) {
 			uint64_t pblk;
 			uint32_t run;
@@ -373,8 +375,14 @@ flush:
 		if (rc == 0)
 			rc = rc2;
 	}
-	if (rc >= 0)
+	if (rc >= 0) {
+		/* pages just read (or zeroed) are what the file holds */
+		for (uint64_t idx = first; idx <= last; idx++)
+			if (!out[idx - first]->sealed)
+				guard_seal(&out[idx - first]->csum, &out[idx - first]->sealed,
+					   out[idx - first]->data);
 		return 0;
+	}
 fail:
 	/* Pages whose read failed must not stay cached as zeros. */
 	for (unsigned i = 0; i < nio; i++) {
@@ -546,6 +554,7 @@ ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, u
 			struct page *p = pages[i];
 			memcpy(p->data + (from - pstart), (const uint8_t *)buf + (from - off),
 			       (size_t)(to - from));
+			guard_seal(&p->csum, &p->sealed, p->data);
 			page_set_dirty(fs, p);
 		}
 		done = (size_t)(end - off);
@@ -576,6 +585,7 @@ int file_truncate(struct fs *fs, struct inode *ip, uint64_t size)
 			return rc;
 		size_t from = (size_t)(edge & (ANK_BLOCK_SIZE - 1));
 		memset(p->data + from, 0, ANK_BLOCK_SIZE - from);
+		guard_seal(&p->csum, &p->sealed, p->data);
 		if (p->pblk)
 			page_set_dirty(fs, p);
 	}

@@ -42,6 +42,8 @@ struct fs;
 struct buf {
 	uint64_t blk;
 	uint8_t *data;             /* 4096 bytes, aligned */
+	uint32_t csum;             /* guard_sum(data) when sealed (guard.c) */
+	bool sealed;
 	uint32_t refs;             /* pins; a pinned buffer is never evicted */
 	bool dirty;                /* changed in the running transaction */
 	bool pinned_forever;       /* superblock and bitmaps */
@@ -59,7 +61,25 @@ struct bufcache {
 	size_t ndirty;
 };
 
+/* guard.c: checksums that catch stray writes into cached blocks. */
+uint32_t guard_sum(const void *data);
+void guard_fail(const char *what, uint64_t a, uint64_t b) __attribute__((noreturn));
+static inline void guard_seal(uint32_t *csum, bool *sealed, const void *data)
+{
+	*csum = guard_sum(data);
+	*sealed = true;
+}
+static inline void guard_check(const char *what, uint64_t a, uint64_t b, uint32_t csum,
+			       bool sealed, const void *data)
+{
+	if (sealed && guard_sum(data) != csum)
+		guard_fail(what, a, b);
+}
+
 int buf_init(struct fs *fs, size_t limit);
+/* Check a buffer's seal when nobody is changing it (unused, or a pinned
+ * bitmap block between changes); stops the process on a mismatch. */
+void buf_check(const struct buf *b);
 void buf_destroy(struct fs *fs);
 /* Pin block blk, reading it (or its newest committed image not yet
  * checkpointed) when not cached. 0 or -errno. */
@@ -205,6 +225,8 @@ struct page {
 	uint32_t idx;              /* logical block */
 	uint64_t pblk;             /* 0: hole (reads as zeros, nothing on disk) */
 	uint8_t *data;
+	uint32_t csum;             /* guard_sum(data) when sealed (guard.c) */
+	bool sealed;
 	bool dirty;
 	bool writeback;            /* a copy is being written by a commit:
 	                              not evictable until that write is done */
@@ -268,6 +290,7 @@ void dir_index_free(struct dir_index *dix);
 struct ckpt_image {
 	uint64_t home;
 	uint8_t *data;
+	uint32_t csum;             /* guard_sum(data) (guard.c) */
 	struct ckpt_image *hnext;
 };
 

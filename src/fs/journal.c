@@ -55,11 +55,13 @@ static void ckpt_put(struct journal *j, uint64_t home, uint8_t *data, struct ckp
 	if (c) {
 		free(c->data);
 		c->data = data;
+		c->csum = guard_sum(data);
 		free(node);
 		return;
 	}
 	node->home = home;
 	node->data = data;
+	node->csum = guard_sum(data);
 	size_t h = ckpt_hash(j, home);
 	node->hnext = j->ckpt[h];
 	j->ckpt[h] = node;
@@ -86,6 +88,8 @@ const uint8_t *journal_ckpt_image(struct fs *fs, uint64_t blk)
 	if (!fs->j.ckpt || fs->j.nckpt == 0)
 		return NULL;
 	struct ckpt_image *c = ckpt_find(&fs->j, blk);
+	if (c)
+		guard_check("checkpoint image", c->home, 0, c->csum, true, c->data);
 	return c ? c->data : NULL;
 }
 
@@ -182,6 +186,8 @@ static int write_home(struct fs *fs, struct ckpt_image **list, size_t n)
 	for (size_t i = 0; i < n;) {
 		unsigned k = 0;
 		while (k < BATCH && i < n) {
+			guard_check("checkpoint image", list[i]->home, 0, list[i]->csum, true,
+				    list[i]->data);
 			ios[k++] = (struct bdev_io){BDEV_WRITE, list[i]->home, 1, list[i]->data, 0};
 			i++;
 		}
@@ -426,6 +432,7 @@ int journal_commit(struct fs *fs)
 		struct buf *b = fs->bc.dirty;
 		fs->bc.dirty = b->dnext;
 		b->dnext = NULL;
+		buf_check(b); /* nothing but the file system changed it */
 		memcpy(meta[mi], b->data, ANK_BLOCK_SIZE);
 		homes[mi++] = b->blk;
 		buf_clean(fs, b);
@@ -439,6 +446,7 @@ int journal_commit(struct fs *fs)
 	qsort(plist, di, sizeof(*plist), cmp_page_pblk);
 	for (size_t k = 0; k < di; k++) {
 		struct page *p = plist[k];
+		guard_check("data page", p->ino, p->idx, p->csum, p->sealed, p->data);
 		memcpy(data + k * ANK_BLOCK_SIZE, p->data, ANK_BLOCK_SIZE);
 		pages[2 * k] = p->pblk;
 		pages[2 * k + 1] = k;

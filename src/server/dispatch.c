@@ -17,12 +17,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "../ipc/barrier.h"
 #include "../util/common.h"
+#include "../util/crc32c.h"
 #include "server.h"
 
 /* Longest path a request may carry, NUL included (fs.h: at most 4095). */
@@ -131,7 +133,7 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, int fd, 
  * fills *wst and sets *has_st for STAT/FSTAT. */
 static int64_t request_run(struct server_worker *w, struct server_ring *r, unsigned i,
 			   const struct request *rq, struct ank_wire_stat *wst, bool *has_st,
-			   char *path, char *path2)
+			   char *path, char *path2, uint32_t *paths_sum, bool *paths_set)
 {
 	struct fs_client *c = r->client;
 	uint8_t *data = ank_ring_data(r->map, i);
@@ -165,6 +167,8 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 			if (rc < 0)
 				return rc;
 		}
+		*paths_sum = crc32c(crc32c(0, path, strlen(path)), path2, strlen(path2));
+		*paths_set = true;
 	}
 
 	switch (rq->opcode) {
@@ -285,6 +289,14 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 
 	request_copy(slot, &rq);
 	path[0] = path2[0] = '\0';
+	/* The request and its paths live on this thread's stack while the call
+	 * runs: a stray write there must not make it act on other arguments
+	 * and answer as if all were well. Their checksums are taken now and
+	 * checked before anything is logged or answered; the result is kept
+	 * twice. A mismatch stops the server: the request was neither logged
+	 * nor answered, so the next server runs it again from the ring. */
+	uint32_t rq_sum = crc32c(0, &rq, sizeof(rq)), paths_sum = 0;
+	bool paths_set = false; /* (a request refused before its paths were copied has none) */
 	server_fault(SERVER_FAULT_HANG);
 	bool logging = w->srv->ananke;
 	if (logging) {
@@ -292,7 +304,9 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 		fs_stamp_clear();
 		fs_stamp_publish(&w->log_pending);
 	}
-	int64_t result = request_run(w, r, i, &rq, &wst, &has_st, path, path2);
+	int64_t result = request_run(w, r, i, &rq, &wst, &has_st, path, path2, &paths_sum,
+				     &paths_set);
+	int64_t result_copy = ~result;
 	/* The call's order, transaction and fd, taken under the fs lock. */
 	struct fs_stamp stamp;
 	if (logging) {
@@ -300,9 +314,16 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 		fs_stamp_last(&stamp);
 	}
 	if (w->srv->sync_mode)
-		result = sync_after(w, r->client, &rq, result);
+		result = sync_after(w, r->client, &rq, result), result_copy = ~result;
 	if (has_st)
 		memcpy(slot->out, &wst, sizeof(wst));
+	if (crc32c(0, &rq, sizeof(rq)) != rq_sum ||
+	    (paths_set && crc32c(crc32c(0, path, strlen(path)), path2, strlen(path2)) != paths_sum) ||
+	    result != ~result_copy) {
+		fprintf(stderr, "ananke: server: a request's arguments or result changed while it "
+				"ran (memory corruption); stopping before it is logged or answered\n");
+		abort();
+	}
 	uint64_t id = PLOG_ID_NONE;
 	if (logging) {
 		id = plogsvc_log(w, r, i, &rq, path, path2, result, &stamp);
