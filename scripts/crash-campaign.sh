@@ -5,9 +5,10 @@
 # recoveries, mismatches, hangs, stop and fsck failures, recovery time
 # p50/p99/max, and a gnuplot PNG of the recovery-time distribution.
 #
-#   scripts/crash-campaign.sh [--crashes N] [--minutes M] [--out DIR] [--build DIR]
+#   scripts/crash-campaign.sh [--crashes N] [--minutes M] [--kill-ms MS] [--out DIR] [--build DIR]
 #
-# Defaults: 100000 crashes, no time limit, out build/campaign. Each round
+# Defaults: 100000 crashes, no time limit, a crash every ~40 ms (--kill-ms:
+# the killer's mean interval), out build/campaign. Each round
 # runs every variant of test_crashdiff (one worker, two workers with 2-4
 # clients, 64 KiB p-logs, commit intervals, armed fault points, placed
 # kills) with the next seed base and the next workload mix (mixed,
@@ -19,15 +20,17 @@ cd "$(dirname "$0")/.."
 
 crashes=100000
 minutes=0
+kill_ms=40
 out=build/campaign
 build=build
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--crashes) crashes=$2; shift 2 ;;
 	--minutes) minutes=$2; shift 2 ;;
+	--kill-ms) kill_ms=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
-	*) echo "usage: $0 [--crashes N] [--minutes M] [--out DIR] [--build DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--crashes N] [--minutes M] [--kill-ms MS] [--out DIR] [--build DIR]" >&2; exit 2 ;;
 	esac
 done
 
@@ -48,7 +51,7 @@ while [ "$total" -lt "$crashes" ]; do
 	fi
 	round=$((round + 1))
 	mix=${mixes[$(( (round - 1) % ${#mixes[@]} ))]}
-	ANK_CD_MIX=$mix ANK_CD_STOPS=0 ANK_CD_SEED_BASE=$((round * 1000)) ANK_CD_RECOVERY_TIMES="$times" \
+	ANK_CD_MIX=$mix ANK_CD_STOPS=0 ANK_CD_KILL_MS=$kill_ms ANK_CD_SEED_BASE=$((round * 1000)) ANK_CD_RECOVERY_TIMES="$times" \
 		timeout --signal=KILL 1800 "$build/tests/test_crashdiff" >>"$out/rounds.log" 2>&1 || true
 	grep '^CDRESULT ' "$out/rounds.log" >"$results" || true
 	total=$(awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^crashes=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }' "$results")

@@ -32,7 +32,7 @@
 
 #define NSLOTS 12
 #define BADFD 1000
-#define MAX_IO (1024u * 1024u + 8192u)    /* largest read/write */
+#define MAX_IO (4u * 1024u * 1024u + 8192u) /* largest read/write: several ring pieces */
 #define MAX_END (8ll * 1024 * 1024)       /* files stay below ~8 MiB (+ one I/O) */
 #define MAX_FILE ((((off_t)1) << 44) - 4096) /* ext4's and Ananke's largest file */
 
@@ -406,7 +406,9 @@ static size_t gen_io_size(struct oracle_rng *r)
 	}
 	if (x < 92)
 		return (size_t)oracle_rng_range(r, 1, 64 * 1024);
-	return (size_t)oracle_rng_range(r, 64 * 1024, 1024 * 1024);
+	if (x < 98)
+		return (size_t)oracle_rng_range(r, 64 * 1024, 1024 * 1024);
+	return (size_t)oracle_rng_range(r, 1024 * 1024, MAX_IO); /* more than one ring slot */
 }
 
 /* Offset for pread/pwrite given the current size. May be invalid. */

@@ -44,7 +44,7 @@ void differ_init(void);
  * run sequences at once, each on its own pair of targets; `stats` must then
  * be per thread too.
  *
- * Targets see at most 12 open fds per sequence and files below ~9 MiB; all
+ * Targets see at most 12 open fds per sequence and files below ~12 MiB; all
  * fds of the sequence are closed when it returns.
  */
 int differ_run(struct target *a, struct target *b, uint64_t seed, unsigned nops, bool verbose,

@@ -476,6 +476,8 @@ static const struct variant v_small = {"small_plog", 2, 2, "--plog-size 65536", 
 static const struct variant v_commit = {"commit_intervals", 2, 2, NULL, true, false, false};
 static const struct variant v_fault = {"fault_points", 2, 2, NULL, false, true, false};
 static const struct variant v_single = {"single_kill", 2, 1, NULL, false, false, true};
+static const struct variant v_single_small = {"single_kill_small_plog", 2, 1,
+                                              "--plog-size 65536", false, false, true};
 
 static void one_worker_one_client_matches_linux_under_crashes(void **state)
 {
@@ -664,6 +666,16 @@ static void sigstop_during_a_write_heavy_load_is_always_replaced(void **state)
 	munmap(stop, 4096);
 }
 
+/* Placed kills on 64 KiB logs, seeds 760-774 with the default sizes. Seed
+ * 761 lost an fd: a write too large for the log failed its data append,
+ * which then moved idle fd entries forward without a sync and filled the
+ * room made for the write's small entry, so the call went unlogged. */
+static void one_kill_at_a_random_operation_on_small_plogs_matches_linux(void **state)
+{
+	(void)state;
+	run_variant(&v_single_small, 760);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -680,6 +692,8 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(one_kill_at_a_random_operation_matches_linux, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(
+			one_kill_at_a_random_operation_on_small_plogs_matches_linux, setup, teardown),
 		cmocka_unit_test_setup_teardown(sigstop_during_a_write_heavy_load_is_always_replaced,
 		                                setup, teardown),
 	};

@@ -388,7 +388,7 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 	oracle_rng_seed(&rng, seed);
 	unsigned tally[T_COUNT][O_COUNT];
 	memset(tally, 0, sizeof(tally));
-	unsigned done = 0;
+	unsigned done = 0, retries = 0;
 	svc_sleep_ms(100);
 	for (; done < count; done++) {
 		struct svc_status st;
@@ -403,7 +403,12 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 		enum inj_target t = (enum inj_target)(done % T_COUNT);
 		uint64_t where = 0;
 		if (flip_one((pid_t)st.server_pid, t, &rng, &where) < 0) {
-			printf("injection %u: nothing of class %s to flip\n", done, target_names[t]);
+			/* (the server died meanwhile, or has no such memory yet) */
+			printf("injection %u: nothing of class %s to flip; another try\n", done,
+			       target_names[t]);
+			if (++retries > 100)
+				break;
+			done--;
 			continue;
 		}
 		/* the window: the workload runs on the flipped state */

@@ -547,6 +547,73 @@ static void recovery_with_a_1ms_commit_interval_does_not_stall(void **state)
 	assert_int_equal(svc_fsck(&g_svc), 0);
 }
 
+/* Does the service log contain `what`? */
+static bool log_has(const char *what)
+{
+	FILE *f = fopen(g_svc.log, "r");
+	char line[1024];
+	bool found = false;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* A 64 KiB p-log kept nearly full by unsynced writes and idle fds, then
+ * writes too large to be logged with their data: each must still get its
+ * small no-room entry, and a crash must find every fd and byte. (The exact
+ * reproduction of the bug this guards against, an unlogged call after its
+ * data entry failed, is test_crashdiff's placed-kill variant on 64 KiB logs,
+ * seed 761.) */
+static void large_writes_into_a_nearly_full_log_are_always_logged(void **state)
+{
+	(void)state;
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	setenv("ANK_TEST_SERVE_OPTS", "--plog-size 65536 --plog-commit-at 0", 1);
+	int started = svc_start(&g_svc, "256M", 1);
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	assert_int_equal(started, 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	enum { NF = 12 };
+	int fds[NF];
+	for (unsigned k = 0; k < NF; k++) {
+		char name[32];
+		snprintf(name, sizeof(name), "/idle%u", k);
+		fds[k] = ank_open(name, O_CREAT | O_RDWR, 0644);
+		assert_true(fds[k] >= 0);
+		assert_int_equal(ank_lseek(fds[k], (off_t)k, SEEK_SET), (off_t)k);
+	}
+	static uint8_t small[12000], big[40000], back[40000];
+	int fd = ank_open("/data", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	off_t pos = 0;
+	for (unsigned round = 0; round < 40; round++) {
+		pattern(small, sizeof(small), round);
+		pattern(big, sizeof(big), 100 + round);
+		for (unsigned j = 0; j < 3; j++) {
+			assert_int_equal(ank_write(fd, small, sizeof(small)), (ssize_t)sizeof(small));
+			pos += (off_t)sizeof(small);
+		}
+		assert_int_equal(ank_write(fd, big, sizeof(big)), (ssize_t)sizeof(big));
+		pos += (off_t)sizeof(big);
+	}
+	assert_false(log_has("cannot log"));
+	assert_int_equal(kill_server_and_wait(), 0);
+	assert_int_equal(ank_lseek(fd, 0, SEEK_CUR), pos);
+	assert_int_equal(ank_pread(fd, back, sizeof(big), pos - (off_t)sizeof(big)),
+			 (ssize_t)sizeof(big));
+	assert_memory_equal(back, big, sizeof(big));
+	for (unsigned k = 0; k < NF; k++) {
+		assert_int_equal(ank_lseek(fds[k], 0, SEEK_CUR), (off_t)k);
+		assert_int_equal(ank_close(fds[k]), 0);
+	}
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -566,6 +633,8 @@ int main(void)
 		cmocka_unit_test_teardown(pwrite_on_an_append_fd_replays_at_the_end_of_file,
 		                          teardown),
 		cmocka_unit_test_teardown(recovery_with_a_1ms_commit_interval_does_not_stall,
+		                          teardown),
+		cmocka_unit_test_teardown(large_writes_into_a_nearly_full_log_are_always_logged,
 		                          teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -248,10 +248,12 @@ static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
 	for (int attempt = 0; attempt < 4 && rc == -ENOSPC; attempt++) {
 		/* A served call has run already: a sync now could make it
 		 * durable before its entry exists, and a crash then would run
-		 * it twice. Its room was made before it ran
-		 * (plogsvc_prepare); here only reclaim and move fd entries. */
-		if (served && (attempt == 1 || attempt == 2))
-			continue;
+		 * it twice. Its room was made before it ran (plogsvc_prepare),
+		 * so one try (with the reclaim plog_append does) is all; moving
+		 * fd entries forward without a sync first would only fill the
+		 * room that was made. */
+		if (served && attempt > 0)
+			break;
 		/* (outside the log lock: the commit hook takes it) */
 		if (attempt == 1) {
 			pthread_mutex_lock(&l->lock);
