@@ -286,6 +286,8 @@ struct fs_stamp {
 	 * O_APPEND the end of file, whatever position a pwrite asked for) */
 	bool has_io;
 	uint64_t io_pos;
+	/* mkdir that created: the new directory's inode */
+	uint64_t new_ino;
 };
 void fs_stamp_last(struct fs_stamp *out);
 void fs_stamp_clear(void);
@@ -340,6 +342,12 @@ uint64_t fs_inode_change_tid(struct fs_client *c, uint64_t ino);
  * progress. Reports start after the durable tid at the time of the call.
  */
 void fs_set_commit_hook(struct fs *fs, void (*fn)(void *arg, uint64_t durable_tid), void *arg);
+/* A gate every commit passes before it freezes the running transaction,
+ * called with the fs lock held: fn may wait (without calling into the core)
+ * until calls that released the lock are recorded elsewhere, so that no
+ * call becomes durable before its record exists. `self` is the calling
+ * thread's fs_stamp_publish slot (NULL when none), for fn to leave out. */
+void fs_set_commit_gate(struct fs *fs, void (*fn)(void *arg, const uint64_t *self), void *arg);
 
 /* Directory reading through an fd opened with fs_open(path, O_RDONLY |
  * O_DIRECTORY). Fills at most `max` entries starting at the fd's position and

@@ -76,6 +76,9 @@ static inline void guard_check(const char *what, uint64_t a, uint64_t b, uint32_
 		guard_fail(what, a, b);
 }
 
+/* ops.c: run the commit gate (journal_commit calls it first). */
+void fs_commit_gate(struct fs *fs);
+
 int buf_init(struct fs *fs, size_t limit);
 /* Check a buffer's seal when nobody is changing it (unused, or a pinned
  * bitmap block between changes); stops the process on a mismatch. */
@@ -374,6 +377,9 @@ struct fs {
 	uint32_t next_generation;  /* generation of the next inode created */
 	bool commits_held;         /* no commit at operation boundaries, nor in
 	                              the background (fs_hold_commits) */
+	/* Commit gate (fs_set_commit_gate), under fs->lock. */
+	void (*gate_fn)(void *arg, const uint64_t *self);
+	void *gate_arg;
 	/* Commit notification (ops.c, fs_set_commit_hook). fn, arg and
 	 * hook_reported change only while hook_busy is held; fn and arg also
 	 * only under fs->lock (so either protects reading them). hook_noted is

@@ -334,6 +334,10 @@ int journal_commit(struct fs *fs)
 	for (;;) {
 		while (j->busy)
 			pthread_cond_wait(&j->cond, &fs->lock);
+		/* Every call that released the lock is recorded before its
+		 * effects can become durable (fs_set_commit_gate); from here to
+		 * the freeze below the lock is held, so no call joins meanwhile. */
+		fs_commit_gate(fs);
 		if (j->error)
 			return j->error;
 		if (fs->read_only)

@@ -1114,8 +1114,10 @@ static int do_mkdir(struct fs_client *c, const char *path, mode_t mode, uint64_t
 		} else if (rc == -ENOENT) {
 			struct inode *ip;
 			rc = create_inode_in(fs, c, &nd, S_IFDIR | (mode & 07777), want_ino, &ip);
-			if (rc == 0)
+			if (rc == 0) {
+				last_stamp.new_ino = ip->ino;
 				inode_put(fs, ip);
+			}
 		}
 	}
 	inode_put(fs, nd.dir);
@@ -1498,6 +1500,20 @@ uint64_t fs_inode_change_tid(struct fs_client *c, uint64_t ino)
 		t = 0;
 	unlock(fs);
 	return t;
+}
+
+void fs_set_commit_gate(struct fs *fs, void (*fn)(void *arg, const uint64_t *self), void *arg)
+{
+	lock(fs);
+	fs->gate_fn = fn;
+	fs->gate_arg = arg;
+	unlock(fs);
+}
+
+void fs_commit_gate(struct fs *fs)
+{
+	if (fs->gate_fn)
+		fs->gate_fn(fs->gate_arg, stamp_slot);
 }
 
 void fs_set_commit_hook(struct fs *fs, void (*fn)(void *arg, uint64_t durable_tid), void *arg)

@@ -27,6 +27,7 @@
  * It does not run operations (dispatch.c) nor own rings (server.c).
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -444,7 +445,9 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			dlen = (size_t)result;
 		}
 	} else if (rq->opcode == ANK_OP_MKDIR) {
-		fs_lookup_ino(c, path, &ino, NULL);
+		/* (from the stamp: a call into the core here could wait for a
+		 * commit that waits for this very entry) */
+		ino = stamp.new_ino;
 		d.targets[PLOG_T_INODE] = ino;
 	} else if (rq->opcode == ANK_OP_CLOSE) {
 		d.targets[PLOG_T_INODE] = stamp.has_fd ? stamp.fd_ino : 0;
@@ -467,6 +470,8 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	}
 	uint64_t id = PLOG_ID_NONE;
 	int rc = log_append(srv, w->index, &op, &d, data, dlen, tid, &id, true);
+	if (rc == 0)
+		__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE); /* recorded: commits may go */
 	/* Half full (--plog-commit-at): start a commit in the background, so
 	 * that its inode bits are clear before the log is full and an append
 	 * has to wait for a sync. Once per filling (re-armed when a quarter
@@ -494,6 +499,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		d.targets_status &= ~(1u << PLOG_T_INODE);
 		op.flags |= PLOG_OPF_SYNCED;
 		rc = log_append(srv, w->index, &op, &d, NULL, 0, tid, &id, true);
+		__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE); /* (logged, or never) */
 		if (rc == 0) {
 			rc = fs_sync(srv->fs);
 			__atomic_fetch_add(&srv->plogs[w->index].synced, 1, __ATOMIC_RELAXED);
@@ -539,6 +545,38 @@ void plogsvc_clear_ipc(struct server_worker *w, uint64_t id)
 	pthread_mutex_lock(&l->lock);
 	plog_clear_ipc(l->p, id);
 	pthread_mutex_unlock(&l->lock);
+}
+
+/* The commit gate (fs_set_commit_gate): a call that ran and released the
+ * fs lock stays in its worker's log_pending until its entry is appended. A
+ * commit in that window could make the call durable without an entry, and
+ * a crash then would run it again; so a commit first waits (fs lock held,
+ * nothing else can run) for every other worker's pending entry. The wait
+ * is bounded (100 ms), so that a worker that needs the fs lock to log (a
+ * rare fallback) cannot deadlock the commit; hitting the bound is said. */
+static void plogsvc_commit_gate(void *arg, const uint64_t *self)
+{
+	struct server *srv = arg;
+	uint64_t t0 = 0;
+	for (unsigned k = 0; k < srv->nworkers; k++) {
+		uint64_t *slot = &srv->workers[k].log_pending;
+		if (slot == self)
+			continue;
+		for (unsigned spins = 0; __atomic_load_n(slot, __ATOMIC_ACQUIRE) != 0; spins++) {
+			ank_cpu_relax();
+			if (spins % 4096 != 4095)
+				continue;
+			uint64_t now = ank_mono_ns();
+			if (!t0) {
+				t0 = now;
+			} else if (now - t0 > 100000000ull) {
+				fprintf(stderr, "ananke: server: a commit waited 100 ms for worker %u "
+						"to log its call; going on\n", k);
+				return;
+			}
+			sched_yield();
+		}
+	}
 }
 
 /* The durable tid advanced: entries whose effects joined a transaction up
@@ -1333,6 +1371,7 @@ int plogsvc_start(struct server *srv)
 		return rc;
 	}
 	fs_set_commit_hook(srv->fs, plogsvc_commit_hook, srv);
+	fs_set_commit_gate(srv->fs, plogsvc_commit_gate, srv);
 	return 0;
 }
 
@@ -1361,8 +1400,10 @@ static void recovered_free(struct server_recovered *x)
 
 void plogsvc_stop(struct server *srv)
 {
-	if (srv->fs && srv->plogs)
+	if (srv->fs && srv->plogs) {
+		fs_set_commit_gate(srv->fs, NULL, NULL);
 		fs_set_commit_hook(srv->fs, NULL, NULL);
+	}
 	while (srv->recovered) {
 		struct server_recovered *x = srv->recovered;
 		srv->recovered = x->next;
