@@ -415,6 +415,8 @@ static void workers_stop(struct server *srv)
 static int server_teardown(struct server *srv)
 {
 	int rc = 0;
+	if (srv->fs)
+		fs_set_commit_gate(srv->fs, NULL, NULL); /* it reads the workers */
 	if (srv->workers) {
 		workers_stop(srv);
 		/* No worker runs now: detach everything without handshakes and
