@@ -81,7 +81,7 @@ fi
 if command -v gnuplot >/dev/null && [ -s "$times" ]; then
 	sort -n "$times" | awk '{ a[NR] = $1 } END { for (i = 1; i <= NR; i++) printf "%.3f %.5f\n", a[i] / 1000, i / NR }' >"$out/cdf.dat"
 	gnuplot <<EOF
-set terminal png size 900,500
+set terminal png size 900,500 noenhanced
 set output "$out/recovery-cdf.png"
 set title "Recovery time after random crashes (test_crashdiff campaign)"
 set xlabel "death to clients served again (ms, log scale)"
