@@ -5,10 +5,12 @@
 # recoveries, mismatches, hangs, stop and fsck failures, recovery time
 # p50/p99/max, and a gnuplot PNG of the recovery-time distribution.
 #
-#   scripts/crash-campaign.sh [--crashes N] [--minutes M] [--kill-ms MS] [--out DIR] [--build DIR]
+#   scripts/crash-campaign.sh [--crashes N] [--minutes M] [--kill-ms MS] [--jobs J]
+#                             [--out DIR] [--build DIR]
 #
 # Defaults: 100000 crashes, no time limit, a crash every ~40 ms (--kill-ms:
-# the killer's mean interval), out build/campaign. Each round
+# the killer's mean interval), 1 job, out build/campaign. --jobs J runs J
+# rounds side by side (one test_crashdiff uses about one core). Each round
 # runs every variant of test_crashdiff (one worker, two workers with 2-4
 # clients, 64 KiB p-logs, commit intervals, armed fault points, placed
 # kills) with the next seed base and the next workload mix (mixed,
@@ -21,6 +23,7 @@ cd "$(dirname "$0")/.."
 crashes=100000
 minutes=0
 kill_ms=40
+jobs=1
 out=build/campaign
 build=build
 while [ $# -gt 0 ]; do
@@ -28,9 +31,10 @@ while [ $# -gt 0 ]; do
 	--crashes) crashes=$2; shift 2 ;;
 	--minutes) minutes=$2; shift 2 ;;
 	--kill-ms) kill_ms=$2; shift 2 ;;
+	--jobs) jobs=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
-	*) echo "usage: $0 [--crashes N] [--minutes M] [--kill-ms MS] [--out DIR] [--build DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--crashes N] [--minutes M] [--kill-ms MS] [--jobs J] [--out DIR] [--build DIR]" >&2; exit 2 ;;
 	esac
 done
 
@@ -38,25 +42,42 @@ make --no-print-directory BUILD="$build" "$build/bin/ananke" "$build/tests/test_
 mkdir -p "$out"
 times="$out/recovery-us.txt"
 results="$out/results.txt"
+rm -f "$out"/rounds-*.log "$out"/recovery-us-*.txt
 : >"$times"
 : >"$results"
-: >"$out/rounds.log"
 start=$(date +%s)
-round=0
-total=0
 mixes=(mixed metadata append_fsync large_overwrite many_fds rename_unlink)
-while [ "$total" -lt "$crashes" ]; do
-	if [ "$minutes" -gt 0 ] && [ $(( $(date +%s) - start )) -ge $(( minutes * 60 )) ]; then
-		break
-	fi
-	round=$((round + 1))
-	mix=${mixes[$(( (round - 1) % ${#mixes[@]} ))]}
-	ANK_CD_MIX=$mix ANK_CD_STOPS=0 ANK_CD_KILL_MS=$kill_ms ANK_CD_SEED_BASE=$((round * 1000)) ANK_CD_RECOVERY_TIMES="$times" \
-		timeout --signal=KILL 1800 "$build/tests/test_crashdiff" >>"$out/rounds.log" 2>&1 || true
-	grep '^CDRESULT ' "$out/rounds.log" >"$results" || true
-	total=$(awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^crashes=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }' "$results")
-	echo "round $round ($mix): $total crashes so far ($(( $(date +%s) - start )) s)"
+
+# The crashes counted so far, over every job's rounds.
+count() {
+	cat "$out"/rounds-*.log 2>/dev/null | grep '^CDRESULT ' | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^crashes=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }'
+}
+
+# Job J runs rounds J, J + jobs, J + 2 jobs, ... until the campaign is done.
+job() {
+	local j=$1 round=$1 total mix
+	while :; do
+		total=$(count)
+		[ "$total" -lt "$crashes" ] || break
+		if [ "$minutes" -gt 0 ] && [ $(( $(date +%s) - start )) -ge $(( minutes * 60 )) ]; then
+			break
+		fi
+		mix=${mixes[$(( (round - 1) % ${#mixes[@]} ))]}
+		ANK_CD_MIX=$mix ANK_CD_STOPS=0 ANK_CD_KILL_MS=$kill_ms ANK_CD_SEED_BASE=$((round * 1000)) \
+			ANK_CD_RECOVERY_TIMES="$out/recovery-us-$j.txt" \
+			timeout --signal=KILL 1800 "$build/tests/test_crashdiff" >>"$out/rounds-$j.log" 2>&1 || true
+		echo "round $round ($mix): $(count) crashes so far ($(( $(date +%s) - start )) s)"
+		round=$((round + jobs))
+	done
+}
+
+for j in $(seq 1 "$jobs"); do
+	job "$j" &
 done
+wait
+cat "$out"/rounds-*.log >"$out/rounds.log"
+grep '^CDRESULT ' "$out/rounds.log" >"$results" || true
+cat "$out"/recovery-us-*.txt >"$times" 2>/dev/null || true
 
 summary=$(awk '
 	{ for (i = 2; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] }
