@@ -6,6 +6,7 @@
  *
  * Not here: any assertion or workload (those are in the test_*.c files).
  */
+#include "../src/util/crc32c.h"
 #include "service_util.h"
 
 #include <errno.h>
@@ -731,6 +732,10 @@ void svc_raw_close(struct svc_raw *c)
 void svc_raw_publish(struct svc_raw *c, unsigned i)
 {
 	struct ank_ring_slot *s = svc_raw_slot(c, i);
+	/* As libananke does: the checksum of the data a write carries. */
+	if ((s->opcode == ANK_OP_WRITE || s->opcode == ANK_OP_PWRITE) &&
+	    s->len <= ANK_RING_DATA_PER_SLOT)
+		s->data_sum = crc32c(0, svc_raw_data(c, i), (size_t)s->len);
 	ank_store_release(&s->waiting, 0);
 	ank_store_release(&s->state, ANK_SLOT_SUBMITTED);
 	ank_fetch_add(&c->hdr->sq_seq, 1);
@@ -796,4 +801,17 @@ int64_t svc_raw_call(struct svc_raw *c, unsigned i, uint32_t opcode, int32_t fd,
 	int64_t r = s->result;
 	ank_store_release(&s->state, ANK_SLOT_FREE);
 	return r;
+}
+
+bool svc_log_contains(const struct svc *s, const char *what)
+{
+	FILE *f = fopen(s->log, "r");
+	char line[1024];
+	bool found = false;
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
 }

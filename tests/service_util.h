@@ -154,6 +154,9 @@ void svc_raw_publish(struct svc_raw *c, unsigned i);
 /* Wait at most timeout_ms for slot i to be DONE (spin, then futex with
  * `waiting` set): 0 or -ETIMEDOUT. */
 int svc_raw_wait_done(struct svc_raw *c, unsigned i, unsigned timeout_ms);
+
+/* Does the service log (supervisor and servers) contain `what`? */
+bool svc_log_contains(const struct svc *s, const char *what);
 /* Fill slot i with a request (fields zeroed first; paths copied into the data
  * buffer with their NUL). The slot must be owned by the caller. */
 void svc_raw_fill(struct svc_raw *c, unsigned i, uint32_t opcode, int32_t fd, uint32_t flags,

@@ -79,15 +79,7 @@ static bool fired(void)
 /* Does the service log (supervisor and servers) contain `what`? */
 static bool log_contains(const char *what)
 {
-	FILE *f = fopen(g_svc.log, "r");
-	char line[1024];
-	bool found = false;
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, what) != NULL;
-	fclose(f);
-	return found;
+	return svc_log_contains(&g_svc, what);
 }
 
 static bool running_new(const struct svc_status *st, long long old_pid)
@@ -526,6 +518,45 @@ static void server_stopped_during_stop_is_replaced_and_nothing_is_lost(void **st
 	stop_finishes_after_a_crash_during_it("sigstop");
 }
 
+/* ---- (h) read answers damaged on the way ------------------------------------------ */
+
+/* A READ or PREAD answer damaged in the ring after the server took its
+ * checksum (fault reply_damage flips one byte) never reaches the caller: a
+ * pread is asked again and returns the right bytes; a read, which already
+ * moved the offset, fails with EIO, and the file is unharmed. */
+static void damaged_read_answer_is_never_returned(void **state)
+{
+	(void)state;
+	static uint8_t a[20000], back[20000];
+	pattern(a, sizeof(a), 12);
+	for (int positioned = 1; positioned >= 0; positioned--) {
+		arm("ananke", "reply_damage");
+		assert_int_equal(svc_start(&g_svc, "64M", 2), 0);
+		assert_int_equal(ank_mount(g_svc.sock), 0);
+		int fd = ank_open("/r", O_CREAT | O_RDWR | O_TRUNC, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(ank_write(fd, a, sizeof(a)), (ssize_t)sizeof(a));
+		memset(back, 0, sizeof(back));
+		if (positioned) {
+			assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+			assert_memory_equal(back, a, sizeof(a));
+		} else {
+			assert_int_equal(ank_lseek(fd, 0, SEEK_SET), 0);
+			errno = 0;
+			assert_int_equal(ank_read(fd, back, sizeof(back)), -1);
+			assert_int_equal(errno, EIO);
+			assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+			assert_memory_equal(back, a, sizeof(a));
+		}
+		assert_true(fired());
+		assert_true(log_contains("fault point reply_damage fired"));
+		assert_int_equal(ank_close(fd), 0);
+		finish();
+		svc_destroy(&g_svc);
+		memset(&g_svc, 0, sizeof(g_svc));
+	}
+}
+
 int main(void)
 {
 	/* A directory for the fault's "fired" marker file. */
@@ -542,6 +573,7 @@ int main(void)
 		cmocka_unit_test_teardown(sync_mode_survives_sigkill, teardown),
 		cmocka_unit_test_teardown(none_mode_loses_unsynced_create, teardown),
 		cmocka_unit_test_teardown(damaged_entry_is_never_used, teardown),
+		cmocka_unit_test_teardown(damaged_read_answer_is_never_returned, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,
 		                          teardown),
 		cmocka_unit_test_teardown(crash_during_stop_is_recovered_and_nothing_is_lost,

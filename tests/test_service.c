@@ -72,6 +72,7 @@
 #include "../src/ipc/barrier.h"
 #include "differ.h"
 #include "oracle.h"
+#include "../src/util/crc32c.h"
 #include "service_util.h"
 
 #define WORKERS 2
@@ -1792,6 +1793,54 @@ static void permission_answers_match_linux_for_another_user(void **state)
 
 /* ---- 9. large I/O ------------------------------------------------------------------- */
 
+/* Write data damaged in the shared ring between the client's checksum and
+ * the server (a stray write, a bit flip) is refused with EIO and reaches
+ * no file; the same request with its data intact is written. */
+static void write_data_damaged_in_the_ring_is_refused_with_eio(void **state)
+{
+	(void)state;
+	start_service("64M");
+	struct svc_raw rc;
+	assert_int_equal(svc_raw_connect(&rc, g_svc.sock), 0);
+	unsigned tmo = limit_ms(20000);
+	int64_t fd = svc_raw_call(&rc, 0, ANK_OP_OPEN, -1, O_CREAT | O_RDWR, 0644, 0, 0, "/dmg",
+	                          NULL, tmo);
+	assert_true(fd >= 0);
+	for (int op = ANK_OP_WRITE; op <= ANK_OP_PWRITE; op += ANK_OP_PWRITE - ANK_OP_WRITE) {
+		struct ank_ring_slot *s = svc_raw_slot(&rc, 1);
+		uint8_t *data = svc_raw_data(&rc, 1);
+		ank_store_release(&s->state, ANK_SLOT_CLIENT);
+		svc_raw_fill(&rc, 1, (uint32_t)op, (int32_t)fd, 0, 0, 0, 8192, NULL, NULL);
+		memset(data, 'a', 8192);
+		s->data_sum = crc32c(0, data, 8192);
+		data[4100] ^= 0x04; /* after the client's checksum */
+		/* published as is, not through svc_raw_publish (which sums) */
+		ank_store_release(&s->waiting, 0);
+		ank_store_release(&s->state, ANK_SLOT_SUBMITTED);
+		ank_fetch_add(&rc.hdr->sq_seq, 1);
+		ank_full_barrier();
+		if (ank_load_acquire(&rc.hdr->server_sleeping))
+			ank_futex_wake(&rc.hdr->sq_seq);
+		assert_int_equal(svc_raw_wait_done(&rc, 1, tmo), 0);
+		assert_int_equal(s->result, -EIO);
+		ank_store_release(&s->state, ANK_SLOT_FREE);
+	}
+	/* nothing reached the file, and the offset did not move */
+	assert_int_equal(svc_raw_call(&rc, 0, ANK_OP_LSEEK, (int32_t)fd, SEEK_END, 0, 0, 0, NULL,
+	                              NULL, tmo), 0);
+	assert_int_equal(svc_raw_call(&rc, 0, ANK_OP_LSEEK, (int32_t)fd, SEEK_CUR, 0, 0, 0, NULL,
+	                              NULL, tmo), 0);
+	/* intact data is written */
+	memset(svc_raw_data(&rc, 2), 'b', 8192);
+	assert_int_equal(svc_raw_call(&rc, 2, ANK_OP_PWRITE, (int32_t)fd, 0, 0, 0, 8192, NULL,
+	                              NULL, tmo), 8192);
+	svc_raw_close(&rc);
+	assert_true(svc_log_contains(&g_svc, "fails its checksum (damaged in the ring)"));
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+	g_clean = true;
+}
+
 static void large_io_through_the_ring(void **state)
 {
 	(void)state;
@@ -2162,6 +2211,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(permission_answers_match_linux_for_another_user, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(large_io_through_the_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(write_data_damaged_in_the_ring_is_refused_with_eio,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(sticky_directory_keeps_other_users_from_removing_entries,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -14,7 +14,9 @@
 #include <liburing.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -71,6 +73,19 @@ static void queue_slot(struct ufile *f, struct slot *s, unsigned idx)
  * failures are retried; any other failure leaves queued SQEs in an unknown
  * state, so the device is marked broken and the ring is never entered again
  * (a later enter could start I/O into buffers the caller has freed). */
+/* EFAULT or EBADF from the kernel means a request carried a bad buffer
+ * address or fd. This file only ever passes its own, so its memory was
+ * damaged (a stray write, a bit flip): stop at once rather than hand an
+ * error, or worse, to a caller; the service's recovery takes over. */
+static void check_not_corrupt(int res)
+{
+	if (res == -EFAULT || res == -EBADF) {
+		fprintf(stderr, "ananke: device request refused (%s): its arguments were damaged "
+				"in memory; stopping at once\n", strerror(-res));
+		abort();
+	}
+}
+
 static int enter(struct ufile *f)
 {
 	for (;;) {
@@ -78,6 +93,7 @@ static int enter(struct ufile *f)
 
 		if (ret >= 0)
 			return 0;
+		check_not_corrupt(ret);
 		if (ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			f->broken = ret;
 			return ret;
@@ -151,6 +167,7 @@ static int uring_submit(struct bdev *dev, struct bdev_io *ios, unsigned n)
 			int res = cqe->res;
 
 			io_uring_cqe_seen(&f->ring, cqe);
+			check_not_corrupt(res);
 			if (res == -EAGAIN || res == -EINTR) {
 				queue_slot(f, s, idx);
 				continue;
@@ -210,6 +227,7 @@ static int uring_flush(struct bdev *dev)
 			break;
 		err = cqe->res;
 		io_uring_cqe_seen(&f->ring, cqe);
+		check_not_corrupt(err);
 		if (err != -EINTR && err != -EAGAIN)
 			break;
 		err = 0;

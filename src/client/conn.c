@@ -39,6 +39,7 @@
 #include "../ipc/barrier.h"
 #include "../ipc/control.h"
 #include "../ipc/ring.h"
+#include "../util/crc32c.h"
 #include "client.h"
 
 enum {
@@ -250,6 +251,8 @@ int64_t ankc_call(struct ankc_req *rq)
 		errno = saved_errno;
 		return -EINVAL; /* callers split; this is a guard, not a path */
 	}
+	unsigned attempts = 0;
+again:;
 	int rc = claim_slot(&idx);
 	if (rc < 0) {
 		errno = saved_errno;
@@ -274,6 +277,9 @@ int64_t ankc_call(struct ankc_req *rq)
 		memcpy(data + rq->path_len, rq->path2, rq->path2_len);
 	if (rq->wdata && rq->len)
 		memcpy(data, rq->wdata, rq->len);
+	/* Taken from the caller's buffer, so that damage to the ring's copy
+	 * is caught by the server (which answers EIO). */
+	s->data_sum = rq->wdata ? crc32c(0, rq->wdata, rq->len) : 0;
 	ank_store_release(&s->waiting, 0);
 	ank_store_release(&s->state, ANK_SLOT_SUBMITTED);
 	ank_fetch_add(&hdr->sq_seq, 1);
@@ -302,6 +308,18 @@ int64_t ankc_call(struct ankc_req *rq)
 		}
 		if (res >= 0 && n)
 			memcpy(rq->rdata, data, n);
+		/* Read bytes are checked once they are in the caller's buffer:
+		 * damage on the way (the server's copy, the shared ring) is
+		 * never returned. A pread is asked again; a read, which moved
+		 * the offset, fails with EIO. */
+		if (res >= 0 && (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_PREAD) &&
+		    crc32c(0, rq->rdata, n) != s->reply_sum) {
+			if (rq->opcode == ANK_OP_PREAD && ++attempts < 3) {
+				ank_store_release(&s->state, ANK_SLOT_FREE);
+				goto again;
+			}
+			res = -EIO;
+		}
 	}
 	if (rq->out)
 		memcpy(rq->out, s->out, sizeof(s->out));

@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 #define ANK_RING_MAGIC 0x474E5241u /* "ARNG" */
-#define ANK_RING_VERSION 1u
+#define ANK_RING_VERSION 2u
 #define ANK_RING_HEADER_SIZE 4096u
 #define ANK_RING_SLOT_SIZE 256u
 #define ANK_RING_NSLOTS 32u
@@ -129,12 +129,16 @@ struct ank_ring_slot {
 	uint64_t seq;        /* 48  [client] per-ring request number */
 	int64_t result;      /* 56  [server] return value or -errno */
 	uint8_t out[80];     /* 64  [server] struct ank_wire_stat for STAT/FSTAT */
-	uint8_t reserved[112]; /* 144 zero */
+	uint32_t data_sum;   /* 144 [client] CRC32C of the WRITE/PWRITE bytes */
+	uint32_t reply_sum;  /* 148 [server] CRC32C of the READ/PREAD bytes returned */
+	uint8_t reserved[104]; /* 152 zero */
 };
 _Static_assert(sizeof(struct ank_ring_slot) == ANK_RING_SLOT_SIZE, "slot is 256 bytes");
 _Static_assert(offsetof(struct ank_ring_slot, off) == 24, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, result) == 56, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, out) == 64, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, data_sum) == 144, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, reply_sum) == 148, "slot layout");
 
 struct ank_ring_header {
 	/* line 0: written by the supervisor before the fd is passed on */

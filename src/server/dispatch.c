@@ -54,6 +54,22 @@ static void request_copy(const struct ank_ring_slot *slot, struct request *rq)
 	rq->path_len = vs->path_len;
 	rq->path2_len = vs->path2_len;
 	rq->seq = vs->seq;
+	rq->data_sum = vs->data_sum;
+	rq->zero = 0;
+}
+
+/* WRITE/PWRITE data must be what the client wrote: its checksum is checked
+ * before the call runs, so that bytes damaged in the shared ring (a stray
+ * write, a bit flip) are refused with EIO instead of reaching the file. */
+static int data_check(const uint8_t *data, const struct request *rq)
+{
+	if (crc32c(0, data, (size_t)rq->len) == rq->data_sum)
+		return 0;
+	fprintf(stderr, "ananke: server: the data of a %s of %llu bytes on fd %d fails its "
+			"checksum (damaged in the ring); answering EIO\n",
+		rq->opcode == ANK_OP_WRITE ? "write" : "pwrite", (unsigned long long)rq->len,
+		(int)rq->fd);
+	return -EIO;
 }
 
 static int path_len_check(uint32_t len)
@@ -187,11 +203,13 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	case ANK_OP_READ:
 		return fs_read(c, rq->fd, data, (size_t)rq->len);
 	case ANK_OP_WRITE:
-		return fs_write(c, rq->fd, data, (size_t)rq->len);
+		rc = data_check(data, rq);
+		return rc < 0 ? rc : fs_write(c, rq->fd, data, (size_t)rq->len);
 	case ANK_OP_PREAD:
 		return fs_pread(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off);
 	case ANK_OP_PWRITE:
-		return fs_pwrite(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off);
+		rc = data_check(data, rq);
+		return rc < 0 ? rc : fs_pwrite(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off);
 	case ANK_OP_LSEEK:
 		return fs_lseek(c, rq->fd, (off_t)rq->off, (int)rq->flags);
 	case ANK_OP_FSYNC:
@@ -317,6 +335,15 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 		result = sync_after(w, r->client, &rq, result), result_copy = ~result;
 	if (has_st)
 		memcpy(slot->out, &wst, sizeof(wst));
+	/* The client checks the bytes it copies out against this. */
+	if ((rq.opcode == ANK_OP_READ || rq.opcode == ANK_OP_PREAD) && result >= 0 &&
+	    (uint64_t)result <= rq.len) {
+		uint8_t *data = ank_ring_data(r->map, i);
+		slot->reply_sum = crc32c(0, data, (size_t)result);
+		if (__builtin_expect(server_fault_point == SERVER_FAULT_REPLY_DAMAGE, 0) &&
+		    result > 0 && server_fault_due(SERVER_FAULT_REPLY_DAMAGE))
+			data[result / 2] ^= 0x10;
+	}
 	if (crc32c(0, &rq, sizeof(rq)) != rq_sum ||
 	    (paths_set && crc32c(crc32c(0, path, strlen(path)), path2, strlen(path2)) != paths_sum) ||
 	    result != ~result_copy) {

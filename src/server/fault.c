@@ -54,6 +54,12 @@
  *                      a later crash's recovery must not use the entry, and
  *                      must say which file lost data.
  *
+ *   reply_damage       when a READ or PREAD answers bytes, after their
+ *                      checksum was taken: one byte of the answer in the
+ *                      ring is flipped, as a stray write could, and the
+ *                      server goes on (no abort). Passes are counted for
+ *                      answers of at least one byte.
+ *
  *   ANANKE_FAULT_POISON=<path>  a deterministic bug: every server aborts when
  *                      it starts to run a client request whose first path is
  *                      <path> (recovery's replay is not affected), so the
@@ -91,6 +97,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_RECOVERY_RESUME] = "recovery_resume",
 	[SERVER_FAULT_RECOVERY_SLOW_HOLD] = "recovery_slow_hold",
 	[SERVER_FAULT_STOP_UNMOUNT] = "stop_unmount",
+	[SERVER_FAULT_REPLY_DAMAGE] = "reply_damage",
 };
 
 void server_fault_init(void)

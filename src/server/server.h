@@ -45,6 +45,8 @@ struct request {
 	uint32_t path_len;
 	uint32_t path2_len;
 	uint64_t seq;
+	uint32_t data_sum;   /* the client's CRC32C of WRITE/PWRITE data */
+	uint32_t zero;       /* (no padding: the request is checksummed) */
 };
 
 /* `ananke server --image PATH [--workers N] [--recovery none|ananke|sync]
@@ -89,6 +91,7 @@ enum server_fault {
 	SERVER_FAULT_RECOVERY_RESUME,
 	SERVER_FAULT_RECOVERY_SLOW_HOLD,
 	SERVER_FAULT_STOP_UNMOUNT,
+	SERVER_FAULT_REPLY_DAMAGE,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
