@@ -50,7 +50,7 @@ mixes=(mixed metadata append_fsync large_overwrite many_fds rename_unlink)
 
 # The crashes counted so far, over every job's rounds.
 count() {
-	cat "$out"/rounds-*.log 2>/dev/null | grep '^CDRESULT ' | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^crashes=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }'
+	{ cat "$out"/rounds-*.log 2>/dev/null || true; } | { grep '^CDRESULT ' || true; } | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^crashes=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }'
 }
 
 # Job J runs rounds J, J + jobs, J + 2 jobs, ... until the campaign is done.
@@ -75,7 +75,7 @@ for j in $(seq 1 "$jobs"); do
 	job "$j" &
 done
 wait
-cat "$out"/rounds-*.log >"$out/rounds.log"
+cat "$out"/rounds-*.log >"$out/rounds.log" 2>/dev/null || true
 grep '^CDRESULT ' "$out/rounds.log" >"$results" || true
 cat "$out"/recovery-us-*.txt >"$times" 2>/dev/null || true
 
