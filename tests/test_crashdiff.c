@@ -203,6 +203,11 @@ static bool restarted_past(const struct svc_status *st, long long n)
 	return st->restarts > n && st->server_pid > 0 && strcmp(st->state, "running") == 0;
 }
 
+static bool serving_other(const struct svc_status *st, long long pid)
+{
+	return st->server_pid > 0 && st->server_pid != pid && strcmp(st->state, "running") == 0;
+}
+
 static int pick_signal(struct oracle_rng *rng)
 {
 	unsigned x = (unsigned)oracle_rng_below(rng, 100);
@@ -246,8 +251,15 @@ static void killer(struct run *r, const pid_t *pids, unsigned n)
 		if (all_exited(pids, n))
 			break;
 		int sig = in_recovery ? SIGKILL : pick_signal(&rng);
-		if (server <= 0 || kill(server, sig) < 0)
-			break;
+		if (server <= 0 || kill(server, sig) < 0) {
+			/* Gone by itself (an armed fault point fired): wait for
+			 * its successor, and go on killing that one. */
+			if (svc_status_wait(&g_svc, &st, recover_limit, serving_other, server) < 0)
+				break;
+			restarts = st.restarts;
+			server = (pid_t)st.server_pid;
+			continue;
+		}
 		struct kill_rec *k = &r->kills[r->nkills++];
 		k->at_ms = (uint32_t)(svc_now_ms() - t0);
 		k->sig = (uint8_t)sig;

@@ -490,6 +490,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+	setenv("ANK_TEST_CORRUPTION", "1", 1); /* svc_stop: the checks are meant to fire */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(memory_corruption_is_caught_never_passed_on, teardown),

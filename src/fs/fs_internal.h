@@ -36,6 +36,7 @@
 #include "fs.h"
 
 struct fs;
+struct inode;
 
 /* ---- metadata buffer cache (buf.c) -------------------------------------- */
 
@@ -75,6 +76,19 @@ static inline void guard_check(const char *what, uint64_t a, uint64_t b, uint32_
 	if (sealed && guard_sum(data) != csum)
 		guard_fail(what, a, b);
 }
+
+/* Operations (and the background commits) enter and leave a guarded
+ * section under fs->lock. When the first enters, the superblock and the
+ * allocator's counts are checked against their seal; when the last leaves
+ * (lock drops inside a commit included), they and every inode touched
+ * meanwhile are sealed again. */
+void guard_enter(struct fs *fs);
+void guard_leave(struct fs *fs);
+/* An inode is about to be used, maybe changed: check its seal (unless it
+ * is already touched) and put it on the touched list. */
+void guard_inode_use(struct fs *fs, struct inode *ip);
+/* The inode is being freed: off the touched list. */
+void guard_inode_forget(struct fs *fs, struct inode *ip);
 
 /* ops.c: run the commit gate (journal_commit calls it first). */
 void fs_commit_gate(struct fs *fs);
@@ -166,6 +180,12 @@ struct inode {
 	struct page *pages;        /* cached pages of this file (list) */
 	uint64_t npages;
 	struct dir_index *dix;     /* directories: name index, built on demand */
+	/* guard.c: d is sealed (dsum) between operations; an inode an
+	 * operation takes is checked and put on the touched list, and sealed
+	 * again when no operation is left. */
+	uint32_t dsum;
+	bool dsealed, touched;
+	struct inode *tprev, *tnext;
 };
 
 static inline struct extent_root *inode_root(struct inode *ip)
@@ -363,6 +383,12 @@ struct fs {
 	} ic;
 	struct pagecache pc;
 	struct journal j;
+	struct {
+		unsigned ops;          /* guarded sections open (guard_enter) */
+		uint32_t state_sum;    /* seal of sb and the allocator's counts */
+		bool state_sealed;
+		struct inode *touched; /* inodes used since the last seal */
+	} guard;
 	/* clients, for unmount */
 	struct fs_client *clients;
 	uint64_t op_order;         /* calls numbered at unlock (fs_stamp_last) */

@@ -19,10 +19,20 @@
  *                truncation that zeroes a tail; checked before they are
  *                read from, written into, and committed;
  *   checkpoint   sealed when a commit keeps a copy for the checkpoint,
- *   images       checked before it is written home or read back.
+ *   images       checked before it is written home or read back;
+ *   inodes       (the on-disk image each cached inode keeps current)
+ *                sealed when no operation is left, checked when an
+ *                operation first takes the inode (lookup, fd, the commit's
+ *                dirty list);
+ *   superblock   (and the allocator's free counts) sealed likewise,
+ *                checked when the first operation enters.
+ * Sealing only when no operation is left, lock drops inside commits
+ * included, means no seal is ever taken while a caller may still change
+ * what it covers.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../util/crc32c.h"
 #include "fs_internal.h"
@@ -39,4 +49,68 @@ void guard_fail(const char *what, uint64_t a, uint64_t b)
 		"at once so that nothing it changed is used (recovery rebuilds it)\n",
 		what, (unsigned long long)a, (unsigned long long)b);
 	abort();
+}
+
+static uint32_t state_sum(const struct fs *fs)
+{
+	uint32_t c = crc32c(0x414E4B53u, &fs->sb, sizeof(fs->sb));
+	c = crc32c(c, &fs->al.free_blocks, sizeof(fs->al.free_blocks));
+	return crc32c(c, &fs->al.free_inodes, sizeof(fs->al.free_inodes));
+}
+
+static uint32_t dinode_sum(const struct inode *ip)
+{
+	return crc32c(0x414E4B49u, &ip->d, sizeof(ip->d));
+}
+
+void guard_enter(struct fs *fs)
+{
+	if (fs->guard.ops++ == 0 && fs->guard.state_sealed && state_sum(fs) != fs->guard.state_sum)
+		guard_fail("superblock", 0, 0);
+	fs->guard.state_sealed = false;
+}
+
+void guard_leave(struct fs *fs)
+{
+	if (--fs->guard.ops > 0)
+		return;
+	fs->guard.state_sum = state_sum(fs);
+	fs->guard.state_sealed = true;
+	struct inode *ip;
+	while ((ip = fs->guard.touched) != NULL) {
+		fs->guard.touched = ip->tnext;
+		ip->tnext = ip->tprev = NULL;
+		ip->touched = false;
+		ip->dsum = dinode_sum(ip);
+		ip->dsealed = true;
+	}
+}
+
+void guard_inode_use(struct fs *fs, struct inode *ip)
+{
+	if (ip->touched)
+		return;
+	if (ip->dsealed && dinode_sum(ip) != ip->dsum)
+		guard_fail("inode", ip->ino, 0);
+	ip->dsealed = false;
+	ip->touched = true;
+	ip->tprev = NULL;
+	ip->tnext = fs->guard.touched;
+	if (ip->tnext)
+		ip->tnext->tprev = ip;
+	fs->guard.touched = ip;
+}
+
+void guard_inode_forget(struct fs *fs, struct inode *ip)
+{
+	if (!ip->touched)
+		return;
+	if (ip->tprev)
+		ip->tprev->tnext = ip->tnext;
+	else
+		fs->guard.touched = ip->tnext;
+	if (ip->tnext)
+		ip->tnext->tprev = ip->tprev;
+	ip->tnext = ip->tprev = NULL;
+	ip->touched = false;
 }

@@ -55,11 +55,11 @@ static void ihash_unlink(struct fs *fs, struct inode *ip)
 
 static void inode_release(struct fs *fs, struct inode *ip)
 {
+	guard_inode_forget(fs, ip);
 	file_drop_pages(fs, ip);
 	dir_index_free(ip->dix);
 	ip->dix = NULL;
 	free(ip);
-	(void)fs;
 }
 
 void icache_destroy(struct fs *fs)
@@ -115,13 +115,16 @@ static void ilru_add(struct fs *fs, struct inode *ip)
 static struct inode *icache_find(struct fs *fs, uint64_t ino)
 {
 	for (struct inode *ip = fs->ic.hash[ihash(fs, ino)]; ip; ip = ip->hnext)
-		if (ip->ino == ino)
+		if (ip->ino == ino) {
+			guard_inode_use(fs, ip);
 			return ip;
+		}
 	return NULL;
 }
 
 static void icache_insert(struct fs *fs, struct inode *ip)
 {
+	guard_inode_use(fs, ip);
 	size_t h = ihash(fs, ip->ino);
 	ip->hnext = fs->ic.hash[h];
 	fs->ic.hash[h] = ip;
@@ -447,6 +450,7 @@ void inode_put(struct fs *fs, struct inode *ip)
 {
 	if (--ip->refs > 0)
 		return;
+	guard_inode_use(fs, ip);
 	if (ip->d.mode == 0) {
 		/* Freed: forget it once its zeroed image is written. */
 		if (!ip->on_dirty_list) {
@@ -476,6 +480,7 @@ int inode_flush_dirty(struct fs *fs)
 		struct inode *next = ip->dnext;
 		ip->dnext = NULL;
 		ip->on_dirty_list = false;
+		guard_inode_use(fs, ip); /* checked before it is committed */
 		struct buf *b;
 		int rc = buf_get(fs, fs->sb.itable_start + ip->ino / ANK_INODES_PER_BLOCK, &b);
 		if (rc == 0) {

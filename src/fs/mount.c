@@ -98,11 +98,16 @@ static void *bg_main(void *arg)
 		}
 		if (kick || now >= next_commit) {
 			next_commit = now + interval;
-			if (fs->bc.ndirty || fs->pc.ndirty || fs->ic.dirty || fs->j.sb_dirty)
+			if (fs->bc.ndirty || fs->pc.ndirty || fs->ic.dirty || fs->j.sb_dirty) {
+				guard_enter(fs);
 				(void)journal_commit(fs);
+				guard_leave(fs);
+			}
 		} else if (idle_ckpt && fs->j.committed_tid == seen_tid && now >= seen_ns + idle &&
 			   (fs->j.head != fs->j.tail || fs->j.nckpt)) {
+			guard_enter(fs);
 			(void)journal_checkpoint(fs);
+			guard_leave(fs);
 		}
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -246,6 +251,7 @@ int fs_unmount(struct fs *fs)
 		pthread_join(fs->bg_thread, NULL);
 	}
 	pthread_mutex_lock(&fs->lock);
+	guard_enter(fs); /* never left: nothing is sealed after this */
 	fs_clients_close_all(fs);
 	int rc = 0;
 	if (!fs->read_only) {

@@ -108,6 +108,7 @@ int fs_op_begin(struct fs *fs)
 static void lock(struct fs *fs)
 {
 	pthread_mutex_lock(&fs->lock);
+	guard_enter(fs);
 }
 
 /* Give every advance of the durable tid to the commit hook, outside
@@ -144,6 +145,7 @@ static void unlock(struct fs *fs)
 	began = false;
 	if (stamp_slot)
 		__atomic_store_n(stamp_slot, last_stamp.order, __ATOMIC_RELEASE);
+	guard_leave(fs);
 	bool notify = false;
 	if (fs->hook_fn && fs->j.committed_tid > fs->hook_noted) {
 		fs->hook_noted = fs->j.committed_tid;
@@ -209,6 +211,7 @@ void fs_client_free(struct fs_client *c)
 		c->next->prev = c->prev;
 	/* No commit report: fs_unmount frees leftover clients after its final
 	 * commit, which is not reported (the hook's arg may be gone). */
+	guard_leave(fs);
 	pthread_mutex_unlock(&fs->lock);
 	free(c->fds);
 	free(c);
@@ -314,6 +317,8 @@ static struct ofile *fd_get(struct fs_client *c, int fd)
 {
 	if (fd < 0 || fd >= c->nfds || c->fds[fd] == STALE_OFILE)
 		return NULL;
+	if (c->fds[fd])
+		guard_inode_use(c->fs, c->fds[fd]->ip);
 	return c->fds[fd];
 }
 
@@ -1527,6 +1532,7 @@ void fs_set_commit_hook(struct fs *fs, void (*fn)(void *arg, uint64_t durable_ti
 	fs->hook_arg = arg;
 	fs->hook_noted = fs->hook_reported = fs->j.committed_tid;
 	atomic_store(&fs->hook_seen, fs->hook_noted);
+	guard_leave(fs);
 	pthread_mutex_unlock(&fs->lock); /* nothing to report yet */
 	atomic_store(&fs->hook_busy, false);
 }

@@ -1,0 +1,257 @@
+/*
+ * test_guard.c - a stray write into cached file system state stops the
+ * process before the damage is used (src/fs/guard.c).
+ *
+ * Each case runs in a child process: it mounts an emulated volume, writes a
+ * file, lets the operation end (so everything it touched is sealed), then
+ * flips one bit of one cached structure behind the file system's back, as
+ * a bug or a bit flip would, and calls the file system again. The child
+ * must die of SIGABRT with the guard's message, before the call returns.
+ * Every case also runs once without the flip: then the child must finish
+ * cleanly, with the file's bytes and size intact, so a check that fires for
+ * nothing (or one that cannot fire) fails the test.
+ *
+ * Cases: a cached inode (its size, then a byte of its extent root), the
+ * in-memory superblock, the allocator's free-block count, a cached data
+ * page, a cached metadata buffer (a directory block).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../src/bdev/bdev.h"
+#include "../src/fs/fs.h"
+#include "../src/fs/fs_internal.h"
+
+enum target {
+	T_INODE_SIZE,
+	T_INODE_EXTENT,
+	T_SUPERBLOCK,
+	T_FREE_COUNT,
+	T_PAGE,
+	T_DIR_BUFFER,
+};
+
+static const char *const target_names[] = {
+	"inode size", "inode extent root", "superblock", "free block count", "data page",
+	"directory buffer",
+};
+
+#define FILE_BYTES 20000u
+
+/* The cached inode `ino`, found without using it (no check, no touch). */
+static struct inode *find_inode(struct fs *fs, uint64_t ino)
+{
+	for (size_t h = 0; h < fs->ic.nhash; h++)
+		for (struct inode *ip = fs->ic.hash[h]; ip; ip = ip->hnext)
+			if (ip->ino == ino)
+				return ip;
+	return NULL;
+}
+
+static struct page *find_page(struct fs *fs, uint64_t ino)
+{
+	for (size_t h = 0; h < fs->pc.nhash; h++)
+		for (struct page *p = fs->pc.hash[h]; p; p = p->hnext)
+			if (p->ino == ino)
+				return p;
+	return NULL;
+}
+
+/* The root directory's first block, cached and unused. */
+static struct buf *find_dir_buffer(struct fs *fs, uint64_t blk)
+{
+	for (size_t h = 0; h < fs->bc.nhash; h++)
+		for (struct buf *b = fs->bc.hash[h]; b; b = b->hnext)
+			if (b->blk == blk)
+				return b;
+	return NULL;
+}
+
+/* The child: 0 when everything went as without damage, 10+ for what went
+ * wrong; killed by SIGABRT when a check fired. */
+static int child(enum target t, bool flip)
+{
+	struct bdev *dev;
+	if (bdev_emu_create(8192, &dev) < 0)
+		return 10;
+	struct fs_mkfs_options mo = {.inodes = 1024};
+	struct fs_options o = {.no_background = true};
+	struct fs *fs;
+	if (fs_mkfs(dev, &mo) < 0 || fs_mount(dev, &o, &fs) < 0)
+		return 11;
+	struct fs_client *c = fs_client_new(fs, 0, 0);
+	static uint8_t data[FILE_BYTES], back[FILE_BYTES];
+	for (unsigned i = 0; i < FILE_BYTES; i++)
+		data[i] = (uint8_t)(i * 13u + 7u);
+	int fd = fs_open(c, "/f", O_CREAT | O_RDWR, 0644);
+	if (fd < 0 || fs_pwrite(c, fd, data, FILE_BYTES, 0) != (ssize_t)FILE_BYTES)
+		return 12;
+	struct stat st;
+	if (fs_fstat(c, fd, &st) < 0)
+		return 13;
+	if (t == T_DIR_BUFFER && fs_sync(fs) < 0) /* written and clean: evictable, sealed */
+		return 14;
+	if (flip) {
+		struct inode *ip = find_inode(fs, (uint64_t)st.st_ino);
+		struct inode *root = find_inode(fs, ANK_ROOT_INO);
+		switch (t) {
+		case T_INODE_SIZE:
+			if (!ip)
+				return 15;
+			ip->d.size ^= 1u << 3;
+			break;
+		case T_INODE_EXTENT:
+			if (!ip)
+				return 15;
+			((uint8_t *)&ip->d.eh)[20] ^= 0x40;
+			break;
+		case T_SUPERBLOCK:
+			fs->sb.orphan_head ^= 1u << 2;
+			break;
+		case T_FREE_COUNT:
+			fs->al.free_blocks ^= 1u << 4;
+			break;
+		case T_PAGE: {
+			struct page *p = find_page(fs, (uint64_t)st.st_ino);
+			if (!p)
+				return 16;
+			p->data[100] ^= 0x01;
+			break;
+		}
+		case T_DIR_BUFFER: {
+			uint64_t blk = 0;
+			struct extent_root *er = root ? inode_root(root) : NULL;
+			if (!er || er->eh.entries == 0)
+				return 17;
+			blk = er->e[0].pblk;
+			struct buf *b = find_dir_buffer(fs, blk);
+			if (!b)
+				return 18;
+			b->data[40] ^= 0x02;
+			break;
+		}
+		}
+	}
+	/* Use it all again: read the file back, list the root, sync. */
+	if (fs_pread(c, fd, back, FILE_BYTES, 0) != (ssize_t)FILE_BYTES ||
+	    memcmp(back, data, FILE_BYTES) != 0)
+		return 20;
+	if (fs_fstat(c, fd, &st) < 0 || st.st_size != (off_t)FILE_BYTES)
+		return 21;
+	int g = fs_open(c, "/g", O_CREAT | O_RDWR, 0644);
+	if (g < 0 || fs_close(c, g) < 0 || fs_stat(c, "/f", &st) < 0)
+		return 22;
+	if (fs_close(c, fd) < 0 || fs_sync(fs) < 0)
+		return 23;
+	fs_client_free(c);
+	if (fs_unmount(fs) < 0)
+		return 24;
+	bdev_close(dev);
+	return 0;
+}
+
+static void one(enum target t)
+{
+	for (int flip = 0; flip <= 1; flip++) {
+		char err[] = "/tmp/ank-guard-XXXXXX";
+		int efd = mkstemp(err);
+		assert_true(efd >= 0);
+		fflush(stdout);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			dup2(efd, 2); /* the guard's message, read below */
+			_exit(child(t, flip));
+		}
+		close(efd);
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!flip) {
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				printf("%s, undamaged: %s %d\n", target_names[t],
+				       WIFEXITED(st) ? "exit" : "signal",
+				       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		} else {
+			if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
+				printf("%s, one bit flipped: %s %d, expected SIGABRT\n",
+				       target_names[t], WIFEXITED(st) ? "exit" : "signal",
+				       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+		}
+		char msg[512] = "";
+		FILE *f = fopen(err, "r");
+		assert_non_null(f);
+		size_t n = fread(msg, 1, sizeof(msg) - 1, f);
+		msg[n] = '\0';
+		fclose(f);
+		unlink(err);
+		/* the stop was the guard's, and nothing else complained */
+		if (flip) {
+			assert_non_null(strstr(msg, "fails its checksum: memory corruption"));
+			printf("%-20s one bit flipped: %s", target_names[t], msg);
+		} else {
+			assert_string_equal(msg, "");
+		}
+	}
+}
+
+static void flipped_inode_size_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_INODE_SIZE);
+}
+
+static void flipped_inode_extent_root_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_INODE_EXTENT);
+}
+
+static void flipped_superblock_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_SUPERBLOCK);
+}
+
+static void flipped_free_block_count_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_FREE_COUNT);
+}
+
+static void flipped_data_page_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_PAGE);
+}
+
+static void flipped_directory_buffer_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_DIR_BUFFER);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(flipped_inode_size_stops_the_process),
+		cmocka_unit_test(flipped_inode_extent_root_stops_the_process),
+		cmocka_unit_test(flipped_superblock_stops_the_process),
+		cmocka_unit_test(flipped_free_block_count_stops_the_process),
+		cmocka_unit_test(flipped_data_page_stops_the_process),
+		cmocka_unit_test(flipped_directory_buffer_stops_the_process),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
