@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -614,6 +615,79 @@ static void large_writes_into_a_nearly_full_log_are_always_logged(void **state)
 	assert_int_equal(svc_fsck(&g_svc), 0);
 }
 
+/* The killer of append_is_never_made_durable_before_its_entry: waits for
+ * the delayed write, then SIGKILLs the server in the middle of the delay. */
+struct delayed_kill {
+	long long pid;
+	bool killed;
+};
+
+static void *kill_during_delay(void *arg)
+{
+	struct delayed_kill *k = arg;
+	uint64_t t0 = svc_now_ms();
+	while (!log_has("fault point log_delay fired")) {
+		if (svc_now_ms() - t0 > 20000u * svc_slow())
+			return NULL;
+		svc_sleep_ms(1);
+	}
+	svc_sleep_ms(30); /* the worker sleeps 60 ms; commits run every 1 ms */
+	k->killed = kill((pid_t)k->pid, SIGKILL) == 0;
+	return NULL;
+}
+
+/* Commit gate (docs/RECOVERY.md, invariant 6): a call that ran but is not
+ * logged yet must not be made durable by a commit. The fault point
+ * log_delay holds an O_APPEND write 60 ms between running and logging,
+ * while the background commit runs every 1 ms, and the server is killed
+ * in the middle. Without the gate the write is durable without an entry,
+ * and recovery runs it again from the ring: the file holds it twice. */
+static void append_is_never_made_durable_before_its_entry(void **state)
+{
+	(void)state;
+	char once[PATH_MAX];
+	snprintf(once, sizeof(once), "/tmp/ank-logdelay-%d", (int)getpid());
+	unlink(once);
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 1", 1);
+	setenv("ANANKE_FAULT", "log_delay", 1);
+	setenv("ANANKE_FAULT_ONCE", once, 1);
+	int started = svc_start(&g_svc, "256M", WORKERS);
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	unsetenv("ANANKE_FAULT");
+	unsetenv("ANANKE_FAULT_ONCE");
+	assert_int_equal(started, 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	static uint8_t a[4096], back[8192];
+	pattern(a, sizeof(a), 77);
+	int fd = ank_open("/journal", O_CREAT | O_WRONLY | O_APPEND, 0644);
+	assert_true(fd >= 0);
+	struct svc_status st;
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	struct delayed_kill k = {.pid = st.server_pid};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, kill_during_delay, &k), 0);
+	assert_int_equal(ank_write(fd, a, sizeof(a)), (ssize_t)sizeof(a));
+	pthread_join(th, NULL);
+	assert_true(k.killed);
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	assert_int_equal(st.restarts, 1);
+	/* exactly once */
+	struct stat sb;
+	assert_int_equal(ank_fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_size, (off_t)sizeof(a));
+	assert_int_equal(ank_close(fd), 0);
+	fd = ank_open("/journal", O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(a));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+	unlink(once);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -636,6 +710,7 @@ int main(void)
 		                          teardown),
 		cmocka_unit_test_teardown(large_writes_into_a_nearly_full_log_are_always_logged,
 		                          teardown),
+		cmocka_unit_test_teardown(append_is_never_made_durable_before_its_entry, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

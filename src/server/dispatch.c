@@ -352,6 +352,8 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 		abort();
 	}
 	uint64_t id = PLOG_ID_NONE;
+	if (logging && (rq.opcode == ANK_OP_WRITE || rq.opcode == ANK_OP_PWRITE))
+		server_fault(SERVER_FAULT_LOG_DELAY);
 	if (logging) {
 		id = plogsvc_log(w, r, i, &rq, path, path2, result, &stamp);
 		__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE);

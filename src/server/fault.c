@@ -59,6 +59,11 @@
  *                      ring is flipped, as a stray write could, and the
  *                      server goes on (no abort). Passes are counted for
  *                      answers of at least one byte.
+ *   log_delay          when a WRITE or PWRITE ran (fs lock released) and
+ *                      before its p-log entry is appended: the worker
+ *                      sleeps 60 ms (no abort) and goes on, so that a
+ *                      commit surely comes in between. Passes are counted
+ *                      for WRITE and PWRITE in recovery mode "ananke".
  *
  *   ANANKE_FAULT_POISON=<path>  a deterministic bug: every server aborts when
  *                      it starts to run a client request whose first path is
@@ -98,6 +103,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_RECOVERY_SLOW_HOLD] = "recovery_slow_hold",
 	[SERVER_FAULT_STOP_UNMOUNT] = "stop_unmount",
 	[SERVER_FAULT_REPLY_DAMAGE] = "reply_damage",
+	[SERVER_FAULT_LOG_DELAY] = "log_delay",
 };
 
 void server_fault_init(void)
@@ -168,8 +174,8 @@ void server_fault_pass(enum server_fault p)
 		for (;;)
 			pause();
 	}
-	if (p == SERVER_FAULT_RECOVERY_SLOW_HOLD) {
-		struct timespec ts = {0, 50 * 1000 * 1000};
+	if (p == SERVER_FAULT_RECOVERY_SLOW_HOLD || p == SERVER_FAULT_LOG_DELAY) {
+		struct timespec ts = {0, (p == SERVER_FAULT_LOG_DELAY ? 60 : 50) * 1000 * 1000};
 		nanosleep(&ts, NULL);
 		return;
 	}

@@ -92,6 +92,7 @@ enum server_fault {
 	SERVER_FAULT_RECOVERY_SLOW_HOLD,
 	SERVER_FAULT_STOP_UNMOUNT,
 	SERVER_FAULT_REPLY_DAMAGE,
+	SERVER_FAULT_LOG_DELAY,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
