@@ -13,7 +13,9 @@
  *
  * Cases: a cached inode (its size, then a byte of its extent root), the
  * in-memory superblock, the allocator's free-block count, a cached data
- * page, a cached metadata buffer (a directory block).
+ * page, a cached metadata buffer (a directory block), and a data block
+ * flipped in the commit's buffer while the device writes it (the commit
+ * must stop before its record makes the damage durable).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,11 +42,12 @@ enum target {
 	T_FREE_COUNT,
 	T_PAGE,
 	T_DIR_BUFFER,
+	T_STAGED_WRITE,
 };
 
 static const char *const target_names[] = {
 	"inode size", "inode extent root", "superblock", "free block count", "data page",
-	"directory buffer",
+	"directory buffer", "data being written",
 };
 
 #define FILE_BYTES 20000u
@@ -76,6 +79,19 @@ static struct buf *find_dir_buffer(struct fs *fs, uint64_t blk)
 			if (b->blk == blk)
 				return b;
 	return NULL;
+}
+
+/* T_STAGED_WRITE: flip one bit of the file's first data block in the
+ * commit's buffer as the device takes it. */
+static uint64_t g_data_blk;
+
+static void flip_on_write(void *arg, uint64_t blk, uint32_t nblk, void *buf)
+{
+	(void)arg;
+	if (g_data_blk && blk <= g_data_blk && g_data_blk < blk + nblk) {
+		((uint8_t *)buf)[(g_data_blk - blk) * 4096 + 77] ^= 0x08;
+		g_data_blk = 0; /* once */
+	}
 }
 
 /* The child: 0 when everything went as without damage, 10+ for what went
@@ -127,6 +143,14 @@ static int child(enum target t, bool flip)
 			if (!p)
 				return 16;
 			p->data[100] ^= 0x01;
+			break;
+		}
+		case T_STAGED_WRITE: {
+			struct extent_root *er = ip ? inode_root(ip) : NULL;
+			if (!er || er->eh.entries == 0)
+				return 19;
+			g_data_blk = er->e[0].pblk;
+			bdev_emu_on_write(dev, flip_on_write, NULL);
 			break;
 		}
 		case T_DIR_BUFFER: {
@@ -237,6 +261,12 @@ static void flipped_data_page_stops_the_process(void **state)
 	one(T_PAGE);
 }
 
+static void data_flipped_while_written_stops_before_the_commit(void **state)
+{
+	(void)state;
+	one(T_STAGED_WRITE);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -252,6 +282,7 @@ int main(void)
 		cmocka_unit_test(flipped_free_block_count_stops_the_process),
 		cmocka_unit_test(flipped_data_page_stops_the_process),
 		cmocka_unit_test(flipped_directory_buffer_stops_the_process),
+		cmocka_unit_test(data_flipped_while_written_stops_before_the_commit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,6 +104,12 @@ uint64_t bdev_emu_events(struct bdev *dev);
  * (seeded by `seed`), then the device's content is the durable content and it
  * accepts I/O again (failure/cut arming cleared). */
 void bdev_emu_power_cut(struct bdev *dev, enum emu_cut_mode mode, uint64_t seed);
+/* Call fn with each write request's first block, length and buffer just
+ * before the device takes its bytes (a test's stray write during the I/O);
+ * NULL removes it. */
+void bdev_emu_on_write(struct bdev *dev, void (*fn)(void *arg, uint64_t blk, uint32_t nblk,
+						  void *buf),
+		       void *arg);
 /* Copy the current durable+volatile view (what a read returns) to `out`
  * (nblocks*4096 bytes). */
 void bdev_emu_snapshot(struct bdev *dev, void *out);

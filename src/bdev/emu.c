@@ -36,6 +36,8 @@ struct emu {
 	uint64_t cut_left;   /* freeze when this many more events accepted */
 	bool frozen;
 	uint64_t events;
+	void (*on_write)(void *arg, uint64_t blk, uint32_t nblk, void *buf);
+	void *on_write_arg;
 };
 
 static const struct bdev_ops emu_ops;
@@ -146,6 +148,8 @@ static int emu_submit(struct bdev *dev, struct bdev_io *ios, unsigned n)
 		} else if (io->op == BDEV_READ) {
 			memcpy(io->buf, blkp(e, io->blk), (size_t)io->nblk * ANK_BLOCK_SIZE);
 		} else {
+			if (e->on_write)
+				e->on_write(e->on_write_arg, io->blk, io->nblk, io->buf);
 			io->res = do_write(e, io);
 			count_event(e);
 		}
@@ -154,6 +158,17 @@ static int emu_submit(struct bdev *dev, struct bdev_io *ios, unsigned n)
 	}
 	pthread_mutex_unlock(&e->lock);
 	return first;
+}
+
+void bdev_emu_on_write(struct bdev *dev, void (*fn)(void *arg, uint64_t blk, uint32_t nblk,
+						  void *buf),
+		       void *arg)
+{
+	struct emu *e = to_emu(dev);
+	pthread_mutex_lock(&e->lock);
+	e->on_write = fn;
+	e->on_write_arg = arg;
+	pthread_mutex_unlock(&e->lock);
 }
 
 static int emu_flush(struct bdev *dev)

@@ -197,6 +197,11 @@ static int write_home(struct fs *fs, struct ckpt_image **list, size_t n)
 	}
 	if (!err)
 		err = bdev_flush(fs->dev);
+	/* Damage during the writes may be on the device now: stop before the
+	 * log's tail moves past the good copies (replay writes them again). */
+	for (size_t i = 0; !err && i < n; i++)
+		guard_check("checkpoint image", list[i]->home, 1, list[i]->csum, true,
+			    list[i]->data);
 	return err;
 }
 
@@ -416,9 +421,10 @@ int journal_commit(struct fs *fs)
 	uint64_t *homes = malloc(nmeta * sizeof(*homes));
 	struct ckpt_image **nodes = calloc(nmeta, sizeof(*nodes));
 	uint64_t *pg_keys = malloc((ndata ? ndata : 1) * 2 * sizeof(*pg_keys));
+	uint32_t *pg_sums = malloc((ndata ? ndata : 1) * sizeof(*pg_sums));
 	ios = malloc((ndata + nlogblk) * sizeof(*ios));
 	bool oom = !meta || !log || (ndata && !data) || !pages || !plist || !homes || !nodes ||
-		   !pg_keys || !ios;
+		   !pg_keys || !pg_sums || !ios;
 	for (size_t i = 0; !oom && i < nmeta; i++) {
 		meta[i] = ank_aligned_alloc(ANK_BLOCK_SIZE);
 		nodes[i] = calloc(1, sizeof(**nodes));
@@ -452,6 +458,7 @@ int journal_commit(struct fs *fs)
 		struct page *p = plist[k];
 		guard_check("data page", p->ino, p->idx, p->csum, p->sealed, p->data);
 		memcpy(data + k * ANK_BLOCK_SIZE, p->data, ANK_BLOCK_SIZE);
+		pg_sums[k] = p->sealed ? p->csum : guard_sum(p->data);
 		pages[2 * k] = p->pblk;
 		pages[2 * k + 1] = k;
 		pg_keys[2 * k] = p->ino;
@@ -529,6 +536,16 @@ int journal_commit(struct fs *fs)
 		rc = nio ? bdev_submit(fs->dev, ios, nio) : 0;
 		if (rc == 0)
 			rc = bdev_flush(fs->dev);
+		/* What went to the device came from these buffers: if a stray
+		 * write changed one before or during its write, the device may
+		 * hold the damage. Stop before the commit record makes any of
+		 * it durable; recovery replays the calls from the p-log. */
+		for (size_t k = 0; rc == 0 && k < ndata; k++)
+			if (guard_sum(data + k * ANK_BLOCK_SIZE) != pg_sums[k])
+				guard_fail("staged data page", pg_keys[2 * k], pg_keys[2 * k + 1]);
+		if (rc == 0 && (crc32c(0, log, (nlogblk - 1) * ANK_BLOCK_SIZE) != c->data_crc ||
+				ank_jcmt_csum(c) != c->checksum))
+			guard_fail("journal transaction", tid, seq);
 		if (rc == 0)
 			rc = bdev_write(fs->dev,
 					fs->sb.journal_start + 1 + (head + nlogblk - 1) % j->nlog, 1,
@@ -555,6 +572,7 @@ int journal_commit(struct fs *fs)
 	free(homes);
 	free(nodes);
 	free(pg_keys);
+	free(pg_sums);
 	free(meta);
 	free(log);
 	free(pages);
@@ -578,6 +596,7 @@ out_nomem:
 	free(homes);
 	free(nodes);
 	free(pg_keys);
+	free(pg_sums);
 	free(meta);
 	free(log);
 	free(pages);
