@@ -27,6 +27,7 @@
 
 #include "../src/plog/plog.h"
 #include "../src/plog/plog_internal.h" /* plog_crc32c, plog_csum */
+#include "../src/server/optable.h"
 #include "../src/util/common.h"
 #include "../src/util/crc32c.h"
 
@@ -1512,10 +1513,41 @@ static void test_append_cost_is_measured(void **state)
 	assert_true(full_scan_us(0, true) > 0);
 }
 
+/* The operation table (src/server/optable.c) has an entry for every opcode,
+ * and its columns agree: logged calls have an AIM row and unlogged ones
+ * none; data sent in is replayed as data; an fd that moves has an offset
+ * rule; a call that changes the file system has a way to be synced. */
+static void test_operation_table_covers_every_opcode_consistently(void **state)
+{
+	(void)state;
+	assert_null(op_info(ANK_OP_NONE));
+	assert_null(op_info(ANK_OP_MAX));
+	for (uint32_t op = ANK_OP_NONE + 1; op < ANK_OP_MAX; op++) {
+		const struct op_info *o = op_info(op);
+		assert_non_null(o);
+		if (!o->name)
+			printf("opcode %u has no entry in op_table\n", op);
+		assert_non_null(o->name);
+		assert_true(o->npaths <= 2);
+		assert_int_equal(op_logged(o), o->aim != AIM_NOT_LOGGED);
+		if (o->data == DATA_IN)
+			assert_int_equal(o->aim, AIM_DATA);
+		if (o->fd == OPFD_MOVES)
+			assert_true(o->offset != OFFSET_ZERO);
+		if (op_changes_fs(o, 0100 | 01000))
+			assert_true(o->sync != SYNC_NONE);
+		if (o->fd == OPFD_OPENS || o->fd == OPFD_MOVES || o->fd == OPFD_CLOSES)
+			assert_true(op_logged(o));
+		for (uint32_t k = ANK_OP_NONE + 1; k < op; k++)
+			assert_string_not_equal(op_table[k].name, o->name);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_three_stream_crc_matches_the_reference_crc32c),
+		cmocka_unit_test(test_operation_table_covers_every_opcode_consistently),
 		cmocka_unit_test(test_appended_entries_scan_back_with_every_field_path_and_data),
 		cmocka_unit_test(test_append_rejects_bad_arguments_without_writing),
 		cmocka_unit_test(test_clearing_ipc_and_status_updates_both_copies),

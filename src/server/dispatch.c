@@ -25,6 +25,7 @@
 #include "../ipc/barrier.h"
 #include "../util/common.h"
 #include "../util/crc32c.h"
+#include "optable.h"
 #include "server.h"
 
 /* Longest path a request may carry, NUL included (fs.h: at most 4095). */
@@ -34,13 +35,6 @@
 #define DISPATCH_DIRENT_MAX \
 	ANK_ALIGN_UP((uint32_t)sizeof(struct ank_wire_dirent) + 255u, 8u)
 
-
-/* How many paths each opcode carries in the data buffer. */
-static const uint8_t op_npaths[ANK_OP_MAX] = {
-	[ANK_OP_OPEN] = 1,   [ANK_OP_TRUNCATE] = 1, [ANK_OP_STAT] = 1,
-	[ANK_OP_UNLINK] = 1, [ANK_OP_RENAME] = 2,   [ANK_OP_LINK] = 2,
-	[ANK_OP_MKDIR] = 1,  [ANK_OP_RMDIR] = 1,
-};
 
 static void request_copy(const struct ank_ring_slot *slot, struct request *rq)
 {
@@ -156,11 +150,17 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	struct stat st;
 	int64_t rc;
 
-	if (rq->opcode == ANK_OP_NONE || rq->opcode >= ANK_OP_MAX)
+	const struct op_info *o = op_info(rq->opcode);
+	if (!o)
 		return -ENOSYS;
 	if (rq->len > ANK_RING_DATA_PER_SLOT)
 		return -EINVAL;
-	unsigned npaths = op_npaths[rq->opcode];
+	unsigned npaths = o->npaths;
+	if (o->data == DATA_IN) {
+		rc = data_check(data, rq);
+		if (rc < 0)
+			return rc;
+	}
 	if (npaths >= 1) {
 		rc = path_len_check(rq->path_len);
 		if (rc < 0)
@@ -203,13 +203,11 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	case ANK_OP_READ:
 		return fs_read(c, rq->fd, data, (size_t)rq->len);
 	case ANK_OP_WRITE:
-		rc = data_check(data, rq);
-		return rc < 0 ? rc : fs_write(c, rq->fd, data, (size_t)rq->len);
+		return fs_write(c, rq->fd, data, (size_t)rq->len);
 	case ANK_OP_PREAD:
 		return fs_pread(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off);
 	case ANK_OP_PWRITE:
-		rc = data_check(data, rq);
-		return rc < 0 ? rc : fs_pwrite(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off);
+		return fs_pwrite(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off);
 	case ANK_OP_LSEEK:
 		return fs_lseek(c, rq->fd, (off_t)rq->off, (int)rq->flags);
 	case ANK_OP_FSYNC:
@@ -268,26 +266,20 @@ void dispatch_complete(void *ring, unsigned i, int64_t result)
 static int64_t sync_after(struct server_worker *w, struct fs_client *c, const struct request *rq,
 			  int64_t result)
 {
+	const struct op_info *o = op_info(rq->opcode);
 	int rc;
-	if (result < 0)
+	if (result < 0 || !o)
 		return result;
-	switch (rq->opcode) {
-	case ANK_OP_OPEN:
-		if (!(rq->flags & (O_CREAT | O_TRUNC)))
+	switch (o->sync) {
+	case SYNC_NEW_FD:
+		if (!op_changes_fs(o, rq->flags))
 			return result;
 		rc = fs_fsync(c, (int)result);
 		break;
-	case ANK_OP_WRITE:
-	case ANK_OP_PWRITE:
-	case ANK_OP_FTRUNCATE:
+	case SYNC_FD:
 		rc = fs_fsync(c, rq->fd);
 		break;
-	case ANK_OP_TRUNCATE:
-	case ANK_OP_UNLINK:
-	case ANK_OP_RENAME:
-	case ANK_OP_LINK:
-	case ANK_OP_MKDIR:
-	case ANK_OP_RMDIR:
+	case SYNC_ALL:
 		rc = fs_sync(w->srv->fs);
 		break;
 	default:
@@ -336,8 +328,8 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	if (has_st)
 		memcpy(slot->out, &wst, sizeof(wst));
 	/* The client checks the bytes it copies out against this. */
-	if ((rq.opcode == ANK_OP_READ || rq.opcode == ANK_OP_PREAD) && result >= 0 &&
-	    (uint64_t)result <= rq.len) {
+	const struct op_info *o = op_info(rq.opcode);
+	if (o && o->data == DATA_OUT && result >= 0 && (uint64_t)result <= rq.len) {
 		uint8_t *data = ank_ring_data(r->map, i);
 		slot->reply_sum = crc32c(0, data, (size_t)result);
 		if (__builtin_expect(server_fault_point == SERVER_FAULT_REPLY_DAMAGE, 0) &&
@@ -352,7 +344,7 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 		abort();
 	}
 	uint64_t id = PLOG_ID_NONE;
-	if (logging && (rq.opcode == ANK_OP_WRITE || rq.opcode == ANK_OP_PWRITE))
+	if (logging && o && o->data == DATA_IN)
 		server_fault(SERVER_FAULT_LOG_DELAY);
 	if (logging) {
 		id = plogsvc_log(w, r, i, &rq, path, path2, result, &stamp);

@@ -39,6 +39,7 @@
 
 #include "../ipc/barrier.h"
 #include "../util/common.h"
+#include "optable.h"
 #include "server.h"
 
 #define FD_FLAGS_KEPT (O_ACCMODE | O_APPEND | O_DIRECTORY)
@@ -51,13 +52,13 @@ static uint64_t creds_of(const struct plog_op *op)
 /* The fd offset an entry with an fd target leaves behind. */
 static uint64_t entry_fd_offset(const struct plog_op *op)
 {
-	switch (op->opcode) {
-	case ANK_OP_READ:
-	case ANK_OP_READDIR:
+	const struct op_info *o = op_info(op->opcode);
+	switch (o ? o->offset : OFFSET_ZERO) {
+	case OFFSET_AT_OFF:
 		return (uint64_t)op->off;
-	case ANK_OP_WRITE:
+	case OFFSET_OFF_PLUS_LEN:
 		return (uint64_t)op->off + op->len;
-	case ANK_OP_LSEEK:
+	case OFFSET_RESULT:
 		return (uint64_t)op->result;
 	default:
 		return 0;
@@ -306,7 +307,8 @@ void plogsvc_prepare(struct server_worker *w, const struct request *rq)
 	struct server_plog *l = &srv->plogs[w->index];
 	uint64_t small = PLOG_DESC_SIZE + PLOG_OP_SIZE + (uint64_t)rq->path_len +
 			 rq->path2_len + 128;
-	uint64_t data = rq->opcode == ANK_OP_WRITE || rq->opcode == ANK_OP_PWRITE ? rq->len : 0;
+	const struct op_info *o = op_info(rq->opcode);
+	uint64_t data = o && o->data == DATA_IN ? rq->len : 0;
 	/* an entry cannot straddle the end: twice its size is surely room */
 	uint64_t need = 2 * (small + data) + PLOG_WRAP_SIZE;
 	if (need > l->p->copy_size / 2)
@@ -340,36 +342,11 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	const void *data = NULL;
 	size_t dlen = 0;
 
-	if (result < 0)
+	const struct op_info *o = op_info(rq->opcode);
+	if (result < 0 || !o || !op_logged(o))
 		return PLOG_ID_NONE;
-	switch (rq->opcode) {
-	case ANK_OP_OPEN:
-		fd_op = true;
-		meta = (rq->flags & (O_CREAT | O_TRUNC)) != 0;
-		break;
-	case ANK_OP_READ:
-	case ANK_OP_LSEEK:
-	case ANK_OP_READDIR: /* the directory position is the fd's offset */
-		fd_op = true;
-		break;
-	case ANK_OP_WRITE:
-		fd_op = meta = true;
-		break;
-	case ANK_OP_PWRITE:
-	case ANK_OP_FTRUNCATE:
-	case ANK_OP_TRUNCATE:
-	case ANK_OP_UNLINK:
-	case ANK_OP_RENAME:
-	case ANK_OP_LINK:
-	case ANK_OP_MKDIR:
-	case ANK_OP_RMDIR:
-		meta = true;
-		break;
-	case ANK_OP_CLOSE:
-		break;
-	default:
-		return PLOG_ID_NONE;
-	}
+	fd_op = o->fd == OPFD_OPENS || o->fd == OPFD_MOVES;
+	meta = op_changes_fs(o, rq->flags);
 	struct fs_stamp stamp = *stamp_in;
 	if (stamp.order == 0) {
 		/* The call never took the fs lock (it changed nothing): any
@@ -1185,8 +1162,8 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 		if (e->err || e->desc_copy == PLOG_COPY_NONE ||
 		    e->desc.tid <= durable || synced_undone(e, durable))
 			continue;
-		if (e->op.opcode != ANK_OP_READ && e->op.opcode != ANK_OP_READDIR &&
-		    e->op.opcode != ANK_OP_LSEEK && e->op.opcode != ANK_OP_CLOSE)
+		const struct op_info *o = op_info(e->op.opcode);
+		if (o && op_acts(o))
 			to_act++;
 	}
 	bool mid_passed = false;
@@ -1207,37 +1184,40 @@ static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count
 			continue;
 		}
 		bool fd_live = (e->desc.targets_status & (1u << PLOG_T_FD)) != 0;
+		const struct op_info *o = op_info(e->op.opcode);
+		uint8_t aim = o ? o->aim : AIM_NOT_LOGGED;
 		if (e->desc.tid <= durable) {
 			/* Durable: only a live fd comes back (creat -> open,
 			 * write/read -> lseek); an lseek is Acted (offset). */
 			if (!fd_live)
 				rep->ignored++;
-			else if (e->op.opcode == ANK_OP_LSEEK)
+			else if (aim == AIM_SEEK)
 				rep->acted++;
 			else
 				rep->modified++;
 			continue;
 		}
 		/* (The inode bit may lag behind the tid: decide by the tid.) */
-		switch (e->op.opcode) {
-		case ANK_OP_READ:
-		case ANK_OP_READDIR:
+		switch (aim) {
+		case AIM_OFFSET:
 			if (fd_live)
 				rep->modified++;
 			else
 				rep->ignored++;
 			continue;
-		case ANK_OP_LSEEK:
+		case AIM_SEEK:
 			if (fd_live)
 				rep->acted++;
 			else
 				rep->ignored++;
 			continue;
-		case ANK_OP_CLOSE:
+		case AIM_OPEN:
+		case AIM_DATA:
+		case AIM_REDO:
+			break;
+		default:
 			rep->ignored++;
 			continue;
-		default:
-			break;
 		}
 		int r = replay_act(&rp, e);
 		acted++;

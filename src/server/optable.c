@@ -1,0 +1,42 @@
+/*
+ * optable.c - the operation table (optable.h): one entry per ring opcode.
+ * The AIM column follows docs/RECOVERY.md's rule table row by row.
+ */
+#include "optable.h"
+
+#include <fcntl.h>
+
+_Static_assert(O_CREAT == 0100 && O_TRUNC == 01000, "optable.h spells these flags");
+
+#define OP(op, nm, np, f, g, d, o, s, a) \
+	[op] = {.name = nm, .npaths = np, .fd = f, .gap = g, .data = d, .offset = o, .sync = s, .aim = a}
+
+const struct op_info op_table[] = {
+	/*  opcode           name          paths fd           gap          data          fd offset            sync         AIM row */
+	[ANK_OP_NONE] = {.name = NULL},
+	OP(ANK_OP_OPEN,      "open",      1, OPFD_OPENS,  GAP_OPEN,    DATA_NONE,    OFFSET_ZERO,         SYNC_NEW_FD, AIM_OPEN),
+	OP(ANK_OP_CLOSE,     "close",     0, OPFD_CLOSES, GAP_FD,      DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_CLOSE),
+	OP(ANK_OP_READ,      "read",      0, OPFD_MOVES,  GAP_FD,      DATA_OUT,     OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET),
+	OP(ANK_OP_WRITE,     "write",     0, OPFD_MOVES,  GAP_META,    DATA_IN,      OFFSET_OFF_PLUS_LEN, SYNC_FD,     AIM_DATA),
+	OP(ANK_OP_PREAD,     "pread",     0, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP(ANK_OP_PWRITE,    "pwrite",    0, OPFD_NONE,   GAP_META,    DATA_IN,      OFFSET_ZERO,         SYNC_FD,     AIM_DATA),
+	OP(ANK_OP_LSEEK,     "lseek",     0, OPFD_MOVES,  GAP_FD,      DATA_NONE,    OFFSET_RESULT,       SYNC_NONE,   AIM_SEEK),
+	OP(ANK_OP_FSYNC,     "fsync",     0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP(ANK_OP_FDATASYNC, "fdatasync", 0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP(ANK_OP_FTRUNCATE, "ftruncate", 0, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO),
+	OP(ANK_OP_TRUNCATE,  "truncate",  1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
+	OP(ANK_OP_STAT,      "stat",      1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP(ANK_OP_FSTAT,     "fstat",     0, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP(ANK_OP_UNLINK,    "unlink",    1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
+	OP(ANK_OP_RENAME,    "rename",    2, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
+	OP(ANK_OP_LINK,      "link",      2, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
+	OP(ANK_OP_MKDIR,     "mkdir",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
+	OP(ANK_OP_RMDIR,     "rmdir",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
+	OP(ANK_OP_READDIR,   "readdir",   0, OPFD_MOVES,  GAP_FD,      DATA_DIRENTS, OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET),
+	OP(ANK_OP_SYNC,      "sync",      0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+};
+
+/* A new opcode without its entry here fails the build (an entry missing in
+ * the middle is caught by test_plog's table check). */
+_Static_assert(sizeof(op_table) / sizeof(op_table[0]) == ANK_OP_MAX,
+	       "every opcode has an entry in op_table");
