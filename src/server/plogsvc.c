@@ -2,8 +2,8 @@
  * plogsvc.c - recovery mode "ananke" in the server: logging every operation
  * that opens a state gap into the worker's p-log (src/plog/plog.h), clearing
  * status bits when effects become durable or fds close, and, when a server
- * starts on p-logs that still hold live entries, rebuilding the dead
- * server's state with the AIM rules of docs/RECOVERY.md.
+ * starts on p-logs that still hold live entries, handing them to the
+ * replay (replay.c: the AIM rules of docs/RECOVERY.md, in named passes).
  *
  * Entry conventions (what the p-log's generic fields hold here):
  *   op.opcode/flags/fd/mode/whence/off/len/result/path/path2: the request;
@@ -24,7 +24,8 @@
  *   appended, and close clears the last one); INODE while tid > durable,
  *   for calls that changed something.
  *
- * It does not run operations (dispatch.c) nor own rings (server.c).
+ * It does not run operations (dispatch.c), replay (replay.c) nor own rings
+ * (server.c).
  */
 #include <errno.h>
 #include <sched.h>
@@ -40,17 +41,16 @@
 #include "../ipc/barrier.h"
 #include "../util/common.h"
 #include "optable.h"
+#include "plogsvc_internal.h"
 #include "server.h"
 
-#define FD_FLAGS_KEPT (O_ACCMODE | O_APPEND | O_DIRECTORY)
-
-static uint64_t creds_of(const struct plog_op *op)
+uint64_t plogsvc_creds(const struct plog_op *op)
 {
 	return (uint64_t)op->uid << 32 | op->gid;
 }
 
 /* The fd offset an entry with an fd target leaves behind. */
-static uint64_t entry_fd_offset(const struct plog_op *op)
+uint64_t plogsvc_fd_offset(const struct plog_op *op)
 {
 	const struct op_info *o = op_info(op->opcode);
 	switch (o ? o->offset : OFFSET_ZERO) {
@@ -67,7 +67,7 @@ static uint64_t entry_fd_offset(const struct plog_op *op)
 
 /* ---- fd table mirror ----------------------------------------------------------- */
 
-static struct server_fdstate *fdtab_get(struct server_fdstate **fds, size_t *nfds, int fd)
+struct server_fdstate *plogsvc_fdtab_get(struct server_fdstate **fds, size_t *nfds, int fd)
 {
 	if (fd < 0)
 		return NULL;
@@ -87,7 +87,7 @@ static struct server_fdstate *fdtab_get(struct server_fdstate **fds, size_t *nfd
 
 /* ---- appending --------------------------------------------------------------------- */
 
-static int pend_add(struct server_plog *l, uint64_t id, uint64_t tid)
+int plogsvc_pend_add(struct server_plog *l, uint64_t id, uint64_t tid)
 {
 	if (l->npend == l->cap) {
 		size_t n = l->cap ? l->cap * 2 : 256;
@@ -198,7 +198,7 @@ static size_t relocate_fds(struct server_plog *l)
 	size_t moved = 0;
 	for (size_t k = 0; k < rs.n; k++) {
 		const struct plog_entry *e = &rs.e[k];
-		uint64_t off = entry_fd_offset(&e->op);
+		uint64_t off = plogsvc_fd_offset(&e->op);
 		struct plog_op op = {
 			.opcode = ANK_OP_LSEEK,
 			.flags = e->op.flags & ~PLOG_OPF_SYNCED,
@@ -241,7 +241,7 @@ static size_t relocate_fds(struct server_plog *l)
  * everything and reclaim; move long-lived fd entries forward and reclaim.
  * A live entry is never dropped. `served`: the entry of a client request
  * (fault points count those only). */
-static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
+int plogsvc_append(struct server *srv, unsigned li, const struct plog_op *op,
 		      const struct plog_desc *d, const void *data, size_t len, uint64_t tid,
 		      uint64_t *id, bool served)
 {
@@ -276,14 +276,14 @@ static int log_append(struct server *srv, unsigned li, const struct plog_op *op,
 		rc = plog_append(l->p, op, d, data, len, id);
 		fault_plog = NULL;
 		if (rc == 0 && (d->targets_status & (1u << PLOG_T_INODE)) &&
-		    (tid <= __atomic_load_n(&l->durable, __ATOMIC_ACQUIRE) || pend_add(l, *id, tid) < 0))
+		    (tid <= __atomic_load_n(&l->durable, __ATOMIC_ACQUIRE) || plogsvc_pend_add(l, *id, tid) < 0))
 			plog_clear_status(l->p, *id, 1u << PLOG_T_INODE); /* replay decides by tid */
 		pthread_mutex_unlock(&l->lock);
 	}
 	return rc;
 }
 
-static void log_clear(struct server *srv, unsigned li, uint64_t id, uint32_t mask)
+void plogsvc_clear(struct server *srv, unsigned li, uint64_t id, uint32_t mask)
 {
 	struct server_plog *l = &srv->plogs[li];
 	pthread_mutex_lock(&l->lock);
@@ -381,7 +381,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	struct server_fdstate *fs_ = NULL;
 	uint64_t ino = 0;
 	if (fd_op) {
-		fs_ = fdtab_get(&r->fds, &r->nfds, op.fd);
+		fs_ = plogsvc_fdtab_get(&r->fds, &r->nfds, op.fd);
 		if (stamp.has_fd)
 			ino = stamp.fd_ino; /* taken by the call itself, under the lock */
 		else
@@ -446,7 +446,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			ank_cpu_relax();
 	}
 	uint64_t id = PLOG_ID_NONE;
-	int rc = log_append(srv, w->index, &op, &d, data, dlen, tid, &id, true);
+	int rc = plogsvc_append(srv, w->index, &op, &d, data, dlen, tid, &id, true);
 	if (rc == 0)
 		__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE); /* recorded: commits may go */
 	/* Half full (--plog-commit-at): start a commit in the background, so
@@ -475,7 +475,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		 * durable call has no entry and would run twice. */
 		d.targets_status &= ~(1u << PLOG_T_INODE);
 		op.flags |= PLOG_OPF_SYNCED;
-		rc = log_append(srv, w->index, &op, &d, NULL, 0, tid, &id, true);
+		rc = plogsvc_append(srv, w->index, &op, &d, NULL, 0, tid, &id, true);
 		__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE); /* (logged, or never) */
 		if (rc == 0) {
 			rc = fs_sync(srv->fs);
@@ -502,12 +502,12 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	if (rq->opcode == ANK_OP_CLOSE) {
 		struct server_fdstate *f = rq->fd >= 0 && (size_t)rq->fd < r->nfds ? &r->fds[rq->fd] : NULL;
 		if (f && f->live)
-			log_clear(srv, f->log, f->entry_id, 1u << PLOG_T_FD);
+			plogsvc_clear(srv, f->log, f->entry_id, 1u << PLOG_T_FD);
 		if (f)
 			f->live = false;
 	} else if (fs_) {
 		if (fs_->live)
-			log_clear(srv, fs_->log, fs_->entry_id, 1u << PLOG_T_FD);
+			plogsvc_clear(srv, fs_->log, fs_->entry_id, 1u << PLOG_T_FD);
 		fs_->live = id != PLOG_ID_NONE;
 		fs_->log = w->index;
 		fs_->entry_id = id;
@@ -577,217 +577,6 @@ static void plogsvc_commit_hook(void *arg, uint64_t durable)
 	}
 }
 
-/* ---- takeover: AIM replay ------------------------------------------------------------ */
-
-#define CREDS_UNKNOWN UINT64_MAX
-
-struct rfd {
-	uint64_t client_id;
-	int32_t fd;
-	uint32_t flags;
-	uint64_t ino, offset, creds;
-	uint32_t log;     /* the entry holding the fd's latest state */
-	uint64_t entry_id;
-	bool opened;
-};
-
-#define REPLAY_WFDS 32
-
-struct replay {
-	struct server *srv;
-	struct rfd *fds;
-	size_t nfds, capfds;
-	struct { uint64_t creds; struct fs_client *c; } scratch[16];
-	unsigned nscratch;
-	/* Scratch fds open for writing, by inode: consecutive writes to a
-	 * file replay without an open and a close each. */
-	struct { struct fs_client *c; uint64_t ino; int fd; } wfd[REPLAY_WFDS];
-	unsigned nwfd, wfd_next;
-	/* Entries whose ring index a newer entry of the same client and slot
-	 * supersedes: their request was answered (the client reused the
-	 * slot), so the index only pins the entry; cleared once the logs go
-	 * on. */
-	struct { unsigned log; uint64_t id; } *ipc_done;
-	size_t nipc_done, capipc_done;
-};
-
-static struct server_recovered *recovered_get(struct server *srv, uint64_t client_id,
-					      uint64_t creds)
-{
-	struct server_recovered *x = srv->recovered;
-	while (x && x->client_id != client_id)
-		x = x->next;
-	if (!x) {
-		x = calloc(1, sizeof(*x));
-		if (!x)
-			return NULL;
-		x->client_id = client_id;
-		x->next = srv->recovered;
-		srv->recovered = x;
-	}
-	/* A client known only from a lost fd (recovered_lost_fd) gets its
-	 * file system client when an entry tells its credentials. */
-	if (!x->client && creds != CREDS_UNKNOWN)
-		x->client = fs_client_new(srv->fs, (uint32_t)(creds >> 32), (uint32_t)creds);
-	return x->client || creds == CREDS_UNKNOWN ? x : NULL;
-}
-
-/* fd `fd` of a client had its latest state in an entry valid in neither
- * copy: it comes back stale (every use EIO) rather than wrong. */
-static void recovered_lost_fd(struct server *srv, uint64_t client_id, int fd)
-{
-	struct server_recovered *x = recovered_get(srv, client_id, CREDS_UNKNOWN);
-	if (!x)
-		return;
-	int *t = realloc(x->lost_fds, (x->nlost + 1) * sizeof(*t));
-	if (!t)
-		return;
-	x->lost_fds = t;
-	x->lost_fds[x->nlost++] = fd;
-	fprintf(stderr, "ananke: server: recovery: client %" PRIu64 ": fd %d's state was in a "
-			"corrupt entry; it comes back stale (EIO)\n",
-		client_id, fd);
-}
-
-static struct fs_client *scratch_client(struct replay *rp, uint64_t creds)
-{
-	for (unsigned k = 0; k < rp->nscratch; k++)
-		if (rp->scratch[k].creds == creds)
-			return rp->scratch[k].c;
-	if (rp->nscratch == 16)
-		return rp->scratch[0].c;
-	struct fs_client *c = fs_client_new(rp->srv->fs, (uint32_t)(creds >> 32), (uint32_t)creds);
-	if (c) {
-		rp->scratch[rp->nscratch].creds = creds;
-		rp->scratch[rp->nscratch++].c = c;
-	}
-	return c;
-}
-
-/* Reopen a live fd by inode at its number in its client. */
-static int rfd_open(struct replay *rp, struct rfd *f)
-{
-	struct server_recovered *x = recovered_get(rp->srv, f->client_id, f->creds);
-	if (!x)
-		return -ENOMEM;
-	int rc = fs_open_ino_at(x->client, f->ino, (int)(f->flags & FD_FLAGS_KEPT), f->fd);
-	if (rc >= 0)
-		f->opened = true;
-	return rc;
-}
-
-static void open_waiting_fds(struct replay *rp, uint64_t ino)
-{
-	for (size_t k = 0; k < rp->nfds; k++)
-		if (!rp->fds[k].opened && rp->fds[k].ino == ino)
-			rfd_open(rp, &rp->fds[k]);
-}
-
-/* A scratch fd of client c open for writing on inode ino, or -errno. Slot
- * k of rp->wfd uses fd number k of its client; when all are taken the
- * oldest is closed. */
-static int replay_wfd(struct replay *rp, struct fs_client *c, uint64_t ino)
-{
-	for (unsigned k = 0; k < rp->nwfd; k++)
-		if (rp->wfd[k].ino == ino && rp->wfd[k].c == c)
-			return rp->wfd[k].fd;
-	unsigned k;
-	if (rp->nwfd < REPLAY_WFDS) {
-		k = rp->nwfd;
-	} else {
-		k = rp->wfd_next++ % REPLAY_WFDS;
-		fs_close(rp->wfd[k].c, rp->wfd[k].fd);
-		rp->wfd[k].c = NULL;
-	}
-	int fd = fs_open_ino_at(c, ino, O_WRONLY, (int)k);
-	if (fd < 0) {
-		if (k < rp->nwfd) /* the slot was emptied: fill it from the last */
-			rp->wfd[k] = rp->wfd[--rp->nwfd];
-		return fd;
-	}
-	if (k == rp->nwfd)
-		rp->nwfd++;
-	rp->wfd[k].c = c;
-	rp->wfd[k].ino = ino;
-	rp->wfd[k].fd = fd;
-	return fd;
-}
-
-/* Write logged data into inode ino at pos through a scratch fd. */
-static int replay_pwrite(struct replay *rp, struct fs_client *c, uint64_t ino, const void *data,
-			 size_t len, uint64_t pos)
-{
-	int fd = replay_wfd(rp, c, ino);
-	if (fd < 0)
-		return fd;
-	ssize_t n = fs_pwrite(c, fd, data, len, (off_t)pos);
-	return n < 0 ? (int)n : 0;
-}
-
-/* Act on the metadata effects of one non-durable entry. */
-static int replay_act(struct replay *rp, const struct plog_entry *e)
-{
-	const struct plog_op *op = &e->op;
-	struct fs_client *c = scratch_client(rp, creds_of(op));
-	uint64_t ino = e->desc.targets[PLOG_T_INODE];
-	int rc = 0;
-	if (!c)
-		return -ENOMEM;
-	switch (op->opcode) {
-	case ANK_OP_OPEN: {
-		if (!op->path)
-			return -EINVAL;
-		uint64_t cur = 0;
-		int lr = fs_lookup_ino(c, op->path, &cur, NULL);
-		if ((op->flags & O_CREAT) && lr == -ENOENT) {
-			rc = fs_create_ino(c, op->path, (int)((op->flags & O_ACCMODE) | O_CREAT | O_EXCL),
-					   (mode_t)op->mode, ino, -1);
-			if (rc >= 0)
-				open_waiting_fds(rp, ino);
-		} else if (op->flags & O_TRUNC) {
-			rc = fs_truncate(c, op->path, 0);
-		}
-		break;
-	}
-	case ANK_OP_WRITE:
-	case ANK_OP_PWRITE:
-		if (e->data_len != op->len)
-			return -EUCLEAN;
-		rc = replay_pwrite(rp, c, ino, e->data, e->data_len, (uint64_t)op->off);
-		break;
-	case ANK_OP_FTRUNCATE: {
-		int fd = replay_wfd(rp, c, ino);
-		if (fd < 0)
-			return fd;
-		rc = fs_ftruncate(c, fd, (off_t)op->off);
-		break;
-	}
-	case ANK_OP_TRUNCATE:
-		rc = op->path ? fs_truncate(c, op->path, (off_t)op->off) : -EINVAL;
-		break;
-	case ANK_OP_UNLINK:
-		rc = op->path ? fs_unlink(c, op->path) : -EINVAL;
-		break;
-	case ANK_OP_RMDIR:
-		rc = op->path ? fs_rmdir(c, op->path) : -EINVAL;
-		break;
-	case ANK_OP_RENAME:
-		rc = op->path && op->path2 ? fs_rename(c, op->path, op->path2) : -EINVAL;
-		break;
-	case ANK_OP_LINK:
-		rc = op->path && op->path2 ? fs_link(c, op->path, op->path2) : -EINVAL;
-		break;
-	case ANK_OP_MKDIR:
-		rc = op->path ? fs_mkdir_ino(c, op->path, (mode_t)op->mode, ino) : -EINVAL;
-		if (rc == 0)
-			open_waiting_fds(rp, ino);
-		break;
-	default:
-		break;
-	}
-	return rc < 0 ? rc : 0;
-}
-
 static int map_logs(struct server *srv)
 {
 	srv->plogs = calloc(srv->nworkers, sizeof(*srv->plogs));
@@ -819,7 +608,7 @@ static int map_logs(struct server *srv)
 }
 
 /* Reformat every log and attach it for appending. */
-static int fresh_logs(struct server *srv)
+int plogsvc_fresh_logs(struct server *srv)
 {
 	for (unsigned k = 0; k < srv->nplogs; k++) {
 		struct server_plog *l = &srv->plogs[k];
@@ -834,451 +623,6 @@ static int fresh_logs(struct server *srv)
 		l->nfwd = 0;
 	}
 	return 0;
-}
-
-/* The usual end of a replay: the old logs stay authoritative and the new
- * server goes on appending to them. The replay ran with commits held, so
- * its effects (and the orphan release) sit in one running transaction R,
- * above every id the dead server used (fs_reserve_tids): until R is
- * durable, another crash finds the same entries not durable and replays
- * them again; once it is, every old entry is durable at once. So the old
- * entries with an inode bit wait for R like any new one, the rebuilt fds
- * keep pointing at the entries that hold their state, and nothing is
- * written to disk or to the logs before the clients resume. */
-static int continue_logs(struct server *srv, struct replay *rp, const struct plog_entry *ents,
-			 size_t count, const struct rfd *stale, size_t nstale, uint64_t max_order)
-{
-	for (unsigned k = 0; k < srv->nplogs; k++) {
-		struct server_plog *l = &srv->plogs[k];
-		int rc = plog_attach(l->mem, l->size, l->p);
-		if (rc < 0)
-			return rc; /* nothing written yet: the caller starts afresh */
-	}
-	srv->logs_continued = true;
-	uint64_t r = fs_running_tid(srv->fs);
-	for (unsigned k = 0; k < srv->nplogs; k++) {
-		struct server_plog *l = &srv->plogs[k];
-		plog_set_headroom(l->p, l->p->copy_size / 16);
-		l->npend = l->nfwd = 0;
-	}
-	for (size_t k = 0; k < count; k++) {
-		const struct plog_entry *e = &ents[k];
-		if (e->err || e->desc_copy == PLOG_COPY_NONE || e->region >= srv->nplogs)
-			continue;
-		if ((e->desc.targets_status & (1u << PLOG_T_INODE)) &&
-		    pend_add(&srv->plogs[e->region], e->id, r) < 0)
-			return -ENOMEM;
-	}
-	for (size_t k = 0; k < nstale; k++)
-		log_clear(srv, stale[k].log, stale[k].entry_id, 1u << PLOG_T_FD);
-	for (size_t k = 0; k < rp->nipc_done; k++) {
-		if (rp->ipc_done[k].log >= srv->nplogs)
-			continue;
-		struct server_plog *l = &srv->plogs[rp->ipc_done[k].log];
-		pthread_mutex_lock(&l->lock);
-		plog_clear_ipc(l->p, rp->ipc_done[k].id);
-		pthread_mutex_unlock(&l->lock);
-	}
-	for (size_t j = 0; j < rp->nfds; j++) {
-		struct rfd *f = &rp->fds[j];
-		struct server_recovered *x = f->opened ? recovered_get(srv, f->client_id, f->creds) : NULL;
-		struct server_fdstate *st = x ? fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
-		if (!st) {
-			log_clear(srv, f->log, f->entry_id, 1u << PLOG_T_FD);
-			continue;
-		}
-		st->live = true;
-		st->log = f->log;
-		st->entry_id = f->entry_id;
-		st->ino = f->ino;
-		st->flags = f->flags;
-	}
-	srv->order_base = max_order;
-	return 0;
-}
-
-/* The fallback when an old log cannot be appended to (a corrupt entry):
- * make the replay durable, format fresh logs and log each rebuilt fd's
- * state into them. */
-static int restart_logs(struct server *srv, struct replay *rp, uint64_t max_order)
-{
-	fs_hold_commits(srv->fs, false);
-	int rc = fs_sync(srv->fs);
-	if (rc == 0)
-		rc = fresh_logs(srv);
-	if (rc < 0)
-		return rc;
-	srv->logs_continued = false;
-	for (struct server_recovered *x = srv->recovered; x; x = x->next)
-		for (unsigned i = 0; i < ANK_RING_NSLOTS; i++)
-			x->slot[i].id = PLOG_ID_NONE; /* those entries are gone */
-	uint64_t order = max_order;
-	for (size_t j = 0; j < rp->nfds; j++) {
-		struct rfd *f = &rp->fds[j];
-		if (!f->opened)
-			continue;
-		struct server_recovered *x = recovered_get(srv, f->client_id, f->creds);
-		struct server_fdstate *st = x ? fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
-		if (!st)
-			continue;
-		struct plog_op op = {
-			.opcode = ANK_OP_LSEEK,
-			.flags = f->flags,
-			.fd = f->fd,
-			.whence = SEEK_SET,
-			.off = (int64_t)f->offset,
-			.result = (int64_t)f->offset,
-			.uid = (uint32_t)(f->creds >> 32),
-			.gid = (uint32_t)f->creds,
-		};
-		struct plog_desc d = {
-			.client_id = f->client_id,
-			.timestamp = order++,
-			.ipc_idx = PLOG_IPC_NONE,
-			.targets_status = 1u << PLOG_T_FD,
-		};
-		d.targets[PLOG_T_FD] = plog_fd_key(f->client_id, f->fd);
-		d.targets[PLOG_T_INODE] = f->ino;
-		uint64_t id;
-		unsigned li = (unsigned)(j % srv->nplogs);
-		if (log_append(srv, li, &op, &d, NULL, 0, 0, &id, false) == 0) {
-			st->live = true;
-			st->log = li;
-			st->entry_id = id;
-			st->ino = f->ino;
-			st->flags = f->flags;
-		}
-	}
-	srv->order_base = order;
-	return 0;
-}
-
-/* An entry valid in neither copy: never used. When its descriptor still
- * names the inode and its effects were not durable, that file's data may
- * have lost changes: its reads fail with EIO from now on (fs_mark_damaged)
- * and the report names it. */
-static void entry_lost(struct server *srv, const struct plog_entry *e, uint64_t durable,
-		       struct ank_ctl_report *rep)
-{
-	uint64_t ino = e->desc_copy != PLOG_COPY_NONE ? e->desc.targets[PLOG_T_INODE] : 0;
-	if (e->desc_copy != PLOG_COPY_NONE && (e->desc.targets_status & (1u << PLOG_T_FD)) &&
-	    (e->desc.targets[PLOG_T_FD] & 0xffffffffu) != 0)
-		recovered_lost_fd(srv, e->desc.client_id,
-				  (int)(uint32_t)(e->desc.targets[PLOG_T_FD] & 0xffffffffu) - 1);
-	if (e->desc_copy != PLOG_COPY_NONE && e->desc.tid <= durable) {
-		fprintf(stderr, "ananke: server: recovery: p-log %u entry %" PRIu64 " is corrupt "
-				"in both copies; its effects are durable, nothing is lost\n",
-			e->region, e->seq);
-		return;
-	}
-	if (ino == 0) {
-		fprintf(stderr, "ananke: server: recovery: p-log %u entry %" PRIu64 " is corrupt "
-				"in both copies and names no file: the operation it held is lost\n",
-			e->region, e->seq);
-		return;
-	}
-	int rc = fs_mark_damaged(srv->fs, ino);
-	fprintf(stderr, "ananke: server: recovery: p-log %u entry %" PRIu64 " (client %" PRIu64
-			") is corrupt in both copies: changes to inode %" PRIu64 " are lost; "
-			"its reads fail with EIO%s\n",
-		e->region, e->seq, e->desc.client_id, ino, rc < 0 ? " (could not be marked)" : "");
-	for (unsigned k = 0; k < ANK_REPORT_DAMAGED; k++) {
-		if (rep->damaged[k] == ino)
-			return;
-		if (rep->damaged[k] == 0) {
-			rep->damaged[k] = ino;
-			return;
-		}
-	}
-}
-
-/* An entry logged without its data before the sync that was to make its
- * call durable (PLOG_OPF_SYNCED), and that sync did not finish: the call's
- * effects are lost and it was never answered, so it counts as not run (its
- * request runs again; the fd keeps its previous entry's state). */
-static bool synced_undone(const struct plog_entry *e, uint64_t durable)
-{
-	return (e->op.flags & PLOG_OPF_SYNCED) && e->desc.tid > durable;
-}
-
-/* Remember an entry whose ring index must be cleared once the logs go on. */
-static int ipc_done_push(struct replay *rp, unsigned log, uint64_t id)
-{
-	if (rp->nipc_done == rp->capipc_done) {
-		size_t n = rp->capipc_done ? rp->capipc_done * 2 : 16;
-		void *t = realloc(rp->ipc_done, n * sizeof(*rp->ipc_done));
-		if (!t)
-			return -ENOMEM;
-		rp->ipc_done = t;
-		rp->capipc_done = n;
-	}
-	rp->ipc_done[rp->nipc_done].log = log;
-	rp->ipc_done[rp->nipc_done++].id = id;
-	return 0;
-}
-
-/* Remember an fd entry whose fd bit must be cleared once the logs go on. */
-static int stale_push(struct rfd **v, size_t *n, size_t *cap, const struct rfd *f)
-{
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 16;
-		struct rfd *t = realloc(*v, c * sizeof(*t));
-		if (!t)
-			return -ENOMEM;
-		*v = t;
-		*cap = c;
-	}
-	(*v)[(*n)++] = *f;
-	return 0;
-}
-
-static int replay_logs(struct server *srv, struct plog_entry *ents, size_t count,
-		       struct ank_ctl_report *rep)
-{
-	struct replay rp = {.srv = srv};
-	struct rfd *stale = NULL;
-	size_t nstale = 0, capstale = 0;
-	/* D: the last transaction the crashed server made durable, in its own
-	 * numbering (read from the journal at mount). */
-	uint64_t durable = fs_mount_durable_tid(srv->fs);
-	uint64_t max_order = 0, max_tid = 0;
-	size_t acted = 0, failed = 0, corrupt = 0;
-	int rc = 0;
-
-	/* Pass 1: the live fd table (the newest entry with the fd bit wins)
-	 * and the logged completions of ring slots. */
-	for (size_t k = 0; k < count; k++) {
-		const struct plog_entry *e = &ents[k];
-		if (e->err || e->desc_copy == PLOG_COPY_NONE) {
-			corrupt++;
-			rep->corrupt++;
-			entry_lost(srv, e, durable, rep);
-			continue;
-		}
-		if (synced_undone(e, durable)) {
-			/* Not run: the entry must not outlive this recovery
-			 * (under the next server's numbering its tid would
-			 * look durable), so its fd bit and ring index go. */
-			struct rfd u = {.log = e->region, .entry_id = e->id};
-			if ((e->desc.targets_status & (1u << PLOG_T_FD)) &&
-			    stale_push(&stale, &nstale, &capstale, &u) < 0) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			if (e->desc.ipc_idx < ANK_RING_NSLOTS && ipc_done_push(&rp, e->region, e->id) < 0) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			continue;
-		}
-		if (e->desc.timestamp + 1 > max_order)
-			max_order = e->desc.timestamp + 1;
-		if (e->desc.tid > max_tid)
-			max_tid = e->desc.tid;
-		if (e->desc.ipc_idx < ANK_RING_NSLOTS) {
-			struct server_recovered *x =
-				recovered_get(srv, e->desc.client_id, creds_of(&e->op));
-			if (x && x->slot[e->desc.ipc_idx].set &&
-			    x->slot[e->desc.ipc_idx].id != PLOG_ID_NONE &&
-			    ipc_done_push(&rp, x->slot[e->desc.ipc_idx].log,
-					  x->slot[e->desc.ipc_idx].id) < 0) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			if (x) {
-				x->slot[e->desc.ipc_idx].set = true;
-				x->slot[e->desc.ipc_idx].log = e->region;
-				x->slot[e->desc.ipc_idx].id = e->id;
-				x->slot[e->desc.ipc_idx].seq = e->desc.req_seq;
-				x->slot[e->desc.ipc_idx].opcode = e->op.opcode;
-				x->slot[e->desc.ipc_idx].result = e->op.result;
-			}
-		}
-		if (e->op.opcode == ANK_OP_CLOSE && e->op.result == 0) {
-			/* A close logged before it cleared the fd bit of the
-			 * fd's entry (death in between): the fd is closed. */
-			uint64_t key = plog_fd_key(e->desc.client_id, e->op.fd);
-			for (size_t j = 0; j < rp.nfds; j++) {
-				if (plog_fd_key(rp.fds[j].client_id, rp.fds[j].fd) != key)
-					continue;
-				if (stale_push(&stale, &nstale, &capstale, &rp.fds[j]) < 0) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				rp.fds[j] = rp.fds[--rp.nfds];
-				break;
-			}
-			continue;
-		}
-		if (!(e->desc.targets_status & (1u << PLOG_T_FD)))
-			continue;
-		uint64_t key = e->desc.targets[PLOG_T_FD];
-		struct rfd *f = NULL;
-		for (size_t j = 0; j < rp.nfds; j++)
-			if (plog_fd_key(rp.fds[j].client_id, rp.fds[j].fd) == key)
-				f = &rp.fds[j];
-		if (!f) {
-			if (rp.nfds == rp.capfds) {
-				size_t n = rp.capfds ? rp.capfds * 2 : 64;
-				struct rfd *t = realloc(rp.fds, n * sizeof(*t));
-				if (!t) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				rp.fds = t;
-				rp.capfds = n;
-			}
-			f = &rp.fds[rp.nfds++];
-			memset(f, 0, sizeof(*f));
-		} else {
-			/* Two entries of one fd (death between the append of
-			 * the newer and the clear of the older): the newer wins;
-			 * the older one's bit is cleared below. */
-			if (stale_push(&stale, &nstale, &capstale, f) < 0) {
-				rc = -ENOMEM;
-				goto out;
-			}
-		}
-		f->log = e->region;
-		f->entry_id = e->id;
-		f->client_id = e->desc.client_id;
-		f->fd = e->op.fd;
-		f->flags = e->op.flags & FD_FLAGS_KEPT;
-		f->ino = e->desc.targets[PLOG_T_INODE];
-		f->offset = entry_fd_offset(&e->op);
-		f->creds = creds_of(&e->op);
-	}
-	/* Ids of the crashed server are never reused: a crash after this
-	 * replay's sync must find every replayed entry below the new D. And the
-	 * replay becomes durable all at once (commits held until its sync). */
-	fs_reserve_tids(srv->fs, max_tid);
-	fs_hold_commits(srv->fs, true);
-	server_fault(SERVER_FAULT_RECOVERY_SLOW_HOLD);
-
-	/* How many entries pass 3 acts on (fault point recovery_mid_aim). */
-	size_t to_act = 0;
-	for (size_t k = 0; k < count; k++) {
-		const struct plog_entry *e = &ents[k];
-		if (e->err || e->desc_copy == PLOG_COPY_NONE ||
-		    e->desc.tid <= durable || synced_undone(e, durable))
-			continue;
-		const struct op_info *o = op_info(e->op.opcode);
-		if (o && op_acts(o))
-			to_act++;
-	}
-	bool mid_passed = false;
-
-	/* Pass 2: reopen the fds whose inode exists now (durable, or kept as
-	 * an orphan); the others wait for their creation in pass 3. */
-	for (size_t j = 0; j < rp.nfds; j++)
-		rfd_open(&rp, &rp.fds[j]);
-
-	/* Pass 3: Act on every non-durable entry in global order; durable
-	 * ones are Ignored (their effects are on disk: durability is a prefix). */
-	for (size_t k = 0; k < count; k++) {
-		const struct plog_entry *e = &ents[k];
-		if (e->err || e->desc_copy == PLOG_COPY_NONE)
-			continue;
-		if (synced_undone(e, durable)) {
-			rep->ignored++; /* never ran, as far as anyone can tell */
-			continue;
-		}
-		bool fd_live = (e->desc.targets_status & (1u << PLOG_T_FD)) != 0;
-		const struct op_info *o = op_info(e->op.opcode);
-		uint8_t aim = o ? o->aim : AIM_NOT_LOGGED;
-		if (e->desc.tid <= durable) {
-			/* Durable: only a live fd comes back (creat -> open,
-			 * write/read -> lseek); an lseek is Acted (offset). */
-			if (!fd_live)
-				rep->ignored++;
-			else if (aim == AIM_SEEK)
-				rep->acted++;
-			else
-				rep->modified++;
-			continue;
-		}
-		/* (The inode bit may lag behind the tid: decide by the tid.) */
-		switch (aim) {
-		case AIM_OFFSET:
-			if (fd_live)
-				rep->modified++;
-			else
-				rep->ignored++;
-			continue;
-		case AIM_SEEK:
-			if (fd_live)
-				rep->acted++;
-			else
-				rep->ignored++;
-			continue;
-		case AIM_OPEN:
-		case AIM_DATA:
-		case AIM_REDO:
-			break;
-		default:
-			rep->ignored++;
-			continue;
-		}
-		int r = replay_act(&rp, e);
-		acted++;
-		rep->acted++;
-		if (!mid_passed && acted * 2 >= to_act) {
-			mid_passed = true;
-			server_fault(SERVER_FAULT_RECOVERY_MID_AIM);
-		}
-		if (r < 0) {
-			failed++;
-			fprintf(stderr, "ananke: server: replay of opcode %" PRIu32 " (%s%s%s) "
-					"failed: %s\n",
-				e->op.opcode, e->op.path ? e->op.path : "", e->op.path2 ? " -> " : "",
-				e->op.path2 ? e->op.path2 : "", strerror(-r));
-		}
-	}
-
-	/* Pass 4: fd offsets; report fds that could not come back. */
-	for (size_t j = 0; j < rp.nfds; j++) {
-		struct rfd *f = &rp.fds[j];
-		if (!f->opened) {
-			int r = rfd_open(&rp, f);
-			if (r < 0) {
-				fprintf(stderr, "ananke: server: client %" PRIu64 ": fd %d (inode "
-						"%" PRIu64 ") cannot be reopened: %s\n",
-					f->client_id, f->fd, f->ino, strerror(-r));
-				continue;
-			}
-		}
-		struct server_recovered *x = recovered_get(srv, f->client_id, f->creds);
-		fs_set_offset(x->client, f->fd, f->offset); /* a directory's: its position */
-	}
-	rp.nwfd = 0; /* (their fds close with the scratch clients) */
-	for (unsigned k = 0; k < rp.nscratch; k++)
-		fs_client_free(rp.scratch[k].c);
-	rp.nscratch = 0;
-
-	/* Orphans no rebuilt fd holds are freed, in the same transaction. */
-	rc = fs_release_orphans(srv->fs);
-	if (rc < 0)
-		goto out;
-	rc = continue_logs(srv, &rp, ents, count, stale, nstale, max_order);
-	if (rc < 0) {
-		fprintf(stderr, "ananke: server: recovery: the p-logs cannot be appended to (%s); "
-				"making the replay durable and starting fresh logs\n",
-			strerror(-rc));
-		rc = restart_logs(srv, &rp, max_order);
-		if (rc < 0)
-			goto out;
-	}
-	fprintf(stderr, "ananke: server: recovery: %zu p-log entries (durable tid %" PRIu64
-			"), %zu replayed (%zu failed), %zu corrupt, %zu fds rebuilt\n",
-		count, durable, acted, failed, corrupt, rp.nfds);
-out:
-	fs_hold_commits(srv->fs, false);
-	for (unsigned k = 0; k < rp.nscratch; k++)
-		fs_client_free(rp.scratch[k].c);
-	free(rp.fds);
-	free(rp.ipc_done);
-	free(stale);
-	return rc;
 }
 
 int plogsvc_map(struct server *srv)
@@ -1338,12 +682,12 @@ int plogsvc_start(struct server *srv)
 		srv->report.plog_us = us_since(t0);
 		server_fault(SERVER_FAULT_RECOVERY_AFTER_JOURNAL);
 		t0 = ank_mono_ns();
-		rc = replay_logs(srv, ents, count, &srv->report);
+		rc = replay_run(srv, ents, count, &srv->report);
 		srv->report.aim_us = us_since(t0);
 	} else {
 		rc = fs_release_orphans(srv->fs);
 		if (rc == 0)
-			rc = fresh_logs(srv);
+			rc = plogsvc_fresh_logs(srv);
 	}
 	free(ents);
 	if (rc < 0) {
@@ -1465,7 +809,7 @@ bool plogsvc_drop(struct server *srv, uint64_t client_id)
 	recovered_clear_ipc(srv, x);
 	for (size_t k = 0; k < x->nfds; k++)
 		if (x->fds[k].live)
-			log_clear(srv, x->fds[k].log, x->fds[k].entry_id, 1u << PLOG_T_FD);
+			plogsvc_clear(srv, x->fds[k].log, x->fds[k].entry_id, 1u << PLOG_T_FD);
 	recovered_free(x);
 	return true;
 }
@@ -1475,7 +819,7 @@ void plogsvc_ring_free(struct server *srv, struct server_ring *r)
 	/* The client is gone and its fds are closed with it. */
 	for (size_t k = 0; k < r->nfds; k++)
 		if (r->fds[k].live)
-			log_clear(srv, r->fds[k].log, r->fds[k].entry_id, 1u << PLOG_T_FD);
+			plogsvc_clear(srv, r->fds[k].log, r->fds[k].entry_id, 1u << PLOG_T_FD);
 	free(r->fds);
 	r->fds = NULL;
 	r->nfds = 0;

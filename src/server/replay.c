@@ -1,0 +1,700 @@
+/*
+ * replay.c - a takeover's AIM replay (docs/RECOVERY.md): the new server
+ * rebuilds the dead server's state from the merged p-log entries, in named
+ * passes over them in global order:
+ *
+ *   1 fd_table   the live fd table (the newest entry with the fd bit wins),
+ *                the logged completions of ring slots (exactly-once), and
+ *                which entries are corrupt or undone;
+ *   2 reopen     every fd whose inode exists now is reopened at its number;
+ *   3 act        every entry that is not durable is Acted on, Modified or
+ *                Ignored by its row of the operation table (optable.h);
+ *   4 offsets    the fds' offsets; fds that cannot come back are said;
+ *   5 go_on      orphans no fd holds are freed, and the old logs are
+ *                continued (or, when they cannot be, fresh ones started).
+ *
+ * Commits are held from pass 2 to the end, so the replay becomes durable
+ * all at once. The logging side is plogsvc.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "optable.h"
+#include "plogsvc_internal.h"
+#include "server.h"
+
+#define CREDS_UNKNOWN UINT64_MAX
+
+struct rfd {
+	uint64_t client_id;
+	int32_t fd;
+	uint32_t flags;
+	uint64_t ino, offset, creds;
+	uint32_t log;     /* the entry holding the fd's latest state */
+	uint64_t entry_id;
+	bool opened;
+};
+
+#define REPLAY_WFDS 32
+
+struct replay {
+	struct server *srv;
+	struct rfd *fds;
+	size_t nfds, capfds;
+	struct { uint64_t creds; struct fs_client *c; } scratch[16];
+	unsigned nscratch;
+	/* Scratch fds open for writing, by inode: consecutive writes to a
+	 * file replay without an open and a close each. */
+	struct { struct fs_client *c; uint64_t ino; int fd; } wfd[REPLAY_WFDS];
+	unsigned nwfd, wfd_next;
+	/* Entries whose ring index a newer entry of the same client and slot
+	 * supersedes: their request was answered (the client reused the
+	 * slot), so the index only pins the entry; cleared once the logs go
+	 * on. */
+	struct { unsigned log; uint64_t id; } *ipc_done;
+	size_t nipc_done, capipc_done;
+	/* Entries whose fd bit must go (superseded, closed, undone). */
+	struct rfd *stale;
+	size_t nstale, capstale;
+	/* D: the last transaction the crashed server made durable, in its own
+	 * numbering (read from the journal at mount). */
+	uint64_t durable;
+	uint64_t max_order, max_tid;
+	size_t acted, failed, corrupt;
+	struct ank_ctl_report *rep;
+};
+
+static struct server_recovered *recovered_get(struct server *srv, uint64_t client_id,
+					      uint64_t creds)
+{
+	struct server_recovered *x = srv->recovered;
+	while (x && x->client_id != client_id)
+		x = x->next;
+	if (!x) {
+		x = calloc(1, sizeof(*x));
+		if (!x)
+			return NULL;
+		x->client_id = client_id;
+		x->next = srv->recovered;
+		srv->recovered = x;
+	}
+	/* A client known only from a lost fd (recovered_lost_fd) gets its
+	 * file system client when an entry tells its credentials. */
+	if (!x->client && creds != CREDS_UNKNOWN)
+		x->client = fs_client_new(srv->fs, (uint32_t)(creds >> 32), (uint32_t)creds);
+	return x->client || creds == CREDS_UNKNOWN ? x : NULL;
+}
+
+/* fd `fd` of a client had its latest state in an entry valid in neither
+ * copy: it comes back stale (every use EIO) rather than wrong. */
+static void recovered_lost_fd(struct server *srv, uint64_t client_id, int fd)
+{
+	struct server_recovered *x = recovered_get(srv, client_id, CREDS_UNKNOWN);
+	if (!x)
+		return;
+	int *t = realloc(x->lost_fds, (x->nlost + 1) * sizeof(*t));
+	if (!t)
+		return;
+	x->lost_fds = t;
+	x->lost_fds[x->nlost++] = fd;
+	fprintf(stderr, "ananke: server: recovery: client %" PRIu64 ": fd %d's state was in a "
+			"corrupt entry; it comes back stale (EIO)\n",
+		client_id, fd);
+}
+
+static struct fs_client *scratch_client(struct replay *rp, uint64_t creds)
+{
+	for (unsigned k = 0; k < rp->nscratch; k++)
+		if (rp->scratch[k].creds == creds)
+			return rp->scratch[k].c;
+	if (rp->nscratch == 16)
+		return rp->scratch[0].c;
+	struct fs_client *c = fs_client_new(rp->srv->fs, (uint32_t)(creds >> 32), (uint32_t)creds);
+	if (c) {
+		rp->scratch[rp->nscratch].creds = creds;
+		rp->scratch[rp->nscratch++].c = c;
+	}
+	return c;
+}
+
+/* Reopen a live fd by inode at its number in its client. */
+static int rfd_open(struct replay *rp, struct rfd *f)
+{
+	struct server_recovered *x = recovered_get(rp->srv, f->client_id, f->creds);
+	if (!x)
+		return -ENOMEM;
+	int rc = fs_open_ino_at(x->client, f->ino, (int)(f->flags & FD_FLAGS_KEPT), f->fd);
+	if (rc >= 0)
+		f->opened = true;
+	return rc;
+}
+
+static void open_waiting_fds(struct replay *rp, uint64_t ino)
+{
+	for (size_t k = 0; k < rp->nfds; k++)
+		if (!rp->fds[k].opened && rp->fds[k].ino == ino)
+			rfd_open(rp, &rp->fds[k]);
+}
+
+/* A scratch fd of client c open for writing on inode ino, or -errno. Slot
+ * k of rp->wfd uses fd number k of its client; when all are taken the
+ * oldest is closed. */
+static int replay_wfd(struct replay *rp, struct fs_client *c, uint64_t ino)
+{
+	for (unsigned k = 0; k < rp->nwfd; k++)
+		if (rp->wfd[k].ino == ino && rp->wfd[k].c == c)
+			return rp->wfd[k].fd;
+	unsigned k;
+	if (rp->nwfd < REPLAY_WFDS) {
+		k = rp->nwfd;
+	} else {
+		k = rp->wfd_next++ % REPLAY_WFDS;
+		fs_close(rp->wfd[k].c, rp->wfd[k].fd);
+		rp->wfd[k].c = NULL;
+	}
+	int fd = fs_open_ino_at(c, ino, O_WRONLY, (int)k);
+	if (fd < 0) {
+		if (k < rp->nwfd) /* the slot was emptied: fill it from the last */
+			rp->wfd[k] = rp->wfd[--rp->nwfd];
+		return fd;
+	}
+	if (k == rp->nwfd)
+		rp->nwfd++;
+	rp->wfd[k].c = c;
+	rp->wfd[k].ino = ino;
+	rp->wfd[k].fd = fd;
+	return fd;
+}
+
+/* Write logged data into inode ino at pos through a scratch fd. */
+static int replay_pwrite(struct replay *rp, struct fs_client *c, uint64_t ino, const void *data,
+			 size_t len, uint64_t pos)
+{
+	int fd = replay_wfd(rp, c, ino);
+	if (fd < 0)
+		return fd;
+	ssize_t n = fs_pwrite(c, fd, data, len, (off_t)pos);
+	return n < 0 ? (int)n : 0;
+}
+
+/* Act on the metadata effects of one non-durable entry. */
+static int replay_act(struct replay *rp, const struct plog_entry *e)
+{
+	const struct plog_op *op = &e->op;
+	struct fs_client *c = scratch_client(rp, plogsvc_creds(op));
+	uint64_t ino = e->desc.targets[PLOG_T_INODE];
+	int rc = 0;
+	if (!c)
+		return -ENOMEM;
+	switch (op->opcode) {
+	case ANK_OP_OPEN: {
+		if (!op->path)
+			return -EINVAL;
+		uint64_t cur = 0;
+		int lr = fs_lookup_ino(c, op->path, &cur, NULL);
+		if ((op->flags & O_CREAT) && lr == -ENOENT) {
+			rc = fs_create_ino(c, op->path, (int)((op->flags & O_ACCMODE) | O_CREAT | O_EXCL),
+					   (mode_t)op->mode, ino, -1);
+			if (rc >= 0)
+				open_waiting_fds(rp, ino);
+		} else if (op->flags & O_TRUNC) {
+			rc = fs_truncate(c, op->path, 0);
+		}
+		break;
+	}
+	case ANK_OP_WRITE:
+	case ANK_OP_PWRITE:
+		if (e->data_len != op->len)
+			return -EUCLEAN;
+		rc = replay_pwrite(rp, c, ino, e->data, e->data_len, (uint64_t)op->off);
+		break;
+	case ANK_OP_FTRUNCATE: {
+		int fd = replay_wfd(rp, c, ino);
+		if (fd < 0)
+			return fd;
+		rc = fs_ftruncate(c, fd, (off_t)op->off);
+		break;
+	}
+	case ANK_OP_TRUNCATE:
+		rc = op->path ? fs_truncate(c, op->path, (off_t)op->off) : -EINVAL;
+		break;
+	case ANK_OP_UNLINK:
+		rc = op->path ? fs_unlink(c, op->path) : -EINVAL;
+		break;
+	case ANK_OP_RMDIR:
+		rc = op->path ? fs_rmdir(c, op->path) : -EINVAL;
+		break;
+	case ANK_OP_RENAME:
+		rc = op->path && op->path2 ? fs_rename(c, op->path, op->path2) : -EINVAL;
+		break;
+	case ANK_OP_LINK:
+		rc = op->path && op->path2 ? fs_link(c, op->path, op->path2) : -EINVAL;
+		break;
+	case ANK_OP_MKDIR:
+		rc = op->path ? fs_mkdir_ino(c, op->path, (mode_t)op->mode, ino) : -EINVAL;
+		if (rc == 0)
+			open_waiting_fds(rp, ino);
+		break;
+	default:
+		break;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+/* The usual end of a replay: the old logs stay authoritative and the new
+ * server goes on appending to them. The replay ran with commits held, so
+ * its effects (and the orphan release) sit in one running transaction R,
+ * above every id the dead server used (fs_reserve_tids): until R is
+ * durable, another crash finds the same entries not durable and replays
+ * them again; once it is, every old entry is durable at once. So the old
+ * entries with an inode bit wait for R like any new one, the rebuilt fds
+ * keep pointing at the entries that hold their state, and nothing is
+ * written to disk or to the logs before the clients resume. */
+static int continue_logs(struct server *srv, struct replay *rp, const struct plog_entry *ents,
+			 size_t count, const struct rfd *stale, size_t nstale, uint64_t max_order)
+{
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		struct server_plog *l = &srv->plogs[k];
+		int rc = plog_attach(l->mem, l->size, l->p);
+		if (rc < 0)
+			return rc; /* nothing written yet: the caller starts afresh */
+	}
+	srv->logs_continued = true;
+	uint64_t r = fs_running_tid(srv->fs);
+	for (unsigned k = 0; k < srv->nplogs; k++) {
+		struct server_plog *l = &srv->plogs[k];
+		plog_set_headroom(l->p, l->p->copy_size / 16);
+		l->npend = l->nfwd = 0;
+	}
+	for (size_t k = 0; k < count; k++) {
+		const struct plog_entry *e = &ents[k];
+		if (e->err || e->desc_copy == PLOG_COPY_NONE || e->region >= srv->nplogs)
+			continue;
+		if ((e->desc.targets_status & (1u << PLOG_T_INODE)) &&
+		    plogsvc_pend_add(&srv->plogs[e->region], e->id, r) < 0)
+			return -ENOMEM;
+	}
+	for (size_t k = 0; k < nstale; k++)
+		plogsvc_clear(srv, stale[k].log, stale[k].entry_id, 1u << PLOG_T_FD);
+	for (size_t k = 0; k < rp->nipc_done; k++) {
+		if (rp->ipc_done[k].log >= srv->nplogs)
+			continue;
+		struct server_plog *l = &srv->plogs[rp->ipc_done[k].log];
+		pthread_mutex_lock(&l->lock);
+		plog_clear_ipc(l->p, rp->ipc_done[k].id);
+		pthread_mutex_unlock(&l->lock);
+	}
+	for (size_t j = 0; j < rp->nfds; j++) {
+		struct rfd *f = &rp->fds[j];
+		struct server_recovered *x = f->opened ? recovered_get(srv, f->client_id, f->creds) : NULL;
+		struct server_fdstate *st = x ? plogsvc_fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
+		if (!st) {
+			plogsvc_clear(srv, f->log, f->entry_id, 1u << PLOG_T_FD);
+			continue;
+		}
+		st->live = true;
+		st->log = f->log;
+		st->entry_id = f->entry_id;
+		st->ino = f->ino;
+		st->flags = f->flags;
+	}
+	srv->order_base = max_order;
+	return 0;
+}
+
+/* The fallback when an old log cannot be appended to (a corrupt entry):
+ * make the replay durable, format fresh logs and log each rebuilt fd's
+ * state into them. */
+static int restart_logs(struct server *srv, struct replay *rp, uint64_t max_order)
+{
+	fs_hold_commits(srv->fs, false);
+	int rc = fs_sync(srv->fs);
+	if (rc == 0)
+		rc = plogsvc_fresh_logs(srv);
+	if (rc < 0)
+		return rc;
+	srv->logs_continued = false;
+	for (struct server_recovered *x = srv->recovered; x; x = x->next)
+		for (unsigned i = 0; i < ANK_RING_NSLOTS; i++)
+			x->slot[i].id = PLOG_ID_NONE; /* those entries are gone */
+	uint64_t order = max_order;
+	for (size_t j = 0; j < rp->nfds; j++) {
+		struct rfd *f = &rp->fds[j];
+		if (!f->opened)
+			continue;
+		struct server_recovered *x = recovered_get(srv, f->client_id, f->creds);
+		struct server_fdstate *st = x ? plogsvc_fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
+		if (!st)
+			continue;
+		struct plog_op op = {
+			.opcode = ANK_OP_LSEEK,
+			.flags = f->flags,
+			.fd = f->fd,
+			.whence = SEEK_SET,
+			.off = (int64_t)f->offset,
+			.result = (int64_t)f->offset,
+			.uid = (uint32_t)(f->creds >> 32),
+			.gid = (uint32_t)f->creds,
+		};
+		struct plog_desc d = {
+			.client_id = f->client_id,
+			.timestamp = order++,
+			.ipc_idx = PLOG_IPC_NONE,
+			.targets_status = 1u << PLOG_T_FD,
+		};
+		d.targets[PLOG_T_FD] = plog_fd_key(f->client_id, f->fd);
+		d.targets[PLOG_T_INODE] = f->ino;
+		uint64_t id;
+		unsigned li = (unsigned)(j % srv->nplogs);
+		if (plogsvc_append(srv, li, &op, &d, NULL, 0, 0, &id, false) == 0) {
+			st->live = true;
+			st->log = li;
+			st->entry_id = id;
+			st->ino = f->ino;
+			st->flags = f->flags;
+		}
+	}
+	srv->order_base = order;
+	return 0;
+}
+
+/* An entry valid in neither copy: never used. When its descriptor still
+ * names the inode and its effects were not durable, that file's data may
+ * have lost changes: its reads fail with EIO from now on (fs_mark_damaged)
+ * and the report names it. */
+static void entry_lost(struct server *srv, const struct plog_entry *e, uint64_t durable,
+		       struct ank_ctl_report *rep)
+{
+	uint64_t ino = e->desc_copy != PLOG_COPY_NONE ? e->desc.targets[PLOG_T_INODE] : 0;
+	if (e->desc_copy != PLOG_COPY_NONE && (e->desc.targets_status & (1u << PLOG_T_FD)) &&
+	    (e->desc.targets[PLOG_T_FD] & 0xffffffffu) != 0)
+		recovered_lost_fd(srv, e->desc.client_id,
+				  (int)(uint32_t)(e->desc.targets[PLOG_T_FD] & 0xffffffffu) - 1);
+	if (e->desc_copy != PLOG_COPY_NONE && e->desc.tid <= durable) {
+		fprintf(stderr, "ananke: server: recovery: p-log %u entry %" PRIu64 " is corrupt "
+				"in both copies; its effects are durable, nothing is lost\n",
+			e->region, e->seq);
+		return;
+	}
+	if (ino == 0) {
+		fprintf(stderr, "ananke: server: recovery: p-log %u entry %" PRIu64 " is corrupt "
+				"in both copies and names no file: the operation it held is lost\n",
+			e->region, e->seq);
+		return;
+	}
+	int rc = fs_mark_damaged(srv->fs, ino);
+	fprintf(stderr, "ananke: server: recovery: p-log %u entry %" PRIu64 " (client %" PRIu64
+			") is corrupt in both copies: changes to inode %" PRIu64 " are lost; "
+			"its reads fail with EIO%s\n",
+		e->region, e->seq, e->desc.client_id, ino, rc < 0 ? " (could not be marked)" : "");
+	for (unsigned k = 0; k < ANK_REPORT_DAMAGED; k++) {
+		if (rep->damaged[k] == ino)
+			return;
+		if (rep->damaged[k] == 0) {
+			rep->damaged[k] = ino;
+			return;
+		}
+	}
+}
+
+/* An entry logged without its data before the sync that was to make its
+ * call durable (PLOG_OPF_SYNCED), and that sync did not finish: the call's
+ * effects are lost and it was never answered, so it counts as not run (its
+ * request runs again; the fd keeps its previous entry's state). */
+static bool synced_undone(const struct plog_entry *e, uint64_t durable)
+{
+	return (e->op.flags & PLOG_OPF_SYNCED) && e->desc.tid > durable;
+}
+
+/* Remember an entry whose ring index must be cleared once the logs go on. */
+static int ipc_done_push(struct replay *rp, unsigned log, uint64_t id)
+{
+	if (rp->nipc_done == rp->capipc_done) {
+		size_t n = rp->capipc_done ? rp->capipc_done * 2 : 16;
+		void *t = realloc(rp->ipc_done, n * sizeof(*rp->ipc_done));
+		if (!t)
+			return -ENOMEM;
+		rp->ipc_done = t;
+		rp->capipc_done = n;
+	}
+	rp->ipc_done[rp->nipc_done].log = log;
+	rp->ipc_done[rp->nipc_done++].id = id;
+	return 0;
+}
+
+/* Remember an fd entry whose fd bit must be cleared once the logs go on. */
+static int stale_push(struct rfd **v, size_t *n, size_t *cap, const struct rfd *f)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct rfd *t = realloc(*v, c * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		*v = t;
+		*cap = c;
+	}
+	(*v)[(*n)++] = *f;
+	return 0;
+}
+
+/* Pass 1: the live fd table and the logged completions of ring slots. */
+static int pass_fd_table(struct replay *rp, const struct plog_entry *ents, size_t count)
+{
+	struct server *srv = rp->srv;
+	for (size_t k = 0; k < count; k++) {
+		const struct plog_entry *e = &ents[k];
+		if (e->err || e->desc_copy == PLOG_COPY_NONE) {
+			rp->corrupt++;
+			rp->rep->corrupt++;
+			entry_lost(srv, e, rp->durable, rp->rep);
+			continue;
+		}
+		if (synced_undone(e, rp->durable)) {
+			/* Not run: the entry must not outlive this recovery
+			 * (under the next server's numbering its tid would
+			 * look durable), so its fd bit and ring index go. */
+			struct rfd u = {.log = e->region, .entry_id = e->id};
+			if ((e->desc.targets_status & (1u << PLOG_T_FD)) &&
+			    stale_push(&rp->stale, &rp->nstale, &rp->capstale, &u) < 0)
+				return -ENOMEM;
+			if (e->desc.ipc_idx < ANK_RING_NSLOTS && ipc_done_push(rp, e->region, e->id) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		if (e->desc.timestamp + 1 > rp->max_order)
+			rp->max_order = e->desc.timestamp + 1;
+		if (e->desc.tid > rp->max_tid)
+			rp->max_tid = e->desc.tid;
+		if (e->desc.ipc_idx < ANK_RING_NSLOTS) {
+			struct server_recovered *x =
+				recovered_get(srv, e->desc.client_id, plogsvc_creds(&e->op));
+			if (x && x->slot[e->desc.ipc_idx].set &&
+			    x->slot[e->desc.ipc_idx].id != PLOG_ID_NONE &&
+			    ipc_done_push(rp, x->slot[e->desc.ipc_idx].log,
+					  x->slot[e->desc.ipc_idx].id) < 0)
+				return -ENOMEM;
+			if (x) {
+				x->slot[e->desc.ipc_idx].set = true;
+				x->slot[e->desc.ipc_idx].log = e->region;
+				x->slot[e->desc.ipc_idx].id = e->id;
+				x->slot[e->desc.ipc_idx].seq = e->desc.req_seq;
+				x->slot[e->desc.ipc_idx].opcode = e->op.opcode;
+				x->slot[e->desc.ipc_idx].result = e->op.result;
+			}
+		}
+		const struct op_info *o = op_info(e->op.opcode);
+		if (o && o->aim == AIM_CLOSE && e->op.result == 0) {
+			/* A close logged before it cleared the fd bit of the
+			 * fd's entry (death in between): the fd is closed. */
+			uint64_t key = plog_fd_key(e->desc.client_id, e->op.fd);
+			for (size_t j = 0; j < rp->nfds; j++) {
+				if (plog_fd_key(rp->fds[j].client_id, rp->fds[j].fd) != key)
+					continue;
+				if (stale_push(&rp->stale, &rp->nstale, &rp->capstale, &rp->fds[j]) < 0)
+					return -ENOMEM;
+				rp->fds[j] = rp->fds[--rp->nfds];
+				break;
+			}
+			continue;
+		}
+		if (!(e->desc.targets_status & (1u << PLOG_T_FD)))
+			continue;
+		uint64_t key = e->desc.targets[PLOG_T_FD];
+		struct rfd *f = NULL;
+		for (size_t j = 0; j < rp->nfds; j++)
+			if (plog_fd_key(rp->fds[j].client_id, rp->fds[j].fd) == key)
+				f = &rp->fds[j];
+		if (!f) {
+			if (rp->nfds == rp->capfds) {
+				size_t n = rp->capfds ? rp->capfds * 2 : 64;
+				struct rfd *t = realloc(rp->fds, n * sizeof(*t));
+				if (!t)
+					return -ENOMEM;
+				rp->fds = t;
+				rp->capfds = n;
+			}
+			f = &rp->fds[rp->nfds++];
+			memset(f, 0, sizeof(*f));
+		} else {
+			/* Two entries of one fd (death between the append of
+			 * the newer and the clear of the older): the newer wins;
+			 * the older one's bit is cleared below. */
+			if (stale_push(&rp->stale, &rp->nstale, &rp->capstale, f) < 0)
+				return -ENOMEM;
+		}
+		f->log = e->region;
+		f->entry_id = e->id;
+		f->client_id = e->desc.client_id;
+		f->fd = e->op.fd;
+		f->flags = e->op.flags & FD_FLAGS_KEPT;
+		f->ino = e->desc.targets[PLOG_T_INODE];
+		f->offset = plogsvc_fd_offset(&e->op);
+		f->creds = plogsvc_creds(&e->op);
+	}
+	return 0;
+}
+
+/* Pass 2: reopen the fds whose inode exists now (durable, or kept as an
+ * orphan); the others wait for their creation in pass 3. */
+static void pass_reopen(struct replay *rp)
+{
+	for (size_t j = 0; j < rp->nfds; j++)
+		rfd_open(rp, &rp->fds[j]);
+}
+
+/* Pass 3: Act on every non-durable entry in global order; durable ones are
+ * Ignored (their effects are on disk: durability is a prefix), except for
+ * the fd they leave (Modify). */
+static void pass_act(struct replay *rp, const struct plog_entry *ents, size_t count)
+{
+	struct ank_ctl_report *rep = rp->rep;
+	/* How many entries this pass acts on (fault point recovery_mid_aim). */
+	size_t to_act = 0;
+	for (size_t k = 0; k < count; k++) {
+		const struct plog_entry *e = &ents[k];
+		if (e->err || e->desc_copy == PLOG_COPY_NONE || e->desc.tid <= rp->durable ||
+		    synced_undone(e, rp->durable))
+			continue;
+		const struct op_info *o = op_info(e->op.opcode);
+		if (o && op_acts(o))
+			to_act++;
+	}
+	bool mid_passed = false;
+	for (size_t k = 0; k < count; k++) {
+		const struct plog_entry *e = &ents[k];
+		if (e->err || e->desc_copy == PLOG_COPY_NONE)
+			continue;
+		if (synced_undone(e, rp->durable)) {
+			rep->ignored++; /* never ran, as far as anyone can tell */
+			continue;
+		}
+		bool fd_live = (e->desc.targets_status & (1u << PLOG_T_FD)) != 0;
+		const struct op_info *o = op_info(e->op.opcode);
+		uint8_t aim = o ? o->aim : AIM_NOT_LOGGED;
+		if (e->desc.tid <= rp->durable) {
+			/* Durable: only a live fd comes back (creat -> open,
+			 * write/read -> lseek); an lseek is Acted (offset). */
+			if (!fd_live)
+				rep->ignored++;
+			else if (aim == AIM_SEEK)
+				rep->acted++;
+			else
+				rep->modified++;
+			continue;
+		}
+		/* (The inode bit may lag behind the tid: decide by the tid.) */
+		switch (aim) {
+		case AIM_OFFSET:
+			if (fd_live)
+				rep->modified++;
+			else
+				rep->ignored++;
+			continue;
+		case AIM_SEEK:
+			if (fd_live)
+				rep->acted++;
+			else
+				rep->ignored++;
+			continue;
+		case AIM_OPEN:
+		case AIM_DATA:
+		case AIM_REDO:
+			break;
+		default:
+			rep->ignored++;
+			continue;
+		}
+		int r = replay_act(rp, e);
+		rp->acted++;
+		rep->acted++;
+		if (!mid_passed && rp->acted * 2 >= to_act) {
+			mid_passed = true;
+			server_fault(SERVER_FAULT_RECOVERY_MID_AIM);
+		}
+		if (r < 0) {
+			rp->failed++;
+			fprintf(stderr, "ananke: server: replay of %s (%s%s%s) failed: %s\n",
+				o && o->name ? o->name : "?", e->op.path ? e->op.path : "",
+				e->op.path2 ? " -> " : "", e->op.path2 ? e->op.path2 : "", strerror(-r));
+		}
+	}
+}
+
+/* Pass 4: fd offsets; report fds that could not come back. */
+static void pass_offsets(struct replay *rp)
+{
+	for (size_t j = 0; j < rp->nfds; j++) {
+		struct rfd *f = &rp->fds[j];
+		if (!f->opened) {
+			int r = rfd_open(rp, f);
+			if (r < 0) {
+				fprintf(stderr, "ananke: server: client %" PRIu64 ": fd %d (inode "
+						"%" PRIu64 ") cannot be reopened: %s\n",
+					f->client_id, f->fd, f->ino, strerror(-r));
+				continue;
+			}
+		}
+		struct server_recovered *x = recovered_get(rp->srv, f->client_id, f->creds);
+		fs_set_offset(x->client, f->fd, f->offset); /* a directory's: its position */
+	}
+}
+
+/* Pass 5: free what the replay no longer needs, release orphans no rebuilt
+ * fd holds (same transaction), and go on with the old logs. */
+static int pass_go_on(struct replay *rp, const struct plog_entry *ents, size_t count)
+{
+	struct server *srv = rp->srv;
+	rp->nwfd = 0; /* (their fds close with the scratch clients) */
+	for (unsigned k = 0; k < rp->nscratch; k++)
+		fs_client_free(rp->scratch[k].c);
+	rp->nscratch = 0;
+	int rc = fs_release_orphans(srv->fs);
+	if (rc < 0)
+		return rc;
+	rc = continue_logs(srv, rp, ents, count, rp->stale, rp->nstale, rp->max_order);
+	if (rc < 0) {
+		fprintf(stderr, "ananke: server: recovery: the p-logs cannot be appended to (%s); "
+				"making the replay durable and starting fresh logs\n",
+			strerror(-rc));
+		rc = restart_logs(srv, rp, rp->max_order);
+	}
+	return rc;
+}
+
+int replay_run(struct server *srv, struct plog_entry *ents, size_t count,
+	       struct ank_ctl_report *rep)
+{
+	struct replay rp = {.srv = srv, .rep = rep, .durable = fs_mount_durable_tid(srv->fs)};
+	int rc = pass_fd_table(&rp, ents, count);
+	if (rc == 0) {
+		/* Ids of the crashed server are never reused: a crash after
+		 * this replay's sync must find every replayed entry below the
+		 * new D. And the replay becomes durable all at once (commits
+		 * held until its sync). */
+		fs_reserve_tids(srv->fs, rp.max_tid);
+		fs_hold_commits(srv->fs, true);
+		server_fault(SERVER_FAULT_RECOVERY_SLOW_HOLD);
+		pass_reopen(&rp);
+		pass_act(&rp, ents, count);
+		pass_offsets(&rp);
+		rc = pass_go_on(&rp, ents, count);
+	}
+	if (rc == 0)
+		fprintf(stderr, "ananke: server: recovery: %zu p-log entries (durable tid %" PRIu64
+				"), %zu replayed (%zu failed), %zu corrupt, %zu fds rebuilt\n",
+			count, rp.durable, rp.acted, rp.failed, rp.corrupt, rp.nfds);
+	fs_hold_commits(srv->fs, false);
+	for (unsigned k = 0; k < rp.nscratch; k++)
+		fs_client_free(rp.scratch[k].c);
+	free(rp.fds);
+	free(rp.ipc_done);
+	free(rp.stale);
+
+	return rc;
+}
+
