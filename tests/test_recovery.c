@@ -631,17 +631,18 @@ static void *kill_during_delay(void *arg)
 			return NULL;
 		svc_sleep_ms(1);
 	}
-	svc_sleep_ms(30); /* the worker sleeps 60 ms; commits run every 1 ms */
+	svc_sleep_ms(120); /* the worker sleeps 150 ms; commits run every 1 ms */
 	k->killed = kill((pid_t)k->pid, SIGKILL) == 0;
 	return NULL;
 }
 
 /* Commit gate (docs/RECOVERY.md, invariant 6): a call that ran but is not
  * logged yet must not be made durable by a commit. The fault point
- * log_delay holds an O_APPEND write 60 ms between running and logging,
+ * log_delay holds an O_APPEND write 150 ms between running and logging,
  * while the background commit runs every 1 ms, and the server is killed
- * in the middle. Without the gate the write is durable without an entry,
- * and recovery runs it again from the ring: the file holds it twice. */
+ * 120 ms into it (longer than any wait the gate once gave up after).
+ * Without the gate the write is durable without an entry, and recovery
+ * runs it again from the ring: the file holds it twice. */
 static void append_is_never_made_durable_before_its_entry(void **state)
 {
 	(void)state;

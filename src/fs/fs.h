@@ -345,9 +345,13 @@ void fs_set_commit_hook(struct fs *fs, void (*fn)(void *arg, uint64_t durable_ti
 /* A gate every commit passes before it freezes the running transaction,
  * called with the fs lock held: fn may wait (without calling into the core)
  * until calls that released the lock are recorded elsewhere, so that no
- * call becomes durable before its record exists. `self` is the calling
- * thread's fs_stamp_publish slot (NULL when none), for fn to leave out. */
-void fs_set_commit_gate(struct fs *fs, void (*fn)(void *arg, const uint64_t *self), void *arg);
+ * call becomes durable before its record exists, and returns true. When it
+ * gives up waiting for a while it returns false: the commit then releases
+ * the fs lock for a moment (a call that needs it to be recorded can take
+ * it) and passes the gate again. It never goes on before fn said true.
+ * `self` is the calling thread's fs_stamp_publish slot (NULL when none),
+ * for fn to leave out. */
+void fs_set_commit_gate(struct fs *fs, bool (*fn)(void *arg, const uint64_t *self), void *arg);
 
 /* Directory reading through an fd opened with fs_open(path, O_RDONLY |
  * O_DIRECTORY). Fills at most `max` entries starting at the fd's position and

@@ -90,8 +90,10 @@ void guard_inode_use(struct fs *fs, struct inode *ip);
 /* The inode is being freed: off the touched list. */
 void guard_inode_forget(struct fs *fs, struct inode *ip);
 
-/* ops.c: run the commit gate (journal_commit calls it first). */
-void fs_commit_gate(struct fs *fs);
+/* ops.c: run the commit gate (journal_commit calls it first). False when
+ * the gate was not passed and the fs lock was released meanwhile: the
+ * caller starts over. */
+bool fs_commit_gate(struct fs *fs);
 
 int buf_init(struct fs *fs, size_t limit);
 /* Check a buffer's seal when nobody is changing it (unused, or a pinned
@@ -404,7 +406,7 @@ struct fs {
 	bool commits_held;         /* no commit at operation boundaries, nor in
 	                              the background (fs_hold_commits) */
 	/* Commit gate (fs_set_commit_gate), under fs->lock. */
-	void (*gate_fn)(void *arg, const uint64_t *self);
+	bool (*gate_fn)(void *arg, const uint64_t *self);
 	void *gate_arg;
 	/* Commit notification (ops.c, fs_set_commit_hook). fn, arg and
 	 * hook_reported change only while hook_busy is held; fn and arg also

@@ -342,7 +342,8 @@ int journal_commit(struct fs *fs)
 		/* Every call that released the lock is recorded before its
 		 * effects can become durable (fs_set_commit_gate); from here to
 		 * the freeze below the lock is held, so no call joins meanwhile. */
-		fs_commit_gate(fs);
+		if (!fs_commit_gate(fs))
+			continue; /* the lock was released: look again */
 		if (j->error)
 			return j->error;
 		if (fs->read_only)

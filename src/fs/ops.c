@@ -1507,7 +1507,7 @@ uint64_t fs_inode_change_tid(struct fs_client *c, uint64_t ino)
 	return t;
 }
 
-void fs_set_commit_gate(struct fs *fs, void (*fn)(void *arg, const uint64_t *self), void *arg)
+void fs_set_commit_gate(struct fs *fs, bool (*fn)(void *arg, const uint64_t *self), void *arg)
 {
 	lock(fs);
 	fs->gate_fn = fn;
@@ -1515,10 +1515,16 @@ void fs_set_commit_gate(struct fs *fs, void (*fn)(void *arg, const uint64_t *sel
 	unlock(fs);
 }
 
-void fs_commit_gate(struct fs *fs)
+bool fs_commit_gate(struct fs *fs)
 {
-	if (fs->gate_fn)
-		fs->gate_fn(fs->gate_arg, stamp_slot);
+	if (!fs->gate_fn || fs->gate_fn(fs->gate_arg, stamp_slot))
+		return true;
+	/* A call waited for may need the fs lock to be recorded: let it. */
+	pthread_mutex_unlock(&fs->lock);
+	struct timespec ts = {0, 200000};
+	nanosleep(&ts, NULL);
+	pthread_mutex_lock(&fs->lock);
+	return false;
 }
 
 void fs_set_commit_hook(struct fs *fs, void (*fn)(void *arg, uint64_t durable_tid), void *arg)

@@ -61,7 +61,7 @@
  *                      answers of at least one byte.
  *   log_delay          when a WRITE or PWRITE ran (fs lock released) and
  *                      before its p-log entry is appended: the worker
- *                      sleeps 60 ms (no abort) and goes on, so that a
+ *                      sleeps 150 ms (no abort) and goes on, so that a
  *                      commit surely comes in between. Passes are counted
  *                      for WRITE and PWRITE in recovery mode "ananke".
  *
@@ -175,7 +175,7 @@ void server_fault_pass(enum server_fault p)
 			pause();
 	}
 	if (p == SERVER_FAULT_RECOVERY_SLOW_HOLD || p == SERVER_FAULT_LOG_DELAY) {
-		struct timespec ts = {0, (p == SERVER_FAULT_LOG_DELAY ? 60 : 50) * 1000 * 1000};
+		struct timespec ts = {0, (p == SERVER_FAULT_LOG_DELAY ? 150 : 50) * 1000 * 1000};
 		nanosleep(&ts, NULL);
 		return;
 	}

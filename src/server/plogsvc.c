@@ -528,10 +528,12 @@ void plogsvc_clear_ipc(struct server_worker *w, uint64_t id)
  * fs lock stays in its worker's log_pending until its entry is appended. A
  * commit in that window could make the call durable without an entry, and
  * a crash then would run it again; so a commit first waits (fs lock held,
- * nothing else can run) for every other worker's pending entry. The wait
- * is bounded (100 ms), so that a worker that needs the fs lock to log (a
- * rare fallback) cannot deadlock the commit; hitting the bound is said. */
-static void plogsvc_commit_gate(void *arg, const uint64_t *self)
+ * nothing else can run) for every other worker's pending entry. After 10 ms
+ * it gives up for now: the core releases the fs lock for a moment (a worker
+ * that needs it to log, a rare fallback, takes it) and asks again. The
+ * commit never goes on while a call is unlogged; a wait longer than a
+ * second is said once. */
+static bool plogsvc_commit_gate(void *arg, const uint64_t *self)
 {
 	struct server *srv = arg;
 	uint64_t t0 = 0;
@@ -546,14 +548,21 @@ static void plogsvc_commit_gate(void *arg, const uint64_t *self)
 			uint64_t now = ank_mono_ns();
 			if (!t0) {
 				t0 = now;
-			} else if (now - t0 > 100000000ull) {
-				fprintf(stderr, "ananke: server: a commit waited 100 ms for worker %u "
-						"to log its call; going on\n", k);
-				return;
+			} else if (now - t0 > 10000000ull) {
+				uint64_t since = __atomic_load_n(&srv->gate_wait_since, __ATOMIC_RELAXED);
+				if (!since)
+					__atomic_store_n(&srv->gate_wait_since, t0, __ATOMIC_RELAXED);
+				else if (now - since > 1000000000ull &&
+					 !__atomic_exchange_n(&srv->gate_wait_said, true, __ATOMIC_RELAXED))
+					fprintf(stderr, "ananke: server: a commit has waited over 1 s for "
+							"worker %u to log its call\n", k);
+				return false;
 			}
 			sched_yield();
 		}
 	}
+	__atomic_store_n(&srv->gate_wait_since, 0, __ATOMIC_RELAXED);
+	return true;
 }
 
 /* The durable tid advanced: entries whose effects joined a transaction up

@@ -243,6 +243,8 @@ struct server {
 	struct server_plog *plogs;       /* [nplogs] */
 	unsigned nplogs;                 /* == nworkers */
 	bool logs_continued;             /* takeover went on with the old p-logs */
+	uint64_t gate_wait_since;        /* the commit gate has been waiting since (ns) */
+	bool gate_wait_said;             /* a long gate wait was said once */
 	uint64_t order_base;             /* entry order = base + fs_stamp order */
 	struct server_recovered *recovered; /* [control] rebuilt, not attached */
 };
