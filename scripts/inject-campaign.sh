@@ -4,23 +4,28 @@
 # until N injections are done; then the table of outcomes by memory class
 # (heap, page cache, stack, p-log, ring) and the totals.
 #
-#   scripts/inject-campaign.sh [--injections N] [--per-round N] [--out DIR] [--build DIR]
+#   scripts/inject-campaign.sh [--injections N] [--per-round N] [--first-round K]
+#                              [--out DIR] [--build DIR]
 #
-# Defaults: 20000 injections, 500 per round, out build/inject.
+# Defaults: 20000 injections, 500 per round, out build/inject. Round k uses
+# seed k; --first-round K starts at K (to extend an earlier campaign with new
+# seeds: concatenate the rounds.log files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 total=20000
 per=500
+first=1
 out=build/inject
 build=build
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--injections) total=$2; shift 2 ;;
 	--per-round) per=$2; shift 2 ;;
+	--first-round) first=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
-	*) echo "usage: $0 [--injections N] [--per-round N] [--out DIR] [--build DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--injections N] [--per-round N] [--first-round K] [--out DIR] [--build DIR]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "inject-campaign: needs root (/proc/PID/mem of the server)" >&2; exit 1; }
@@ -29,7 +34,7 @@ make --no-print-directory BUILD="$build" "$build/bin/ananke" "$build/tests/test_
 mkdir -p "$out"
 : >"$out/rounds.log"
 done_n=0
-round=0
+round=$((first - 1))
 start=$(date +%s)
 while [ "$done_n" -lt "$total" ]; do
 	round=$((round + 1))
