@@ -246,6 +246,26 @@ uint64_t plog_used(const struct plog *p)
 	return p->head_pos - p->tail_pos;
 }
 
+uint64_t plog_capacity(const struct plog *p)
+{
+	return p->copy_size;
+}
+
+uint64_t plog_headroom(const struct plog *p)
+{
+	return p->headroom;
+}
+
+uint64_t plog_tail(const struct plog *p)
+{
+	return p->tail_pos;
+}
+
+const void *plog_next_op_csum(const struct plog *p)
+{
+	return p->copy[PLOG_PRIMARY] + p->head_pos % p->copy_size + PLOG_DESC_SIZE + 4;
+}
+
 static void put_wrap(struct plog *p, uint64_t phys)
 {
 	struct plog_wrap_rec w = {

@@ -259,7 +259,8 @@ struct plog_desc {
 	uint64_t req_seq;        /* ring request sequence (opaque here) */
 };
 
-/* The writer's handle. Fields are private to plog.c. */
+/* The writer's handle. Its fields are private to src/plog: other code uses
+ * the functions below (plog_used, plog_capacity, plog_headroom, ...). */
 struct plog {
 	uint8_t *mem;
 	struct plog_header *hdr;
@@ -332,6 +333,16 @@ int plog_gc(struct plog *p);
 
 /* Bytes between tail and head (kept entries, markers, padding). */
 uint64_t plog_used(const struct plog *p);
+/* Bytes of the entry area (of each copy). */
+uint64_t plog_capacity(const struct plog *p);
+/* Bytes ordinary appends leave free (plog_set_headroom). */
+uint64_t plog_headroom(const struct plog *p);
+/* Position of the oldest kept entry (positions only grow). */
+uint64_t plog_tail(const struct plog *p);
+/* Where the next append stores the checksum of its primary operation part
+ * (fault injection: the last store before the descriptor, the commit
+ * point, is written). */
+const void *plog_next_op_csum(const struct plog *p);
 
 /* How full a region is, from its newest position record (safe to call
  * while the writer runs, e.g. for a status report): bytes between tail and

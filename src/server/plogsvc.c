@@ -116,8 +116,7 @@ static void fault_plog_hook(void *arg, const void *addr, size_t len)
 	struct plog *p = fault_plog;
 	if (!p || len != 4)
 		return;
-	const uint8_t *o0 = p->copy[PLOG_PRIMARY] + p->head_pos % p->copy_size + PLOG_DESC_SIZE;
-	if ((const uint8_t *)addr == o0 + 4)
+	if (addr == plog_next_op_csum(p))
 		server_fault(SERVER_FAULT_PLOG_AFTER_OP);
 }
 
@@ -193,7 +192,7 @@ static int reloc_collect(const struct plog_entry *e, void *arg)
  * log forward. Returns how many moved. */
 static size_t relocate_fds(struct server_plog *l)
 {
-	struct reloc_scan rs = {.before = l->p->tail_pos + plog_used(l->p) / 2};
+	struct reloc_scan rs = {.before = plog_tail(l->p) + plog_used(l->p) / 2};
 	plog_scan(l->mem, l->size, 0, reloc_collect, &rs);
 	size_t moved = 0;
 	for (size_t k = 0; k < rs.n; k++) {
@@ -311,7 +310,7 @@ void plogsvc_prepare(struct server_worker *w, const struct request *rq)
 	uint64_t data = o && o->data == DATA_IN ? rq->len : 0;
 	/* an entry cannot straddle the end: twice its size is surely room */
 	uint64_t need = 2 * (small + data) + PLOG_WRAP_SIZE;
-	if (need > l->p->copy_size / 2)
+	if (need > plog_capacity(l->p) / 2)
 		need = 2 * small + PLOG_WRAP_SIZE;
 	for (int attempt = 0; attempt < 4; attempt++) {
 		pthread_mutex_lock(&l->lock);
@@ -319,8 +318,8 @@ void plogsvc_prepare(struct server_worker *w, const struct request *rq)
 			plog_gc(l->p);
 		if (attempt == 3 && relocate_fds(l) > 0)
 			plog_gc(l->p);
-		uint64_t used = plog_used(l->p) + l->p->headroom;
-		bool room = used < l->p->copy_size && l->p->copy_size - used >= need;
+		uint64_t used = plog_used(l->p) + plog_headroom(l->p);
+		bool room = used < plog_capacity(l->p) && plog_capacity(l->p) - used >= need;
 		uint64_t oldest = l->npend ? l->pend[0].tid : 0;
 		pthread_mutex_unlock(&l->lock);
 		if (room)
@@ -456,10 +455,10 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	struct server_plog *lw = &srv->plogs[w->index];
 	uint64_t used = plog_used(lw->p); /* a racy read of our own log: a hint */
 	if (!lw->kicked && srv->plog_commit_at &&
-	    used > lw->p->copy_size / 100 * srv->plog_commit_at) {
+	    used > plog_capacity(lw->p) / 100 * srv->plog_commit_at) {
 		lw->kicked = true;
 		fs_commit_soon(srv->fs);
-	} else if (lw->kicked && used < lw->p->copy_size / 4) {
+	} else if (lw->kicked && used < plog_capacity(lw->p) / 4) {
 		lw->kicked = false;
 	}
 	if ((rc == -E2BIG || rc == -ENOSPC) && (dlen > 0 || (d.targets_status & (1u << PLOG_T_INODE)))) {
@@ -627,7 +626,7 @@ int plogsvc_fresh_logs(struct server *srv)
 		if (rc < 0)
 			return rc;
 		/* Room to move long-lived fd entries forward when full. */
-		plog_set_headroom(l->p, l->p->copy_size / 16);
+		plog_set_headroom(l->p, plog_capacity(l->p) / 16);
 		l->npend = 0;
 		l->nfwd = 0;
 	}

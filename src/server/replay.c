@@ -268,7 +268,7 @@ static int continue_logs(struct server *srv, struct replay *rp, const struct plo
 	uint64_t r = fs_running_tid(srv->fs);
 	for (unsigned k = 0; k < srv->nplogs; k++) {
 		struct server_plog *l = &srv->plogs[k];
-		plog_set_headroom(l->p, l->p->copy_size / 16);
+		plog_set_headroom(l->p, plog_capacity(l->p) / 16);
 		l->npend = l->nfwd = 0;
 	}
 	for (size_t k = 0; k < count; k++) {
