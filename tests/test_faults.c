@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../include/ananke.h"
@@ -557,6 +558,61 @@ static void damaged_read_answer_is_never_returned(void **state)
 	}
 }
 
+/* ---- (i) fatal signals sent from outside ------------------------------------------ */
+
+/* SIGSEGV and SIGABRT sent by another process (kill(2)) are not the
+ * server's fault: a request in flight at several such deaths is run again
+ * each time, never quarantined. Each flush sleeps 300 ms
+ * (ANANKE_FAULT_FLUSH_SLEEP_MS), so an fsync is surely in flight when the
+ * signal comes; four servers die in a row under it, and it returns 0. */
+static void outside_fatal_signals_never_quarantine_a_request(void **state)
+{
+	(void)state;
+	arm("ananke", NULL);
+	setenv("ANANKE_FAULT_FLUSH_SLEEP_MS", "300", 1);
+	int started = svc_start(&g_svc, "64M", 2);
+	unsetenv("ANANKE_FAULT_FLUSH_SLEEP_MS");
+	assert_int_equal(started, 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	static uint8_t a[8192];
+	pattern(a, sizeof(a), 31);
+	int fd = ank_open("/s", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write(fd, a, sizeof(a)), (ssize_t)sizeof(a));
+	fflush(stdout);
+	pid_t killer = fork();
+	assert_true(killer >= 0);
+	if (killer == 0) {
+		/* four deaths while the fsync is in flight */
+		struct svc_status st;
+		long long last = 0;
+		for (int k = 0; k < 4; k++) {
+			uint64_t t0 = svc_now_ms();
+			while ((svc_status(&g_svc, &st) < 0 || st.server_pid <= 0 ||
+				st.server_pid == last || strcmp(st.state, "running") != 0) &&
+			       svc_now_ms() - t0 < 20000)
+				svc_sleep_ms(5);
+			svc_sleep_ms(120); /* inside the re-run fsync's 300 ms flush */
+			last = st.server_pid;
+			if (kill((pid_t)st.server_pid, k % 2 ? SIGABRT : SIGSEGV) < 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	assert_int_equal(ank_fsync(fd), 0);
+	int kst = 0;
+	assert_int_equal(waitpid(killer, &kst, 0), killer);
+	assert_true(WIFEXITED(kst) && WEXITSTATUS(kst) == 0);
+	struct svc_status ss;
+	assert_int_equal(svc_status(&g_svc, &ss), 0);
+	printf("restarts %lld: %s\n", ss.restarts, ss.json);
+	assert_true(ss.restarts >= 4);
+	assert_non_null(strstr(ss.json, "\"quarantined\": 0,"));
+	assert_false(log_contains("quarantined a request"));
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+}
+
 int main(void)
 {
 	/* A directory for the fault's "fired" marker file. */
@@ -574,6 +630,7 @@ int main(void)
 		cmocka_unit_test_teardown(none_mode_loses_unsynced_create, teardown),
 		cmocka_unit_test_teardown(damaged_entry_is_never_used, teardown),
 		cmocka_unit_test_teardown(damaged_read_answer_is_never_returned, teardown),
+		cmocka_unit_test_teardown(outside_fatal_signals_never_quarantine_a_request, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,
 		                          teardown),
 		cmocka_unit_test_teardown(crash_during_stop_is_recovered_and_nothing_is_lost,

@@ -146,9 +146,15 @@ struct ank_stats_page {
 	                                        bumped by each worker as it loops
 	                                        (also idle), never inside a request */
 	uint64_t io_busy;                    /* [server, atomic] device calls in progress */
+	uint32_t signalled_pid;              /* [server, atomic] pid of a server dying of a
+	                                        fatal signal another process sent it
+	                                        (kill(2)), set by its signal handler;
+	                                        only spares that death from quarantine */
+	uint32_t pad;
 };
 _Static_assert(offsetof(struct ank_stats_page, ops) == 16, "stats layout");
 _Static_assert(offsetof(struct ank_stats_page, beat) == 528, "stats layout");
 _Static_assert(offsetof(struct ank_stats_page, io_busy) == 1040, "stats layout");
+_Static_assert(offsetof(struct ank_stats_page, signalled_pid) == 1048, "stats layout");
 
 #endif

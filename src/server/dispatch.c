@@ -259,35 +259,6 @@ void dispatch_complete(void *ring, unsigned i, int64_t result)
 		ank_futex_wake(&slot->state);
 }
 
-/* Recovery "sync": make the effect of a successful gap-creating request
- * durable before its reply. Data operations fsync their file (data, inode
- * and directory entry: fs.h), the rest commit everything. Returns the
- * result, or the sync's error when the effect could not be made durable. */
-static int64_t sync_after(struct server_worker *w, struct fs_client *c, const struct request *rq,
-			  int64_t result)
-{
-	const struct op_info *o = op_info(rq->opcode);
-	int rc;
-	if (result < 0 || !o)
-		return result;
-	switch (o->sync) {
-	case SYNC_NEW_FD:
-		if (!op_changes_fs(o, rq->flags))
-			return result;
-		rc = fs_fsync(c, (int)result);
-		break;
-	case SYNC_FD:
-		rc = fs_fsync(c, rq->fd);
-		break;
-	case SYNC_ALL:
-		rc = fs_sync(w->srv->fs);
-		break;
-	default:
-		return result;
-	}
-	return rc < 0 ? rc : result;
-}
-
 void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i)
 {
 	struct ank_ring_slot *slot = ank_ring_slot(r->map, i);
@@ -308,23 +279,18 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	uint32_t rq_sum = crc32c(0, &rq, sizeof(rq)), paths_sum = 0;
 	bool paths_set = false; /* (a request refused before its paths were copied has none) */
 	server_fault(SERVER_FAULT_HANG);
-	bool logging = w->srv->ananke;
-	if (logging) {
-		plogsvc_prepare(w, &rq);
-		fs_stamp_clear();
-		fs_stamp_publish(&w->log_pending);
-	}
+	const struct recovery_mode *m = w->srv->mode;
+	if (m->before_run)
+		m->before_run(w, &rq);
 	int64_t result = request_run(w, r, i, &rq, &wst, &has_st, path, path2, &paths_sum,
 				     &paths_set);
 	int64_t result_copy = ~result;
-	/* The call's order, transaction and fd, taken under the fs lock. */
-	struct fs_stamp stamp;
-	if (logging) {
-		fs_stamp_publish(NULL);
-		fs_stamp_last(&stamp);
+	if (m->after_run) {
+		int64_t after = m->after_run(w, r, &rq, result);
+		if (after != result) /* (sync: the effect could not be made durable) */
+			result_copy = ~after;
+		result = after;
 	}
-	if (w->srv->sync_mode)
-		result = sync_after(w, r->client, &rq, result), result_copy = ~result;
 	if (has_st)
 		memcpy(slot->out, &wst, sizeof(wst));
 	/* The client checks the bytes it copies out against this. */
@@ -343,18 +309,10 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 				"ran (memory corruption); stopping before it is logged or answered\n");
 		abort();
 	}
-	uint64_t id = PLOG_ID_NONE;
-	if (logging && o && o->data == DATA_IN)
-		server_fault(SERVER_FAULT_LOG_DELAY);
-	if (logging) {
-		id = plogsvc_log(w, r, i, &rq, path, path2, result, &stamp);
-		__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE);
-	}
+	uint64_t id = m->record ? m->record(w, r, i, &rq, path, path2, result) : PLOG_ID_NONE;
 	dispatch_complete(r->map, i, result);
-	if (id != PLOG_ID_NONE) {
-		server_fault(SERVER_FAULT_AFTER_DONE);
-		plogsvc_clear_ipc(w, id);
-	}
+	if (m->answered)
+		m->answered(w, id);
 	/* Advisory counter; the stats page is shared memory, 64-bit wide, so
 	 * a plain atomic add (barrier.h only has 32-bit words). */
 	__atomic_fetch_add(&w->srv->stats->ops[w->index], 1, __ATOMIC_RELAXED);

@@ -71,6 +71,33 @@
 
 static volatile sig_atomic_t server_signalled;
 
+/* A fatal signal (SIGSEGV, SIGABRT, ...) sent by another process with
+ * kill(2) is not the server's own fault: say so on the stats page, so that
+ * the supervisor does not count the death against the requests in flight
+ * (quarantine.c), then die of it as if not caught. A fault of the server's
+ * own (si_code > 0) or its own abort() (SI_TKILL from itself) says nothing. */
+static struct ank_stats_page *fatal_stats;
+
+static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (fatal_stats && (si->si_code == SI_USER || si->si_code == SI_QUEUE) &&
+	    si->si_pid != getpid())
+		__atomic_store_n(&fatal_stats->signalled_pid, (uint32_t)getpid(), __ATOMIC_RELEASE);
+	raise(sig); /* SA_RESETHAND: the default action now */
+}
+
+static void catch_fatal_signals(struct ank_stats_page *stats)
+{
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+	fatal_stats = stats;
+	struct sigaction sa = {.sa_sigaction = on_fatal_signal,
+			       .sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER};
+	sigemptyset(&sa.sa_mask);
+	for (unsigned k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++)
+		sigaction(sigs[k], &sa, NULL);
+}
+
 static void server_on_signal(int sig)
 {
 	server_signalled = sig;
@@ -297,10 +324,10 @@ static int server_attach(struct server *srv, const struct ank_ctl_msg *m, int ri
 		goto out;
 	}
 	hdr = r->hdr;
-	if (srv->ananke) {
+	if (srv->mode->adopt) {
 		/* Transparent: the fds rebuilt from the p-logs are the client's;
 		 * logged completions are published, the rest runs again. */
-		if (plogsvc_adopt(srv, r))
+		if (srv->mode->adopt(srv, r))
 			server_fault(SERVER_FAULT_RECOVERY_RESUME);
 	} else if (ring_was_served(hdr)) {
 		rc = ring_take_over(r);
@@ -340,8 +367,8 @@ static void ring_release(struct server *srv, struct server_ring *r, bool fail_pe
 		worker_remove_ring(r->worker, r);
 	if (fail_pending)
 		dispatch_fail_pending(r->map, -EIO);
-	if (srv->ananke)
-		plogsvc_ring_free(srv, r);
+	if (srv->mode->ring_free)
+		srv->mode->ring_free(srv, r);
 	fs_client_free(r->client);
 	munmap(r->map, ANK_RING_TOTAL_SIZE);
 	free(r);
@@ -354,7 +381,7 @@ static int server_detach(struct server *srv, uint64_t client_id)
 		pp = &(*pp)->next;
 	struct server_ring *r = *pp;
 	if (!r)
-		return srv->ananke && plogsvc_drop(srv, client_id) ? 0 : -ENOENT;
+		return srv->mode->drop && srv->mode->drop(srv, client_id) ? 0 : -ENOENT;
 	*pp = r->next;
 	ring_release(srv, r, false);
 	return 0;
@@ -432,8 +459,8 @@ static int server_teardown(struct server *srv)
 		free(srv->workers);
 		srv->workers = NULL;
 	}
-	if (srv->ananke)
-		plogsvc_stop(srv);
+	if (srv->mode->stop)
+		srv->mode->stop(srv);
 	if (srv->fs) {
 		server_fault(SERVER_FAULT_STOP_UNMOUNT);
 		rc = fs_unmount(srv->fs);
@@ -473,9 +500,9 @@ static int server_prepare(struct server *srv, const char *image, unsigned nworke
 				      : strerror(-rc));
 		return rc;
 	}
-	if (srv->ananke) {
+	if (srv->mode->map) {
 		srv->nworkers = nworkers;
-		rc = plogsvc_map(srv);
+		rc = srv->mode->map(srv);
 		srv->nworkers = 0;
 		if (rc < 0) {
 			fprintf(stderr, "ananke: server: recovery ananke: %s\n", strerror(-rc));
@@ -523,7 +550,7 @@ static void fault_mid_journal(void)
  * server's state from the p-logs; start serving. Fills srv->report. */
 static int server_mount(struct server *srv, const char *image)
 {
-	struct fs_options opt = {.keep_orphans = srv->ananke,
+	struct fs_options opt = {.keep_orphans = srv->mode->keep_orphans,
 				  .commit_interval_ms = srv->commit_ms,
 				  .idle_checkpoint_ms = srv->idle_ckpt_ms};
 	if (server_fault_point == SERVER_FAULT_RECOVERY_MID_JOURNAL)
@@ -540,9 +567,9 @@ static int server_mount(struct server *srv, const char *image)
 		return rc;
 	}
 	srv->report.journal_us = us_since(t0);
-	if (srv->ananke) {
+	if (srv->mode->start) {
 		/* Before any ring is attached: rebuild what the dead server had. */
-		rc = plogsvc_start(srv);
+		rc = srv->mode->start(srv);
 		if (rc < 0) {
 			fprintf(stderr, "ananke: server: recovery ananke: %s\n", strerror(-rc));
 			return rc;
@@ -709,7 +736,7 @@ static int arg_uint(const char *name, const char *v, unsigned long max, uint32_t
 
 int server_main(int argc, char **argv)
 {
-	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD, .plog_commit_at = 50};
+	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD, .plog_commit_at = 50, .mode = &recovery_none};
 	const char *image = NULL;
 	unsigned nworkers = 0;
 	struct stat st;
@@ -727,12 +754,8 @@ int server_main(int argc, char **argv)
 		} else if ((!strcmp(argv[i], "--recovery") && i + 1 < argc) ||
 			   !strncmp(argv[i], "--recovery=", 11)) {
 			const char *mode = argv[i][10] == '=' ? argv[i] + 11 : argv[++i];
-			srv.ananke = srv.sync_mode = false;
-			if (!strcmp(mode, "ananke")) {
-				srv.ananke = true;
-			} else if (!strcmp(mode, "sync")) {
-				srv.sync_mode = true;
-			} else if (strcmp(mode, "none") != 0) {
+			srv.mode = recovery_mode_named(mode);
+			if (!srv.mode) {
 				fprintf(stderr, "ananke: server: unknown recovery mode '%s' "
 						"(supported: none, ananke, sync)\n",
 					mode);
@@ -782,6 +805,8 @@ int server_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	stats_map(&srv);
+	if (srv.stats)
+		catch_fatal_signals(srv.stats);
 	if (!srv.stats) {
 		rc = -ENOMEM;
 		fprintf(stderr, "ananke: server: out of memory\n");

@@ -209,6 +209,7 @@ struct server_worker {
 	 * call releases its lock, cleared by the worker after logging; read by
 	 * the other workers before they log] */
 	uint64_t log_pending;
+	struct fs_stamp stamp;           /* the running request's (mode ananke) */
 };
 
 struct server {
@@ -231,12 +232,10 @@ struct server {
 	bool took_over;
 	struct ank_ctl_report report;    /* [control] */
 
-	/* Recovery "sync": every gap-creating operation is made durable
-	 * before its reply (no p-log). */
-	bool sync_mode;
+	/* The recovery mode (mode.c): none, sync or ananke. */
+	const struct recovery_mode *mode;
 
-	/* Recovery "ananke" (NULL plogs in mode "none") */
-	bool ananke;
+	/* Recovery "ananke" (NULL plogs in the other modes) */
 	uint32_t commit_ms; /* background commit interval (--commit-ms), 0: the core's default */
 	uint32_t idle_ckpt_ms; /* --idle-checkpoint-ms: 0 default, UINT32_MAX never */
 	uint32_t plog_commit_at; /* --plog-commit-at: % of a p-log that starts a commit, 0 never */
@@ -265,9 +264,45 @@ int worker_add_ring(struct server_worker *w, struct server_ring *r);
  * it. Control thread only. */
 void worker_remove_ring(struct server_worker *w, struct server_ring *r);
 
-/* ---- plogsvc.c (recovery "ananke") ----------------------------------------- */
+/* ---- mode.c: the recovery modes ---------------------------------------------- */
 
 struct request;
+/* What a recovery mode does at each point of a server's life and of each
+ * request. A NULL hook does nothing (mode "none" has none but adopt's
+ * absence, which means "take the ring over as in mode none"). */
+struct recovery_mode {
+	const char *name;
+	bool keep_orphans;   /* mount keeps orphans for rebuilt fds */
+	/* Before mount: map what the dead server left (a standby does it
+	 * before TAKEOVER). 0 or -errno. */
+	int (*map)(struct server *srv);
+	/* After mount, before any ring: rebuild the dead server's state and
+	 * start. 0 or -errno. */
+	int (*start)(struct server *srv);
+	void (*stop)(struct server *srv);
+	/* ATTACH of a client: adopt its rebuilt state; true when adopted. */
+	bool (*adopt)(struct server *srv, struct server_ring *r);
+	/* A client that went away before its ATTACH: true when known. */
+	bool (*drop)(struct server *srv, uint64_t client_id);
+	void (*ring_free)(struct server *srv, struct server_ring *r);
+	/* Around each request (dispatch.c): before it runs; right after it
+	 * ran (returns the result to answer); once its arguments were checked,
+	 * to record it (returns an id for `answered`, PLOG_ID_NONE for none);
+	 * after the answer was published. */
+	void (*before_run)(struct server_worker *w, const struct request *rq);
+	int64_t (*after_run)(struct server_worker *w, struct server_ring *r,
+			     const struct request *rq, int64_t result);
+	uint64_t (*record)(struct server_worker *w, struct server_ring *r, unsigned i,
+			   const struct request *rq, const char *path, const char *path2,
+			   int64_t result);
+	void (*answered)(struct server_worker *w, uint64_t id);
+};
+extern const struct recovery_mode recovery_none, recovery_sync, recovery_ananke;
+/* The mode called `name`, or NULL. */
+const struct recovery_mode *recovery_mode_named(const char *name);
+
+/* ---- plogsvc.c (recovery "ananke") ----------------------------------------- */
+
 /* Map the p-logs (fds 5..) and touch their pages; no metadata is read (a
  * standby does it before TAKEOVER). 0 or -errno. */
 int plogsvc_map(struct server *srv);

@@ -820,6 +820,16 @@ static void on_server_death(struct sup *s)
 		bool self = v->killed ? v->hang && !v->hang_outside
 				      : st >= 0 && ((WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) ||
 						    (WIFEXITED(st) && WEXITSTATUS(st) != 0));
+		/* A fatal signal someone else sent (the server's handler says so,
+		 * naming itself): not its own doing. Believing the server here
+		 * can only spare its requests from quarantine; a server that
+		 * lies and crashes again and again still meets the crash-loop
+		 * backoff. */
+		uint32_t signalled = s->stats ? __atomic_exchange_n(&s->stats->signalled_pid, 0,
+								       __ATOMIC_ACQ_REL)
+					      : 0;
+		if (self && !v->killed && WIFSIGNALED(st) && signalled == (uint32_t)pid)
+			self = false;
 		sup_quarantine_on_death(s, self);
 	}
 
