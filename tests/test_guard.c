@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,11 +44,12 @@ enum target {
 	T_PAGE,
 	T_DIR_BUFFER,
 	T_STAGED_WRITE,
+	T_INODE_BUSY,
 };
 
 static const char *const target_names[] = {
 	"inode size", "inode extent root", "superblock", "free block count", "data page",
-	"directory buffer", "data being written",
+	"directory buffer", "data being written", "inode, fs never idle",
 };
 
 #define FILE_BYTES 20000u
@@ -94,6 +96,17 @@ static void flip_on_write(void *arg, uint64_t blk, uint32_t nblk, void *buf)
 	}
 }
 
+/* T_INODE_BUSY: another operation stays inside the file system (as a
+ * commit whose device I/O is in flight does) for the rest of the child. */
+static void *busy_section(void *arg)
+{
+	struct fs *fs = arg;
+	pthread_mutex_lock(&fs->lock);
+	guard_enter(fs);
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
 /* The child: 0 when everything went as without damage, 10+ for what went
  * wrong; killed by SIGABRT when a check fired. */
 static int child(enum target t, bool flip)
@@ -118,11 +131,19 @@ static int child(enum target t, bool flip)
 		return 13;
 	if (t == T_DIR_BUFFER && fs_sync(fs) < 0) /* written and clean: evictable, sealed */
 		return 14;
+	if (t == T_INODE_BUSY) {
+		pthread_t th;
+		if (pthread_create(&th, NULL, busy_section, fs) != 0 || pthread_join(th, NULL) != 0)
+			return 14;
+		if (fs_fstat(c, fd, &st) < 0) /* an operation on the file while busy */
+			return 13;
+	}
 	if (flip) {
 		struct inode *ip = find_inode(fs, (uint64_t)st.st_ino);
 		struct inode *root = find_inode(fs, ANK_ROOT_INO);
 		switch (t) {
 		case T_INODE_SIZE:
+		case T_INODE_BUSY:
 			if (!ip)
 				return 15;
 			ip->d.size ^= 1u << 3;
@@ -267,6 +288,15 @@ static void data_flipped_while_written_stops_before_the_commit(void **state)
 	one(T_STAGED_WRITE);
 }
 
+/* The file system is never idle (another operation is inside it), yet an
+ * inode flipped between two operations on it is caught: an inode is sealed
+ * when the operation that took it ends, not when the file system is idle. */
+static void flipped_inode_of_a_busy_file_system_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_INODE_BUSY);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -283,6 +313,7 @@ int main(void)
 		cmocka_unit_test(flipped_data_page_stops_the_process),
 		cmocka_unit_test(flipped_directory_buffer_stops_the_process),
 		cmocka_unit_test(data_flipped_while_written_stops_before_the_commit),
+		cmocka_unit_test(flipped_inode_of_a_busy_file_system_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,8 +80,8 @@ static inline void guard_check(const char *what, uint64_t a, uint64_t b, uint32_
 /* Operations (and the background commits) enter and leave a guarded
  * section under fs->lock. When the first enters, the superblock and the
  * allocator's counts are checked against their seal; when the last leaves
- * (lock drops inside a commit included), they and every inode touched
- * meanwhile are sealed again. */
+ * (lock drops inside a commit included), they are sealed again. Inodes an
+ * operation touched are sealed again when that operation leaves. */
 void guard_enter(struct fs *fs);
 void guard_leave(struct fs *fs);
 /* An inode is about to be used, maybe changed: check its seal (unless it
@@ -183,11 +183,12 @@ struct inode {
 	uint64_t npages;
 	struct dir_index *dix;     /* directories: name index, built on demand */
 	/* guard.c: d is sealed (dsum) between operations; an inode an
-	 * operation takes is checked and put on the touched list, and sealed
-	 * again when no operation is left. */
+	 * operation takes is checked and put on that thread's touched list,
+	 * and sealed again when the operation ends. */
 	uint32_t dsum;
 	bool dsealed, touched;
 	struct inode *tprev, *tnext;
+	struct inode **thead;      /* the touched list it is on */
 };
 
 static inline struct extent_root *inode_root(struct inode *ip)
@@ -389,7 +390,6 @@ struct fs {
 		unsigned ops;          /* guarded sections open (guard_enter) */
 		uint32_t state_sum;    /* seal of sb and the allocator's counts */
 		bool state_sealed;
-		struct inode *touched; /* inodes used since the last seal */
 	} guard;
 	/* clients, for unmount */
 	struct fs_client *clients;

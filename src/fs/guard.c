@@ -21,14 +21,15 @@
  *   checkpoint   sealed when a commit keeps a copy for the checkpoint,
  *   images       checked before it is written home or read back;
  *   inodes       (the on-disk image each cached inode keeps current)
- *                sealed when no operation is left, checked when an
- *                operation first takes the inode (lookup, fd, the commit's
- *                dirty list);
+ *                sealed when the operation that first took it ends,
+ *                checked when an operation first takes it (lookup, fd,
+ *                the commit's dirty list);
  *   superblock   (and the allocator's free counts) sealed likewise,
  *                checked when the first operation enters.
- * Sealing only when no operation is left, lock drops inside commits
- * included, means no seal is ever taken while a caller may still change
- * what it covers.
+ * The superblock is sealed only when no operation is left, lock drops
+ * inside commits included; an inode when the operation that first took it
+ * ends (its list is per thread). Either way no seal is taken while a caller
+ * may still change what it covers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,54 +64,75 @@ static uint32_t dinode_sum(const struct inode *ip)
 	return crc32c(0x414E4B49u, &ip->d, sizeof(ip->d));
 }
 
+/* Inodes this thread touched in its current section, sealed again when the
+ * section ends (its unlock): a hot inode is checked between any two
+ * operations on it, not only when the file system is idle. An inode stays
+ * on the list of the thread that first touched it, so an operation whose
+ * commit released the lock keeps its inodes unsealed until it is done.
+ * Touched outside any section (mount, unmount), an inode is just unsealed. */
+static __thread struct inode *tl_touched;
+static __thread unsigned tl_depth;
+
 void guard_enter(struct fs *fs)
 {
 	if (fs->guard.ops++ == 0 && fs->guard.state_sealed && state_sum(fs) != fs->guard.state_sum)
 		guard_fail("superblock", 0, 0);
 	fs->guard.state_sealed = false;
+	tl_depth++;
 }
 
 void guard_leave(struct fs *fs)
 {
+	if (tl_depth > 0 && --tl_depth == 0) {
+		struct inode *ip;
+		while ((ip = tl_touched) != NULL) {
+			tl_touched = ip->tnext;
+			if (tl_touched)
+				tl_touched->tprev = NULL;
+			ip->tnext = ip->tprev = NULL;
+			ip->thead = NULL;
+			ip->touched = false;
+			ip->dsum = dinode_sum(ip);
+			ip->dsealed = true;
+		}
+	}
 	if (--fs->guard.ops > 0)
 		return;
 	fs->guard.state_sum = state_sum(fs);
 	fs->guard.state_sealed = true;
-	struct inode *ip;
-	while ((ip = fs->guard.touched) != NULL) {
-		fs->guard.touched = ip->tnext;
-		ip->tnext = ip->tprev = NULL;
-		ip->touched = false;
-		ip->dsum = dinode_sum(ip);
-		ip->dsealed = true;
-	}
 }
 
 void guard_inode_use(struct fs *fs, struct inode *ip)
 {
+	(void)fs;
 	if (ip->touched)
 		return;
 	if (ip->dsealed && dinode_sum(ip) != ip->dsum)
 		guard_fail("inode", ip->ino, 0);
 	ip->dsealed = false;
+	if (tl_depth == 0)
+		return;
 	ip->touched = true;
+	ip->thead = &tl_touched;
 	ip->tprev = NULL;
-	ip->tnext = fs->guard.touched;
+	ip->tnext = tl_touched;
 	if (ip->tnext)
 		ip->tnext->tprev = ip;
-	fs->guard.touched = ip;
+	tl_touched = ip;
 }
 
 void guard_inode_forget(struct fs *fs, struct inode *ip)
 {
+	(void)fs;
 	if (!ip->touched)
 		return;
 	if (ip->tprev)
 		ip->tprev->tnext = ip->tnext;
-	else
-		fs->guard.touched = ip->tnext;
+	else if (ip->thead)
+		*ip->thead = ip->tnext;
 	if (ip->tnext)
 		ip->tnext->tprev = ip->tprev;
 	ip->tnext = ip->tprev = NULL;
+	ip->thead = NULL;
 	ip->touched = false;
 }
