@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../src/ipc/control.h"
+#include "../src/server/options.h"
 #include "../src/supervisor/supervisor.h"
 #include "tools.h"
 
@@ -91,8 +92,9 @@ int tool_serve(int argc, char **argv)
 				 .recovery = "ananke",
 				 .watchdog_ms = 500,
 				 .io_timeout_ms = 5000,
-				 .idle_checkpoint_ms = 100,
-				 .plog_commit_at = 50};
+				 .commit_ms = server_opts[OPT_COMMIT_MS].def,
+				 .idle_checkpoint_ms = server_opts[OPT_IDLE_CHECKPOINT_MS].def,
+				 .plog_commit_at = server_opts[OPT_PLOG_COMMIT_AT].def};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	/* Thread per core by default. */
 	cfg.workers = ncpu < 1 ? 1u : ncpu > ANK_STATS_MAX_WORKERS ? ANK_STATS_MAX_WORKERS
@@ -104,7 +106,7 @@ int tool_serve(int argc, char **argv)
 		if ((v = opt_value(argc, argv, &i, "--socket", &bad))) {
 			cfg.socket_path = v;
 		} else if ((v = opt_value(argc, argv, &i, "--workers", &bad))) {
-			if (!opt_uint("--workers", v, 1, ANK_STATS_MAX_WORKERS, &cfg.workers))
+			if (server_opt_parse(OPT_WORKERS, "serve", v, &cfg.workers) < 0)
 				return 2;
 		} else if ((v = opt_value(argc, argv, &i, "--recovery", &bad))) {
 			if (!strcmp(v, "none")) {
@@ -129,13 +131,14 @@ int tool_serve(int argc, char **argv)
 			if (!opt_uint("--io-timeout-ms", v, 1, 3600000, &cfg.io_timeout_ms))
 				return 2;
 		} else if ((v = opt_value(argc, argv, &i, "--commit-ms", &bad))) {
-			if (!opt_uint("--commit-ms", v, 1, 3600000, &cfg.commit_ms))
+			if (server_opt_parse(OPT_COMMIT_MS, "serve", v, &cfg.commit_ms) < 0)
 				return 2;
 		} else if ((v = opt_value(argc, argv, &i, "--idle-checkpoint-ms", &bad))) {
-			if (!opt_uint("--idle-checkpoint-ms", v, 0, 3600000, &cfg.idle_checkpoint_ms))
+			if (server_opt_parse(OPT_IDLE_CHECKPOINT_MS, "serve", v,
+					     &cfg.idle_checkpoint_ms) < 0)
 				return 2;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-commit-at", &bad))) {
-			if (!opt_uint("--plog-commit-at", v, 0, 100, &cfg.plog_commit_at))
+			if (server_opt_parse(OPT_PLOG_COMMIT_AT, "serve", v, &cfg.plog_commit_at) < 0)
 				return 2;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-size", &bad))) {
 			char *end;

@@ -64,6 +64,7 @@
 #include "../bdev/bdev.h"
 #include "../ipc/barrier.h"
 #include "../util/common.h"
+#include "options.h"
 #include "server.h"
 
 /* Most fds one control message may carry before it is refused. */
@@ -699,17 +700,6 @@ static int server_control_loop(struct server *srv, const sigset_t *waitmask)
 	}
 }
 
-static int parse_workers(const char *s, unsigned *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > ANK_STATS_MAX_WORKERS)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static unsigned default_workers(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -720,23 +710,13 @@ static unsigned default_workers(void)
 	return (unsigned)n;
 }
 
-/* A decimal argument in [0, max] for `name`: 0, or -1 with a message. */
-static int arg_uint(const char *name, const char *v, unsigned long max, uint32_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long n = strtoul(v, &end, 10);
-	if (errno || *end || end == v || *v == '-' || n > max) {
-		fprintf(stderr, "ananke: server: bad %s '%s' (0..%lu)\n", name, v, max);
-		return -1;
-	}
-	*out = (uint32_t)n;
-	return 0;
-}
-
 int server_main(int argc, char **argv)
 {
-	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD, .plog_commit_at = 50, .mode = &recovery_none};
+	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD,
+			     .mode = &recovery_none,
+			     .commit_ms = server_opts[OPT_COMMIT_MS].def,
+			     .idle_ckpt_ms = server_opts[OPT_IDLE_CHECKPOINT_MS].def,
+			     .plog_commit_at = server_opts[OPT_PLOG_COMMIT_AT].def};
 	const char *image = NULL;
 	unsigned nworkers = 0;
 	struct stat st;
@@ -746,11 +726,10 @@ int server_main(int argc, char **argv)
 		if (!strcmp(argv[i], "--image") && i + 1 < argc) {
 			image = argv[++i];
 		} else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
-			if (parse_workers(argv[++i], &nworkers) < 0) {
-				fprintf(stderr, "ananke: server: bad worker count '%s' (1..%u)\n",
-					argv[i], ANK_STATS_MAX_WORKERS);
+			uint32_t n;
+			if (server_opt_parse(OPT_WORKERS, "server", argv[++i], &n) < 0)
 				goto usage;
-			}
+			nworkers = n;
 		} else if ((!strcmp(argv[i], "--recovery") && i + 1 < argc) ||
 			   !strncmp(argv[i], "--recovery=", 11)) {
 			const char *mode = argv[i][10] == '=' ? argv[i] + 11 : argv[++i];
@@ -762,15 +741,17 @@ int server_main(int argc, char **argv)
 				goto usage;
 			}
 		} else if (!strcmp(argv[i], "--commit-ms") && i + 1 < argc) {
-			if (arg_uint("--commit-ms", argv[++i], 3600000, &srv.commit_ms) < 0)
+			if (server_opt_parse(OPT_COMMIT_MS, "server", argv[++i], &srv.commit_ms) < 0)
 				goto usage;
 		} else if (!strcmp(argv[i], "--idle-checkpoint-ms") && i + 1 < argc) {
-			if (arg_uint("--idle-checkpoint-ms", argv[++i], 3600000, &srv.idle_ckpt_ms) < 0)
+			if (server_opt_parse(OPT_IDLE_CHECKPOINT_MS, "server", argv[++i],
+					     &srv.idle_ckpt_ms) < 0)
 				goto usage;
 			if (srv.idle_ckpt_ms == 0)
 				srv.idle_ckpt_ms = UINT32_MAX; /* never */
 		} else if (!strcmp(argv[i], "--plog-commit-at") && i + 1 < argc) {
-			if (arg_uint("--plog-commit-at", argv[++i], 100, &srv.plog_commit_at) < 0)
+			if (server_opt_parse(OPT_PLOG_COMMIT_AT, "server", argv[++i],
+					     &srv.plog_commit_at) < 0)
 				goto usage;
 		} else if (!strcmp(argv[i], "--standby")) {
 			srv.standby = true;

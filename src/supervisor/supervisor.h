@@ -38,12 +38,13 @@ struct sup_config {
 	                            off; at most this long a device wait can
 	                            take before the server counts as hung */
 	bool no_standby;         /* never start a standby server */
-	unsigned commit_ms;      /* background commit interval; 0: the core's
-	                            default (5000) */
+	/* Handed to every server; names, ranges and defaults are the table
+	 * of src/server/options.c, which `serve` and `server` both parse with. */
+	unsigned commit_ms;      /* background commit interval */
 	unsigned idle_checkpoint_ms; /* checkpoint the journal after this long
-	                            without a commit (100); 0: never */
+	                            without a commit; 0: never */
 	unsigned plog_commit_at; /* "ananke": a p-log this % full starts a
-	                            background commit (50); 0: never */
+	                            background commit; 0: never */
 };
 
 /*
