@@ -738,6 +738,17 @@ void svc_raw_close(struct svc_raw *c)
 	c->sock = -1;
 }
 
+void svc_raw_publish_as_is(struct svc_raw *c, unsigned i)
+{
+	struct ank_ring_slot *s = svc_raw_slot(c, i);
+	ank_store_release(&s->waiting, 0);
+	ank_store_release(&s->state, ANK_SLOT_SUBMITTED);
+	ank_fetch_add(&c->hdr->sq_seq, 1);
+	ank_full_barrier();
+	if (ank_load_acquire(&c->hdr->server_sleeping))
+		ank_futex_wake(&c->hdr->sq_seq);
+}
+
 void svc_raw_publish(struct svc_raw *c, unsigned i)
 {
 	struct ank_ring_slot *s = svc_raw_slot(c, i);
@@ -745,12 +756,7 @@ void svc_raw_publish(struct svc_raw *c, unsigned i)
 	if ((s->opcode == ANK_OP_WRITE || s->opcode == ANK_OP_PWRITE) &&
 	    s->len <= ANK_RING_DATA_PER_SLOT)
 		s->data_sum = crc32c(0, svc_raw_data(c, i), (size_t)s->len);
-	ank_store_release(&s->waiting, 0);
-	ank_store_release(&s->state, ANK_SLOT_SUBMITTED);
-	ank_fetch_add(&c->hdr->sq_seq, 1);
-	ank_full_barrier();
-	if (ank_load_acquire(&c->hdr->server_sleeping))
-		ank_futex_wake(&c->hdr->sq_seq);
+	svc_raw_publish_as_is(c, i);
 }
 
 int svc_raw_wait_done(struct svc_raw *c, unsigned i, unsigned timeout_ms)

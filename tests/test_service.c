@@ -1814,13 +1814,7 @@ static void write_data_damaged_in_the_ring_is_refused_with_eio(void **state)
 		memset(data, 'a', 8192);
 		s->data_sum = crc32c(0, data, 8192);
 		data[4100] ^= 0x04; /* after the client's checksum */
-		/* published as is, not through svc_raw_publish (which sums) */
-		ank_store_release(&s->waiting, 0);
-		ank_store_release(&s->state, ANK_SLOT_SUBMITTED);
-		ank_fetch_add(&rc.hdr->sq_seq, 1);
-		ank_full_barrier();
-		if (ank_load_acquire(&rc.hdr->server_sleeping))
-			ank_futex_wake(&rc.hdr->sq_seq);
+		svc_raw_publish_as_is(&rc, 1); /* (svc_raw_publish would sum it) */
 		assert_int_equal(svc_raw_wait_done(&rc, 1, tmo), 0);
 		assert_int_equal(s->result, -EIO);
 		ank_store_release(&s->state, ANK_SLOT_FREE);

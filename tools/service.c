@@ -15,6 +15,7 @@
 
 #include "../src/ipc/control.h"
 #include "../src/server/options.h"
+#include "../src/server/server.h"
 #include "../src/supervisor/supervisor.h"
 #include "tools.h"
 
@@ -109,13 +110,8 @@ int tool_serve(int argc, char **argv)
 			if (server_opt_parse(OPT_WORKERS, "serve", v, &cfg.workers) < 0)
 				return 2;
 		} else if ((v = opt_value(argc, argv, &i, "--recovery", &bad))) {
-			if (!strcmp(v, "none")) {
-				cfg.recovery = "none";
-			} else if (!strcmp(v, "ananke")) {
-				cfg.recovery = "ananke";
-			} else if (!strcmp(v, "sync")) {
-				cfg.recovery = "sync";
-			} else {
+			const struct recovery_mode *m = recovery_mode_named(v);
+			if (!m) {
 				fprintf(stderr,
 					"ananke: serve: unknown recovery mode '%s' (none: a "
 					"restarted server fails in-flight requests with EIO; "
@@ -124,6 +120,7 @@ int tool_serve(int argc, char **argv)
 					v);
 				return 2;
 			}
+			cfg.recovery = m->name;
 		} else if ((v = opt_value(argc, argv, &i, "--watchdog-ms", &bad))) {
 			if (!opt_uint("--watchdog-ms", v, 0, 3600000, &cfg.watchdog_ms))
 				return 2;

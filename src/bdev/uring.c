@@ -69,10 +69,6 @@ static void queue_slot(struct ufile *f, struct slot *s, unsigned idx)
 	io_uring_sqe_set_data64(sqe, idx);
 }
 
-/* Submit what is queued and wait for at least one completion. Transient
- * failures are retried; any other failure leaves queued SQEs in an unknown
- * state, so the device is marked broken and the ring is never entered again
- * (a later enter could start I/O into buffers the caller has freed). */
 /* EFAULT or EBADF from the kernel means a request carried a bad buffer
  * address or fd. This file only ever passes its own, so its memory was
  * damaged (a stray write, a bit flip): stop at once rather than hand an
@@ -86,6 +82,10 @@ static void check_not_corrupt(int res)
 	}
 }
 
+/* Submit what is queued and wait for at least one completion. Transient
+ * failures are retried; any other failure leaves queued SQEs in an unknown
+ * state, so the device is marked broken and the ring is never entered again
+ * (a later enter could start I/O into buffers the caller has freed). */
 static int enter(struct ufile *f)
 {
 	for (;;) {

@@ -33,7 +33,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../util/crc32c.h"
 #include "fs_internal.h"

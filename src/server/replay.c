@@ -576,37 +576,18 @@ static void pass_act(struct replay *rp, const struct plog_entry *ents, size_t co
 		bool fd_live = (e->desc.targets_status & (1u << PLOG_T_FD)) != 0;
 		const struct op_info *o = op_info(e->op.opcode);
 		uint8_t aim = o ? o->aim : AIM_NOT_LOGGED;
-		if (e->desc.tid <= rp->durable) {
-			/* Durable: only a live fd comes back (creat -> open,
-			 * write/read -> lseek); an lseek is Acted (offset). */
+		if (e->desc.tid <= rp->durable || !o || !op_acts(o)) {
+			/* Durable, or an entry whose only effect is its fd's
+			 * offset (read, readdir, lseek) or none (close): only a
+			 * live fd comes back (creat -> open, write/read ->
+			 * lseek); an lseek is Acted (offset). (The inode bit may
+			 * lag behind the tid: decide by the tid.) */
 			if (!fd_live)
 				rep->ignored++;
 			else if (aim == AIM_SEEK)
 				rep->acted++;
 			else
 				rep->modified++;
-			continue;
-		}
-		/* (The inode bit may lag behind the tid: decide by the tid.) */
-		switch (aim) {
-		case AIM_OFFSET:
-			if (fd_live)
-				rep->modified++;
-			else
-				rep->ignored++;
-			continue;
-		case AIM_SEEK:
-			if (fd_live)
-				rep->acted++;
-			else
-				rep->ignored++;
-			continue;
-		case AIM_OPEN:
-		case AIM_DATA:
-		case AIM_REDO:
-			break;
-		default:
-			rep->ignored++;
 			continue;
 		}
 		int r = replay_act(rp, e);
