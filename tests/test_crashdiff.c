@@ -71,7 +71,7 @@ struct variant {
 
 static const char *const fault_points[] = {
 	"plog_after_op", "plog_after_desc", "after_done", "recovery_after_journal",
-	"recovery_mid_journal", "recovery_mid_aim", "recovery_resume",
+	"recovery_mid_journal", "recovery_mid_aim", "recovery_resume", "recovery_slow_abort",
 };
 
 struct kill_rec {

@@ -58,6 +58,12 @@ struct fs_options {
 	bool no_background;           /* no background commit thread (tests) */
 	bool keep_orphans;            /* recovery: do not free the orphan list at
 	                                 mount; see fs_release_orphans() */
+	bool hold_commits;            /* recovery: mount with commits held
+	                                 (fs_hold_commits) and commit nothing
+	                                 itself, so that no transaction id
+	                                 becomes durable before the caller has
+	                                 reserved the ids a crashed server used
+	                                 (fs_reserve_tids) */
 	void (*replay_hook)(void);    /* tests: called during journal replay, once
 	                                 the replayed images are home and before the
 	                                 log header moves past them; NULL: none */
@@ -302,7 +308,8 @@ uint64_t fs_durable_tid(struct fs *fs);
  * checkpoint_tid when the log was empty), in the numbering of the mount
  * that wrote it; 0 for a fresh volume or one written before ids were
  * recorded. fs_durable_tid() equals it right after fs_mount unless the
- * mount itself committed (freeing orphans). Constant for the mount. */
+ * mount itself committed (freeing orphans; never with hold_commits).
+ * Constant for the mount. */
 uint64_t fs_mount_durable_tid(struct fs *fs);
 /* Make the next transaction id at least tid + 1 (recovery: ids found in a
  * crashed server's log must never be handed out again). The durable id does

@@ -218,7 +218,10 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 		if (rc < 0)
 			fprintf(stderr, "ananke: mount: orphan list: %s; run fsck --repair\n",
 				strerror(-rc));
-		rc = journal_commit(fs);
+		/* Held: the changes wait in the running transaction, whose id
+		 * the caller may still move up (fs_reserve_tids). */
+		fs->commits_held = fs->opt.hold_commits;
+		rc = fs->commits_held ? 0 : journal_commit(fs);
 		if (marked)
 			journal_sb_dirty(fs); /* after that commit: joins the next one */
 		pthread_mutex_unlock(&fs->lock);

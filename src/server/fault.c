@@ -65,6 +65,11 @@
  *                      commit surely comes in between. Passes are counted
  *                      for WRITE and PWRITE in recovery mode "ananke".
  *
+ *   recovery_slow_abort  where recovery_after_journal is (a takeover with
+ *                      live p-log entries, before the replay): the server
+ *                      sleeps 100 ms, so that the background commit thread
+ *                      surely runs meanwhile, then aborts.
+ *
  *   ANANKE_FAULT_POISON=<path>  a deterministic bug: every server aborts when
  *                      it starts to run a client request whose first path is
  *                      <path> (recovery's replay is not affected), so the
@@ -104,6 +109,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_STOP_UNMOUNT] = "stop_unmount",
 	[SERVER_FAULT_REPLY_DAMAGE] = "reply_damage",
 	[SERVER_FAULT_LOG_DELAY] = "log_delay",
+	[SERVER_FAULT_RECOVERY_SLOW_ABORT] = "recovery_slow_abort",
 };
 
 void server_fault_init(void)
@@ -178,6 +184,10 @@ void server_fault_pass(enum server_fault p)
 		struct timespec ts = {0, (p == SERVER_FAULT_LOG_DELAY ? 150 : 50) * 1000 * 1000};
 		nanosleep(&ts, NULL);
 		return;
+	}
+	if (p == SERVER_FAULT_RECOVERY_SLOW_ABORT) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
 	}
 	abort();
 }

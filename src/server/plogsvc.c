@@ -689,6 +689,7 @@ int plogsvc_start(struct server *srv)
 		srv->report.entries = count;
 		srv->report.plog_us = us_since(t0);
 		server_fault(SERVER_FAULT_RECOVERY_AFTER_JOURNAL);
+		server_fault(SERVER_FAULT_RECOVERY_SLOW_ABORT);
 		t0 = ank_mono_ns();
 		rc = replay_run(srv, ents, count, &srv->report);
 		srv->report.aim_us = us_since(t0);

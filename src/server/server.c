@@ -551,7 +551,14 @@ static void fault_mid_journal(void)
  * server's state from the p-logs; start serving. Fills srv->report. */
 static int server_mount(struct server *srv, const char *image)
 {
+	/* A mode that rebuilds state (keep_orphans) mounts with commits held
+	 * until it has reserved the dead server's transaction ids: a commit
+	 * before that (the background thread's, of the mount's own changes)
+	 * would make an id durable that the dead server's unreplayed entries
+	 * carry, and a crash before the replay's commit would then take them
+	 * for durable and skip them. */
 	struct fs_options opt = {.keep_orphans = srv->mode->keep_orphans,
+				  .hold_commits = srv->mode->keep_orphans,
 				  .commit_interval_ms = srv->commit_ms,
 				  .idle_checkpoint_ms = srv->idle_ckpt_ms};
 	if (server_fault_point == SERVER_FAULT_RECOVERY_MID_JOURNAL)
@@ -579,6 +586,8 @@ static int server_mount(struct server *srv, const char *image)
 		/* A takeover without p-logs: the journal was all there was. */
 		server_fault(SERVER_FAULT_RECOVERY_AFTER_JOURNAL);
 	}
+	if (opt.hold_commits)
+		fs_hold_commits(srv->fs, false); /* the ids are reserved */
 	if (srv->standby)
 		srv->took_over = true;
 	ank_store_release(&srv->serving, 1);

@@ -93,6 +93,7 @@ enum server_fault {
 	SERVER_FAULT_STOP_UNMOUNT,
 	SERVER_FAULT_REPLY_DAMAGE,
 	SERVER_FAULT_LOG_DELAY,
+	SERVER_FAULT_RECOVERY_SLOW_ABORT,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
