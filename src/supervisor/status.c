@@ -71,10 +71,12 @@ static const char *standby_name(const struct sup *s)
 /* The last recoveries, oldest first. */
 static void put_recoveries(struct out *o, const struct sup *s)
 {
-	uint64_t n = s->nrecs < SUP_MAX_RECOVERIES ? s->nrecs : SUP_MAX_RECOVERIES;
+	uint64_t n = sup_record_count(&s->rec);
+	if (n > SUP_MAX_RECOVERIES)
+		n = SUP_MAX_RECOVERIES;
 	put(o, "\"recoveries\": [");
 	for (uint64_t i = 0; i < n; i++) {
-		const struct sup_recovery *r = &s->recs[(s->nrecs - n + i) % SUP_MAX_RECOVERIES];
+		const struct sup_recovery *r = sup_record_get(&s->rec, n - 1 - i);
 		put(o, "%s{\"total_us\": %" PRIu64 ", \"detect_us\": %" PRIu64
 			", \"handover_us\": %" PRIu64 ", \"journal_us\": %" PRIu64
 			", \"plog_us\": %" PRIu64 ", \"aim_us\": %" PRIu64 ", \"resume_us\": %" PRIu64
@@ -162,7 +164,8 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 		 * still find the fixed fields. */
 		put(&o, ", \"ring_version\": %u, \"standby_pid\": %d, \"standby\": \"%s\", "
 			"\"watchdog_ms\": %u, \"recoveries_total\": %" PRIu64 ", ",
-		    ANK_RING_VERSION, standby_pid, standby_name(s), s->cfg.watchdog_ms, s->nrecs);
+		    ANK_RING_VERSION, standby_pid, standby_name(s), s->cfg.watchdog_ms,
+		    sup_record_count(&s->rec));
 		put(&o, "\"io_timeout_ms\": %u, \"quarantined\": %" PRIu64 ", ", s->cfg.io_timeout_ms,
 		    s->quarantined);
 		if (s->quarantined)
@@ -191,11 +194,11 @@ size_t sup_status_format(const struct sup *s, bool json, char *buf, size_t len)
 		put(&o, "uptime_s: %" PRIu64 "\n", uptime);
 		put(&o, "standby_pid: %d (%s)\n", standby_pid, standby_name(s));
 		put(&o, "watchdog_ms: %u\n", s->cfg.watchdog_ms);
-		put(&o, "recoveries: %" PRIu64 "\n", s->nrecs);
+		put(&o, "recoveries: %" PRIu64 "\n", sup_record_count(&s->rec));
 		if (s->quarantined)
 			put(&o, "quarantined requests (answered EIO): %" PRIu64 "\n", s->quarantined);
-		if (s->nrecs) {
-			const struct sup_recovery *r = &s->recs[(s->nrecs - 1) % SUP_MAX_RECOVERIES];
+		const struct sup_recovery *r = sup_record_get(&s->rec, 0);
+		if (r) {
 			put(&o, "last_recovery: %" PRIu64 " us (detect %" PRIu64 ", handover %" PRIu64
 				", journal %" PRIu64 ", plog %" PRIu64 ", aim %" PRIu64 ", resume %" PRIu64
 				"), cause %s, %s\n",

@@ -1,8 +1,9 @@
 /*
  * sup_internal.h - the supervisor's state, shared by its source files:
  * supervisor.c (setup, event loop, clients, stop), spawn.c (the server
- * process), shm.c (ring and stats memfds), status.c (STATUS replies),
- * ctlsock.c (socket helpers). Not used outside src/supervisor/.
+ * process), record.c (the recovery record), quarantine.c (requests that
+ * crash every server), shm.c (ring and stats memfds), status.c (STATUS
+ * replies), ctlsock.c (socket helpers). Not used outside src/supervisor/.
  *
  * Nothing here is shared with the server except through the fds handed to
  * it; everything the server sends back is validated before use.
@@ -139,6 +140,13 @@ struct sup_recovery_run {
 	struct sup_recovery r;
 };
 
+/* The recovery record (record.c): the run in progress and the last ones. */
+struct sup_record {
+	struct sup_recovery_run run;
+	struct sup_recovery done[SUP_MAX_RECOVERIES]; /* ring of the last ones */
+	uint64_t ndone;                   /* recoveries completed, ever */
+};
+
 /* A request that was running inside a server that died by its own fault
  * (quarantine.c). */
 #define SUP_QUARANTINE_DEATHS 3u
@@ -184,9 +192,7 @@ struct sup {
 	uint64_t wd_last_beat[ANK_STATS_MAX_WORKERS]; /* the same per worker */
 	uint64_t wd_beat_since_ns[ANK_STATS_MAX_WORKERS];
 
-	struct sup_recovery_run rec;
-	struct sup_recovery recs[SUP_MAX_RECOVERIES]; /* ring of the last ones */
-	uint64_t nrecs;                   /* recoveries completed, ever */
+	struct sup_record rec;            /* record.c */
 
 	uint32_t epoch;                   /* server generation, starts at 1 */
 	uint64_t restarts;
@@ -211,6 +217,8 @@ struct sup {
 	uint64_t stop_deadline_ns;        /* kill the server when still alive */
 	unsigned stop_recoveries;         /* servers recovered to finish a stop */
 	bool stop_recovering;             /* ... one is to be started */
+	uint64_t stop_poll_ns;            /* stopping: next look at whether the
+	                                     server is stopped (SIGSTOP) */
 	uint64_t stop_sigstop_ns;         /* stopping, and the server is stopped
 	                                     (SIGSTOP) since; 0: it is not */
 	uint64_t kill_deadline_ns;        /* give up waiting after SIGKILL */
@@ -247,6 +255,29 @@ void sup_server_kill(struct sup *s, const char *reason);
  * or another -errno. */
 int sup_server_send(struct sup *s, uint32_t type, uint64_t client_id, const struct sup_conn *c,
 		    int fd);
+
+/* ---- record.c: the recovery record ---- */
+/* The serving server died (death_ns: our SIGKILL or the pidfd's readiness)
+ * and was reaped: a recovery starts, or the one in progress starts over
+ * (its clock keeps running). */
+void sup_record_death(struct sup_record *rec, uint64_t death_ns, uint64_t reaped_ns, int old_pid,
+		      const char *cause);
+bool sup_record_active(const struct sup_record *rec);
+/* The successor got TAKEOVER (standby) or was exec'd. */
+void sup_record_handover(struct sup_record *rec, uint64_t now, bool standby, int new_pid);
+/* The successor said READY. */
+void sup_record_ready(struct sup_record *rec, uint64_t ready_ns);
+/* The serving server's RECOVERED report (untrusted: only displayed),
+ * attached to the recovery in progress or, as a late update, to the last
+ * one when server_pid made it. */
+void sup_record_report(struct sup_record *rec, int server_pid, const struct ank_ctl_report *r);
+/* Every client is re-attached: the recovery in progress (once READY)
+ * completes, is logged and joins the ring. */
+void sup_record_finish(struct sup_record *rec, uint64_t now, int server_pid);
+/* Recoveries completed, ever; the one `back` before the last (0: the last),
+ * NULL when not kept. */
+uint64_t sup_record_count(const struct sup_record *rec);
+const struct sup_recovery *sup_record_get(const struct sup_record *rec, uint64_t back);
 
 /* ---- quarantine.c ---- */
 /* At a server death (before the next server starts): count the requests it

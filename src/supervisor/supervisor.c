@@ -527,8 +527,7 @@ static void on_ready(struct sup *s)
 	sup_log("server pid %d ready (epoch %u, %s in %llu ms)", (int)v->pid, s->epoch,
 		v->took_over ? "took over" : "started",
 		(unsigned long long)((v->ready_ns - v->start_ns) / MSEC));
-	if (s->rec.active)
-		s->rec.ready_ns = v->ready_ns;
+	sup_record_ready(&s->rec, v->ready_ns);
 	s->wd_last_hb = s->stats ? __atomic_load_n(&s->stats->heartbeat, __ATOMIC_ACQUIRE) : 0;
 	s->wd_since_ns = v->ready_ns;
 	for (unsigned k = 0; k < s->cfg.workers && k < ANK_STATS_MAX_WORKERS; k++) {
@@ -635,33 +634,12 @@ static bool on_server_msg(struct sup *s, const struct ank_ctl_msg *m)
 static bool on_report(struct sup *s, const struct ank_ctl_report *r)
 {
 	struct sup_server *v = &s->srv;
-	struct sup_recovery *x = NULL;
 	if (v->state != SRV_STARTING && v->state != SRV_RUNNING) {
 		sup_server_kill(s, "unexpected RECOVERED message");
 		return false;
 	}
-	if (s->rec.active)
-		x = &s->rec.r;
-	else if (s->nrecs && s->recs[(s->nrecs - 1) % SUP_MAX_RECOVERIES].new_pid == (int)v->pid)
-		x = &s->recs[(s->nrecs - 1) % SUP_MAX_RECOVERIES]; /* a late update */
 	v->got_report = true;
-	if (!x)
-		return true; /* no recovery to attach it to: ignored */
-	/* The phases only from the first report of a server: later ones
-	 * repeat them, and the hand-over time was computed from them. */
-	if (!x->report || s->rec.active) {
-		x->journal_us = r->journal_us;
-		x->plog_us = r->plog_us;
-		x->aim_us = r->aim_us;
-	}
-	x->report = true;
-	x->acted = r->acted;
-	x->ignored = r->ignored;
-	x->modified = r->modified;
-	x->corrupt = r->corrupt;
-	x->republished = r->republished;
-	x->reexecuted = r->reexecuted;
-	memcpy(x->damaged, r->damaged, sizeof(x->damaged));
+	sup_record_report(&s->rec, (int)v->pid, r);
 	return true;
 }
 
@@ -801,19 +779,9 @@ static void on_server_death(struct sup *s)
 	bool was_ready = v->ready_ns != 0;
 	pid_t pid = v->pid;
 	if (!s->stopping && s->ever_ready) {
-		if (!s->rec.active) {
-			memset(&s->rec, 0, sizeof(s->rec));
-			s->rec.active = true;
-			s->rec.death_ns = death_ns;
-			s->rec.r.old_pid = (int)pid;
-			death_cause(v, st, s->rec.r.cause, sizeof(s->rec.r.cause));
-		} else {
-			/* Died during a recovery: the recovery starts over, its
-			 * clock keeps running from the first death. */
-			s->rec.ready_ns = 0;
-			s->rec.r.report = false;
-		}
-		s->rec.reaped_ns = now;
+		char cause[64];
+		death_cause(v, st, cause, sizeof(cause));
+		sup_record_death(&s->rec, death_ns, now, (int)pid, cause);
 		/* A death the server caused itself: a fatal signal that is
 		 * not an outside SIGKILL, a failing exit, or our kill for a
 		 * hang. Requests it had claimed are suspects (quarantine.c). */
@@ -995,11 +963,7 @@ static int takeover(struct sup *s)
 	v->ready_deadline_ns = now + 30 * NSEC;
 	if (rc == 0)
 		rc = sup_proc_send(v, ANK_CTL_TAKEOVER, 0, NULL, -1);
-	if (s->rec.active) {
-		s->rec.handover_ns = now;
-		s->rec.r.standby = true;
-		s->rec.r.new_pid = (int)v->pid;
-	}
+	sup_record_handover(&s->rec, now, true, (int)v->pid);
 	if (rc < 0) {
 		/* Its death brings the fresh-exec path. */
 		sup_server_kill(s, "TAKEOVER could not be sent");
@@ -1012,44 +976,12 @@ static int takeover(struct sup *s)
 /* Every client of the recovery re-attached: the recovery is complete. */
 static void recovery_check_done(struct sup *s)
 {
-	struct sup_recovery_run *rr = &s->rec;
-	if (!rr->active || !rr->ready_ns || s->srv.state != SRV_RUNNING)
+	if (!sup_record_active(&s->rec) || s->srv.state != SRV_RUNNING)
 		return;
 	for (const struct sup_conn *c = s->conns; c; c = c->next)
 		if (c->state == CL_WAIT_SERVER || c->state == CL_ATTACHING)
 			return;
-	uint64_t now = sup_now_ns();
-	struct sup_recovery *r = &rr->r;
-	r->detect_us = (rr->reaped_ns - rr->death_ns) / 1000;
-	r->backoff_us = (rr->handover_ns - rr->reaped_ns) / 1000;
-	r->resume_us = (now - rr->ready_ns) / 1000;
-	r->total_us = (now - rr->death_ns) / 1000;
-	uint64_t hand = (rr->ready_ns - rr->handover_ns) / 1000;
-	uint64_t own = 0;
-	if (r->report)
-		own = r->journal_us + r->plog_us + r->aim_us; /* untrusted: clamp below */
-	r->handover_us = own < hand ? hand - own : 0;
-	if (!r->new_pid)
-		r->new_pid = (int)s->srv.pid;
-	s->recs[s->nrecs % SUP_MAX_RECOVERIES] = *r;
-	s->nrecs++;
-	rr->active = false;
-	sup_log("recovery %llu (%s, pid %d -> %d by %s): total %llu us = detect %llu + "
-		"backoff %llu + handover %llu + journal %llu + plog %llu + aim %llu + resume %llu; acted %llu, "
-		"ignored %llu, modified %llu, corrupt %llu, republished %llu, reexecuted %llu",
-		(unsigned long long)s->nrecs, r->cause, r->old_pid, r->new_pid,
-		r->standby ? "the standby" : "a fresh exec", (unsigned long long)r->total_us,
-		(unsigned long long)r->detect_us, (unsigned long long)r->backoff_us,
-		(unsigned long long)r->handover_us,
-		(unsigned long long)r->journal_us, (unsigned long long)r->plog_us,
-		(unsigned long long)r->aim_us, (unsigned long long)r->resume_us,
-		(unsigned long long)r->acted, (unsigned long long)r->ignored,
-		(unsigned long long)r->modified, (unsigned long long)r->corrupt,
-		(unsigned long long)r->republished, (unsigned long long)r->reexecuted);
-	for (unsigned k = 0; k < ANK_REPORT_DAMAGED; k++)
-		if (r->damaged[k])
-			sup_log("recovery %llu: inode %llu lost changes; its reads fail with EIO",
-				(unsigned long long)s->nrecs, (unsigned long long)r->damaged[k]);
+	sup_record_finish(&s->rec, sup_now_ns(), (int)s->srv.pid);
 }
 
 static uint64_t wd_tick_ns(const struct sup *s)
@@ -1133,7 +1065,7 @@ static void watchdog(struct sup *s, uint64_t now)
 static bool standby_wanted(const struct sup *s)
 {
 	return !s->cfg.no_standby && s->sb_mode == SB_ENABLED && !s->stopping && !s->done &&
-	       s->ever_ready && s->sb.pidfd < 0 && !s->rec.active &&
+	       s->ever_ready && s->sb.pidfd < 0 && !sup_record_active(&s->rec) &&
 	       (s->srv.state == SRV_RUNNING || s->srv.state == SRV_STARTING);
 }
 
@@ -1149,133 +1081,241 @@ static void on_signal(struct sup *s)
 
 /* ---- timers ------------------------------------------------------------- */
 
-static void run_timers(struct sup *s)
-{
-	struct sup_server *v = &s->srv;
-	uint64_t now = sup_now_ns();
-	if (s->npending) {
-		for (struct sup_conn *c = s->conns, *n; c; c = n) {
-			n = c->next;
-			if (c->state == CONN_HELLO && now >= c->deadline_ns)
-				conn_free(s, c);
-		}
-	}
-	if (s->done)
-		return;
-	if (v->state == SRV_BACKOFF && (!s->stopping || s->stop_recovering) &&
-	    now >= s->backoff_until_ns) {
-		int rc;
-		struct sup_server *b = &s->sb;
-		if (b->state == SRV_RUNNING && b->pidfd >= 0 && b->ctl >= 0 && !b->killed &&
-		    !b->hup_deadline_ns) {
-			rc = takeover(s);
-		} else {
-			rc = sup_server_spawn(s);
-			if (rc == 0 && s->rec.active) {
-				s->rec.handover_ns = sup_now_ns();
-				s->rec.r.standby = false;
-				s->rec.r.new_pid = (int)v->pid;
-			}
-		}
-		if (rc == 0 && s->stopping) {
-			/* it recovers, says READY, then reads SHUTDOWN */
-			s->stop_recovering = false;
-			v->shutdown_pending = true;
-			outq_flush(s);
-		}
-		if (rc < 0) {
-			/* fork/socketpair failures are transient (memory, fds):
-			 * keep trying, slowly, and say so every time. */
-			s->quick_deaths++;
-			s->backoff_until_ns = now + BACKOFF_MAX_NS;
-			sup_log("cannot start a server: %s; retrying in 2 s", strerror(-rc));
-		}
-	}
-	if (v->state == SRV_STARTING && v->pidfd >= 0 && !v->killed &&
-	    now >= v->ready_deadline_ns)
-		sup_server_kill(s, "not READY within 30 s");
-	if (v->hup_deadline_ns && v->pidfd >= 0 && !v->killed && now >= v->hup_deadline_ns)
-		sup_server_kill(s, "it closed its control socket");
-	if (wd_active(s) && now >= s->wd_next_ns)
-		watchdog(s, now);
-	recovery_check_done(s);
-	/* The standby. */
-	struct sup_server *b = &s->sb;
-	if (standby_wanted(s) && now >= s->sb_backoff_until_ns) {
-		int rc = sup_proc_spawn(s, b, true);
-		if (rc < 0) {
-			s->sb_backoff_until_ns = now + BACKOFF_MAX_NS;
-			sup_log("cannot start a standby server: %s; retrying in 2 s", strerror(-rc));
-		}
-	}
-	if (b->state == SRV_STARTING && b->pidfd >= 0 && !b->killed &&
-	    now >= b->start_ns + STANDBY_TIMEOUT_NS) {
-		s->sb_mode = SB_DISABLED;
-		sup_proc_kill(s, b, "no STANDBY within 5 s: standby disabled, restarts use a "
-				    "fresh exec");
-	}
-	if (b->hup_deadline_ns && b->pidfd >= 0 && !b->killed && now >= b->hup_deadline_ns)
-		sup_proc_kill(s, b, "it closed its control socket");
-	if (s->stopping && v->pidfd >= 0 && !v->killed) {
-		/* The watchdog is off while stopping (no requests run), but a
-		 * server the kernel reports stopped (SIGSTOP) will not unmount:
-		 * replace it after watchdog_ms (500 ms when off) instead of
-		 * waiting out the stop's 60 s. */
-		if (!sup_process_stopped(v->pid)) {
-			s->stop_sigstop_ns = 0;
-		} else if (!s->stop_sigstop_ns) {
-			s->stop_sigstop_ns = now;
-		} else if (now - s->stop_sigstop_ns >=
-			   (uint64_t)(s->cfg.watchdog_ms ? s->cfg.watchdog_ms : 500) * MSEC) {
-			s->stop_sigstop_ns = 0;
-			sup_server_kill(s, "stopped (SIGSTOP) during the stop");
-		}
-	}
-	if (s->stopping && v->pidfd >= 0) {
-		if (!s->kill_deadline_ns && now >= s->stop_deadline_ns) {
-			sup_server_kill(s, "did not stop within 60 s");
-			s->kill_deadline_ns = now + KILL_WAIT_NS;
-		} else if (s->kill_deadline_ns && now >= s->kill_deadline_ns) {
-			finish_stop(s, "stop failed: server pid %d did not stop within 60 s and "
-				       "survived SIGKILL for 5 s",
-				    (int)v->pid);
-		}
-	}
-}
+/*
+ * Every timer of the supervisor is one row of `timers`: `due` says when it
+ * fires next (NEVER when it is not armed), `fire` does what is due. The
+ * event loop sleeps until the earliest due time of all rows
+ * (next_timeout_ms) and then fires every row that is due, in table order
+ * (run_timers), so the two can never disagree on what a timer waits for.
+ */
+#define NEVER UINT64_MAX
 
-static int next_timeout_ms(const struct sup *s)
+struct sup_timer {
+	const char *name;
+	uint64_t (*due)(const struct sup *s);
+	void (*fire)(struct sup *s, uint64_t now);
+};
+
+/* A connection silent since it connected is dropped. */
+static uint64_t hello_due(const struct sup *s)
 {
-	const struct sup_server *v = &s->srv;
-	uint64_t next = UINT64_MAX;
+	uint64_t next = NEVER;
 	if (s->npending)
 		for (const struct sup_conn *c = s->conns; c; c = c->next)
 			if (c->state == CONN_HELLO && c->deadline_ns < next)
 				next = c->deadline_ns;
-	if (v->state == SRV_BACKOFF && (!s->stopping || s->stop_recovering) &&
-	    s->backoff_until_ns < next)
-		next = s->backoff_until_ns;
-	if (v->state == SRV_STARTING && v->ready_deadline_ns < next)
-		next = v->ready_deadline_ns;
-	if (v->hup_deadline_ns && v->pidfd >= 0 && !v->killed && v->hup_deadline_ns < next)
-		next = v->hup_deadline_ns;
-	if (wd_active(s) && s->wd_next_ns < next)
-		next = s->wd_next_ns;
-	const struct sup_server *b = &s->sb;
-	if (standby_wanted(s) && s->sb_backoff_until_ns < next)
-		next = s->sb_backoff_until_ns;
-	if (b->state == SRV_STARTING && b->pidfd >= 0 && !b->killed &&
-	    b->start_ns + STANDBY_TIMEOUT_NS < next)
-		next = b->start_ns + STANDBY_TIMEOUT_NS;
-	if (b->hup_deadline_ns && b->pidfd >= 0 && !b->killed && b->hup_deadline_ns < next)
-		next = b->hup_deadline_ns;
-	if (s->stopping && v->pidfd >= 0) {
-		uint64_t d = s->kill_deadline_ns ? s->kill_deadline_ns : s->stop_deadline_ns;
-		if (d < next)
-			next = d;
-		if (!v->killed && sup_now_ns() + WD_TICK_MAX_NS < next)
-			next = sup_now_ns() + WD_TICK_MAX_NS; /* the SIGSTOP check */
+	return next;
+}
+
+static void hello_fire(struct sup *s, uint64_t now)
+{
+	for (struct sup_conn *c = s->conns, *n; c; c = n) {
+		n = c->next;
+		if (c->state == CONN_HELLO && now >= c->deadline_ns)
+			conn_free(s, c);
 	}
-	if (next == UINT64_MAX)
+}
+
+/* A dead server's successor starts once the crash-loop backoff is over:
+ * the ready standby takes over, else a fresh exec. */
+static uint64_t restart_due(const struct sup *s)
+{
+	return s->srv.state == SRV_BACKOFF && (!s->stopping || s->stop_recovering)
+		       ? s->backoff_until_ns
+		       : NEVER;
+}
+
+static void restart_fire(struct sup *s, uint64_t now)
+{
+	struct sup_server *v = &s->srv;
+	struct sup_server *b = &s->sb;
+	int rc;
+	if (b->state == SRV_RUNNING && b->pidfd >= 0 && b->ctl >= 0 && !b->killed &&
+	    !b->hup_deadline_ns) {
+		rc = takeover(s);
+	} else {
+		rc = sup_server_spawn(s);
+		if (rc == 0)
+			sup_record_handover(&s->rec, sup_now_ns(), false, (int)v->pid);
+	}
+	if (rc == 0 && s->stopping) {
+		/* it recovers, says READY, then reads SHUTDOWN */
+		s->stop_recovering = false;
+		v->shutdown_pending = true;
+		outq_flush(s);
+	}
+	if (rc < 0) {
+		/* fork/socketpair failures are transient (memory, fds): keep
+		 * trying, slowly, and say so every time. */
+		s->quick_deaths++;
+		s->backoff_until_ns = now + BACKOFF_MAX_NS;
+		sup_log("cannot start a server: %s; retrying in 2 s", strerror(-rc));
+	}
+}
+
+/* A server that does not say READY within 30 s is killed. */
+static uint64_t ready_due(const struct sup *s)
+{
+	const struct sup_server *v = &s->srv;
+	return v->state == SRV_STARTING && v->pidfd >= 0 && !v->killed ? v->ready_deadline_ns
+									: NEVER;
+}
+
+static void ready_fire(struct sup *s, uint64_t now)
+{
+	(void)now;
+	sup_server_kill(s, "not READY within 30 s");
+}
+
+/* A process that closed its control socket but lives on is killed after a
+ * grace period (the server, then the standby). */
+static uint64_t hup_due_of(const struct sup_server *v)
+{
+	return v->hup_deadline_ns && v->pidfd >= 0 && !v->killed ? v->hup_deadline_ns : NEVER;
+}
+
+static uint64_t srv_hup_due(const struct sup *s)
+{
+	return hup_due_of(&s->srv);
+}
+
+static void srv_hup_fire(struct sup *s, uint64_t now)
+{
+	(void)now;
+	sup_server_kill(s, "it closed its control socket");
+}
+
+static uint64_t sb_hup_due(const struct sup *s)
+{
+	return hup_due_of(&s->sb);
+}
+
+static void sb_hup_fire(struct sup *s, uint64_t now)
+{
+	(void)now;
+	sup_proc_kill(s, &s->sb, "it closed its control socket");
+}
+
+static uint64_t watchdog_due(const struct sup *s)
+{
+	return wd_active(s) ? s->wd_next_ns : NEVER;
+}
+
+/* A new standby, once wanted and past its own backoff. */
+static uint64_t sb_start_due(const struct sup *s)
+{
+	return standby_wanted(s) ? s->sb_backoff_until_ns : NEVER;
+}
+
+static void sb_start_fire(struct sup *s, uint64_t now)
+{
+	int rc = sup_proc_spawn(s, &s->sb, true);
+	if (rc < 0) {
+		s->sb_backoff_until_ns = now + BACKOFF_MAX_NS;
+		sup_log("cannot start a standby server: %s; retrying in 2 s", strerror(-rc));
+	}
+}
+
+/* A standby that does not say STANDBY within 5 s disables standbys. */
+static uint64_t sb_ready_due(const struct sup *s)
+{
+	const struct sup_server *b = &s->sb;
+	return b->state == SRV_STARTING && b->pidfd >= 0 && !b->killed
+		       ? b->start_ns + STANDBY_TIMEOUT_NS
+		       : NEVER;
+}
+
+static void sb_ready_fire(struct sup *s, uint64_t now)
+{
+	(void)now;
+	s->sb_mode = SB_DISABLED;
+	sup_proc_kill(s, &s->sb, "no STANDBY within 5 s: standby disabled, restarts use a "
+				 "fresh exec");
+}
+
+/* While stopping the watchdog is off (no requests run), but a server the
+ * kernel reports stopped (SIGSTOP) will not unmount: it is looked at every
+ * WD_TICK_MAX_NS and replaced after watchdog_ms (500 ms when off) instead
+ * of waiting out the stop's 60 s. */
+static uint64_t stop_sigstop_due(const struct sup *s)
+{
+	const struct sup_server *v = &s->srv;
+	return s->stopping && v->pidfd >= 0 && !v->killed ? s->stop_poll_ns : NEVER;
+}
+
+static void stop_sigstop_fire(struct sup *s, uint64_t now)
+{
+	s->stop_poll_ns = now + WD_TICK_MAX_NS;
+	if (!sup_process_stopped(s->srv.pid)) {
+		s->stop_sigstop_ns = 0;
+	} else if (!s->stop_sigstop_ns) {
+		s->stop_sigstop_ns = now;
+	} else if (now - s->stop_sigstop_ns >=
+		   (uint64_t)(s->cfg.watchdog_ms ? s->cfg.watchdog_ms : 500) * MSEC) {
+		s->stop_sigstop_ns = 0;
+		sup_server_kill(s, "stopped (SIGSTOP) during the stop");
+	}
+}
+
+/* A stop that takes over 60 s kills the server; one that survives SIGKILL
+ * for 5 more ends the stop as failed. */
+static uint64_t stop_limit_due(const struct sup *s)
+{
+	if (!s->stopping || s->srv.pidfd < 0)
+		return NEVER;
+	return s->kill_deadline_ns ? s->kill_deadline_ns : s->stop_deadline_ns;
+}
+
+static void stop_limit_fire(struct sup *s, uint64_t now)
+{
+	if (!s->kill_deadline_ns) {
+		sup_server_kill(s, "did not stop within 60 s");
+		s->kill_deadline_ns = now + KILL_WAIT_NS;
+	} else {
+		finish_stop(s, "stop failed: server pid %d did not stop within 60 s and "
+			       "survived SIGKILL for 5 s",
+			    (int)s->srv.pid);
+	}
+}
+
+static const struct sup_timer timers[] = {
+	{"hello", hello_due, hello_fire},
+	{"restart", restart_due, restart_fire},
+	{"ready", ready_due, ready_fire},
+	{"server hangup", srv_hup_due, srv_hup_fire},
+	{"watchdog", watchdog_due, watchdog},
+	{"standby start", sb_start_due, sb_start_fire},
+	{"standby ready", sb_ready_due, sb_ready_fire},
+	{"standby hangup", sb_hup_due, sb_hup_fire},
+	{"stopped during stop", stop_sigstop_due, stop_sigstop_fire},
+	{"stop limit", stop_limit_due, stop_limit_fire},
+};
+
+/* Fire every due timer, in table order (a row sees what the rows before it
+ * changed); nothing but dropping silent connections once the service is
+ * done. Then see whether the recovery in progress is complete. */
+static void run_timers(struct sup *s)
+{
+	uint64_t now = sup_now_ns();
+	for (size_t k = 0; k < sizeof(timers) / sizeof(timers[0]); k++) {
+		if (s->done && k > 0)
+			return;
+		if (timers[k].due(s) <= now)
+			timers[k].fire(s, now);
+	}
+	recovery_check_done(s);
+}
+
+/* How long the event loop may sleep: until the earliest due timer. */
+static int next_timeout_ms(const struct sup *s)
+{
+	uint64_t next = NEVER;
+	for (size_t k = 0; k < sizeof(timers) / sizeof(timers[0]); k++) {
+		uint64_t t = timers[k].due(s);
+		if (t < next)
+			next = t;
+	}
+	if (next == NEVER)
 		return -1;
 	uint64_t now = sup_now_ns();
 	if (next <= now)
