@@ -738,6 +738,15 @@ void svc_raw_close(struct svc_raw *c)
 	c->sock = -1;
 }
 
+void svc_raw_sum(struct svc_raw *c, unsigned i)
+{
+	struct ank_ring_slot *s = svc_raw_slot(c, i);
+	s->req_sum = ank_req_sum(s->opcode, s->flags, s->fd, s->mode, s->off, s->len, s->path_len,
+				 s->path2_len, s->seq, s->data_sum);
+	uint64_t n = (uint64_t)s->path_len + s->path2_len;
+	s->path_sum = crc32c(0, svc_raw_data(c, i), n <= ANK_RING_DATA_PER_SLOT ? (size_t)n : 0);
+}
+
 void svc_raw_publish_as_is(struct svc_raw *c, unsigned i)
 {
 	struct ank_ring_slot *s = svc_raw_slot(c, i);
@@ -756,6 +765,7 @@ void svc_raw_publish(struct svc_raw *c, unsigned i)
 	if ((s->opcode == ANK_OP_WRITE || s->opcode == ANK_OP_PWRITE) &&
 	    s->len <= ANK_RING_DATA_PER_SLOT)
 		s->data_sum = crc32c(0, svc_raw_data(c, i), (size_t)s->len);
+	svc_raw_sum(c, i);
 	svc_raw_publish_as_is(c, i);
 }
 

@@ -152,8 +152,11 @@ static inline uint8_t *svc_raw_data(struct svc_raw *c, unsigned i)
  * sq_seq, full barrier, wake the worker if it sleeps. A WRITE/PWRITE gets
  * the checksum of its data first, as libananke gives it. */
 void svc_raw_publish(struct svc_raw *c, unsigned i);
-/* The same without touching data_sum (a test's damaged request). */
+/* The same without touching data_sum, req_sum or path_sum (a test's
+ * damaged request). */
 void svc_raw_publish_as_is(struct svc_raw *c, unsigned i);
+/* Take req_sum and path_sum of slot i as libananke does (ring.h). */
+void svc_raw_sum(struct svc_raw *c, unsigned i);
 /* Wait at most timeout_ms for slot i to be DONE (spin, then futex with
  * `waiting` set): 0 or -ETIMEDOUT. */
 int svc_raw_wait_done(struct svc_raw *c, unsigned i, unsigned timeout_ms);

@@ -558,6 +558,30 @@ static void damaged_read_answer_is_never_returned(void **state)
 	}
 }
 
+/* A PREAD answer whose result is damaged in the ring after the server took
+ * the answer's checksum (fault result_damage flips one bit of the result)
+ * never reaches the caller: the pread is asked again and returns the right
+ * count and bytes. */
+static void damaged_result_is_never_returned(void **state)
+{
+	(void)state;
+	static uint8_t a[20000], back[20000];
+	pattern(a, sizeof(a), 13);
+	arm("ananke", "result_damage");
+	assert_int_equal(svc_start(&g_svc, "64M", 2), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/r", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write(fd, a, sizeof(a)), (ssize_t)sizeof(a));
+	memset(back, 0, sizeof(back));
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_true(fired());
+	assert_true(log_contains("fault point result_damage fired"));
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+}
+
 /* ---- (i) fatal signals sent from outside ------------------------------------------ */
 
 /* SIGSEGV and SIGABRT sent by another process (kill(2)) are not the
@@ -630,6 +654,7 @@ int main(void)
 		cmocka_unit_test_teardown(none_mode_loses_unsynced_create, teardown),
 		cmocka_unit_test_teardown(damaged_entry_is_never_used, teardown),
 		cmocka_unit_test_teardown(damaged_read_answer_is_never_returned, teardown),
+		cmocka_unit_test_teardown(damaged_result_is_never_returned, teardown),
 		cmocka_unit_test_teardown(outside_fatal_signals_never_quarantine_a_request, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,
 		                          teardown),

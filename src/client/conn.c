@@ -279,7 +279,16 @@ again:;
 		memcpy(data, rq->wdata, rq->len);
 	/* Taken from the caller's buffer, so that damage to the ring's copy
 	 * is caught by the server (which answers EIO). */
-	s->data_sum = rq->wdata ? crc32c(0, rq->wdata, rq->len) : 0;
+	uint32_t data_sum = rq->wdata ? crc32c(0, rq->wdata, rq->len) : 0;
+	s->data_sum = data_sum;
+	/* The request's fields and paths, from the caller's own values: a
+	 * request damaged in the ring is refused (EIO), never run. */
+	uint32_t path_len = rq->path ? (uint32_t)rq->path_len : 0;
+	uint32_t path2_len = rq->path2 ? (uint32_t)rq->path2_len : 0;
+	s->req_sum = ank_req_sum(rq->opcode, rq->flags, rq->fd, rq->mode, rq->off, rq->len, path_len,
+				 path2_len, s->seq, data_sum);
+	uint32_t psum = rq->path ? crc32c(0, rq->path, path_len) : 0;
+	s->path_sum = rq->path2 ? crc32c(psum, rq->path2, path2_len) : psum;
 	ank_store_release(&s->waiting, 0);
 	ank_store_release(&s->state, ANK_SLOT_SUBMITTED);
 	ank_fetch_add(&hdr->sq_seq, 1);
@@ -293,9 +302,26 @@ again:;
 		return rc;
 	}
 
+	/* The answer, copied out once and checked against its checksum: an
+	 * answer damaged in the ring is never returned. A call that changes
+	 * nothing is asked again; any other fails with EIO (it may have run). */
+	res = s->result;
+	uint8_t out[sizeof(s->out)];
+	memcpy(out, s->out, sizeof(out));
+	uint32_t reply_sum = s->reply_sum;
+	if (ank_result_sum(res, out, reply_sum) != s->result_sum) {
+		int again = rq->opcode == ANK_OP_PREAD || rq->opcode == ANK_OP_STAT ||
+			     rq->opcode == ANK_OP_FSTAT;
+		if (again && ++attempts < 3) {
+			ank_store_release(&s->state, ANK_SLOT_FREE);
+			goto again;
+		}
+		ank_store_release(&s->state, ANK_SLOT_FREE);
+		errno = saved_errno;
+		return -EIO;
+	}
 	/* The server is not trusted: a result must be a count, an fd, an
 	 * offset, or a plausible -errno. */
-	res = s->result;
 	if (res < -4095)
 		res = -EIO;
 	if (res >= 0 && rq->rdata) {
@@ -313,7 +339,7 @@ again:;
 		 * never returned. A pread is asked again; a read, which moved
 		 * the offset, fails with EIO. */
 		if (res >= 0 && (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_PREAD) &&
-		    crc32c(0, rq->rdata, n) != s->reply_sum) {
+		    crc32c(0, rq->rdata, n) != reply_sum) {
 			if (rq->opcode == ANK_OP_PREAD && ++attempts < 3) {
 				ank_store_release(&s->state, ANK_SLOT_FREE);
 				goto again;
@@ -322,7 +348,7 @@ again:;
 		}
 	}
 	if (rq->out)
-		memcpy(rq->out, s->out, sizeof(s->out));
+		memcpy(rq->out, out, sizeof(out));
 	ank_store_release(&s->state, ANK_SLOT_FREE);
 	errno = saved_errno;
 	return res;

@@ -39,9 +39,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "../util/crc32c.h"
 
 #define ANK_RING_MAGIC 0x474E5241u /* "ARNG" */
-#define ANK_RING_VERSION 2u
+#define ANK_RING_VERSION 3u
 #define ANK_RING_HEADER_SIZE 4096u
 #define ANK_RING_SLOT_SIZE 256u
 #define ANK_RING_NSLOTS 32u
@@ -131,7 +134,11 @@ struct ank_ring_slot {
 	uint8_t out[80];     /* 64  [server] struct ank_wire_stat for STAT/FSTAT */
 	uint32_t data_sum;   /* 144 [client] CRC32C of the WRITE/PWRITE bytes */
 	uint32_t reply_sum;  /* 148 [server] CRC32C of the READ/PREAD bytes returned */
-	uint8_t reserved[104]; /* 152 zero */
+	uint32_t req_sum;    /* 152 [client] ank_req_sum of the request's fields */
+	uint32_t path_sum;   /* 156 [client] CRC32C of the path bytes, data[0,
+	                            path_len + path2_len) */
+	uint32_t result_sum; /* 160 [server] ank_result_sum of result, out, reply_sum */
+	uint8_t reserved[92]; /* 164 zero */
 };
 _Static_assert(sizeof(struct ank_ring_slot) == ANK_RING_SLOT_SIZE, "slot is 256 bytes");
 _Static_assert(offsetof(struct ank_ring_slot, off) == 24, "slot layout");
@@ -139,6 +146,47 @@ _Static_assert(offsetof(struct ank_ring_slot, result) == 56, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, out) == 64, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, data_sum) == 144, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, reply_sum) == 148, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, req_sum) == 152, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, path_sum) == 156, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, result_sum) == 160, "slot layout");
+
+/* The checksum of a request's fields (req_sum): CRC32C of the 52 bytes
+ * opcode, flags, fd, mode, off, len, path_len, path2_len, seq, data_sum in
+ * this order, little-endian, as the slot holds them at 8..56 and 144..148.
+ * The client takes it from its own arguments; the server checks it on its
+ * copy before anything else, so a request damaged in the shared ring is
+ * answered EIO rather than run with other arguments. */
+static inline uint32_t ank_req_sum(uint32_t opcode, uint32_t flags, int32_t fd, uint32_t mode,
+				   int64_t off, uint64_t len, uint32_t path_len, uint32_t path2_len,
+				   uint64_t seq, uint32_t data_sum)
+{
+	uint8_t b[52];
+	memcpy(b, &opcode, 4);
+	memcpy(b + 4, &flags, 4);
+	memcpy(b + 8, &fd, 4);
+	memcpy(b + 12, &mode, 4);
+	memcpy(b + 16, &off, 8);
+	memcpy(b + 24, &len, 8);
+	memcpy(b + 32, &path_len, 4);
+	memcpy(b + 36, &path2_len, 4);
+	memcpy(b + 40, &seq, 8);
+	memcpy(b + 48, &data_sum, 4);
+	return crc32c(0, b, sizeof(b));
+}
+
+/* The checksum of an answer (result_sum): CRC32C of result (8 bytes), out
+ * (80) and reply_sum (4), in this order. The server takes it from what it
+ * answers; the client checks it on the values it copied out, so an answer
+ * damaged in the ring is never returned (an idempotent call is asked again,
+ * any other fails with EIO). */
+static inline uint32_t ank_result_sum(int64_t result, const uint8_t out[80], uint32_t reply_sum)
+{
+	uint8_t b[92];
+	memcpy(b, &result, 8);
+	memcpy(b + 8, out, 80);
+	memcpy(b + 88, &reply_sum, 4);
+	return crc32c(0, b, sizeof(b));
+}
 
 struct ank_ring_header {
 	/* line 0: written by the supervisor before the fd is passed on */

@@ -49,7 +49,33 @@ static void request_copy(const struct ank_ring_slot *slot, struct request *rq)
 	rq->path2_len = vs->path2_len;
 	rq->seq = vs->seq;
 	rq->data_sum = vs->data_sum;
+	rq->req_sum = vs->req_sum;
+	rq->path_sum = vs->path_sum;
 	rq->zero = 0;
+}
+
+/* Damage in the ring is said in the log, but a client that sends garbage
+ * all the time does not flood it: the first 16 times, then every 1024th. */
+static bool say_damage(void)
+{
+	static unsigned long said;
+	unsigned long n = __atomic_fetch_add(&said, 1, __ATOMIC_RELAXED);
+	return n < 16 || n % 1024 == 0;
+}
+
+/* The request's fields must be what the client wrote (ring.h,
+ * ank_req_sum): a request damaged in the shared ring is answered EIO
+ * before anything runs. */
+static int request_check(const struct request *rq)
+{
+	if (ank_req_sum(rq->opcode, rq->flags, rq->fd, rq->mode, rq->off, rq->len, rq->path_len,
+			rq->path2_len, rq->seq, rq->data_sum) == rq->req_sum)
+		return 0;
+	if (say_damage())
+		fprintf(stderr, "ananke: server: a request (opcode %u, seq %llu) fails its checksum "
+				"(damaged in the ring); answering EIO\n",
+			rq->opcode, (unsigned long long)rq->seq);
+	return -EIO;
 }
 
 /* WRITE/PWRITE data must be what the client wrote: its checksum is checked
@@ -59,10 +85,11 @@ static int data_check(const uint8_t *data, const struct request *rq)
 {
 	if (crc32c(0, data, (size_t)rq->len) == rq->data_sum)
 		return 0;
-	fprintf(stderr, "ananke: server: the data of a %s of %llu bytes on fd %d fails its "
-			"checksum (damaged in the ring); answering EIO\n",
-		rq->opcode == ANK_OP_WRITE ? "write" : "pwrite", (unsigned long long)rq->len,
-		(int)rq->fd);
+	if (say_damage())
+		fprintf(stderr, "ananke: server: the data of a %s of %llu bytes on fd %d fails its "
+				"checksum (damaged in the ring); answering EIO\n",
+			rq->opcode == ANK_OP_WRITE ? "write" : "pwrite",
+			(unsigned long long)rq->len, (int)rq->fd);
 	return -EIO;
 }
 
@@ -75,14 +102,18 @@ static int path_len_check(uint32_t len)
 	return 0;
 }
 
-/* Copy `len` bytes of a path out of the data buffer into dst and check that
- * it is one NUL-terminated string filling exactly those bytes. */
-static int path_copy(const uint8_t *src, uint32_t len, char *dst)
+/* Copy `len` bytes of a path out of the data buffer into dst. */
+static void path_copy(const uint8_t *src, uint32_t len, char *dst)
 {
 	const volatile uint8_t *vsrc = src;
 	for (uint32_t i = 0; i < len; i++)
 		dst[i] = (char)vsrc[i];
-	if (dst[len - 1] != '\0' || memchr(dst, '\0', len - 1) != NULL)
+}
+
+/* A copied path must be one NUL-terminated string filling its bytes. */
+static int path_valid(const char *p, uint32_t len)
+{
+	if (p[len - 1] != '\0' || memchr(p, '\0', len - 1) != NULL)
 		return -EINVAL;
 	return 0;
 }
@@ -150,6 +181,9 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	struct stat st;
 	int64_t rc;
 
+	rc = request_check(rq);
+	if (rc < 0)
+		return rc;
 	const struct op_info *o = op_info(rq->opcode);
 	if (!o)
 		return -ENOSYS;
@@ -173,16 +207,29 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		uint64_t total = (uint64_t)rq->path_len + (npaths == 2 ? rq->path2_len : 0);
 		if (total > ANK_RING_DATA_PER_SLOT)
 			return -EINVAL;
-		rc = path_copy(data, rq->path_len, path);
+		/* The bytes the client summed, copied once, checked, then
+		 * validated: damage in the ring gives EIO, not ENOENT. */
+		path_copy(data, rq->path_len, path);
+		uint32_t sum = crc32c(0, path, rq->path_len);
+		if (npaths == 2) {
+			path_copy(data + rq->path_len, rq->path2_len, path2);
+			sum = crc32c(sum, path2, rq->path2_len);
+		}
+		if (sum != rq->path_sum) {
+			if (say_damage())
+				fprintf(stderr, "ananke: server: the paths of a request (opcode "
+						"%u) fail their checksum (damaged in the ring); "
+						"answering EIO\n",
+					rq->opcode);
+			return -EIO;
+		}
+		rc = path_valid(path, rq->path_len);
+		if (rc == 0 && npaths == 2)
+			rc = path_valid(path2, rq->path2_len);
 		if (rc < 0)
 			return rc;
 		if (__builtin_expect(server_fault_poison != NULL, 0) && !strcmp(path, server_fault_poison))
 			abort(); /* fault.c: ANANKE_FAULT_POISON */
-		if (npaths == 2) {
-			rc = path_copy(data + rq->path_len, rq->path2_len, path2);
-			if (rc < 0)
-				return rc;
-		}
 		*paths_sum = crc32c(crc32c(0, path, strlen(path)), path2, strlen(path2));
 		*paths_set = true;
 	}
@@ -249,6 +296,14 @@ void dispatch_complete(void *ring, unsigned i, int64_t result)
 {
 	struct ank_ring_slot *slot = ank_ring_slot(ring, i);
 	slot->result = result;
+	/* The client checks what it copies out against this (ring.h). */
+	uint8_t out[sizeof(slot->out)];
+	memcpy(out, slot->out, sizeof(out));
+	slot->result_sum = ank_result_sum(result, out, slot->reply_sum);
+	if (__builtin_expect(server_fault_point == SERVER_FAULT_RESULT_DAMAGE, 0) &&
+	    slot->opcode == ANK_OP_PREAD && result > 0 &&
+	    server_fault_due(SERVER_FAULT_RESULT_DAMAGE))
+		slot->result ^= 1; /* after its checksum, as a stray write could */
 	/* Publish: the client reads result/out/data after its acquire of DONE. */
 	ank_store_release(&slot->state, ANK_SLOT_DONE);
 	/* The client sets `waiting`, fences, then re-checks state before it

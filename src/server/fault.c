@@ -65,6 +65,11 @@
  *                      commit surely comes in between. Passes are counted
  *                      for WRITE and PWRITE in recovery mode "ananke".
  *
+ *   result_damage      when a PREAD answers at least one byte, after the
+ *                      answer's checksum (result_sum) was taken: one bit
+ *                      of the result in the ring is flipped, as a stray
+ *                      write could, and the server goes on (no abort).
+ *                      Passes are counted for such answers only.
  *   recovery_slow_abort  where recovery_after_journal is (a takeover with
  *                      live p-log entries, before the replay): the server
  *                      sleeps 100 ms, so that the background commit thread
@@ -110,6 +115,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_REPLY_DAMAGE] = "reply_damage",
 	[SERVER_FAULT_LOG_DELAY] = "log_delay",
 	[SERVER_FAULT_RECOVERY_SLOW_ABORT] = "recovery_slow_abort",
+	[SERVER_FAULT_RESULT_DAMAGE] = "result_damage",
 };
 
 void server_fault_init(void)

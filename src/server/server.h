@@ -46,6 +46,8 @@ struct request {
 	uint32_t path2_len;
 	uint64_t seq;
 	uint32_t data_sum;   /* the client's CRC32C of WRITE/PWRITE data */
+	uint32_t req_sum;    /* the client's ank_req_sum of the fields above */
+	uint32_t path_sum;   /* the client's CRC32C of the path bytes */
 	uint32_t zero;       /* (no padding: the request is checksummed) */
 };
 
@@ -94,6 +96,7 @@ enum server_fault {
 	SERVER_FAULT_REPLY_DAMAGE,
 	SERVER_FAULT_LOG_DELAY,
 	SERVER_FAULT_RECOVERY_SLOW_ABORT,
+	SERVER_FAULT_RESULT_DAMAGE,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;

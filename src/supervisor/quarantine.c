@@ -39,6 +39,9 @@ static void answer_eio(struct sup *s, struct sup_conn *c, unsigned i, const stru
 	if (!ank_cas(&sl->state, ANK_SLOT_SERVER, ANK_SLOT_SERVER))
 		return; /* the client retracted it meanwhile (hostile only) */
 	sl->result = -EIO;
+	uint8_t out[sizeof(sl->out)];
+	memcpy(out, sl->out, sizeof(out));
+	sl->result_sum = ank_result_sum(-EIO, out, sl->reply_sum);
 	ank_store_release(&sl->state, ANK_SLOT_DONE);
 	ank_full_barrier();
 	if (ank_load_acquire(&sl->waiting))
