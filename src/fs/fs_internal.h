@@ -1,6 +1,7 @@
 /*
  * fs_internal.h - the in-memory side of a mounted file system, shared by the
- * modules of src/fs/. Not part of the core's contract (that is fs.h).
+ * modules of src/fs/. Not part of the core's contract (that is fs.h and
+ * recovery.h).
  *
  * Locking (see docs/DESIGN.md, "Concurrency"): one mutex, fs->lock, protects
  * every structure below. Every operation holds it from start to end. The
@@ -33,7 +34,7 @@
 #include "../bdev/bdev.h"
 #include "extent.h"
 #include "format.h"
-#include "fs.h"
+#include "recovery.h"
 
 struct fs;
 struct inode;
