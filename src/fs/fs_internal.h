@@ -21,6 +21,7 @@
  *   journal.c  transactions, commit, checkpoint, replay
  *   namei.c    path resolution
  *   ops.c      the POSIX operations of fs.h, fd tables, clients
+ *   stamp.c    the fs lock, call stamps, commit hook and gate, fs_op_begin
  *   mount.c    mount, unmount, background commit
  */
 #ifndef ANK_FS_INTERNAL_H
@@ -90,11 +91,6 @@ void guard_leave(struct fs *fs);
 void guard_inode_use(struct fs *fs, struct inode *ip);
 /* The inode is being freed: off the touched list. */
 void guard_inode_forget(struct fs *fs, struct inode *ip);
-
-/* ops.c: run the commit gate (journal_commit calls it first). False when
- * the gate was not passed and the fs lock was released meanwhile: the
- * caller starts over. */
-bool fs_commit_gate(struct fs *fs);
 
 int buf_init(struct fs *fs, size_t limit);
 /* Check a buffer's seal when nobody is changing it (unused, or a pinned
@@ -409,7 +405,7 @@ struct fs {
 	/* Commit gate (fs_set_commit_gate), under fs->lock. */
 	bool (*gate_fn)(void *arg, const uint64_t *self);
 	void *gate_arg;
-	/* Commit notification (ops.c, fs_set_commit_hook). fn, arg and
+	/* Commit notification (stamp.c, fs_set_commit_hook). fn, arg and
 	 * hook_reported change only while hook_busy is held; fn and arg also
 	 * only under fs->lock (so either protects reading them). hook_noted is
 	 * the newest durable tid an operation saw, under fs->lock; hook_seen is
@@ -427,9 +423,38 @@ struct fs {
  * changes fail, reads go on); a remount recovers the committed state. */
 void fs_abort(struct fs *fs, int err);
 
+/* ---- open files (ops.c) -------------------------------------------------- */
+
+/* What an fd of a client's table points to. */
+struct ofile {
+	struct inode *ip;
+	uint64_t pos;
+	int flags;
+	uint32_t refs;
+};
+
+/* ---- the fs lock and call stamps (stamp.c) ------------------------------- */
+
+/* Every operation runs between fs_lock (take fs->lock, enter the guarded
+ * section) and fs_unlock (stamp the call, leave the guarded section, release
+ * fs->lock, then report a durable tid that advanced to the commit hook). */
+void fs_lock(struct fs *fs);
+void fs_unlock(struct fs *fs);
+/* The calling thread's last call (fs_stamp_last), filled in under the lock:
+ * an operation adds what only it knows (a write's position, a new
+ * directory's inode). */
+extern __thread struct fs_stamp fs_last_stamp;
+/* The fd a call worked on, for fs_stamp_last (under the lock). */
+void fs_stamp_fd(const struct ofile *of);
+
 /* Called at the start of every modifying operation with fs->lock held:
  * commits when the running transaction or dirty data has grown past its
  * bounds. */
 int fs_op_begin(struct fs *fs);
+
+/* stamp.c: run the commit gate (journal_commit calls it first). False when
+ * the gate was not passed and the fs lock was released meanwhile: the
+ * caller starts over. */
+bool fs_commit_gate(struct fs *fs);
 
 #endif
