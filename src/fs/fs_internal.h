@@ -20,7 +20,8 @@
  *   dir.c      directory blocks and the in-memory name index
  *   journal.c  transactions, commit, checkpoint, replay
  *   namei.c    path resolution
- *   ops.c      the POSIX operations of fs.h, fd tables, clients
+ *   ops.c      the POSIX operations of fs.h
+ *   fdtable.c  clients and their fd tables, stale fds, fds by number
  *   stamp.c    the fs lock, call stamps, commit hook and gate, fs_op_begin
  *   mount.c    mount, unmount, background commit
  */
@@ -423,7 +424,7 @@ struct fs {
  * changes fail, reads go on); a remount recovers the committed state. */
 void fs_abort(struct fs *fs, int err);
 
-/* ---- open files (ops.c) -------------------------------------------------- */
+/* ---- clients and fd tables (fdtable.c) ---------------------------------- */
 
 /* What an fd of a client's table points to. */
 struct ofile {
@@ -432,6 +433,37 @@ struct ofile {
 	int flags;
 	uint32_t refs;
 };
+
+/* An fd opened under a server that has since been replaced (plain restart,
+ * no recovery): its number stays taken, every use fails with EIO, close
+ * releases it. */
+extern struct ofile ofile_stale_sentinel;
+#define STALE_OFILE (&ofile_stale_sentinel)
+
+/* A client of fs.h: credentials and fd table, on the mount's list. */
+struct fs_client {
+	struct fs *fs;
+	uint32_t uid, gid;
+	struct ofile **fds;
+	int nfds;                  /* table size */
+	struct fs_client *next, *prev;
+};
+
+uint32_t fs_client_uid(const struct fs_client *c);
+uint32_t fs_client_gid(const struct fs_client *c);
+/* Close every fd of every client (unmount); called with the lock held. */
+void fs_clients_close_all(struct fs *fs);
+/* Under fs->lock: fd_get gives the open file of fd `fd` (NULL when there is
+ * none or it is stale), fd_error the error for an fd that names no open
+ * file; fd_alloc puts an open file at the lowest free number;
+ * fd_number_check and fd_reserve make an explicit number available
+ * (recovery); ofile_put drops a reference to an open file. */
+struct ofile *fd_get(struct fs_client *c, int fd);
+int fd_error(const struct fs_client *c, int fd);
+int fd_alloc(struct fs_client *c, struct ofile *of);
+int fd_number_check(int fd);
+int fd_reserve(struct fs_client *c, int fd);
+void ofile_put(struct fs *fs, struct ofile *of);
 
 /* ---- the fs lock and call stamps (stamp.c) ------------------------------- */
 

@@ -1,7 +1,7 @@
 /*
- * ops.c - the POSIX operations of fs.h on top of the core modules: clients
- * and their fd tables, open/close/read/write, metadata operations, with
- * Linux's semantics and errno values.
+ * ops.c - the POSIX operations of fs.h on top of the core modules and the
+ * clients' fd tables (fdtable.c): open/close/read/write, metadata
+ * operations, with Linux's semantics and errno values.
  *
  * Each operation takes fs->lock for its whole duration (fs_lock and
  * fs_unlock, stamp.c). Modifying operations first call fs_op_begin(), which
@@ -17,222 +17,7 @@
 
 #include "namei.h"
 
-#define FS_MAX_FDS (1 << 20)
 #define WRITE_CHUNK (1u << 20) /* large writes commit-check between chunks */
-
-/* An fd opened under a server that has since been replaced (plain restart,
- * no recovery): its number stays taken, every use fails with EIO, close
- * releases it. */
-static struct ofile stale_sentinel;
-#define STALE_OFILE (&stale_sentinel)
-
-struct fs_client {
-	struct fs *fs;
-	uint32_t uid, gid;
-	struct ofile **fds;
-	int nfds;                  /* table size */
-	struct fs_client *next, *prev;
-};
-
-uint32_t fs_client_uid(const struct fs_client *c)
-{
-	return c->uid;
-}
-
-uint32_t fs_client_gid(const struct fs_client *c)
-{
-	return c->gid;
-}
-
-/* ---- clients and fds ---------------------------------------------------- */
-
-struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid)
-{
-	struct fs_client *c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	c->fs = fs;
-	c->uid = uid;
-	c->gid = gid;
-	fs_lock(fs);
-	c->next = fs->clients;
-	if (fs->clients)
-		fs->clients->prev = c;
-	fs->clients = c;
-	fs_unlock(fs);
-	return c;
-}
-
-static void ofile_put(struct fs *fs, struct ofile *of)
-{
-	if (--of->refs > 0)
-		return;
-	of->ip->open_count--;
-	inode_put(fs, of->ip);
-	free(of);
-}
-
-/* Close every fd; called with the lock held. */
-static void client_close_all(struct fs_client *c)
-{
-	for (int i = 0; i < c->nfds; i++)
-		if (c->fds[i]) {
-			if (c->fds[i] != STALE_OFILE)
-				ofile_put(c->fs, c->fds[i]);
-			c->fds[i] = NULL;
-		}
-}
-
-void fs_client_free(struct fs_client *c)
-{
-	if (!c)
-		return;
-	struct fs *fs = c->fs;
-	fs_lock(fs);
-	client_close_all(c);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		fs->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	/* No commit report: fs_unmount frees leftover clients after its final
-	 * commit, which is not reported (the hook's arg may be gone). */
-	guard_leave(fs);
-	pthread_mutex_unlock(&fs->lock);
-	free(c->fds);
-	free(c);
-}
-
-void fs_clients_close_all(struct fs *fs);
-void fs_clients_close_all(struct fs *fs)
-{
-	for (struct fs_client *c = fs->clients; c; c = c->next)
-		client_close_all(c);
-}
-
-int fs_client_reserve_stale(struct fs_client *c, int nfds)
-{
-	struct fs *fs = c->fs;
-	if (nfds < 0 || nfds > FS_MAX_FDS)
-		return -EINVAL;
-	fs_lock(fs);
-	int rc = 0;
-	if (nfds > c->nfds) {
-		struct ofile **t = realloc(c->fds, (size_t)nfds * sizeof(*t));
-		if (!t) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		memset(t + c->nfds, 0, (size_t)(nfds - c->nfds) * sizeof(*t));
-		c->fds = t;
-		c->nfds = nfds;
-	}
-	for (int i = 0; i < nfds; i++)
-		if (!c->fds[i])
-			c->fds[i] = STALE_OFILE;
-out:
-	fs_unlock(fs);
-	return rc;
-}
-
-int fs_client_mark_stale(struct fs_client *c, int fd)
-{
-	if (fd < 0 || fd >= FS_MAX_FDS)
-		return -EINVAL;
-	int rc = 0;
-	struct fs *fs = c->fs;
-	fs_lock(fs);
-	if (fd >= c->nfds) {
-		struct ofile **t = realloc(c->fds, (size_t)(fd + 1) * sizeof(*t));
-		if (!t) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		memset(t + c->nfds, 0, (size_t)(fd + 1 - c->nfds) * sizeof(*t));
-		c->fds = t;
-		c->nfds = fd + 1;
-	}
-	if (c->fds[fd] && c->fds[fd] != STALE_OFILE)
-		rc = -EBUSY;
-	else
-		c->fds[fd] = STALE_OFILE;
-out:
-	fs_unlock(fs);
-	return rc;
-}
-
-int fs_client_fd_high(struct fs_client *c)
-{
-	fs_lock(c->fs);
-	int high = 0;
-	for (int i = 0; i < c->nfds; i++)
-		if (c->fds[i])
-			high = i + 1;
-	fs_unlock(c->fs);
-	return high;
-}
-
-/* The error for an fd that names no open file: EIO for a stale one. */
-static int badfd(const struct fs_client *c, int fd)
-{
-	return fd >= 0 && fd < c->nfds && c->fds[fd] == STALE_OFILE ? -EIO : -EBADF;
-}
-
-static int fd_alloc(struct fs_client *c, struct ofile *of)
-{
-	for (int i = 0; i < c->nfds; i++)
-		if (!c->fds[i]) {
-			c->fds[i] = of;
-			return i;
-		}
-	if (c->nfds >= FS_MAX_FDS)
-		return -EMFILE;
-	int n = c->nfds ? c->nfds * 2 : 64;
-	struct ofile **t = realloc(c->fds, (size_t)n * sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	memset(t + c->nfds, 0, (size_t)(n - c->nfds) * sizeof(*t));
-	c->fds = t;
-	int fd = c->nfds;
-	c->nfds = n;
-	c->fds[fd] = of;
-	return fd;
-}
-
-static struct ofile *fd_get(struct fs_client *c, int fd)
-{
-	if (fd < 0 || fd >= c->nfds || c->fds[fd] == STALE_OFILE)
-		return NULL;
-	if (c->fds[fd])
-		guard_inode_use(c->fs, c->fds[fd]->ip);
-	return c->fds[fd];
-}
-
-/* An explicit fd number asked for: valid range (checked before anything
- * else, without the lock). */
-static int fd_number_check(int fd)
-{
-	return fd < 0 || fd >= FS_MAX_FDS ? -EBADF : 0;
-}
-
-/* Make fd number `fd` available: -EBUSY when open or stale, -ENOMEM when
- * the table cannot grow to hold it. */
-static int fd_reserve(struct fs_client *c, int fd)
-{
-	if (fd < c->nfds)
-		return c->fds[fd] ? -EBUSY : 0;
-	int n = c->nfds ? c->nfds : 64;
-	while (n <= fd)
-		n = n > FS_MAX_FDS / 2 ? FS_MAX_FDS : n * 2;
-	struct ofile **t = realloc(c->fds, (size_t)n * sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	memset(t + c->nfds, 0, (size_t)(n - c->nfds) * sizeof(*t));
-	c->fds = t;
-	c->nfds = n;
-	return 0;
-}
 
 /* Where the fd of an open goes. */
 enum fd_want { FD_LOWEST, FD_EXACT, FD_NONE };
@@ -445,57 +230,6 @@ int fs_create_ino(struct fs_client *c, const char *path, int flags, mode_t mode,
 		       ino);
 }
 
-int fs_open_ino_at(struct fs_client *c, uint64_t ino, int flags, int fd)
-{
-	struct fs *fs = c->fs;
-	int acc = flags & O_ACCMODE;
-	if (acc == O_ACCMODE || (flags & ~(O_ACCMODE | O_APPEND | O_DIRECTORY)))
-		return -EINVAL;
-	if (ino == 0 || ino >= fs->sb.inode_count)
-		return -EINVAL;
-	int rc = fd_number_check(fd);
-	if (rc < 0)
-		return rc;
-	fs_lock(fs);
-	struct inode *ip = NULL;
-	rc = fd_reserve(c, fd);
-	if (rc < 0)
-		goto out;
-	struct inode *cached = inode_cached(fs, ino);
-	if (cached ? cached->d.mode == 0 : alloc_inode_state(fs, ino) != INO_ALLOCATED) {
-		rc = -ENOENT;
-		goto out;
-	}
-	rc = inode_get(fs, ino, &ip);
-	if (rc < 0)
-		goto out;
-	if ((flags & O_DIRECTORY) && !inode_is_dir(ip))
-		rc = -ENOTDIR;
-	else if (inode_is_dir(ip) && acc != O_RDONLY)
-		rc = -EISDIR;
-	else if (acc != O_RDONLY && fs->read_only)
-		rc = -EROFS;
-	if (rc < 0)
-		goto out_ip;
-	struct ofile *of = calloc(1, sizeof(*of));
-	if (!of) {
-		rc = -ENOMEM;
-		goto out_ip;
-	}
-	of->ip = ip;
-	of->flags = flags;
-	of->refs = 1;
-	ip->open_count++;
-	c->fds[fd] = of;
-	fs_unlock(fs);
-	return fd;
-out_ip:
-	inode_put(fs, ip);
-out:
-	fs_unlock(fs);
-	return rc;
-}
-
 int fs_mark_damaged(struct fs *fs, uint64_t ino)
 {
 	if (ino <= ANK_ROOT_INO || ino >= fs->sb.inode_count)
@@ -537,41 +271,13 @@ void fs_clear_damaged(struct fs *fs, uint64_t ino)
 		}
 }
 
-int fs_set_offset(struct fs_client *c, int fd, uint64_t pos)
-{
-	struct fs *fs = c->fs;
-	fs_lock(fs);
-	int rc = 0;
-	struct ofile *of = fd_get(c, fd);
-	if (!of)
-		rc = badfd(c, fd);
-	else if (pos > (uint64_t)INT64_MAX || (!inode_is_dir(of->ip) && pos > ANK_MAX_FILE_SIZE))
-		rc = -EINVAL;
-	else
-		of->pos = pos;
-	fs_unlock(fs);
-	return rc;
-}
-
-int fs_inode_of_fd(struct fs_client *c, int fd, uint64_t *ino)
-{
-	struct fs *fs = c->fs;
-	fs_lock(fs);
-	struct ofile *of = fd_get(c, fd);
-	int rc = of ? 0 : badfd(c, fd);
-	if (of)
-		*ino = of->ip->ino;
-	fs_unlock(fs);
-	return rc;
-}
-
 int fs_close(struct fs_client *c, int fd)
 {
 	struct fs *fs = c->fs;
 	fs_lock(fs);
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		int rc = badfd(c, fd);
+		int rc = fd_error(c, fd);
 		if (rc == -EIO) {
 			c->fds[fd] = NULL; /* a stale fd: closing it just frees the number */
 			rc = 0;
@@ -597,7 +303,7 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 	if (!use_pos && off < 0) {
 		rc = -EINVAL; /* checked before the fd, as pread64 does */
 	} else if (!of || (of->flags & O_ACCMODE) == O_WRONLY) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 	} else if ((n > SSIZE_MAX ? SSIZE_MAX : n) >
 		   (uint64_t)INT64_MAX - (use_pos ? of->pos : (uint64_t)off)) {
 		rc = -EINVAL; /* position + count overflows, as Linux checks */
@@ -641,7 +347,7 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 		goto out;
 	}
 	if (!of || (of->flags & O_ACCMODE) == O_RDONLY) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 		goto out;
 	}
 	if (inode_is_dir(of->ip)) {
@@ -711,7 +417,7 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
 	off_t rc;
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 		goto out;
 	}
 	int64_t base;
@@ -754,7 +460,7 @@ static int do_sync_fd(struct fs_client *c, int fd)
 	int rc;
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 	} else if (fs->read_only) {
 		rc = 0;
 	} else {
@@ -808,7 +514,7 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 	if (len < 0)
 		rc = -EINVAL; /* before the fd, as the syscall checks */
 	else if (!of)
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 	else if (inode_is_dir(of->ip) || (of->flags & O_ACCMODE) == O_RDONLY)
 		rc = -EINVAL;
 	else if ((rc = fs_op_begin(fs)) == 0)
@@ -881,7 +587,7 @@ int fs_fstat(struct fs_client *c, int fd, struct stat *st)
 	if (of)
 		fill_stat(of->ip, st);
 	fs_unlock(fs);
-	return of ? 0 : badfd(c, fd);
+	return of ? 0 : fd_error(c, fd);
 }
 
 int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t *parent_ino)
@@ -1279,7 +985,7 @@ int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 	int rc = 0, n = 0;
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 		goto out;
 	}
 	if (!inode_is_dir(of->ip)) {
