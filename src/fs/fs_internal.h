@@ -23,6 +23,8 @@
  *   ops.c      the POSIX operations of fs.h
  *   fdtable.c  clients and their fd tables, stale fds, fds by number
  *   stamp.c    the fs lock, call stamps, commit hook and gate, fs_op_begin
+ *   durable.c  durability ids, held commits, orphan release, checkpoint,
+ *              damaged inodes (recovery support)
  *   mount.c    mount, unmount, background commit
  */
 #ifndef ANK_FS_INTERNAL_H
@@ -273,9 +275,6 @@ struct pagecache {
 };
 
 int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit);
-/* fs_mark_damaged's list (ops.c), under fs->lock. */
-bool fs_is_damaged(struct fs *fs, uint64_t ino);
-void fs_clear_damaged(struct fs *fs, uint64_t ino);
 void pcache_destroy(struct fs *fs);
 ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off);
 ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off);
@@ -488,5 +487,11 @@ int fs_op_begin(struct fs *fs);
  * the gate was not passed and the fs lock was released meanwhile: the
  * caller starts over. */
 bool fs_commit_gate(struct fs *fs);
+
+/* ---- recovery support (durable.c) --------------------------------------- */
+
+/* fs_mark_damaged's list, under fs->lock. */
+bool fs_is_damaged(struct fs *fs, uint64_t ino);
+void fs_clear_damaged(struct fs *fs, uint64_t ino);
 
 #endif
