@@ -26,7 +26,7 @@
 
 #include "../src/bdev/bdev.h"
 #include "../src/fs/format.h"
-#include "../src/fs/fs.h"
+#include "../src/fs/recovery.h"
 #include "../src/fs/jscan.h"
 #include "../src/fsck/fsck.h"
 

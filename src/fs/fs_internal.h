@@ -1,6 +1,7 @@
 /*
  * fs_internal.h - the in-memory side of a mounted file system, shared by the
- * modules of src/fs/. Not part of the core's contract (that is fs.h).
+ * modules of src/fs/. Not part of the core's contract (that is fs.h and
+ * recovery.h).
  *
  * Locking (see docs/DESIGN.md, "Concurrency"): one mutex, fs->lock, protects
  * every structure below. Every operation holds it from start to end. The
@@ -19,7 +20,11 @@
  *   dir.c      directory blocks and the in-memory name index
  *   journal.c  transactions, commit, checkpoint, replay
  *   namei.c    path resolution
- *   ops.c      the POSIX operations of fs.h, fd tables, clients
+ *   ops.c      the POSIX operations of fs.h
+ *   fdtable.c  clients and their fd tables, stale fds, fds by number
+ *   stamp.c    the fs lock, call stamps, commit hook and gate, fs_op_begin
+ *   durable.c  durability ids, held commits, orphan release, checkpoint,
+ *              damaged inodes (recovery support)
  *   mount.c    mount, unmount, background commit
  */
 #ifndef ANK_FS_INTERNAL_H
@@ -33,7 +38,7 @@
 #include "../bdev/bdev.h"
 #include "extent.h"
 #include "format.h"
-#include "fs.h"
+#include "recovery.h"
 
 struct fs;
 struct inode;
@@ -89,11 +94,6 @@ void guard_leave(struct fs *fs);
 void guard_inode_use(struct fs *fs, struct inode *ip);
 /* The inode is being freed: off the touched list. */
 void guard_inode_forget(struct fs *fs, struct inode *ip);
-
-/* ops.c: run the commit gate (journal_commit calls it first). False when
- * the gate was not passed and the fs lock was released meanwhile: the
- * caller starts over. */
-bool fs_commit_gate(struct fs *fs);
 
 int buf_init(struct fs *fs, size_t limit);
 /* Check a buffer's seal when nobody is changing it (unused, or a pinned
@@ -275,9 +275,6 @@ struct pagecache {
 };
 
 int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit);
-/* fs_mark_damaged's list (ops.c), under fs->lock. */
-bool fs_is_damaged(struct fs *fs, uint64_t ino);
-void fs_clear_damaged(struct fs *fs, uint64_t ino);
 void pcache_destroy(struct fs *fs);
 ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off);
 ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off);
@@ -408,7 +405,7 @@ struct fs {
 	/* Commit gate (fs_set_commit_gate), under fs->lock. */
 	bool (*gate_fn)(void *arg, const uint64_t *self);
 	void *gate_arg;
-	/* Commit notification (ops.c, fs_set_commit_hook). fn, arg and
+	/* Commit notification (stamp.c, fs_set_commit_hook). fn, arg and
 	 * hook_reported change only while hook_busy is held; fn and arg also
 	 * only under fs->lock (so either protects reading them). hook_noted is
 	 * the newest durable tid an operation saw, under fs->lock; hook_seen is
@@ -426,9 +423,75 @@ struct fs {
  * changes fail, reads go on); a remount recovers the committed state. */
 void fs_abort(struct fs *fs, int err);
 
+/* ---- clients and fd tables (fdtable.c) ---------------------------------- */
+
+/* What an fd of a client's table points to. */
+struct ofile {
+	struct inode *ip;
+	uint64_t pos;
+	int flags;
+	uint32_t refs;
+};
+
+/* An fd opened under a server that has since been replaced (plain restart,
+ * no recovery): its number stays taken, every use fails with EIO, close
+ * releases it. */
+extern struct ofile ofile_stale_sentinel;
+#define STALE_OFILE (&ofile_stale_sentinel)
+
+/* A client of fs.h: credentials and fd table, on the mount's list. */
+struct fs_client {
+	struct fs *fs;
+	uint32_t uid, gid;
+	struct ofile **fds;
+	int nfds;                  /* table size */
+	struct fs_client *next, *prev;
+};
+
+uint32_t fs_client_uid(const struct fs_client *c);
+uint32_t fs_client_gid(const struct fs_client *c);
+/* Close every fd of every client (unmount); called with the lock held. */
+void fs_clients_close_all(struct fs *fs);
+/* Under fs->lock: fd_get gives the open file of fd `fd` (NULL when there is
+ * none or it is stale), fd_error the error for an fd that names no open
+ * file; fd_alloc puts an open file at the lowest free number;
+ * fd_number_check and fd_reserve make an explicit number available
+ * (recovery); ofile_put drops a reference to an open file. */
+struct ofile *fd_get(struct fs_client *c, int fd);
+int fd_error(const struct fs_client *c, int fd);
+int fd_alloc(struct fs_client *c, struct ofile *of);
+int fd_number_check(int fd);
+int fd_reserve(struct fs_client *c, int fd);
+void ofile_put(struct fs *fs, struct ofile *of);
+
+/* ---- the fs lock and call stamps (stamp.c) ------------------------------- */
+
+/* Every operation runs between fs_lock (take fs->lock, enter the guarded
+ * section) and fs_unlock (stamp the call, leave the guarded section, release
+ * fs->lock, then report a durable tid that advanced to the commit hook). */
+void fs_lock(struct fs *fs);
+void fs_unlock(struct fs *fs);
+/* The calling thread's last call (fs_stamp_last), filled in under the lock:
+ * an operation adds what only it knows (a write's position, a new
+ * directory's inode). */
+extern __thread struct fs_stamp fs_last_stamp;
+/* The fd a call worked on, for fs_stamp_last (under the lock). */
+void fs_stamp_fd(const struct ofile *of);
+
 /* Called at the start of every modifying operation with fs->lock held:
  * commits when the running transaction or dirty data has grown past its
  * bounds. */
 int fs_op_begin(struct fs *fs);
+
+/* stamp.c: run the commit gate (journal_commit calls it first). False when
+ * the gate was not passed and the fs lock was released meanwhile: the
+ * caller starts over. */
+bool fs_commit_gate(struct fs *fs);
+
+/* ---- recovery support (durable.c) --------------------------------------- */
+
+/* fs_mark_damaged's list, under fs->lock. */
+bool fs_is_damaged(struct fs *fs, uint64_t ino);
+void fs_clear_damaged(struct fs *fs, uint64_t ino);
 
 #endif

@@ -295,7 +295,7 @@ struct inode *inode_cached(struct fs *fs, uint64_t ino)
 }
 
 /* inode_create_ino for a number that is allocated on disk: reuse it when it
- * is unlinked and unused (see fs_create_ino in fs.h). */
+ * is unlinked and unused (see fs_create_ino in recovery.h). */
 static int inode_reuse(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid, uint32_t gid,
 		       struct inode **out)
 {

@@ -12,8 +12,6 @@
 
 #include "fs_internal.h"
 
-void fs_clients_close_all(struct fs *fs);
-
 static int read_super(struct bdev *dev, struct ank_super *sb)
 {
 	uint8_t *blk = ank_aligned_alloc(ANK_BLOCK_SIZE);

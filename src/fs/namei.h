@@ -20,9 +20,6 @@ struct nameidata {
 	int dot;               /* NAMEI_DOT / NAMEI_DOTDOT for "." / ".." */
 };
 
-uint32_t fs_client_uid(const struct fs_client *c);
-uint32_t fs_client_gid(const struct fs_client *c);
-
 /* 0 or -EACCES: may the client access ip with the NAMEI_MAY_* mask? */
 int namei_permission(const struct fs_client *c, const struct inode *ip, int mask);
 /* Resolve every component but the last. On success nd->dir is referenced

@@ -1,351 +1,23 @@
 /*
- * ops.c - the POSIX operations of fs.h on top of the core modules: clients
- * and their fd tables, open/close/read/write, metadata operations, with
- * Linux's semantics and errno values.
+ * ops.c - the POSIX operations of fs.h on top of the core modules and the
+ * clients' fd tables (fdtable.c): open/close/read/write, metadata
+ * operations, with Linux's semantics and errno values.
  *
- * Each operation takes fs->lock for its whole duration (see
- * fs_internal.h). Modifying operations first call fs_op_begin(), which may
- * commit the running transaction at this boundary.
+ * Each operation takes fs->lock for its whole duration (fs_lock and
+ * fs_unlock, stamp.c). Modifying operations first call fs_op_begin(), which
+ * may commit the running transaction at this boundary.
  *
  * It does not know the disk format beyond what the modules expose.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "namei.h"
 
-#define FS_MAX_FDS (1 << 20)
 #define WRITE_CHUNK (1u << 20) /* large writes commit-check between chunks */
-
-struct ofile {
-	struct inode *ip;
-	uint64_t pos;
-	int flags;
-	uint32_t refs;
-};
-
-/* An fd opened under a server that has since been replaced (plain restart,
- * no recovery): its number stays taken, every use fails with EIO, close
- * releases it. */
-static struct ofile stale_sentinel;
-#define STALE_OFILE (&stale_sentinel)
-
-struct fs_client {
-	struct fs *fs;
-	uint32_t uid, gid;
-	struct ofile **fds;
-	int nfds;                  /* table size */
-	struct fs_client *next, *prev;
-};
-
-uint32_t fs_client_uid(const struct fs_client *c)
-{
-	return c->uid;
-}
-
-uint32_t fs_client_gid(const struct fs_client *c)
-{
-	return c->gid;
-}
-
-/* The calling thread's last call (fs_stamp_last); `began`: the call in
- * progress passed fs_op_begin. */
-static __thread struct fs_stamp last_stamp;
-static __thread bool began;
-static __thread uint64_t *stamp_slot;
-
-void fs_stamp_publish(uint64_t *slot)
-{
-	stamp_slot = slot;
-}
-
-/* The fd a call worked on, for fs_stamp_last (under the lock). */
-static void stamp_fd(const struct ofile *of)
-{
-	last_stamp.has_fd = true;
-	last_stamp.fd_ino = of->ip->ino;
-	last_stamp.fd_pos = of->pos;
-}
-
-void fs_stamp_last(struct fs_stamp *out)
-{
-	*out = last_stamp;
-}
-
-void fs_stamp_clear(void)
-{
-	last_stamp = (struct fs_stamp){0};
-}
-
-int fs_op_begin(struct fs *fs)
-{
-	if (fs->read_only)
-		return -EROFS;
-	if (fs->j.error)
-		return fs->j.error == -ENOSPC ? -EIO : fs->j.error;
-	int rc = 0;
-	if (fs->commits_held) {
-		began = true;
-		return 0; /* a replay in progress commits once, at its end */
-	}
-	if (fs->pc.ndirty >= fs->pc.dirty_limit ||
-	    journal_running_blocks(fs) + fs->ic.count / 64 > fs->j.nlog / 4)
-		rc = journal_commit(fs);
-	if (rc == 0 && fs->al.free_blocks < 2048 && alloc_has_pending(fs)) {
-		rc = journal_commit(fs);
-		if (rc == 0)
-			rc = journal_checkpoint(fs);
-	}
-	if (rc == 0)
-		began = true;
-	return rc;
-}
-
-static void lock(struct fs *fs)
-{
-	pthread_mutex_lock(&fs->lock);
-	guard_enter(fs);
-}
-
-/* Give every advance of the durable tid to the commit hook, outside
- * fs->lock. One thread at a time runs the hook (hook_busy); a thread that
- * finds it busy leaves a re-check request that the runner honours before
- * leaving, so no advance is left unreported and tids only increase. A hook
- * that calls the core lands here again with hook_busy held by its own
- * thread: its advance is reported when the hook returns. */
-static void commit_notify(struct fs *fs)
-{
-	atomic_store(&fs->hook_recheck, true);
-	while (atomic_load(&fs->hook_recheck)) {
-		if (atomic_exchange(&fs->hook_busy, true))
-			return; /* the runner re-checks */
-		atomic_store(&fs->hook_recheck, false);
-		uint64_t d = atomic_load(&fs->hook_seen);
-		if (fs->hook_fn && d > fs->hook_reported) {
-			fs->hook_reported = d;
-			fs->hook_fn(fs->hook_arg, d);
-		}
-		atomic_store(&fs->hook_busy, false);
-	}
-}
-
-/* Release fs->lock; report a durable tid that advanced meanwhile (a commit
- * by this operation, or by anyone since the last report). */
-static void unlock(struct fs *fs)
-{
-	last_stamp.order = ++fs->op_order;
-	last_stamp.tid = fs->j.running_tid;
-	last_stamp.modified = began;
-	if (began)
-		fs->j.running_seen = true; /* see fs_stamp_last: fs_sync reaches it */
-	began = false;
-	if (stamp_slot)
-		__atomic_store_n(stamp_slot, last_stamp.order, __ATOMIC_RELEASE);
-	guard_leave(fs);
-	bool notify = false;
-	if (fs->hook_fn && fs->j.committed_tid > fs->hook_noted) {
-		fs->hook_noted = fs->j.committed_tid;
-		atomic_store(&fs->hook_seen, fs->hook_noted);
-		notify = true;
-	}
-	pthread_mutex_unlock(&fs->lock);
-	if (notify)
-		commit_notify(fs);
-}
-
-/* ---- clients and fds ---------------------------------------------------- */
-
-struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid)
-{
-	struct fs_client *c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	c->fs = fs;
-	c->uid = uid;
-	c->gid = gid;
-	lock(fs);
-	c->next = fs->clients;
-	if (fs->clients)
-		fs->clients->prev = c;
-	fs->clients = c;
-	unlock(fs);
-	return c;
-}
-
-static void ofile_put(struct fs *fs, struct ofile *of)
-{
-	if (--of->refs > 0)
-		return;
-	of->ip->open_count--;
-	inode_put(fs, of->ip);
-	free(of);
-}
-
-/* Close every fd; called with the lock held. */
-static void client_close_all(struct fs_client *c)
-{
-	for (int i = 0; i < c->nfds; i++)
-		if (c->fds[i]) {
-			if (c->fds[i] != STALE_OFILE)
-				ofile_put(c->fs, c->fds[i]);
-			c->fds[i] = NULL;
-		}
-}
-
-void fs_client_free(struct fs_client *c)
-{
-	if (!c)
-		return;
-	struct fs *fs = c->fs;
-	lock(fs);
-	client_close_all(c);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		fs->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	/* No commit report: fs_unmount frees leftover clients after its final
-	 * commit, which is not reported (the hook's arg may be gone). */
-	guard_leave(fs);
-	pthread_mutex_unlock(&fs->lock);
-	free(c->fds);
-	free(c);
-}
-
-void fs_clients_close_all(struct fs *fs);
-void fs_clients_close_all(struct fs *fs)
-{
-	for (struct fs_client *c = fs->clients; c; c = c->next)
-		client_close_all(c);
-}
-
-int fs_client_reserve_stale(struct fs_client *c, int nfds)
-{
-	struct fs *fs = c->fs;
-	if (nfds < 0 || nfds > FS_MAX_FDS)
-		return -EINVAL;
-	lock(fs);
-	int rc = 0;
-	if (nfds > c->nfds) {
-		struct ofile **t = realloc(c->fds, (size_t)nfds * sizeof(*t));
-		if (!t) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		memset(t + c->nfds, 0, (size_t)(nfds - c->nfds) * sizeof(*t));
-		c->fds = t;
-		c->nfds = nfds;
-	}
-	for (int i = 0; i < nfds; i++)
-		if (!c->fds[i])
-			c->fds[i] = STALE_OFILE;
-out:
-	unlock(fs);
-	return rc;
-}
-
-int fs_client_mark_stale(struct fs_client *c, int fd)
-{
-	if (fd < 0 || fd >= FS_MAX_FDS)
-		return -EINVAL;
-	int rc = 0;
-	struct fs *fs = c->fs;
-	lock(fs);
-	if (fd >= c->nfds) {
-		struct ofile **t = realloc(c->fds, (size_t)(fd + 1) * sizeof(*t));
-		if (!t) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		memset(t + c->nfds, 0, (size_t)(fd + 1 - c->nfds) * sizeof(*t));
-		c->fds = t;
-		c->nfds = fd + 1;
-	}
-	if (c->fds[fd] && c->fds[fd] != STALE_OFILE)
-		rc = -EBUSY;
-	else
-		c->fds[fd] = STALE_OFILE;
-out:
-	unlock(fs);
-	return rc;
-}
-
-int fs_client_fd_high(struct fs_client *c)
-{
-	lock(c->fs);
-	int high = 0;
-	for (int i = 0; i < c->nfds; i++)
-		if (c->fds[i])
-			high = i + 1;
-	unlock(c->fs);
-	return high;
-}
-
-/* The error for an fd that names no open file: EIO for a stale one. */
-static int badfd(const struct fs_client *c, int fd)
-{
-	return fd >= 0 && fd < c->nfds && c->fds[fd] == STALE_OFILE ? -EIO : -EBADF;
-}
-
-static int fd_alloc(struct fs_client *c, struct ofile *of)
-{
-	for (int i = 0; i < c->nfds; i++)
-		if (!c->fds[i]) {
-			c->fds[i] = of;
-			return i;
-		}
-	if (c->nfds >= FS_MAX_FDS)
-		return -EMFILE;
-	int n = c->nfds ? c->nfds * 2 : 64;
-	struct ofile **t = realloc(c->fds, (size_t)n * sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	memset(t + c->nfds, 0, (size_t)(n - c->nfds) * sizeof(*t));
-	c->fds = t;
-	int fd = c->nfds;
-	c->nfds = n;
-	c->fds[fd] = of;
-	return fd;
-}
-
-static struct ofile *fd_get(struct fs_client *c, int fd)
-{
-	if (fd < 0 || fd >= c->nfds || c->fds[fd] == STALE_OFILE)
-		return NULL;
-	if (c->fds[fd])
-		guard_inode_use(c->fs, c->fds[fd]->ip);
-	return c->fds[fd];
-}
-
-/* An explicit fd number asked for: valid range (checked before anything
- * else, without the lock). */
-static int fd_number_check(int fd)
-{
-	return fd < 0 || fd >= FS_MAX_FDS ? -EBADF : 0;
-}
-
-/* Make fd number `fd` available: -EBUSY when open or stale, -ENOMEM when
- * the table cannot grow to hold it. */
-static int fd_reserve(struct fs_client *c, int fd)
-{
-	if (fd < c->nfds)
-		return c->fds[fd] ? -EBUSY : 0;
-	int n = c->nfds ? c->nfds : 64;
-	while (n <= fd)
-		n = n > FS_MAX_FDS / 2 ? FS_MAX_FDS : n * 2;
-	struct ofile **t = realloc(c->fds, (size_t)n * sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	memset(t + c->nfds, 0, (size_t)(n - c->nfds) * sizeof(*t));
-	c->fds = t;
-	c->nfds = n;
-	return 0;
-}
 
 /* Where the fd of an open goes. */
 enum fd_want { FD_LOWEST, FD_EXACT, FD_NONE };
@@ -406,7 +78,7 @@ static int do_open(struct fs_client *c, const char *path, int flags, mode_t mode
 		return -EINVAL; /* inode_count is fixed at mkfs */
 	if (where == FD_EXACT && (rc = fd_number_check(fd)) < 0)
 		return rc;
-	lock(fs);
+	fs_lock(fs);
 	bool modifying = (flags & (O_CREAT | O_TRUNC)) != 0;
 	if (modifying && !fs->read_only) {
 		rc = fs_op_begin(fs);
@@ -528,14 +200,14 @@ opened:;
 		goto out_ip;
 	}
 	inode_put(fs, nd.dir);
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 out_ip:
 	inode_put(fs, ip);
 out_nd:
 	inode_put(fs, nd.dir);
 out_unlock:
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -558,144 +230,24 @@ int fs_create_ino(struct fs_client *c, const char *path, int flags, mode_t mode,
 		       ino);
 }
 
-int fs_open_ino_at(struct fs_client *c, uint64_t ino, int flags, int fd)
-{
-	struct fs *fs = c->fs;
-	int acc = flags & O_ACCMODE;
-	if (acc == O_ACCMODE || (flags & ~(O_ACCMODE | O_APPEND | O_DIRECTORY)))
-		return -EINVAL;
-	if (ino == 0 || ino >= fs->sb.inode_count)
-		return -EINVAL;
-	int rc = fd_number_check(fd);
-	if (rc < 0)
-		return rc;
-	lock(fs);
-	struct inode *ip = NULL;
-	rc = fd_reserve(c, fd);
-	if (rc < 0)
-		goto out;
-	struct inode *cached = inode_cached(fs, ino);
-	if (cached ? cached->d.mode == 0 : alloc_inode_state(fs, ino) != INO_ALLOCATED) {
-		rc = -ENOENT;
-		goto out;
-	}
-	rc = inode_get(fs, ino, &ip);
-	if (rc < 0)
-		goto out;
-	if ((flags & O_DIRECTORY) && !inode_is_dir(ip))
-		rc = -ENOTDIR;
-	else if (inode_is_dir(ip) && acc != O_RDONLY)
-		rc = -EISDIR;
-	else if (acc != O_RDONLY && fs->read_only)
-		rc = -EROFS;
-	if (rc < 0)
-		goto out_ip;
-	struct ofile *of = calloc(1, sizeof(*of));
-	if (!of) {
-		rc = -ENOMEM;
-		goto out_ip;
-	}
-	of->ip = ip;
-	of->flags = flags;
-	of->refs = 1;
-	ip->open_count++;
-	c->fds[fd] = of;
-	unlock(fs);
-	return fd;
-out_ip:
-	inode_put(fs, ip);
-out:
-	unlock(fs);
-	return rc;
-}
-
-int fs_mark_damaged(struct fs *fs, uint64_t ino)
-{
-	if (ino <= ANK_ROOT_INO || ino >= fs->sb.inode_count)
-		return -EINVAL;
-	lock(fs);
-	int rc = 0;
-	if (!fs_is_damaged(fs, ino)) {
-		if (fs->ndamaged == fs->capdamaged) {
-			size_t n = fs->capdamaged ? fs->capdamaged * 2 : 8;
-			uint64_t *t = realloc(fs->damaged, n * sizeof(*t));
-			if (!t)
-				rc = -ENOMEM;
-			else {
-				fs->damaged = t;
-				fs->capdamaged = n;
-			}
-		}
-		if (rc == 0)
-			fs->damaged[fs->ndamaged++] = ino;
-	}
-	unlock(fs);
-	return rc;
-}
-
-bool fs_is_damaged(struct fs *fs, uint64_t ino)
-{
-	for (size_t k = 0; k < fs->ndamaged; k++)
-		if (fs->damaged[k] == ino)
-			return true;
-	return false;
-}
-
-void fs_clear_damaged(struct fs *fs, uint64_t ino)
-{
-	for (size_t k = 0; k < fs->ndamaged; k++)
-		if (fs->damaged[k] == ino) {
-			fs->damaged[k] = fs->damaged[--fs->ndamaged];
-			return;
-		}
-}
-
-int fs_set_offset(struct fs_client *c, int fd, uint64_t pos)
-{
-	struct fs *fs = c->fs;
-	lock(fs);
-	int rc = 0;
-	struct ofile *of = fd_get(c, fd);
-	if (!of)
-		rc = badfd(c, fd);
-	else if (pos > (uint64_t)INT64_MAX || (!inode_is_dir(of->ip) && pos > ANK_MAX_FILE_SIZE))
-		rc = -EINVAL;
-	else
-		of->pos = pos;
-	unlock(fs);
-	return rc;
-}
-
-int fs_inode_of_fd(struct fs_client *c, int fd, uint64_t *ino)
-{
-	struct fs *fs = c->fs;
-	lock(fs);
-	struct ofile *of = fd_get(c, fd);
-	int rc = of ? 0 : badfd(c, fd);
-	if (of)
-		*ino = of->ip->ino;
-	unlock(fs);
-	return rc;
-}
-
 int fs_close(struct fs_client *c, int fd)
 {
 	struct fs *fs = c->fs;
-	lock(fs);
+	fs_lock(fs);
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		int rc = badfd(c, fd);
+		int rc = fd_error(c, fd);
 		if (rc == -EIO) {
 			c->fds[fd] = NULL; /* a stale fd: closing it just frees the number */
 			rc = 0;
 		}
-		unlock(fs);
+		fs_unlock(fs);
 		return rc;
 	}
-	stamp_fd(of);
+	fs_stamp_fd(of);
 	c->fds[fd] = NULL;
 	ofile_put(fs, of);
-	unlock(fs);
+	fs_unlock(fs);
 	return 0;
 }
 
@@ -704,13 +256,13 @@ int fs_close(struct fs_client *c, int fd)
 static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t off, bool use_pos)
 {
 	struct fs *fs = c->fs;
-	lock(fs);
+	fs_lock(fs);
 	ssize_t rc;
 	struct ofile *of = fd_get(c, fd);
 	if (!use_pos && off < 0) {
 		rc = -EINVAL; /* checked before the fd, as pread64 does */
 	} else if (!of || (of->flags & O_ACCMODE) == O_WRONLY) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 	} else if ((n > SSIZE_MAX ? SSIZE_MAX : n) >
 		   (uint64_t)INT64_MAX - (use_pos ? of->pos : (uint64_t)off)) {
 		rc = -EINVAL; /* position + count overflows, as Linux checks */
@@ -727,8 +279,8 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 			of->pos = pos + (uint64_t)rc;
 	}
 	if (of && of != STALE_OFILE && rc >= 0)
-		stamp_fd(of);
-	unlock(fs);
+		fs_stamp_fd(of);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -746,7 +298,7 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 			bool use_pos)
 {
 	struct fs *fs = c->fs;
-	lock(fs);
+	fs_lock(fs);
 	ssize_t rc = 0;
 	struct ofile *of = fd_get(c, fd);
 	if (!use_pos && off < 0) {
@@ -754,7 +306,7 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 		goto out;
 	}
 	if (!of || (of->flags & O_ACCMODE) == O_RDONLY) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 		goto out;
 	}
 	if (inode_is_dir(of->ip)) {
@@ -797,13 +349,13 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 	}
 	if (done > 0) {
 		rc = (ssize_t)done;
-		last_stamp.has_io = true;
-		last_stamp.io_pos = pos - done;
+		fs_last_stamp.has_io = true;
+		fs_last_stamp.io_pos = pos - done;
 	}
 out:
 	if (of && of != STALE_OFILE && rc >= 0)
-		stamp_fd(of);
-	unlock(fs);
+		fs_stamp_fd(of);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -820,11 +372,11 @@ ssize_t fs_pwrite(struct fs_client *c, int fd, const void *buf, size_t n, off_t 
 off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
 {
 	struct fs *fs = c->fs;
-	lock(fs);
+	fs_lock(fs);
 	off_t rc;
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 		goto out;
 	}
 	int64_t base;
@@ -855,19 +407,19 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
 	rc = np;
 out:
 	if (of && rc >= 0)
-		stamp_fd(of);
-	unlock(fs);
+		fs_stamp_fd(of);
+	fs_unlock(fs);
 	return rc;
 }
 
 static int do_sync_fd(struct fs_client *c, int fd)
 {
 	struct fs *fs = c->fs;
-	lock(fs);
+	fs_lock(fs);
 	int rc;
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 	} else if (fs->read_only) {
 		rc = 0;
 	} else {
@@ -876,7 +428,7 @@ static int do_sync_fd(struct fs_client *c, int fd)
 		rc = journal_force(fs, ip->dirty_tid);
 		inode_put(fs, ip);
 	}
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -892,9 +444,9 @@ int fs_fdatasync(struct fs_client *c, int fd)
 
 int fs_sync(struct fs *fs)
 {
-	lock(fs);
+	fs_lock(fs);
 	int rc = fs->read_only ? 0 : journal_force(fs, fs->j.running_tid);
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -915,18 +467,18 @@ static int truncate_inode(struct fs *fs, struct inode *ip, off_t len)
 int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 {
 	struct fs *fs = c->fs;
-	lock(fs);
+	fs_lock(fs);
 	int rc;
 	struct ofile *of = fd_get(c, fd);
 	if (len < 0)
 		rc = -EINVAL; /* before the fd, as the syscall checks */
 	else if (!of)
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 	else if (inode_is_dir(of->ip) || (of->flags & O_ACCMODE) == O_RDONLY)
 		rc = -EINVAL;
 	else if ((rc = fs_op_begin(fs)) == 0)
 		rc = truncate_inode(fs, of->ip, len);
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -936,7 +488,7 @@ int fs_truncate(struct fs_client *c, const char *path, off_t len)
 	struct inode *ip;
 	if (len < 0)
 		return -EINVAL; /* before the path, as the syscall checks */
-	lock(fs);
+	fs_lock(fs);
 	int rc = namei_lookup(fs, c, path, &ip);
 	if (rc == 0) {
 		if (inode_is_dir(ip))
@@ -946,7 +498,7 @@ int fs_truncate(struct fs_client *c, const char *path, off_t len)
 			rc = truncate_inode(fs, ip, len);
 		inode_put(fs, ip);
 	}
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -976,25 +528,25 @@ int fs_stat(struct fs_client *c, const char *path, struct stat *st)
 {
 	struct fs *fs = c->fs;
 	struct inode *ip;
-	lock(fs);
+	fs_lock(fs);
 	int rc = namei_lookup(fs, c, path, &ip);
 	if (rc == 0) {
 		fill_stat(ip, st);
 		inode_put(fs, ip);
 	}
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
 int fs_fstat(struct fs_client *c, int fd, struct stat *st)
 {
 	struct fs *fs = c->fs;
-	lock(fs);
+	fs_lock(fs);
 	struct ofile *of = fd_get(c, fd);
 	if (of)
 		fill_stat(of->ip, st);
-	unlock(fs);
-	return of ? 0 : badfd(c, fd);
+	fs_unlock(fs);
+	return of ? 0 : fd_error(c, fd);
 }
 
 int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t *parent_ino)
@@ -1002,7 +554,7 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
 	struct fs *fs = c->fs;
 	struct nameidata nd;
 	struct inode *ip;
-	lock(fs);
+	fs_lock(fs);
 	int rc = namei_parent(fs, c, path, &nd);
 	if (rc == 0) {
 		rc = namei_last(fs, c, &nd, &ip);
@@ -1015,7 +567,7 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
 		}
 		inode_put(fs, nd.dir);
 	}
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -1054,12 +606,12 @@ static void drop_link(struct fs *fs, struct inode *ip)
 static int path_op_begin(struct fs *fs, struct fs_client *c, const char *path,
 			 struct nameidata *nd)
 {
-	lock(fs);
+	fs_lock(fs);
 	int rc = fs_op_begin(fs);
 	if (rc == 0)
 		rc = namei_parent(fs, c, path, nd);
 	if (rc < 0)
-		unlock(fs);
+		fs_unlock(fs);
 	return rc;
 }
 
@@ -1096,7 +648,7 @@ int fs_unlink(struct fs_client *c, const char *path)
 	inode_put(fs, ip);
 out_nd:
 	inode_put(fs, nd.dir);
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -1120,13 +672,13 @@ static int do_mkdir(struct fs_client *c, const char *path, mode_t mode, uint64_t
 			struct inode *ip;
 			rc = create_inode_in(fs, c, &nd, S_IFDIR | (mode & 07777), want_ino, &ip);
 			if (rc == 0) {
-				last_stamp.new_ino = ip->ino;
+				fs_last_stamp.new_ino = ip->ino;
 				inode_put(fs, ip);
 			}
 		}
 	}
 	inode_put(fs, nd.dir);
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -1184,7 +736,7 @@ int fs_rmdir(struct fs_client *c, const char *path)
 	inode_put(fs, ip);
 out_nd:
 	inode_put(fs, nd.dir);
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -1193,7 +745,7 @@ int fs_link(struct fs_client *c, const char *from, const char *to)
 	struct fs *fs = c->fs;
 	struct nameidata nd;
 	struct inode *ip;
-	lock(fs);
+	fs_lock(fs);
 	int rc = fs_op_begin(fs);
 	if (rc < 0)
 		goto out_unlock;
@@ -1234,7 +786,7 @@ int fs_link(struct fs_client *c, const char *from, const char *to)
 out_ip:
 	inode_put(fs, ip);
 out_unlock:
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
@@ -1263,7 +815,7 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 	struct fs *fs = c->fs;
 	struct nameidata a, b;
 	struct inode *src = NULL, *dst = NULL;
-	lock(fs);
+	fs_lock(fs);
 	int rc = fs_op_begin(fs);
 	if (rc < 0)
 		goto out_unlock;
@@ -1381,18 +933,18 @@ out_b:
 out_a:
 	inode_put(fs, a.dir);
 out_unlock:
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
 int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 {
 	struct fs *fs = c->fs;
-	lock(fs);
+	fs_lock(fs);
 	int rc = 0, n = 0;
 	struct ofile *of = fd_get(c, fd);
 	if (!of) {
-		rc = badfd(c, fd);
+		rc = fd_error(c, fd);
 		goto out;
 	}
 	if (!inode_is_dir(of->ip)) {
@@ -1418,150 +970,19 @@ int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 	if (n > 0)
 		rc = n;
 	if (rc >= 0)
-		stamp_fd(of);
+		fs_stamp_fd(of);
 out:
-	unlock(fs);
+	fs_unlock(fs);
 	return rc;
 }
 
 void fs_get_stats(struct fs *fs, struct fs_stats *out)
 {
-	lock(fs);
+	fs_lock(fs);
 	*out = fs->stats;
 	out->cache_pages = fs->pc.count;
 	out->dirty_pages = fs->pc.ndirty;
 	out->free_blocks = fs->al.free_blocks;
 	out->free_inodes = fs->al.free_inodes;
-	unlock(fs);
-}
-
-/* ---- recovery support: durability, orphans, checkpoint ------------------------------ */
-
-int fs_sync_tid(struct fs *fs, uint64_t tid)
-{
-	lock(fs);
-	int rc = fs->read_only ? 0 : journal_force(fs, tid);
-	unlock(fs);
-	return rc;
-}
-
-void fs_commit_soon(struct fs *fs)
-{
-	lock(fs);
-	if (fs->bg_running && !fs->bg_kick) {
-		fs->bg_kick = true;
-		pthread_cond_signal(&fs->bg_cond);
-	}
-	unlock(fs);
-}
-
-uint64_t fs_running_tid(struct fs *fs)
-{
-	lock(fs);
-	uint64_t t = fs->j.running_tid;
-	/* Someone may now wait for t to become durable: the next commit gives
-	 * it a record even if nothing joins it (journal_commit). */
-	fs->j.running_seen = true;
-	unlock(fs);
-	return t;
-}
-
-void fs_reserve_tids(struct fs *fs, uint64_t tid)
-{
-	lock(fs);
-	if (fs->j.running_tid <= tid)
-		fs->j.running_tid = tid + 1;
-	unlock(fs);
-}
-
-void fs_hold_commits(struct fs *fs, bool hold)
-{
-	lock(fs);
-	fs->commits_held = hold;
-	if (!hold && fs->bg_running)
-		pthread_cond_signal(&fs->bg_cond); /* a commit may be due */
-	unlock(fs);
-}
-
-uint64_t fs_durable_tid(struct fs *fs)
-{
-	lock(fs);
-	uint64_t t = fs->j.committed_tid;
-	unlock(fs);
-	return t;
-}
-
-uint64_t fs_inode_change_tid(struct fs_client *c, uint64_t ino)
-{
-	struct fs *fs = c->fs;
-	lock(fs);
-	struct inode *ip = inode_cached(fs, ino);
-	/* Only clean inodes without dirty or in-flight pages are evicted, so an
-	 * uncached inode's last change is at most in the transaction being
-	 * committed (running_tid - 1; already durable unless a commit is in
-	 * flight). */
-	uint64_t t = ip ? ip->dirty_tid : fs->j.running_tid ? fs->j.running_tid - 1 : 0;
-	if (t <= fs->j.committed_tid)
-		t = 0;
-	unlock(fs);
-	return t;
-}
-
-void fs_set_commit_gate(struct fs *fs, bool (*fn)(void *arg, const uint64_t *self), void *arg)
-{
-	lock(fs);
-	fs->gate_fn = fn;
-	fs->gate_arg = arg;
-	unlock(fs);
-}
-
-bool fs_commit_gate(struct fs *fs)
-{
-	if (!fs->gate_fn || fs->gate_fn(fs->gate_arg, stamp_slot))
-		return true;
-	/* A call waited for may need the fs lock to be recorded: let it. */
-	pthread_mutex_unlock(&fs->lock);
-	struct timespec ts = {0, 200000};
-	nanosleep(&ts, NULL);
-	pthread_mutex_lock(&fs->lock);
-	return false;
-}
-
-void fs_set_commit_hook(struct fs *fs, void (*fn)(void *arg, uint64_t durable_tid), void *arg)
-{
-	/* Wait out a report in progress, so the old fn is not running when this
-	 * returns (lock order: hook_busy, then fs->lock). */
-	while (atomic_exchange(&fs->hook_busy, true))
-		sched_yield();
-	lock(fs);
-	fs->hook_fn = fn;
-	fs->hook_arg = arg;
-	fs->hook_noted = fs->hook_reported = fs->j.committed_tid;
-	atomic_store(&fs->hook_seen, fs->hook_noted);
-	guard_leave(fs);
-	pthread_mutex_unlock(&fs->lock); /* nothing to report yet */
-	atomic_store(&fs->hook_busy, false);
-}
-
-int fs_release_orphans(struct fs *fs)
-{
-	lock(fs);
-	int rc = fs_op_begin(fs);
-	if (rc == 0)
-		inode_release_orphans(fs);
-	unlock(fs);
-	return rc;
-}
-
-int fs_checkpoint(struct fs *fs)
-{
-	lock(fs);
-	int rc = -EROFS;
-	if (!fs->read_only) {
-		rc = journal_force(fs, fs->j.running_tid);
-		if (rc == 0)
-			rc = journal_checkpoint(fs);
-	}
-	unlock(fs);
-	return rc;
+	fs_unlock(fs);
 }

@@ -29,7 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../fs/fs.h"
+#include "../fs/recovery.h"
 #include "../ipc/control.h"
 #include "../ipc/ring.h"
 #include "../plog/plog.h"
