@@ -115,6 +115,36 @@ int fs_mkdir(struct fs_client *c, const char *path, mode_t mode);
 int fs_rmdir(struct fs_client *c, const char *path);
 int fs_sync(struct fs *fs);
 
+/* Attributes (chmod, chown, utimensat), as Linux gives them. `valid` says
+ * which fields apply. FS_ATTR_MODE: the permission bits (07777) change;
+ * only the owner or root may, and a caller outside the file's group who is
+ * not root loses S_ISGID. FS_ATTR_UID / FS_ATTR_GID: the owner changes
+ * (root only, unless unchanged) and the group (root, or the owner to his
+ * own group); any chown (FS_ATTR_CHOWN, even with neither id given) of a
+ * non-directory clears S_ISUID, and S_ISGID when S_IXGRP is set. FS_ATTR_ATIME / FS_ATTR_MTIME: the times given; with
+ * FS_ATTR_TIMES_NOW they are the caller's "now" (utimensat with UTIME_NOW
+ * or NULL), which the owner, root or a caller with write permission may
+ * set, while explicit times need the owner or root. ctime becomes now
+ * whenever anything changed. 0, or -EPERM, -EACCES, -EINVAL, and the
+ * lookup's errors. The inode form is what paths and fds resolve to. */
+#define FS_ATTR_MODE 0x01u
+#define FS_ATTR_UID 0x02u
+#define FS_ATTR_GID 0x04u
+#define FS_ATTR_ATIME 0x08u
+#define FS_ATTR_MTIME 0x10u
+#define FS_ATTR_TIMES_NOW 0x20u
+#define FS_ATTR_CHOWN 0x40u /* a chown call, even with neither id given */
+struct fs_attr {
+	uint32_t valid;
+	uint32_t mode;
+	uint32_t uid, gid;
+	int64_t atime_sec, mtime_sec;
+	uint32_t atime_nsec, mtime_nsec;
+};
+int fs_setattr(struct fs_client *c, uint64_t ino, const struct fs_attr *a);
+int fs_setattr_path(struct fs_client *c, const char *path, const struct fs_attr *a);
+int fs_setattr_fd(struct fs_client *c, int fd, const struct fs_attr *a);
+
 /* Directory reading through an fd opened with fs_open(path, O_RDONLY |
  * O_DIRECTORY). Fills at most `max` entries starting at the fd's position and
  * advances it; returns the number filled, 0 at the end. "." and ".." come

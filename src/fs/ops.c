@@ -571,6 +571,121 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
 	return rc;
 }
 
+/* ---- changing attributes ---------------------------------------------------------- */
+
+/* Apply a to ip under the lock, with Linux's permission rules (fs.h). */
+static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
+			 const struct fs_attr *a)
+{
+	uint32_t v = a->valid;
+	bool root = c->uid == 0, owner = root || c->uid == ip->d.uid;
+	if (v & ~(FS_ATTR_MODE | FS_ATTR_UID | FS_ATTR_GID | FS_ATTR_ATIME | FS_ATTR_MTIME |
+		  FS_ATTR_TIMES_NOW | FS_ATTR_CHOWN))
+		return -EINVAL;
+	if ((v & FS_ATTR_MODE) && !owner)
+		return -EPERM;
+	if ((v & FS_ATTR_UID) && a->uid != ip->d.uid && !root)
+		return -EPERM;
+	if ((v & FS_ATTR_GID) && a->gid != ip->d.gid && !root &&
+	    !(c->uid == ip->d.uid && a->gid == c->gid))
+		return -EPERM;
+	if (v & (FS_ATTR_ATIME | FS_ATTR_MTIME)) {
+		if (v & FS_ATTR_TIMES_NOW) {
+			if (!owner) {
+				int rc = namei_permission(c, ip, NAMEI_MAY_WRITE);
+				if (rc < 0)
+					return rc;
+			}
+		} else if (!owner) {
+			return -EPERM;
+		}
+		if (((v & FS_ATTR_ATIME) && a->atime_nsec >= 1000000000u) ||
+		    ((v & FS_ATTR_MTIME) && a->mtime_nsec >= 1000000000u))
+			return -EINVAL;
+	}
+	int rc = fs_op_begin(fs);
+	if (rc < 0)
+		return rc;
+	uint32_t mode = ip->d.mode;
+	if (v & FS_ATTR_MODE) {
+		mode = (mode & S_IFMT) | (a->mode & 07777);
+		/* gid == uid's group stands in for "in the group": a client has
+		 * one gid and no supplementary groups */
+		if (!root && c->gid != ip->d.gid)
+			mode &= ~(uint32_t)S_ISGID;
+	}
+	if (v & (FS_ATTR_UID | FS_ATTR_GID | FS_ATTR_CHOWN)) {
+		if (v & FS_ATTR_UID)
+			ip->d.uid = a->uid;
+		if (v & FS_ATTR_GID)
+			ip->d.gid = a->gid;
+		if (!inode_is_dir(ip)) {
+			mode &= ~(uint32_t)S_ISUID;
+			if (mode & S_IXGRP)
+				mode &= ~(uint32_t)S_ISGID;
+		}
+	}
+	ip->d.mode = mode;
+	if (v & FS_ATTR_ATIME) {
+		ip->d.atime_sec = a->atime_sec;
+		ip->d.atime_nsec = a->atime_nsec;
+	}
+	if (v & FS_ATTR_MTIME) {
+		ip->d.mtime_sec = a->mtime_sec;
+		ip->d.mtime_nsec = a->mtime_nsec;
+	}
+	inode_touch(ip, false, true);
+	inode_dirty(fs, ip);
+	fs_last_stamp.new_ino = ip->ino;
+	return 0;
+}
+
+int fs_setattr(struct fs_client *c, uint64_t ino, const struct fs_attr *a)
+{
+	struct fs *fs = c->fs;
+	if (ino == 0 || ino >= fs->sb.inode_count)
+		return -EINVAL;
+	fs_lock(fs);
+	struct inode *ip;
+	struct inode *cached = inode_cached(fs, ino);
+	int rc = cached ? (cached->d.mode == 0 ? -ENOENT : 0)
+			: alloc_inode_state(fs, ino) != INO_ALLOCATED ? -ENOENT : 0;
+	if (rc == 0)
+		rc = inode_get(fs, ino, &ip);
+	if (rc == 0) {
+		rc = setattr_inode(fs, c, ip, a);
+		inode_put(fs, ip);
+	}
+	fs_unlock(fs);
+	return rc;
+}
+
+int fs_setattr_path(struct fs_client *c, const char *path, const struct fs_attr *a)
+{
+	struct fs *fs = c->fs;
+	struct inode *ip;
+	fs_lock(fs);
+	int rc = namei_lookup(fs, c, path, &ip);
+	if (rc == 0) {
+		rc = setattr_inode(fs, c, ip, a);
+		inode_put(fs, ip);
+	}
+	fs_unlock(fs);
+	return rc;
+}
+
+int fs_setattr_fd(struct fs_client *c, int fd, const struct fs_attr *a)
+{
+	struct fs *fs = c->fs;
+	fs_lock(fs);
+	struct ofile *of = fd_get(c, fd);
+	int rc = of ? setattr_inode(fs, c, of->ip, a) : fd_error(c, fd);
+	if (of && of != STALE_OFILE && rc == 0)
+		fs_stamp_fd(of);
+	fs_unlock(fs);
+	return rc;
+}
+
 /* ---- names -------------------------------------------------------------------------- */
 
 /* Removing or replacing ip's entry in dir: write and search permission on

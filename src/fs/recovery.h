@@ -192,7 +192,8 @@ struct fs_stamp {
 	 * O_APPEND the end of file, whatever position a pwrite asked for) */
 	bool has_io;
 	uint64_t io_pos;
-	/* mkdir that created: the new directory's inode */
+	/* mkdir that created: the new directory's inode; a change of attributes
+	 * (fs_setattr*): the inode changed */
 	uint64_t new_ino;
 };
 void fs_stamp_last(struct fs_stamp *out);
