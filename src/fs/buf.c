@@ -122,7 +122,7 @@ static int buf_insert(struct fs *fs, uint64_t blk, bool read, struct buf **out)
 		if (img) {
 			memcpy(b->data, img, ANK_BLOCK_SIZE);
 		} else {
-			int rc = bdev_read(fs->dev, blk, 1, b->data);
+			int rc = guard_io(bdev_read(fs->dev, blk, 1, b->data), "a metadata block");
 			if (rc < 0) {
 				buf_free_one(b);
 				return rc;

@@ -359,7 +359,7 @@ static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t l
 			if (p->pblk && !full) {
 				ios[nio++] = (struct bdev_io){BDEV_READ, p->pblk, 1, p->data, 0};
 				if (nio == READ_BATCH) {
-					rc = bdev_submit(fs->dev, ios, nio);
+					rc = guard_io(bdev_submit(fs->dev, ios, nio), "file data");
 					nio = 0;
 					if (rc < 0)
 						goto fail;
@@ -371,7 +371,7 @@ static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t l
 	rc = 0;
 flush:
 	if (nio) {
-		int rc2 = bdev_submit(fs->dev, ios, nio);
+		int rc2 = guard_io(bdev_submit(fs->dev, ios, nio), "file data");
 		if (rc == 0)
 			rc = rc2;
 	}

@@ -70,6 +70,11 @@ struct bufcache {
 /* guard.c: checksums that catch stray writes into cached blocks. */
 uint32_t guard_sum(const void *data);
 void guard_fail(const char *what, uint64_t a, uint64_t b) __attribute__((noreturn));
+/* The result of a device request the file system made: -EINVAL (a block
+ * out of range, a bad buffer: bdev_submit's checks or the kernel's),
+ * -EFAULT or -EBADF can only mean its arguments were damaged in memory:
+ * stop at once. Anything else is returned as it is. */
+int guard_io(int rc, const char *what);
 static inline void guard_seal(uint32_t *csum, bool *sealed, const void *data)
 {
 	*csum = guard_sum(data);

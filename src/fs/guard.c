@@ -31,7 +31,9 @@
  * ends (its list is per thread). Either way no seal is taken while a caller
  * may still change what it covers.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "../util/crc32c.h"
@@ -49,6 +51,19 @@ void guard_fail(const char *what, uint64_t a, uint64_t b)
 		"at once so that nothing it changed is used (recovery rebuilds it)\n",
 		what, (unsigned long long)a, (unsigned long long)b);
 	abort();
+}
+
+int guard_io(int rc, const char *what)
+{
+	if (rc == -EINVAL || rc == -EFAULT || rc == -EBADF) {
+		fprintf(stderr,
+			"ananke: device request for %s refused (%s): memory corruption (the file "
+			"system makes only valid requests, so their arguments were damaged); "
+			"stopping at once (recovery rebuilds what it held)\n",
+			what, strerror(-rc));
+		abort();
+	}
+	return rc;
 }
 
 static uint32_t state_sum(const struct fs *fs)

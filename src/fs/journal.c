@@ -148,7 +148,7 @@ static int write_header(struct fs *fs, uint64_t seq, uint64_t tail, uint32_t sal
 	h->salt = salt;
 	h->checkpoint_tid = ckpt_tid;
 	h->checksum = ank_jhdr_csum(h);
-	int rc = bdev_write(fs->dev, fs->sb.journal_start, 1, blk);
+	int rc = guard_io(bdev_write(fs->dev, fs->sb.journal_start, 1, blk), "the journal header");
 	if (rc == 0)
 		rc = bdev_flush(fs->dev);
 	free(blk);
@@ -191,7 +191,7 @@ static int write_home(struct fs *fs, struct ckpt_image **list, size_t n)
 			ios[k++] = (struct bdev_io){BDEV_WRITE, list[i]->home, 1, list[i]->data, 0};
 			i++;
 		}
-		int rc = bdev_submit(fs->dev, ios, k);
+		int rc = guard_io(bdev_submit(fs->dev, ios, k), "a checkpoint");
 		if (rc < 0 && !err)
 			err = rc;
 	}
@@ -534,7 +534,7 @@ int journal_commit(struct fs *fs)
 						      (uint32_t)run, log + k * ANK_BLOCK_SIZE, 0};
 			k += run;
 		}
-		rc = nio ? bdev_submit(fs->dev, ios, nio) : 0;
+		rc = nio ? guard_io(bdev_submit(fs->dev, ios, nio), "a commit") : 0;
 		if (rc == 0)
 			rc = bdev_flush(fs->dev);
 		/* What went to the device came from these buffers: if a stray
@@ -548,9 +548,11 @@ int journal_commit(struct fs *fs)
 				ank_jcmt_csum(c) != c->checksum))
 			guard_fail("journal transaction", tid, seq);
 		if (rc == 0)
-			rc = bdev_write(fs->dev,
-					fs->sb.journal_start + 1 + (head + nlogblk - 1) % j->nlog, 1,
-					log + (nlogblk - 1) * ANK_BLOCK_SIZE);
+			rc = guard_io(bdev_write(fs->dev,
+						 fs->sb.journal_start + 1 +
+							 (head + nlogblk - 1) % j->nlog,
+						 1, log + (nlogblk - 1) * ANK_BLOCK_SIZE),
+				      "a commit record");
 		if (rc == 0)
 			rc = bdev_flush(fs->dev);
 	}
