@@ -71,6 +71,23 @@ int ank_fdatasync(int fd);
 int ank_ftruncate(int fd, off_t len);
 int ank_truncate(const char *path, off_t len);
 
+/* chmod(2) / fchmod(2): the permission bits (07777); the owner or root
+ * only; a caller outside the file's group loses S_ISGID. chown(2) /
+ * fchown(2) / lchown(2) (-1 leaves an id as it is): root gives files away,
+ * an owner may change the group to his own; a non-directory loses S_ISUID,
+ * and S_ISGID when the group may execute. utimensat(2) with an absolute
+ * path (dirfd plays no part; a NULL path means the file dirfd refers to)
+ * and futimens(2): UTIME_NOW, UTIME_OMIT, times NULL for both now; flags 0
+ * or AT_SYMLINK_NOFOLLOW. Every change sets ctime. EPERM, EACCES, EINVAL,
+ * EBADF, ENOENT, ENOTDIR, ENAMETOOLONG. */
+int ank_chmod(const char *path, mode_t mode);
+int ank_fchmod(int fd, mode_t mode);
+int ank_chown(const char *path, uid_t owner, gid_t group);
+int ank_fchown(int fd, uid_t owner, gid_t group);
+int ank_lchown(const char *path, uid_t owner, gid_t group);
+int ank_utimensat(int dirfd, const char *path, const struct timespec times[2], int flags);
+int ank_futimens(int fd, const struct timespec times[2]);
+
 /* stat(2) / fstat(2). st_dev is the service's, st_ino the volume's inode. */
 int ank_stat(const char *path, struct stat *st);
 int ank_fstat(int fd, struct stat *st);

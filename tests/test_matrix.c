@@ -8,7 +8,9 @@
  * open O_CREAT that creates, close, read, write (with a second O_APPEND fd),
  * pwrite, lseek, ftruncate, truncate, unlink (of an open file, and of a
  * closed one), rename (over an existing target that stays open), link,
- * mkdir and rmdir (of a directory that stays open).
+ * mkdir and rmdir (of a directory that stays open), chmod, fchmod, chown,
+ * fchown (set-id bits dropped), utimensat and futimens (explicit times,
+ * one omitted), each of a file kept open.
  *
  * Columns (the state of the row's operation at the crash): before fsync
  * (nothing synced after it), after fsync (of the operation's fd, or
@@ -90,7 +92,8 @@ struct sbuf {
 };
 
 enum { R_OPEN, R_OTRUNC, R_CREAT, R_CLOSE, R_READ, R_WRITE, R_PWRITE, R_LSEEK, R_FTRUNC,
-       R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, NROWS };
+       R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, R_CHMOD, R_FCHMOD, R_CHOWN,
+       R_FCHOWN, R_UTIMENS, R_FUTIMENS, NROWS };
 #define GLOBAL NROWS /* the transcript of what is not one row's */
 
 struct transcript {
@@ -324,6 +327,43 @@ static int t_mkdir(struct row *r, const char *name, mode_t mode)
 {
 	return (int)note(r, true, ank_mkdir(P(r, name), mode), "mkdir %s 0%o", name,
 			 (unsigned)mode);
+}
+
+static int t_chmod(struct row *r, const char *name, mode_t mode)
+{
+	return (int)note(r, true, ank_chmod(P(r, name), mode), "chmod %s 0%o", name,
+			 (unsigned)mode);
+}
+
+static int t_fchmod(struct row *r, int fd, mode_t mode)
+{
+	return (int)note(r, true, ank_fchmod(fd, mode), "fchmod %d 0%o", fd, (unsigned)mode);
+}
+
+static int t_chown(struct row *r, const char *name, uid_t u, gid_t g)
+{
+	return (int)note(r, true, ank_chown(P(r, name), u, g), "chown %s %d %d", name, (int)u,
+			 (int)g);
+}
+
+static int t_fchown(struct row *r, int fd, uid_t u, gid_t g)
+{
+	return (int)note(r, true, ank_fchown(fd, u, g), "fchown %d %d %d", fd, (int)u, (int)g);
+}
+
+/* Times far in the past, so that the observations show them (put_stat). */
+static int t_utimens(struct row *r, const char *name, time_t at, time_t mt)
+{
+	struct timespec ts[2] = {{at, 1000}, {mt, 2000}};
+	return (int)note(r, true, ank_utimensat(AT_FDCWD, P(r, name), ts, 0), "utimensat %s %lld %lld",
+			 name, (long long)at, (long long)mt);
+}
+
+static int t_futimens(struct row *r, int fd, time_t at, time_t mt)
+{
+	struct timespec ts[2] = {{at, 3000}, {mt, UTIME_OMIT}};
+	return (int)note(r, true, ank_futimens(fd, ts), "futimens %d %lld %lld", fd, (long long)at,
+			 (long long)mt);
 }
 
 static int t_rmdir(struct row *r, const char *name)
@@ -581,6 +621,60 @@ static void rmdir_later_unlink(struct row *r)
 	t_unlink(r, "d");
 }
 
+/* attributes: the file stays open through a second fd; the later rename
+ * and unlink act on the name */
+static void chmod_setup(struct row *r) { t_file(r, "f", 900, 22); }
+static void chmod_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	t_chmod(r, "f", 0640);
+	main_begin(r);
+	t_chmod(r, "f", 04711);
+	main_end(r);
+}
+static void fchmod_setup(struct row *r) { t_file(r, "f", 900, 23); }
+static void fchmod_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	main_begin(r);
+	t_fchmod(r, fd, 0602);
+	main_end(r);
+}
+static void chown_setup(struct row *r) { t_file(r, "f", 900, 24); }
+static void chown_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	t_chmod(r, "f", 06775);
+	main_begin(r);
+	t_chown(r, "f", 4242, (gid_t)-1); /* and S_ISUID, S_ISGID go */
+	main_end(r);
+}
+static void fchown_setup(struct row *r) { t_file(r, "f", 900, 25); }
+static void fchown_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	main_begin(r);
+	t_fchown(r, fd, (uid_t)-1, 4343);
+	main_end(r);
+}
+static void utimens_setup(struct row *r) { t_file(r, "f", 900, 26); }
+static void utimens_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	main_begin(r);
+	t_utimens(r, "f", 111111111, 222222222);
+	main_end(r);
+}
+static void futimens_setup(struct row *r) { t_file(r, "f", 900, 27); }
+static void futimens_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	t_utimens(r, "f", 123, 456);
+	main_begin(r);
+	t_futimens(r, fd, 333333333, 0);
+	main_end(r);
+}
+
 #define ROW(n, s, o, lr, lu, fd)                                                          \
 	{.name = n, .setup = s, .op = o, .later_rename = lr, .later_unlink = lu, .opfd = fd}
 static const struct row row_defs[NROWS] = {
@@ -601,6 +695,12 @@ static const struct row row_defs[NROWS] = {
 	[R_LINK] = ROW("link", link_setup, link_op, link_later_rename, f_unlink, -1),
 	[R_MKDIR] = ROW("mkdir", mkdir_setup, mkdir_op, d_rename, d_rmdir, -1),
 	[R_RMDIR] = ROW("rmdir", rmdir_setup, rmdir_op, rmdir_later_rename, rmdir_later_unlink, -1),
+	[R_CHMOD] = ROW("chmod", chmod_setup, chmod_op, f_rename, f_unlink, -1),
+	[R_FCHMOD] = ROW("fchmod", fchmod_setup, fchmod_op, f_rename, f_unlink, 0),
+	[R_CHOWN] = ROW("chown", chown_setup, chown_op, f_rename, f_unlink, -1),
+	[R_FCHOWN] = ROW("fchown", fchown_setup, fchown_op, f_rename, f_unlink, 0),
+	[R_UTIMENS] = ROW("utimens", utimens_setup, utimens_op, f_rename, f_unlink, -1),
+	[R_FUTIMENS] = ROW("futimens", futimens_setup, futimens_op, f_rename, f_unlink, 0),
 };
 #undef ROW
 
@@ -617,11 +717,18 @@ static void put_stat(struct row *r, const char *what, int ret, int e, const stru
 		put(r, "%s = %d e%d", what, ret, e);
 		return;
 	}
-	char ino[32] = "";
+	char ino[32] = "", times[96] = "";
 	snprintf(ino, sizeof(ino), " ino %llu", (unsigned long long)st->st_ino);
-	put(r, "%s = %c %04o size %lld nlink %lu%s", what, type_char(st->st_mode),
-	    (unsigned)(st->st_mode & 07777), (long long)st->st_size, (unsigned long)st->st_nlink,
-	    ino);
+	/* times a row set explicitly (long past); others are the clock's */
+	if (st->st_atim.tv_sec < 1000000000)
+		snprintf(times, 48, " atime %lld.%09ld", (long long)st->st_atim.tv_sec,
+			 st->st_atim.tv_nsec);
+	if (st->st_mtim.tv_sec < 1000000000)
+		snprintf(times + strlen(times), 48, " mtime %lld.%09ld", (long long)st->st_mtim.tv_sec,
+			 st->st_mtim.tv_nsec);
+	put(r, "%s = %c %04o %u:%u size %lld nlink %lu%s%s", what, type_char(st->st_mode),
+	    (unsigned)(st->st_mode & 07777), (unsigned)st->st_uid, (unsigned)st->st_gid,
+	    (long long)st->st_size, (unsigned long)st->st_nlink, ino, times);
 }
 
 /* Full contents through fd: length and hash (the fd number only when it

@@ -1532,6 +1532,8 @@ static void test_operation_table_covers_every_opcode_consistently(void **state)
 		assert_int_equal(op_logged(o), o->aim != AIM_NOT_LOGGED);
 		if (o->data == DATA_IN)
 			assert_int_equal(o->aim, AIM_DATA);
+		if (o->data == DATA_ARGS)
+			assert_true(op_logged(o));
 		if (o->fd == OPFD_MOVES)
 			assert_true(o->offset != OFFSET_ZERO);
 		if (op_changes_fs(o, 0100 | 01000))

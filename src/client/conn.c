@@ -247,7 +247,7 @@ int64_t ankc_call(struct ankc_req *rq)
 	int64_t res;
 
 	if (rq->path_len + rq->path2_len > ANK_RING_DATA_PER_SLOT ||
-	    rq->len > ANK_RING_DATA_PER_SLOT) {
+	    rq->len > ANK_RING_DATA_PER_SLOT - (rq->wdata ? rq->path_len + rq->path2_len : 0)) {
 		errno = saved_errno;
 		return -EINVAL; /* callers split; this is a guard, not a path */
 	}
@@ -275,8 +275,8 @@ again:;
 		memcpy(data, rq->path, rq->path_len);
 	if (rq->path2)
 		memcpy(data + rq->path_len, rq->path2, rq->path2_len);
-	if (rq->wdata && rq->len)
-		memcpy(data, rq->wdata, rq->len);
+	if (rq->wdata && rq->len) /* a request's data follows its paths */
+		memcpy(data + s->path_len + s->path2_len, rq->wdata, rq->len);
 	/* Taken from the caller's buffer, so that damage to the ring's copy
 	 * is caught by the server (which answers EIO). */
 	uint32_t data_sum = rq->wdata ? crc32c(0, rq->wdata, rq->len) : 0;

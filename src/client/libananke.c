@@ -268,6 +268,110 @@ ANK_API int ank_truncate(const char *path, off_t len)
 	return path_op(ANK_OP_TRUNCATE, path, len);
 }
 
+/* ---- attributes ------------------------------------------------------------ */
+
+ANK_API int ank_chmod(const char *path, mode_t mode)
+{
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_CHMOD, .path = path, .path_len = len,
+			       .mode = (uint32_t)mode & 07777u, .fd = -1 };
+	return ret0(call1(&rq));
+}
+
+ANK_API int ank_fchmod(int fd, mode_t mode)
+{
+	struct ankc_req rq = { .opcode = ANK_OP_FCHMOD, .fd = fd, .mode = (uint32_t)mode & 07777u };
+	return ret0(call1(&rq));
+}
+
+/* uid and gid in one word; (uid_t)-1 / (gid_t)-1 leave them unchanged. */
+static int64_t ids(uid_t owner, gid_t group)
+{
+	return (int64_t)((uint64_t)(uint32_t)owner << 32 | (uint32_t)group);
+}
+
+static int chown_path(const char *path, uid_t owner, gid_t group, uint32_t flags)
+{
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_CHOWN, .path = path, .path_len = len,
+			       .off = ids(owner, group), .flags = flags, .fd = -1 };
+	return ret0(call1(&rq));
+}
+
+ANK_API int ank_chown(const char *path, uid_t owner, gid_t group)
+{
+	return chown_path(path, owner, group, 0);
+}
+
+ANK_API int ank_lchown(const char *path, uid_t owner, gid_t group)
+{
+	return chown_path(path, owner, group, AT_SYMLINK_NOFOLLOW);
+}
+
+ANK_API int ank_fchown(int fd, uid_t owner, gid_t group)
+{
+	struct ankc_req rq = { .opcode = ANK_OP_FCHOWN, .fd = fd, .off = ids(owner, group) };
+	return ret0(call1(&rq));
+}
+
+/* The times as they travel; NULL means both "now". Returns 1 when there
+ * is nothing to do (both UTIME_OMIT), 0, or -EINVAL for a bad nsec. */
+static int wire_times(const struct timespec times[2], struct ank_wire_times *w)
+{
+	memset(w, 0, sizeof(*w));
+	if (!times) {
+		w->atime_nsec = w->mtime_nsec = (uint32_t)UTIME_NOW;
+		return 0;
+	}
+	for (unsigned k = 0; k < 2; k++) {
+		long ns = times[k].tv_nsec;
+		if ((ns < 0 || ns >= 1000000000L) && ns != UTIME_NOW && ns != UTIME_OMIT)
+			return -EINVAL;
+	}
+	if (times[0].tv_nsec == UTIME_OMIT && times[1].tv_nsec == UTIME_OMIT)
+		return 1; /* as utimensat(2): not even the path is looked at */
+	w->atime_sec = (int64_t)times[0].tv_sec;
+	w->atime_nsec = (uint32_t)times[0].tv_nsec;
+	w->mtime_sec = (int64_t)times[1].tv_sec;
+	w->mtime_nsec = (uint32_t)times[1].tv_nsec;
+	return 0;
+}
+
+ANK_API int ank_utimensat(int dirfd, const char *path, const struct timespec times[2], int flags)
+{
+	struct ank_wire_times w;
+	if (flags & ~AT_SYMLINK_NOFOLLOW)
+		return (int)ret(-EINVAL);
+	int rc = wire_times(times, &w);
+	if (rc != 0)
+		return rc > 0 ? 0 : (int)ret(rc);
+	if (!path) /* Linux: the file dirfd refers to */
+		return ank_futimens(dirfd, times);
+	size_t len;
+	rc = ankc_check_path(path, &len); /* absolute: dirfd plays no part */
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_UTIMENS, .path = path, .path_len = len,
+			       .flags = (uint32_t)flags, .fd = -1, .wdata = &w, .len = sizeof(w) };
+	return ret0(call1(&rq));
+}
+
+ANK_API int ank_futimens(int fd, const struct timespec times[2])
+{
+	struct ank_wire_times w;
+	int rc = wire_times(times, &w);
+	if (rc != 0)
+		return rc > 0 ? 0 : (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_FUTIMENS, .fd = fd, .wdata = &w, .len = sizeof(w) };
+	return ret0(call1(&rq));
+}
+
 /* ---- stat ------------------------------------------------------------------ */
 
 /* The service's st_dev: one volume per service, and not any device of this

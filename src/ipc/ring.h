@@ -85,8 +85,32 @@ enum ank_opcode {
 	ANK_OP_READDIR = 19,  /* fd, len = buffer bytes -> packed entries in data,
 	                         result = entry count */
 	ANK_OP_SYNC = 20,
-	ANK_OP_MAX = 21,
+	ANK_OP_CHMOD = 21,    /* path, mode (07777 bits) */
+	ANK_OP_FCHMOD = 22,   /* fd, mode */
+	ANK_OP_CHOWN = 23,    /* path, off = uid << 32 | gid (0xffffffff: unchanged),
+	                         flags = AT_SYMLINK_NOFOLLOW or 0 */
+	ANK_OP_FCHOWN = 24,   /* fd, off as for CHOWN */
+	ANK_OP_UTIMENS = 25,  /* path, struct ank_wire_times after the path (len 32),
+	                         flags = AT_SYMLINK_NOFOLLOW or 0 */
+	ANK_OP_FUTIMENS = 26, /* fd, struct ank_wire_times in data (len 32) */
+	ANK_OP_MAX = 27,
 };
+
+/* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths
+ * (the data of every request follows its paths). nsec may be UTIME_NOW or
+ * UTIME_OMIT. `now` is 0 from the client; the server, before it runs the
+ * call, writes the time it uses in place of UTIME_NOW and sets `now` to 1
+ * when both were UTIME_NOW (the permission rule of "now"), so that the
+ * p-log entry, which copies these bytes, replays the same times. */
+struct ank_wire_times {
+	int64_t atime_sec;   /* 0 */
+	int64_t mtime_sec;   /* 8 */
+	uint32_t atime_nsec; /* 16 */
+	uint32_t mtime_nsec; /* 20 */
+	uint32_t now;        /* 24 */
+	uint32_t zero;       /* 28 */
+};
+_Static_assert(sizeof(struct ank_wire_times) == 32, "wire times");
 
 /* stat as it travels in a slot (no padding, fixed widths). */
 struct ank_wire_stat {
@@ -126,7 +150,8 @@ struct ank_ring_slot {
 	int32_t fd;          /* 16  [client] */
 	uint32_t mode;       /* 20  [client] create mode (umask applied) */
 	int64_t off;         /* 24  [client] offset, or length (truncate) */
-	uint64_t len;        /* 32  [client] data bytes (<= data_per_slot) */
+	uint64_t len;        /* 32  [client] data bytes (<= data_per_slot), at
+	                            data[path_len + path2_len] */
 	uint32_t path_len;   /* 40  [client] bytes of path 1 at data[0], NUL included */
 	uint32_t path2_len;  /* 44  [client] bytes of path 2 at data[path_len], NUL incl. */
 	uint64_t seq;        /* 48  [client] per-ring request number */

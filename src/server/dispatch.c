@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "../ipc/barrier.h"
@@ -88,7 +89,7 @@ static int data_check(const uint8_t *data, const struct request *rq)
 	if (say_damage())
 		fprintf(stderr, "ananke: server: the data of a %s of %llu bytes on fd %d fails its "
 				"checksum (damaged in the ring); answering EIO\n",
-			rq->opcode == ANK_OP_WRITE ? "write" : "pwrite",
+			op_info(rq->opcode)->name,
 			(unsigned long long)rq->len, (int)rq->fd);
 	return -EIO;
 }
@@ -170,6 +171,49 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, int fd, 
 	return n;
 }
 
+/* UTIMENS/FUTIMENS: read the times from the ring once, check them, write
+ * back the time used for UTIME_NOW (and `now` when both were), so that the
+ * p-log entry copies what ran (ring.h, struct ank_wire_times); fill *a. */
+static int times_resolve(uint8_t *args, struct fs_attr *a)
+{
+	struct ank_wire_times t;
+	memcpy(&t, args, sizeof(t));
+	if (t.now != 0 || t.zero != 0)
+		return -EINVAL;
+	uint32_t ns[2] = {t.atime_nsec, t.mtime_nsec};
+	for (unsigned k = 0; k < 2; k++)
+		if (ns[k] >= 1000000000u && ns[k] != (uint32_t)UTIME_NOW &&
+		    ns[k] != (uint32_t)UTIME_OMIT)
+			return -EINVAL;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	*a = (struct fs_attr){0};
+	if (t.atime_nsec == (uint32_t)UTIME_NOW && t.mtime_nsec == (uint32_t)UTIME_NOW) {
+		a->valid |= FS_ATTR_TIMES_NOW;
+		t.now = 1;
+	}
+	if (t.atime_nsec == (uint32_t)UTIME_NOW) {
+		t.atime_sec = now.tv_sec;
+		t.atime_nsec = (uint32_t)now.tv_nsec;
+	}
+	if (t.mtime_nsec == (uint32_t)UTIME_NOW) {
+		t.mtime_sec = now.tv_sec;
+		t.mtime_nsec = (uint32_t)now.tv_nsec;
+	}
+	if (t.atime_nsec != (uint32_t)UTIME_OMIT) {
+		a->valid |= FS_ATTR_ATIME;
+		a->atime_sec = t.atime_sec;
+		a->atime_nsec = t.atime_nsec;
+	}
+	if (t.mtime_nsec != (uint32_t)UTIME_OMIT) {
+		a->valid |= FS_ATTR_MTIME;
+		a->mtime_sec = t.mtime_sec;
+		a->mtime_nsec = t.mtime_nsec;
+	}
+	memcpy(args, &t, sizeof(t));
+	return 0;
+}
+
 /* Validate the copied request and run it. Returns the result for the slot;
  * fills *wst and sets *has_st for STAT/FSTAT. */
 static int64_t request_run(struct server_worker *w, struct server_ring *r, unsigned i,
@@ -190,11 +234,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	if (rq->len > ANK_RING_DATA_PER_SLOT)
 		return -EINVAL;
 	unsigned npaths = o->npaths;
-	if (o->data == DATA_IN) {
-		rc = data_check(data, rq);
-		if (rc < 0)
-			return rc;
-	}
+	uint64_t paths_total = 0;
 	if (npaths >= 1) {
 		rc = path_len_check(rq->path_len);
 		if (rc < 0)
@@ -232,6 +272,16 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 			abort(); /* fault.c: ANANKE_FAULT_POISON */
 		*paths_sum = crc32c(crc32c(0, path, strlen(path)), path2, strlen(path2));
 		*paths_set = true;
+		paths_total = total;
+	}
+	/* A request's data follows its paths. */
+	uint8_t *args = data + paths_total;
+	if (o->data == DATA_IN || o->data == DATA_ARGS) {
+		if (paths_total + rq->len > ANK_RING_DATA_PER_SLOT)
+			return -EINVAL;
+		rc = data_check(args, rq);
+		if (rc < 0)
+			return rc;
 	}
 
 	switch (rq->opcode) {
@@ -287,6 +337,41 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		return do_readdir(w, c, rq->fd, data, rq->len);
 	case ANK_OP_SYNC:
 		return fs_sync(w->srv->fs);
+	case ANK_OP_CHMOD:
+	case ANK_OP_FCHMOD: {
+		struct fs_attr a = {.valid = FS_ATTR_MODE, .mode = rq->mode & 07777u};
+		return rq->opcode == ANK_OP_CHMOD ? fs_setattr_path(c, path, &a)
+						  : fs_setattr_fd(c, rq->fd, &a);
+	}
+	case ANK_OP_CHOWN:
+	case ANK_OP_FCHOWN: {
+		struct fs_attr a = {.valid = FS_ATTR_CHOWN};
+		uint32_t uid = (uint32_t)((uint64_t)rq->off >> 32), gid = (uint32_t)rq->off;
+		if (uid != UINT32_MAX) {
+			a.valid |= FS_ATTR_UID;
+			a.uid = uid;
+		}
+		if (gid != UINT32_MAX) {
+			a.valid |= FS_ATTR_GID;
+			a.gid = gid;
+		}
+		if (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW)
+			return -EINVAL;
+		return rq->opcode == ANK_OP_CHOWN ? fs_setattr_path(c, path, &a)
+						  : fs_setattr_fd(c, rq->fd, &a);
+	}
+	case ANK_OP_UTIMENS:
+	case ANK_OP_FUTIMENS: {
+		struct fs_attr a;
+		if (rq->len != sizeof(struct ank_wire_times) ||
+		    (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW))
+			return -EINVAL;
+		rc = times_resolve(args, &a);
+		if (rc < 0 || a.valid == 0)
+			return rc; /* both UTIME_OMIT: nothing to do (libananke does not ask) */
+		return rq->opcode == ANK_OP_UTIMENS ? fs_setattr_path(c, path, &a)
+						    : fs_setattr_fd(c, rq->fd, &a);
+	}
 	default:
 		return -ENOSYS;
 	}

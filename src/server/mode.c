@@ -72,7 +72,7 @@ static uint64_t ananke_record(struct server_worker *w, struct server_ring *r, un
 			      int64_t result)
 {
 	const struct op_info *o = op_info(rq->opcode);
-	if (o && o->data == DATA_IN)
+	if (o && o->aim == AIM_DATA)
 		server_fault(SERVER_FAULT_LOG_DELAY);
 	uint64_t id = plogsvc_log(w, r, i, rq, path, path2, result, &w->stamp);
 	__atomic_store_n(&w->log_pending, 0, __ATOMIC_RELEASE);

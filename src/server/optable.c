@@ -34,6 +34,12 @@ const struct op_info op_table[] = {
 	OP(ANK_OP_RMDIR,     "rmdir",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
 	OP(ANK_OP_READDIR,   "readdir",   0, OPFD_MOVES,  GAP_FD,      DATA_DIRENTS, OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET),
 	OP(ANK_OP_SYNC,      "sync",      0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP(ANK_OP_CHMOD,     "chmod",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
+	OP(ANK_OP_FCHMOD,    "fchmod",    0, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO),
+	OP(ANK_OP_CHOWN,     "chown",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
+	OP(ANK_OP_FCHOWN,    "fchown",    0, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO),
+	OP(ANK_OP_UTIMENS,   "utimensat", 1, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
+	OP(ANK_OP_FUTIMENS,  "futimens",  0, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO),
 };
 
 /* A new opcode without its entry here fails the build (an entry missing in

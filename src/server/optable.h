@@ -40,6 +40,9 @@ enum op_data {
 	DATA_IN,     /* client to server: len bytes (write, pwrite) */
 	DATA_OUT,    /* server to client: result bytes (read, pread) */
 	DATA_DIRENTS,/* server to client: packed entries (readdir) */
+	DATA_ARGS,   /* client to server: len bytes of structured arguments
+	                after the paths (utimensat's times), logged with the
+	                entry as the call ran them */
 };
 
 /* The fd offset an entry leaves behind (for OPFD_OPENS and OPFD_MOVES). */

@@ -307,7 +307,7 @@ void plogsvc_prepare(struct server_worker *w, const struct request *rq)
 	uint64_t small = PLOG_DESC_SIZE + PLOG_OP_SIZE + (uint64_t)rq->path_len +
 			 rq->path2_len + 128;
 	const struct op_info *o = op_info(rq->opcode);
-	uint64_t data = o && o->data == DATA_IN ? rq->len : 0;
+	uint64_t data = o && (o->data == DATA_IN || o->data == DATA_ARGS) ? rq->len : 0;
 	/* an entry cannot straddle the end: twice its size is surely room */
 	uint64_t need = 2 * (small + data) + PLOG_WRAP_SIZE;
 	if (need > plog_capacity(l->p) / 2)
@@ -427,6 +427,20 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		d.targets[PLOG_T_INODE] = ino;
 	} else if (rq->opcode == ANK_OP_CLOSE) {
 		d.targets[PLOG_T_INODE] = stamp.has_fd ? stamp.fd_ino : 0;
+	} else if (rq->opcode == ANK_OP_CHMOD || rq->opcode == ANK_OP_CHOWN ||
+		   rq->opcode == ANK_OP_UTIMENS) {
+		ino = stamp.new_ino; /* the file the path named: replay acts on it */
+		d.targets[PLOG_T_INODE] = ino;
+	} else if (rq->opcode == ANK_OP_FCHMOD || rq->opcode == ANK_OP_FCHOWN ||
+		   rq->opcode == ANK_OP_FUTIMENS) {
+		ino = stamp.has_fd ? stamp.fd_ino : 0;
+		d.targets[PLOG_T_INODE] = ino;
+	}
+	if ((rq->opcode == ANK_OP_UTIMENS || rq->opcode == ANK_OP_FUTIMENS) &&
+	    rq->len == sizeof(struct ank_wire_times)) {
+		/* the times that ran (UTIME_NOW resolved by dispatch.c) */
+		data = ank_ring_data(r->map, i) + rq->path_len + rq->path2_len;
+		dlen = sizeof(struct ank_wire_times);
 	}
 	if (meta && stamp.modified)
 		d.targets_status |= 1u << PLOG_T_INODE;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "optable.h"
@@ -182,6 +183,49 @@ static int replay_pwrite(struct replay *rp, struct fs_client *c, uint64_t ino, c
 	return n < 0 ? (int)n : 0;
 }
 
+/* The attributes a logged chmod, chown or utimens set (the same fields
+ * dispatch.c gave the core). */
+static int replay_attr(const struct plog_entry *e, struct fs_attr *a)
+{
+	const struct plog_op *op = &e->op;
+	*a = (struct fs_attr){0};
+	switch (op->opcode) {
+	case ANK_OP_CHMOD:
+	case ANK_OP_FCHMOD:
+		a->valid = FS_ATTR_MODE;
+		a->mode = op->mode & 07777u;
+		return 0;
+	case ANK_OP_CHOWN:
+	case ANK_OP_FCHOWN: {
+		uint32_t uid = (uint32_t)((uint64_t)op->off >> 32), gid = (uint32_t)op->off;
+		a->valid = FS_ATTR_CHOWN | (uid != UINT32_MAX ? FS_ATTR_UID : 0) |
+			   (gid != UINT32_MAX ? FS_ATTR_GID : 0);
+		a->uid = uid;
+		a->gid = gid;
+		return 0;
+	}
+	default: {
+		struct ank_wire_times t;
+		if (e->data_len != sizeof(t))
+			return -EUCLEAN;
+		memcpy(&t, e->data, sizeof(t));
+		if (t.now)
+			a->valid |= FS_ATTR_TIMES_NOW;
+		if (t.atime_nsec != (uint32_t)UTIME_OMIT) {
+			a->valid |= FS_ATTR_ATIME;
+			a->atime_sec = t.atime_sec;
+			a->atime_nsec = t.atime_nsec;
+		}
+		if (t.mtime_nsec != (uint32_t)UTIME_OMIT) {
+			a->valid |= FS_ATTR_MTIME;
+			a->mtime_sec = t.mtime_sec;
+			a->mtime_nsec = t.mtime_nsec;
+		}
+		return 0;
+	}
+	}
+}
+
 /* Act on the metadata effects of one non-durable entry. */
 static int replay_act(struct replay *rp, const struct plog_entry *e)
 {
@@ -240,6 +284,18 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		if (rc == 0)
 			open_waiting_fds(rp, ino);
 		break;
+	case ANK_OP_CHMOD:
+	case ANK_OP_FCHMOD:
+	case ANK_OP_CHOWN:
+	case ANK_OP_FCHOWN:
+	case ANK_OP_UTIMENS:
+	case ANK_OP_FUTIMENS: {
+		struct fs_attr a;
+		rc = replay_attr(e, &a);
+		if (rc == 0)
+			rc = ino ? fs_setattr(c, ino, &a) : -EINVAL; /* by inode: names may differ now */
+		break;
+	}
 	default:
 		break;
 	}
