@@ -74,13 +74,15 @@ void (*differ_before_op)(unsigned opno);
 enum op {
 	OP_OPEN, OP_CLOSE, OP_READ, OP_WRITE, OP_PREAD, OP_PWRITE, OP_LSEEK, OP_FSYNC,
 	OP_FDATASYNC, OP_FTRUNCATE, OP_TRUNCATE, OP_STAT, OP_FSTAT, OP_UNLINK, OP_RENAME,
-	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_COUNT
+	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
+	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
 	"open", "close", "read", "write", "pread", "pwrite", "lseek", "fsync",
 	"fdatasync", "ftruncate", "truncate", "stat", "fstat", "unlink", "rename",
-	"link", "mkdir", "rmdir", "list_dir", "sync", "remount",
+	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
+	"chown", "fchown", "utimensat", "futimens",
 };
 
 /* Relative frequencies. */
@@ -90,7 +92,8 @@ static const unsigned op_weight[OP_COUNT] = {
 	[OP_FDATASYNC] = 15, [OP_FTRUNCATE] = 40, [OP_TRUNCATE] = 30, [OP_STAT] = 50,
 	[OP_FSTAT] = 40, [OP_UNLINK] = 40, [OP_RENAME] = 70, [OP_LINK] = 30,
 	[OP_MKDIR] = 60, [OP_RMDIR] = 40, [OP_LISTDIR] = 30, [OP_SYNC] = 4,
-	[OP_REMOUNT] = 2,
+	[OP_REMOUNT] = 2, [OP_CHMOD] = 12, [OP_FCHMOD] = 8, [OP_CHOWN] = 8, [OP_FCHOWN] = 6,
+	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8,
 };
 
 /* Results seen per operation: [op][0] successes, [op][e] errno e. */
@@ -814,6 +817,124 @@ static bool op_truncate(struct differ *d)
 	return same(d, OP_TRUNCATE, ra, rb);
 }
 
+/* ---- attributes ---- */
+
+static mode_t gen_attr_mode(struct oracle_rng *r)
+{
+	static const mode_t modes[] = {0644, 0600, 0755, 0700, 0444, 0, 04755, 02755, 06775, 01777,
+	                               02745, 0640};
+	if (oracle_rng_pct(r, 20))
+		return (mode_t)oracle_rng_below(r, 010000);
+	return modes[oracle_rng_below(r, sizeof(modes) / sizeof(modes[0]))];
+}
+
+static void gen_ids(struct oracle_rng *r, uid_t *u, gid_t *g)
+{
+	static const unsigned ids[] = {(unsigned)-1, 0, 1000, 4242};
+	*u = (uid_t)ids[oracle_rng_below(r, 4)];
+	*g = (gid_t)ids[oracle_rng_below(r, 4)];
+}
+
+/* Times: NULL (now), or each one now, omitted, or long past (so that the
+ * comparisons can see them: oracle_stat_diff), sometimes a bad nsec. */
+static const struct timespec *gen_times(struct oracle_rng *r, struct timespec ts[2])
+{
+	if (oracle_rng_pct(r, 15))
+		return NULL;
+	for (unsigned k = 0; k < 2; k++) {
+		unsigned x = (unsigned)oracle_rng_below(r, 100);
+		ts[k].tv_sec = (time_t)oracle_rng_below(r, 900000000);
+		ts[k].tv_nsec = x < 15 ? UTIME_NOW : x < 35 ? UTIME_OMIT : x < 38 ? 1000000000L
+		                : (long)oracle_rng_below(r, 1000000000);
+	}
+	return ts;
+}
+
+static const char *times_str(const struct timespec *ts, char *buf, size_t len)
+{
+	if (!ts) {
+		snprintf(buf, len, "NULL");
+		return buf;
+	}
+	char a[2][32];
+	for (unsigned k = 0; k < 2; k++) {
+		if (ts[k].tv_nsec == UTIME_NOW)
+			snprintf(a[k], sizeof(a[k]), "NOW");
+		else if (ts[k].tv_nsec == UTIME_OMIT)
+			snprintf(a[k], sizeof(a[k]), "OMIT");
+		else
+			snprintf(a[k], sizeof(a[k]), "%lld.%09ld", (long long)ts[k].tv_sec,
+			         ts[k].tv_nsec);
+	}
+	snprintf(buf, len, "{%s, %s}", a[0], a[1]);
+	return buf;
+}
+
+static bool op_chmod(struct differ *d, bool by_fd)
+{
+	mode_t mode = gen_attr_mode(&d->rng);
+	int ra, rb;
+	if (by_fd) {
+		int s = pick_slot(d);
+		char sb[64];
+		describe(d, "fchmod(%s, 0%o)", slot_str(d, s, sb, sizeof(sb)), (unsigned)mode);
+		ra = T0->fchmod(T0->ctx, slot_fd(d, s, 0), mode);
+		rb = T1->fchmod(T1->ctx, slot_fd(d, s, 1), mode);
+	} else {
+		char path[PATH_MAX];
+		gen_path(d, path, sizeof(path), W_ANY, true, true);
+		describe(d, "chmod(%s, 0%o)", pp(path), (unsigned)mode);
+		ra = T0->chmod(T0->ctx, path, mode);
+		rb = T1->chmod(T1->ctx, path, mode);
+	}
+	return same(d, by_fd ? OP_FCHMOD : OP_CHMOD, ra, rb);
+}
+
+static bool op_chown(struct differ *d, bool by_fd)
+{
+	uid_t u;
+	gid_t g;
+	gen_ids(&d->rng, &u, &g);
+	int ra, rb;
+	if (by_fd) {
+		int s = pick_slot(d);
+		char sb[64];
+		describe(d, "fchown(%s, %d, %d)", slot_str(d, s, sb, sizeof(sb)), (int)u, (int)g);
+		ra = T0->fchown(T0->ctx, slot_fd(d, s, 0), u, g);
+		rb = T1->fchown(T1->ctx, slot_fd(d, s, 1), u, g);
+	} else {
+		char path[PATH_MAX];
+		gen_path(d, path, sizeof(path), W_ANY, true, true);
+		describe(d, "chown(%s, %d, %d)", pp(path), (int)u, (int)g);
+		ra = T0->chown(T0->ctx, path, u, g);
+		rb = T1->chown(T1->ctx, path, u, g);
+	}
+	return same(d, by_fd ? OP_FCHOWN : OP_CHOWN, ra, rb);
+}
+
+static bool op_utimens(struct differ *d, bool by_fd)
+{
+	struct timespec buf[2];
+	const struct timespec *ts = gen_times(&d->rng, buf);
+	char tstr[96];
+	times_str(ts, tstr, sizeof(tstr));
+	int ra, rb;
+	if (by_fd) {
+		int s = pick_slot(d);
+		char sb[64];
+		describe(d, "futimens(%s, %s)", slot_str(d, s, sb, sizeof(sb)), tstr);
+		ra = T0->futimens(T0->ctx, slot_fd(d, s, 0), ts);
+		rb = T1->futimens(T1->ctx, slot_fd(d, s, 1), ts);
+	} else {
+		char path[PATH_MAX];
+		gen_path(d, path, sizeof(path), W_ANY, true, true);
+		describe(d, "utimensat(%s, %s)", pp(path), tstr);
+		ra = T0->utimens(T0->ctx, path, ts);
+		rb = T1->utimens(T1->ctx, path, ts);
+	}
+	return same(d, by_fd ? OP_FUTIMENS : OP_UTIMENS, ra, rb);
+}
+
 static bool cmp_stat(struct differ *d, const struct stat *sa, const struct stat *sb)
 {
 	char msg[128];
@@ -963,6 +1084,8 @@ struct mix {
 };
 static const struct mix mixes[] = {
 	{"metadata", {[OP_OPEN] = 140, [OP_CLOSE] = 70, [OP_WRITE] = 15, [OP_PWRITE] = 10,
+		      [OP_CHMOD] = 25, [OP_FCHMOD] = 15, [OP_CHOWN] = 15, [OP_FCHOWN] = 10,
+		      [OP_UTIMENS] = 20, [OP_FUTIMENS] = 15,
 		      [OP_READ] = 10, [OP_STAT] = 60, [OP_FSTAT] = 20, [OP_UNLINK] = 80,
 		      [OP_RENAME] = 110, [OP_LINK] = 60, [OP_MKDIR] = 100, [OP_RMDIR] = 70,
 		      [OP_LISTDIR] = 50, [OP_TRUNCATE] = 10, [OP_FSYNC] = 5, [OP_SYNC] = 2}},
@@ -1050,6 +1173,12 @@ static bool step(struct differ *d)
 	case OP_LISTDIR: ok = op_listdir(d); break;
 	case OP_SYNC: ok = op_sync(d); break;
 	case OP_REMOUNT: return do_remount(d, "random");
+	case OP_CHMOD: ok = op_chmod(d, false); ns = true; break;
+	case OP_FCHMOD: ok = op_chmod(d, true); ns = true; break;
+	case OP_CHOWN: ok = op_chown(d, false); ns = true; break;
+	case OP_FCHOWN: ok = op_chown(d, true); ns = true; break;
+	case OP_UTIMENS: ok = op_utimens(d, false); ns = true; break;
+	case OP_FUTIMENS: ok = op_utimens(d, true); ns = true; break;
 	case OP_COUNT: break;
 	}
 	if (!ok)

@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- random bytes ------------------------------------------------------------ */
@@ -254,6 +255,45 @@ static int libc_truncate(void *ctx, const char *path, off_t len)
 	return LIBC_RET(truncate(p, len));
 }
 
+static int libc_chmod(void *ctx, const char *path, mode_t mode)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(chmod(p, mode));
+}
+
+static int libc_fchmod(void *ctx, int fd, mode_t mode)
+{
+	(void)ctx;
+	return LIBC_RET(fchmod(fd, mode));
+}
+
+static int libc_chown(void *ctx, const char *path, uid_t uid, gid_t gid)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(chown(p, uid, gid));
+}
+
+static int libc_fchown(void *ctx, int fd, uid_t uid, gid_t gid)
+{
+	(void)ctx;
+	return LIBC_RET(fchown(fd, uid, gid));
+}
+
+static int libc_utimens(void *ctx, const char *path, const struct timespec ts[2])
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(utimensat(AT_FDCWD, p, ts, 0));
+}
+
+static int libc_futimens(void *ctx, int fd, const struct timespec ts[2])
+{
+	(void)ctx;
+	return LIBC_RET(futimens(fd, ts));
+}
+
 static int libc_stat(void *ctx, const char *path, struct stat *st)
 {
 	char p[PATH_MAX * 2];
@@ -451,6 +491,12 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->fdatasync = libc_fdatasync;
 	t->ftruncate = libc_ftruncate;
 	t->truncate = libc_truncate;
+	t->chmod = libc_chmod;
+	t->fchmod = libc_fchmod;
+	t->chown = libc_chown;
+	t->fchown = libc_fchown;
+	t->utimens = libc_utimens;
+	t->futimens = libc_futimens;
 	t->stat = libc_stat;
 	t->fstat = libc_fstat;
 	t->unlink = libc_unlink;
@@ -586,6 +632,30 @@ static int fw_truncate(void *ctx, const char *path, off_t len)
 {
 	return IN(ctx)->truncate(IN(ctx)->ctx, path, len);
 }
+static int fw_chmod(void *ctx, const char *path, mode_t mode)
+{
+	return IN(ctx)->chmod(IN(ctx)->ctx, path, mode);
+}
+static int fw_fchmod(void *ctx, int fd, mode_t mode)
+{
+	return IN(ctx)->fchmod(IN(ctx)->ctx, fd, mode);
+}
+static int fw_chown(void *ctx, const char *path, uid_t uid, gid_t gid)
+{
+	return IN(ctx)->chown(IN(ctx)->ctx, path, uid, gid);
+}
+static int fw_fchown(void *ctx, int fd, uid_t uid, gid_t gid)
+{
+	return IN(ctx)->fchown(IN(ctx)->ctx, fd, uid, gid);
+}
+static int fw_utimens(void *ctx, const char *path, const struct timespec ts[2])
+{
+	return IN(ctx)->utimens(IN(ctx)->ctx, path, ts);
+}
+static int fw_futimens(void *ctx, int fd, const struct timespec ts[2])
+{
+	return IN(ctx)->futimens(IN(ctx)->ctx, fd, ts);
+}
 static int fw_stat(void *ctx, const char *path, struct stat *st)
 {
 	return IN(ctx)->stat(IN(ctx)->ctx, path, st);
@@ -656,6 +726,12 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->fdatasync = fw_fdatasync;
 	t->ftruncate = fw_ftruncate;
 	t->truncate = fw_truncate;
+	t->chmod = fw_chmod;
+	t->fchmod = fw_fchmod;
+	t->chown = fw_chown;
+	t->fchown = fw_fchown;
+	t->utimens = fw_utimens;
+	t->futimens = fw_futimens;
 	t->stat = fw_stat;
 	t->fstat = fw_fstat;
 	t->unlink = fw_unlink;
@@ -850,6 +926,19 @@ int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size
 	if (a->st_nlink != b->st_nlink) {
 		snprintf(msg, len, "nlink %lu vs %lu", (unsigned long)a->st_nlink,
 		         (unsigned long)b->st_nlink);
+		return 1;
+	}
+	if (a->st_uid != b->st_uid || a->st_gid != b->st_gid) {
+		snprintf(msg, len, "owner %u:%u vs %u:%u", (unsigned)a->st_uid, (unsigned)a->st_gid,
+		         (unsigned)b->st_uid, (unsigned)b->st_gid);
+		return 1;
+	}
+	/* mtime set by utimensat to a time long past must be kept exactly (a
+	 * clock time cannot be compared across two file systems) */
+	if ((a->st_mtim.tv_sec < 1000000000 || b->st_mtim.tv_sec < 1000000000) &&
+	    (a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec)) {
+		snprintf(msg, len, "mtime %lld.%09ld vs %lld.%09ld", (long long)a->st_mtim.tv_sec,
+		         a->st_mtim.tv_nsec, (long long)b->st_mtim.tv_sec, b->st_mtim.tv_nsec);
 		return 1;
 	}
 	if (S_ISREG(a->st_mode) && a->st_size != b->st_size) {
@@ -1219,6 +1308,79 @@ static int core_truncate(void *ctx, const char *path, off_t len)
 {
 	return fs_truncate(CL(ctx), path, len);
 }
+static struct fs_attr core_ids(uid_t uid, gid_t gid)
+{
+	struct fs_attr a = {.valid = FS_ATTR_CHOWN, .uid = (uint32_t)uid, .gid = (uint32_t)gid};
+	if (uid != (uid_t)-1)
+		a.valid |= FS_ATTR_UID;
+	if (gid != (gid_t)-1)
+		a.valid |= FS_ATTR_GID;
+	return a;
+}
+/* utimensat's times as the core takes them (the server does the same). */
+static void core_times(const struct timespec ts[2], struct fs_attr *a)
+{
+	struct timespec now, t[2];
+	clock_gettime(CLOCK_REALTIME, &now);
+	*a = (struct fs_attr){.valid = FS_ATTR_TIMES};
+	if (!ts) {
+		t[0].tv_nsec = t[1].tv_nsec = UTIME_NOW;
+	} else {
+		t[0] = ts[0];
+		t[1] = ts[1];
+	}
+	if (t[0].tv_nsec == UTIME_NOW && t[1].tv_nsec == UTIME_NOW)
+		a->valid |= FS_ATTR_TIMES_NOW;
+	for (unsigned k = 0; k < 2; k++) {
+		if (t[k].tv_nsec == UTIME_OMIT)
+			continue;
+		if (t[k].tv_nsec == UTIME_NOW)
+			t[k] = now;
+		else if (t[k].tv_nsec < 0 || t[k].tv_nsec >= 1000000000L)
+			t[k].tv_nsec = UINT32_MAX; /* refused once the file is found */
+		a->valid |= k ? FS_ATTR_MTIME : FS_ATTR_ATIME;
+		*(k ? &a->mtime_sec : &a->atime_sec) = (int64_t)t[k].tv_sec;
+		*(k ? &a->mtime_nsec : &a->atime_nsec) = (uint32_t)t[k].tv_nsec;
+	}
+}
+static int core_chmod(void *ctx, const char *path, mode_t mode)
+{
+	struct fs_attr a = {.valid = FS_ATTR_MODE, .mode = (uint32_t)mode & 07777u};
+	return fs_setattr_path(CL(ctx), path, &a);
+}
+static int core_fchmod(void *ctx, int fd, mode_t mode)
+{
+	struct fs_attr a = {.valid = FS_ATTR_MODE, .mode = (uint32_t)mode & 07777u};
+	return fs_setattr_fd(CL(ctx), fd, &a);
+}
+static int core_chown(void *ctx, const char *path, uid_t uid, gid_t gid)
+{
+	struct fs_attr a = core_ids(uid, gid);
+	return fs_setattr_path(CL(ctx), path, &a);
+}
+static int core_fchown(void *ctx, int fd, uid_t uid, gid_t gid)
+{
+	struct fs_attr a = core_ids(uid, gid);
+	return fs_setattr_fd(CL(ctx), fd, &a);
+}
+static int core_utimens(void *ctx, const char *path, const struct timespec ts[2])
+{
+	struct fs_attr a;
+	if (ts && ts[0].tv_nsec == UTIME_OMIT && ts[1].tv_nsec == UTIME_OMIT)
+		return 0; /* the syscall's shortcut */
+	core_times(ts, &a);
+	return fs_setattr_path(CL(ctx), path, &a);
+}
+static int core_futimens(void *ctx, int fd, const struct timespec ts[2])
+{
+	struct fs_attr a;
+	if (fd < 0)
+		return -EBADF; /* glibc's check */
+	if (ts && ts[0].tv_nsec == UTIME_OMIT && ts[1].tv_nsec == UTIME_OMIT)
+		return 0; /* the syscall's shortcut */
+	core_times(ts, &a);
+	return fs_setattr_fd(CL(ctx), fd, &a);
+}
 static int core_stat(void *ctx, const char *path, struct stat *st)
 {
 	return fs_stat(CL(ctx), path, st);
@@ -1361,6 +1523,12 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 	t->fdatasync = core_fdatasync;
 	t->ftruncate = core_ftruncate;
 	t->truncate = core_truncate;
+	t->chmod = core_chmod;
+	t->fchmod = core_fchmod;
+	t->chown = core_chown;
+	t->fchown = core_fchown;
+	t->utimens = core_utimens;
+	t->futimens = core_futimens;
 	t->stat = core_stat;
 	t->fstat = core_fstat;
 	t->unlink = core_unlink;
@@ -1475,6 +1643,45 @@ static int ankt_truncate(void *ctx, const char *path, off_t len)
 	if (r)
 		return r;
 	return (int)ankt_ret(ank_truncate(p, len));
+}
+
+static int ankt_chmod(void *ctx, const char *path, mode_t mode)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_chmod(p, mode));
+}
+
+static int ankt_fchmod(void *ctx, int fd, mode_t mode)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fchmod(fd, mode));
+}
+
+static int ankt_chown(void *ctx, const char *path, uid_t uid, gid_t gid)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_chown(p, uid, gid));
+}
+
+static int ankt_fchown(void *ctx, int fd, uid_t uid, gid_t gid)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fchown(fd, uid, gid));
+}
+
+static int ankt_utimens(void *ctx, const char *path, const struct timespec ts[2])
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_utimensat(AT_FDCWD, p, ts, 0));
+}
+
+static int ankt_futimens(void *ctx, int fd, const struct timespec ts[2])
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_futimens(fd, ts));
 }
 
 static int ankt_stat(void *ctx, const char *path, struct stat *st)
@@ -1670,6 +1877,12 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->fdatasync = ankt_fdatasync;
 	t->ftruncate = ankt_ftruncate;
 	t->truncate = ankt_truncate;
+	t->chmod = ankt_chmod;
+	t->fchmod = ankt_fchmod;
+	t->chown = ankt_chown;
+	t->fchown = ankt_fchown;
+	t->utimens = ankt_utimens;
+	t->futimens = ankt_futimens;
 	t->stat = ankt_stat;
 	t->fstat = ankt_fstat;
 	t->unlink = ankt_unlink;

@@ -107,6 +107,13 @@ struct target {
 	int (*fdatasync)(void *ctx, int fd);
 	int (*ftruncate)(void *ctx, int fd, off_t len);
 	int (*truncate)(void *ctx, const char *path, off_t len);
+	int (*chmod)(void *ctx, const char *path, mode_t mode);
+	int (*fchmod)(void *ctx, int fd, mode_t mode);
+	int (*chown)(void *ctx, const char *path, uid_t uid, gid_t gid);
+	int (*fchown)(void *ctx, int fd, uid_t uid, gid_t gid);
+	/* utimensat(AT_FDCWD, path, ts, 0) / futimens(fd, ts) */
+	int (*utimens)(void *ctx, const char *path, const struct timespec ts[2]);
+	int (*futimens)(void *ctx, int fd, const struct timespec ts[2]);
 	int (*stat)(void *ctx, const char *path, struct stat *st);
 	int (*fstat)(void *ctx, int fd, struct stat *st);
 	int (*unlink)(void *ctx, const char *path);

@@ -320,41 +320,47 @@ ANK_API int ank_fchown(int fd, uid_t owner, gid_t group)
 	return ret0(call1(&rq));
 }
 
-/* The times as they travel; NULL means both "now". Returns 1 when there
- * is nothing to do (both UTIME_OMIT), 0, or -EINVAL for a bad nsec. */
-static int wire_times(const struct timespec times[2], struct ank_wire_times *w)
+/* The times as they travel; NULL means both "now". An nsec that is
+ * neither a count below 1e9 nor UTIME_NOW/UTIME_OMIT travels as
+ * 0xffffffff: the server refuses it with EINVAL once the file is found, as
+ * Linux orders the errors. */
+static void wire_times(const struct timespec times[2], struct ank_wire_times *w)
 {
 	memset(w, 0, sizeof(*w));
 	if (!times) {
 		w->atime_nsec = w->mtime_nsec = (uint32_t)UTIME_NOW;
-		return 0;
+		return;
 	}
+	uint32_t ns[2];
 	for (unsigned k = 0; k < 2; k++) {
-		long ns = times[k].tv_nsec;
-		if ((ns < 0 || ns >= 1000000000L) && ns != UTIME_NOW && ns != UTIME_OMIT)
-			return -EINVAL;
+		long v = times[k].tv_nsec;
+		ns[k] = (v >= 0 && v < 1000000000L) || v == UTIME_NOW || v == UTIME_OMIT
+				? (uint32_t)v
+				: UINT32_MAX;
 	}
-	if (times[0].tv_nsec == UTIME_OMIT && times[1].tv_nsec == UTIME_OMIT)
-		return 1; /* as utimensat(2): not even the path is looked at */
 	w->atime_sec = (int64_t)times[0].tv_sec;
-	w->atime_nsec = (uint32_t)times[0].tv_nsec;
+	w->atime_nsec = ns[0];
 	w->mtime_sec = (int64_t)times[1].tv_sec;
-	w->mtime_nsec = (uint32_t)times[1].tv_nsec;
-	return 0;
+	w->mtime_nsec = ns[1];
+}
+
+static int both_omitted(const struct timespec times[2])
+{
+	return times && times[0].tv_nsec == UTIME_OMIT && times[1].tv_nsec == UTIME_OMIT;
 }
 
 ANK_API int ank_utimensat(int dirfd, const char *path, const struct timespec times[2], int flags)
 {
 	struct ank_wire_times w;
+	if (both_omitted(times))
+		return 0; /* as utimensat(2): not even the path is looked at */
 	if (flags & ~AT_SYMLINK_NOFOLLOW)
 		return (int)ret(-EINVAL);
-	int rc = wire_times(times, &w);
-	if (rc != 0)
-		return rc > 0 ? 0 : (int)ret(rc);
 	if (!path) /* Linux: the file dirfd refers to */
 		return ank_futimens(dirfd, times);
+	wire_times(times, &w);
 	size_t len;
-	rc = ankc_check_path(path, &len); /* absolute: dirfd plays no part */
+	int rc = ankc_check_path(path, &len); /* absolute: dirfd plays no part */
 	if (rc < 0)
 		return (int)ret(rc);
 	struct ankc_req rq = { .opcode = ANK_OP_UTIMENS, .path = path, .path_len = len,
@@ -365,9 +371,11 @@ ANK_API int ank_utimensat(int dirfd, const char *path, const struct timespec tim
 ANK_API int ank_futimens(int fd, const struct timespec times[2])
 {
 	struct ank_wire_times w;
-	int rc = wire_times(times, &w);
-	if (rc != 0)
-		return rc > 0 ? 0 : (int)ret(rc);
+	if (fd < 0)
+		return (int)ret(-EBADF); /* checked first, as glibc's futimens does */
+	if (both_omitted(times))
+		return 0;
+	wire_times(times, &w);
 	struct ankc_req rq = { .opcode = ANK_OP_FUTIMENS, .fd = fd, .wdata = &w, .len = sizeof(w) };
 	return ret0(call1(&rq));
 }

@@ -124,8 +124,11 @@ int fs_sync(struct fs *fs);
  * non-directory clears S_ISUID, and S_ISGID when S_IXGRP is set. FS_ATTR_ATIME / FS_ATTR_MTIME: the times given; with
  * FS_ATTR_TIMES_NOW they are the caller's "now" (utimensat with UTIME_NOW
  * or NULL), which the owner, root or a caller with write permission may
- * set, while explicit times need the owner or root. ctime becomes now
- * whenever anything changed. 0, or -EPERM, -EACCES, -EINVAL, and the
+ * set, while explicit times need the owner or root (FS_ATTR_TIMES: a
+ * utimensat call whose times are both omitted, which still needs the
+ * owner); a time's nsec of 1e9 or more is EINVAL once the file is found.
+ * In a set-group-id directory new inodes take its group, new directories
+ * the bit. ctime becomes now whenever anything changed. 0, or -EPERM, -EACCES, -EINVAL, and the
  * lookup's errors. The inode form is what paths and fds resolve to. */
 #define FS_ATTR_MODE 0x01u
 #define FS_ATTR_UID 0x02u
@@ -134,6 +137,7 @@ int fs_sync(struct fs *fs);
 #define FS_ATTR_MTIME 0x10u
 #define FS_ATTR_TIMES_NOW 0x20u
 #define FS_ATTR_CHOWN 0x40u /* a chown call, even with neither id given */
+#define FS_ATTR_TIMES 0x80u /* a utimensat call, even with both times omitted */
 struct fs_attr {
 	uint32_t valid;
 	uint32_t mode;

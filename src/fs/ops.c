@@ -35,8 +35,21 @@ static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata 
 	if (nd->dir->d.nlink == 0)
 		return -ENOENT; /* the parent was removed */
 	struct inode *ip;
-	rc = want_ino ? inode_create_ino(fs, want_ino, mode, c->uid, c->gid, &ip)
-		      : inode_create(fs, mode, c->uid, c->gid, &ip);
+	/* In a set-group-id directory the new inode takes the directory's
+	 * group, and a new directory the bit too; a file created there by a
+	 * caller outside that group (not root) loses S_ISGID when the group
+	 * may execute it (as Linux's inode_init_owner). */
+	uint32_t gid = c->gid;
+	if (nd->dir->d.mode & S_ISGID) {
+		gid = nd->dir->d.gid;
+		if (S_ISDIR(mode))
+			mode |= S_ISGID;
+		else if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && c->uid != 0 &&
+			 c->gid != gid)
+			mode &= ~(uint32_t)S_ISGID;
+	}
+	rc = want_ino ? inode_create_ino(fs, want_ino, mode, c->uid, gid, &ip)
+		      : inode_create(fs, mode, c->uid, gid, &ip);
 	if (rc < 0)
 		return rc;
 	if (S_ISDIR(mode)) {
@@ -580,7 +593,11 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 	uint32_t v = a->valid;
 	bool root = c->uid == 0, owner = root || c->uid == ip->d.uid;
 	if (v & ~(FS_ATTR_MODE | FS_ATTR_UID | FS_ATTR_GID | FS_ATTR_ATIME | FS_ATTR_MTIME |
-		  FS_ATTR_TIMES_NOW | FS_ATTR_CHOWN))
+		  FS_ATTR_TIMES_NOW | FS_ATTR_CHOWN | FS_ATTR_TIMES))
+		return -EINVAL;
+	/* (the times are checked once the file is found, before permission) */
+	if (((v & FS_ATTR_ATIME) && a->atime_nsec >= 1000000000u) ||
+	    ((v & FS_ATTR_MTIME) && a->mtime_nsec >= 1000000000u))
 		return -EINVAL;
 	if ((v & FS_ATTR_MODE) && !owner)
 		return -EPERM;
@@ -589,7 +606,7 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 	if ((v & FS_ATTR_GID) && a->gid != ip->d.gid && !root &&
 	    !(c->uid == ip->d.uid && a->gid == c->gid))
 		return -EPERM;
-	if (v & (FS_ATTR_ATIME | FS_ATTR_MTIME)) {
+	if (v & (FS_ATTR_ATIME | FS_ATTR_MTIME | FS_ATTR_TIMES)) {
 		if (v & FS_ATTR_TIMES_NOW) {
 			if (!owner) {
 				int rc = namei_permission(c, ip, NAMEI_MAY_WRITE);
@@ -599,9 +616,6 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 		} else if (!owner) {
 			return -EPERM;
 		}
-		if (((v & FS_ATTR_ATIME) && a->atime_nsec >= 1000000000u) ||
-		    ((v & FS_ATTR_MTIME) && a->mtime_nsec >= 1000000000u))
-			return -EINVAL;
 	}
 	int rc = fs_op_begin(fs);
 	if (rc < 0)

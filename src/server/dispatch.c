@@ -171,23 +171,20 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, int fd, 
 	return n;
 }
 
-/* UTIMENS/FUTIMENS: read the times from the ring once, check them, write
- * back the time used for UTIME_NOW (and `now` when both were), so that the
- * p-log entry copies what ran (ring.h, struct ank_wire_times); fill *a. */
+/* UTIMENS/FUTIMENS: read the times from the ring once, write back the
+ * time used for UTIME_NOW (and `now` when both were), so that the p-log
+ * entry copies what ran (ring.h, struct ank_wire_times); fill *a. A bad
+ * nsec goes to the core, which refuses it once the file is found (as
+ * Linux orders the errors). */
 static int times_resolve(uint8_t *args, struct fs_attr *a)
 {
 	struct ank_wire_times t;
 	memcpy(&t, args, sizeof(t));
 	if (t.now != 0 || t.zero != 0)
 		return -EINVAL;
-	uint32_t ns[2] = {t.atime_nsec, t.mtime_nsec};
-	for (unsigned k = 0; k < 2; k++)
-		if (ns[k] >= 1000000000u && ns[k] != (uint32_t)UTIME_NOW &&
-		    ns[k] != (uint32_t)UTIME_OMIT)
-			return -EINVAL;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	*a = (struct fs_attr){0};
+	*a = (struct fs_attr){.valid = FS_ATTR_TIMES};
 	if (t.atime_nsec == (uint32_t)UTIME_NOW && t.mtime_nsec == (uint32_t)UTIME_NOW) {
 		a->valid |= FS_ATTR_TIMES_NOW;
 		t.now = 1;
@@ -367,8 +364,8 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		    (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW))
 			return -EINVAL;
 		rc = times_resolve(args, &a);
-		if (rc < 0 || a.valid == 0)
-			return rc; /* both UTIME_OMIT: nothing to do (libananke does not ask) */
+		if (rc < 0)
+			return rc;
 		return rq->opcode == ANK_OP_UTIMENS ? fs_setattr_path(c, path, &a)
 						    : fs_setattr_fd(c, rq->fd, &a);
 	}

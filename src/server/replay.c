@@ -209,6 +209,7 @@ static int replay_attr(const struct plog_entry *e, struct fs_attr *a)
 		if (e->data_len != sizeof(t))
 			return -EUCLEAN;
 		memcpy(&t, e->data, sizeof(t));
+		a->valid = FS_ATTR_TIMES;
 		if (t.now)
 			a->valid |= FS_ATTR_TIMES_NOW;
 		if (t.atime_nsec != (uint32_t)UTIME_OMIT) {
