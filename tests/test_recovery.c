@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../include/ananke.h"
@@ -775,6 +776,47 @@ static void a_takeover_killed_before_its_replay_loses_nothing(void **state)
 	fail_msg("every try had the data committed before the kill: nothing tested");
 }
 
+/* A utimensat with UTIME_NOW whose server dies after running it, before
+ * its entry exists (fault point plog_after_op), runs again from the ring.
+ * The ring's payload must still be what the client wrote: the server once
+ * resolved UTIME_NOW in place, and the request run again failed its data
+ * checksum (EIO) where Linux succeeds. */
+static void utimensat_run_again_after_a_crash_matches_its_checksum(void **state)
+{
+	(void)state;
+	char once[PATH_MAX];
+	snprintf(once, sizeof(once), "/tmp/ank-utimens-%d", (int)getpid());
+	unlink(once);
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	setenv("ANANKE_FAULT", "plog_after_op:2", 1); /* 1: the open, 2: utimensat */
+	setenv("ANANKE_FAULT_ONCE", once, 1);
+	int started = svc_start(&g_svc, "256M", WORKERS);
+	unsetenv("ANANKE_FAULT");
+	unsetenv("ANANKE_FAULT_ONCE");
+	assert_int_equal(started, 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/t", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	struct timespec t0;
+	clock_gettime(CLOCK_REALTIME, &t0);
+	struct timespec ts[2] = {{123456, 7}, {0, UTIME_NOW}};
+	assert_int_equal(ank_utimensat(AT_FDCWD, "/t", ts, 0), 0);
+	assert_true(access(once, F_OK) == 0); /* the server died inside it */
+	struct svc_status st;
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	assert_int_equal(st.restarts, 1);
+	struct stat sb;
+	assert_int_equal(ank_fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_atim.tv_sec, 123456);
+	assert_int_equal(sb.st_atim.tv_nsec, 7);
+	assert_true(sb.st_mtim.tv_sec >= t0.tv_sec);
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+	unlink(once);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -799,6 +841,8 @@ int main(void)
 		                          teardown),
 		cmocka_unit_test_teardown(append_is_never_made_durable_before_its_entry, teardown),
 		cmocka_unit_test_teardown(a_takeover_killed_before_its_replay_loses_nothing,
+		                          teardown),
+		cmocka_unit_test_teardown(utimensat_run_again_after_a_crash_matches_its_checksum,
 		                          teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -98,10 +98,10 @@ enum ank_opcode {
 
 /* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths
  * (the data of every request follows its paths). nsec may be UTIME_NOW or
- * UTIME_OMIT. `now` is 0 from the client; the server, before it runs the
- * call, writes the time it uses in place of UTIME_NOW and sets `now` to 1
- * when both were UTIME_NOW (the permission rule of "now"), so that the
- * p-log entry, which copies these bytes, replays the same times. */
+ * UTIME_OMIT. `now` is 0 in the ring; the p-log entry holds the same
+ * struct as the call ran it: the time used in place of UTIME_NOW, and
+ * `now` 1 when both were UTIME_NOW (the permission rule of "now"), so that
+ * a replay sets the same times. */
 struct ank_wire_times {
 	int64_t atime_sec;   /* 0 */
 	int64_t mtime_sec;   /* 8 */

@@ -171,12 +171,11 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, int fd, 
 	return n;
 }
 
-/* UTIMENS/FUTIMENS: read the times from the ring once, write back the
- * time used for UTIME_NOW (and `now` when both were), so that the p-log
- * entry copies what ran (ring.h, struct ank_wire_times); fill *a. A bad
- * nsec goes to the core, which refuses it once the file is found (as
- * Linux orders the errors). */
-static int times_resolve(uint8_t *args, struct fs_attr *a)
+/* UTIMENS/FUTIMENS: read the times from the ring once, resolve UTIME_NOW
+ * (and set `now` when both were) into *ran, which the p-log entry copies
+ * (ring.h, struct ank_wire_times); fill *a. A bad nsec goes to the core,
+ * which refuses it once the file is found (as Linux orders the errors). */
+static int times_resolve(const uint8_t *args, struct fs_attr *a, struct ank_wire_times *ran)
 {
 	struct ank_wire_times t;
 	memcpy(&t, args, sizeof(t));
@@ -207,7 +206,7 @@ static int times_resolve(uint8_t *args, struct fs_attr *a)
 		a->mtime_sec = t.mtime_sec;
 		a->mtime_nsec = t.mtime_nsec;
 	}
-	memcpy(args, &t, sizeof(t));
+	*ran = t;
 	return 0;
 }
 
@@ -363,7 +362,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		if (rq->len != sizeof(struct ank_wire_times) ||
 		    (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW))
 			return -EINVAL;
-		rc = times_resolve(args, &a);
+		rc = times_resolve(args, &a, &w->args);
 		if (rc < 0)
 			return rc;
 		return rq->opcode == ANK_OP_UTIMENS ? fs_setattr_path(c, path, &a)

@@ -438,9 +438,8 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	}
 	if ((rq->opcode == ANK_OP_UTIMENS || rq->opcode == ANK_OP_FUTIMENS) &&
 	    rq->len == sizeof(struct ank_wire_times)) {
-		/* the times that ran (UTIME_NOW resolved by dispatch.c) */
-		data = ank_ring_data(r->map, i) + rq->path_len + rq->path2_len;
-		dlen = sizeof(struct ank_wire_times);
+		data = &w->args; /* the times that ran (UTIME_NOW resolved by dispatch.c) */
+		dlen = sizeof(w->args);
 	}
 	if (meta && stamp.modified)
 		d.targets_status |= 1u << PLOG_T_INODE;

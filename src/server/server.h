@@ -214,6 +214,11 @@ struct server_worker {
 	 * the other workers before they log] */
 	uint64_t log_pending;
 	struct fs_stamp stamp;           /* the running request's (mode ananke) */
+	/* The running request's DATA_ARGS as the call ran them (utimensat's
+	 * times with UTIME_NOW resolved), for its p-log entry: the ring's
+	 * copy stays as the client wrote it, so that a request run again
+	 * after a crash still matches its data_sum. */
+	struct ank_wire_times args;
 };
 
 struct server {
