@@ -717,7 +717,7 @@ static int one_takeover_killed_before_its_replay(unsigned try)
 	snprintf(once, sizeof(once), "/tmp/ank-slowabort-%d", (int)getpid());
 	unlink(once);
 	setenv("ANK_TEST_RECOVERY", "ananke", 1);
-	setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 50", 1);
+	setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 500", 1);
 	setenv("ANANKE_FAULT", "recovery_slow_abort", 1);
 	setenv("ANANKE_FAULT_ONCE", once, 1);
 	int started = svc_start(&g_svc, "256M", WORKERS);
@@ -734,7 +734,7 @@ static int one_takeover_killed_before_its_replay(unsigned try)
 	struct svc_status st;
 	assert_int_equal(svc_status(&g_svc, &st), 0);
 	assert_int_equal(kill((pid_t)st.server_pid, SIGKILL), 0);
-	/* The next server sleeps 100 ms before its replay and aborts; the
+	/* The next server sleeps 1.2 s before its replay and aborts; the
 	 * one after it recovers. */
 	assert_int_equal(ank_pread(fd, back, sizeof(back), 4096), (ssize_t)sizeof(back));
 	assert_memory_equal(back, a, sizeof(a));
@@ -761,8 +761,8 @@ static int one_takeover_killed_before_its_replay(unsigned try)
  * of the dead server's entries (docs/RECOVERY.md, invariant 7). The first
  * server is killed with a new file's creation and data in its running
  * transaction D+1; the standby mounts and, with the fault point
- * recovery_slow_abort, waits 100 ms before its replay (the background
- * commit runs every 50 ms) and aborts. Had the mount's own changes been
+ * recovery_slow_abort, waits 1.2 s before its replay (the background
+ * commit runs every 500 ms) and aborts. Had the mount's own changes been
  * committed meanwhile, they would have taken id D+1, and the third server
  * would have found D+1 durable and skipped the entries: the file lost. */
 static void a_takeover_killed_before_its_replay_loses_nothing(void **state)
@@ -817,6 +817,83 @@ static void utimensat_run_again_after_a_crash_matches_its_checksum(void **state)
 	unlink(once);
 }
 
+/* A client that goes away while the server is being replaced never
+ * attaches to the new one, which rebuilt its state from the p-log: its
+ * logged completion (ipc index) and fds stayed live for good, and an entry
+ * at the log's tail that is never cleared keeps the log from being
+ * reclaimed. On a 64 KiB log, the calls that followed could then not be
+ * logged ("cannot log ... No space left on device"), and an fd opened
+ * then was lost at the next crash (EBADF). The supervisor now tells every
+ * new server to drop such clients. Here client A's pwrite is answered and
+ * its server aborts before clearing the entry's ring index (fault point
+ * after_done); A exits at once; then this process fills the log many
+ * times over, opens a file, and survives a crash with it. */
+static void a_client_gone_during_recovery_never_pins_the_log(void **state)
+{
+	(void)state;
+	char once[PATH_MAX];
+	snprintf(once, sizeof(once), "/tmp/ank-gone-%d", (int)getpid());
+	unlink(once);
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	setenv("ANK_TEST_SERVE_OPTS", "--plog-size 65536 --commit-ms 3600000", 1);
+	setenv("ANANKE_FAULT", "after_done:2", 1); /* 1: A's open, 2: A's pwrite */
+	setenv("ANANKE_FAULT_ONCE", once, 1);
+	int started = svc_start(&g_svc, "256M", 1);
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	unsetenv("ANANKE_FAULT");
+	unsetenv("ANANKE_FAULT_ONCE");
+	assert_int_equal(started, 0);
+	pid_t a = svc_fork();
+	assert_true(a >= 0);
+	if (a == 0) {
+		static uint8_t blk[4096];
+		if (ank_mount(g_svc.sock) < 0)
+			_exit(1);
+		int fd = ank_open("/a", O_CREAT | O_RDWR, 0644);
+		if (fd < 0 || ank_pwrite(fd, blk, sizeof(blk), 0) != (ssize_t)sizeof(blk))
+			_exit(2);
+		_exit(0); /* gone, while its server dies */
+	}
+	int st = 0;
+	assert_int_equal(svc_wait(a, 20000 * svc_slow(), &st), 0);
+	assert_int_equal(svc_exit_code(st), 0);
+	assert_true(access(once, F_OK) == 0); /* the fault fired */
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	static uint8_t blk[4096], back[4096];
+	int w = ank_open("/b", O_CREAT | O_RDWR, 0644);
+	assert_true(w >= 0);
+	for (unsigned k = 0; k < 400; k++) { /* about 25 times the log */
+		pattern(blk, sizeof(blk), k);
+		assert_int_equal(ank_pwrite(w, blk, sizeof(blk), (off_t)(k % 8) * 4096),
+				 (ssize_t)sizeof(blk));
+		assert_int_equal(ank_lseek(w, (off_t)k, SEEK_SET), (off_t)k);
+	}
+	int late = ank_open("/b", O_RDONLY);
+	assert_true(late >= 0);
+	assert_int_equal(ank_lseek(late, 77, SEEK_SET), 77);
+	assert_false(svc_log_contains(&g_svc, "cannot log"));
+	struct svc_status ss;
+	assert_int_equal(svc_status(&g_svc, &ss), 0);
+	long long restarts = ss.restarts;
+	assert_int_equal(kill((pid_t)ss.server_pid, SIGKILL), 0);
+	uint64_t t0 = svc_now_ms();
+	while (svc_now_ms() - t0 < 20000u * svc_slow() &&
+	       (svc_status(&g_svc, &ss) < 0 || ss.restarts == restarts ||
+		strcmp(ss.state, "running") != 0))
+		svc_sleep_ms(5);
+	assert_int_equal(ss.restarts, restarts + 1);
+	assert_int_equal(ank_lseek(late, 0, SEEK_CUR), 77);
+	assert_int_equal(ank_pread(late, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	pattern(blk, sizeof(blk), 392); /* the last write at 0: k = 392 */
+	assert_memory_equal(back, blk, sizeof(blk));
+	assert_int_equal(ank_close(late), 0);
+	assert_int_equal(ank_close(w), 0);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+	unlink(once);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -843,6 +920,8 @@ int main(void)
 		cmocka_unit_test_teardown(a_takeover_killed_before_its_replay_loses_nothing,
 		                          teardown),
 		cmocka_unit_test_teardown(utimensat_run_again_after_a_crash_matches_its_checksum,
+		                          teardown),
+		cmocka_unit_test_teardown(a_client_gone_during_recovery_never_pins_the_log,
 		                          teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,8 +72,9 @@
  *                      Passes are counted for such answers only.
  *   recovery_slow_abort  where recovery_after_journal is (a takeover with
  *                      live p-log entries, before the replay): the server
- *                      sleeps 100 ms, so that the background commit thread
- *                      surely runs meanwhile, then aborts.
+ *                      sleeps 1.2 s, so that the background commit thread
+ *                      surely runs meanwhile (with --commit-ms below
+ *                      that), then aborts.
  *
  *   ANANKE_FAULT_POISON=<path>  a deterministic bug: every server aborts when
  *                      it starts to run a client request whose first path is
@@ -192,7 +193,7 @@ void server_fault_pass(enum server_fault p)
 		return;
 	}
 	if (p == SERVER_FAULT_RECOVERY_SLOW_ABORT) {
-		struct timespec ts = {0, 100 * 1000 * 1000};
+		struct timespec ts = {1, 200 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	abort();

@@ -147,6 +147,8 @@ struct sup_record {
 	uint64_t ndone;                   /* recoveries completed, ever */
 };
 
+#define SUP_MAX_GONE 256u
+
 /* A request that was running inside a server that died by its own fault
  * (quarantine.c). */
 #define SUP_QUARANTINE_DEATHS 3u
@@ -205,6 +207,14 @@ struct sup {
 	uint64_t start_ns;                /* supervisor start */
 	bool ever_ready;                  /* the first server reached READY */
 
+	/* Clients that went away while no server could hear of it (freed at a
+	 * server's death, or while waiting for the next one). What a takeover
+	 * rebuilt for them from the p-logs (fds, logged completions) would
+	 * stay live for good and, at the log's tail, keep the log from being
+	 * reclaimed: every server that says READY is told to drop them
+	 * (DETACH), until one answers DETACHED. */
+	uint64_t gone[SUP_MAX_GONE];
+	unsigned ngone;
 	struct sup_conn *conns;           /* every connection */
 	struct sup_conn *zombies;         /* freed ones, released after the epoll
 	                                     batch (its events may point at them) */

@@ -281,6 +281,41 @@ static void attach_client(struct sup *s, struct sup_conn *c)
 	outq_push(s, c, ANK_CTL_ATTACH);
 }
 
+/* A client leaves while no server can be told (sup.gone). */
+static void note_gone(struct sup *s, uint64_t id)
+{
+	for (unsigned k = 0; k < s->ngone; k++)
+		if (s->gone[k] == id)
+			return;
+	if (s->ngone == SUP_MAX_GONE) {
+		sup_log("more than %u clients left during recoveries; what a server rebuilt for "
+			"client %llu is kept", SUP_MAX_GONE, (unsigned long long)s->gone[0]);
+		memmove(s->gone, s->gone + 1, (SUP_MAX_GONE - 1) * sizeof(s->gone[0]));
+		s->ngone--;
+	}
+	s->gone[s->ngone++] = id;
+}
+
+/* The server said READY: tell it which clients will never come back. A
+ * send that fails is tried again with the next server. */
+static void send_gone(struct sup *s)
+{
+	for (unsigned k = 0; k < s->ngone; k++)
+		if (sup_server_send(s, ANK_CTL_DETACH, s->gone[k], NULL, -1) < 0)
+			break;
+}
+
+static bool gone_answered(struct sup *s, uint64_t id)
+{
+	for (unsigned k = 0; k < s->ngone; k++) {
+		if (s->gone[k] != id)
+			continue;
+		s->gone[k] = s->gone[--s->ngone];
+		return true;
+	}
+	return false;
+}
+
 static void detach_client(struct sup *s, struct sup_conn *c)
 {
 	c->state = CL_DETACHING;
@@ -293,7 +328,8 @@ static void conn_hangup(struct sup *s, struct sup_conn *c)
 	conn_close_sock(s, c);
 	switch (c->state) {
 	case CL_ATTACHING:
-		if (c->out) { /* the server never heard of it */
+		if (c->out) { /* this server never heard of it (an earlier one may have) */
+			note_gone(s, c->id);
 			conn_free(s, c);
 			return;
 		}
@@ -306,7 +342,11 @@ static void conn_hangup(struct sup *s, struct sup_conn *c)
 		return;
 	case CL_DETACHING:
 		return;
-	default: /* HELLO, STOP_WAIT, WAIT_SERVER: nothing on the server side */
+	case CL_WAIT_SERVER: /* nothing on a live server; a dead one had its ring */
+		note_gone(s, c->id);
+		conn_free(s, c);
+		return;
+	default: /* HELLO, STOP_WAIT: nothing on the server side */
 		conn_free(s, c);
 		return;
 	}
@@ -551,6 +591,7 @@ static void on_ready(struct sup *s)
 	if (n)
 		sup_log("attaching %u client%s to server pid %d", n, n == 1 ? "" : "s", (int)v->pid);
 	outq_flush(s);
+	send_gone(s);
 }
 
 static void on_attached(struct sup *s, struct sup_conn *c, int32_t status)
@@ -607,6 +648,8 @@ static bool on_server_msg(struct sup *s, const struct ank_ctl_msg *m)
 		return true;
 	case ANK_CTL_DETACHED:
 		c = find_client(s, m->client_id);
+		if (!c && gone_answered(s, m->client_id))
+			return true; /* dropped (0) or never rebuilt (-ENOENT) */
 		if (!c || c->state != CL_DETACHING || c->out)
 			break;
 		conn_free(s, c);
@@ -808,8 +851,10 @@ static void on_server_death(struct sup *s)
 	for (struct sup_conn *c = s->conns, *n; c; c = n) {
 		n = c->next;
 		if (c->state == CL_DETACHING ||
-		    ((c->state == CL_ATTACHING || c->state == CL_LIVE) && c->sock < 0))
+		    ((c->state == CL_ATTACHING || c->state == CL_LIVE) && c->sock < 0)) {
+			note_gone(s, c->id);
 			conn_free(s, c);
+		}
 		else if (c->state == CL_ATTACHING || c->state == CL_LIVE)
 			c->state = CL_WAIT_SERVER;
 	}
