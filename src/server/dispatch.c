@@ -171,6 +171,31 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, int fd, 
 	return n;
 }
 
+struct fs_attr attr_of_ids(int64_t off)
+{
+	uint32_t uid = (uint32_t)((uint64_t)off >> 32), gid = (uint32_t)off;
+	return (struct fs_attr){.valid = FS_ATTR_CHOWN | (uid != UINT32_MAX ? FS_ATTR_UID : 0) |
+					 (gid != UINT32_MAX ? FS_ATTR_GID : 0),
+				.uid = uid,
+				.gid = gid};
+}
+
+struct fs_attr attr_of_times(const struct ank_wire_times *t)
+{
+	struct fs_attr a = {.valid = FS_ATTR_TIMES | (t->now ? FS_ATTR_TIMES_NOW : 0)};
+	if (t->atime_nsec != (uint32_t)UTIME_OMIT) {
+		a.valid |= FS_ATTR_ATIME;
+		a.atime_sec = t->atime_sec;
+		a.atime_nsec = t->atime_nsec;
+	}
+	if (t->mtime_nsec != (uint32_t)UTIME_OMIT) {
+		a.valid |= FS_ATTR_MTIME;
+		a.mtime_sec = t->mtime_sec;
+		a.mtime_nsec = t->mtime_nsec;
+	}
+	return a;
+}
+
 /* UTIMENS/FUTIMENS: read the times from the ring once, resolve UTIME_NOW
  * (and set `now` when both were) into *ran, which the p-log entry copies
  * (ring.h, struct ank_wire_times); fill *a. A bad nsec goes to the core,
@@ -183,11 +208,8 @@ static int times_resolve(const uint8_t *args, struct fs_attr *a, struct ank_wire
 		return -EINVAL;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	*a = (struct fs_attr){.valid = FS_ATTR_TIMES};
-	if (t.atime_nsec == (uint32_t)UTIME_NOW && t.mtime_nsec == (uint32_t)UTIME_NOW) {
-		a->valid |= FS_ATTR_TIMES_NOW;
+	if (t.atime_nsec == (uint32_t)UTIME_NOW && t.mtime_nsec == (uint32_t)UTIME_NOW)
 		t.now = 1;
-	}
 	if (t.atime_nsec == (uint32_t)UTIME_NOW) {
 		t.atime_sec = now.tv_sec;
 		t.atime_nsec = (uint32_t)now.tv_nsec;
@@ -196,16 +218,7 @@ static int times_resolve(const uint8_t *args, struct fs_attr *a, struct ank_wire
 		t.mtime_sec = now.tv_sec;
 		t.mtime_nsec = (uint32_t)now.tv_nsec;
 	}
-	if (t.atime_nsec != (uint32_t)UTIME_OMIT) {
-		a->valid |= FS_ATTR_ATIME;
-		a->atime_sec = t.atime_sec;
-		a->atime_nsec = t.atime_nsec;
-	}
-	if (t.mtime_nsec != (uint32_t)UTIME_OMIT) {
-		a->valid |= FS_ATTR_MTIME;
-		a->mtime_sec = t.mtime_sec;
-		a->mtime_nsec = t.mtime_nsec;
-	}
+	*a = attr_of_times(&t);
 	*ran = t;
 	return 0;
 }
@@ -341,16 +354,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	}
 	case ANK_OP_CHOWN:
 	case ANK_OP_FCHOWN: {
-		struct fs_attr a = {.valid = FS_ATTR_CHOWN};
-		uint32_t uid = (uint32_t)((uint64_t)rq->off >> 32), gid = (uint32_t)rq->off;
-		if (uid != UINT32_MAX) {
-			a.valid |= FS_ATTR_UID;
-			a.uid = uid;
-		}
-		if (gid != UINT32_MAX) {
-			a.valid |= FS_ATTR_GID;
-			a.gid = gid;
-		}
+		struct fs_attr a = attr_of_ids(rq->off);
 		if (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW)
 			return -EINVAL;
 		return rq->opcode == ANK_OP_CHOWN ? fs_setattr_path(c, path, &a)

@@ -196,32 +196,15 @@ static int replay_attr(const struct plog_entry *e, struct fs_attr *a)
 		a->mode = op->mode & 07777u;
 		return 0;
 	case ANK_OP_CHOWN:
-	case ANK_OP_FCHOWN: {
-		uint32_t uid = (uint32_t)((uint64_t)op->off >> 32), gid = (uint32_t)op->off;
-		a->valid = FS_ATTR_CHOWN | (uid != UINT32_MAX ? FS_ATTR_UID : 0) |
-			   (gid != UINT32_MAX ? FS_ATTR_GID : 0);
-		a->uid = uid;
-		a->gid = gid;
+	case ANK_OP_FCHOWN:
+		*a = attr_of_ids(op->off);
 		return 0;
-	}
 	default: {
 		struct ank_wire_times t;
 		if (e->data_len != sizeof(t))
 			return -EUCLEAN;
 		memcpy(&t, e->data, sizeof(t));
-		a->valid = FS_ATTR_TIMES;
-		if (t.now)
-			a->valid |= FS_ATTR_TIMES_NOW;
-		if (t.atime_nsec != (uint32_t)UTIME_OMIT) {
-			a->valid |= FS_ATTR_ATIME;
-			a->atime_sec = t.atime_sec;
-			a->atime_nsec = t.atime_nsec;
-		}
-		if (t.mtime_nsec != (uint32_t)UTIME_OMIT) {
-			a->valid |= FS_ATTR_MTIME;
-			a->mtime_sec = t.mtime_sec;
-			a->mtime_nsec = t.mtime_nsec;
-		}
+		*a = attr_of_times(&t);
 		return 0;
 	}
 	}

@@ -346,6 +346,11 @@ void plogsvc_ring_free(struct server *srv, struct server_ring *r);
 void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i);
 /* Complete slot `i` with `result` (no out data): publish DONE, wake the
  * client if it waits. The caller owns the slot (SERVER state). */
+/* The attributes a CHOWN/FCHOWN's `off` (uid << 32 | gid, 0xffffffff:
+ * unchanged) and a UTIMENS/FUTIMENS payload as the call ran it (UTIME_NOW
+ * resolved, `now` set) stand for; shared by dispatch and replay. */
+struct fs_attr attr_of_ids(int64_t off);
+struct fs_attr attr_of_times(const struct ank_wire_times *t);
 void dispatch_complete(void *ring, unsigned i, int64_t result);
 /* Complete every SUBMITTED or SERVER slot of a ring that no worker serves
  * with `result`; returns how many. Used when a ring is taken over after a
