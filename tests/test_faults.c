@@ -521,8 +521,10 @@ static void server_stopped_during_stop_is_replaced_and_nothing_is_lost(void **st
 
 /* ---- (h) read answers damaged on the way ------------------------------------------ */
 
-/* A READ or PREAD answer damaged in the ring after the server took its
- * checksum (fault reply_damage flips one byte) never reaches the caller: a
+/* A READ or PREAD answer damaged in the ring after the bytes left the
+ * cache, before the server set the answer's checksum (fault reply_damage
+ * flips one byte; the checksum is taken from the cache, not from the
+ * ring), never reaches the caller: a
  * pread is asked again and returns the right bytes; a read, which already
  * moved the offset, fails with EIO, and the file is unharmed. */
 static void damaged_read_answer_is_never_returned(void **state)

@@ -15,7 +15,9 @@
  * in-memory superblock, the allocator's free-block count, a cached data
  * page, a cached metadata buffer (a directory block), and a data block
  * flipped in the commit's buffer while the device writes it (the commit
- * must stop before its record makes the damage durable).
+ * must stop before its record makes the damage durable); where cached
+ * blocks belong: a data page's device block and index, a dirty buffer's
+ * block number; and a device request made with a damaged block number.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,11 +48,15 @@ enum target {
 	T_STAGED_WRITE,
 	T_INODE_BUSY,
 	T_PAGE_BLOCK,
+	T_PAGE_PLACE,
+	T_PAGE_KEY,
+	T_BUF_NUMBER,
 };
 
 static const char *const target_names[] = {
 	"inode size", "inode extent root", "superblock", "free block count", "data page",
 	"directory buffer", "data being written", "inode, fs never idle", "block of a data page",
+	"data page's block", "data page's index", "directory buffer's number",
 };
 
 #define FILE_BYTES 20000u
@@ -173,6 +179,26 @@ static int child(enum target t, bool flip)
 			if (!p || !p->pblk)
 				return 16;
 			p->pblk ^= 1ull << 40;
+			/* sealed again, as if the flip came before the seal:
+			 * only the device request's check is left to see it */
+			guard_seal(&p->csum, &p->sealed, p->data,
+				   guard_place(p->ino, p->idx, p->pblk, p->data));
+			break;
+		}
+		case T_PAGE_PLACE: {
+			/* another block of the data region: its bytes would
+			 * be read back, and this page's written over it */
+			struct page *p = find_page(fs, (uint64_t)st.st_ino);
+			if (!p || !p->pblk)
+				return 16;
+			p->pblk ^= 1;
+			break;
+		}
+		case T_PAGE_KEY: {
+			struct page *p = find_page(fs, (uint64_t)st.st_ino);
+			if (!p)
+				return 16;
+			p->idx ^= 1u << 1;
 			break;
 		}
 		case T_STAGED_WRITE: {
@@ -181,6 +207,18 @@ static int child(enum target t, bool flip)
 				return 19;
 			g_data_blk = er->e[0].pblk;
 			bdev_emu_on_write(dev, flip_on_write, NULL);
+			break;
+		}
+		case T_BUF_NUMBER: {
+			/* the root directory's block, dirty (not synced):
+			 * missed by its lookup, its change would be lost */
+			struct extent_root *er = root ? inode_root(root) : NULL;
+			if (!er || er->eh.entries == 0)
+				return 17;
+			struct buf *b = find_dir_buffer(fs, er->e[0].pblk);
+			if (!b || !b->dirty)
+				return 18;
+			b->blk ^= 1u << 5;
 			break;
 		}
 		case T_DIR_BUFFER: {
@@ -316,6 +354,30 @@ static void damaged_device_request_stops_the_process(void **state)
 	one(T_PAGE_BLOCK);
 }
 
+/* A data page's device block changed in memory: its bytes would go to
+ * another file's block at the next commit. */
+static void flipped_block_of_a_data_page_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_PAGE_PLACE);
+}
+
+/* A data page's index changed in memory: it would be read as another part
+ * of the file. Every lookup that walks past it checks its key. */
+static void flipped_index_of_a_data_page_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_PAGE_KEY);
+}
+
+/* A dirty metadata buffer's block number changed in memory: its lookup
+ * would miss it and read the stale block from the disk. */
+static void flipped_number_of_a_dirty_buffer_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_BUF_NUMBER);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -334,6 +396,9 @@ int main(void)
 		cmocka_unit_test(data_flipped_while_written_stops_before_the_commit),
 		cmocka_unit_test(flipped_inode_of_a_busy_file_system_stops_the_process),
 		cmocka_unit_test(damaged_device_request_stops_the_process),
+		cmocka_unit_test(flipped_block_of_a_data_page_stops_the_process),
+		cmocka_unit_test(flipped_index_of_a_data_page_stops_the_process),
+		cmocka_unit_test(flipped_number_of_a_dirty_buffer_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,7 +54,7 @@ static int load_bitmap(struct fs *fs, uint64_t start, uint64_t nblocks, uint64_t
 			return rc;
 		}
 		bufs[i]->pinned_forever = true;
-		guard_seal(&bufs[i]->csum, &bufs[i]->sealed, bufs[i]->data);
+		buf_seal(bufs[i]);
 		memcpy(map + i * ANK_BLOCK_SIZE, bufs[i]->data, ANK_BLOCK_SIZE);
 	}
 	/* Bits past the end can never be handed out. */
@@ -137,7 +137,7 @@ static void disk_bit(struct fs *fs, struct buf **bufs, uint64_t i, bool set)
 		bit_set(b->data, off);
 	else
 		bit_clear(b->data, off);
-	guard_seal(&b->csum, &b->sealed, b->data);
+	buf_seal(b);
 	buf_dirty(fs, b);
 }
 

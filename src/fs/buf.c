@@ -85,9 +85,15 @@ void buf_destroy(struct fs *fs)
 
 static struct buf *buf_find(struct bufcache *bc, uint64_t blk)
 {
-	for (struct buf *b = bc->hash[buf_hash(bc, blk)]; b; b = b->hnext)
+	for (struct buf *b = bc->hash[buf_hash(bc, blk)]; b; b = b->hnext) {
+		/* A buffer whose number a stray write changed would be missed
+		 * (its block read again from the disk, stale) or taken for
+		 * another: caught here, by the lookups of its own chain. */
+		if (__builtin_expect(b->blk_check != ~b->blk, 0))
+			guard_fail("metadata block number", b->blk, ~b->blk_check);
 		if (b->blk == blk)
 			return b;
+	}
 	return NULL;
 }
 
@@ -117,6 +123,7 @@ static int buf_insert(struct fs *fs, uint64_t blk, bool read, struct buf **out)
 		return -ENOMEM;
 	}
 	b->blk = blk;
+	b->blk_check = ~blk;
 	if (read) {
 		const uint8_t *img = journal_ckpt_image(fs, blk);
 		if (img) {
@@ -145,7 +152,13 @@ static int buf_insert(struct fs *fs, uint64_t blk, bool read, struct buf **out)
 static void buf_check_unused(const struct buf *b)
 {
 	if (b->refs == 0 && !b->pinned_forever)
-		guard_check("metadata block", b->blk, 0, b->csum, b->sealed, b->data);
+		guard_check("metadata block", b->blk, 0, b->csum, b->sealed, b->data,
+			    guard_place(b->blk, 0, 0, b->data));
+}
+
+void buf_seal(struct buf *b)
+{
+	guard_seal(&b->csum, &b->sealed, b->data, guard_place(b->blk, 0, 0, b->data));
 }
 
 int buf_get(struct fs *fs, uint64_t blk, struct buf **out)
@@ -200,7 +213,7 @@ void buf_dirty(struct fs *fs, struct buf *b)
 void buf_put(struct fs *fs, struct buf *b)
 {
 	if (b->refs == 1 && !b->pinned_forever)
-		guard_seal(&b->csum, &b->sealed, b->data); /* the last user's change */
+		buf_seal(b); /* the last user's change */
 	if (--b->refs == 0 && !b->dirty && !b->pinned_forever) {
 		lru_append(&fs->bc, b);
 		buf_shrink(&fs->bc);
@@ -230,7 +243,8 @@ void buf_forget(struct fs *fs, uint64_t blk)
 void buf_check(const struct buf *b)
 {
 	if (b->refs == 0 || b->pinned_forever)
-		guard_check("metadata block", b->blk, 0, b->csum, b->sealed, b->data);
+		guard_check("metadata block", b->blk, 0, b->csum, b->sealed, b->data,
+			    guard_place(b->blk, 0, 0, b->data));
 }
 
 void buf_clean(struct fs *fs, struct buf *b)

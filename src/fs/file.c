@@ -17,9 +17,16 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "../util/crc32c.h"
 #include "fs_internal.h"
 
 #define READ_BATCH 64u
+
+/* Differs from the stored value after any one-bit change of ino or idx. */
+static uint64_t page_key(uint64_t ino, uint32_t idx)
+{
+	return ~(ino ^ ((uint64_t)idx << 32 | idx));
+}
 
 static size_t phash(const struct pagecache *pc, uint64_t ino, uint32_t idx)
 {
@@ -193,9 +200,13 @@ static void lru_add(struct pagecache *pc, struct page *p)
 static struct page *page_find(struct fs *fs, uint64_t ino, uint32_t idx)
 {
 	struct pagecache *pc = &fs->pc;
-	for (struct page *p = pc->hash[phash(pc, ino, idx)]; p; p = p->hnext)
+	for (struct page *p = pc->hash[phash(pc, ino, idx)]; p; p = p->hnext) {
+		/* (as buf_find: a page whose key a stray write changed) */
+		if (__builtin_expect(p->key_check != page_key(p->ino, p->idx), 0))
+			guard_fail("data page key", p->ino, p->idx);
 		if (p->ino == ino && p->idx == idx)
 			return p;
+	}
 	return NULL;
 }
 
@@ -264,7 +275,23 @@ static void page_remove(struct fs *fs, struct page *p)
 	free(p);
 }
 
-/* New page, zero-filled, clean, on the LRU. NULL on ENOMEM. */
+/* A page's seal covers its bytes, its file and index, its device block and
+ * the pointer to its bytes (guard.c). Every cached page is sealed, except
+ * while pages_get reads it in. */
+static void page_seal(struct page *p)
+{
+	guard_seal(&p->csum, &p->sealed, p->data, guard_place(p->ino, p->idx, p->pblk, p->data));
+}
+
+uint32_t page_verify(const struct page *p)
+{
+	if (!p->sealed)
+		guard_fail("data page (unsealed)", p->ino, p->idx);
+	return guard_check("data page", p->ino, p->idx, p->csum, p->sealed, p->data,
+			   guard_place(p->ino, p->idx, p->pblk, p->data));
+}
+
+/* New page, zero-filled, clean, sealed, on the LRU. NULL on ENOMEM. */
 static struct page *page_add(struct fs *fs, struct inode *ip, uint32_t idx, uint64_t pblk)
 {
 	struct pagecache *pc = &fs->pc;
@@ -279,7 +306,9 @@ static struct page *page_add(struct fs *fs, struct inode *ip, uint32_t idx, uint
 	memset(p->data, 0, ANK_BLOCK_SIZE);
 	p->ino = ip->ino;
 	p->idx = idx;
+	p->key_check = page_key(p->ino, p->idx);
 	p->pblk = pblk;
+	page_seal(p);
 	p->owner = ip;
 	size_t h = phash(pc, ip->ino, idx);
 	p->hnext = pc->hash[h];
@@ -336,7 +365,7 @@ static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t l
 	for (uint64_t idx = first; idx <= last; idx++) {
 		struct page *p = page_find(fs, ip->ino, (uint32_t)idx);
 		if (p)
-			guard_check("data page", p->ino, p->idx, p->csum, p->sealed, p->data);
+			page_verify(p);
 		if (!p) {
 			uint64_t pblk;
 			uint32_t run;
@@ -357,6 +386,7 @@ static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t l
 				    (idx == last && (skip_read_mask & 2)) ||
 				    (idx != first && idx != last && (skip_read_mask & 4));
 			if (p->pblk && !full) {
+				p->sealed = false; /* sealed again once read */
 				ios[nio++] = (struct bdev_io){BDEV_READ, p->pblk, 1, p->data, 0};
 				if (nio == READ_BATCH) {
 					rc = guard_io(bdev_submit(fs->dev, ios, nio), "file data");
@@ -379,18 +409,11 @@ flush:
 		/* pages just read (or zeroed) are what the file holds */
 		for (uint64_t idx = first; idx <= last; idx++)
 			if (!out[idx - first]->sealed)
-				guard_seal(&out[idx - first]->csum, &out[idx - first]->sealed,
-					   out[idx - first]->data);
+				page_seal(out[idx - first]);
 		return 0;
 	}
 fail:
 	/* Pages whose read failed must not stay cached as zeros. */
-	for (unsigned i = 0; i < nio; i++) {
-		if (ios[i].res < 0 || rc < 0) {
-			struct page *p = page_find(fs, ip->ino, 0);
-			(void)p;
-		}
-	}
 	for (uint64_t idx = first; idx <= last; idx++) {
 		struct page *p = page_find(fs, ip->ino, (uint32_t)idx);
 		if (p && !p->dirty && p->pblk)
@@ -399,8 +422,16 @@ fail:
 	return rc;
 }
 
-ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off)
+/* The bytes are copied out of pages checked before and again after the
+ * copy, so a stray write into a page during the copy is caught (the
+ * process stops), never passed on. *sum (when asked) is the CRC32C of the
+ * bytes taken from the pages themselves, not from buf: whoever receives buf
+ * through other memory can tell whether it arrived as it left. */
+ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off,
+		  uint32_t *sum)
 {
+	if (sum)
+		*sum = 0;
 	if (off >= ip->d.size || n == 0)
 		return 0;
 	if (n > ip->d.size - off)
@@ -421,7 +452,12 @@ ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t
 			uint64_t to = ANK_MIN(end, pstart + ANK_BLOCK_SIZE);
 			memcpy((uint8_t *)buf + (from - off), pages[i]->data + (from - pstart),
 			       (size_t)(to - from));
+			if (sum)
+				*sum = crc32c(*sum, pages[i]->data + (from - pstart),
+					      (size_t)(to - from));
 		}
+		for (uint32_t i = 0; i <= last - first; i++)
+			page_verify(pages[i]);
 		done = (size_t)(end - off);
 		pcache_shrink(fs);
 	}
@@ -476,13 +512,16 @@ static int allocate_range(struct fs *fs, struct inode *ip, uint32_t first, uint3
 			 * cached hole page, which holds zeros). */
 			for (uint32_t k = 0; k < got; k++) {
 				struct page *p = page_find(fs, ip->ino, (uint32_t)(idx + k));
-				if (!p)
+				if (p)
+					page_verify(p);
+				else
 					p = page_add(fs, ip, (uint32_t)(idx + k), start + k);
 				if (!p) {
 					fs_abort(fs, -ENOMEM);
 					return -ENOMEM;
 				}
 				p->pblk = start + k;
+				page_seal(p);
 				page_set_dirty(fs, p);
 			}
 			idx += got;
@@ -554,7 +593,7 @@ ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, u
 			struct page *p = pages[i];
 			memcpy(p->data + (from - pstart), (const uint8_t *)buf + (from - off),
 			       (size_t)(to - from));
-			guard_seal(&p->csum, &p->sealed, p->data);
+			page_seal(p);
 			page_set_dirty(fs, p);
 		}
 		done = (size_t)(end - off);
@@ -585,7 +624,7 @@ int file_truncate(struct fs *fs, struct inode *ip, uint64_t size)
 			return rc;
 		size_t from = (size_t)(edge & (ANK_BLOCK_SIZE - 1));
 		memset(p->data + from, 0, ANK_BLOCK_SIZE - from);
-		guard_seal(&p->csum, &p->sealed, p->data);
+		page_seal(p);
 		if (p->pblk)
 			page_set_dirty(fs, p);
 	}

@@ -101,6 +101,11 @@ ssize_t fs_read(struct fs_client *c, int fd, void *buf, size_t n);
 ssize_t fs_write(struct fs_client *c, int fd, const void *buf, size_t n);
 ssize_t fs_pread(struct fs_client *c, int fd, void *buf, size_t n, off_t off);
 ssize_t fs_pwrite(struct fs_client *c, int fd, const void *buf, size_t n, off_t off);
+/* fs_read and fs_pread, and *sum = the CRC32C of the bytes read, taken from
+ * the cache itself rather than from buf (0 when nothing was read): whoever
+ * receives buf through other memory checks it against *sum. */
+ssize_t fs_read_sum(struct fs_client *c, int fd, void *buf, size_t n, uint32_t *sum);
+ssize_t fs_pread_sum(struct fs_client *c, int fd, void *buf, size_t n, off_t off, uint32_t *sum);
 off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence);
 int fs_fsync(struct fs_client *c, int fd);
 int fs_fdatasync(struct fs_client *c, int fd);

@@ -47,6 +47,9 @@ struct inode;
 
 struct buf {
 	uint64_t blk;
+	uint64_t blk_check;        /* ~blk: a lookup that walks past a buffer
+	                              whose number was changed in memory
+	                              stops the process (buf.c) */
 	uint8_t *data;             /* 4096 bytes, aligned */
 	uint32_t csum;             /* guard_sum(data) when sealed (guard.c) */
 	bool sealed;
@@ -75,16 +78,24 @@ void guard_fail(const char *what, uint64_t a, uint64_t b) __attribute__((noretur
  * -EFAULT or -EBADF can only mean its arguments were damaged in memory:
  * stop at once. Anything else is returned as it is. */
 int guard_io(int rc, const char *what);
-static inline void guard_seal(uint32_t *csum, bool *sealed, const void *data)
+/* The seal of a cached block covers its bytes and where they belong: a
+ * flip in the block number (a page's file, index or device block), or in
+ * the pointer to its bytes, is caught like one in the bytes themselves.
+ * place = guard_place(those numbers, the pointer). */
+uint32_t guard_place(uint64_t a, uint64_t b, uint64_t c, const void *data);
+static inline void guard_seal(uint32_t *csum, bool *sealed, const void *data, uint32_t place)
 {
-	*csum = guard_sum(data);
+	*csum = guard_sum(data) ^ place;
 	*sealed = true;
 }
-static inline void guard_check(const char *what, uint64_t a, uint64_t b, uint32_t csum,
-			       bool sealed, const void *data)
+/* Stops the process on a mismatch; returns guard_sum(data). */
+static inline uint32_t guard_check(const char *what, uint64_t a, uint64_t b, uint32_t csum,
+				   bool sealed, const void *data, uint32_t place)
 {
-	if (sealed && guard_sum(data) != csum)
+	uint32_t sum = guard_sum(data);
+	if (sealed && (sum ^ place) != csum)
 		guard_fail(what, a, b);
+	return sum;
 }
 
 /* Operations (and the background commits) enter and leave a guarded
@@ -101,6 +112,8 @@ void guard_inode_use(struct fs *fs, struct inode *ip);
 void guard_inode_forget(struct fs *fs, struct inode *ip);
 
 int buf_init(struct fs *fs, size_t limit);
+/* Seal a buffer's bytes and block number (its last legitimate change). */
+void buf_seal(struct buf *b);
 /* Check a buffer's seal when nobody is changing it (unused, or a pinned
  * bitmap block between changes); stops the process on a mismatch. */
 void buf_check(const struct buf *b);
@@ -254,6 +267,8 @@ void fs_extent_io(struct fs *fs, struct extent_io *io);
 struct page {
 	uint64_t ino;
 	uint32_t idx;              /* logical block */
+	uint64_t key_check;        /* page_key(ino, idx): checked by every
+	                              lookup that walks past the page (file.c) */
 	uint64_t pblk;             /* 0: hole (reads as zeros, nothing on disk) */
 	uint8_t *data;
 	uint32_t csum;             /* guard_sum(data) when sealed (guard.c) */
@@ -281,12 +296,17 @@ struct pagecache {
 
 int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit);
 void pcache_destroy(struct fs *fs);
-ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off);
+ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off,
+		  uint32_t *sum);
 ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off);
 /* Change the size; shrinking frees blocks and drops cached pages. */
 int file_truncate(struct fs *fs, struct inode *ip, uint64_t size);
 /* Commit support: take a dirty page off the dirty list while its copy is
  * written; end_writeback makes it evictable again if still clean. */
+/* Check a cached page against its seal (bytes, file, index, device block;
+ * every cached page is sealed outside pages_get): stops the process on a
+ * mismatch, returns guard_sum(p->data). */
+uint32_t page_verify(const struct page *p);
 void page_start_writeback(struct fs *fs, struct page *p);
 void page_end_writeback(struct fs *fs, uint64_t ino, uint32_t idx);
 void pcache_shrink(struct fs *fs);

@@ -15,9 +15,10 @@
  *                when a user takes an unused one (buf_get) and before a
  *                commit copies it into the journal; the pinned bitmap
  *                blocks around each bit change (alloc.c);
- *   data pages   sealed after a read from disk, a write into them and a
- *                truncation that zeroes a tail; checked before they are
- *                read from, written into, and committed;
+ *   data pages   sealed when added (zeros), after a read from disk, a
+ *                write into them and a truncation that zeroes a tail;
+ *                checked before they are read from (and again after the
+ *                bytes were copied out), written into, and committed;
  *   checkpoint   sealed when a commit keeps a copy for the checkpoint,
  *   images       checked before it is written home or read back;
  *   inodes       (the on-disk image each cached inode keeps current)
@@ -26,6 +27,10 @@
  *                the commit's dirty list);
  *   superblock   (and the allocator's free counts) sealed likewise,
  *                checked when the first operation enters.
+ * Every block's seal also covers where it belongs (guard_place: its block
+ * number, a page's file and index, the pointer to its bytes), and the
+ * lookup keys of buffers and pages are kept twice, checked by every lookup
+ * that walks past them.
  * The superblock is sealed only when no operation is left, lock drops
  * inside commits included; an inode when the operation that first took it
  * ends (its list is per thread). Either way no seal is taken while a caller
@@ -42,6 +47,12 @@
 uint32_t guard_sum(const void *data)
 {
 	return crc32c(0x414E4B47u, data, ANK_BLOCK_SIZE);
+}
+
+uint32_t guard_place(uint64_t a, uint64_t b, uint64_t c, const void *data)
+{
+	uint64_t v[4] = {a, b, c, (uint64_t)(uintptr_t)data};
+	return crc32c(0x504C4345u, v, sizeof(v));
 }
 
 void guard_fail(const char *what, uint64_t a, uint64_t b)

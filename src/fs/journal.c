@@ -55,13 +55,13 @@ static void ckpt_put(struct journal *j, uint64_t home, uint8_t *data, struct ckp
 	if (c) {
 		free(c->data);
 		c->data = data;
-		c->csum = guard_sum(data);
+		c->csum = guard_sum(data) ^ guard_place(home, 0, 0, data);
 		free(node);
 		return;
 	}
 	node->home = home;
 	node->data = data;
-	node->csum = guard_sum(data);
+	node->csum = guard_sum(data) ^ guard_place(home, 0, 0, data);
 	size_t h = ckpt_hash(j, home);
 	node->hnext = j->ckpt[h];
 	j->ckpt[h] = node;
@@ -89,7 +89,8 @@ const uint8_t *journal_ckpt_image(struct fs *fs, uint64_t blk)
 		return NULL;
 	struct ckpt_image *c = ckpt_find(&fs->j, blk);
 	if (c)
-		guard_check("checkpoint image", c->home, 0, c->csum, true, c->data);
+		guard_check("checkpoint image", c->home, 0, c->csum, true, c->data,
+			    guard_place(c->home, 0, 0, c->data));
 	return c ? c->data : NULL;
 }
 
@@ -187,7 +188,7 @@ static int write_home(struct fs *fs, struct ckpt_image **list, size_t n)
 		unsigned k = 0;
 		while (k < BATCH && i < n) {
 			guard_check("checkpoint image", list[i]->home, 0, list[i]->csum, true,
-				    list[i]->data);
+				    list[i]->data, guard_place(list[i]->home, 0, 0, list[i]->data));
 			ios[k++] = (struct bdev_io){BDEV_WRITE, list[i]->home, 1, list[i]->data, 0};
 			i++;
 		}
@@ -201,7 +202,7 @@ static int write_home(struct fs *fs, struct ckpt_image **list, size_t n)
 	 * log's tail moves past the good copies (replay writes them again). */
 	for (size_t i = 0; !err && i < n; i++)
 		guard_check("checkpoint image", list[i]->home, 1, list[i]->csum, true,
-			    list[i]->data);
+			    list[i]->data, guard_place(list[i]->home, 0, 0, list[i]->data));
 	return err;
 }
 
@@ -457,9 +458,8 @@ int journal_commit(struct fs *fs)
 	qsort(plist, di, sizeof(*plist), cmp_page_pblk);
 	for (size_t k = 0; k < di; k++) {
 		struct page *p = plist[k];
-		guard_check("data page", p->ino, p->idx, p->csum, p->sealed, p->data);
+		pg_sums[k] = page_verify(p);
 		memcpy(data + k * ANK_BLOCK_SIZE, p->data, ANK_BLOCK_SIZE);
-		pg_sums[k] = p->sealed ? p->csum : guard_sum(p->data);
 		pages[2 * k] = p->pblk;
 		pages[2 * k + 1] = k;
 		pg_keys[2 * k] = p->ino;

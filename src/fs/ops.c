@@ -266,7 +266,8 @@ int fs_close(struct fs_client *c, int fd)
 
 /* ---- data --------------------------------------------------------------------- */
 
-static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t off, bool use_pos)
+static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t off, bool use_pos,
+		       uint32_t *sum)
 {
 	struct fs *fs = c->fs;
 	fs_lock(fs);
@@ -287,7 +288,7 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 		uint64_t pos = use_pos ? of->pos : (uint64_t)off;
 		if (n > SSIZE_MAX)
 			n = SSIZE_MAX;
-		rc = file_read(fs, of->ip, buf, n, pos);
+		rc = file_read(fs, of->ip, buf, n, pos, sum);
 		if (rc > 0 && use_pos)
 			of->pos = pos + (uint64_t)rc;
 	}
@@ -299,12 +300,24 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 
 ssize_t fs_read(struct fs_client *c, int fd, void *buf, size_t n)
 {
-	return do_read(c, fd, buf, n, 0, true);
+	return do_read(c, fd, buf, n, 0, true, NULL);
 }
 
 ssize_t fs_pread(struct fs_client *c, int fd, void *buf, size_t n, off_t off)
 {
-	return do_read(c, fd, buf, n, off, false);
+	return do_read(c, fd, buf, n, off, false, NULL);
+}
+
+ssize_t fs_read_sum(struct fs_client *c, int fd, void *buf, size_t n, uint32_t *sum)
+{
+	*sum = 0;
+	return do_read(c, fd, buf, n, 0, true, sum);
+}
+
+ssize_t fs_pread_sum(struct fs_client *c, int fd, void *buf, size_t n, off_t off, uint32_t *sum)
+{
+	*sum = 0;
+	return do_read(c, fd, buf, n, off, false, sum);
 }
 
 static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, off_t off,

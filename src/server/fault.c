@@ -54,9 +54,11 @@
  *                      a later crash's recovery must not use the entry, and
  *                      must say which file lost data.
  *
- *   reply_damage       when a READ or PREAD answers bytes, after their
- *                      checksum was taken: one byte of the answer in the
- *                      ring is flipped, as a stray write could, and the
+ *   reply_damage       when a READ or PREAD answers bytes, after they
+ *                      were copied from the cache into the ring and before
+ *                      the answer's checksum is set: one byte of the
+ *                      answer in the ring is flipped, as a stray write
+ *                      could, and the
  *                      server goes on (no abort). Passes are counted for
  *                      answers of at least one byte.
  *   log_delay          when a WRITE or PWRITE ran (fs lock released) and

@@ -188,6 +188,9 @@ struct server_ring {
 struct server_worker {
 	struct server *srv;
 	unsigned index;                  /* stats->ops[index] */
+	/* The running READ/PREAD's CRC32C of its bytes, from the cache. */
+	uint32_t read_sum;
+	bool read_sum_set;
 	pthread_t thread;
 	bool started;                    /* [control] thread was created */
 
