@@ -88,9 +88,11 @@ int ank_lchown(const char *path, uid_t owner, gid_t group);
 int ank_utimensat(int dirfd, const char *path, const struct timespec times[2], int flags);
 int ank_futimens(int fd, const struct timespec times[2]);
 
-/* stat(2) / fstat(2). st_dev is the service's, st_ino the volume's inode. */
+/* stat(2) / fstat(2) / lstat(2) (a symbolic link at the end of the path is
+ * not followed). st_dev is the service's, st_ino the volume's inode. */
 int ank_stat(const char *path, struct stat *st);
 int ank_fstat(int fd, struct stat *st);
+int ank_lstat(const char *path, struct stat *st);
 
 /* unlink(2), rename(2), link(2), mkdir(2) (umask applied), rmdir(2). */
 int ank_unlink(const char *path);
@@ -98,6 +100,19 @@ int ank_rename(const char *from, const char *to);
 int ank_link(const char *from, const char *to);
 int ank_mkdir(const char *path, mode_t mode);
 int ank_rmdir(const char *path);
+
+/* symlink(2): a symbolic link at linkpath whose target is `target` (any
+ * string of 1 to PATH_MAX - 1 bytes, resolved when the link is used: a
+ * relative target from the link's directory). readlink(2): the target, at
+ * most bufsiz bytes, no NUL added. Every path call follows symbolic links
+ * on the way (at most 40 in one path: ELOOP), and at the end of the path
+ * except lstat, lchown, readlink, unlink, rename, link's first path,
+ * rmdir (ENOTDIR), utimensat with AT_SYMLINK_NOFOLLOW and open with
+ * O_NOFOLLOW (ELOOP); open with O_CREAT through a link to nothing creates
+ * its target, with O_EXCL it fails (EEXIST). EEXIST, ENOENT, ENOTDIR,
+ * EINVAL (readlink of no link), ENAMETOOLONG, EACCES, ELOOP. */
+int ank_symlink(const char *target, const char *linkpath);
+ssize_t ank_readlink(const char *path, char *buf, size_t bufsiz);
 
 /* opendir(3) / readdir(3) / closedir(3). readdir returns NULL at the end
  * (errno unchanged) or on error (errno set). The dirent is valid until the

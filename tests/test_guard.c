@@ -51,12 +51,14 @@ enum target {
 	T_PAGE_PLACE,
 	T_PAGE_KEY,
 	T_BUF_NUMBER,
+	T_INODE_IN_USE,
 };
 
 static const char *const target_names[] = {
 	"inode size", "inode extent root", "superblock", "free block count", "data page",
 	"directory buffer", "data being written", "inode, fs never idle", "block of a data page",
 	"data page's block", "data page's index", "directory buffer's number",
+	"inode number, in use",
 };
 
 #define FILE_BYTES 20000u
@@ -154,6 +156,14 @@ static int child(enum target t, bool flip)
 			if (!ip)
 				return 15;
 			ip->d.size ^= 1u << 3;
+			break;
+		case T_INODE_IN_USE:
+			/* as if an operation held it (unsealed) when the flip came:
+			 * its seal cannot see it, the check before its commit must */
+			if (!ip)
+				return 15;
+			ip->d.ino ^= 1u << 6;
+			ip->dsealed = false;
 			break;
 		case T_INODE_EXTENT:
 			if (!ip)
@@ -378,6 +388,42 @@ static void flipped_number_of_a_dirty_buffer_stops_the_process(void **state)
 	one(T_BUF_NUMBER);
 }
 
+/* A page's seal is carried over a write (guard_sum_change) rather than
+ * taken again from the result: it must equal the sum of the page the write
+ * meant to leave, and differ from that of a page a flip hit meanwhile,
+ * inside or outside the bytes written. */
+static void seal_carried_over_a_write_catches_a_flip_during_it(void **state)
+{
+	(void)state;
+	static uint8_t page[4096], want[4096], src[4096];
+	srand(7);
+	for (int round = 0; round < 2000; round++) {
+		for (unsigned i = 0; i < sizeof(page); i++)
+			page[i] = (uint8_t)rand();
+		for (unsigned i = 0; i < sizeof(src); i++)
+			src[i] = (uint8_t)rand();
+		size_t off = (size_t)rand() % 4096, n = 1 + (size_t)rand() % (4096 - off);
+		uint32_t seal = guard_sum(page) ^ guard_sum_change(page + off, src, off, n);
+		memcpy(want, page, sizeof(page));
+		memcpy(want + off, src, n);
+		assert_int_equal(seal, guard_sum(want));
+		size_t at = (size_t)rand() % 4096;
+		if (at >= off && at < off + n)
+			continue; /* (a flip the write covers is harmless) */
+		want[at] ^= (uint8_t)(1u << (rand() % 8));
+		assert_int_not_equal(seal, guard_sum(want));
+	}
+}
+
+/* An inode image damaged while an operation held it (so not under its
+ * seal) is checked as a read would check it before its commit, and the
+ * commit stops instead of making an unreadable inode durable. */
+static void inode_damaged_in_use_never_reaches_the_disk(void **state)
+{
+	(void)state;
+	one(T_INODE_IN_USE);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -399,6 +445,8 @@ int main(void)
 		cmocka_unit_test(flipped_block_of_a_data_page_stops_the_process),
 		cmocka_unit_test(flipped_index_of_a_data_page_stops_the_process),
 		cmocka_unit_test(flipped_number_of_a_dirty_buffer_stops_the_process),
+		cmocka_unit_test(seal_carried_over_a_write_catches_a_flip_during_it),
+		cmocka_unit_test(inode_damaged_in_use_never_reaches_the_disk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -311,7 +311,8 @@ again:;
 	uint32_t reply_sum = s->reply_sum;
 	if (ank_result_sum(res, out, reply_sum) != s->result_sum) {
 		int again = rq->opcode == ANK_OP_PREAD || rq->opcode == ANK_OP_STAT ||
-			     rq->opcode == ANK_OP_FSTAT;
+			    rq->opcode == ANK_OP_FSTAT || rq->opcode == ANK_OP_LSTAT ||
+			    rq->opcode == ANK_OP_READLINK;
 		if (again && ++attempts < 3) {
 			ank_store_release(&s->state, ANK_SLOT_FREE);
 			goto again;
@@ -336,11 +337,13 @@ again:;
 			memcpy(rq->rdata, data, n);
 		/* Read bytes are checked once they are in the caller's buffer:
 		 * damage on the way (the server's copy, the shared ring) is
-		 * never returned. A pread is asked again; a read, which moved
-		 * the offset, fails with EIO. */
-		if (res >= 0 && (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_PREAD) &&
+		 * never returned. A pread or readlink is asked again; a read,
+		 * which moved the offset, fails with EIO. */
+		if (res >= 0 &&
+		    (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_PREAD ||
+		     rq->opcode == ANK_OP_READLINK) &&
 		    crc32c(0, rq->rdata, n) != reply_sum) {
-			if (rq->opcode == ANK_OP_PREAD && ++attempts < 3) {
+			if (rq->opcode != ANK_OP_READ && ++attempts < 3) {
 				ank_store_release(&s->state, ANK_SLOT_FREE);
 				goto again;
 			}

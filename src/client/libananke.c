@@ -431,6 +431,19 @@ ANK_API int ank_stat(const char *path, struct stat *st)
 	return stat_common(&rq, st);
 }
 
+ANK_API int ank_lstat(const char *path, struct stat *st)
+{
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc == 0 && !st)
+		rc = -EFAULT;
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_LSTAT, .path = path, .path_len = len,
+			       .fd = -1 };
+	return stat_common(&rq, st);
+}
+
 ANK_API int ank_fstat(int fd, struct stat *st)
 {
 	if (!st) {
@@ -456,6 +469,42 @@ ANK_API int ank_rename(const char *from, const char *to)
 ANK_API int ank_link(const char *from, const char *to)
 {
 	return path2_op(ANK_OP_LINK, from, to);
+}
+
+ANK_API int ank_symlink(const char *target, const char *linkpath)
+{
+	if (!target)
+		return (int)ret(-EFAULT);
+	/* the target first, as symlink(2) reads it before the new name */
+	size_t tlen = strnlen(target, PATH_MAX);
+	if (tlen == 0)
+		return (int)ret(-ENOENT);
+	if (tlen >= PATH_MAX)
+		return (int)ret(-ENAMETOOLONG);
+	size_t len;
+	int rc = ankc_check_path(linkpath, &len);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_SYMLINK, .path = linkpath, .path_len = len,
+			       .fd = -1, .wdata = target, .len = tlen };
+	return ret0(call1(&rq));
+}
+
+ANK_API ssize_t ank_readlink(const char *path, char *buf, size_t bufsiz)
+{
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc == 0 && bufsiz == 0)
+		rc = -EINVAL;
+	if (rc == 0 && !buf)
+		rc = -EFAULT;
+	if (rc < 0)
+		return ret(rc);
+	/* a target is shorter than PATH_MAX */
+	size_t cap = bufsiz < PATH_MAX ? bufsiz : PATH_MAX;
+	struct ankc_req rq = { .opcode = ANK_OP_READLINK, .path = path, .path_len = len,
+			       .fd = -1, .len = cap, .rdata = buf, .rdata_cap = cap };
+	return ret(call1(&rq));
 }
 
 ANK_API int ank_mkdir(const char *path, mode_t mode)

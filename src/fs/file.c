@@ -291,6 +291,23 @@ uint32_t page_verify(const struct page *p)
 			   guard_place(p->ino, p->idx, p->pblk, p->data));
 }
 
+/* Write n bytes at off into a sealed page. Its seal is carried over, not
+ * taken again from the result: from the bytes the page had there and the
+ * bytes written (guard_sum_change), or for a whole page from the source
+ * before the copy. So a flip that lands in the page while it is written is
+ * caught by the next check, never sealed in. */
+static void page_write(struct page *p, size_t off, const uint8_t *src, size_t n)
+{
+	if (n == ANK_BLOCK_SIZE) {
+		uint32_t sum = guard_sum(src);
+		memcpy(p->data, src, n);
+		p->csum = sum ^ guard_place(p->ino, p->idx, p->pblk, p->data);
+	} else {
+		p->csum ^= guard_sum_change(p->data + off, src, off, n);
+		memcpy(p->data + off, src, n);
+	}
+}
+
 /* New page, zero-filled, clean, sealed, on the LRU. NULL on ENOMEM. */
 static struct page *page_add(struct fs *fs, struct inode *ip, uint32_t idx, uint64_t pblk)
 {
@@ -591,9 +608,8 @@ ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, u
 			uint64_t from = ANK_MAX(pos, pstart);
 			uint64_t to = ANK_MIN(end, pstart + ANK_BLOCK_SIZE);
 			struct page *p = pages[i];
-			memcpy(p->data + (from - pstart), (const uint8_t *)buf + (from - off),
-			       (size_t)(to - from));
-			page_seal(p);
+			page_write(p, (size_t)(from - pstart), (const uint8_t *)buf + (from - off),
+				   (size_t)(to - from));
 			page_set_dirty(fs, p);
 		}
 		done = (size_t)(end - off);
@@ -623,8 +639,8 @@ int file_truncate(struct fs *fs, struct inode *ip, uint64_t size)
 		if (rc < 0)
 			return rc;
 		size_t from = (size_t)(edge & (ANK_BLOCK_SIZE - 1));
-		memset(p->data + from, 0, ANK_BLOCK_SIZE - from);
-		page_seal(p);
+		static const uint8_t zeros[ANK_BLOCK_SIZE];
+		page_write(p, from, zeros, ANK_BLOCK_SIZE - from);
 		if (p->pblk)
 			page_set_dirty(fs, p);
 	}

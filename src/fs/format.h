@@ -129,6 +129,9 @@ _Static_assert(16 + 255 * 16 == ANK_BLOCK_SIZE, "extent node fills a block");
 
 /* Largest file: 2^32 - 1 logical blocks of 4 KiB (16 TiB - 4 KiB), as ext4. */
 #define ANK_MAX_FILE_SIZE ((uint64_t)UINT32_MAX * ANK_BLOCK_SIZE)
+/* A symbolic link's target: 1 to ANK_SYMLINK_MAX - 1 bytes (PATH_MAX - 1), kept
+ * as the link's data. */
+#define ANK_SYMLINK_MAX 4096u
 
 /* ---- inodes (256 bytes, 16 per block) ------------------------------------ */
 
@@ -136,7 +139,7 @@ _Static_assert(16 + 255 * 16 == ANK_BLOCK_SIZE, "extent node fills a block");
 #define ANK_INODES_PER_BLOCK (ANK_BLOCK_SIZE / ANK_INODE_SIZE)
 
 struct ank_dinode {
-	uint32_t mode;          /* 0   S_IFREG/S_IFDIR | permission bits; 0 = free */
+	uint32_t mode;          /* 0   S_IFREG/S_IFDIR/S_IFLNK | permission bits; 0 = free */
 	uint32_t nlink;         /* 4   */
 	uint32_t uid;           /* 8   */
 	uint32_t gid;           /* 12  */
@@ -199,6 +202,7 @@ _Static_assert(sizeof(struct ank_dir_tail) == 8, "dir tail");
 #define ANK_FT_UNKNOWN 0u
 #define ANK_FT_REG 1u
 #define ANK_FT_DIR 2u
+#define ANK_FT_SYMLINK 7u   /* (ext4's numbering: 3-6 are device, fifo, socket) */
 
 /* ---- journal (s-log) -------------------------------------------------------- */
 
@@ -282,6 +286,7 @@ static inline uint8_t ank_mode_to_ft(uint32_t mode)
 	switch (mode & 0170000u) {
 	case 0100000u: return ANK_FT_REG;
 	case 0040000u: return ANK_FT_DIR;
+	case 0120000u: return ANK_FT_SYMLINK;
 	default: return ANK_FT_UNKNOWN;
 	}
 }

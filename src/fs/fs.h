@@ -112,11 +112,20 @@ int fs_fdatasync(struct fs_client *c, int fd);
 int fs_ftruncate(struct fs_client *c, int fd, off_t len);
 int fs_truncate(struct fs_client *c, const char *path, off_t len);
 int fs_stat(struct fs_client *c, const char *path, struct stat *st);
+/* stat, not following a symbolic link at the end of the path. */
+int fs_lstat(struct fs_client *c, const char *path, struct stat *st);
 int fs_fstat(struct fs_client *c, int fd, struct stat *st);
 int fs_unlink(struct fs_client *c, const char *path);
 int fs_rename(struct fs_client *c, const char *from, const char *to);
 int fs_link(struct fs_client *c, const char *from, const char *to);
 int fs_mkdir(struct fs_client *c, const char *path, mode_t mode);
+/* A symbolic link at path whose target is `target` (1 to PATH_MAX - 1
+ * bytes, kept as the link's data; not resolved now). Mode 0777. */
+int fs_symlink(struct fs_client *c, const char *target, const char *path);
+/* The target of the symbolic link at path (not followed), at most n bytes,
+ * no NUL added: the count. -EINVAL when path is no symbolic link or n is
+ * 0. */
+ssize_t fs_readlink(struct fs_client *c, const char *path, char *buf, size_t n);
 int fs_rmdir(struct fs_client *c, const char *path);
 int fs_sync(struct fs *fs);
 
@@ -143,6 +152,9 @@ int fs_sync(struct fs *fs);
 #define FS_ATTR_TIMES_NOW 0x20u
 #define FS_ATTR_CHOWN 0x40u /* a chown call, even with neither id given */
 #define FS_ATTR_TIMES 0x80u /* a utimensat call, even with both times omitted */
+#define FS_ATTR_NOFOLLOW 0x100u /* fs_setattr_path: a symbolic link at the end of
+                                   the path is changed itself (lchown,
+                                   AT_SYMLINK_NOFOLLOW), not followed */
 struct fs_attr {
 	uint32_t valid;
 	uint32_t mode;

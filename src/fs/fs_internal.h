@@ -83,6 +83,10 @@ int guard_io(int rc, const char *what);
  * the pointer to its bytes, is caught like one in the bytes themselves.
  * place = guard_place(those numbers, the pointer). */
 uint32_t guard_place(uint64_t a, uint64_t b, uint64_t c, const void *data);
+/* How a block's guard_sum changes when n bytes at off, `was`, become `now`
+ * (XOR it into the seal; guard.c says why a flip during the write is still
+ * caught). */
+uint32_t guard_sum_change(const uint8_t *was, const uint8_t *now, size_t off, size_t n);
 static inline void guard_seal(uint32_t *csum, bool *sealed, const void *data, uint32_t place)
 {
 	*csum = guard_sum(data) ^ place;
@@ -220,6 +224,11 @@ _Static_assert(offsetof(struct ank_dinode, extents) - offsetof(struct ank_dinode
 static inline bool inode_is_dir(const struct inode *ip)
 {
 	return (ip->d.mode & S_IFMT) == S_IFDIR;
+}
+
+static inline bool inode_is_symlink(const struct inode *ip)
+{
+	return (ip->d.mode & S_IFMT) == S_IFLNK;
 }
 
 int icache_init(struct fs *fs, size_t limit);

@@ -49,6 +49,39 @@ uint32_t guard_sum(const void *data)
 	return crc32c(0x414E4B47u, data, ANK_BLOCK_SIZE);
 }
 
+/* A page of zeros, and guard_sum of it. */
+static const uint8_t zero_page[ANK_BLOCK_SIZE] __attribute__((aligned(64)));
+
+/*
+ * CRC32C is affine over messages of one length: sum(a ^ b) = sum(a) ^
+ * sum(b) ^ sum(zeros). So writing n bytes `now` at off over `was` changes
+ * a page's sum by sum(delta) ^ sum(zeros), delta being was ^ now there and
+ * zeros elsewhere; only those n bytes are read. A seal moved on this way
+ * describes the page the write meant to leave: a flip anywhere in the page
+ * while it was written (in bytes the write did not touch too) leaves the
+ * page not matching it, and the next check stops the process.
+ */
+uint32_t guard_sum_change(const uint8_t *was, const uint8_t *now, size_t off, size_t n)
+{
+	static uint32_t zero_sum;
+	static int zero_sum_ready;
+	if (!__atomic_load_n(&zero_sum_ready, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&zero_sum, guard_sum(zero_page), __ATOMIC_RELAXED);
+		__atomic_store_n(&zero_sum_ready, 1, __ATOMIC_RELEASE);
+	}
+	uint32_t c = crc32c(0x414E4B47u, zero_page, off);
+	uint8_t delta[256];
+	for (size_t k = 0; k < n;) {
+		size_t m = ANK_MIN(n - k, sizeof(delta));
+		for (size_t j = 0; j < m; j++)
+			delta[j] = was[k + j] ^ now[k + j];
+		c = crc32c(c, delta, m);
+		k += m;
+	}
+	c = crc32c(c, zero_page, ANK_BLOCK_SIZE - off - n);
+	return c ^ __atomic_load_n(&zero_sum, __ATOMIC_RELAXED);
+}
+
 uint32_t guard_place(uint64_t a, uint64_t b, uint64_t c, const void *data)
 {
 	uint64_t v[4] = {a, b, c, (uint64_t)(uintptr_t)data};

@@ -141,8 +141,10 @@ static int dinode_validate(const struct fs *fs, const struct ank_dinode *d, uint
 	if (d->ino != ino)
 		return ANK_CORRUPT("inode: number field does not match its slot");
 	uint32_t fmt = d->mode & S_IFMT;
-	if (fmt != S_IFREG && fmt != S_IFDIR)
+	if (fmt != S_IFREG && fmt != S_IFDIR && fmt != S_IFLNK)
 		return ANK_CORRUPT("inode: unsupported file type");
+	if (fmt == S_IFLNK && (d->size == 0 || d->size >= ANK_SYMLINK_MAX))
+		return ANK_CORRUPT("inode: symbolic link target of impossible length");
 	if (d->size > ANK_MAX_FILE_SIZE)
 		return ANK_CORRUPT("inode: size beyond the format's limit");
 	if (fmt == S_IFDIR && (d->size % ANK_BLOCK_SIZE || d->parent == 0 ||
@@ -448,6 +450,8 @@ static void inode_free(struct fs *fs, struct inode *ip)
 
 void inode_put(struct fs *fs, struct inode *ip)
 {
+	if (!ip)
+		return;
 	if (--ip->refs > 0)
 		return;
 	guard_inode_use(fs, ip);
@@ -487,6 +491,12 @@ int inode_flush_dirty(struct fs *fs)
 			if (ip->d.mode != 0) {
 				ip->d.checksum = 0;
 				ip->d.checksum = ank_dinode_csum(&ip->d);
+				/* An image the next read would refuse (a flip in its
+				 * number, type or extent root while an operation
+				 * held it) must not become durable. */
+				if (dinode_validate(fs, &ip->d, ip->ino) < 0)
+					guard_fail("inode image, invalid before its commit", ip->ino,
+						   ip->d.ino);
 			}
 			memcpy(b->data + (ip->ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, &ip->d,
 			       sizeof(ip->d));

@@ -1,7 +1,8 @@
 /*
  * namei.c - path resolution: walk "/a/b/c" from the root through the
- * directory index, handling ".", "..", repeated and trailing slashes, name
- * and path length limits, and search permission, with Linux's errno values.
+ * directory index, handling ".", "..", repeated and trailing slashes,
+ * symbolic links (at most NAMEI_MAX_LINKS per resolution), name and path
+ * length limits, and search permission, with Linux's errno values.
  *
  * It does not create or remove anything. Called with fs->lock held.
  */
@@ -28,47 +29,45 @@ int namei_permission(const struct fs_client *c, const struct inode *ip, int mask
 	return ((unsigned)mask & ~bits) ? -EACCES : 0;
 }
 
-/* Step from directory `dir` (referenced) through one component; on success
- * *next is referenced and dir is released. */
-static int step(struct fs *fs, const struct fs_client *c, struct inode *dir, const char *name,
-		size_t len, struct inode **next)
+/* Read the target of symbolic link ip into buf (PATH_MAX bytes, NUL-ended):
+ * its length, or -errno. */
+int namei_read_link(struct fs *fs, struct inode *ip, char *buf)
 {
-	int rc = namei_permission(c, dir, NAMEI_MAY_EXEC);
-	if (rc < 0)
-		return rc;
-	uint64_t ino;
-	if (len == 1 && name[0] == '.') {
-		*next = dir;
-		return 0;
-	}
-	if (len == 2 && name[0] == '.' && name[1] == '.')
-		ino = dir->d.parent;
-	else {
-		rc = dir_lookup(fs, dir, name, len, &ino, NULL);
-		if (rc < 0)
-			return rc;
-	}
-	rc = inode_get(fs, ino, next);
-	if (rc < 0)
-		return rc;
-	inode_put(fs, dir);
+	if (ip->d.size == 0 || ip->d.size >= PATH_MAX)
+		return ANK_CORRUPT("symbolic link with a target of impossible length");
+	ssize_t n = file_read(fs, ip, buf, (size_t)ip->d.size, 0, NULL);
+	if (n < 0)
+		return (int)n;
+	if ((uint64_t)n != ip->d.size || memchr(buf, '\0', (size_t)n))
+		return ANK_CORRUPT("symbolic link target unreadable or with a NUL byte");
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* Replace the resolved part of nd->buf, which ends where `rest` begins, by
+ * the target of link ip: nd->buf becomes target + rest. */
+static int expand_link(struct fs *fs, struct nameidata *nd, struct inode *ip, const char *rest)
+{
+	if (++nd->links > NAMEI_MAX_LINKS)
+		return -ELOOP;
+	char target[PATH_MAX];
+	int n = namei_read_link(fs, ip, target);
+	if (n < 0)
+		return n;
+	size_t rlen = strlen(rest);
+	if ((size_t)n + rlen >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memmove(nd->buf + n, rest, rlen + 1);
+	memcpy(nd->buf, target, (size_t)n);
 	return 0;
 }
 
-int namei_parent(struct fs *fs, const struct fs_client *c, const char *path,
-		 struct nameidata *nd)
+/* Walk nd->buf from p, starting in `dir` (referenced; released on failure,
+ * kept as nd->dir on success), to the parent of its last component. */
+static int walk(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
+		struct inode *dir, const char *p)
 {
-	memset(nd, 0, sizeof(*nd));
-	if (!path || path[0] == '\0')
-		return -ENOENT;
-	size_t plen = strnlen(path, PATH_MAX);
-	if (plen >= PATH_MAX)
-		return -ENAMETOOLONG;
-	struct inode *dir;
-	int rc = inode_get(fs, ANK_ROOT_INO, &dir);
-	if (rc < 0)
-		return rc;
-	const char *p = path;
+	int rc;
 	for (;;) {
 		while (*p == '/')
 			p++;
@@ -85,6 +84,7 @@ int namei_parent(struct fs *fs, const struct fs_client *c, const char *path,
 			nd->name = s;
 			nd->len = len;
 			nd->trailing_slash = *p == '/';
+			nd->dot = 0;
 			if (len == 1 && s[0] == '.')
 				nd->dot = NAMEI_DOT;
 			else if (len == 2 && s[0] == '.' && s[1] == '.')
@@ -95,10 +95,36 @@ int namei_parent(struct fs *fs, const struct fs_client *c, const char *path,
 			rc = -ENOTDIR;
 			goto fail;
 		}
-		struct inode *next;
-		rc = step(fs, c, dir, s, len, &next);
+		rc = namei_permission(c, dir, NAMEI_MAY_EXEC);
 		if (rc < 0)
 			goto fail;
+		if (len == 1 && s[0] == '.')
+			continue;
+		uint64_t ino;
+		if (len == 2 && s[0] == '.' && s[1] == '.')
+			ino = dir->d.parent;
+		else if ((rc = dir_lookup(fs, dir, s, len, &ino, NULL)) < 0)
+			goto fail;
+		struct inode *next;
+		rc = inode_get(fs, ino, &next);
+		if (rc < 0)
+			goto fail;
+		if (inode_is_symlink(next)) {
+			/* go on through the link's target, from this directory
+			 * or, for an absolute target, from the root */
+			rc = expand_link(fs, nd, next, p);
+			inode_put(fs, next);
+			if (rc < 0)
+				goto fail;
+			p = nd->buf;
+			if (*p == '/') {
+				inode_put(fs, dir);
+				if ((rc = inode_get(fs, ANK_ROOT_INO, &dir)) < 0)
+					return rc;
+			}
+			continue;
+		}
+		inode_put(fs, dir);
 		dir = next;
 		if (!inode_is_dir(dir)) {
 			rc = -ENOTDIR;
@@ -110,28 +136,59 @@ fail:
 	return rc;
 }
 
-int namei_last(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
-	       struct inode **out)
+int namei_parent(struct fs *fs, const struct fs_client *c, const char *path,
+		 struct nameidata *nd)
 {
-	struct inode *ip;
+	nd->dir = NULL;
+	nd->name = NULL;
+	nd->len = 0;
+	nd->trailing_slash = false;
+	nd->dot = 0;
+	nd->links = 0;
+	if (!path || path[0] == '\0')
+		return -ENOENT;
+	size_t plen = strnlen(path, PATH_MAX);
+	if (plen >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(nd->buf, path, plen + 1);
+	struct inode *dir;
+	int rc = inode_get(fs, ANK_ROOT_INO, &dir);
+	if (rc < 0)
+		return rc;
+	return walk(fs, c, nd, dir, nd->buf);
+}
+
+/* The last component of nd, referenced, without the trailing-slash check. */
+static int last(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
+		struct inode **out)
+{
 	int rc = namei_permission(c, nd->dir, NAMEI_MAY_EXEC);
 	if (rc < 0)
 		return rc;
 	if (nd->len == 0 || nd->dot == NAMEI_DOT) {
 		inode_ref(nd->dir);
-		ip = nd->dir;
-	} else {
-		uint64_t ino;
-		if (nd->dot == NAMEI_DOTDOT)
-			ino = nd->dir->d.parent;
-		else {
-			rc = dir_lookup(fs, nd->dir, nd->name, nd->len, &ino, NULL);
-			if (rc < 0)
-				return rc;
-		}
-		rc = inode_get(fs, ino, &ip);
-		if (rc < 0)
-			return rc;
+		*out = nd->dir;
+		return 0;
+	}
+	uint64_t ino;
+	if (nd->dot == NAMEI_DOTDOT)
+		ino = nd->dir->d.parent;
+	else if ((rc = dir_lookup(fs, nd->dir, nd->name, nd->len, &ino, NULL)) < 0)
+		return rc;
+	return inode_get(fs, ino, out);
+}
+
+int namei_last(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
+	       struct inode **out)
+{
+	struct inode *ip;
+	int rc = last(fs, c, nd, &ip);
+	if (rc < 0)
+		return rc;
+	if (nd->trailing_slash && inode_is_symlink(ip)) {
+		/* "link/" names what the link leads to (Linux follows it) */
+		inode_put(fs, ip);
+		return namei_last_follow(fs, c, nd, out);
 	}
 	if (nd->trailing_slash && !inode_is_dir(ip)) {
 		inode_put(fs, ip);
@@ -141,13 +198,66 @@ int namei_last(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
 	return 0;
 }
 
-int namei_lookup(struct fs *fs, const struct fs_client *c, const char *path, struct inode **out)
+int namei_follow(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
+		 struct inode *ip)
+{
+	struct inode *dir = nd->dir;
+	nd->dir = NULL;
+	int rc = expand_link(fs, nd, ip, nd->trailing_slash ? "/" : "");
+	if (rc < 0) {
+		inode_put(fs, dir);
+		return rc;
+	}
+	if (nd->buf[0] == '/') {
+		inode_put(fs, dir);
+		if ((rc = inode_get(fs, ANK_ROOT_INO, &dir)) < 0)
+			return rc;
+	}
+	return walk(fs, c, nd, dir, nd->buf);
+}
+
+int namei_last_follow(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
+		      struct inode **out)
+{
+	for (;;) {
+		struct inode *ip;
+		int rc = last(fs, c, nd, &ip);
+		if (rc < 0)
+			return rc;
+		if (!inode_is_symlink(ip)) {
+			if (nd->trailing_slash && !inode_is_dir(ip)) {
+				inode_put(fs, ip);
+				return -ENOTDIR;
+			}
+			*out = ip;
+			return 0;
+		}
+		rc = namei_follow(fs, c, nd, ip);
+		inode_put(fs, ip);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static int lookup(struct fs *fs, const struct fs_client *c, const char *path, bool follow,
+		  struct inode **out)
 {
 	struct nameidata nd;
 	int rc = namei_parent(fs, c, path, &nd);
 	if (rc < 0)
 		return rc;
-	rc = namei_last(fs, c, &nd, out);
+	rc = follow ? namei_last_follow(fs, c, &nd, out) : namei_last(fs, c, &nd, out);
 	inode_put(fs, nd.dir);
 	return rc;
+}
+
+int namei_lookup(struct fs *fs, const struct fs_client *c, const char *path, struct inode **out)
+{
+	return lookup(fs, c, path, true, out);
+}
+
+int namei_lookup_nofollow(struct fs *fs, const struct fs_client *c, const char *path,
+			  struct inode **out)
+{
+	return lookup(fs, c, path, false, out);
 }

@@ -106,6 +106,7 @@ static int do_open(struct fs_client *c, const char *path, int flags, mode_t mode
 	if (rc < 0)
 		goto out_unlock;
 	if (flags & O_CREAT) {
+	create_at:
 		if (nd.len == 0 || nd.dot) {
 			/* "/" or "." exist: O_EXCL says so first */
 			rc = (flags & O_EXCL) ? -EEXIST : -EISDIR;
@@ -120,13 +121,25 @@ static int do_open(struct fs_client *c, const char *path, int flags, mode_t mode
 		if (rc == 0)
 			rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL);
 		if (rc == 0) {
-			if (flags & O_EXCL) {
-				rc = -EEXIST;
-				goto out_nd;
-			}
 			rc = inode_get(fs, ino, &ip);
 			if (rc < 0)
 				goto out_nd;
+			/* O_EXCL: the name exists, even as a link (a replayed
+			 * create, want_ino, ran through the link it found) */
+			if ((flags & O_EXCL) && !(want_ino && inode_is_symlink(ip))) {
+				rc = -EEXIST;
+				goto out_ip;
+			}
+			if (inode_is_symlink(ip) && !(flags & O_NOFOLLOW)) {
+				/* open or create where the link leads (a
+				 * dangling link's target is created) */
+				rc = namei_follow(fs, c, &nd, ip);
+				inode_put(fs, ip);
+				ip = NULL;
+				if (rc < 0)
+					goto out_nd;
+				goto create_at;
+			}
 			if (inode_is_dir(ip)) {
 				rc = -EISDIR;
 				goto out_ip;
@@ -153,12 +166,17 @@ static int do_open(struct fs_client *c, const char *path, int flags, mode_t mode
 			goto out_nd;
 		}
 	} else {
-		rc = namei_last(fs, c, &nd, &ip);
+		rc = (flags & O_NOFOLLOW) ? namei_last(fs, c, &nd, &ip)
+					  : namei_last_follow(fs, c, &nd, &ip);
 		if (rc < 0)
 			goto out_nd;
 	}
 	if ((flags & O_DIRECTORY) && !inode_is_dir(ip)) {
 		rc = -ENOTDIR;
+		goto out_ip;
+	}
+	if (inode_is_symlink(ip)) {
+		rc = -ELOOP; /* O_NOFOLLOW on a symbolic link */
 		goto out_ip;
 	}
 	if (inode_is_dir(ip) && (acc != O_RDONLY || (flags & O_TRUNC))) {
@@ -564,6 +582,20 @@ int fs_stat(struct fs_client *c, const char *path, struct stat *st)
 	return rc;
 }
 
+int fs_lstat(struct fs_client *c, const char *path, struct stat *st)
+{
+	struct fs *fs = c->fs;
+	struct inode *ip;
+	fs_lock(fs);
+	int rc = namei_lookup_nofollow(fs, c, path, &ip);
+	if (rc == 0) {
+		fill_stat(ip, st);
+		inode_put(fs, ip);
+	}
+	fs_unlock(fs);
+	return rc;
+}
+
 int fs_fstat(struct fs_client *c, int fd, struct stat *st)
 {
 	struct fs *fs = c->fs;
@@ -583,7 +615,7 @@ int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t
 	fs_lock(fs);
 	int rc = namei_parent(fs, c, path, &nd);
 	if (rc == 0) {
-		rc = namei_last(fs, c, &nd, &ip);
+		rc = namei_last_follow(fs, c, &nd, &ip);
 		if (rc == 0) {
 			if (ino)
 				*ino = ip->ino;
@@ -606,7 +638,7 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 	uint32_t v = a->valid;
 	bool root = c->uid == 0, owner = root || c->uid == ip->d.uid;
 	if (v & ~(FS_ATTR_MODE | FS_ATTR_UID | FS_ATTR_GID | FS_ATTR_ATIME | FS_ATTR_MTIME |
-		  FS_ATTR_TIMES_NOW | FS_ATTR_CHOWN | FS_ATTR_TIMES))
+		  FS_ATTR_TIMES_NOW | FS_ATTR_CHOWN | FS_ATTR_TIMES | FS_ATTR_NOFOLLOW))
 		return -EINVAL;
 	/* (the times are checked once the file is found, before permission) */
 	if (((v & FS_ATTR_ATIME) && a->atime_nsec >= 1000000000u) ||
@@ -692,7 +724,8 @@ int fs_setattr_path(struct fs_client *c, const char *path, const struct fs_attr 
 	struct fs *fs = c->fs;
 	struct inode *ip;
 	fs_lock(fs);
-	int rc = namei_lookup(fs, c, path, &ip);
+	int rc = (a->valid & FS_ATTR_NOFOLLOW) ? namei_lookup_nofollow(fs, c, path, &ip)
+					     : namei_lookup(fs, c, path, &ip);
 	if (rc == 0) {
 		rc = setattr_inode(fs, c, ip, a);
 		inode_put(fs, ip);
@@ -824,6 +857,88 @@ static int do_mkdir(struct fs_client *c, const char *path, mode_t mode, uint64_t
 	return rc;
 }
 
+static int do_symlink(struct fs_client *c, const char *target, const char *path,
+		      uint64_t want_ino)
+{
+	struct fs *fs = c->fs;
+	struct nameidata nd;
+	if (!target || target[0] == '\0')
+		return -ENOENT;
+	size_t tlen = strnlen(target, PATH_MAX);
+	if (tlen >= PATH_MAX)
+		return -ENAMETOOLONG;
+	if (want_ino && (want_ino <= ANK_ROOT_INO || want_ino >= fs->sb.inode_count))
+		return -EINVAL;
+	int rc = path_op_begin(fs, c, path, &nd);
+	if (rc < 0)
+		return rc;
+	uint64_t ino;
+	if (nd.len == 0 || nd.dot) {
+		rc = -EEXIST;
+	} else if ((rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC)) == 0) {
+		rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL);
+		if (rc == 0) {
+			rc = -EEXIST;
+		} else if (rc == -ENOENT && nd.trailing_slash) {
+			rc = -ENOENT; /* (Linux: a new non-directory named "x/") */
+		} else if (rc == -ENOENT && fs->read_only) {
+			rc = -EROFS;
+		} else if (rc == -ENOENT) {
+			struct inode *ip;
+			rc = create_inode_in(fs, c, &nd, S_IFLNK | 0777, want_ino, &ip);
+			if (rc == 0) {
+				/* The target is the link's data, as a file's bytes. */
+				ssize_t w = file_write(fs, ip, target, tlen, 0);
+				if (w != (ssize_t)tlen) {
+					/* no link without its target: take it back */
+					(void)dir_remove(fs, nd.dir, nd.name, nd.len);
+					ip->d.nlink = 0;
+					inode_dirty(fs, ip);
+					rc = w < 0 ? (int)w : -ENOSPC;
+				} else {
+					fs_last_stamp.new_ino = ip->ino;
+				}
+				inode_put(fs, ip);
+			}
+		}
+	}
+	inode_put(fs, nd.dir);
+	fs_unlock(fs);
+	return rc;
+}
+
+int fs_symlink(struct fs_client *c, const char *target, const char *path)
+{
+	return do_symlink(c, target, path, 0);
+}
+
+int fs_symlink_ino(struct fs_client *c, const char *target, const char *path, uint64_t ino)
+{
+	return ino == 0 ? -EINVAL : do_symlink(c, target, path, ino);
+}
+
+ssize_t fs_readlink(struct fs_client *c, const char *path, char *buf, size_t n)
+{
+	struct fs *fs = c->fs;
+	struct inode *ip;
+	if (n == 0 || n > SSIZE_MAX)
+		return -EINVAL;
+	fs_lock(fs);
+	ssize_t rc = namei_lookup_nofollow(fs, c, path, &ip);
+	if (rc == 0) {
+		char target[PATH_MAX];
+		if (!inode_is_symlink(ip))
+			rc = -EINVAL;
+		else if ((rc = namei_read_link(fs, ip, target)) >= 0) {
+			rc = (ssize_t)ANK_MIN((size_t)rc, n);
+			memcpy(buf, target, (size_t)rc);
+		}
+		inode_put(fs, ip);
+	}
+	fs_unlock(fs);
+	return rc;
+}
+
 int fs_mkdir(struct fs_client *c, const char *path, mode_t mode)
 {
 	return do_mkdir(c, path, mode, 0);
@@ -891,7 +1006,7 @@ int fs_link(struct fs_client *c, const char *from, const char *to)
 	int rc = fs_op_begin(fs);
 	if (rc < 0)
 		goto out_unlock;
-	rc = namei_lookup(fs, c, from, &ip);
+	rc = namei_lookup_nofollow(fs, c, from, &ip); /* link(2) links a symlink itself */
 	if (rc < 0)
 		goto out_unlock;
 	/* As in Linux, the new name is resolved and checked before the kind of

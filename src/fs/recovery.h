@@ -92,6 +92,8 @@ int fs_mark_damaged(struct fs *fs, uint64_t ino);
 int fs_create_ino(struct fs_client *c, const char *path, int flags, mode_t mode, uint64_t ino,
 		  int fd);
 int fs_mkdir_ino(struct fs_client *c, const char *path, mode_t mode, uint64_t ino);
+/* fs_symlink, the link's inode being number ino (as fs_mkdir_ino). */
+int fs_symlink_ino(struct fs_client *c, const char *target, const char *path, uint64_t ino);
 
 /* Open inode `ino` itself (not a path) at fd number `fd`: reopens a file
  * whose name may have changed or gone (an unlinked file that was open at the

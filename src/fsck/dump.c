@@ -257,7 +257,8 @@ static int list_fn(void *arg, const struct ank_dirent *de)
 	FILE *out = arg;
 	char nb[4 * ANK_NAME_MAX + 8];
 	const char *type = de->file_type == ANK_FT_DIR ? "dir" :
-			   de->file_type == ANK_FT_REG ? "file" : "?";
+			   de->file_type == ANK_FT_REG ? "file" :
+			   de->file_type == ANK_FT_SYMLINK ? "link" : "?";
 	fprintf(out, "  %10" PRIu64 "  %-4s  %s\n", de->ino, type,
 		printable(DE_NAME(de), de->name_len, nb, sizeof(nb)));
 	return 0;
@@ -375,7 +376,8 @@ static int dump_inode(struct fsck_vol *v, uint64_t ino, FILE *out)
 	uint8_t ft = ank_mode_to_ft(di.mode);
 	fprintf(out, "inode %" PRIu64 "%s%s\n", ino, bad ? " - CORRUPT: " : "", bad ? bad : "");
 	fprintf(out, "  %-12s 0%o (%s)\n", "mode", di.mode,
-		ft == ANK_FT_DIR ? "directory" : ft == ANK_FT_REG ? "regular file" : "unknown type");
+		ft == ANK_FT_DIR ? "directory" : ft == ANK_FT_REG ? "regular file" :
+		ft == ANK_FT_SYMLINK ? "symbolic link" : "unknown type");
 	fprintf(out, "  %-12s %u\n", "links", di.nlink);
 	fprintf(out, "  %-12s %u / %u\n", "uid / gid", di.uid, di.gid);
 	fprintf(out, "  %-12s %" PRIu64 " bytes\n", "size", di.size);

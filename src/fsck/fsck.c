@@ -362,7 +362,10 @@ const char *fsck_inode_problem(const struct ank_dinode *di, uint64_t ino)
 	if (di->ino != ino)
 		return "self number does not match its slot";
 	if (ank_mode_to_ft(di->mode) == ANK_FT_UNKNOWN)
-		return "mode is neither a regular file nor a directory";
+		return "mode is neither a regular file, a directory nor a symbolic link";
+	if (ank_mode_to_ft(di->mode) == ANK_FT_SYMLINK &&
+	    (di->size == 0 || di->size >= ANK_SYMLINK_MAX))
+		return "symbolic link whose target length is out of range";
 	return NULL;
 }
 
@@ -538,6 +541,7 @@ enum {
 	F_BAD = 0x04,     /* allocated but unusable (corrupt) */
 	F_REACH = 0x08,   /* reachable from the root */
 	F_ORPHAN = 0x10,  /* valid member of the orphan list */
+	F_LINK = 0x20,    /* T_REG that is a symbolic link (its target is its data) */
 };
 
 struct fsck {
@@ -751,9 +755,10 @@ static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di
 
 	f->nlink[ino] = di->nlink;
 	f->parent_disk[ino] = di->parent;
-	uint8_t t = ank_mode_to_ft(di->mode) == ANK_FT_REG ? T_REG :
-		    ank_mode_to_ft(di->mode) == ANK_FT_DIR ? T_DIR : T_OTHER;
-	f->ist[ino] = t;
+	uint8_t ft = ank_mode_to_ft(di->mode);
+	uint8_t t = ft == ANK_FT_REG || ft == ANK_FT_SYMLINK ? T_REG :
+		    ft == ANK_FT_DIR ? T_DIR : T_OTHER;
+	f->ist[ino] = t | (ft == ANK_FT_SYMLINK ? F_LINK : 0);
 
 	/* The root is worth saving when only its checksum is off. */
 	if (bad && ino == ANK_ROOT_INO && di->checksum != ank_dinode_csum(di) &&
@@ -1039,7 +1044,8 @@ static int check_entry(struct dirwalk *dw, uint64_t lblk, struct ank_dirent *de,
 			f->found[ino]++;
 		f->ist[ino] |= F_REACH;
 	}
-	uint8_t ft = (f->ist[ino] & T_MASK) == T_DIR ? ANK_FT_DIR : ANK_FT_REG;
+	uint8_t ft = (f->ist[ino] & T_MASK) == T_DIR ? ANK_FT_DIR :
+		     (f->ist[ino] & F_LINK)            ? ANK_FT_SYMLINK : ANK_FT_REG;
 	if (de->file_type != ft) {
 		problem(f, "directory %llu: entry \"%s\" has file type %u, inode %llu is type %u", d,
 			nm, de->file_type, (unsigned long long)ino, ft);

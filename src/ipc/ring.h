@@ -93,7 +93,12 @@ enum ank_opcode {
 	ANK_OP_UTIMENS = 25,  /* path, struct ank_wire_times after the path (len 32),
 	                         flags = AT_SYMLINK_NOFOLLOW or 0 */
 	ANK_OP_FUTIMENS = 26, /* fd, struct ank_wire_times in data (len 32) */
-	ANK_OP_MAX = 27,
+	ANK_OP_SYMLINK = 27,  /* path = the new link, its target's len bytes after the
+	                         path (no NUL) */
+	ANK_OP_READLINK = 28, /* path, len = buffer bytes -> the target in data,
+	                         result = its length (no NUL) */
+	ANK_OP_LSTAT = 29,    /* path -> out.st, a final symbolic link not followed */
+	ANK_OP_MAX = 30,
 };
 
 /* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths

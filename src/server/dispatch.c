@@ -327,8 +327,11 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	case ANK_OP_TRUNCATE:
 		return fs_truncate(c, path, (off_t)rq->off);
 	case ANK_OP_STAT:
+	case ANK_OP_LSTAT:
 	case ANK_OP_FSTAT:
-		rc = rq->opcode == ANK_OP_STAT ? fs_stat(c, path, &st) : fs_fstat(c, rq->fd, &st);
+		rc = rq->opcode == ANK_OP_STAT    ? fs_stat(c, path, &st)
+		     : rq->opcode == ANK_OP_LSTAT ? fs_lstat(c, path, &st)
+						  : fs_fstat(c, rq->fd, &st);
 		if (rc == 0) {
 			stat_to_wire(&st, wst);
 			*has_st = true;
@@ -359,6 +362,8 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		struct fs_attr a = attr_of_ids(rq->off);
 		if (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW)
 			return -EINVAL;
+		if (rq->flags & AT_SYMLINK_NOFOLLOW)
+			a.valid |= FS_ATTR_NOFOLLOW;
 		return rq->opcode == ANK_OP_CHOWN ? fs_setattr_path(c, path, &a)
 						  : fs_setattr_fd(c, rq->fd, &a);
 	}
@@ -371,9 +376,24 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		rc = times_resolve(args, &a, &w->args);
 		if (rc < 0)
 			return rc;
+		if (rq->flags & AT_SYMLINK_NOFOLLOW)
+			a.valid |= FS_ATTR_NOFOLLOW;
 		return rq->opcode == ANK_OP_UTIMENS ? fs_setattr_path(c, path, &a)
 						    : fs_setattr_fd(c, rq->fd, &a);
 	}
+	case ANK_OP_SYMLINK:
+		/* the target: 1 to PATH_MAX - 1 bytes, no NUL among them */
+		if (rq->len == 0)
+			return -ENOENT;
+		if (rq->len >= PATH_MAX)
+			return -ENAMETOOLONG;
+		memcpy(w->target, args, (size_t)rq->len);
+		w->target[rq->len] = '\0';
+		if (strlen(w->target) != rq->len)
+			return -EINVAL;
+		return fs_symlink(c, w->target, path);
+	case ANK_OP_READLINK:
+		return fs_readlink(c, path, (char *)data, (size_t)rq->len);
 	default:
 		return -ENOSYS;
 	}

@@ -420,7 +420,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			data = ank_ring_data(r->map, i);
 			dlen = (size_t)result;
 		}
-	} else if (rq->opcode == ANK_OP_MKDIR) {
+	} else if (rq->opcode == ANK_OP_MKDIR || rq->opcode == ANK_OP_SYMLINK) {
 		/* (from the stamp: a call into the core here could wait for a
 		 * commit that waits for this very entry) */
 		ino = stamp.new_ino;
@@ -440,6 +440,10 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	    rq->len == sizeof(struct ank_wire_times)) {
 		data = &w->args; /* the times that ran (UTIME_NOW resolved by dispatch.c) */
 		dlen = sizeof(w->args);
+	}
+	if (rq->opcode == ANK_OP_SYMLINK) {
+		data = w->target; /* the target that ran (dispatch.c) */
+		dlen = strlen(w->target);
 	}
 	if (meta && stamp.modified)
 		d.targets_status |= 1u << PLOG_T_INODE;

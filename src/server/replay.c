@@ -268,6 +268,16 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		if (rc == 0)
 			open_waiting_fds(rp, ino);
 		break;
+	case ANK_OP_SYMLINK: {
+		/* the target is the entry's data (no NUL) */
+		char target[PATH_MAX];
+		if (!op->path || e->data_len == 0 || e->data_len >= sizeof(target))
+			return -EUCLEAN;
+		memcpy(target, e->data, e->data_len);
+		target[e->data_len] = '\0';
+		rc = fs_symlink_ino(c, target, op->path, ino);
+		break;
+	}
 	case ANK_OP_CHMOD:
 	case ANK_OP_FCHMOD:
 	case ANK_OP_CHOWN:

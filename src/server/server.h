@@ -25,6 +25,7 @@
 #ifndef ANK_SERVER_H
 #define ANK_SERVER_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -222,6 +223,9 @@ struct server_worker {
 	 * copy stays as the client wrote it, so that a request run again
 	 * after a crash still matches its data_sum. */
 	struct ank_wire_times args;
+	/* SYMLINK: the target as the call ran it, NUL-ended, which the entry
+	 * copies (not the ring's bytes, which the client could change). */
+	char target[PATH_MAX];
 };
 
 struct server {
