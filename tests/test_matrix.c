@@ -10,7 +10,8 @@
  * closed one), rename (over an existing target that stays open), link,
  * mkdir and rmdir (of a directory that stays open), chmod, fchmod, chown,
  * fchown (set-id bits dropped), utimensat and futimens (explicit times,
- * one omitted), each of a file kept open.
+ * one omitted), each of a file kept open, and symlink (a link to a file,
+ * which is then opened through it).
  *
  * Columns (the state of the row's operation at the crash): before fsync
  * (nothing synced after it), after fsync (of the operation's fd, or
@@ -27,7 +28,8 @@
  * every return value and errno, the fd numbers a new open gets, for every
  * fd kept open its offset (lseek SEEK_CUR), fstat, which name it refers to
  * (or none) and its full contents, each directory's sorted listing with
- * type, mode, size, link count, hard-link groups and contents, then a write
+ * type, mode, size, link count, hard-link groups, contents and link
+ * targets (lstat, readlink), then a write
  * or read continuing on every fd, and closes. The transcript of a run with
  * a kill is compared line by line with that of the same column run without
  * any kill on a fresh service; the first difference of each row is printed.
@@ -93,7 +95,7 @@ struct sbuf {
 
 enum { R_OPEN, R_OTRUNC, R_CREAT, R_CLOSE, R_READ, R_WRITE, R_PWRITE, R_LSEEK, R_FTRUNC,
        R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, R_CHMOD, R_FCHMOD, R_CHOWN,
-       R_FCHOWN, R_UTIMENS, R_FUTIMENS, NROWS };
+       R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, NROWS };
 #define GLOBAL NROWS /* the transcript of what is not one row's */
 
 struct transcript {
@@ -327,6 +329,11 @@ static int t_mkdir(struct row *r, const char *name, mode_t mode)
 {
 	return (int)note(r, true, ank_mkdir(P(r, name), mode), "mkdir %s 0%o", name,
 			 (unsigned)mode);
+}
+
+static int t_symlink(struct row *r, const char *target, const char *name)
+{
+	return (int)note(r, true, ank_symlink(target, P(r, name)), "symlink %s %s", target, name);
 }
 
 static int t_chmod(struct row *r, const char *name, mode_t mode)
@@ -675,6 +682,19 @@ static void futimens_op(struct row *r)
 	main_end(r);
 }
 
+/* symlink: a link to a file kept open through it; later the link is
+ * renamed or unlinked (its target stays) */
+static void symlink_setup(struct row *r) { t_file(r, "f", 900, 28); }
+static void symlink_op(struct row *r)
+{
+	main_begin(r);
+	t_symlink(r, "f", "s");
+	main_end(r);
+	keep(r, 0, t_open(r, "s", O_RDWR, 0), O_RDWR);
+}
+static void s_rename(struct row *r) { t_rename(r, "s", "s2"); }
+static void s_unlink(struct row *r) { t_unlink(r, "s"); }
+
 #define ROW(n, s, o, lr, lu, fd)                                                          \
 	{.name = n, .setup = s, .op = o, .later_rename = lr, .later_unlink = lu, .opfd = fd}
 static const struct row row_defs[NROWS] = {
@@ -701,6 +721,7 @@ static const struct row row_defs[NROWS] = {
 	[R_FCHOWN] = ROW("fchown", fchown_setup, fchown_op, f_rename, f_unlink, 0),
 	[R_UTIMENS] = ROW("utimens", utimens_setup, utimens_op, f_rename, f_unlink, -1),
 	[R_FUTIMENS] = ROW("futimens", futimens_setup, futimens_op, f_rename, f_unlink, 0),
+	[R_SYMLINK] = ROW("symlink", symlink_setup, symlink_op, s_rename, s_unlink, -1),
 };
 #undef ROW
 
@@ -708,7 +729,7 @@ static const struct row row_defs[NROWS] = {
 
 static char type_char(mode_t m)
 {
-	return S_ISREG(m) ? 'f' : S_ISDIR(m) ? 'd' : '?';
+	return S_ISREG(m) ? 'f' : S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : '?';
 }
 
 static void put_stat(struct row *r, const char *what, int ret, int e, const struct stat *st)
@@ -789,12 +810,18 @@ static unsigned list_dir(struct row *r, const char *dirpath, struct entry *ents)
 		char p[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/%s", strcmp(dirpath, "/") ? dirpath : "", ents[i].name);
 		struct stat st;
-		int ret = ank_stat(p, &st);
+		int ret = ank_lstat(p, &st);
 		int se = ret < 0 ? errno : 0;
 		ents[i].ino = ret == 0 ? st.st_ino : 0;
 		char what[PATH_MAX + 16];
-		snprintf(what, sizeof(what), "  stat %s", ents[i].name);
+		snprintf(what, sizeof(what), "  lstat %s", ents[i].name);
 		put_stat(r, what, ret, se, &st);
+		if (ret == 0 && S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t tn = ank_readlink(p, target, sizeof(target) - 1);
+			put(r, "  readlink %s = %zd \"%.*s\"", ents[i].name, tn,
+			    tn > 0 ? (int)tn : 0, target);
+		}
 		for (unsigned j = 0; j < i; j++)
 			if (ret == 0 && ents[j].ino == st.st_ino)
 				put(r, "  %s same inode as %s", ents[i].name, ents[j].name);
