@@ -584,6 +584,42 @@ static void damaged_result_is_never_returned(void **state)
 	finish();
 }
 
+/* Write data damaged in the ring after its checksum passed, before the call
+ * copied it (fault write_damage flips one byte): the server stops before
+ * anything of it is committed, logged or answered, and the next server
+ * finds the damage (EIO). The file never holds the flipped byte; the next
+ * write goes through. */
+static void write_data_damaged_before_its_copy_never_reaches_the_file(void **state)
+{
+	(void)state;
+	static uint8_t a[20000], back[20000];
+	pattern(a, sizeof(a), 14);
+	arm("ananke", "write_damage:2");
+	setenv("ANK_TEST_CORRUPTION", "1", 1); /* the check that fires says "memory corruption" */
+	assert_int_equal(svc_start(&g_svc, "64M", 2), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/w", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_pwrite(fd, a, 4096, 0), 4096); /* pass 1 */
+	errno = 0;
+	assert_int_equal(ank_pwrite(fd, a, sizeof(a), 0), -1); /* pass 2: damaged */
+	assert_int_equal(errno, EIO);
+	assert_true(fired());
+	assert_true(log_contains("changed while it was copied"));
+	struct stat st;
+	assert_int_equal(ank_fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 4096);
+	memset(back, 0, sizeof(back));
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), 4096);
+	assert_memory_equal(back, a, 4096);
+	assert_int_equal(ank_pwrite(fd, a, sizeof(a), 0), (ssize_t)sizeof(a));
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+	unsetenv("ANK_TEST_CORRUPTION");
+}
+
 /* ---- (i) fatal signals sent from outside ------------------------------------------ */
 
 /* SIGSEGV and SIGABRT sent by another process (kill(2)) are not the
@@ -657,6 +693,8 @@ int main(void)
 		cmocka_unit_test_teardown(damaged_entry_is_never_used, teardown),
 		cmocka_unit_test_teardown(damaged_read_answer_is_never_returned, teardown),
 		cmocka_unit_test_teardown(damaged_result_is_never_returned, teardown),
+		cmocka_unit_test_teardown(write_data_damaged_before_its_copy_never_reaches_the_file,
+					  teardown),
 		cmocka_unit_test_teardown(outside_fatal_signals_never_quarantine_a_request, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,
 		                          teardown),

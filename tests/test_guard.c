@@ -424,6 +424,50 @@ static void inode_damaged_in_use_never_reaches_the_disk(void **state)
 	one(T_INODE_IN_USE);
 }
 
+/* A commit that fails (here the device refuses its writes) aborts the
+ * file system. With abort_stops_process (the service's servers) that
+ * stops the process, so recovery takes over; without it the file system
+ * answers the error and the process goes on. */
+static int abort_child(bool stops)
+{
+	struct bdev *dev;
+	if (bdev_emu_create(8192, &dev) < 0)
+		return 10;
+	struct fs_mkfs_options mo = {.inodes = 256};
+	struct fs_options o = {.no_background = true, .abort_stops_process = stops};
+	struct fs *fs;
+	if (fs_mkfs(dev, &mo) < 0 || fs_mount(dev, &o, &fs) < 0)
+		return 11;
+	struct fs_client *c = fs_client_new(fs, 0, 0);
+	int fd = fs_open(c, "/f", O_CREAT | O_RDWR, 0644);
+	if (fd < 0 || fs_pwrite(c, fd, "abc", 3, 0) != 3)
+		return 12;
+	bdev_emu_fail_nth(dev, 1, true);
+	if (fs_fsync(c, fd) == 0)
+		return 13; /* the commit cannot have succeeded */
+	return 0;
+}
+
+static void aborted_file_system_stops_a_service_process(void **state)
+{
+	(void)state;
+	for (int stops = 0; stops <= 1; stops++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int efd = open("/dev/null", O_WRONLY);
+			dup2(efd, 2);
+			_exit(abort_child(stops));
+		}
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (stops)
+			assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+		else
+			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -447,6 +491,7 @@ int main(void)
 		cmocka_unit_test(flipped_number_of_a_dirty_buffer_stops_the_process),
 		cmocka_unit_test(seal_carried_over_a_write_catches_a_flip_during_it),
 		cmocka_unit_test(inode_damaged_in_use_never_reaches_the_disk),
+		cmocka_unit_test(aborted_file_system_stops_a_service_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -565,7 +565,8 @@ static void trim_beyond_eof(struct fs *fs, struct inode *ip)
 		fs_abort(fs, rc);
 }
 
-ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off)
+ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off,
+		   uint32_t *sum)
 {
 	if (n == 0)
 		return 0;
@@ -610,6 +611,9 @@ ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, u
 			struct page *p = pages[i];
 			page_write(p, (size_t)(from - pstart), (const uint8_t *)buf + (from - off),
 				   (size_t)(to - from));
+			if (sum) /* the source, after the copy */
+				*sum = crc32c(*sum, (const uint8_t *)buf + (from - off),
+					      (size_t)(to - from));
 			page_set_dirty(fs, p);
 		}
 		done = (size_t)(end - off);

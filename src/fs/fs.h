@@ -65,6 +65,12 @@ struct fs_options {
 	                                 becomes durable before the caller has
 	                                 reserved the ids a crashed server used
 	                                 (fs_reserve_tids) */
+	bool abort_stops_process;     /* a file system abort (fs_abort: a failed
+	                                 commit, memory for a page refused) stops
+	                                 the process instead of leaving it to
+	                                 answer the error to every later call:
+	                                 the service then recovers from the
+	                                 journal and the p-log */
 	void (*replay_hook)(void);    /* tests: called during journal replay, once
 	                                 the replayed images are home and before the
 	                                 log header moves past them; NULL: none */
@@ -105,6 +111,14 @@ ssize_t fs_pwrite(struct fs_client *c, int fd, const void *buf, size_t n, off_t 
  * the cache itself rather than from buf (0 when nothing was read): whoever
  * receives buf through other memory checks it against *sum. */
 ssize_t fs_read_sum(struct fs_client *c, int fd, void *buf, size_t n, uint32_t *sum);
+/* fs_write and fs_pwrite of bytes whose CRC32C is `sum` (checked before the
+ * call by whoever received them): the bytes are summed again from buf as
+ * they are copied into the cache, and a mismatch (buf changed meanwhile:
+ * memory corruption) stops the process before anything of it is
+ * committed or answered. */
+ssize_t fs_write_sum(struct fs_client *c, int fd, const void *buf, size_t n, uint32_t sum);
+ssize_t fs_pwrite_sum(struct fs_client *c, int fd, const void *buf, size_t n, off_t off,
+		      uint32_t sum);
 ssize_t fs_pread_sum(struct fs_client *c, int fd, void *buf, size_t n, off_t off, uint32_t *sum);
 off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence);
 int fs_fsync(struct fs_client *c, int fd);

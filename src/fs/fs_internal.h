@@ -307,7 +307,10 @@ int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit);
 void pcache_destroy(struct fs *fs);
 ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off,
 		  uint32_t *sum);
-ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off);
+/* *sum (when asked): the CRC32C of buf's bytes, continued, each part taken
+ * from buf right after it was copied into the cache. */
+ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, uint64_t off,
+		   uint32_t *sum);
 /* Change the size; shrinking frees blocks and drops cached pages. */
 int file_truncate(struct fs *fs, struct inode *ip, uint64_t size);
 /* Commit support: take a dirty page off the dirty list while its copy is

@@ -301,7 +301,7 @@ static int checkpoint_locked(struct fs *fs)
 	j->busy = false;
 	pthread_cond_broadcast(&j->cond);
 	if (rc < 0) {
-		j->error = rc;
+		fs_abort(fs, rc);
 		return rc;
 	}
 	ckpt_clear(j);
@@ -353,14 +353,14 @@ int journal_commit(struct fs *fs)
 		 * be committed partly: any failure from here on is sticky. */
 		rc = inode_flush_dirty(fs);
 		if (rc < 0) {
-			j->error = rc;
+			fs_abort(fs, rc);
 			return rc;
 		}
 		if (j->sb_dirty) {
 			struct buf *b;
 			rc = buf_get(fs, 0, &b);
 			if (rc < 0) {
-				j->error = rc;
+				fs_abort(fs, rc);
 				return rc;
 			}
 			int64_t s;
@@ -390,7 +390,7 @@ int journal_commit(struct fs *fs)
 		}
 		uint64_t need = ANK_DIV_ROUND_UP(nmeta, (uint64_t)ANK_JDESC_MAX) + nmeta + 1;
 		if (need > j->nlog) {
-			j->error = -ENOSPC;
+			fs_abort(fs, -ENOSPC);
 			return ANK_CORRUPT("transaction larger than the journal");
 		}
 		if (j->head - j->tail + need <= j->nlog)
@@ -563,7 +563,7 @@ int journal_commit(struct fs *fs)
 	j->busy = false;
 	pthread_cond_broadcast(&j->cond);
 	if (rc < 0) {
-		j->error = rc;
+		fs_abort(fs, rc);
 	} else {
 		j->head = head + nlogblk;
 		j->log_seq = seq + 1;
@@ -591,7 +591,7 @@ int journal_commit(struct fs *fs)
 	return rc;
 
 out_nomem:
-	j->error = rc;
+	fs_abort(fs, rc);
 	for (size_t i = 0; meta && i < nmeta; i++)
 		free(meta[i]);
 	for (size_t i = 0; nodes && i < nmeta; i++)
@@ -613,6 +613,12 @@ void fs_abort(struct fs *fs, int err)
 	if (fs->j.error)
 		return;
 	fs->j.error = err < 0 ? err : -EIO;
+	if (fs->opt.abort_stops_process) {
+		fprintf(stderr, "ananke: file system aborted (%s): stopping the process, so that "
+				"recovery rebuilds what it held\n",
+			strerror(-fs->j.error));
+		abort();
+	}
 	fprintf(stderr, "ananke: file system aborted (%s): changes since the last commit are "
 			"discarded; remount to recover\n",
 		strerror(-fs->j.error));

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -339,8 +340,9 @@ ssize_t fs_pread_sum(struct fs_client *c, int fd, void *buf, size_t n, off_t off
 }
 
 static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, off_t off,
-			bool use_pos)
+			bool use_pos, const uint32_t *want_sum)
 {
+	uint32_t got_sum = 0;
 	struct fs *fs = c->fs;
 	fs_lock(fs);
 	ssize_t rc = 0;
@@ -381,7 +383,8 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 		if (of->flags & O_APPEND)
 			pos = ip->d.size; /* another thread may have appended */
 		size_t chunk = ANK_MIN(n - done, (size_t)WRITE_CHUNK);
-		rc = file_write(fs, ip, (const uint8_t *)buf + done, chunk, pos);
+		rc = file_write(fs, ip, (const uint8_t *)buf + done, chunk, pos,
+				want_sum ? &got_sum : NULL);
 		if (rc <= 0)
 			break;
 		done += (size_t)rc;
@@ -390,6 +393,15 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 			of->pos = pos; /* pwrite never moves the offset, O_APPEND or not */
 		if ((size_t)rc < chunk)
 			break;
+	}
+	if (want_sum && done == n && got_sum != *want_sum) {
+		/* The source changed between its check and the copy (or
+		 * during it): what the cache holds now is not what the caller
+		 * wrote. Nothing of it is committed or logged yet. */
+		fprintf(stderr, "ananke: the data of a write of %zu bytes changed while it was copied "
+				"(memory corruption); stopping before it is used\n",
+			n);
+		abort();
 	}
 	if (done > 0) {
 		rc = (ssize_t)done;
@@ -405,12 +417,23 @@ out:
 
 ssize_t fs_write(struct fs_client *c, int fd, const void *buf, size_t n)
 {
-	return do_write(c, fd, buf, n, 0, true);
+	return do_write(c, fd, buf, n, 0, true, NULL);
 }
 
 ssize_t fs_pwrite(struct fs_client *c, int fd, const void *buf, size_t n, off_t off)
 {
-	return do_write(c, fd, buf, n, off, false);
+	return do_write(c, fd, buf, n, off, false, NULL);
+}
+
+ssize_t fs_write_sum(struct fs_client *c, int fd, const void *buf, size_t n, uint32_t sum)
+{
+	return do_write(c, fd, buf, n, 0, true, &sum);
+}
+
+ssize_t fs_pwrite_sum(struct fs_client *c, int fd, const void *buf, size_t n, off_t off,
+		      uint32_t sum)
+{
+	return do_write(c, fd, buf, n, off, false, &sum);
 }
 
 off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
@@ -888,7 +911,7 @@ static int do_symlink(struct fs_client *c, const char *target, const char *path,
 			rc = create_inode_in(fs, c, &nd, S_IFLNK | 0777, want_ino, &ip);
 			if (rc == 0) {
 				/* The target is the link's data, as a file's bytes. */
-				ssize_t w = file_write(fs, ip, target, tlen, 0);
+				ssize_t w = file_write(fs, ip, target, tlen, 0, NULL);
 				if (w != (ssize_t)tlen) {
 					/* no link without its target: take it back */
 					(void)dir_remove(fs, nd.dir, nd.name, nd.len);

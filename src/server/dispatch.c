@@ -291,6 +291,9 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		rc = data_check(args, rq);
 		if (rc < 0)
 			return rc;
+		if (__builtin_expect(server_fault_point == SERVER_FAULT_WRITE_DAMAGE, 0) &&
+		    o->data == DATA_IN && rq->len > 0 && server_fault_due(SERVER_FAULT_WRITE_DAMAGE))
+			args[rq->len / 2] ^= 0x20;
 	}
 
 	switch (rq->opcode) {
@@ -310,12 +313,12 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		w->read_sum_set = true;
 		return fs_read_sum(c, rq->fd, data, (size_t)rq->len, &w->read_sum);
 	case ANK_OP_WRITE:
-		return fs_write(c, rq->fd, data, (size_t)rq->len);
+		return fs_write_sum(c, rq->fd, data, (size_t)rq->len, rq->data_sum);
 	case ANK_OP_PREAD:
 		w->read_sum_set = true;
 		return fs_pread_sum(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off, &w->read_sum);
 	case ANK_OP_PWRITE:
-		return fs_pwrite(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off);
+		return fs_pwrite_sum(c, rq->fd, data, (size_t)rq->len, (off_t)rq->off, rq->data_sum);
 	case ANK_OP_LSEEK:
 		return fs_lseek(c, rq->fd, (off_t)rq->off, (int)rq->flags);
 	case ANK_OP_FSYNC:

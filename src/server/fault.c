@@ -72,6 +72,11 @@
  *                      of the result in the ring is flipped, as a stray
  *                      write could, and the server goes on (no abort).
  *                      Passes are counted for such answers only.
+ *   write_damage       when a WRITE or PWRITE of at least one byte passed
+ *                      its data checksum, before it runs: one byte of its
+ *                      data in the ring is flipped, as a stray write could,
+ *                      and the server goes on (the copy's check must stop
+ *                      it). Passes are counted for such requests.
  *   recovery_slow_abort  where recovery_after_journal is (a takeover with
  *                      live p-log entries, before the replay): the server
  *                      sleeps 1.2 s, so that the background commit thread
@@ -119,6 +124,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_LOG_DELAY] = "log_delay",
 	[SERVER_FAULT_RECOVERY_SLOW_ABORT] = "recovery_slow_abort",
 	[SERVER_FAULT_RESULT_DAMAGE] = "result_damage",
+	[SERVER_FAULT_WRITE_DAMAGE] = "write_damage",
 };
 
 void server_fault_init(void)

@@ -41,6 +41,7 @@
 #include "../ipc/barrier.h"
 #include "../util/common.h"
 #include "optable.h"
+#include "../util/crc32c.h"
 #include "plogsvc_internal.h"
 #include "server.h"
 
@@ -460,6 +461,17 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		while ((p = __atomic_load_n(&srv->workers[k].log_pending, __ATOMIC_ACQUIRE)) != 0 &&
 		       p < stamp.order)
 			ank_cpu_relax();
+	}
+	/* The data logged is read from the ring again: it must still be what
+	 * the client wrote (and what the call copied, fs_write_sum), or a
+	 * replay would write other bytes. Not logged, not answered: the next
+	 * server finds the request in the ring. */
+	if ((rq->opcode == ANK_OP_WRITE || rq->opcode == ANK_OP_PWRITE) && dlen == rq->len &&
+	    crc32c(0, data, dlen) != rq->data_sum) {
+		fprintf(stderr, "ananke: server: the data of a %s changed in the ring after it ran "
+				"(memory corruption); stopping before it is logged\n",
+			o->name);
+		abort();
 	}
 	uint64_t id = PLOG_ID_NONE;
 	int rc = plogsvc_append(srv, w->index, &op, &d, data, dlen, tid, &id, true);

@@ -559,6 +559,7 @@ static int server_mount(struct server *srv, const char *image)
 	 * for durable and skip them. */
 	struct fs_options opt = {.keep_orphans = srv->mode->keep_orphans,
 				  .hold_commits = srv->mode->keep_orphans,
+				  .abort_stops_process = true,
 				  .commit_interval_ms = srv->commit_ms,
 				  .idle_checkpoint_ms = srv->idle_ckpt_ms};
 	if (server_fault_point == SERVER_FAULT_RECOVERY_MID_JOURNAL)
