@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -93,6 +94,17 @@ int ank_futimens(int fd, const struct timespec times[2]);
 int ank_stat(const char *path, struct stat *st);
 int ank_fstat(int fd, struct stat *st);
 int ank_lstat(const char *path, struct stat *st);
+
+/* statfs(2) / fstatfs(2): the volume's blocks (of its data region), free
+ * blocks (f_bavail = f_bfree: nothing is reserved), inodes and free inodes;
+ * f_type is ANK_STATFS_MAGIC ("ANKE"), f_fsid the service's st_dev.
+ * access(2) with the caller's ids (the service's client credentials):
+ * F_OK, or R_OK | W_OK | X_OK; EINVAL for other bits, EACCES, EROFS and
+ * the path's errors. */
+int ank_statfs(const char *path, struct statfs *sf);
+int ank_fstatfs(int fd, struct statfs *sf);
+int ank_access(const char *path, int mode);
+#define ANK_STATFS_MAGIC 0x414E4B45
 
 /* unlink(2), rename(2), link(2), mkdir(2) (umask applied), rmdir(2). */
 int ank_unlink(const char *path);

@@ -65,6 +65,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -2060,6 +2061,98 @@ static void sticky_directory_keeps_other_users_from_removing_entries(void **stat
 }
 
 /*
+ * statfs, access and symbolic links through the ring. access(2) answers are
+ * compared with Linux's on the same files (as this process's user); statfs
+ * must count the blocks a write allocates; a link's target, its lstat and
+ * the file it leads to come back as made.
+ */
+static void statfs_access_and_symlinks_through_libananke(void **state)
+{
+	(void)state;
+	start_service("256M");
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	char dir[] = "/tmp/ank-access-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	static const mode_t modes[] = {0, 0400, 0200, 0100, 0644, 0755, 0711, 0070};
+	static const int asks[] = {F_OK, R_OK, W_OK, X_OK, R_OK | W_OK, R_OK | X_OK, 0x10};
+	unsigned compared = 0;
+	for (unsigned m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		char ap[64], lp[128];
+		snprintf(ap, sizeof(ap), "/acc%u", m);
+		snprintf(lp, sizeof(lp), "%s/acc%u", dir, m);
+		int fa = ank_open(ap, O_CREAT | O_EXCL | O_WRONLY, 0600);
+		int fl = open(lp, O_CREAT | O_EXCL | O_WRONLY, 0600);
+		assert_true(fa >= 0 && fl >= 0);
+		ank_close(fa);
+		close(fl);
+		assert_int_equal(ank_chmod(ap, modes[m]), 0);
+		assert_int_equal(chmod(lp, modes[m]), 0);
+		for (unsigned k = 0; k < sizeof(asks) / sizeof(asks[0]); k++) {
+			errno = 0;
+			int ra = ank_access(ap, asks[k]);
+			int ea = ra < 0 ? errno : 0;
+			errno = 0;
+			int rl = access(lp, asks[k]);
+			int el = rl < 0 ? errno : 0;
+			if (ra != rl || ea != el)
+				printf("access(mode 0%o, 0x%x): ananke %d e%d, linux %d e%d\n",
+				       (unsigned)modes[m], (unsigned)asks[k], ra, ea, rl, el);
+			assert_int_equal(ra, rl);
+			assert_int_equal(ea, el);
+			compared++;
+		}
+	}
+	errno = 0;
+	assert_int_equal(ank_access("/nothing", F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+	printf("%u access answers equal Linux's\n", compared);
+	char cmd[96];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+
+	struct statfs a, b;
+	assert_int_equal(ank_statfs("/", &a), 0);
+	assert_int_equal((unsigned long)a.f_type, (unsigned long)ANK_STATFS_MAGIC);
+	assert_int_equal(a.f_bsize, 4096);
+	assert_int_equal(a.f_namelen, 255);
+	assert_true(a.f_blocks > 0 && a.f_bfree <= a.f_blocks && a.f_ffree <= a.f_files);
+	static uint8_t mib[1 << 20];
+	memset(mib, 7, sizeof(mib));
+	int fd = ank_open("/big", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write(fd, mib, sizeof(mib)), (ssize_t)sizeof(mib));
+	assert_int_equal(ank_fstatfs(fd, &b), 0);
+	assert_true(a.f_bfree - b.f_bfree >= 256); /* 1 MiB of 4 KiB blocks */
+	assert_true(a.f_ffree - b.f_ffree >= 1);
+	errno = 0;
+	assert_int_equal(ank_statfs("/nothing", &b), -1);
+	assert_int_equal(errno, ENOENT);
+
+	assert_int_equal(ank_mkdir("/d", 0755), 0);
+	assert_int_equal(ank_symlink("../big", "/d/l"), 0);
+	char t[64];
+	assert_int_equal(ank_readlink("/d/l", t, sizeof(t)), 6);
+	assert_memory_equal(t, "../big", 6);
+	struct stat st;
+	assert_int_equal(ank_lstat("/d/l", &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(st.st_size, 6);
+	assert_int_equal(ank_stat("/d/l", &st), 0);
+	assert_int_equal(st.st_size, 1 << 20);
+	errno = 0;
+	assert_int_equal(ank_open("/d/l", O_RDONLY | O_NOFOLLOW), -1);
+	assert_int_equal(errno, ELOOP);
+	int lf = ank_open("/d/l", O_RDONLY);
+	assert_true(lf >= 0);
+	assert_int_equal(ank_pread(lf, t, 4, 100), 4);
+	assert_memory_equal(t, "\7\7\7\7", 4);
+	assert_int_equal(ank_close(lf), 0);
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	stop_and_check();
+}
+
+/*
  * rename(2) looks the new name up before it rejects a trailing slash on a
  * non-directory: Linux answers ENAMETOOLONG for a new name of 256 bytes,
  * whatever the slashes. Checked against Linux first.
@@ -2272,6 +2365,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(concurrent_large_writes_on_one_fd_do_not_interleave, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(every_client_the_supervisor_admits_is_served, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(statfs_access_and_symlinks_through_libananke, setup,
 		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

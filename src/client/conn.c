@@ -312,7 +312,8 @@ again:;
 	if (ank_result_sum(res, out, reply_sum) != s->result_sum) {
 		int again = rq->opcode == ANK_OP_PREAD || rq->opcode == ANK_OP_STAT ||
 			    rq->opcode == ANK_OP_FSTAT || rq->opcode == ANK_OP_LSTAT ||
-			    rq->opcode == ANK_OP_READLINK;
+			    rq->opcode == ANK_OP_READLINK || rq->opcode == ANK_OP_STATFS ||
+			    rq->opcode == ANK_OP_FSTATFS || rq->opcode == ANK_OP_ACCESS;
 		if (again && ++attempts < 3) {
 			ank_store_release(&s->state, ANK_SLOT_FREE);
 			goto again;

@@ -20,6 +20,12 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
+
+#ifndef ST_VALID
+#define ST_VALID 0x0020 /* (Linux: f_flags is filled in) */
+#endif
 
 #include "../ipc/ring.h"
 #include "client.h"
@@ -91,8 +97,8 @@ static int fd_op(uint32_t op, int fd, int64_t off)
 #else
 #define IGNORED_LARGEFILE O_LARGEFILE
 #endif
-#define OPEN_IGNORED (O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | IGNORED_LARGEFILE)
-#define OPEN_PASSED (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_DIRECTORY)
+#define OPEN_IGNORED (O_CLOEXEC | O_NONBLOCK | O_NOCTTY | IGNORED_LARGEFILE)
+#define OPEN_PASSED (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_DIRECTORY | O_NOFOLLOW)
 
 ANK_API int ank_open(const char *path, int flags, ...)
 {
@@ -442,6 +448,62 @@ ANK_API int ank_lstat(const char *path, struct stat *st)
 	struct ankc_req rq = { .opcode = ANK_OP_LSTAT, .path = path, .path_len = len,
 			       .fd = -1 };
 	return stat_common(&rq, st);
+}
+
+static int statfs_common(struct ankc_req *rq, struct statfs *sf)
+{
+	struct ank_wire_statfs w;
+	rq->out = &w;
+	int rc = ret0(call1(rq));
+	if (rc == 0) {
+		memset(sf, 0, sizeof(*sf));
+		sf->f_type = ANK_STATFS_MAGIC;
+		sf->f_bsize = (long)w.bsize;
+		sf->f_frsize = (long)w.bsize;
+		sf->f_blocks = (fsblkcnt_t)w.blocks;
+		sf->f_bfree = (fsblkcnt_t)w.bfree;
+		sf->f_bavail = (fsblkcnt_t)w.bfree;
+		sf->f_files = (fsfilcnt_t)w.files;
+		sf->f_ffree = (fsfilcnt_t)w.ffree;
+		sf->f_namelen = (long)w.namelen;
+		sf->f_fsid.__val[0] = ANK_ST_DEV;
+		sf->f_flags = ST_VALID | ((w.flags & ANK_STATFS_RDONLY) ? ST_RDONLY : 0);
+	}
+	return rc;
+}
+
+ANK_API int ank_statfs(const char *path, struct statfs *sf)
+{
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc == 0 && !sf)
+		rc = -EFAULT;
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_STATFS, .path = path, .path_len = len,
+			       .fd = -1 };
+	return statfs_common(&rq, sf);
+}
+
+ANK_API int ank_fstatfs(int fd, struct statfs *sf)
+{
+	if (!sf)
+		return (int)ret(-EFAULT);
+	struct ankc_req rq = { .opcode = ANK_OP_FSTATFS, .fd = fd };
+	return statfs_common(&rq, sf);
+}
+
+ANK_API int ank_access(const char *path, int mode)
+{
+	if (mode & ~(R_OK | W_OK | X_OK))
+		return (int)ret(-EINVAL); /* before the path, as access(2) */
+	size_t len;
+	int rc = ankc_check_path(path, &len);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_ACCESS, .path = path, .path_len = len,
+			       .mode = (uint32_t)mode, .fd = -1 };
+	return ret0(call1(&rq));
 }
 
 ANK_API int ank_fstat(int fd, struct stat *st)

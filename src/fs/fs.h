@@ -128,6 +128,22 @@ int fs_truncate(struct fs_client *c, const char *path, off_t len);
 int fs_stat(struct fs_client *c, const char *path, struct stat *st);
 /* stat, not following a symbolic link at the end of the path. */
 int fs_lstat(struct fs_client *c, const char *path, struct stat *st);
+
+/* statfs(2) of the volume: the data region's blocks and those free, the
+ * inode numbers and those free, 4096-byte blocks, names up to 255 bytes. */
+struct fs_statfs {
+	uint64_t blocks, bfree, files, ffree;
+	uint32_t bsize, namelen;
+	bool read_only;
+};
+/* Of the volume holding path (resolved as stat does) or fd: 0 or -errno. */
+int fs_statfs_path(struct fs_client *c, const char *path, struct fs_statfs *out);
+int fs_statfs_fd(struct fs_client *c, int fd, struct fs_statfs *out);
+/* access(2) with the client's ids: mode F_OK or any of R_OK, W_OK, X_OK
+ * (EINVAL otherwise); root may read and write anything and execute what
+ * has an x bit (or is a directory). 0, -EACCES, -EROFS, or the path's
+ * errors. */
+int fs_access(struct fs_client *c, const char *path, int mode);
 int fs_fstat(struct fs_client *c, int fd, struct stat *st);
 int fs_unlink(struct fs_client *c, const char *path);
 int fs_rename(struct fs_client *c, const char *from, const char *to);

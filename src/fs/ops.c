@@ -619,6 +619,65 @@ int fs_lstat(struct fs_client *c, const char *path, struct stat *st)
 	return rc;
 }
 
+static void fill_statfs(const struct fs *fs, struct fs_statfs *out)
+{
+	*out = (struct fs_statfs){
+		.blocks = fs->sb.block_count - fs->sb.data_start,
+		.bfree = fs->al.free_blocks,
+		.files = fs->sb.inode_count - 1,
+		.ffree = fs->al.free_inodes,
+		.bsize = ANK_BLOCK_SIZE,
+		.namelen = ANK_NAME_MAX,
+		.read_only = fs->read_only,
+	};
+}
+
+int fs_statfs_path(struct fs_client *c, const char *path, struct fs_statfs *out)
+{
+	struct fs *fs = c->fs;
+	struct inode *ip;
+	fs_lock(fs);
+	int rc = namei_lookup(fs, c, path, &ip);
+	if (rc == 0) {
+		fill_statfs(fs, out);
+		inode_put(fs, ip);
+	}
+	fs_unlock(fs);
+	return rc;
+}
+
+int fs_statfs_fd(struct fs_client *c, int fd, struct fs_statfs *out)
+{
+	struct fs *fs = c->fs;
+	fs_lock(fs);
+	struct ofile *of = fd_get(c, fd);
+	if (of)
+		fill_statfs(fs, out);
+	fs_unlock(fs);
+	return of ? 0 : fd_error(c, fd);
+}
+
+int fs_access(struct fs_client *c, const char *path, int mode)
+{
+	struct fs *fs = c->fs;
+	struct inode *ip;
+	if (mode & ~(R_OK | W_OK | X_OK))
+		return -EINVAL; /* before the path, as the syscall checks */
+	fs_lock(fs);
+	int rc = namei_lookup(fs, c, path, &ip);
+	if (rc == 0) {
+		int want = ((mode & R_OK) ? NAMEI_MAY_READ : 0) |
+			   ((mode & W_OK) ? NAMEI_MAY_WRITE : 0) |
+			   ((mode & X_OK) ? NAMEI_MAY_EXEC : 0);
+		rc = namei_permission(c, ip, want);
+		if (rc == 0 && (mode & W_OK) && fs->read_only)
+			rc = -EROFS;
+		inode_put(fs, ip);
+	}
+	fs_unlock(fs);
+	return rc;
+}
+
 int fs_fstat(struct fs_client *c, int fd, struct stat *st)
 {
 	struct fs *fs = c->fs;

@@ -98,7 +98,10 @@ enum ank_opcode {
 	ANK_OP_READLINK = 28, /* path, len = buffer bytes -> the target in data,
 	                         result = its length (no NUL) */
 	ANK_OP_LSTAT = 29,    /* path -> out.st, a final symbolic link not followed */
-	ANK_OP_MAX = 30,
+	ANK_OP_STATFS = 30,   /* path -> out: struct ank_wire_statfs */
+	ANK_OP_FSTATFS = 31,  /* fd -> out: struct ank_wire_statfs */
+	ANK_OP_ACCESS = 32,   /* path, mode = F_OK or R_OK | W_OK | X_OK */
+	ANK_OP_MAX = 33,
 };
 
 /* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths
@@ -135,6 +138,20 @@ struct ank_wire_stat {
 	uint32_t blksize;    /* 76 */
 };
 _Static_assert(sizeof(struct ank_wire_stat) == 80, "wire stat");
+
+/* The answer of STATFS/FSTATFS in the slot's out[] (80 bytes). */
+struct ank_wire_statfs {
+	uint64_t blocks;     /* 0  blocks of the data region */
+	uint64_t bfree;      /* 8  of them free */
+	uint64_t files;      /* 16 inode numbers */
+	uint64_t ffree;      /* 24 of them free */
+	uint32_t bsize;      /* 32 4096 */
+	uint32_t namelen;    /* 36 255 */
+	uint32_t flags;      /* 40 ANK_STATFS_RDONLY */
+	uint32_t zero[9];    /* 44 */
+};
+_Static_assert(sizeof(struct ank_wire_statfs) == 80, "wire statfs");
+#define ANK_STATFS_RDONLY 1u
 
 /* A readdir entry packed in the data buffer: header then name (no NUL),
  * each entry padded to 8 bytes. */

@@ -384,6 +384,28 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		return rq->opcode == ANK_OP_UTIMENS ? fs_setattr_path(c, path, &a)
 						    : fs_setattr_fd(c, rq->fd, &a);
 	}
+	case ANK_OP_STATFS:
+	case ANK_OP_FSTATFS: {
+		struct fs_statfs sf;
+		rc = rq->opcode == ANK_OP_STATFS ? fs_statfs_path(c, path, &sf)
+						 : fs_statfs_fd(c, rq->fd, &sf);
+		if (rc == 0) {
+			_Static_assert(sizeof(struct ank_wire_statfs) == sizeof(*wst),
+				       "statfs travels in out[] as stat does");
+			struct ank_wire_statfs ws = {.blocks = sf.blocks,
+						     .bfree = sf.bfree,
+						     .files = sf.files,
+						     .ffree = sf.ffree,
+						     .bsize = sf.bsize,
+						     .namelen = sf.namelen,
+						     .flags = sf.read_only ? ANK_STATFS_RDONLY : 0};
+			memcpy(wst, &ws, sizeof(ws));
+			*has_st = true;
+		}
+		return rc;
+	}
+	case ANK_OP_ACCESS:
+		return fs_access(c, path, (int)rq->mode);
 	case ANK_OP_SYMLINK:
 		/* the target: 1 to PATH_MAX - 1 bytes, no NUL among them */
 		if (rq->len == 0)

@@ -43,6 +43,9 @@ const struct op_info op_table[] = {
 	OP(ANK_OP_SYMLINK,   "symlink",   1, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
 	OP(ANK_OP_READLINK,  "readlink",  1, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
 	OP(ANK_OP_LSTAT,     "lstat",     1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP(ANK_OP_STATFS,    "statfs",    1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP(ANK_OP_FSTATFS,   "fstatfs",   0, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP(ANK_OP_ACCESS,    "access",    1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
 };
 
 /* A new opcode without its entry here fails the build (an entry missing in
