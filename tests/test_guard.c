@@ -52,13 +52,14 @@ enum target {
 	T_PAGE_KEY,
 	T_BUF_NUMBER,
 	T_INODE_IN_USE,
+	T_INODE_DURING_OP,
 };
 
 static const char *const target_names[] = {
 	"inode size", "inode extent root", "superblock", "free block count", "data page",
 	"directory buffer", "data being written", "inode, fs never idle", "block of a data page",
 	"data page's block", "data page's index", "directory buffer's number",
-	"inode number, in use",
+	"inode number, in use", "inode size, during an operation",
 };
 
 #define FILE_BYTES 20000u
@@ -164,6 +165,18 @@ static int child(enum target t, bool flip)
 				return 15;
 			ip->d.ino ^= 1u << 6;
 			ip->dsealed = false;
+			break;
+		case T_INODE_DURING_OP:
+			/* an operation takes the inode; the flip comes while it
+			 * holds it, after its last legitimate change */
+			if (!ip)
+				return 15;
+			pthread_mutex_lock(&fs->lock);
+			guard_enter(fs);
+			guard_inode_use(fs, ip);
+			ip->d.size ^= 1u << 9;
+			guard_leave(fs);
+			pthread_mutex_unlock(&fs->lock);
 			break;
 		case T_INODE_EXTENT:
 			if (!ip)
@@ -468,6 +481,15 @@ static void aborted_file_system_stops_a_service_process(void **state)
 	}
 }
 
+/* An inode flipped while an operation holds it (unsealed) is caught when
+ * the operation ends: every legitimate change is followed by inode_dirty,
+ * and the image must still be what it was then. */
+static void inode_flipped_during_an_operation_is_never_sealed(void **state)
+{
+	(void)state;
+	one(T_INODE_DURING_OP);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -492,6 +514,7 @@ int main(void)
 		cmocka_unit_test(seal_carried_over_a_write_catches_a_flip_during_it),
 		cmocka_unit_test(inode_damaged_in_use_never_reaches_the_disk),
 		cmocka_unit_test(aborted_file_system_stops_a_service_process),
+		cmocka_unit_test(inode_flipped_during_an_operation_is_never_sealed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,9 @@ void guard_leave(struct fs *fs);
 /* An inode is about to be used, maybe changed: check its seal (unless it
  * is already touched) and put it on the touched list. */
 void guard_inode_use(struct fs *fs, struct inode *ip);
+/* ip's image changed legitimately (inode_dirty): what the end of the
+ * operation will check it against. */
+void guard_inode_changed(struct inode *ip);
 /* The inode is being freed: off the touched list. */
 void guard_inode_forget(struct fs *fs, struct inode *ip);
 
@@ -206,8 +209,10 @@ struct inode {
 	struct dir_index *dix;     /* directories: name index, built on demand */
 	/* guard.c: d is sealed (dsum) between operations; an inode an
 	 * operation takes is checked and put on that thread's touched list,
-	 * and sealed again when the operation ends. */
-	uint32_t dsum;
+	 * and sealed again when the operation ends. dsum_dirty: d's sum when
+	 * it was last marked dirty (or taken): at the operation's end d must
+	 * still match it, every change being followed by inode_dirty. */
+	uint32_t dsum, dsum_dirty;
 	bool dsealed, touched;
 	struct inode *tprev, *tnext;
 	struct inode **thead;      /* the touched list it is on */

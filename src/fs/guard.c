@@ -151,6 +151,11 @@ void guard_leave(struct fs *fs)
 			ip->thead = NULL;
 			ip->touched = false;
 			ip->dsum = dinode_sum(ip);
+			/* Every change is followed by inode_dirty: a change
+			 * after the last one is a stray write, never sealed. */
+			if (ip->dsum != ip->dsum_dirty)
+				guard_fail("inode (changed after its last legitimate change)",
+					   ip->ino, 0);
 			ip->dsealed = true;
 		}
 	}
@@ -170,6 +175,7 @@ void guard_inode_use(struct fs *fs, struct inode *ip)
 	ip->dsealed = false;
 	if (tl_depth == 0)
 		return;
+	ip->dsum_dirty = dinode_sum(ip);
 	ip->touched = true;
 	ip->thead = &tl_touched;
 	ip->tprev = NULL;
@@ -177,6 +183,12 @@ void guard_inode_use(struct fs *fs, struct inode *ip)
 	if (ip->tnext)
 		ip->tnext->tprev = ip;
 	tl_touched = ip;
+}
+
+void guard_inode_changed(struct inode *ip)
+{
+	if (ip->touched)
+		ip->dsum_dirty = dinode_sum(ip);
 }
 
 void guard_inode_forget(struct fs *fs, struct inode *ip)

@@ -199,6 +199,7 @@ void inode_ref(struct inode *ip)
 
 void inode_dirty(struct fs *fs, struct inode *ip)
 {
+	guard_inode_changed(ip);
 	ip->dirty = true;
 	ip->dirty_tid = fs->j.running_tid;
 	if (!ip->on_dirty_list) {
@@ -498,6 +499,7 @@ int inode_flush_dirty(struct fs *fs)
 					guard_fail("inode image, invalid before its commit", ip->ino,
 						   ip->d.ino);
 			}
+			guard_inode_changed(ip); /* (its checksum field) */
 			memcpy(b->data + (ip->ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, &ip->d,
 			       sizeof(ip->d));
 			buf_dirty(fs, b);
