@@ -23,6 +23,9 @@
  * results than ANK_INJ_MAX_WRONG.
  *
  * Environment: ANK_INJ_COUNT (injections, default 300), ANK_INJ_SEED,
+ * ANK_INJ_DRY (set: pick the addresses but flip nothing, a control run),
+ * ANK_INJ_KILL=N (every Nth injection is a SIGABRT of the server instead:
+ * with ANK_INJ_DRY, a control run of crashes alone),
  * ANK_INJ_WINDOW_MS (default 25), ANK_INJ_MAX_WRONG (wrong results allowed
  * before the test fails, default 1: the goal of none is not met yet). Needs root (ptrace access to /proc/PID/mem):
  * skipped otherwise. Prints one line per class and a CSV line
@@ -126,9 +129,18 @@ static int writer(struct shared *sh, uint64_t seed)
 			ssize_t r = ank_pread(fds[k], buf, len, off);
 			if (r < 0)
 				note_fail(sh, "pread"), resync = true;
-			else if (r != (ssize_t)len || memcmp(buf, model[k] + off, len) != 0)
-				note_wrong(sh, "pread %zu at %lld: wrong bytes", len, (long long)off),
-					resync = true;
+			else if (r != (ssize_t)len || memcmp(buf, model[k] + off, len) != 0) {
+				/* where, how many, and what kind (one bit, or other bytes) */
+				size_t first = 0, ndiff = 0;
+				for (size_t i = (size_t)r; i-- > 0;)
+					if (buf[i] != model[k][off + (off_t)i])
+						first = i, ndiff++;
+				note_wrong(sh, "pread %zu at %lld of file %u: %zd bytes, %zu differ from "
+					       "byte %lld (0x%02x, expected 0x%02x)",
+					   len, (long long)off, k, r, ndiff, (long long)(off + (off_t)first),
+					   buf[first], model[k][off + (off_t)first]);
+				resync = true;
+			}
 		} else if (x < 98) {
 			if (ank_fdatasync(fds[k]) < 0)
 				note_fail(sh, "fdatasync");
@@ -350,7 +362,13 @@ static int flip_one(pid_t pid, enum inj_target t, struct oracle_rng *rng, uint64
 	int rc = -1;
 	if (pread(fd, &byte, 1, (off_t)addr) == 1) {
 		byte ^= (uint8_t)(1u << oracle_rng_below(rng, 8));
-		if (pwrite(fd, &byte, 1, (off_t)addr) == 1)
+		/* ANK_INJ_DRY: the same run without the flips (a wrong
+		 * result then is no flip's doing) */
+		const char *kill_every = getenv("ANK_INJ_KILL");
+		static unsigned nth;
+		if (kill_every && ++nth % (unsigned)atoi(kill_every) == 0)
+			rc = kill(pid, SIGABRT); /* a crash at a random moment instead */
+		else if (getenv("ANK_INJ_DRY") || pwrite(fd, &byte, 1, (off_t)addr) == 1)
 			rc = 0;
 	}
 	close(fd);
