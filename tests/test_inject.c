@@ -470,6 +470,16 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 		}
 		printf("\n");
 	}
+	/* what the service did in a round with wrong results (for diagnosis) */
+	if (sum[O_WRONG] > 0) {
+		static const char *const events[] = {"quarantined", "fails its checksum",
+						     "changed while it was copied",
+						     "changed in the ring", "file system aborted",
+						     "run again", "damaged"};
+		for (unsigned k = 0; k < sizeof(events) / sizeof(events[0]); k++)
+			if (svc_log_contains(&g_svc, events[k]))
+				printf("the service log says \"%s\"\n", events[k]);
+	}
 	int stopped = svc_stop(&g_svc);
 	int fsck = stopped == 0 ? svc_fsck(&g_svc) : -1;
 	printf("INJRESULT injections=%u none=%u crash=%u eio=%u wrong=%u hang=%u stop=%d fsck=%d\n",
