@@ -174,7 +174,7 @@ static int metadata_client(struct shared *sh, uint64_t seed)
 	oracle_rng_seed(&rng, seed);
 	bool exists[64] = {false};
 	char a[64], b[64];
-	uint64_t wrong_seen = 0;
+	uint64_t wrong_seen = 0, eio_seen = 0;
 	while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
 		unsigned i = (unsigned)oracle_rng_below(&rng, 64), j = (unsigned)oracle_rng_below(&rng, 64);
 		snprintf(a, sizeof(a), "/m/f%02u", i);
@@ -243,13 +243,20 @@ static int metadata_client(struct shared *sh, uint64_t seed)
 			}
 		}
 		__atomic_fetch_add(&sh->ops, 1, __ATOMIC_RELAXED);
-		/* re-learn the truth after a wrong answer */
+		/* Re-learn the truth after a wrong answer, and after EIO: a call
+		 * that fails with EIO may have run or not (ananke.h), so the
+		 * model cannot tell. A file left without its 8 bytes (its create
+		 * ran, the write did not) is removed. */
 		uint64_t w = __atomic_load_n(&sh->wrong, __ATOMIC_ACQUIRE);
-		for (unsigned k = 0; w != wrong_seen && k < 64; k++) {
+		uint64_t e = __atomic_load_n(&sh->eio, __ATOMIC_ACQUIRE);
+		for (unsigned k = 0; (w != wrong_seen || e != eio_seen) && k < 64; k++) {
 			snprintf(a, sizeof(a), "/m/f%02u", k);
 			exists[k] = ank_stat(a, &st) == 0;
+			if (exists[k] && st.st_size != 8 && ank_unlink(a) == 0)
+				exists[k] = false;
 		}
 		wrong_seen = w;
+		eio_seen = e;
 	}
 	ank_unmount();
 	return 0;
