@@ -335,7 +335,9 @@ again:;
 				n = (size_t)res;
 		}
 		if (res >= 0 && n)
-			memcpy(rq->rdata, data, n);
+			/* (an answer follows the request's paths: a request
+			 * run again after a crash still finds them) */
+			memcpy(rq->rdata, data + rq->path_len + rq->path2_len, n);
 		/* Read bytes are checked once they are in the caller's buffer:
 		 * damage on the way (the server's copy, the shared ring) is
 		 * never returned. A pread or readlink is asked again; a read,

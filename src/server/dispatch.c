@@ -418,7 +418,11 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 			return -EINVAL;
 		return fs_symlink(c, w->target, path);
 	case ANK_OP_READLINK:
-		return fs_readlink(c, path, (char *)data, (size_t)rq->len);
+		/* the answer goes after the path, which a request run again
+		 * after a crash must still find intact */
+		if (paths_total + rq->len > ANK_RING_DATA_PER_SLOT)
+			return -EINVAL;
+		return fs_readlink(c, path, (char *)data + paths_total, (size_t)rq->len);
 	default:
 		return -ENOSYS;
 	}
@@ -483,8 +487,14 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 		memcpy(slot->out, &wst, sizeof(wst));
 	/* The client checks the bytes it copies out against this. */
 	const struct op_info *o = op_info(rq.opcode);
-	if (o && o->data == DATA_OUT && result >= 0 && (uint64_t)result <= rq.len) {
-		uint8_t *data = ank_ring_data(r->map, i);
+	/* An answer's bytes follow the request's paths (validated in
+	 * request_run when the call has paths; none for read and pread). */
+	uint64_t out_off = o && o->npaths >= 1 ? (uint64_t)rq.path_len +
+							 (o->npaths == 2 ? rq.path2_len : 0)
+					     : 0;
+	if (o && o->data == DATA_OUT && result >= 0 && (uint64_t)result <= rq.len &&
+	    out_off + (uint64_t)result <= ANK_RING_DATA_PER_SLOT) {
+		uint8_t *data = ank_ring_data(r->map, i) + out_off;
 		if (__builtin_expect(server_fault_point == SERVER_FAULT_REPLY_DAMAGE, 0) &&
 		    w->read_sum_set && result > 0 && server_fault_due(SERVER_FAULT_REPLY_DAMAGE))
 			data[result / 2] ^= 0x10;
