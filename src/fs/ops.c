@@ -591,12 +591,12 @@ static void fill_stat(const struct inode *ip, struct stat *st)
 	st->st_ctim.tv_nsec = ip->d.ctime_nsec;
 }
 
-int fs_stat(struct fs_client *c, const char *path, struct stat *st)
+static int stat_path(struct fs_client *c, const char *path, bool follow, struct stat *st)
 {
 	struct fs *fs = c->fs;
 	struct inode *ip;
 	fs_lock(fs);
-	int rc = namei_lookup(fs, c, path, &ip);
+	int rc = follow ? namei_lookup(fs, c, path, &ip) : namei_lookup_nofollow(fs, c, path, &ip);
 	if (rc == 0) {
 		fill_stat(ip, st);
 		inode_put(fs, ip);
@@ -605,18 +605,14 @@ int fs_stat(struct fs_client *c, const char *path, struct stat *st)
 	return rc;
 }
 
+int fs_stat(struct fs_client *c, const char *path, struct stat *st)
+{
+	return stat_path(c, path, true, st);
+}
+
 int fs_lstat(struct fs_client *c, const char *path, struct stat *st)
 {
-	struct fs *fs = c->fs;
-	struct inode *ip;
-	fs_lock(fs);
-	int rc = namei_lookup_nofollow(fs, c, path, &ip);
-	if (rc == 0) {
-		fill_stat(ip, st);
-		inode_put(fs, ip);
-	}
-	fs_unlock(fs);
-	return rc;
+	return stat_path(c, path, false, st);
 }
 
 static void fill_statfs(const struct fs *fs, struct fs_statfs *out)
