@@ -2,11 +2,18 @@
  * differ.c - the seeded random differential generator behind differ.h: one
  * sequence of POSIX operations run side by side on two targets (oracle.h),
  * every result compared: return values (for open only success vs errno),
- * errno, bytes read, stat type/permission bits/nlink/size, and the whole
- * directory tree (after every operation that can change the namespace, with
- * file contents every 250 operations and at the end). At the end of a
+ * errno, bytes read (and readlink's bytes), stat type/permission bits/
+ * nlink/size, and the whole directory tree (after every operation that can
+ * change the namespace, with file contents every 250 operations and at the
+ * end; symbolic links by lstat and their targets). At the end of a
  * sequence both sides are remounted and the trees compared again byte for
  * byte.
+ *
+ * Symbolic links get relative targets only, and none may climb above the
+ * root (a libc target's root is an ordinary directory, where ".." leads
+ * out): targets are generated within the link's depth, links that a rename
+ * moved too high are removed by the harness on both sides, and a ".." of a
+ * path is not put where its prefix is the root itself.
  *
  * Thread safety: differ_run() keeps all its state in its own struct, so
  * several threads may run sequences at once on independent targets (each
@@ -75,14 +82,16 @@ enum op {
 	OP_OPEN, OP_CLOSE, OP_READ, OP_WRITE, OP_PREAD, OP_PWRITE, OP_LSEEK, OP_FSYNC,
 	OP_FDATASYNC, OP_FTRUNCATE, OP_TRUNCATE, OP_STAT, OP_FSTAT, OP_UNLINK, OP_RENAME,
 	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
-	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_COUNT
+	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_SYMLINK, OP_READLINK, OP_LSTAT,
+	OP_LCHOWN, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
 	"open", "close", "read", "write", "pread", "pwrite", "lseek", "fsync",
 	"fdatasync", "ftruncate", "truncate", "stat", "fstat", "unlink", "rename",
 	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
-	"chown", "fchown", "utimensat", "futimens",
+	"chown", "fchown", "utimensat", "futimens", "symlink", "readlink", "lstat",
+	"lchown",
 };
 
 /* Relative frequencies. */
@@ -93,7 +102,8 @@ static const unsigned op_weight[OP_COUNT] = {
 	[OP_FSTAT] = 40, [OP_UNLINK] = 40, [OP_RENAME] = 70, [OP_LINK] = 30,
 	[OP_MKDIR] = 60, [OP_RMDIR] = 40, [OP_LISTDIR] = 30, [OP_SYNC] = 4,
 	[OP_REMOUNT] = 2, [OP_CHMOD] = 12, [OP_FCHMOD] = 8, [OP_CHOWN] = 8, [OP_FCHOWN] = 6,
-	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8,
+	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8, [OP_SYMLINK] = 12, [OP_READLINK] = 8,
+	[OP_LSTAT] = 10, [OP_LCHOWN] = 6,
 };
 
 /* Results seen per operation: [op][0] successes, [op][e] errno e. */
@@ -166,10 +176,10 @@ static const char *pp(const char *path)
 static const char *flags_str(int flags, char *buf, size_t len)
 {
 	int acc = flags & O_ACCMODE;
-	snprintf(buf, len, "%s%s%s%s%s%s", acc == O_RDONLY ? "O_RDONLY" : acc == O_WRONLY ? "O_WRONLY" : "O_RDWR",
+	snprintf(buf, len, "%s%s%s%s%s%s%s", acc == O_RDONLY ? "O_RDONLY" : acc == O_WRONLY ? "O_WRONLY" : "O_RDWR",
 	         flags & O_CREAT ? "|O_CREAT" : "", flags & O_EXCL ? "|O_EXCL" : "",
 	         flags & O_TRUNC ? "|O_TRUNC" : "", flags & O_APPEND ? "|O_APPEND" : "",
-	         flags & O_DIRECTORY ? "|O_DIRECTORY" : "");
+	         flags & O_DIRECTORY ? "|O_DIRECTORY" : "", flags & O_NOFOLLOW ? "|O_NOFOLLOW" : "");
 	return buf;
 }
 
@@ -293,23 +303,50 @@ static void pg_split(struct pathgen *g, const char *path)
 	}
 }
 
-enum want { W_ANY, W_FILE, W_DIR, W_NEW };
+enum want { W_ANY, W_FILE, W_DIR, W_NEW, W_LINK };
+
+/* Does a known entry of this type suit the wanted kind of path? A symbolic
+ * link suits a file and a directory (it may lead to either, or nowhere). */
+static bool want_fits(enum want w, unsigned char type)
+{
+	switch (w) {
+	case W_FILE: return type == DT_REG || type == DT_LNK;
+	case W_DIR: return type != DT_REG;
+	case W_LINK: return type == DT_LNK;
+	default: return true;
+	}
+}
 
 /* A known path (from the last tree of side 0) of the wanted type, or NULL. */
 static const char *pick_known(struct differ *d, enum want w)
 {
 	size_t cand = 0;
 	for (size_t i = 1; i < d->known.n; i++)
-		if (w == W_ANY || (w == W_FILE) == (d->known.ents[i].type == DT_REG))
+		if (want_fits(w, d->known.ents[i].type))
 			cand++;
 	if (!cand)
 		return NULL;
 	size_t k = oracle_rng_below(&d->rng, cand);
 	for (size_t i = 1; i < d->known.n; i++)
-		if (w == W_ANY || (w == W_FILE) == (d->known.ents[i].type == DT_REG))
+		if (want_fits(w, d->known.ents[i].type))
 			if (k-- == 0)
 				return d->known.ents[i].path;
 	return NULL;
+}
+
+/* Do the first k components of g name the root directory itself on side 0
+ * (through symbolic links: "/l" with l -> ".")? A ".." there would climb
+ * out of the libc target's root, which the Ananke root does not. */
+static bool prefix_is_root(struct differ *d, const struct pathgen *g, int k)
+{
+	struct pathgen h = *g;
+	char p[PATH_MAX];
+	struct stat sr, sp;
+	h.n = k;
+	pg_join(&h, p, sizeof(p));
+	if (d->t[0]->stat(d->t[0]->ctx, "/", &sr) || d->t[0]->stat(d->t[0]->ctx, p, &sp))
+		return false;
+	return sr.st_dev == sp.st_dev && sr.st_ino == sp.st_ino;
 }
 
 /*
@@ -377,7 +414,10 @@ static void gen_path(struct differ *d, char *out, size_t len, enum want w, bool 
 		int k = 1 + (int)oracle_rng_below(r, (uint64_t)g.n);
 		for (int i = g.n; i > k; i--)
 			memcpy(g.comp[i], g.comp[i - 1], sizeof(g.comp[0]));
-		snprintf(g.comp[k], sizeof(g.comp[0]), "%s", oracle_rng_pct(r, 50) ? "." : "..");
+		bool up = !oracle_rng_pct(r, 50);
+		if (up && prefix_is_root(d, &g, k))
+			up = false; /* ".." above the root: Linux would leave the libc root */
+		snprintf(g.comp[k], sizeof(g.comp[0]), "%s", up ? ".." : ".");
 		g.n++;
 	}
 	pg_join(&g, out, len);
@@ -548,6 +588,43 @@ static off_t slot_size(struct differ *d, int s)
 
 /* ---- tree checks ----------------------------------------------------------------- */
 
+static bool link_climbs(const char *path, const char *t, size_t len);
+static bool check_trees(struct differ *d, bool contents, const char *when);
+
+/*
+ * Symbolic links whose target now climbs above the root (made so, or moved
+ * up by a rename) are removed on both sides before anything follows them:
+ * Linux would resolve them outside the libc target's root. The removal is
+ * compared like an operation; then the trees are checked again.
+ */
+static bool drop_climbing_links(struct differ *d, bool contents, const char *when)
+{
+	char t[PATH_MAX + 1];
+	for (size_t i = 1; i < d->known.n; i++) {
+		const char *path = d->known.ents[i].path;
+		if (d->known.ents[i].type != DT_LNK)
+			continue;
+		ssize_t n = d->t[0]->readlink(d->t[0]->ctx, path, t, sizeof(t));
+		if (n < 0 || !link_climbs(path, t, (size_t)n))
+			continue;
+		describe(d, "unlink(%s) by the harness: its target \"%.*s\" climbs above the root",
+		         pp(path), (int)(n > 200 ? 200 : n), t);
+		int ra = d->t[0]->unlink(d->t[0]->ctx, path);
+		int rb = d->t[1]->unlink(d->t[1]->ctx, path);
+		char x[32], y[32];
+		if (d->verbose)
+			printf("    %s -> %s / %s\n", d->desc, oracle_result_str(ra, x, sizeof(x)),
+			       oracle_result_str(rb, y, sizeof(y)));
+		if (ra || rb) {
+			mismatch(d, "%s: %s, %s: %s", d->t[0]->name, oracle_result_str(ra, x, sizeof(x)),
+			         d->t[1]->name, oracle_result_str(rb, y, sizeof(y)));
+			return false;
+		}
+		return check_trees(d, contents, when);
+	}
+	return true;
+}
+
 static bool check_trees(struct differ *d, bool contents, const char *when)
 {
 	char msg[2048];
@@ -563,7 +640,7 @@ static bool check_trees(struct differ *d, bool contents, const char *when)
 		mismatch(d, "tree walk of %s failed", d->t[0]->name);
 		return false;
 	}
-	return true;
+	return drop_climbing_links(d, contents, when);
 }
 
 static void close_all(struct differ *d, bool check)
@@ -625,6 +702,8 @@ static bool op_open(struct differ *d)
 		flags |= O_TRUNC; /* not with O_RDONLY: unspecified by POSIX */
 	if (oracle_rng_pct(r, 20))
 		flags |= O_APPEND;
+	if (oracle_rng_pct(r, 5))
+		flags |= O_NOFOLLOW; /* ELOOP on a symbolic link at the end */
 	if (oracle_rng_pct(r, 10)) {
 		flags |= O_DIRECTORY;
 		w = W_DIR;
@@ -967,6 +1046,192 @@ static bool op_fstat(struct differ *d)
 	return same(d, OP_FSTAT, ra, rb) && (ra || cmp_stat(d, &sa, &sb));
 }
 
+/* ---- symbolic links ---- */
+
+/* Components of the directory that holds `path`, read lexically. */
+static unsigned parent_depth(const char *path)
+{
+	unsigned n = 0;
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		n++;
+		p += strcspn(p, "/");
+	}
+	return n ? n - 1 : 0;
+}
+
+/*
+ * Does a link at `path` whose target is t[0..len) climb above the root when
+ * it is followed? Linux follows a libc target's ".." out of its root (the
+ * Ananke root is its own parent), so such links are never left in the tree.
+ * Only leading ".." (after "." or nothing) are measured against the link's
+ * depth; a ".." after a name, which depends on where that name leads, and an
+ * absolute target count as climbing.
+ */
+static bool link_climbs(const char *path, const char *t, size_t len)
+{
+	if (len && t[0] == '/')
+		return true;
+	unsigned up = 0;
+	bool named = false;
+	for (size_t i = 0; i < len;) {
+		while (i < len && t[i] == '/')
+			i++;
+		size_t j = i;
+		while (j < len && t[j] != '/')
+			j++;
+		size_t n = j - i;
+		if (n == 2 && t[i] == '.' && t[i + 1] == '.') {
+			if (named)
+				return true;
+			up++;
+		} else if (n && !(n == 1 && t[i] == '.')) {
+			named = true;
+		}
+		i = j;
+	}
+	return up > parent_depth(path);
+}
+
+/* Append s to out (len bytes, o used so far), cut at the end. */
+static void tgt_add(char *out, size_t len, size_t *o, const char *s)
+{
+	size_t n = strlen(s);
+	if (*o + 1 >= len)
+		return;
+	if (n > len - 1 - *o)
+		n = len - 1 - *o;
+	memcpy(out + *o, s, n);
+	*o += n;
+	out[*o] = 0;
+}
+
+/*
+ * A relative target for a new link at `path`: names of the generator's
+ * namespace (existing or not, "nx" never exists), sometimes below "./" or
+ * "../" (never more of those than the link is deep: Linux's ".." would
+ * leave the libc root), sometimes a known entry reached from the link's
+ * directory, with a trailing "/", "." and "..", a too long name, "" and
+ * targets of PATH_MAX - 1 and PATH_MAX bytes. Links to files, to
+ * directories, dangling links, chains and loops all arise.
+ */
+static void gen_link_target(struct differ *d, const char *path, char *out, size_t len)
+{
+	struct oracle_rng *r = &d->rng;
+	unsigned depth = parent_depth(path);
+	unsigned x = (unsigned)oracle_rng_below(r, 1000);
+	size_t o = 0;
+	out[0] = 0;
+	if (x < 10)
+		return; /* "": ENOENT */
+	if (x < 20 && len > PATH_MAX) {
+		/* "./" repeated, then a name: PATH_MAX - 1 bytes (fine) or
+		 * PATH_MAX (ENAMETOOLONG) */
+		size_t want = oracle_rng_pct(r, 50) ? PATH_MAX - 1 : PATH_MAX;
+		while (o + 1 < want)
+			tgt_add(out, len, &o, "./");
+		out[want - 1] = (char)('a' + oracle_rng_below(r, 4));
+		out[want] = 0;
+		return;
+	}
+	if (x < 250) {
+		/* a known entry, from the link's directory */
+		const char *k = pick_known(d, W_ANY);
+		if (k) {
+			for (unsigned i = 0; i < depth; i++)
+				tgt_add(out, len, &o, "../");
+			tgt_add(out, len, &o, k + 1);
+			if (oracle_rng_pct(r, 8))
+				tgt_add(out, len, &o, "/");
+			return;
+		}
+	}
+	if (x < 300) {
+		/* the link's own directory, or one above it */
+		unsigned up = (unsigned)oracle_rng_below(r, (uint64_t)depth + 1);
+		if (!up)
+			tgt_add(out, len, &o, oracle_rng_pct(r, 50) ? "." : "./");
+		for (unsigned i = 0; i < up; i++)
+			tgt_add(out, len, &o, i ? "/.." : "..");
+		return;
+	}
+	if (oracle_rng_pct(r, 15))
+		tgt_add(out, len, &o, "./");
+	if (depth && oracle_rng_pct(r, 35)) {
+		unsigned up = 1 + (unsigned)oracle_rng_below(r, depth);
+		for (unsigned i = 0; i < up; i++)
+			tgt_add(out, len, &o, "../");
+	}
+	unsigned n = 1 + (unsigned)oracle_rng_below(r, 3);
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			tgt_add(out, len, &o, oracle_rng_pct(r, 10) ? "/./" : "/");
+		unsigned y = (unsigned)oracle_rng_below(r, 100);
+		tgt_add(out, len, &o, y < 88 ? names[oracle_rng_below(r, 4)] : y < 94 ? "nx"
+		                      : y < 97 ? long255 : long256);
+	}
+	if (oracle_rng_pct(r, 8))
+		tgt_add(out, len, &o, "/");
+}
+
+static bool op_symlink(struct differ *d)
+{
+	char path[PATH_MAX], target[PATH_MAX + 8];
+	gen_path(d, path, sizeof(path), oracle_rng_pct(&d->rng, 70) ? W_NEW : W_ANY, true, true);
+	gen_link_target(d, path, target, sizeof(target));
+	char pt[700];
+	if (strlen(target) > 300)
+		snprintf(pt, sizeof(pt), "<%zu bytes: \"%.16s...%s\">", strlen(target), target,
+		         target + strlen(target) - 8);
+	else
+		snprintf(pt, sizeof(pt), "%s", pp(target));
+	describe(d, "symlink(%s, %s)", pt, pp(path));
+	int ra = T0->symlink(T0->ctx, target, path);
+	int rb = T1->symlink(T1->ctx, target, path);
+	return same(d, OP_SYMLINK, ra, rb);
+}
+
+static bool op_readlink(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), oracle_rng_pct(r, 75) ? W_LINK : W_ANY, false, true);
+	unsigned x = (unsigned)oracle_rng_below(r, 100);
+	size_t n = x < 3 ? 0 : x < 20 ? (size_t)oracle_rng_range(r, 1, 4)
+	           : x < 45 ? (size_t)oracle_rng_range(r, 1, 64) : x < 90 ? PATH_MAX : MAX_IO;
+	describe(d, "readlink(%s, %zu)", pp(path), n);
+	long ra = T0->readlink(T0->ctx, path, (char *)d->rbuf[0], n);
+	long rb = T1->readlink(T1->ctx, path, (char *)d->rbuf[1], n);
+	return same(d, OP_READLINK, ra, rb) && cmp_data(d, ra);
+}
+
+static bool op_lstat(struct differ *d)
+{
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), oracle_rng_pct(&d->rng, 50) ? W_LINK : W_ANY, false, true);
+	describe(d, "lstat(%s)", pp(path));
+	struct stat sa, sb;
+	int ra = T0->lstat(T0->ctx, path, &sa);
+	int rb = T1->lstat(T1->ctx, path, &sb);
+	return same(d, OP_LSTAT, ra, rb) && (ra || cmp_stat(d, &sa, &sb));
+}
+
+static bool op_lchown(struct differ *d)
+{
+	uid_t u;
+	gid_t g;
+	gen_ids(&d->rng, &u, &g);
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), oracle_rng_pct(&d->rng, 60) ? W_LINK : W_ANY, true, true);
+	describe(d, "lchown(%s, %d, %d)", pp(path), (int)u, (int)g);
+	int ra = T0->lchown(T0->ctx, path, u, g);
+	int rb = T1->lchown(T1->ctx, path, u, g);
+	return same(d, OP_LCHOWN, ra, rb);
+}
+
 static bool op_unlink(struct differ *d)
 {
 	char path[PATH_MAX];
@@ -1085,7 +1350,8 @@ struct mix {
 static const struct mix mixes[] = {
 	{"metadata", {[OP_OPEN] = 140, [OP_CLOSE] = 70, [OP_WRITE] = 15, [OP_PWRITE] = 10,
 		      [OP_CHMOD] = 25, [OP_FCHMOD] = 15, [OP_CHOWN] = 15, [OP_FCHOWN] = 10,
-		      [OP_UTIMENS] = 20, [OP_FUTIMENS] = 15,
+		      [OP_UTIMENS] = 20, [OP_FUTIMENS] = 15, [OP_SYMLINK] = 25, [OP_READLINK] = 15,
+		      [OP_LSTAT] = 20, [OP_LCHOWN] = 10,
 		      [OP_READ] = 10, [OP_STAT] = 60, [OP_FSTAT] = 20, [OP_UNLINK] = 80,
 		      [OP_RENAME] = 110, [OP_LINK] = 60, [OP_MKDIR] = 100, [OP_RMDIR] = 70,
 		      [OP_LISTDIR] = 50, [OP_TRUNCATE] = 10, [OP_FSYNC] = 5, [OP_SYNC] = 2}},
@@ -1179,6 +1445,10 @@ static bool step(struct differ *d)
 	case OP_FCHOWN: ok = op_chown(d, true); ns = true; break;
 	case OP_UTIMENS: ok = op_utimens(d, false); ns = true; break;
 	case OP_FUTIMENS: ok = op_utimens(d, true); ns = true; break;
+	case OP_SYMLINK: ok = op_symlink(d); ns = true; break;
+	case OP_READLINK: ok = op_readlink(d); break;
+	case OP_LSTAT: ok = op_lstat(d); break;
+	case OP_LCHOWN: ok = op_lchown(d); ns = true; break;
 	case OP_COUNT: break;
 	}
 	if (!ok)

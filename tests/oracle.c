@@ -18,8 +18,10 @@
  *   - faulty wrapper: forwards to another target but is wrong on purpose in
  *     one way, so the self-tests can prove the checkers do fail.
  *
- * Also: tree walks and a whole-tree comparison of two targets, and helpers
- * to create, remount and destroy Ananke volumes (image file or RAM device).
+ * Also: tree walks and a whole-tree comparison of two targets (with lstat:
+ * a symbolic link is compared as itself, by its target, and never followed,
+ * so links to directories make no loops), and helpers to create, remount
+ * and destroy Ananke volumes (image file or RAM device).
  *
  * Not here: any workload or assertion; those live in the test_*.c files.
  * With -DORACLE_LIBC_ONLY the Ananke parts are compiled out.
@@ -309,6 +311,41 @@ static int libc_fstat(void *ctx, int fd, struct stat *st)
 	return LIBC_RET(fstat(fd, st));
 }
 
+static int libc_lstat(void *ctx, const char *path, struct stat *st)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return LIBC_RET(lstat(p, st));
+}
+
+static int libc_lchown(void *ctx, const char *path, uid_t uid, gid_t gid)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(lchown(p, uid, gid));
+}
+
+/* The target is stored as given: only relative targets stay inside the
+ * root (the caller makes sure that they do not climb above it). */
+static int libc_symlink(void *ctx, const char *target, const char *path)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(symlink(target, p));
+}
+
+static ssize_t libc_readlink(void *ctx, const char *path, char *buf, size_t n)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	ssize_t got = readlink(p, buf, n);
+	return got < 0 ? -errno : got;
+}
+
 static int libc_unlink(void *ctx, const char *path)
 {
 	if (is_root_path(path))
@@ -401,7 +438,15 @@ static unsigned char mode_to_dt(mode_t m)
 		return DT_REG;
 	if (S_ISDIR(m))
 		return DT_DIR;
+	if (S_ISLNK(m))
+		return DT_LNK;
 	return DT_UNKNOWN;
+}
+
+/* The entry types a listing keeps; anything else is DT_UNKNOWN. */
+static unsigned char dt_kept(unsigned char t)
+{
+	return t == DT_REG || t == DT_DIR || t == DT_LNK ? t : DT_UNKNOWN;
 }
 
 static int libc_list_dir(void *ctx, const char *path, struct oracle_dirlist *out)
@@ -431,8 +476,8 @@ static int libc_list_dir(void *ctx, const char *path, struct oracle_dirlist *out
 			struct stat st;
 			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 				type = mode_to_dt(st.st_mode);
-		} else if (type != DT_REG && type != DT_DIR) {
-			type = DT_UNKNOWN;
+		} else {
+			type = dt_kept(type);
 		}
 		r = oracle_dirlist_add(out, de->d_name, type);
 		if (r)
@@ -499,6 +544,10 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->futimens = libc_futimens;
 	t->stat = libc_stat;
 	t->fstat = libc_fstat;
+	t->lstat = libc_lstat;
+	t->lchown = libc_lchown;
+	t->symlink = libc_symlink;
+	t->readlink = libc_readlink;
 	t->unlink = libc_unlink;
 	t->rename = libc_rename;
 	t->link = libc_link;
@@ -664,6 +713,22 @@ static int fw_fstat(void *ctx, int fd, struct stat *st)
 {
 	return IN(ctx)->fstat(IN(ctx)->ctx, fd, st);
 }
+static int fw_lstat(void *ctx, const char *path, struct stat *st)
+{
+	return IN(ctx)->lstat(IN(ctx)->ctx, path, st);
+}
+static int fw_lchown(void *ctx, const char *path, uid_t uid, gid_t gid)
+{
+	return IN(ctx)->lchown(IN(ctx)->ctx, path, uid, gid);
+}
+static int fw_symlink(void *ctx, const char *target, const char *path)
+{
+	return IN(ctx)->symlink(IN(ctx)->ctx, target, path);
+}
+static ssize_t fw_readlink(void *ctx, const char *path, char *buf, size_t n)
+{
+	return IN(ctx)->readlink(IN(ctx)->ctx, path, buf, n);
+}
 static int fw_unlink(void *ctx, const char *path)
 {
 	return IN(ctx)->unlink(IN(ctx)->ctx, path);
@@ -734,6 +799,10 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->futimens = fw_futimens;
 	t->stat = fw_stat;
 	t->fstat = fw_fstat;
+	t->lstat = fw_lstat;
+	t->lchown = fw_lchown;
+	t->symlink = fw_symlink;
+	t->readlink = fw_readlink;
 	t->unlink = fw_unlink;
 	t->rename = fw_rename;
 	t->link = fw_link;
@@ -881,7 +950,7 @@ static int tree_walk_dir(struct target *t, const char *dir, struct oracle_tree *
 		char p[PATH_MAX];
 		join_path(p, sizeof(p), dir, l.ents[i].name);
 		struct stat st;
-		r = t->stat(t->ctx, p, &st);
+		r = t->lstat(t->ctx, p, &st); /* a symbolic link is an entry, never followed */
 		if (!r)
 			r = tree_add(out, p, &st);
 		if (!r && S_ISDIR(st.st_mode))
@@ -907,7 +976,7 @@ int oracle_tree_walk(struct target *t, struct oracle_tree *out)
 
 static const char *dt_name(unsigned char t)
 {
-	return t == DT_REG ? "file" : t == DT_DIR ? "dir" : "other";
+	return t == DT_REG ? "file" : t == DT_DIR ? "dir" : t == DT_LNK ? "symlink" : "other";
 }
 
 /* Compare the stat fields the core models. */
@@ -941,7 +1010,7 @@ int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size
 		         a->st_mtim.tv_nsec, (long long)b->st_mtim.tv_sec, b->st_mtim.tv_nsec);
 		return 1;
 	}
-	if (S_ISREG(a->st_mode) && a->st_size != b->st_size) {
+	if ((S_ISREG(a->st_mode) || S_ISLNK(a->st_mode)) && a->st_size != b->st_size) {
 		snprintf(msg, len, "size %lld vs %lld", (long long)a->st_size,
 		         (long long)b->st_size);
 		return 1;
@@ -957,7 +1026,8 @@ struct cmp_state {
 	char *msg;
 	size_t msglen;
 	uint8_t *ba, *bb;
-	/* hard-link structure: inode numbers of regular files, per side */
+	/* hard-link structure: inode numbers of regular files and symbolic
+	 * links, per side */
 	ino_t *ia, *ib;
 	char **ipath;
 	size_t ni, capi;
@@ -1010,6 +1080,25 @@ out:
 	if (fb >= 0)
 		b->close(b->ctx, fb);
 	return res;
+}
+
+/* The targets of the symbolic link at path on both sides must be equal. */
+static int cmp_link_target(struct cmp_state *s, const char *path)
+{
+	struct target *a = s->a, *b = s->b;
+	char x[32], y[32];
+	char ta[PATH_MAX + 1], tb[PATH_MAX + 1];
+	ssize_t na = a->readlink(a->ctx, path, ta, sizeof(ta));
+	ssize_t nb = b->readlink(b->ctx, path, tb, sizeof(tb));
+	if (na != nb || (na > 0 && memcmp(ta, tb, (size_t)na))) {
+		ta[na > 0 ? na : 0] = 0;
+		tb[nb > 0 ? nb : 0] = 0;
+		snprintf(s->msg, s->msglen, "readlink(%s): %s %s \"%.200s\", %s %s \"%.200s\"", path,
+		         a->name, oracle_result_str(na, x, sizeof(x)), ta, b->name,
+		         oracle_result_str(nb, y, sizeof(y)), tb);
+		return 1;
+	}
+	return 0;
 }
 
 static int cmp_note_inode(struct cmp_state *s, const char *path, ino_t ia, ino_t ib)
@@ -1086,10 +1175,10 @@ static int cmp_dir(struct cmp_state *s, const char *dir)
 		char p[PATH_MAX];
 		join_path(p, sizeof(p), dir, la.ents[i].name);
 		struct stat sa, sb;
-		ra = a->stat(a->ctx, p, &sa);
-		rb = b->stat(b->ctx, p, &sb);
+		ra = a->lstat(a->ctx, p, &sa); /* symbolic links: never followed */
+		rb = b->lstat(b->ctx, p, &sb);
 		if (ra || rb) {
-			snprintf(s->msg, s->msglen, "stat(%s) of a listed entry: %s %s, %s %s", p,
+			snprintf(s->msg, s->msglen, "lstat(%s) of a listed entry: %s %s, %s %s", p,
 			         a->name, oracle_result_str(ra, x, sizeof(x)), b->name,
 			         oracle_result_str(rb, y, sizeof(y)));
 			res = 1;
@@ -1097,7 +1186,7 @@ static int cmp_dir(struct cmp_state *s, const char *dir)
 		}
 		char d[128];
 		if (oracle_stat_diff(&sa, &sb, d, sizeof(d))) {
-			snprintf(s->msg, s->msglen, "stat(%s): %s (%s vs %s)", p, d, a->name, b->name);
+			snprintf(s->msg, s->msglen, "lstat(%s): %s (%s vs %s)", p, d, a->name, b->name);
 			res = 1;
 			break;
 		}
@@ -1111,6 +1200,10 @@ static int cmp_dir(struct cmp_state *s, const char *dir)
 			res = cmp_note_inode(s, p, sa.st_ino, sb.st_ino);
 			if (!res && s->contents)
 				res = cmp_contents(s, p, sa.st_size);
+		} else if (S_ISLNK(sa.st_mode)) {
+			res = cmp_note_inode(s, p, sa.st_ino, sb.st_ino);
+			if (!res)
+				res = cmp_link_target(s, p);
 		} else if (S_ISDIR(sa.st_mode)) {
 			res = cmp_dir(s, p);
 		}
@@ -1389,6 +1482,24 @@ static int core_fstat(void *ctx, int fd, struct stat *st)
 {
 	return fs_fstat(CL(ctx), fd, st);
 }
+static int core_lstat(void *ctx, const char *path, struct stat *st)
+{
+	return fs_lstat(CL(ctx), path, st);
+}
+static int core_lchown(void *ctx, const char *path, uid_t uid, gid_t gid)
+{
+	struct fs_attr a = core_ids(uid, gid);
+	a.valid |= FS_ATTR_NOFOLLOW;
+	return fs_setattr_path(CL(ctx), path, &a);
+}
+static int core_symlink(void *ctx, const char *target, const char *path)
+{
+	return fs_symlink(CL(ctx), target, path);
+}
+static ssize_t core_readlink(void *ctx, const char *path, char *buf, size_t n)
+{
+	return fs_readlink(CL(ctx), path, buf, n);
+}
 static int core_unlink(void *ctx, const char *path)
 {
 	return fs_unlink(CL(ctx), path);
@@ -1442,10 +1553,7 @@ static int core_list_dir(void *ctx, const char *path, struct oracle_dirlist *out
 			const char *name = ents[i].name;
 			if (!strcmp(name, ".") || !strcmp(name, ".."))
 				continue;
-			unsigned char t = ents[i].type;
-			if (t != DT_REG && t != DT_DIR)
-				t = DT_UNKNOWN;
-			r = oracle_dirlist_add(out, name, t);
+			r = oracle_dirlist_add(out, name, dt_kept(ents[i].type));
 		}
 	}
 	free(ents);
@@ -1531,6 +1639,10 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 	t->futimens = core_futimens;
 	t->stat = core_stat;
 	t->fstat = core_fstat;
+	t->lstat = core_lstat;
+	t->lchown = core_lchown;
+	t->symlink = core_symlink;
+	t->readlink = core_readlink;
 	t->unlink = core_unlink;
 	t->rename = core_rename;
 	t->link = core_link;
@@ -1699,6 +1811,40 @@ static int ankt_fstat(void *ctx, int fd, struct stat *st)
 	return (int)ankt_ret(ank_fstat(fd, st));
 }
 
+static int ankt_lstat(void *ctx, const char *path, struct stat *st)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return (int)ankt_ret(ank_lstat(p, st));
+}
+
+static int ankt_lchown(void *ctx, const char *path, uid_t uid, gid_t gid)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_lchown(p, uid, gid));
+}
+
+/* The target is stored as given, not placed below the prefix: relative
+ * targets resolve from the link's directory, inside the prefix. */
+static int ankt_symlink(void *ctx, const char *target, const char *path)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_symlink(target, p));
+}
+
+static ssize_t ankt_readlink(void *ctx, const char *path, char *buf, size_t n)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	return ankt_ret(ank_readlink(p, buf, n));
+}
+
 static int ankt_unlink(void *ctx, const char *path)
 {
 	if (is_root_path(path))
@@ -1810,10 +1956,7 @@ static int ankt_list_dir(void *ctx, const char *path, struct oracle_dirlist *out
 		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		unsigned char type = de->d_type;
-		if (type != DT_REG && type != DT_DIR)
-			type = DT_UNKNOWN;
-		r = oracle_dirlist_add(out, de->d_name, type);
+		r = oracle_dirlist_add(out, de->d_name, dt_kept(de->d_type));
 		if (r)
 			break;
 	}
@@ -1885,6 +2028,10 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->futimens = ankt_futimens;
 	t->stat = ankt_stat;
 	t->fstat = ankt_fstat;
+	t->lstat = ankt_lstat;
+	t->lchown = ankt_lchown;
+	t->symlink = ankt_symlink;
+	t->readlink = ankt_readlink;
 	t->unlink = ankt_unlink;
 	t->rename = ankt_rename;
 	t->link = ankt_link;

@@ -77,7 +77,7 @@ void oracle_rng_fill(struct oracle_rng *r, void *buf, size_t n);
 
 struct oracle_dirent {
 	char name[256];
-	unsigned char type; /* DT_REG, DT_DIR, or DT_UNKNOWN for anything else */
+	unsigned char type; /* DT_REG, DT_DIR, DT_LNK, or DT_UNKNOWN for anything else */
 };
 
 struct oracle_dirlist {
@@ -116,6 +116,14 @@ struct target {
 	int (*futimens)(void *ctx, int fd, const struct timespec ts[2]);
 	int (*stat)(void *ctx, const char *path, struct stat *st);
 	int (*fstat)(void *ctx, int fd, struct stat *st);
+	/* Symbolic links: lstat(2), lchown(2) (a link at the end of the path is
+	 * not followed), symlink(2) (the target is stored verbatim: relative
+	 * targets resolve inside the target's own tree), readlink(2) (at most n
+	 * bytes, no NUL added: the count). */
+	int (*lstat)(void *ctx, const char *path, struct stat *st);
+	int (*lchown)(void *ctx, const char *path, uid_t uid, gid_t gid);
+	int (*symlink)(void *ctx, const char *target, const char *path);
+	ssize_t (*readlink)(void *ctx, const char *path, char *buf, size_t n);
 	int (*unlink)(void *ctx, const char *path);
 	int (*rename)(void *ctx, const char *from, const char *to);
 	int (*link)(void *ctx, const char *from, const char *to);
@@ -166,7 +174,8 @@ const char *oracle_result_str(long r, char *buf, size_t len);
 int oracle_read_file(struct target *t, const char *path, uint8_t **data, size_t *len);
 
 /* Compare what the core models of two stat results: type (S_IFMT),
- * permission bits (07777), nlink, and the size of regular files. Returns 0
+ * permission bits (07777), nlink, owner, an mtime set long ago, and the
+ * size of regular files and symbolic links (a link's: its target's length). Returns 0
  * when equal, else 1 with the first difference described in msg. */
 int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size_t len);
 
@@ -174,7 +183,7 @@ int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size
 struct oracle_tree_ent {
 	char *path;
 	struct stat st;
-	unsigned char type; /* DT_REG / DT_DIR / DT_UNKNOWN */
+	unsigned char type; /* DT_REG / DT_DIR / DT_LNK / DT_UNKNOWN */
 };
 
 struct oracle_tree {
@@ -183,15 +192,18 @@ struct oracle_tree {
 };
 
 void oracle_tree_free(struct oracle_tree *tr);
-/* Walk everything below "/" (the root itself is entry 0). 0 or -errno. */
+/* Walk everything below "/" (the root itself is entry 0) with lstat:
+ * symbolic links are entries of their own, never followed. 0 or -errno. */
 int oracle_tree_walk(struct target *t, struct oracle_tree *out);
 
 /*
  * Compare the whole trees of two targets: the same names at every level with
- * the same types, and for every entry the same nlink, permission bits
- * (07777), type (S_IFMT), and for regular files the same size; the same
- * hard-link structure (entries sharing an inode on one side share one on the
- * other); with `contents` also every regular file byte for byte.
+ * the same types, and for every entry (lstat: symbolic links are not
+ * followed) the same nlink, permission bits (07777), type (S_IFMT), and for
+ * regular files and symbolic links the same size; for every symbolic link
+ * the same target (readlink); the same hard-link structure (entries sharing
+ * an inode on one side share one on the other); with `contents` also every
+ * regular file byte for byte.
  * Returns 0 when equal, 1 on a difference (described in msg), or a negative
  * errno when a walk failed on both sides the same way.
  */

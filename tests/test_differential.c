@@ -4,8 +4,9 @@
  * libc target (a temporary directory of the machine's file system) and on
  * an Ananke target (one fs_client on a fresh volume in an image file), and
  * every result is compared: return values (for open only success vs errno),
- * errno, bytes read, stat type/permission bits/nlink/size, and the whole
- * directory tree (after every operation that can change the namespace, with
+ * errno, bytes read, stat type/permission bits/nlink/size, readlink's
+ * bytes, and the whole directory tree (symbolic links compared by lstat and
+ * their targets) (after every operation that can change the namespace, with
  * file contents every 250 operations and at the end). At the end of each
  * seed both sides are remounted (Ananke: unmount + mount) and the trees
  * compared again byte for byte. The generator itself is tests/differ.c
@@ -26,7 +27,7 @@
  * when the host agrees) are ext4's, which Ananke follows.
  *
  * Not covered: permissions of non-root users, timestamps, st_blocks,
- * directory sizes, SEEK_DATA/SEEK_HOLE, symlinks, crash consistency; opening
+ * directory sizes, SEEK_DATA/SEEK_HOLE, crash consistency; opening
  * with O_RDONLY|O_TRUNC and O_EXCL without O_CREAT (unspecified by POSIX),
  * lseek on directories (a file-system cookie on Linux).
  *

@@ -163,8 +163,23 @@ static void say(struct transcript *t, const char *fmt, ...)
 	assert_true(t->n < 256);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(t->line[t->n++], sizeof(t->line[0]), fmt, ap);
+	int n = vsnprintf(t->line[t->n++], sizeof(t->line[0]), fmt, ap);
 	va_end(ap);
+	assert_true(n >= 0 && (size_t)n < sizeof(t->line[0])); /* nothing cut off */
+}
+
+/* A path short enough for a transcript line: long ones by their start, end
+ * and length. */
+static const char *shown(const char *path)
+{
+	static char buf[4][80];
+	static unsigned next;
+	size_t n = strlen(path);
+	if (n < 48)
+		return path;
+	char *b = buf[next++ % 4];
+	snprintf(b, sizeof(buf[0]), "%.20s...%s[%zu]", path, path + n - 16, n);
+	return b;
 }
 
 static void say_stat(struct transcript *t, struct side *s, const char *path, bool follow)
@@ -174,10 +189,11 @@ static void say_stat(struct transcript *t, struct side *s, const char *path, boo
 	const char *type = S_ISLNK(st.st_mode) ? "link" : S_ISDIR(st.st_mode) ? "dir"
 							: S_ISREG(st.st_mode) ? "file" : "?";
 	if (r < 0 || S_ISDIR(st.st_mode)) /* (a directory's size is the fs's own) */
-		say(t, "%s %s = %ld %s", follow ? "stat" : "lstat", path, r, r < 0 ? "" : type);
+		say(t, "%s %s = %ld %s", follow ? "stat" : "lstat", shown(path), r,
+		    r < 0 ? "" : type);
 	else
 		say(t, "%s %s = %ld %s size %lld nlink %lu mode %o", follow ? "stat" : "lstat",
-		    path, r, type, (long long)st.st_size, (unsigned long)st.st_nlink,
+		    shown(path), r, type, (long long)st.st_size, (unsigned long)st.st_nlink,
 		    (unsigned)(st.st_mode & 07777));
 }
 
@@ -185,14 +201,14 @@ static void say_readlink(struct transcript *t, struct side *s, const char *path,
 {
 	char out[PATH_MAX + 1];
 	long r = do_readlink(s, path, n, out);
-	say(t, "readlink %s %zu = %ld \"%.60s\"", path, n, r, r >= 0 ? out : "");
+	say(t, "readlink %s %zu = %ld \"%.60s\"", shown(path), n, r, r >= 0 ? out : "");
 }
 
 static void say_open(struct transcript *t, struct side *s, const char *path, int flags)
 {
 	char out[64];
 	long r = do_open_read(s, path, flags, out);
-	say(t, "open %s 0%o = %ld \"%s\"", path, flags, r, r >= 0 ? out : "");
+	say(t, "open %s 0%o = %ld \"%s\"", shown(path), flags, r, r >= 0 ? out : "");
 }
 
 static void make_file(struct side *s, const char *path, const char *bytes)
@@ -296,6 +312,37 @@ static void script(struct side *s, struct transcript *t)
 	say(t, "symlink a*4095 /big = %ld", do_symlink(s, big, "/big"));
 	say_stat(t, s, "/big", false);
 	say_stat(t, s, "/big", true);
+	/* link bodies longer, put together, than a path may be: each is
+	 * walked on its own, as Linux does */
+	static char body[PATH_MAX], path[PATH_MAX];
+	memset(body, 'x', 200);
+	memcpy(body, "self/", 5);
+	body[200] = '\0';
+	say(t, "symlink self/x* /self = %ld", do_symlink(s, body, "/self"));
+	say_stat(t, s, "/self", true);
+	say_stat(t, s, "/self/", false);
+	say_open(t, s, "/self", O_RDONLY);
+	strcpy(body, "d");
+	for (size_t k = 1; k + 2 < PATH_MAX - 10; k += 2)
+		strcat(body, "/.");
+	say(t, "symlink d/./.* /dots = %ld", do_symlink(s, body, "/dots"));
+	strcpy(path, "/dots");
+	for (int k = 0; k < 1000; k++)
+		strcat(path, "/.");
+	strcat(path, "/f");
+	say_stat(t, s, path, true);
+	say_open(t, s, path, O_RDONLY);
+	path[strlen(path) - 1] = 'g';
+	say_open(t, s, path, O_RDWR | O_CREAT);
+	say_stat(t, s, "/d/g", true);
+	strcpy(body, "dots");
+	for (size_t k = 4; k + 2 < PATH_MAX - 10; k += 2)
+		strcat(body, "/.");
+	say(t, "symlink dots/./.* /dots2 = %ld", do_symlink(s, body, "/dots2"));
+	say_stat(t, s, "/dots2/f", true);
+	say_stat(t, s, "/dots2/", true);
+	say_stat(t, s, "/dots2/f/", true);
+	say_open(t, s, "/dots2/nothere", O_RDONLY);
 	/* names: unlink, rename and link act on the link itself */
 	say(t, "link /d/l /d/hl = %ld", do_path(s, "link", "/d/l", "/d/hl", 0));
 	say_stat(t, s, "/d/hl", false);

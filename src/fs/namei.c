@@ -9,6 +9,7 @@
 #include "namei.h"
 
 #include <limits.h>
+#include <stdlib.h>
 
 int namei_permission(const struct fs_client *c, const struct inode *ip, int mask)
 {
@@ -44,33 +45,74 @@ int namei_read_link(struct fs *fs, struct inode *ip, char *buf)
 	return (int)n;
 }
 
-/* Replace the resolved part of nd->buf, which ends where `rest` begins, by
- * the target of link ip: nd->buf becomes target + rest. */
-static int expand_link(struct fs *fs, struct nameidata *nd, struct inode *ip, const char *rest)
+/* The path still to walk: the path itself, and above it the bodies of
+ * the links met on the way, each walked to its end before the rest of the
+ * one below it. Bodies are malloc'ed; the path is nd->buf. */
+struct walkstack {
+	unsigned depth;                        /* segments above the path */
+	bool slash_after;                      /* a "/" follows everything */
+	const char *pos[NAMEI_MAX_LINKS + 2];  /* where each segment resumes */
+	char *body[NAMEI_MAX_LINKS + 2];       /* body[0] is NULL: nd->buf */
+};
+
+static void stack_free(struct walkstack *ws)
+{
+	for (unsigned i = 1; i <= ws->depth; i++)
+		free(ws->body[i]);
+	ws->depth = 0;
+}
+
+/* Push the body of link ip: it is walked next. */
+static int push_link(struct fs *fs, struct nameidata *nd, struct walkstack *ws,
+		     struct inode *ip)
 {
 	if (++nd->links > NAMEI_MAX_LINKS)
 		return -ELOOP;
-	char target[PATH_MAX];
-	int n = namei_read_link(fs, ip, target);
-	if (n < 0)
+	char *body = malloc(PATH_MAX);
+	if (!body)
+		return -ENOMEM;
+	int n = namei_read_link(fs, ip, body);
+	if (n < 0) {
+		free(body);
 		return n;
-	size_t rlen = strlen(rest);
-	if ((size_t)n + rlen >= PATH_MAX)
-		return -ENAMETOOLONG;
-	memmove(nd->buf + n, rest, rlen + 1);
-	memcpy(nd->buf, target, (size_t)n);
+	}
+	ws->depth++;
+	ws->body[ws->depth] = body;
+	ws->pos[ws->depth] = body;
 	return 0;
 }
 
-/* Walk nd->buf from p, starting in `dir` (referenced; released on failure,
- * kept as nd->dir on success), to the parent of its last component. */
+/* Does nothing but slashes remain below the top segment? And does any
+ * slash remain there (a trailing slash on the last component)? */
+static bool rest_below_empty(const struct walkstack *ws, bool *slash)
+{
+	for (unsigned i = ws->depth; i-- > 0;) {
+		for (const char *q = ws->pos[i]; *q; q++) {
+			if (*q != '/')
+				return false;
+			*slash = true;
+		}
+	}
+	return true;
+}
+
+/* Walk the segments of ws, starting in `dir` (referenced; released on
+ * failure, kept as nd->dir on success), to the parent of the last
+ * component, which is copied to nd->buf. ws is freed either way. */
 static int walk(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
-		struct inode *dir, const char *p)
+		struct inode *dir, struct walkstack *ws)
 {
 	int rc;
 	for (;;) {
+		const char *p = ws->pos[ws->depth];
 		while (*p == '/')
 			p++;
+		if (*p == '\0' && ws->depth > 0) {
+			/* this link's body is walked: go on below it */
+			free(ws->body[ws->depth]);
+			ws->depth--;
+			continue;
+		}
 		const char *s = p;
 		while (*p && *p != '/')
 			p++;
@@ -78,16 +120,21 @@ static int walk(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
 		const char *q = p;
 		while (*q == '/')
 			q++;
-		if (*q == '\0') {
+		bool slash = *p == '/' || ws->slash_after;
+		ws->pos[ws->depth] = q;
+		if (*q == '\0' && rest_below_empty(ws, &slash)) {
 			/* last component (possibly empty: the path is "/") */
+			memmove(nd->buf, s, len);
+			nd->buf[len] = '\0';
+			stack_free(ws);
 			nd->dir = dir;
-			nd->name = s;
+			nd->name = nd->buf;
 			nd->len = len;
-			nd->trailing_slash = *p == '/';
+			nd->trailing_slash = slash;
 			nd->dot = 0;
-			if (len == 1 && s[0] == '.')
+			if (len == 1 && nd->buf[0] == '.')
 				nd->dot = NAMEI_DOT;
-			else if (len == 2 && s[0] == '.' && s[1] == '.')
+			else if (len == 2 && nd->buf[0] == '.' && nd->buf[1] == '.')
 				nd->dot = NAMEI_DOTDOT;
 			return 0;
 		}
@@ -112,15 +159,16 @@ static int walk(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
 		if (inode_is_symlink(next)) {
 			/* go on through the link's target, from this directory
 			 * or, for an absolute target, from the root */
-			rc = expand_link(fs, nd, next, p);
+			rc = push_link(fs, nd, ws, next);
 			inode_put(fs, next);
 			if (rc < 0)
 				goto fail;
-			p = nd->buf;
-			if (*p == '/') {
+			if (ws->body[ws->depth][0] == '/') {
 				inode_put(fs, dir);
-				if ((rc = inode_get(fs, ANK_ROOT_INO, &dir)) < 0)
+				if ((rc = inode_get(fs, ANK_ROOT_INO, &dir)) < 0) {
+					stack_free(ws);
 					return rc;
+				}
 			}
 			continue;
 		}
@@ -132,6 +180,7 @@ static int walk(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
 		}
 	}
 fail:
+	stack_free(ws);
 	inode_put(fs, dir);
 	return rc;
 }
@@ -155,7 +204,10 @@ int namei_parent(struct fs *fs, const struct fs_client *c, const char *path,
 	int rc = inode_get(fs, ANK_ROOT_INO, &dir);
 	if (rc < 0)
 		return rc;
-	return walk(fs, c, nd, dir, nd->buf);
+	struct walkstack ws = { .depth = 0, .slash_after = false };
+	ws.body[0] = NULL;
+	ws.pos[0] = nd->buf;
+	return walk(fs, c, nd, dir, &ws);
 }
 
 /* The last component of nd, referenced, without the trailing-slash check. */
@@ -203,17 +255,24 @@ int namei_follow(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
 {
 	struct inode *dir = nd->dir;
 	nd->dir = NULL;
-	int rc = expand_link(fs, nd, ip, nd->trailing_slash ? "/" : "");
+	/* the link's body alone, with the trailing slash nd had */
+	struct walkstack ws = { .depth = 0, .slash_after = nd->trailing_slash };
+	ws.body[0] = NULL;
+	nd->buf[0] = '\0';
+	ws.pos[0] = nd->buf;
+	int rc = push_link(fs, nd, &ws, ip);
 	if (rc < 0) {
 		inode_put(fs, dir);
 		return rc;
 	}
-	if (nd->buf[0] == '/') {
+	if (ws.body[1][0] == '/') {
 		inode_put(fs, dir);
-		if ((rc = inode_get(fs, ANK_ROOT_INO, &dir)) < 0)
+		if ((rc = inode_get(fs, ANK_ROOT_INO, &dir)) < 0) {
+			stack_free(&ws);
 			return rc;
+		}
 	}
-	return walk(fs, c, nd, dir, nd->buf);
+	return walk(fs, c, nd, dir, &ws);
 }
 
 int namei_last_follow(struct fs *fs, const struct fs_client *c, struct nameidata *nd,

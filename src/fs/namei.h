@@ -21,12 +21,12 @@ enum { NAMEI_NORMAL = 0, NAMEI_DOT = 1, NAMEI_DOTDOT = 2 };
 struct nameidata {
 	struct inode *dir;     /* referenced parent directory (NULL after a
 	                          failed namei_last_follow) */
-	const char *name;      /* last component inside buf, not NUL-ended */
+	const char *name;      /* last component, in buf (NUL-ended) */
 	size_t len;            /* 0: the path names the root itself */
 	bool trailing_slash;
 	int dot;               /* NAMEI_DOT / NAMEI_DOTDOT for "." / ".." */
 	unsigned links;        /* symbolic links followed so far */
-	char buf[PATH_MAX];    /* the path, with the links followed expanded */
+	char buf[PATH_MAX];    /* the path; at the end, its last component */
 };
 
 /* 0 or -EACCES: may the client access ip with the NAMEI_MAY_* mask? */
