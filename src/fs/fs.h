@@ -28,6 +28,7 @@
 #ifndef ANK_FS_H
 #define ANK_FS_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -100,6 +101,27 @@ struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid);
 void fs_client_free(struct fs_client *c);
 
 /* ---- operations ---------------------------------------------------------- */
+/* Where a relative path starts (the *at calls): the root (FS_AT_ROOT; a
+ * client has no working directory of its own, so AT_FDCWD means the root
+ * too), a directory the client has open (fs_at_fd), or a directory by inode
+ * number (fs_at_ino: how the replay of a logged *at call and the FUSE front
+ * door address it). An absolute path starts at the root whatever `at`
+ * says. For a relative path: a bad fd is -EBADF (-EIO when stale), an fd or
+ * inode that is no directory -ENOTDIR, an inode number not in use -ESTALE. */
+struct fs_at {
+	int fd;       /* the client's fd, or AT_FDCWD */
+	uint64_t ino; /* a directory's inode number; 0: fd says */
+};
+#define FS_AT_ROOT ((struct fs_at){.fd = AT_FDCWD, .ino = 0})
+static inline struct fs_at fs_at_fd(int fd)
+{
+	return (struct fs_at){.fd = fd, .ino = 0};
+}
+static inline struct fs_at fs_at_ino(uint64_t ino)
+{
+	return (struct fs_at){.fd = AT_FDCWD, .ino = ino};
+}
+
 
 int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode);
 int fs_close(struct fs_client *c, int fd);
@@ -159,6 +181,30 @@ ssize_t fs_readlink(struct fs_client *c, const char *path, char *buf, size_t n);
 int fs_rmdir(struct fs_client *c, const char *path);
 int fs_sync(struct fs *fs);
 
+/* The *at calls: a relative path starts at `at` (struct fs_at above),
+ * otherwise each is the call without "at" (fs_openat: fs_open, ...).
+ * Flags as Linux takes them, others -EINVAL: fs_fstatat and fs_faccessat
+ * AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH (an empty path names `at` itself;
+ * fs_faccessat also AT_EACCESS, the same ids here); fs_unlinkat
+ * AT_REMOVEDIR (rmdir); fs_linkat AT_SYMLINK_FOLLOW (a symbolic link `from`
+ * is followed) and AT_EMPTY_PATH; fs_renameat2 RENAME_NOREPLACE (-EEXIST
+ * when `to` exists) and RENAME_EXCHANGE (both names must exist: each then
+ * names the other's inode), not both. fs_truncateat is truncate(2) from
+ * `at` (no syscall has that form). */
+int fs_openat(struct fs_client *c, struct fs_at at, const char *path, int flags, mode_t mode);
+int fs_mkdirat(struct fs_client *c, struct fs_at at, const char *path, mode_t mode);
+int fs_symlinkat(struct fs_client *c, const char *target, struct fs_at at, const char *path);
+ssize_t fs_readlinkat(struct fs_client *c, struct fs_at at, const char *path, char *buf, size_t n);
+int fs_fstatat(struct fs_client *c, struct fs_at at, const char *path, struct stat *st,
+	       int flags);
+int fs_faccessat(struct fs_client *c, struct fs_at at, const char *path, int mode, int flags);
+int fs_unlinkat(struct fs_client *c, struct fs_at at, const char *path, int flags);
+int fs_linkat(struct fs_client *c, struct fs_at from_at, const char *from, struct fs_at to_at,
+	      const char *to, int flags);
+int fs_renameat2(struct fs_client *c, struct fs_at from_at, const char *from, struct fs_at to_at,
+		 const char *to, unsigned flags);
+int fs_truncateat(struct fs_client *c, struct fs_at at, const char *path, off_t len);
+
 /* Attributes (chmod, chown, utimensat), as Linux gives them. `valid` says
  * which fields apply. FS_ATTR_MODE: the permission bits (07777) change;
  * only the owner or root may, and a caller outside the file's group who is
@@ -194,6 +240,7 @@ struct fs_attr {
 };
 int fs_setattr(struct fs_client *c, uint64_t ino, const struct fs_attr *a);
 int fs_setattr_path(struct fs_client *c, const char *path, const struct fs_attr *a);
+int fs_setattrat(struct fs_client *c, struct fs_at at, const char *path, const struct fs_attr *a);
 int fs_setattr_fd(struct fs_client *c, int fd, const struct fs_attr *a);
 
 /* Directory reading through an fd opened with fs_open(path, O_RDONLY |

@@ -185,7 +185,44 @@ fail:
 	return rc;
 }
 
-int namei_parent(struct fs *fs, const struct fs_client *c, const char *path,
+/* The inode `at` names (fs.h's struct fs_at), referenced. */
+int namei_start(struct fs *fs, struct fs_client *c, struct fs_at at, struct inode **out)
+{
+	if (at.ino) {
+		if (at.ino >= fs->sb.inode_count)
+			return -ESTALE;
+		struct inode *cached = inode_cached(fs, at.ino);
+		if (cached ? cached->d.mode == 0 : alloc_inode_state(fs, at.ino) != INO_ALLOCATED)
+			return -ESTALE;
+		int rc = inode_get(fs, at.ino, out);
+		if (rc < 0)
+			return rc;
+	} else if (at.fd == AT_FDCWD) {
+		return inode_get(fs, ANK_ROOT_INO, out);
+	} else {
+		struct ofile *of = fd_get(c, at.fd);
+		if (!of)
+			return fd_error(c, at.fd);
+		inode_ref(of->ip);
+		*out = of->ip;
+	}
+	return 0;
+}
+
+/* The directory a relative path starts from, referenced. */
+static int start_dir(struct fs *fs, struct fs_client *c, struct fs_at at, struct inode **out)
+{
+	int rc = namei_start(fs, c, at, out);
+	if (rc < 0)
+		return rc;
+	if (!inode_is_dir(*out)) {
+		inode_put(fs, *out);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+int namei_parent(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
 		 struct nameidata *nd)
 {
 	nd->dir = NULL;
@@ -201,7 +238,7 @@ int namei_parent(struct fs *fs, const struct fs_client *c, const char *path,
 		return -ENAMETOOLONG;
 	memcpy(nd->buf, path, plen + 1);
 	struct inode *dir;
-	int rc = inode_get(fs, ANK_ROOT_INO, &dir);
+	int rc = path[0] == '/' ? inode_get(fs, ANK_ROOT_INO, &dir) : start_dir(fs, c, at, &dir);
 	if (rc < 0)
 		return rc;
 	struct walkstack ws = { .depth = 0, .slash_after = false };
@@ -298,11 +335,11 @@ int namei_last_follow(struct fs *fs, const struct fs_client *c, struct nameidata
 	}
 }
 
-static int lookup(struct fs *fs, const struct fs_client *c, const char *path, bool follow,
-		  struct inode **out)
+static int lookup(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
+		  bool follow, struct inode **out)
 {
 	struct nameidata nd;
-	int rc = namei_parent(fs, c, path, &nd);
+	int rc = namei_parent(fs, c, at, path, &nd);
 	if (rc < 0)
 		return rc;
 	rc = follow ? namei_last_follow(fs, c, &nd, out) : namei_last(fs, c, &nd, out);
@@ -310,13 +347,14 @@ static int lookup(struct fs *fs, const struct fs_client *c, const char *path, bo
 	return rc;
 }
 
-int namei_lookup(struct fs *fs, const struct fs_client *c, const char *path, struct inode **out)
+int namei_lookup(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
+		 struct inode **out)
 {
-	return lookup(fs, c, path, true, out);
+	return lookup(fs, c, at, path, true, out);
 }
 
-int namei_lookup_nofollow(struct fs *fs, const struct fs_client *c, const char *path,
+int namei_lookup_nofollow(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
 			  struct inode **out)
 {
-	return lookup(fs, c, path, false, out);
+	return lookup(fs, c, at, path, false, out);
 }

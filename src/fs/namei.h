@@ -32,10 +32,14 @@ struct nameidata {
 /* 0 or -EACCES: may the client access ip with the NAMEI_MAY_* mask? */
 int namei_permission(const struct fs_client *c, const struct inode *ip, int mask);
 /* Resolve every component but the last, following symbolic links on the
- * way. On success nd->dir is referenced (release with inode_put). -ENOENT,
- * -ENOTDIR, -ENAMETOOLONG, -EACCES, -ELOOP. */
-int namei_parent(struct fs *fs, const struct fs_client *c, const char *path,
+ * way, a relative path from `at` (fs.h). On success nd->dir is referenced
+ * (release with inode_put). -ENOENT, -ENOTDIR, -ENAMETOOLONG, -EACCES,
+ * -ELOOP, and at's errors (-EBADF, -EIO, -ESTALE). */
+int namei_parent(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
 		 struct nameidata *nd);
+/* The inode `at` names (the root for FS_AT_ROOT; any type), referenced:
+ * what an empty path with AT_EMPTY_PATH means. */
+int namei_start(struct fs *fs, struct fs_client *c, struct fs_at at, struct inode **out);
 /* Resolve the last component of nd, not following a symbolic link there
  * (unless a trailing slash follows it, as in Linux): *out referenced. */
 int namei_last(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
@@ -54,8 +58,9 @@ int namei_follow(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
  * length, or -errno. */
 int namei_read_link(struct fs *fs, struct inode *ip, char *buf);
 /* Resolve a whole path, following a symbolic link at its end or not. */
-int namei_lookup(struct fs *fs, const struct fs_client *c, const char *path, struct inode **out);
-int namei_lookup_nofollow(struct fs *fs, const struct fs_client *c, const char *path,
+int namei_lookup(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
+		 struct inode **out);
+int namei_lookup_nofollow(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
 			  struct inode **out);
 
 #endif

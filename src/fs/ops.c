@@ -76,8 +76,8 @@ static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata 
 
 /* fs_open and its explicit-identity forms: the fd goes where `where` says
  * (FD_EXACT: number fd), a created file gets number want_ino (0: any). */
-static int do_open(struct fs_client *c, const char *path, int flags, mode_t mode,
-		   enum fd_want where, int fd, uint64_t want_ino)
+static int do_open(struct fs_client *c, struct fs_at at, const char *path, int flags,
+		   mode_t mode, enum fd_want where, int fd, uint64_t want_ino)
 {
 	struct fs *fs = c->fs;
 	struct nameidata nd;
@@ -103,7 +103,7 @@ static int do_open(struct fs_client *c, const char *path, int flags, mode_t mode
 	 * fs_op_begin), so the number stays free. */
 	if (where == FD_EXACT && (rc = fd_reserve(c, fd)) < 0)
 		goto out_unlock;
-	rc = namei_parent(fs, c, path, &nd);
+	rc = namei_parent(fs, c, at, path, &nd);
 	if (rc < 0)
 		goto out_unlock;
 	if (flags & O_CREAT) {
@@ -245,21 +245,32 @@ out_unlock:
 
 int fs_open(struct fs_client *c, const char *path, int flags, mode_t mode)
 {
-	return do_open(c, path, flags, mode, FD_LOWEST, -1, 0);
+	return do_open(c, FS_AT_ROOT, path, flags, mode, FD_LOWEST, -1, 0);
+}
+
+int fs_openat(struct fs_client *c, struct fs_at at, const char *path, int flags, mode_t mode)
+{
+	return do_open(c, at, path, flags, mode, FD_LOWEST, -1, 0);
 }
 
 int fs_open_at(struct fs_client *c, const char *path, int flags, mode_t mode, int fd)
 {
-	return do_open(c, path, flags, mode, FD_EXACT, fd, 0);
+	return do_open(c, FS_AT_ROOT, path, flags, mode, FD_EXACT, fd, 0);
+}
+
+int fs_createat_ino(struct fs_client *c, struct fs_at at, const char *path, int flags,
+		    mode_t mode, uint64_t ino, int fd)
+{
+	if (ino == 0)
+		return -EINVAL; /* 0 would mean "any number" below */
+	return do_open(c, at, path, flags | O_CREAT | O_EXCL, mode, fd < 0 ? FD_NONE : FD_EXACT,
+		       fd, ino);
 }
 
 int fs_create_ino(struct fs_client *c, const char *path, int flags, mode_t mode, uint64_t ino,
 		  int fd)
 {
-	if (ino == 0)
-		return -EINVAL; /* 0 would mean "any number" below */
-	return do_open(c, path, flags | O_CREAT | O_EXCL, mode, fd < 0 ? FD_NONE : FD_EXACT, fd,
-		       ino);
+	return fs_createat_ino(c, FS_AT_ROOT, path, flags, mode, ino, fd);
 }
 
 int fs_close(struct fs_client *c, int fd)
@@ -551,12 +562,17 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 
 int fs_truncate(struct fs_client *c, const char *path, off_t len)
 {
+	return fs_truncateat(c, FS_AT_ROOT, path, len);
+}
+
+int fs_truncateat(struct fs_client *c, struct fs_at at, const char *path, off_t len)
+{
 	struct fs *fs = c->fs;
 	struct inode *ip;
 	if (len < 0)
 		return -EINVAL; /* before the path, as the syscall checks */
 	fs_lock(fs);
-	int rc = namei_lookup(fs, c, path, &ip);
+	int rc = namei_lookup(fs, c, at, path, &ip);
 	if (rc == 0) {
 		if (inode_is_dir(ip))
 			rc = -EISDIR;
@@ -591,12 +607,27 @@ static void fill_stat(const struct inode *ip, struct stat *st)
 	st->st_ctim.tv_nsec = ip->d.ctime_nsec;
 }
 
-static int stat_path(struct fs_client *c, const char *path, bool follow, struct stat *st)
+/* The inode a path names from `at`: an empty path with AT_EMPTY_PATH is
+ * at itself; AT_SYMLINK_NOFOLLOW: a symbolic link at the end is not
+ * followed. Under the lock. */
+static int lookup_at(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
+		     int flags, struct inode **ip)
+{
+	if ((flags & AT_EMPTY_PATH) && path && path[0] == '\0')
+		return namei_start(fs, c, at, ip);
+	return (flags & AT_SYMLINK_NOFOLLOW) ? namei_lookup_nofollow(fs, c, at, path, ip)
+					     : namei_lookup(fs, c, at, path, ip);
+}
+
+int fs_fstatat(struct fs_client *c, struct fs_at at, const char *path, struct stat *st,
+	       int flags)
 {
 	struct fs *fs = c->fs;
 	struct inode *ip;
+	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT))
+		return -EINVAL;
 	fs_lock(fs);
-	int rc = follow ? namei_lookup(fs, c, path, &ip) : namei_lookup_nofollow(fs, c, path, &ip);
+	int rc = lookup_at(fs, c, at, path, flags, &ip);
 	if (rc == 0) {
 		fill_stat(ip, st);
 		inode_put(fs, ip);
@@ -607,12 +638,12 @@ static int stat_path(struct fs_client *c, const char *path, bool follow, struct 
 
 int fs_stat(struct fs_client *c, const char *path, struct stat *st)
 {
-	return stat_path(c, path, true, st);
+	return fs_fstatat(c, FS_AT_ROOT, path, st, 0);
 }
 
 int fs_lstat(struct fs_client *c, const char *path, struct stat *st)
 {
-	return stat_path(c, path, false, st);
+	return fs_fstatat(c, FS_AT_ROOT, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 static void fill_statfs(const struct fs *fs, struct fs_statfs *out)
@@ -633,7 +664,7 @@ int fs_statfs_path(struct fs_client *c, const char *path, struct fs_statfs *out)
 	struct fs *fs = c->fs;
 	struct inode *ip;
 	fs_lock(fs);
-	int rc = namei_lookup(fs, c, path, &ip);
+	int rc = namei_lookup(fs, c, FS_AT_ROOT, path, &ip);
 	if (rc == 0) {
 		fill_statfs(fs, out);
 		inode_put(fs, ip);
@@ -655,12 +686,19 @@ int fs_statfs_fd(struct fs_client *c, int fd, struct fs_statfs *out)
 
 int fs_access(struct fs_client *c, const char *path, int mode)
 {
+	return fs_faccessat(c, FS_AT_ROOT, path, mode, 0);
+}
+
+int fs_faccessat(struct fs_client *c, struct fs_at at, const char *path, int mode, int flags)
+{
 	struct fs *fs = c->fs;
 	struct inode *ip;
 	if (mode & ~(R_OK | W_OK | X_OK))
 		return -EINVAL; /* before the path, as the syscall checks */
+	if (flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
 	fs_lock(fs);
-	int rc = namei_lookup(fs, c, path, &ip);
+	int rc = lookup_at(fs, c, at, path, flags, &ip);
 	if (rc == 0) {
 		int want = ((mode & R_OK) ? NAMEI_MAY_READ : 0) |
 			   ((mode & W_OK) ? NAMEI_MAY_WRITE : 0) |
@@ -687,11 +725,17 @@ int fs_fstat(struct fs_client *c, int fd, struct stat *st)
 
 int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t *parent_ino)
 {
+	return fs_lookupat_ino(c, FS_AT_ROOT, path, ino, parent_ino);
+}
+
+int fs_lookupat_ino(struct fs_client *c, struct fs_at at, const char *path, uint64_t *ino,
+		    uint64_t *parent_ino)
+{
 	struct fs *fs = c->fs;
 	struct nameidata nd;
 	struct inode *ip;
 	fs_lock(fs);
-	int rc = namei_parent(fs, c, path, &nd);
+	int rc = namei_parent(fs, c, at, path, &nd);
 	if (rc == 0) {
 		rc = namei_last_follow(fs, c, &nd, &ip);
 		if (rc == 0) {
@@ -799,11 +843,16 @@ int fs_setattr(struct fs_client *c, uint64_t ino, const struct fs_attr *a)
 
 int fs_setattr_path(struct fs_client *c, const char *path, const struct fs_attr *a)
 {
+	return fs_setattrat(c, FS_AT_ROOT, path, a);
+}
+
+int fs_setattrat(struct fs_client *c, struct fs_at at, const char *path, const struct fs_attr *a)
+{
 	struct fs *fs = c->fs;
 	struct inode *ip;
 	fs_lock(fs);
-	int rc = (a->valid & FS_ATTR_NOFOLLOW) ? namei_lookup_nofollow(fs, c, path, &ip)
-					     : namei_lookup(fs, c, path, &ip);
+	int rc = (a->valid & FS_ATTR_NOFOLLOW) ? namei_lookup_nofollow(fs, c, at, path, &ip)
+					     : namei_lookup(fs, c, at, path, &ip);
 	if (rc == 0) {
 		rc = setattr_inode(fs, c, ip, a);
 		inode_put(fs, ip);
@@ -856,24 +905,24 @@ static void drop_link(struct fs *fs, struct inode *ip)
 /* Start a modifying operation on a path: take the lock, commit first if the
  * running transaction is due (fs_op_begin), resolve every component but the
  * last. On error nothing is held and the lock is released. */
-static int path_op_begin(struct fs *fs, struct fs_client *c, const char *path,
+static int path_op_begin(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
 			 struct nameidata *nd)
 {
 	fs_lock(fs);
 	int rc = fs_op_begin(fs);
 	if (rc == 0)
-		rc = namei_parent(fs, c, path, nd);
+		rc = namei_parent(fs, c, at, path, nd);
 	if (rc < 0)
 		fs_unlock(fs);
 	return rc;
 }
 
-int fs_unlink(struct fs_client *c, const char *path)
+static int do_unlink(struct fs_client *c, struct fs_at at, const char *path)
 {
 	struct fs *fs = c->fs;
 	struct nameidata nd;
 	struct inode *ip;
-	int rc = path_op_begin(fs, c, path, &nd);
+	int rc = path_op_begin(fs, c, at, path, &nd);
 	if (rc < 0)
 		return rc;
 	if (nd.len == 0 || nd.dot) {
@@ -905,13 +954,14 @@ out_nd:
 	return rc;
 }
 
-static int do_mkdir(struct fs_client *c, const char *path, mode_t mode, uint64_t want_ino)
+static int do_mkdir(struct fs_client *c, struct fs_at at, const char *path, mode_t mode,
+		    uint64_t want_ino)
 {
 	struct fs *fs = c->fs;
 	struct nameidata nd;
 	if (want_ino && (want_ino <= ANK_ROOT_INO || want_ino >= fs->sb.inode_count))
 		return -EINVAL;
-	int rc = path_op_begin(fs, c, path, &nd);
+	int rc = path_op_begin(fs, c, at, path, &nd);
 	if (rc < 0)
 		return rc;
 	uint64_t ino;
@@ -935,7 +985,7 @@ static int do_mkdir(struct fs_client *c, const char *path, mode_t mode, uint64_t
 	return rc;
 }
 
-static int do_symlink(struct fs_client *c, const char *target, const char *path,
+static int do_symlink(struct fs_client *c, const char *target, struct fs_at at, const char *path,
 		      uint64_t want_ino)
 {
 	struct fs *fs = c->fs;
@@ -947,7 +997,7 @@ static int do_symlink(struct fs_client *c, const char *target, const char *path,
 		return -ENAMETOOLONG;
 	if (want_ino && (want_ino <= ANK_ROOT_INO || want_ino >= fs->sb.inode_count))
 		return -EINVAL;
-	int rc = path_op_begin(fs, c, path, &nd);
+	int rc = path_op_begin(fs, c, at, path, &nd);
 	if (rc < 0)
 		return rc;
 	uint64_t ino;
@@ -987,22 +1037,38 @@ static int do_symlink(struct fs_client *c, const char *target, const char *path,
 
 int fs_symlink(struct fs_client *c, const char *target, const char *path)
 {
-	return do_symlink(c, target, path, 0);
+	return do_symlink(c, target, FS_AT_ROOT, path, 0);
+}
+
+int fs_symlinkat(struct fs_client *c, const char *target, struct fs_at at, const char *path)
+{
+	return do_symlink(c, target, at, path, 0);
 }
 
 int fs_symlink_ino(struct fs_client *c, const char *target, const char *path, uint64_t ino)
 {
-	return ino == 0 ? -EINVAL : do_symlink(c, target, path, ino);
+	return fs_symlinkat_ino(c, target, FS_AT_ROOT, path, ino);
+}
+
+int fs_symlinkat_ino(struct fs_client *c, const char *target, struct fs_at at, const char *path,
+		     uint64_t ino)
+{
+	return ino == 0 ? -EINVAL : do_symlink(c, target, at, path, ino);
 }
 
 ssize_t fs_readlink(struct fs_client *c, const char *path, char *buf, size_t n)
+{
+	return fs_readlinkat(c, FS_AT_ROOT, path, buf, n);
+}
+
+ssize_t fs_readlinkat(struct fs_client *c, struct fs_at at, const char *path, char *buf, size_t n)
 {
 	struct fs *fs = c->fs;
 	struct inode *ip;
 	if (n == 0 || n > SSIZE_MAX)
 		return -EINVAL;
 	fs_lock(fs);
-	ssize_t rc = namei_lookup_nofollow(fs, c, path, &ip);
+	ssize_t rc = namei_lookup_nofollow(fs, c, at, path, &ip);
 	if (rc == 0) {
 		char target[PATH_MAX];
 		if (!inode_is_symlink(ip))
@@ -1019,20 +1085,31 @@ ssize_t fs_readlink(struct fs_client *c, const char *path, char *buf, size_t n)
 
 int fs_mkdir(struct fs_client *c, const char *path, mode_t mode)
 {
-	return do_mkdir(c, path, mode, 0);
+	return do_mkdir(c, FS_AT_ROOT, path, mode, 0);
+}
+
+int fs_mkdirat(struct fs_client *c, struct fs_at at, const char *path, mode_t mode)
+{
+	return do_mkdir(c, at, path, mode, 0);
 }
 
 int fs_mkdir_ino(struct fs_client *c, const char *path, mode_t mode, uint64_t ino)
 {
-	return ino == 0 ? -EINVAL : do_mkdir(c, path, mode, ino);
+	return fs_mkdirat_ino(c, FS_AT_ROOT, path, mode, ino);
 }
 
-int fs_rmdir(struct fs_client *c, const char *path)
+int fs_mkdirat_ino(struct fs_client *c, struct fs_at at, const char *path, mode_t mode,
+		   uint64_t ino)
+{
+	return ino == 0 ? -EINVAL : do_mkdir(c, at, path, mode, ino);
+}
+
+static int do_rmdir(struct fs_client *c, struct fs_at at, const char *path)
 {
 	struct fs *fs = c->fs;
 	struct nameidata nd;
 	struct inode *ip;
-	int rc = path_op_begin(fs, c, path, &nd);
+	int rc = path_op_begin(fs, c, at, path, &nd);
 	if (rc < 0)
 		return rc;
 	if (nd.len == 0) {
@@ -1075,21 +1152,49 @@ out_nd:
 	return rc;
 }
 
+int fs_unlink(struct fs_client *c, const char *path)
+{
+	return do_unlink(c, FS_AT_ROOT, path);
+}
+
+int fs_rmdir(struct fs_client *c, const char *path)
+{
+	return do_rmdir(c, FS_AT_ROOT, path);
+}
+
+int fs_unlinkat(struct fs_client *c, struct fs_at at, const char *path, int flags)
+{
+	if (flags & ~AT_REMOVEDIR)
+		return -EINVAL;
+	return (flags & AT_REMOVEDIR) ? do_rmdir(c, at, path) : do_unlink(c, at, path);
+}
+
 int fs_link(struct fs_client *c, const char *from, const char *to)
+{
+	return fs_linkat(c, FS_AT_ROOT, from, FS_AT_ROOT, to, 0);
+}
+
+int fs_linkat(struct fs_client *c, struct fs_at from_at, const char *from, struct fs_at to_at,
+	      const char *to, int flags)
 {
 	struct fs *fs = c->fs;
 	struct nameidata nd;
 	struct inode *ip;
+	if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
 	fs_lock(fs);
 	int rc = fs_op_begin(fs);
 	if (rc < 0)
 		goto out_unlock;
-	rc = namei_lookup_nofollow(fs, c, from, &ip); /* link(2) links a symlink itself */
+	/* link(2) links a symbolic link itself, unless AT_SYMLINK_FOLLOW */
+	rc = lookup_at(fs, c, from_at, from,
+		       (flags & AT_EMPTY_PATH) | ((flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW),
+		       &ip);
 	if (rc < 0)
 		goto out_unlock;
 	/* As in Linux, the new name is resolved and checked before the kind of
 	 * the source is (EEXIST and ENOENT come before EPERM). */
-	rc = namei_parent(fs, c, to, &nd);
+	rc = namei_parent(fs, c, to_at, to, &nd);
 	if (rc < 0)
 		goto out_ip;
 	uint64_t ino;
@@ -1147,17 +1252,67 @@ static int is_within(struct fs *fs, struct inode *dir, uint64_t top)
 
 int fs_rename(struct fs_client *c, const char *from, const char *to)
 {
+	return fs_renameat2(c, FS_AT_ROOT, from, FS_AT_ROOT, to, 0);
+}
+
+/* RENAME_EXCHANGE of src (a's entry) and dst (b's): each name then holds
+ * the other inode; directories change parents. Permissions are checked. */
+static int exchange(struct fs *fs, struct fs_client *c, struct nameidata *a,
+		    struct nameidata *b, struct inode *src, struct inode *dst)
+{
+	int rc = may_delete(c, a->dir, src);
+	if (rc == 0)
+		rc = may_delete(c, b->dir, dst);
+	if (rc < 0)
+		return rc;
+	rc = dir_replace(fs, b->dir, b->name, b->len, src->ino, ank_mode_to_ft(src->d.mode));
+	if (rc < 0)
+		return rc;
+	rc = dir_replace(fs, a->dir, a->name, a->len, dst->ino, ank_mode_to_ft(dst->d.mode));
+	if (rc < 0) {
+		fs_abort(fs, rc); /* one name changed already: never commit that */
+		return rc;
+	}
+	if (a->dir != b->dir) {
+		if (inode_is_dir(src)) {
+			src->d.parent = b->dir->ino;
+			a->dir->d.nlink--;
+			b->dir->d.nlink++;
+		}
+		if (inode_is_dir(dst)) {
+			dst->d.parent = a->dir->ino;
+			b->dir->d.nlink--;
+			a->dir->d.nlink++;
+		}
+	}
+	inode_touch(src, false, true);
+	inode_dirty(fs, src);
+	inode_touch(dst, false, true);
+	inode_dirty(fs, dst);
+	inode_touch(a->dir, true, true);
+	inode_dirty(fs, a->dir);
+	inode_touch(b->dir, true, true);
+	inode_dirty(fs, b->dir);
+	return 0;
+}
+
+int fs_renameat2(struct fs_client *c, struct fs_at from_at, const char *from, struct fs_at to_at,
+		 const char *to, unsigned flags)
+{
 	struct fs *fs = c->fs;
 	struct nameidata a, b;
 	struct inode *src = NULL, *dst = NULL;
+	if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
+	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
+		return -EINVAL; /* (RENAME_WHITEOUT is not supported) */
 	fs_lock(fs);
 	int rc = fs_op_begin(fs);
 	if (rc < 0)
 		goto out_unlock;
-	rc = namei_parent(fs, c, from, &a);
+	rc = namei_parent(fs, c, from_at, from, &a);
 	if (rc < 0)
 		goto out_unlock;
-	rc = namei_parent(fs, c, to, &b);
+	rc = namei_parent(fs, c, to_at, to, &b);
 	if (rc < 0)
 		goto out_a;
 	if (a.len == 0 || a.dot || b.len == 0 || b.dot) {
@@ -1181,8 +1336,22 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 	} else if (rc != -ENOENT) {
 		goto out_src;
 	}
-	/* Linux looks both names up before it checks trailing slashes. */
-	if (!src_dir && (a_slash || b_slash)) {
+	/* Linux looks both names up, then checks the flags, then trailing
+	 * slashes. */
+	if ((flags & RENAME_NOREPLACE) && dst) {
+		rc = -EEXIST;
+		goto out_dst;
+	}
+	bool swap = flags & RENAME_EXCHANGE;
+	if (swap && !dst) {
+		rc = -ENOENT;
+		goto out_dst;
+	}
+	if (swap && !inode_is_dir(dst) && b_slash) {
+		rc = -ENOTDIR;
+		goto out_dst;
+	}
+	if (!src_dir && (a_slash || (!swap && b_slash))) {
 		rc = -ENOTDIR;
 		goto out_dst;
 	}
@@ -1195,6 +1364,14 @@ int fs_rename(struct fs_client *c, const char *from, const char *to)
 	}
 	if (dst && dst->ino == src->ino) {
 		rc = 0; /* same file: nothing to do */
+		goto out_dst;
+	}
+	if (swap) {
+		/* neither may be an ancestor of the other's new parent */
+		if (inode_is_dir(dst) && (rc = is_within(fs, a.dir, dst->ino)) != 0)
+			rc = rc > 0 ? -EINVAL : rc;
+		else
+			rc = exchange(fs, c, &a, &b, src, dst);
 		goto out_dst;
 	}
 	if (dst) {

@@ -94,6 +94,14 @@ int fs_create_ino(struct fs_client *c, const char *path, int flags, mode_t mode,
 int fs_mkdir_ino(struct fs_client *c, const char *path, mode_t mode, uint64_t ino);
 /* fs_symlink, the link's inode being number ino (as fs_mkdir_ino). */
 int fs_symlink_ino(struct fs_client *c, const char *target, const char *path, uint64_t ino);
+/* The same, a relative path starting at `at` (fs.h: the replay of a logged
+ * *at call, by the directory's inode number). */
+int fs_createat_ino(struct fs_client *c, struct fs_at at, const char *path, int flags,
+		    mode_t mode, uint64_t ino, int fd);
+int fs_mkdirat_ino(struct fs_client *c, struct fs_at at, const char *path, mode_t mode,
+		   uint64_t ino);
+int fs_symlinkat_ino(struct fs_client *c, const char *target, struct fs_at at, const char *path,
+		     uint64_t ino);
 
 /* Open inode `ino` itself (not a path) at fd number `fd`: reopens a file
  * whose name may have changed or gone (an unlinked file that was open at the
@@ -127,6 +135,8 @@ int fs_inode_of_fd(struct fs_client *c, int fd, uint64_t *ino);
  * root itself, for a path whose last component is "." or ".." the named
  * directory's parent. Either pointer may be NULL. */
 int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t *parent_ino);
+int fs_lookupat_ino(struct fs_client *c, struct fs_at at, const char *path, uint64_t *ino,
+		    uint64_t *parent_ino);
 
 /* ---- durability tracking ------------------------------------------------------
  *
