@@ -76,9 +76,9 @@ int ank_truncate(const char *path, off_t len);
  * only; a caller outside the file's group loses S_ISGID. chown(2) /
  * fchown(2) / lchown(2) (-1 leaves an id as it is): root gives files away,
  * an owner may change the group to his own; a non-directory loses S_ISUID,
- * and S_ISGID when the group may execute. utimensat(2) with an absolute
- * path (dirfd plays no part; a NULL path means the file dirfd refers to)
- * and futimens(2): UTIME_NOW, UTIME_OMIT, times NULL for both now; flags 0
+ * and S_ISGID when the group may execute. utimensat(2) (a relative path
+ * from dirfd, as the *at calls below; a NULL path means the file dirfd
+ * refers to) and futimens(2): UTIME_NOW, UTIME_OMIT, times NULL for both now; flags 0
  * or AT_SYMLINK_NOFOLLOW. Every change sets ctime. EPERM, EACCES, EINVAL,
  * EBADF, ENOENT, ENOTDIR, ENAMETOOLONG. */
 int ank_chmod(const char *path, mode_t mode);
@@ -125,6 +125,33 @@ int ank_rmdir(const char *path);
  * EINVAL (readlink of no link), ENAMETOOLONG, EACCES, ELOOP. */
 int ank_symlink(const char *target, const char *linkpath);
 ssize_t ank_readlink(const char *path, char *buf, size_t bufsiz);
+
+/* The *at calls: a relative path starts at directory fd dirfd (AT_FDCWD:
+ * the root, which is every client's working directory here); an absolute
+ * path ignores it; a relative path with a bad dirfd is EBADF, with a file's
+ * ENOTDIR. Flags as Linux takes them (others: EINVAL): fstatat
+ * AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH (an empty path names dirfd itself),
+ * AT_NO_AUTOMOUNT (nothing to do); faccessat AT_EACCESS (the same ids
+ * here), AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH; unlinkat AT_REMOVEDIR;
+ * linkat AT_SYMLINK_FOLLOW, AT_EMPTY_PATH; fchownat AT_SYMLINK_NOFOLLOW,
+ * AT_EMPTY_PATH; fchmodat AT_SYMLINK_NOFOLLOW (a symbolic link: ENOTSUP,
+ * as Linux). renameat2: RENAME_NOREPLACE (EEXIST when `to` exists),
+ * RENAME_EXCHANGE (both must exist; they swap), not both;
+ * RENAME_WHITEOUT is EINVAL. A call logged and replayed after a crash
+ * starts at the same directory, by its inode, even if dirfd was closed
+ * meanwhile. */
+int ank_openat(int dirfd, const char *path, int flags, ...);
+int ank_mkdirat(int dirfd, const char *path, mode_t mode);
+int ank_unlinkat(int dirfd, const char *path, int flags);
+int ank_renameat(int fromfd, const char *from, int tofd, const char *to);
+int ank_renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned int flags);
+int ank_linkat(int fromfd, const char *from, int tofd, const char *to, int flags);
+int ank_symlinkat(const char *target, int dirfd, const char *linkpath);
+ssize_t ank_readlinkat(int dirfd, const char *path, char *buf, size_t bufsiz);
+int ank_fstatat(int dirfd, const char *path, struct stat *st, int flags);
+int ank_faccessat(int dirfd, const char *path, int mode, int flags);
+int ank_fchmodat(int dirfd, const char *path, mode_t mode, int flags);
+int ank_fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags);
 
 /* opendir(3) / readdir(3) / closedir(3). readdir returns NULL at the end
  * (errno unchanged) or on error (errno set). The dirent is valid until the

@@ -83,7 +83,8 @@ enum op {
 	OP_FDATASYNC, OP_FTRUNCATE, OP_TRUNCATE, OP_STAT, OP_FSTAT, OP_UNLINK, OP_RENAME,
 	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
 	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_SYMLINK, OP_READLINK, OP_LSTAT,
-	OP_LCHOWN, OP_COUNT
+	OP_LCHOWN, OP_OPENAT, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FSTATAT,
+	OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -91,7 +92,7 @@ static const char *const op_names[OP_COUNT] = {
 	"fdatasync", "ftruncate", "truncate", "stat", "fstat", "unlink", "rename",
 	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
 	"chown", "fchown", "utimensat", "futimens", "symlink", "readlink", "lstat",
-	"lchown",
+	"lchown", "openat", "mkdirat", "unlinkat", "renameat2", "linkat", "fstatat",
 };
 
 /* Relative frequencies. */
@@ -103,7 +104,8 @@ static const unsigned op_weight[OP_COUNT] = {
 	[OP_MKDIR] = 60, [OP_RMDIR] = 40, [OP_LISTDIR] = 30, [OP_SYNC] = 4,
 	[OP_REMOUNT] = 2, [OP_CHMOD] = 12, [OP_FCHMOD] = 8, [OP_CHOWN] = 8, [OP_FCHOWN] = 6,
 	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8, [OP_SYMLINK] = 12, [OP_READLINK] = 8,
-	[OP_LSTAT] = 10, [OP_LCHOWN] = 6,
+	[OP_LSTAT] = 10, [OP_LCHOWN] = 6, [OP_OPENAT] = 40, [OP_MKDIRAT] = 15, [OP_UNLINKAT] = 15,
+	[OP_RENAMEAT2] = 25, [OP_LINKAT] = 8, [OP_FSTATAT] = 15,
 };
 
 /* Results seen per operation: [op][0] successes, [op][e] errno e. */
@@ -519,12 +521,14 @@ static mode_t gen_mode(struct oracle_rng *r, bool dir)
 
 /* Pick a slot for an fd operation: mostly an open one, sometimes a closed
  * one (EBADF on both sides through a fixed invalid fd number). */
-enum pref { P_ANY, P_READ, P_WRITE };
+enum pref { P_ANY, P_READ, P_WRITE, P_DIR };
 
 static bool slot_fits(const struct slot *s, enum pref p)
 {
 	if (!s->open)
 		return false;
+	if (p == P_DIR)
+		return s->is_dir;
 	if (p == P_READ)
 		return !s->is_dir && (s->flags & O_ACCMODE) != O_WRONLY;
 	if (p == P_WRITE)
@@ -678,6 +682,8 @@ static bool do_remount(struct differ *d, const char *when)
 #define T0 (d->t[0])
 #define T1 (d->t[1])
 
+static bool adopt_open(struct differ *d, enum op op, int s, int flags, int ra, int rb);
+
 static bool op_open(struct differ *d)
 {
 	struct oracle_rng *r = &d->rng;
@@ -725,7 +731,14 @@ static bool op_open(struct differ *d)
 	         (unsigned)mode, s);
 	int ra = T0->open(T0->ctx, path, flags, mode);
 	int rb = T1->open(T1->ctx, path, flags, mode);
-	if (!same_fd(d, OP_OPEN, ra, rb)) {
+	return adopt_open(d, OP_OPEN, s, flags, ra, rb);
+}
+
+/* The results of an open on both sides: the same, and on success the two
+ * fds fill slot s after an fstat of each agrees. */
+static bool adopt_open(struct differ *d, enum op op, int s, int flags, int ra, int rb)
+{
+	if (!same_fd(d, op, ra, rb)) {
 		if (ra >= 0)
 			T0->close(T0->ctx, ra);
 		if (rb >= 0)
@@ -1342,6 +1355,137 @@ static bool op_sync(struct differ *d)
 	return same(d, OP_SYNC, ra, rb);
 }
 
+/* ---- the *at calls ---- */
+
+/* A path relative to a directory fd: one or two names of the tree's
+ * alphabet (so it often meets existing entries), never ".." (the Linux
+ * side would climb out of its tree from its root's fd); sometimes "./"
+ * first, a trailing slash, an empty path (ENOENT) or a 256-byte name. */
+static void gen_rel(struct differ *d, char *out, size_t len)
+{
+	struct oracle_rng *r = &d->rng;
+	out[0] = '\0';
+	if (oracle_rng_pct(r, 2))
+		return;
+	size_t o = 0;
+	if (oracle_rng_pct(r, 8))
+		o += (size_t)snprintf(out + o, len - o, "./");
+	unsigned n = 1 + (unsigned)oracle_rng_below(r, 2);
+	for (unsigned i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? "/" : "",
+				      oracle_rng_pct(r, 1) ? long256 : names[oracle_rng_below(r, 4)]);
+	if (oracle_rng_pct(r, 4) && o + 1 < len)
+		strcat(out, "/");
+}
+
+/* A directory fd for an *at call: mostly an open directory, sometimes a
+ * file's fd (ENOTDIR) or none (EBADF). */
+static int pick_dir_slot(struct differ *d)
+{
+	return pick_slot_pref(d, P_DIR);
+}
+
+static bool op_openat(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = -1;
+	for (int i = 0; i < NSLOTS; i++)
+		if (!d->slots[i].open) {
+			s = i;
+			break;
+		}
+	if (s < 0)
+		return true;
+	static const int flag_set[] = {
+		O_RDONLY | O_DIRECTORY, O_RDONLY | O_DIRECTORY, O_RDONLY, O_WRONLY | O_CREAT,
+		O_RDWR | O_CREAT | O_EXCL, O_WRONLY | O_TRUNC, O_RDWR | O_APPEND, O_RDONLY | O_NOFOLLOW,
+	};
+	int flags = flag_set[oracle_rng_below(r, sizeof(flag_set) / sizeof(flag_set[0]))];
+	int at = pick_dir_slot(d);
+	char path[PATH_MAX], sbuf[64], fb[96];
+	gen_rel(d, path, sizeof(path));
+	mode_t mode = gen_mode(r, false);
+	describe(d, "openat(%s, %s, %s, 0%03o) -> slot%d", slot_str(d, at, sbuf, sizeof(sbuf)),
+		 pp(path), flags_str(flags, fb, sizeof(fb)), (unsigned)mode, s);
+	int ra = T0->openat(T0->ctx, slot_fd(d, at, 0), path, flags, mode);
+	int rb = T1->openat(T1->ctx, slot_fd(d, at, 1), path, flags, mode);
+	return adopt_open(d, OP_OPENAT, s, flags, ra, rb);
+}
+
+static bool op_mkdirat(struct differ *d)
+{
+	int at = pick_dir_slot(d);
+	char path[PATH_MAX], sbuf[64];
+	gen_rel(d, path, sizeof(path));
+	mode_t mode = gen_mode(&d->rng, true);
+	describe(d, "mkdirat(%s, %s, 0%03o)", slot_str(d, at, sbuf, sizeof(sbuf)), pp(path),
+		 (unsigned)mode);
+	int ra = T0->mkdirat(T0->ctx, slot_fd(d, at, 0), path, mode);
+	int rb = T1->mkdirat(T1->ctx, slot_fd(d, at, 1), path, mode);
+	return same(d, OP_MKDIRAT, ra, rb);
+}
+
+static bool op_unlinkat(struct differ *d)
+{
+	int at = pick_dir_slot(d);
+	char path[PATH_MAX], sbuf[64];
+	gen_rel(d, path, sizeof(path));
+	int flags = oracle_rng_pct(&d->rng, 30) ? AT_REMOVEDIR : 0;
+	describe(d, "unlinkat(%s, %s, %s)", slot_str(d, at, sbuf, sizeof(sbuf)), pp(path),
+		 flags ? "AT_REMOVEDIR" : "0");
+	int ra = T0->unlinkat(T0->ctx, slot_fd(d, at, 0), path, flags);
+	int rb = T1->unlinkat(T1->ctx, slot_fd(d, at, 1), path, flags);
+	return same(d, OP_UNLINKAT, ra, rb);
+}
+
+static bool op_renameat2(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int a = pick_dir_slot(d), b = oracle_rng_pct(r, 50) ? a : pick_dir_slot(d);
+	char from[PATH_MAX], to[PATH_MAX], sa[64], sb[64], pf[700];
+	gen_rel(d, from, sizeof(from));
+	gen_rel(d, to, sizeof(to));
+	unsigned x = (unsigned)oracle_rng_below(r, 100);
+	unsigned flags = x < 60 ? 0 : x < 80 ? RENAME_NOREPLACE : RENAME_EXCHANGE;
+	snprintf(pf, sizeof(pf), "%s", pp(from));
+	describe(d, "renameat2(%s, %s, %s, %s, %s)", slot_str(d, a, sa, sizeof(sa)), pf,
+		 slot_str(d, b, sb, sizeof(sb)), pp(to),
+		 flags == RENAME_NOREPLACE ? "NOREPLACE" : flags ? "EXCHANGE" : "0");
+	int ra = T0->renameat2(T0->ctx, slot_fd(d, a, 0), from, slot_fd(d, b, 0), to, flags);
+	int rb = T1->renameat2(T1->ctx, slot_fd(d, a, 1), from, slot_fd(d, b, 1), to, flags);
+	return same(d, OP_RENAMEAT2, ra, rb);
+}
+
+static bool op_linkat(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int a = pick_dir_slot(d), b = oracle_rng_pct(r, 50) ? a : pick_dir_slot(d);
+	char from[PATH_MAX], to[PATH_MAX], sa[64], sb[64], pf[700];
+	gen_rel(d, from, sizeof(from));
+	gen_rel(d, to, sizeof(to));
+	int flags = oracle_rng_pct(r, 30) ? AT_SYMLINK_FOLLOW : 0;
+	snprintf(pf, sizeof(pf), "%s", pp(from));
+	describe(d, "linkat(%s, %s, %s, %s, %s)", slot_str(d, a, sa, sizeof(sa)), pf,
+		 slot_str(d, b, sb, sizeof(sb)), pp(to), flags ? "AT_SYMLINK_FOLLOW" : "0");
+	int ra = T0->linkat(T0->ctx, slot_fd(d, a, 0), from, slot_fd(d, b, 0), to, flags);
+	int rb = T1->linkat(T1->ctx, slot_fd(d, a, 1), from, slot_fd(d, b, 1), to, flags);
+	return same(d, OP_LINKAT, ra, rb);
+}
+
+static bool op_fstatat(struct differ *d)
+{
+	int at = pick_dir_slot(d);
+	char path[PATH_MAX], sbuf[64];
+	gen_rel(d, path, sizeof(path));
+	int flags = oracle_rng_pct(&d->rng, 30) ? AT_SYMLINK_NOFOLLOW : 0;
+	describe(d, "fstatat(%s, %s, %s)", slot_str(d, at, sbuf, sizeof(sbuf)), pp(path),
+		 flags ? "AT_SYMLINK_NOFOLLOW" : "0");
+	struct stat sa, sb;
+	int ra = T0->fstatat(T0->ctx, slot_fd(d, at, 0), path, &sa, flags);
+	int rb = T1->fstatat(T1->ctx, slot_fd(d, at, 1), path, &sb, flags);
+	return same(d, OP_FSTATAT, ra, rb) && (ra || cmp_stat(d, &sa, &sb));
+}
+
 /* Workload mixes: relative frequencies that replace op_weight (differ.h). */
 struct mix {
 	const char *name;
@@ -1351,7 +1495,8 @@ static const struct mix mixes[] = {
 	{"metadata", {[OP_OPEN] = 140, [OP_CLOSE] = 70, [OP_WRITE] = 15, [OP_PWRITE] = 10,
 		      [OP_CHMOD] = 25, [OP_FCHMOD] = 15, [OP_CHOWN] = 15, [OP_FCHOWN] = 10,
 		      [OP_UTIMENS] = 20, [OP_FUTIMENS] = 15, [OP_SYMLINK] = 25, [OP_READLINK] = 15,
-		      [OP_LSTAT] = 20, [OP_LCHOWN] = 10,
+		      [OP_LSTAT] = 20, [OP_LCHOWN] = 10, [OP_OPENAT] = 60, [OP_MKDIRAT] = 30,
+		      [OP_UNLINKAT] = 30, [OP_RENAMEAT2] = 50, [OP_LINKAT] = 15, [OP_FSTATAT] = 20,
 		      [OP_READ] = 10, [OP_STAT] = 60, [OP_FSTAT] = 20, [OP_UNLINK] = 80,
 		      [OP_RENAME] = 110, [OP_LINK] = 60, [OP_MKDIR] = 100, [OP_RMDIR] = 70,
 		      [OP_LISTDIR] = 50, [OP_TRUNCATE] = 10, [OP_FSYNC] = 5, [OP_SYNC] = 2}},
@@ -1367,7 +1512,8 @@ static const struct mix mixes[] = {
 		      [OP_UNLINK] = 30, [OP_RENAME] = 30, [OP_MKDIR] = 20, [OP_LISTDIR] = 10}},
 	{"rename_unlink", {[OP_OPEN] = 120, [OP_CLOSE] = 40, [OP_WRITE] = 40, [OP_READ] = 20,
 			   [OP_UNLINK] = 150, [OP_RENAME] = 200, [OP_LINK] = 80, [OP_MKDIR] = 50,
-			   [OP_RMDIR] = 40, [OP_STAT] = 30, [OP_LISTDIR] = 20, [OP_FSTAT] = 20}},
+			   [OP_RMDIR] = 40, [OP_STAT] = 30, [OP_LISTDIR] = 20, [OP_FSTAT] = 20,
+			   [OP_OPENAT] = 40, [OP_UNLINKAT] = 40, [OP_RENAMEAT2] = 60, [OP_LINKAT] = 20}},
 };
 
 const unsigned *differ_weights;
@@ -1414,7 +1560,7 @@ static bool step(struct differ *d)
 {
 	enum op op = pick_op(d);
 	d->hist[d->opno % HISTORY][0] = 0;
-	if (op == OP_OPEN && all_slots_busy(d))
+	if ((op == OP_OPEN || op == OP_OPENAT) && all_slots_busy(d))
 		op = OP_CLOSE;
 	bool ok = true, ns = false;
 	switch (op) {
@@ -1449,6 +1595,12 @@ static bool step(struct differ *d)
 	case OP_READLINK: ok = op_readlink(d); break;
 	case OP_LSTAT: ok = op_lstat(d); break;
 	case OP_LCHOWN: ok = op_lchown(d); ns = true; break;
+	case OP_OPENAT: ok = op_openat(d); ns = true; break;
+	case OP_MKDIRAT: ok = op_mkdirat(d); ns = true; break;
+	case OP_UNLINKAT: ok = op_unlinkat(d); ns = true; break;
+	case OP_RENAMEAT2: ok = op_renameat2(d); ns = true; break;
+	case OP_LINKAT: ok = op_linkat(d); ns = true; break;
+	case OP_FSTATAT: ok = op_fstatat(d); break;
 	case OP_COUNT: break;
 	}
 	if (!ok)

@@ -410,6 +410,69 @@ static int libc_link(void *ctx, const char *from, const char *to)
 	return LIBC_RET(link(p, q));
 }
 
+/* A path of an *at call: absolute ones as the calls above translate them,
+ * relative ones as they are (from the real dirfd). */
+static int libc_at_path(void *ctx, const char *path, char *out, size_t outlen)
+{
+	if (path[0] == '/')
+		return libc_path(ctx, path, out, outlen);
+	if (strlen(path) >= outlen)
+		return -ENAMETOOLONG;
+	strcpy(out, path);
+	return 0;
+}
+
+static int libc_openat(void *ctx, int dirfd, const char *path, int flags, mode_t mode)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_at_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	int fd = openat(dirfd, p, flags, mode);
+	return fd < 0 ? -errno : fd;
+}
+
+static int libc_mkdirat(void *ctx, int dirfd, const char *path, mode_t mode)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_at_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(mkdirat(dirfd, p, mode));
+}
+
+static int libc_unlinkat(void *ctx, int dirfd, const char *path, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_at_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(unlinkat(dirfd, p, flags));
+}
+
+static int libc_renameat2(void *ctx, int fromfd, const char *from, int tofd, const char *to,
+			  unsigned flags)
+{
+	char p[PATH_MAX * 2], q[PATH_MAX * 2];
+	int r = libc_at_path(ctx, from, p, sizeof(p));
+	if (!r)
+		r = libc_at_path(ctx, to, q, sizeof(q));
+	return r ? r : LIBC_RET(renameat2(fromfd, p, tofd, q, flags));
+}
+
+static int libc_linkat(void *ctx, int fromfd, const char *from, int tofd, const char *to,
+		       int flags)
+{
+	char p[PATH_MAX * 2], q[PATH_MAX * 2];
+	int r = libc_at_path(ctx, from, p, sizeof(p));
+	if (!r)
+		r = libc_at_path(ctx, to, q, sizeof(q));
+	return r ? r : LIBC_RET(linkat(fromfd, p, tofd, q, flags));
+}
+
+static int libc_fstatat(void *ctx, int dirfd, const char *path, struct stat *st, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_at_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(fstatat(dirfd, p, st, flags));
+}
+
 static int libc_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	if (is_root_path(path))
@@ -548,6 +611,12 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->lchown = libc_lchown;
 	t->symlink = libc_symlink;
 	t->readlink = libc_readlink;
+	t->openat = libc_openat;
+	t->mkdirat = libc_mkdirat;
+	t->unlinkat = libc_unlinkat;
+	t->renameat2 = libc_renameat2;
+	t->linkat = libc_linkat;
+	t->fstatat = libc_fstatat;
 	t->unlink = libc_unlink;
 	t->rename = libc_rename;
 	t->link = libc_link;
@@ -729,6 +798,32 @@ static ssize_t fw_readlink(void *ctx, const char *path, char *buf, size_t n)
 {
 	return IN(ctx)->readlink(IN(ctx)->ctx, path, buf, n);
 }
+static int fw_openat(void *ctx, int dirfd, const char *path, int flags, mode_t mode)
+{
+	return IN(ctx)->openat(IN(ctx)->ctx, dirfd, path, flags, mode);
+}
+static int fw_mkdirat(void *ctx, int dirfd, const char *path, mode_t mode)
+{
+	return IN(ctx)->mkdirat(IN(ctx)->ctx, dirfd, path, mode);
+}
+static int fw_unlinkat(void *ctx, int dirfd, const char *path, int flags)
+{
+	return IN(ctx)->unlinkat(IN(ctx)->ctx, dirfd, path, flags);
+}
+static int fw_renameat2(void *ctx, int fromfd, const char *from, int tofd, const char *to,
+			unsigned flags)
+{
+	return IN(ctx)->renameat2(IN(ctx)->ctx, fromfd, from, tofd, to, flags);
+}
+static int fw_linkat(void *ctx, int fromfd, const char *from, int tofd, const char *to,
+		     int flags)
+{
+	return IN(ctx)->linkat(IN(ctx)->ctx, fromfd, from, tofd, to, flags);
+}
+static int fw_fstatat(void *ctx, int dirfd, const char *path, struct stat *st, int flags)
+{
+	return IN(ctx)->fstatat(IN(ctx)->ctx, dirfd, path, st, flags);
+}
 static int fw_unlink(void *ctx, const char *path)
 {
 	return IN(ctx)->unlink(IN(ctx)->ctx, path);
@@ -803,6 +898,12 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->lchown = fw_lchown;
 	t->symlink = fw_symlink;
 	t->readlink = fw_readlink;
+	t->openat = fw_openat;
+	t->mkdirat = fw_mkdirat;
+	t->unlinkat = fw_unlinkat;
+	t->renameat2 = fw_renameat2;
+	t->linkat = fw_linkat;
+	t->fstatat = fw_fstatat;
 	t->unlink = fw_unlink;
 	t->rename = fw_rename;
 	t->link = fw_link;
@@ -1516,6 +1617,32 @@ static int core_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	return fs_mkdir(CL(ctx), path, mode);
 }
+static int core_openat(void *ctx, int dirfd, const char *path, int flags, mode_t mode)
+{
+	return fs_openat(CL(ctx), fs_at_fd(dirfd), path, flags, mode);
+}
+static int core_mkdirat(void *ctx, int dirfd, const char *path, mode_t mode)
+{
+	return fs_mkdirat(CL(ctx), fs_at_fd(dirfd), path, mode);
+}
+static int core_unlinkat(void *ctx, int dirfd, const char *path, int flags)
+{
+	return fs_unlinkat(CL(ctx), fs_at_fd(dirfd), path, flags);
+}
+static int core_renameat2(void *ctx, int fromfd, const char *from, int tofd, const char *to,
+			  unsigned flags)
+{
+	return fs_renameat2(CL(ctx), fs_at_fd(fromfd), from, fs_at_fd(tofd), to, flags);
+}
+static int core_linkat(void *ctx, int fromfd, const char *from, int tofd, const char *to,
+		       int flags)
+{
+	return fs_linkat(CL(ctx), fs_at_fd(fromfd), from, fs_at_fd(tofd), to, flags);
+}
+static int core_fstatat(void *ctx, int dirfd, const char *path, struct stat *st, int flags)
+{
+	return fs_fstatat(CL(ctx), fs_at_fd(dirfd), path, st, flags);
+}
 static int core_rmdir(void *ctx, const char *path)
 {
 	return fs_rmdir(CL(ctx), path);
@@ -1643,6 +1770,12 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 	t->lchown = core_lchown;
 	t->symlink = core_symlink;
 	t->readlink = core_readlink;
+	t->openat = core_openat;
+	t->mkdirat = core_mkdirat;
+	t->unlinkat = core_unlinkat;
+	t->renameat2 = core_renameat2;
+	t->linkat = core_linkat;
+	t->fstatat = core_fstatat;
 	t->unlink = core_unlink;
 	t->rename = core_rename;
 	t->link = core_link;
@@ -1907,6 +2040,66 @@ static int ankt_link(void *ctx, const char *from, const char *to)
 	return (int)ankt_ret(ank_link(p, q));
 }
 
+/* A path of an *at call: absolute ones as the calls above translate them,
+ * relative ones as they are. */
+static int ankt_at_path(void *ctx, const char *path, char *out, size_t outlen)
+{
+	if (path[0] == '/')
+		return ankt_path(ctx, path, out, outlen);
+	if (strlen(path) >= outlen)
+		return -ENAMETOOLONG;
+	strcpy(out, path);
+	return 0;
+}
+
+static int ankt_openat(void *ctx, int dirfd, const char *path, int flags, mode_t mode)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_at_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_openat(dirfd, p, flags, mode));
+}
+
+static int ankt_mkdirat(void *ctx, int dirfd, const char *path, mode_t mode)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_at_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_mkdirat(dirfd, p, mode));
+}
+
+static int ankt_unlinkat(void *ctx, int dirfd, const char *path, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_at_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_unlinkat(dirfd, p, flags));
+}
+
+static int ankt_renameat2(void *ctx, int fromfd, const char *from, int tofd, const char *to,
+			  unsigned flags)
+{
+	char p[PATH_MAX * 2], q[PATH_MAX * 2];
+	int r = ankt_at_path(ctx, from, p, sizeof(p));
+	if (!r)
+		r = ankt_at_path(ctx, to, q, sizeof(q));
+	return r ? r : (int)ankt_ret(ank_renameat2(fromfd, p, tofd, q, flags));
+}
+
+static int ankt_linkat(void *ctx, int fromfd, const char *from, int tofd, const char *to,
+		       int flags)
+{
+	char p[PATH_MAX * 2], q[PATH_MAX * 2];
+	int r = ankt_at_path(ctx, from, p, sizeof(p));
+	if (!r)
+		r = ankt_at_path(ctx, to, q, sizeof(q));
+	return r ? r : (int)ankt_ret(ank_linkat(fromfd, p, tofd, q, flags));
+}
+
+static int ankt_fstatat(void *ctx, int dirfd, const char *path, struct stat *st, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_at_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_fstatat(dirfd, p, st, flags));
+}
+
 static int ankt_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	if (is_root_path(path))
@@ -2032,6 +2225,12 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->lchown = ankt_lchown;
 	t->symlink = ankt_symlink;
 	t->readlink = ankt_readlink;
+	t->openat = ankt_openat;
+	t->mkdirat = ankt_mkdirat;
+	t->unlinkat = ankt_unlinkat;
+	t->renameat2 = ankt_renameat2;
+	t->linkat = ankt_linkat;
+	t->fstatat = ankt_fstatat;
 	t->unlink = ankt_unlink;
 	t->rename = ankt_rename;
 	t->link = ankt_link;

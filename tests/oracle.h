@@ -129,6 +129,20 @@ struct target {
 	int (*link)(void *ctx, const char *from, const char *to);
 	int (*mkdir)(void *ctx, const char *path, mode_t mode);
 	int (*rmdir)(void *ctx, const char *path);
+	/* The *at calls, relative to an fd the target returned (an absolute
+	 * path is translated as for the calls above, the fd ignored):
+	 * openat(2), mkdirat(2), unlinkat(2) (AT_REMOVEDIR), renameat2(2)
+	 * (RENAME_NOREPLACE, RENAME_EXCHANGE), linkat(2) (AT_SYMLINK_FOLLOW),
+	 * fstatat(2) (AT_SYMLINK_NOFOLLOW). A relative path must not climb
+	 * above the fd's directory with "..": the Linux side would leave its
+	 * tree. */
+	int (*openat)(void *ctx, int dirfd, const char *path, int flags, mode_t mode);
+	int (*mkdirat)(void *ctx, int dirfd, const char *path, mode_t mode);
+	int (*unlinkat)(void *ctx, int dirfd, const char *path, int flags);
+	int (*renameat2)(void *ctx, int fromfd, const char *from, int tofd, const char *to,
+			 unsigned flags);
+	int (*linkat)(void *ctx, int fromfd, const char *from, int tofd, const char *to, int flags);
+	int (*fstatat)(void *ctx, int dirfd, const char *path, struct stat *st, int flags);
 	/* Fill `out` (initialised by the caller, emptied first) with the sorted
 	 * entries of directory `path` without "." and "..". 0 or -errno. */
 	int (*list_dir)(void *ctx, const char *path, struct oracle_dirlist *out);

@@ -144,7 +144,7 @@ static void say_fstatat(struct transcript *t, struct side *s, int at, const char
 	const char *type = S_ISLNK(st.st_mode) ? "link" : S_ISDIR(st.st_mode) ? "dir"
 							: S_ISREG(st.st_mode) ? "file" : "?";
 	if (r < 0)
-		say(t, "fstatat %d \"%s\" %x = %ld", at, path, flags, r);
+		say(t, "fstatat %d \"%.60s\" %x = %ld", at, path, flags, r);
 	else if (S_ISDIR(st.st_mode)) /* (a directory's size is the fs's own) */
 		say(t, "fstatat %d \"%s\" %x = 0 dir nlink %lu mode %o", at, path, flags,
 		    (unsigned long)st.st_nlink, (unsigned)(st.st_mode & 07777));
@@ -344,6 +344,10 @@ static void script(struct side *s, struct transcript *t)
 	say(t, "renameat2 D f D e both = %ld",
 	    do_renameat2(s, D, "f", D, "e", RENAME_EXCHANGE | RENAME_NOREPLACE));
 	say(t, "renameat2 D f D e bad flag = %ld", do_renameat2(s, D, "f", D, "e", 0x100));
+	say(t, "renameat2 F x BAD y = %ld", do_renameat2(s, F, "x", BAD, "y", 0));
+	say(t, "renameat2 BAD x F y = %ld", do_renameat2(s, BAD, "x", F, "y", 0));
+	say(t, "linkat F x BAD y = %ld", do_linkat(s, F, "x", BAD, "y", 0));
+	say(t, "linkat D f BAD y = %ld", do_linkat(s, D, "f", BAD, "y", 0));
 	say(t, "renameat2 CWD d D e exchange = %ld",
 	    do_renameat2(s, CWD, "d", D, "e", RENAME_EXCHANGE));
 	say(t, "renameat2 D e CWD d exchange = %ld",
@@ -374,6 +378,16 @@ static void script(struct side *s, struct transcript *t)
 	say_openat(t, s, Q, "new", O_WRONLY | O_CREAT);
 	say(t, "mkdirat Q m = %ld", do_mkdirat(s, Q, "m"));
 	say_fstatat(t, s, Q, ".", 0);
+	/* nothing is looked up in a removed directory: ENOENT before other
+	 * errors (a name too long, a directory to link, a trailing slash) */
+	static char longname[300];
+	memset(longname, 'n', 256);
+	say_fstatat(t, s, Q, longname, 0);
+	say(t, "linkat D f Q x = %ld", do_linkat(s, D, "f", Q, "x", 0));
+	say(t, "linkat CWD d Q x = %ld", do_linkat(s, CWD, "d", Q, "x", 0));
+	say(t, "renameat2 D f Q x/ = %ld", do_renameat2(s, D, "f", Q, "x/", 0));
+	say(t, "renameat2 CWD q Q x exchange = %ld", do_renameat2(s, CWD, "q", Q, "x", RENAME_EXCHANGE));
+	say(t, "unlinkat Q long = %ld", do_unlinkat(s, Q, longname, 0));
 	for (int k = 0; k < NSLOTS && k <= Q; k++)
 		close_slot(s, k);
 }

@@ -10,8 +10,11 @@
  * closed one), rename (over an existing target that stays open), link,
  * mkdir and rmdir (of a directory that stays open), chmod, fchmod, chown,
  * fchown (set-id bits dropped), utimensat and futimens (explicit times,
- * one omitted), each of a file kept open, and symlink (a link to a file,
- * which is then opened through it).
+ * one omitted), each of a file kept open, symlink (a link to a file,
+ * which is then opened through it), and the *at calls relative to the
+ * row's directory fd, closed after them (mkdirat, openat that creates,
+ * linkat, renameat2 RENAME_EXCHANGE of a file and a directory,
+ * symlinkat: a replay must start each at that directory, by inode).
  *
  * Columns (the state of the row's operation at the crash): before fsync
  * (nothing synced after it), after fsync (of the operation's fd, or
@@ -95,7 +98,7 @@ struct sbuf {
 
 enum { R_OPEN, R_OTRUNC, R_CREAT, R_CLOSE, R_READ, R_WRITE, R_PWRITE, R_LSEEK, R_FTRUNC,
        R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, R_CHMOD, R_FCHMOD, R_CHOWN,
-       R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, NROWS };
+       R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, R_AT, NROWS };
 #define GLOBAL NROWS /* the transcript of what is not one row's */
 
 struct transcript {
@@ -371,6 +374,36 @@ static int t_futimens(struct row *r, int fd, time_t at, time_t mt)
 	struct timespec ts[2] = {{at, 3000}, {mt, UTIME_OMIT}};
 	return (int)note(r, true, ank_futimens(fd, ts), "futimens %d %lld %lld", fd, (long long)at,
 			 (long long)mt);
+}
+
+/* The *at calls: names relative to directory fd dfd. */
+static int t_openat(struct row *r, int dfd, const char *name, int flags, mode_t mode)
+{
+	return (int)note(r, true, ank_openat(dfd, name, flags, mode), "openat %s 0%o", name,
+			 (unsigned)flags);
+}
+
+static int t_mkdirat(struct row *r, int dfd, const char *name, mode_t mode)
+{
+	return (int)note(r, true, ank_mkdirat(dfd, name, mode), "mkdirat %s 0%o", name,
+			 (unsigned)mode);
+}
+
+static int t_linkat(struct row *r, int dfd, const char *from, const char *to)
+{
+	return (int)note(r, true, ank_linkat(dfd, from, dfd, to, 0), "linkat %s %s", from, to);
+}
+
+static int t_renameat2(struct row *r, int dfd, const char *from, const char *to, unsigned flags)
+{
+	return (int)note(r, true, ank_renameat2(dfd, from, dfd, to, flags), "renameat2 %s %s %u",
+			 from, to, flags);
+}
+
+static int t_symlinkat(struct row *r, const char *target, int dfd, const char *name)
+{
+	return (int)note(r, true, ank_symlinkat(target, dfd, name), "symlinkat %s %s", target,
+			 name);
 }
 
 static int t_rmdir(struct row *r, const char *name)
@@ -695,6 +728,21 @@ static void symlink_op(struct row *r)
 static void s_rename(struct row *r) { t_rename(r, "s", "s2"); }
 static void s_unlink(struct row *r) { t_unlink(r, "s"); }
 
+/* the *at calls, from the row's directory fd */
+static void at_setup(struct row *r) { t_file(r, "x", 700, 31); }
+static void at_op(struct row *r)
+{
+	int dfd = t_open(r, "", O_RDONLY | O_DIRECTORY, 0);
+	main_begin(r);
+	t_mkdirat(r, dfd, "d", 0750);
+	keep(r, 0, t_openat(r, dfd, "f", O_CREAT | O_EXCL | O_RDWR, 0640), O_RDWR);
+	t_linkat(r, dfd, "x", "h");
+	t_renameat2(r, dfd, "x", "d", RENAME_EXCHANGE);
+	t_symlinkat(r, "h", dfd, "s");
+	main_end(r);
+	t_close(r, dfd);
+}
+
 #define ROW(n, s, o, lr, lu, fd)                                                          \
 	{.name = n, .setup = s, .op = o, .later_rename = lr, .later_unlink = lu, .opfd = fd}
 static const struct row row_defs[NROWS] = {
@@ -722,6 +770,7 @@ static const struct row row_defs[NROWS] = {
 	[R_UTIMENS] = ROW("utimens", utimens_setup, utimens_op, f_rename, f_unlink, -1),
 	[R_FUTIMENS] = ROW("futimens", futimens_setup, futimens_op, f_rename, f_unlink, 0),
 	[R_SYMLINK] = ROW("symlink", symlink_setup, symlink_op, s_rename, s_unlink, -1),
+	[R_AT] = ROW("at", at_setup, at_op, f_rename, f_unlink, -1),
 };
 #undef ROW
 

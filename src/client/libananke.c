@@ -58,27 +58,51 @@ static int64_t call1(struct ankc_req *rq)
 	return r;
 }
 
-static int path_op(uint32_t op, const char *path, int64_t off)
+/* A path and the directory fd it is relative to (the *at calls), as they
+ * travel (ring.h): the fd, or -1 for the root (an absolute path, or
+ * AT_FDCWD: the root is every client's working directory). Any other
+ * negative dirfd travels as -2, which the server answers with EBADF in
+ * the order Linux gives its errors (after those of the other path). */
+static int check_at(int dirfd, const char *path, size_t *len, int32_t *wire_fd)
+{
+	int rc = ankc_check_path(path, len);
+	if (rc < 0)
+		return rc;
+	if (path[0] == '/' || dirfd == AT_FDCWD)
+		*wire_fd = -1;
+	else if (dirfd < 0)
+		*wire_fd = -2;
+	else
+		*wire_fd = dirfd;
+	return 0;
+}
+
+static int path_op(uint32_t op, int dirfd, const char *path, int64_t off)
 {
 	size_t len;
-	int rc = ankc_check_path(path, &len);
+	int32_t wfd;
+	int rc = check_at(dirfd, path, &len, &wfd);
 	if (rc < 0)
 		return (int)ret(rc);
 	struct ankc_req rq = { .opcode = op, .path = path, .path_len = len,
-			       .off = off, .fd = -1 };
+			       .off = off, .fd = wfd };
 	return ret0(call1(&rq));
 }
 
-static int path2_op(uint32_t op, const char *from, const char *to)
+/* rename and link: the second path's dirfd travels in mode (ring.h). */
+static int path2_op(uint32_t op, int fromfd, const char *from, int tofd, const char *to,
+		    uint32_t flags)
 {
 	size_t l1, l2;
-	int rc = ankc_check_path(from, &l1);
+	int32_t w1, w2;
+	int rc = check_at(fromfd, from, &l1, &w1);
 	if (rc == 0)
-		rc = ankc_check_path(to, &l2);
+		rc = check_at(tofd, to, &l2, &w2);
 	if (rc < 0)
 		return (int)ret(rc);
 	struct ankc_req rq = { .opcode = op, .path = from, .path_len = l1,
-			       .path2 = to, .path2_len = l2, .fd = -1 };
+			       .path2 = to, .path2_len = l2, .fd = w1,
+			       .mode = (uint32_t)w2, .flags = flags };
 	return ret0(call1(&rq));
 }
 
@@ -100,18 +124,11 @@ static int fd_op(uint32_t op, int fd, int64_t off)
 #define OPEN_IGNORED (O_CLOEXEC | O_NONBLOCK | O_NOCTTY | IGNORED_LARGEFILE)
 #define OPEN_PASSED (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_DIRECTORY | O_NOFOLLOW)
 
-ANK_API int ank_open(const char *path, int flags, ...)
+static int open_at(int dirfd, const char *path, int flags, mode_t mode)
 {
-	mode_t mode = 0;
-	if (flags & O_CREAT) {
-		/* mode_t is promoted to int through ... */
-		va_list ap;
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
 	size_t len;
-	int rc = ankc_check_path(path, &len);
+	int32_t wfd;
+	int rc = check_at(dirfd, path, &len, &wfd);
 	if (rc < 0)
 		return (int)ret(rc);
 	if ((flags & O_TMPFILE) == O_TMPFILE) {
@@ -122,7 +139,7 @@ ANK_API int ank_open(const char *path, int flags, ...)
 	 * open(2) drops flags a file system does not implement. */
 	uint32_t wire = (uint32_t)(flags & ~OPEN_IGNORED & OPEN_PASSED);
 	struct ankc_req rq = { .opcode = ANK_OP_OPEN, .path = path, .path_len = len,
-			       .flags = wire, .fd = -1 };
+			       .flags = wire, .fd = wfd };
 	if (ankc_enter() < 0)
 		return -1;
 	/* the umask belongs to the mount, so read it under the reference */
@@ -133,6 +150,31 @@ ANK_API int ank_open(const char *path, int flags, ...)
 	if (r > INT_MAX)
 		r = -EIO;
 	return (int)ret(r);
+}
+
+ANK_API int ank_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & O_CREAT) {
+		/* mode_t is promoted to int through ... */
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return open_at(AT_FDCWD, path, flags, mode);
+}
+
+ANK_API int ank_openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & O_CREAT) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return open_at(dirfd, path, flags, mode);
 }
 
 ANK_API int ank_close(int fd)
@@ -271,20 +313,29 @@ ANK_API int ank_ftruncate(int fd, off_t len)
 
 ANK_API int ank_truncate(const char *path, off_t len)
 {
-	return path_op(ANK_OP_TRUNCATE, path, len);
+	return path_op(ANK_OP_TRUNCATE, AT_FDCWD, path, len);
 }
 
 /* ---- attributes ------------------------------------------------------------ */
 
-ANK_API int ank_chmod(const char *path, mode_t mode)
+ANK_API int ank_fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 {
 	size_t len;
-	int rc = ankc_check_path(path, &len);
+	int32_t wfd;
+	if (flags & ~AT_SYMLINK_NOFOLLOW)
+		return (int)ret(-EINVAL);
+	int rc = check_at(dirfd, path, &len, &wfd);
 	if (rc < 0)
 		return (int)ret(rc);
 	struct ankc_req rq = { .opcode = ANK_OP_CHMOD, .path = path, .path_len = len,
-			       .mode = (uint32_t)mode & 07777u, .fd = -1 };
+			       .mode = (uint32_t)mode & 07777u, .fd = wfd,
+			       .flags = (uint32_t)flags };
 	return ret0(call1(&rq));
+}
+
+ANK_API int ank_chmod(const char *path, mode_t mode)
+{
+	return ank_fchmodat(AT_FDCWD, path, mode, 0);
 }
 
 ANK_API int ank_fchmod(int fd, mode_t mode)
@@ -299,25 +350,32 @@ static int64_t ids(uid_t owner, gid_t group)
 	return (int64_t)((uint64_t)(uint32_t)owner << 32 | (uint32_t)group);
 }
 
-static int chown_path(const char *path, uid_t owner, gid_t group, uint32_t flags)
+ANK_API int ank_fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags)
 {
 	size_t len;
-	int rc = ankc_check_path(path, &len);
+	int32_t wfd;
+	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return (int)ret(-EINVAL);
+	if ((flags & AT_EMPTY_PATH) && path && path[0] == '\0')
+		return dirfd == AT_FDCWD ? ank_fchownat(AT_FDCWD, "/", owner, group, 0)
+					 : ank_fchown(dirfd, owner, group);
+	int rc = check_at(dirfd, path, &len, &wfd);
 	if (rc < 0)
 		return (int)ret(rc);
 	struct ankc_req rq = { .opcode = ANK_OP_CHOWN, .path = path, .path_len = len,
-			       .off = ids(owner, group), .flags = flags, .fd = -1 };
+			       .off = ids(owner, group), .flags = (uint32_t)flags & AT_SYMLINK_NOFOLLOW,
+			       .fd = wfd };
 	return ret0(call1(&rq));
 }
 
 ANK_API int ank_chown(const char *path, uid_t owner, gid_t group)
 {
-	return chown_path(path, owner, group, 0);
+	return ank_fchownat(AT_FDCWD, path, owner, group, 0);
 }
 
 ANK_API int ank_lchown(const char *path, uid_t owner, gid_t group)
 {
-	return chown_path(path, owner, group, AT_SYMLINK_NOFOLLOW);
+	return ank_fchownat(AT_FDCWD, path, owner, group, AT_SYMLINK_NOFOLLOW);
 }
 
 ANK_API int ank_fchown(int fd, uid_t owner, gid_t group)
@@ -366,11 +424,12 @@ ANK_API int ank_utimensat(int dirfd, const char *path, const struct timespec tim
 		return ank_futimens(dirfd, times);
 	wire_times(times, &w);
 	size_t len;
-	int rc = ankc_check_path(path, &len); /* absolute: dirfd plays no part */
+	int32_t wfd;
+	int rc = check_at(dirfd, path, &len, &wfd);
 	if (rc < 0)
 		return (int)ret(rc);
 	struct ankc_req rq = { .opcode = ANK_OP_UTIMENS, .path = path, .path_len = len,
-			       .flags = (uint32_t)flags, .fd = -1, .wdata = &w, .len = sizeof(w) };
+			       .flags = (uint32_t)flags, .fd = wfd, .wdata = &w, .len = sizeof(w) };
 	return ret0(call1(&rq));
 }
 
@@ -424,30 +483,31 @@ static int stat_common(struct ankc_req *rq, struct stat *st)
 	return rc;
 }
 
-ANK_API int ank_stat(const char *path, struct stat *st)
+ANK_API int ank_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	size_t len;
-	int rc = ankc_check_path(path, &len);
+	int32_t wfd;
+	int rc = check_at(dirfd, path, &len, &wfd);
 	if (rc == 0 && !st)
 		rc = -EFAULT;
+	if (rc == 0 && (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)))
+		rc = -EINVAL;
 	if (rc < 0)
 		return (int)ret(rc);
-	struct ankc_req rq = { .opcode = ANK_OP_STAT, .path = path, .path_len = len,
-			       .fd = -1 };
+	struct ankc_req rq = { .opcode = (flags & AT_SYMLINK_NOFOLLOW) ? ANK_OP_LSTAT : ANK_OP_STAT,
+			       .path = path, .path_len = len, .fd = wfd,
+			       .flags = (uint32_t)flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW };
 	return stat_common(&rq, st);
+}
+
+ANK_API int ank_stat(const char *path, struct stat *st)
+{
+	return ank_fstatat(AT_FDCWD, path, st, 0);
 }
 
 ANK_API int ank_lstat(const char *path, struct stat *st)
 {
-	size_t len;
-	int rc = ankc_check_path(path, &len);
-	if (rc == 0 && !st)
-		rc = -EFAULT;
-	if (rc < 0)
-		return (int)ret(rc);
-	struct ankc_req rq = { .opcode = ANK_OP_LSTAT, .path = path, .path_len = len,
-			       .fd = -1 };
-	return stat_common(&rq, st);
+	return ank_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 static int statfs_common(struct ankc_req *rq, struct statfs *sf)
@@ -493,17 +553,25 @@ ANK_API int ank_fstatfs(int fd, struct statfs *sf)
 	return statfs_common(&rq, sf);
 }
 
-ANK_API int ank_access(const char *path, int mode)
+ANK_API int ank_faccessat(int dirfd, const char *path, int mode, int flags)
 {
 	if (mode & ~(R_OK | W_OK | X_OK))
 		return (int)ret(-EINVAL); /* before the path, as access(2) */
+	if (flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return (int)ret(-EINVAL);
 	size_t len;
-	int rc = ankc_check_path(path, &len);
+	int32_t wfd;
+	int rc = check_at(dirfd, path, &len, &wfd);
 	if (rc < 0)
 		return (int)ret(rc);
 	struct ankc_req rq = { .opcode = ANK_OP_ACCESS, .path = path, .path_len = len,
-			       .mode = (uint32_t)mode, .fd = -1 };
+			       .mode = (uint32_t)mode, .fd = wfd, .flags = (uint32_t)flags };
 	return ret0(call1(&rq));
+}
+
+ANK_API int ank_access(const char *path, int mode)
+{
+	return ank_faccessat(AT_FDCWD, path, mode, 0);
 }
 
 ANK_API int ank_fstat(int fd, struct stat *st)
@@ -520,20 +588,48 @@ ANK_API int ank_fstat(int fd, struct stat *st)
 
 ANK_API int ank_unlink(const char *path)
 {
-	return path_op(ANK_OP_UNLINK, path, 0);
+	return path_op(ANK_OP_UNLINK, AT_FDCWD, path, 0);
+}
+
+ANK_API int ank_unlinkat(int dirfd, const char *path, int flags)
+{
+	if (flags & ~AT_REMOVEDIR)
+		return (int)ret(-EINVAL);
+	return path_op((flags & AT_REMOVEDIR) ? ANK_OP_RMDIR : ANK_OP_UNLINK, dirfd, path, 0);
 }
 
 ANK_API int ank_rename(const char *from, const char *to)
 {
-	return path2_op(ANK_OP_RENAME, from, to);
+	return path2_op(ANK_OP_RENAME, AT_FDCWD, from, AT_FDCWD, to, 0);
+}
+
+ANK_API int ank_renameat(int fromfd, const char *from, int tofd, const char *to)
+{
+	return path2_op(ANK_OP_RENAME, fromfd, from, tofd, to, 0);
+}
+
+ANK_API int ank_renameat2(int fromfd, const char *from, int tofd, const char *to,
+			  unsigned int flags)
+{
+	return path2_op(ANK_OP_RENAME, fromfd, from, tofd, to, flags);
 }
 
 ANK_API int ank_link(const char *from, const char *to)
 {
-	return path2_op(ANK_OP_LINK, from, to);
+	return path2_op(ANK_OP_LINK, AT_FDCWD, from, AT_FDCWD, to, 0);
+}
+
+ANK_API int ank_linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
+{
+	return path2_op(ANK_OP_LINK, fromfd, from, tofd, to, (uint32_t)flags);
 }
 
 ANK_API int ank_symlink(const char *target, const char *linkpath)
+{
+	return ank_symlinkat(target, AT_FDCWD, linkpath);
+}
+
+ANK_API int ank_symlinkat(const char *target, int dirfd, const char *linkpath)
 {
 	if (!target)
 		return (int)ret(-EFAULT);
@@ -544,18 +640,25 @@ ANK_API int ank_symlink(const char *target, const char *linkpath)
 	if (tlen >= PATH_MAX)
 		return (int)ret(-ENAMETOOLONG);
 	size_t len;
-	int rc = ankc_check_path(linkpath, &len);
+	int32_t wfd;
+	int rc = check_at(dirfd, linkpath, &len, &wfd);
 	if (rc < 0)
 		return (int)ret(rc);
 	struct ankc_req rq = { .opcode = ANK_OP_SYMLINK, .path = linkpath, .path_len = len,
-			       .fd = -1, .wdata = target, .len = tlen };
+			       .fd = wfd, .wdata = target, .len = tlen };
 	return ret0(call1(&rq));
 }
 
 ANK_API ssize_t ank_readlink(const char *path, char *buf, size_t bufsiz)
 {
+	return ank_readlinkat(AT_FDCWD, path, buf, bufsiz);
+}
+
+ANK_API ssize_t ank_readlinkat(int dirfd, const char *path, char *buf, size_t bufsiz)
+{
 	size_t len;
-	int rc = ankc_check_path(path, &len);
+	int32_t wfd;
+	int rc = check_at(dirfd, path, &len, &wfd);
 	if (rc == 0 && bufsiz == 0)
 		rc = -EINVAL;
 	if (rc == 0 && !buf)
@@ -565,18 +668,24 @@ ANK_API ssize_t ank_readlink(const char *path, char *buf, size_t bufsiz)
 	/* a target is shorter than PATH_MAX */
 	size_t cap = bufsiz < PATH_MAX ? bufsiz : PATH_MAX;
 	struct ankc_req rq = { .opcode = ANK_OP_READLINK, .path = path, .path_len = len,
-			       .fd = -1, .len = cap, .rdata = buf, .rdata_cap = cap };
+			       .fd = wfd, .len = cap, .rdata = buf, .rdata_cap = cap };
 	return ret(call1(&rq));
 }
 
 ANK_API int ank_mkdir(const char *path, mode_t mode)
 {
+	return ank_mkdirat(AT_FDCWD, path, mode);
+}
+
+ANK_API int ank_mkdirat(int dirfd, const char *path, mode_t mode)
+{
 	size_t len;
-	int rc = ankc_check_path(path, &len);
+	int32_t wfd;
+	int rc = check_at(dirfd, path, &len, &wfd);
 	if (rc < 0)
 		return (int)ret(rc);
 	struct ankc_req rq = { .opcode = ANK_OP_MKDIR, .path = path, .path_len = len,
-			       .fd = -1 };
+			       .fd = wfd };
 	if (ankc_enter() < 0)
 		return -1;
 	/* mkdir(2) keeps the permission bits and the sticky bit, minus umask */
@@ -588,7 +697,7 @@ ANK_API int ank_mkdir(const char *path, mode_t mode)
 
 ANK_API int ank_rmdir(const char *path)
 {
-	return path_op(ANK_OP_RMDIR, path, 0);
+	return path_op(ANK_OP_RMDIR, AT_FDCWD, path, 0);
 }
 
 ANK_API int ank_sync(void)

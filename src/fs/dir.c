@@ -245,8 +245,12 @@ fail:
 int dir_lookup(struct fs *fs, struct inode *dp, const char *name, size_t len, uint64_t *ino,
 	       uint8_t *type)
 {
-	/* Too long a name is found out when it is looked up, as in Linux's
-	 * file systems, so it is reported in the same order as theirs. */
+	/* A removed directory holds nothing, whatever the name (Linux looks
+	 * nothing up in a dead directory). Too long a name is found out when
+	 * it is looked up, as in Linux's file systems, so it is reported in
+	 * the same order as theirs. */
+	if (dp->d.nlink == 0)
+		return -ENOENT;
 	if (len > ANK_NAME_MAX)
 		return -ENAMETOOLONG;
 	int rc = dir_load(fs, dp);

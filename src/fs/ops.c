@@ -30,11 +30,11 @@ enum fd_want { FD_LOWEST, FD_EXACT, FD_NONE };
 static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata *nd,
 			   uint32_t mode, uint64_t want_ino, struct inode **out)
 {
+	if (nd->dir->d.nlink == 0)
+		return -ENOENT; /* the parent was removed (before permission, as Linux) */
 	int rc = namei_permission(c, nd->dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
 	if (rc < 0)
 		return rc;
-	if (nd->dir->d.nlink == 0)
-		return -ENOENT; /* the parent was removed */
 	struct inode *ip;
 	/* In a set-group-id directory the new inode takes the directory's
 	 * group, and a new directory the bit too; a file created there by a
@@ -766,6 +766,8 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 	if (((v & FS_ATTR_ATIME) && a->atime_nsec >= 1000000000u) ||
 	    ((v & FS_ATTR_MTIME) && a->mtime_nsec >= 1000000000u))
 		return -EINVAL;
+	if ((v & FS_ATTR_MODE) && inode_is_symlink(ip))
+		return -EOPNOTSUPP; /* (a link's mode is always 0777) */
 	if ((v & FS_ATTR_MODE) && !owner)
 		return -EPERM;
 	if ((v & FS_ATTR_UID) && a->uid != ip->d.uid && !root)
@@ -1203,8 +1205,8 @@ int fs_linkat(struct fs_client *c, struct fs_at from_at, const char *from, struc
 	else if ((rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC)) == 0 &&
 		 (rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL)) == 0)
 		rc = -EEXIST;
-	else if (rc == -ENOENT && nd.trailing_slash)
-		rc = -ENOENT;
+	else if (rc == -ENOENT && (nd.trailing_slash || nd.dir->d.nlink == 0))
+		rc = -ENOENT; /* (in a removed directory: before EPERM, as Linux) */
 	else if (rc == -ENOENT && inode_is_dir(ip))
 		rc = -EPERM;
 	else if (rc == -ENOENT && ip->d.nlink == 0)
@@ -1329,6 +1331,8 @@ int fs_renameat2(struct fs_client *c, struct fs_at from_at, const char *from, st
 	rc = namei_permission(c, b.dir, NAMEI_MAY_EXEC);
 	if (rc == 0)
 		rc = dir_lookup(fs, b.dir, b.name, b.len, &dino, NULL);
+	if (rc == -ENOENT && b.dir->d.nlink == 0)
+		goto out_src; /* nothing is looked up in a removed directory */
 	if (rc == 0) {
 		rc = inode_get(fs, dino, &dst);
 		if (rc < 0)

@@ -62,6 +62,11 @@ enum ank_slot_state {
 	ANK_SLOT_DONE = 4,
 };
 
+/* Path requests: a relative path starts at directory fd `fd` (the *at
+ * calls), -1 meaning the root; another negative fd is answered EBADF.
+ * RENAME and LINK carry the second path's directory fd in `mode` and their
+ * renameat2 / linkat flags in `flags`; STAT, LSTAT and ACCESS the
+ * fstatat / faccessat flags; CHMOD, CHOWN and UTIMENS AT_SYMLINK_NOFOLLOW. */
 enum ank_opcode {
 	ANK_OP_NONE = 0,
 	ANK_OP_OPEN = 1,      /* path, flags, mode -> fd */

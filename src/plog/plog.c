@@ -389,6 +389,8 @@ int plog_append_ex(struct plog *p, const struct plog_op *op, const struct plog_d
 		.result = op->result,
 		.uid = op->uid,
 		.gid = op->gid,
+		.at_ino = op->at_ino,
+		.at2_ino = op->at2_ino,
 	};
 	memcpy(o0, &oh, 4);
 	memcpy(o0 + 8, (const uint8_t *)&oh + 8, PLOG_OP_SIZE - 8);

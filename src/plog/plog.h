@@ -207,12 +207,16 @@ struct plog_op_rec {
 	int64_t result;       /* 64  return value or -errno */
 	uint32_t uid;         /* 72  credentials the operation ran with */
 	uint32_t gid;         /* 76  */
-	uint8_t reserved[48]; /* 80  zero */
+	uint64_t at_ino;      /* 80  directory a relative path starts at (0: root) */
+	uint64_t at2_ino;     /* 88  the same for path2 */
+	uint8_t reserved[32]; /* 96  zero */
 };
 _Static_assert(sizeof(struct plog_op_rec) == PLOG_OP_SIZE, "op header is 128 bytes");
 _Static_assert(offsetof(struct plog_op_rec, off) == 48, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, result) == 64, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, uid) == 72, "op layout");
+_Static_assert(offsetof(struct plog_op_rec, at_ino) == 80, "op layout");
+_Static_assert(offsetof(struct plog_op_rec, at2_ino) == 88, "op layout");
 
 /* Wrap marker: the entry with sequence `seq` starts the next lap. */
 struct plog_wrap_rec {
@@ -245,6 +249,8 @@ struct plog_op {
 	uint64_t len;
 	int64_t result;
 	uint32_t uid, gid; /* credentials */
+	uint64_t at_ino;   /* the *at calls: the directory inode path starts at */
+	uint64_t at2_ino;  /* and path2 (0: the root) */
 	const char *path;  /* NULL = none; < PLOG_PATH_MAX bytes before the NUL */
 	const char *path2; /* NULL = none */
 };

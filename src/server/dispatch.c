@@ -119,6 +119,13 @@ static int path_valid(const char *p, uint32_t len)
 	return 0;
 }
 
+/* Where a path request's relative path starts (ring.h): its fd, or for
+ * the second path of RENAME and LINK its mode field; -1 is the root. */
+static struct fs_at req_at(int32_t fd)
+{
+	return fd == -1 ? FS_AT_ROOT : fs_at_fd(fd);
+}
+
 static void stat_to_wire(const struct stat *st, struct ank_wire_stat *ws)
 {
 	memset(ws, 0, sizeof(*ws));
@@ -298,7 +305,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 
 	switch (rq->opcode) {
 	case ANK_OP_OPEN:
-		rc = fs_open(c, path, (int)rq->flags, (mode_t)rq->mode);
+		rc = fs_openat(c, req_at(rq->fd), path, (int)rq->flags, (mode_t)rq->mode);
 		if (rc >= 0) {
 			/* A restarted server keeps every fd number below fd_high
 			 * as stale, so the client never sees a number reused. */
@@ -328,28 +335,32 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	case ANK_OP_FTRUNCATE:
 		return fs_ftruncate(c, rq->fd, (off_t)rq->off);
 	case ANK_OP_TRUNCATE:
-		return fs_truncate(c, path, (off_t)rq->off);
+		return fs_truncateat(c, req_at(rq->fd), path, (off_t)rq->off);
 	case ANK_OP_STAT:
 	case ANK_OP_LSTAT:
 	case ANK_OP_FSTAT:
-		rc = rq->opcode == ANK_OP_STAT    ? fs_stat(c, path, &st)
-		     : rq->opcode == ANK_OP_LSTAT ? fs_lstat(c, path, &st)
-						  : fs_fstat(c, rq->fd, &st);
+		rc = rq->opcode == ANK_OP_FSTAT
+			     ? fs_fstat(c, rq->fd, &st)
+			     : fs_fstatat(c, req_at(rq->fd), path, &st,
+					  (int)rq->flags |
+						  (rq->opcode == ANK_OP_LSTAT ? AT_SYMLINK_NOFOLLOW : 0));
 		if (rc == 0) {
 			stat_to_wire(&st, wst);
 			*has_st = true;
 		}
 		return rc;
 	case ANK_OP_UNLINK:
-		return fs_unlink(c, path);
+		return fs_unlinkat(c, req_at(rq->fd), path, 0);
 	case ANK_OP_RENAME:
-		return fs_rename(c, path, path2);
+		return fs_renameat2(c, req_at(rq->fd), path, req_at((int32_t)rq->mode), path2,
+				    rq->flags);
 	case ANK_OP_LINK:
-		return fs_link(c, path, path2);
+		return fs_linkat(c, req_at(rq->fd), path, req_at((int32_t)rq->mode), path2,
+				 (int)rq->flags);
 	case ANK_OP_MKDIR:
-		return fs_mkdir(c, path, (mode_t)rq->mode);
+		return fs_mkdirat(c, req_at(rq->fd), path, (mode_t)rq->mode);
 	case ANK_OP_RMDIR:
-		return fs_rmdir(c, path);
+		return fs_unlinkat(c, req_at(rq->fd), path, AT_REMOVEDIR);
 	case ANK_OP_READDIR:
 		return do_readdir(w, c, rq->fd, data, rq->len);
 	case ANK_OP_SYNC:
@@ -357,7 +368,11 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	case ANK_OP_CHMOD:
 	case ANK_OP_FCHMOD: {
 		struct fs_attr a = {.valid = FS_ATTR_MODE, .mode = rq->mode & 07777u};
-		return rq->opcode == ANK_OP_CHMOD ? fs_setattr_path(c, path, &a)
+		if (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW)
+			return -EINVAL;
+		if (rq->flags & AT_SYMLINK_NOFOLLOW)
+			a.valid |= FS_ATTR_NOFOLLOW;
+		return rq->opcode == ANK_OP_CHMOD ? fs_setattrat(c, req_at(rq->fd), path, &a)
 						  : fs_setattr_fd(c, rq->fd, &a);
 	}
 	case ANK_OP_CHOWN:
@@ -367,7 +382,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 			return -EINVAL;
 		if (rq->flags & AT_SYMLINK_NOFOLLOW)
 			a.valid |= FS_ATTR_NOFOLLOW;
-		return rq->opcode == ANK_OP_CHOWN ? fs_setattr_path(c, path, &a)
+		return rq->opcode == ANK_OP_CHOWN ? fs_setattrat(c, req_at(rq->fd), path, &a)
 						  : fs_setattr_fd(c, rq->fd, &a);
 	}
 	case ANK_OP_UTIMENS:
@@ -381,7 +396,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 			return rc;
 		if (rq->flags & AT_SYMLINK_NOFOLLOW)
 			a.valid |= FS_ATTR_NOFOLLOW;
-		return rq->opcode == ANK_OP_UTIMENS ? fs_setattr_path(c, path, &a)
+		return rq->opcode == ANK_OP_UTIMENS ? fs_setattrat(c, req_at(rq->fd), path, &a)
 						    : fs_setattr_fd(c, rq->fd, &a);
 	}
 	case ANK_OP_STATFS:
@@ -405,7 +420,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		return rc;
 	}
 	case ANK_OP_ACCESS:
-		return fs_access(c, path, (int)rq->mode);
+		return fs_faccessat(c, req_at(rq->fd), path, (int)rq->mode, (int)rq->flags);
 	case ANK_OP_SYMLINK:
 		/* the target: 1 to PATH_MAX - 1 bytes, no NUL among them */
 		if (rq->len == 0)
@@ -416,13 +431,14 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		w->target[rq->len] = '\0';
 		if (strlen(w->target) != rq->len)
 			return -EINVAL;
-		return fs_symlink(c, w->target, path);
+		return fs_symlinkat(c, w->target, req_at(rq->fd), path);
 	case ANK_OP_READLINK:
 		/* the answer goes after the path, which a request run again
 		 * after a crash must still find intact */
 		if (paths_total + rq->len > ANK_RING_DATA_PER_SLOT)
 			return -EINVAL;
-		return fs_readlink(c, path, (char *)data + paths_total, (size_t)rq->len);
+		return fs_readlinkat(c, req_at(rq->fd), path, (char *)data + paths_total,
+				     (size_t)rq->len);
 	default:
 		return -ENOSYS;
 	}

@@ -332,6 +332,12 @@ void plogsvc_prepare(struct server_worker *w, const struct request *rq)
 	}
 }
 
+/* The inode of the client's open fd, as this server's fd table knows it. */
+static uint64_t fd_inode(const struct server_ring *r, int32_t fd)
+{
+	return (size_t)fd < r->nfds ? r->fds[fd].ino : 0;
+}
+
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
 		     int64_t result, const struct fs_stamp *stamp_in)
@@ -371,6 +377,13 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		.path = path[0] ? path : NULL,
 		.path2 = path2[0] ? path2 : NULL,
 	};
+	/* The *at calls: the directory a relative path started at, by inode
+	 * number, from this server's own fd table (the fd itself may be
+	 * closed by the time the entry is replayed). */
+	if (o->npaths >= 1 && rq->fd >= 0 && path[0] != '/')
+		op.at_ino = fd_inode(r, rq->fd);
+	if (o->npaths == 2 && (int32_t)rq->mode >= 0 && path2[0] != '/')
+		op.at2_ino = fd_inode(r, (int32_t)rq->mode);
 	struct plog_desc d = {
 		.client_id = r->client_id,
 		.timestamp = srv->order_base + stamp.order,

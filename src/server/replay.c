@@ -216,6 +216,8 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 	const struct plog_op *op = &e->op;
 	struct fs_client *c = scratch_client(rp, plogsvc_creds(op));
 	uint64_t ino = e->desc.targets[PLOG_T_INODE];
+	/* a relative path (an *at call) from its directory, by inode number */
+	struct fs_at at = fs_at_ino(op->at_ino), at2 = fs_at_ino(op->at2_ino);
 	int rc = 0;
 	if (!c)
 		return -ENOMEM;
@@ -224,14 +226,15 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		if (!op->path)
 			return -EINVAL;
 		uint64_t cur = 0;
-		int lr = fs_lookup_ino(c, op->path, &cur, NULL);
+		int lr = fs_lookupat_ino(c, at, op->path, &cur, NULL);
 		if ((op->flags & O_CREAT) && lr == -ENOENT) {
-			rc = fs_create_ino(c, op->path, (int)((op->flags & O_ACCMODE) | O_CREAT | O_EXCL),
-					   (mode_t)op->mode, ino, -1);
+			rc = fs_createat_ino(c, at, op->path,
+					     (int)((op->flags & O_ACCMODE) | O_CREAT | O_EXCL),
+					     (mode_t)op->mode, ino, -1);
 			if (rc >= 0)
 				open_waiting_fds(rp, ino);
 		} else if (op->flags & O_TRUNC) {
-			rc = fs_truncate(c, op->path, 0);
+			rc = fs_truncateat(c, at, op->path, 0);
 		}
 		break;
 	}
@@ -249,22 +252,26 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		break;
 	}
 	case ANK_OP_TRUNCATE:
-		rc = op->path ? fs_truncate(c, op->path, (off_t)op->off) : -EINVAL;
+		rc = op->path ? fs_truncateat(c, at, op->path, (off_t)op->off) : -EINVAL;
 		break;
 	case ANK_OP_UNLINK:
-		rc = op->path ? fs_unlink(c, op->path) : -EINVAL;
+		rc = op->path ? fs_unlinkat(c, at, op->path, 0) : -EINVAL;
 		break;
 	case ANK_OP_RMDIR:
-		rc = op->path ? fs_rmdir(c, op->path) : -EINVAL;
+		rc = op->path ? fs_unlinkat(c, at, op->path, AT_REMOVEDIR) : -EINVAL;
 		break;
 	case ANK_OP_RENAME:
-		rc = op->path && op->path2 ? fs_rename(c, op->path, op->path2) : -EINVAL;
+		rc = op->path && op->path2
+			     ? fs_renameat2(c, at, op->path, at2, op->path2, op->flags)
+			     : -EINVAL;
 		break;
 	case ANK_OP_LINK:
-		rc = op->path && op->path2 ? fs_link(c, op->path, op->path2) : -EINVAL;
+		rc = op->path && op->path2
+			     ? fs_linkat(c, at, op->path, at2, op->path2, (int)op->flags)
+			     : -EINVAL;
 		break;
 	case ANK_OP_MKDIR:
-		rc = op->path ? fs_mkdir_ino(c, op->path, (mode_t)op->mode, ino) : -EINVAL;
+		rc = op->path ? fs_mkdirat_ino(c, at, op->path, (mode_t)op->mode, ino) : -EINVAL;
 		if (rc == 0)
 			open_waiting_fds(rp, ino);
 		break;
@@ -275,7 +282,7 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 			return -EUCLEAN;
 		memcpy(target, e->data, e->data_len);
 		target[e->data_len] = '\0';
-		rc = fs_symlink_ino(c, target, op->path, ino);
+		rc = fs_symlinkat_ino(c, target, at, op->path, ino);
 		break;
 	}
 	case ANK_OP_CHMOD:
