@@ -153,6 +153,17 @@ int ank_faccessat(int dirfd, const char *path, int mode, int flags);
 int ank_fchmodat(int dirfd, const char *path, mode_t mode, int flags);
 int ank_fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags);
 
+/* mknod(2) / mknodat(2) / mkfifo(3) / mkfifoat(3) (umask applied): a
+ * regular file, a FIFO, a socket, or (root only) a character or block
+ * device. They are stored, listed and stat'ed (st_rdev) like Linux's, but
+ * the service has no pipe, socket or driver behind them: opening one
+ * through libananke answers ENXIO. EPERM (S_IFDIR; a device by another
+ * user), EINVAL (another type), and the errors of mkdir. */
+int ank_mknod(const char *path, mode_t mode, dev_t dev);
+int ank_mknodat(int dirfd, const char *path, mode_t mode, dev_t dev);
+int ank_mkfifo(const char *path, mode_t mode);
+int ank_mkfifoat(int dirfd, const char *path, mode_t mode);
+
 /* opendir(3) / readdir(3) / closedir(3). readdir returns NULL at the end
  * (errno unchanged) or on error (errno set). The dirent is valid until the
  * next readdir on the same ANK_DIR. "." and ".." come first. */

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -84,7 +85,7 @@ enum op {
 	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
 	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_SYMLINK, OP_READLINK, OP_LSTAT,
 	OP_LCHOWN, OP_OPENAT, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FSTATAT,
-	OP_COUNT
+	OP_MKNOD, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -92,7 +93,7 @@ static const char *const op_names[OP_COUNT] = {
 	"fdatasync", "ftruncate", "truncate", "stat", "fstat", "unlink", "rename",
 	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
 	"chown", "fchown", "utimensat", "futimens", "symlink", "readlink", "lstat",
-	"lchown", "openat", "mkdirat", "unlinkat", "renameat2", "linkat", "fstatat",
+	"lchown", "openat", "mkdirat", "unlinkat", "renameat2", "linkat", "fstatat", "mknod",
 };
 
 /* Relative frequencies. */
@@ -105,7 +106,7 @@ static const unsigned op_weight[OP_COUNT] = {
 	[OP_REMOUNT] = 2, [OP_CHMOD] = 12, [OP_FCHMOD] = 8, [OP_CHOWN] = 8, [OP_FCHOWN] = 6,
 	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8, [OP_SYMLINK] = 12, [OP_READLINK] = 8,
 	[OP_LSTAT] = 10, [OP_LCHOWN] = 6, [OP_OPENAT] = 40, [OP_MKDIRAT] = 15, [OP_UNLINKAT] = 15,
-	[OP_RENAMEAT2] = 25, [OP_LINKAT] = 8, [OP_FSTATAT] = 15,
+	[OP_RENAMEAT2] = 25, [OP_LINKAT] = 8, [OP_FSTATAT] = 15, [OP_MKNOD] = 10,
 };
 
 /* Results seen per operation: [op][0] successes, [op][e] errno e. */
@@ -1486,6 +1487,44 @@ static bool op_fstatat(struct differ *d)
 	return same(d, OP_FSTATAT, ra, rb) && (ra || cmp_stat(d, &sa, &sb));
 }
 
+/* mknod: sockets, regular files, and (where this host lets us) device
+ * nodes of major 240, which is for local use: no driver answers it, so
+ * opening one is ENXIO on Linux as through the service (which has no
+ * drivers). Never FIFOs: opening one would block the Linux side. Also a
+ * directory (EPERM) and a type that is none (EINVAL). */
+static bool mknod_dev_ok(void)
+{
+	static int ok = -1;
+	if (ok < 0) {
+		char p[64];
+		snprintf(p, sizeof(p), "/tmp/ank-mknod-probe-%d", (int)getpid());
+		ok = mknod(p, S_IFCHR | 0600, makedev(240, 0)) == 0;
+		unlink(p);
+	}
+	return ok;
+}
+
+static bool op_mknod(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	char path[PATH_MAX];
+	unsigned x = (unsigned)oracle_rng_below(r, 100);
+	gen_path(d, path, sizeof(path), x < 70 ? W_NEW : W_ANY, true, true);
+	unsigned k = (unsigned)oracle_rng_below(r, 100);
+	mode_t type = k < 45 ? S_IFSOCK : k < 65 ? S_IFREG : k < 70 ? 0 : k < 75 ? S_IFDIR
+		    : k < 78 ? 0170000 : S_IFCHR;
+	if ((type == S_IFCHR) && !mknod_dev_ok())
+		type = S_IFSOCK;
+	if (type == S_IFCHR && oracle_rng_pct(r, 40))
+		type = S_IFBLK;
+	dev_t dev = makedev(240, (unsigned)oracle_rng_below(r, 300));
+	mode_t mode = type | gen_mode(r, false);
+	describe(d, "mknod(%s, 0%06o, 240:%u)", pp(path), (unsigned)mode, minor(dev));
+	int ra = T0->mknod(T0->ctx, path, mode, dev);
+	int rb = T1->mknod(T1->ctx, path, mode, dev);
+	return same(d, OP_MKNOD, ra, rb);
+}
+
 /* Workload mixes: relative frequencies that replace op_weight (differ.h). */
 struct mix {
 	const char *name;
@@ -1497,6 +1536,7 @@ static const struct mix mixes[] = {
 		      [OP_UTIMENS] = 20, [OP_FUTIMENS] = 15, [OP_SYMLINK] = 25, [OP_READLINK] = 15,
 		      [OP_LSTAT] = 20, [OP_LCHOWN] = 10, [OP_OPENAT] = 60, [OP_MKDIRAT] = 30,
 		      [OP_UNLINKAT] = 30, [OP_RENAMEAT2] = 50, [OP_LINKAT] = 15, [OP_FSTATAT] = 20,
+		      [OP_MKNOD] = 25,
 		      [OP_READ] = 10, [OP_STAT] = 60, [OP_FSTAT] = 20, [OP_UNLINK] = 80,
 		      [OP_RENAME] = 110, [OP_LINK] = 60, [OP_MKDIR] = 100, [OP_RMDIR] = 70,
 		      [OP_LISTDIR] = 50, [OP_TRUNCATE] = 10, [OP_FSYNC] = 5, [OP_SYNC] = 2}},
@@ -1601,6 +1641,7 @@ static bool step(struct differ *d)
 	case OP_RENAMEAT2: ok = op_renameat2(d); ns = true; break;
 	case OP_LINKAT: ok = op_linkat(d); ns = true; break;
 	case OP_FSTATAT: ok = op_fstatat(d); break;
+	case OP_MKNOD: ok = op_mknod(d); ns = true; break;
 	case OP_COUNT: break;
 	}
 	if (!ok)

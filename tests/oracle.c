@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -473,6 +474,15 @@ static int libc_fstatat(void *ctx, int dirfd, const char *path, struct stat *st,
 	return r ? r : LIBC_RET(fstatat(dirfd, p, st, flags));
 }
 
+static int libc_mknod(void *ctx, const char *path, mode_t mode, dev_t dev)
+{
+	if (is_root_path(path))
+		return (mode & S_IFMT) == S_IFDIR ? -EPERM : -EEXIST;
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(mknod(p, mode, dev));
+}
+
 static int libc_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	if (is_root_path(path))
@@ -503,13 +513,24 @@ static unsigned char mode_to_dt(mode_t m)
 		return DT_DIR;
 	if (S_ISLNK(m))
 		return DT_LNK;
+	if (S_ISFIFO(m))
+		return DT_FIFO;
+	if (S_ISSOCK(m))
+		return DT_SOCK;
+	if (S_ISCHR(m))
+		return DT_CHR;
+	if (S_ISBLK(m))
+		return DT_BLK;
 	return DT_UNKNOWN;
 }
 
 /* The entry types a listing keeps; anything else is DT_UNKNOWN. */
 static unsigned char dt_kept(unsigned char t)
 {
-	return t == DT_REG || t == DT_DIR || t == DT_LNK ? t : DT_UNKNOWN;
+	return t == DT_REG || t == DT_DIR || t == DT_LNK || t == DT_FIFO || t == DT_SOCK ||
+		       t == DT_CHR || t == DT_BLK
+		       ? t
+		       : DT_UNKNOWN;
 }
 
 static int libc_list_dir(void *ctx, const char *path, struct oracle_dirlist *out)
@@ -611,6 +632,7 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->lchown = libc_lchown;
 	t->symlink = libc_symlink;
 	t->readlink = libc_readlink;
+	t->mknod = libc_mknod;
 	t->openat = libc_openat;
 	t->mkdirat = libc_mkdirat;
 	t->unlinkat = libc_unlinkat;
@@ -798,6 +820,10 @@ static ssize_t fw_readlink(void *ctx, const char *path, char *buf, size_t n)
 {
 	return IN(ctx)->readlink(IN(ctx)->ctx, path, buf, n);
 }
+static int fw_mknod(void *ctx, const char *path, mode_t mode, dev_t dev)
+{
+	return IN(ctx)->mknod(IN(ctx)->ctx, path, mode, dev);
+}
 static int fw_openat(void *ctx, int dirfd, const char *path, int flags, mode_t mode)
 {
 	return IN(ctx)->openat(IN(ctx)->ctx, dirfd, path, flags, mode);
@@ -898,6 +924,7 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->lchown = fw_lchown;
 	t->symlink = fw_symlink;
 	t->readlink = fw_readlink;
+	t->mknod = fw_mknod;
 	t->openat = fw_openat;
 	t->mkdirat = fw_mkdirat;
 	t->unlinkat = fw_unlinkat;
@@ -1077,7 +1104,9 @@ int oracle_tree_walk(struct target *t, struct oracle_tree *out)
 
 static const char *dt_name(unsigned char t)
 {
-	return t == DT_REG ? "file" : t == DT_DIR ? "dir" : t == DT_LNK ? "symlink" : "other";
+	return t == DT_REG ? "file" : t == DT_DIR ? "dir" : t == DT_LNK ? "symlink"
+		: t == DT_FIFO ? "fifo" : t == DT_SOCK ? "socket" : t == DT_CHR ? "chrdev"
+		: t == DT_BLK ? "blkdev" : "other";
 }
 
 /* Compare the stat fields the core models. */
@@ -1109,6 +1138,11 @@ int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size
 	    (a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec)) {
 		snprintf(msg, len, "mtime %lld.%09ld vs %lld.%09ld", (long long)a->st_mtim.tv_sec,
 		         a->st_mtim.tv_nsec, (long long)b->st_mtim.tv_sec, b->st_mtim.tv_nsec);
+		return 1;
+	}
+	if ((S_ISCHR(a->st_mode) || S_ISBLK(a->st_mode)) && a->st_rdev != b->st_rdev) {
+		snprintf(msg, len, "device %u,%u vs %u,%u", major(a->st_rdev), minor(a->st_rdev),
+			 major(b->st_rdev), minor(b->st_rdev));
 		return 1;
 	}
 	if ((S_ISREG(a->st_mode) || S_ISLNK(a->st_mode)) && a->st_size != b->st_size) {
@@ -1617,6 +1651,10 @@ static int core_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	return fs_mkdir(CL(ctx), path, mode);
 }
+static int core_mknod(void *ctx, const char *path, mode_t mode, dev_t dev)
+{
+	return fs_mknodat(CL(ctx), FS_AT_ROOT, path, mode, dev);
+}
 static int core_openat(void *ctx, int dirfd, const char *path, int flags, mode_t mode)
 {
 	return fs_openat(CL(ctx), fs_at_fd(dirfd), path, flags, mode);
@@ -1770,6 +1808,7 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 	t->lchown = core_lchown;
 	t->symlink = core_symlink;
 	t->readlink = core_readlink;
+	t->mknod = core_mknod;
 	t->openat = core_openat;
 	t->mkdirat = core_mkdirat;
 	t->unlinkat = core_unlinkat;
@@ -2052,6 +2091,15 @@ static int ankt_at_path(void *ctx, const char *path, char *out, size_t outlen)
 	return 0;
 }
 
+static int ankt_mknod(void *ctx, const char *path, mode_t mode, dev_t dev)
+{
+	if (is_root_path(path))
+		return (mode & S_IFMT) == S_IFDIR ? -EPERM : -EEXIST;
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_mknod(p, mode, dev));
+}
+
 static int ankt_openat(void *ctx, int dirfd, const char *path, int flags, mode_t mode)
 {
 	char p[PATH_MAX * 2];
@@ -2225,6 +2273,7 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->lchown = ankt_lchown;
 	t->symlink = ankt_symlink;
 	t->readlink = ankt_readlink;
+	t->mknod = ankt_mknod;
 	t->openat = ankt_openat;
 	t->mkdirat = ankt_mkdirat;
 	t->unlinkat = ankt_unlinkat;

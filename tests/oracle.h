@@ -129,6 +129,8 @@ struct target {
 	int (*link)(void *ctx, const char *from, const char *to);
 	int (*mkdir)(void *ctx, const char *path, mode_t mode);
 	int (*rmdir)(void *ctx, const char *path);
+	/* mknod(2): regular files, FIFOs, sockets, devices (root). */
+	int (*mknod)(void *ctx, const char *path, mode_t mode, dev_t dev);
 	/* The *at calls, relative to an fd the target returned (an absolute
 	 * path is translated as for the calls above, the fd ignored):
 	 * openat(2), mkdirat(2), unlinkat(2) (AT_REMOVEDIR), renameat2(2)
@@ -188,8 +190,9 @@ const char *oracle_result_str(long r, char *buf, size_t len);
 int oracle_read_file(struct target *t, const char *path, uint8_t **data, size_t *len);
 
 /* Compare what the core models of two stat results: type (S_IFMT),
- * permission bits (07777), nlink, owner, an mtime set long ago, and the
- * size of regular files and symbolic links (a link's: its target's length). Returns 0
+ * permission bits (07777), nlink, owner, an mtime set long ago, the
+ * size of regular files and symbolic links (a link's: its target's length),
+ * and a device node's st_rdev. Returns 0
  * when equal, else 1 with the first difference described in msg. */
 int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size_t len);
 

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "../src/bdev/bdev.h"
@@ -142,8 +144,14 @@ static void say_fstatat(struct transcript *t, struct side *s, int at, const char
 	long r = s->libc ? ERR(fstatat(FD(s, at), P(s, path, b, sizeof(b)), &st, flags))
 			 : fs_fstatat(s->c, AT(s, at), path, &st, flags);
 	const char *type = S_ISLNK(st.st_mode) ? "link" : S_ISDIR(st.st_mode) ? "dir"
-							: S_ISREG(st.st_mode) ? "file" : "?";
-	if (r < 0)
+			 : S_ISREG(st.st_mode) ? "file" : S_ISFIFO(st.st_mode) ? "fifo"
+			 : S_ISSOCK(st.st_mode) ? "socket" : S_ISCHR(st.st_mode) ? "chr"
+			 : S_ISBLK(st.st_mode) ? "blk" : "?";
+	if (r == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+		say(t, "fstatat %d \"%s\" %x = 0 %s %u:%u nlink %lu mode %o", at, path, flags, type,
+		    major(st.st_rdev), minor(st.st_rdev), (unsigned long)st.st_nlink,
+		    (unsigned)(st.st_mode & 07777));
+	else if (r < 0)
 		say(t, "fstatat %d \"%.60s\" %x = %ld", at, path, flags, r);
 	else if (S_ISDIR(st.st_mode)) /* (a directory's size is the fs's own) */
 		say(t, "fstatat %d \"%s\" %x = 0 dir nlink %lu mode %o", at, path, flags,
@@ -166,6 +174,13 @@ static long do_mkdirat(struct side *s, int at, const char *path)
 	char b[PATH_MAX];
 	return s->libc ? ERR(mkdirat(FD(s, at), P(s, path, b, sizeof(b)), 0750))
 		       : fs_mkdirat(s->c, AT(s, at), path, 0750);
+}
+
+static long do_mknodat(struct side *s, int at, const char *path, mode_t mode, dev_t dev)
+{
+	char b[PATH_MAX];
+	return s->libc ? ERR(mknodat(FD(s, at), P(s, path, b, sizeof(b)), mode, dev))
+		       : fs_mknodat(s->c, AT(s, at), path, mode, dev);
 }
 
 static long do_symlinkat(struct side *s, const char *target, int at, const char *path)
@@ -225,6 +240,8 @@ static void close_slot(struct side *s, int slot)
 }
 
 /* ---- the script ---------------------------------------------------------------- */
+
+static bool g_dev_ok; /* this host lets the test make device nodes */
 
 enum { D = 0, E = 1, F = 2, Q = 3 }; /* slots: /d, /d/e, /d/f (a file), /q */
 #define CWD (-1)
@@ -287,6 +304,37 @@ static void script(struct side *s, struct transcript *t)
 	say_openat(t, s, E, "up", O_RDONLY | O_NOFOLLOW);
 	say_fstatat(t, s, E, "up", 0);
 	say_fstatat(t, s, E, "up", AT_SYMLINK_NOFOLLOW);
+	/* special files: FIFOs, sockets, devices (where this host may make
+	 * them); the type is checked before the path */
+	say(t, "mknodat D fifo = %ld", do_mknodat(s, D, "fifo", S_IFIFO | 0640, 0));
+	say(t, "mknodat D sock = %ld", do_mknodat(s, D, "sock", S_IFSOCK | 0600, 0));
+	say(t, "mknodat D reg = %ld", do_mknodat(s, D, "reg", S_IFREG | 0600, 0));
+	say(t, "mknodat D notype = %ld", do_mknodat(s, D, "notype", 0644, 0));
+	say(t, "mknodat D dir = %ld", do_mknodat(s, D, "dir", S_IFDIR | 0755, 0));
+	say(t, "mknodat D nodir/x dir = %ld", do_mknodat(s, D, "nodir/x", S_IFDIR | 0755, 0));
+	say(t, "mknodat D bad type = %ld", do_mknodat(s, D, "bad", 0170644, 0));
+	say(t, "mknodat D fifo again = %ld", do_mknodat(s, D, "fifo", S_IFIFO | 0640, 0));
+	say(t, "mknodat D new/ = %ld", do_mknodat(s, D, "new2/", S_IFIFO | 0640, 0));
+	say(t, "mknodat F x = %ld", do_mknodat(s, F, "x", S_IFIFO | 0640, 0));
+	say_fstatat(t, s, D, "fifo", 0);
+	say_fstatat(t, s, D, "sock", 0);
+	say_fstatat(t, s, D, "reg", 0);
+	say_fstatat(t, s, D, "notype", 0);
+	say_fstatat(t, s, D, "fifo/", 0);
+	say_openat(t, s, D, "sock", O_RDONLY);
+	if (g_dev_ok) {
+		say(t, "mknodat D chr = %ld", do_mknodat(s, D, "chr", S_IFCHR | 0600, makedev(240, 77)));
+		say(t, "mknodat D blk = %ld", do_mknodat(s, D, "blk", S_IFBLK | 0600, makedev(241, 3)));
+		say_fstatat(t, s, D, "chr", 0);
+		say_fstatat(t, s, D, "blk", 0);
+		say_openat(t, s, D, "chr", O_RDWR);
+		say_openat(t, s, D, "blk", O_RDONLY);
+		say(t, "linkat D chr D chr2 = %ld", do_linkat(s, D, "chr", D, "chr2", 0));
+		say(t, "renameat2 D chr2 D sock exchange = %ld",
+		    do_renameat2(s, D, "chr2", D, "sock", RENAME_EXCHANGE));
+		say_fstatat(t, s, D, "sock", 0);
+		say_fstatat(t, s, D, "chr2", 0);
+	}
 	/* access */
 	say(t, "faccessat D f R = %ld", do_faccessat(s, D, "f", R_OK, 0));
 	say(t, "faccessat D f X eaccess = %ld", do_faccessat(s, D, "f", X_OK, AT_EACCESS));
@@ -455,6 +503,10 @@ static void every_result_is_linux_s(void **state)
 	struct side core, lx;
 	core_up(&core);
 	libc_up(&lx);
+	g_dev_ok = mknod("probe", S_IFCHR | 0600, makedev(240, 0)) == 0;
+	unlink("probe");
+	if (!g_dev_ok)
+		printf("(this host makes no device nodes: those lines are left out)\n");
 	memset(&ta, 0, sizeof(ta));
 	memset(&tb, 0, sizeof(tb));
 	script(&core, &ta);
@@ -532,11 +584,57 @@ static void directories_by_inode_number(void **state)
 	core_down(&s);
 }
 
+/* Special files on the core alone: what Linux would do with a driver or
+ * a pipe behind them, the service cannot: opening is ENXIO, truncating
+ * EINVAL; a device needs root (EPERM after EACCES); fsck and a remount
+ * keep them. */
+static void special_files_are_stored_but_not_opened(void **state)
+{
+	(void)state;
+	struct side s;
+	core_up(&s);
+	struct stat st;
+	assert_int_equal(fs_mknodat(s.c, FS_AT_ROOT, "/p", S_IFIFO | 0666, 0), 0);
+	assert_int_equal(fs_mknodat(s.c, FS_AT_ROOT, "/c", S_IFCHR | 0666, makedev(4, 64)), 0);
+	assert_int_equal(fs_open(s.c, "/p", O_RDONLY, 0), -ENXIO);
+	assert_int_equal(fs_open(s.c, "/p", O_WRONLY | O_TRUNC, 0), -ENXIO);
+	assert_int_equal(fs_open(s.c, "/c", O_RDWR, 0), -ENXIO);
+	assert_int_equal(fs_open(s.c, "/p", O_RDONLY | O_DIRECTORY, 0), -ENOTDIR);
+	assert_int_equal(fs_truncate(s.c, "/p", 0), -EINVAL);
+	assert_int_equal(fs_mkdir(s.c, "/u", 0777), 0);
+	struct fs_client *user = fs_client_new(s.fs, 1000, 1000);
+	assert_non_null(user);
+	assert_int_equal(fs_mknodat(user, FS_AT_ROOT, "/x", S_IFCHR | 0600, makedev(1, 3)), -EACCES);
+	assert_int_equal(fs_mknodat(user, FS_AT_ROOT, "/u/x", S_IFCHR | 0600, makedev(1, 3)), -EPERM);
+	assert_int_equal(fs_mknodat(user, FS_AT_ROOT, "/u/x", S_IFIFO | 0600, 0), 0);
+	assert_int_equal(fs_mknodat(user, FS_AT_ROOT, "/u/d", S_IFDIR | 0700, 0), -EPERM);
+	fs_client_free(user);
+	struct fs_dirent ents[8];
+	int dfd = fs_open(s.c, "/", O_RDONLY | O_DIRECTORY, 0);
+	assert_true(dfd >= 0);
+	int n = fs_readdir(s.c, dfd, ents, 8);
+	assert_int_equal(n, 5); /* . .. p c u */
+	assert_int_equal(ents[2].type, DT_FIFO);
+	assert_int_equal(ents[3].type, DT_CHR);
+	assert_int_equal(fs_close(s.c, dfd), 0);
+	core_check(&s);
+	assert_int_equal(fs_lstat(s.c, "/c", &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+	assert_int_equal(major(st.st_rdev), 4);
+	assert_int_equal(minor(st.st_rdev), 64);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(fs_lstat(s.c, "/u/x", &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(st.st_uid, 1000);
+	core_down(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_result_is_linux_s),
 		cmocka_unit_test(directories_by_inode_number),
+		cmocka_unit_test(special_files_are_stored_but_not_opened),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

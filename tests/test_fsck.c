@@ -200,7 +200,7 @@ static void link_in(struct bdev *d, uint64_t dir, const char *name, uint64_t chi
 {
 	bool isdir = S_ISDIR(INO(d, child)->mode);
 
-	add_entry_raw(d, dir, name, child, isdir ? ANK_FT_DIR : ANK_FT_REG);
+	add_entry_raw(d, dir, name, child, ank_mode_to_ft(INO(d, child)->mode));
 	if (isdir) {
 		INO(d, child)->parent = dir;
 		INO(d, dir)->nlink++;
@@ -450,6 +450,39 @@ static void flipped_bit_in_inode_reported(void **state)
 	/* The corrupt file was dropped from /a and freed with its blocks. */
 	assert_int_equal(INO(d, I_F)->mode, 0);
 	assert_false(ibit(d, I_F));
+	bdev_close(d);
+}
+
+/* FIFOs, sockets and devices: clean as made; data on one, device numbers
+ * on a FIFO, and an entry whose type says otherwise are found. */
+static void special_files_are_checked(void **state)
+{
+	(void)state;
+	struct bdev *d = fresh(1024, 0);
+
+	build_tree(d);
+	make_inode(d, 7, S_IFIFO | 0644);
+	link_in(d, ANK_ROOT_INO, "p", 7);
+	make_inode(d, 8, S_IFCHR | 0600);
+	INO(d, 8)->rdev_major = 240;
+	INO(d, 8)->rdev_minor = 1;
+	ino_reseal(d, 8);
+	link_in(d, ANK_ROOT_INO, "c", 8);
+	make_inode(d, 9, S_IFSOCK | 0600);
+	link_in(d, ANK_ROOT_INO, "s", 9);
+	assert_clean(d);
+	INO(d, 7)->size = 10;
+	ino_reseal(d, 7);
+	INO(d, 9)->rdev_minor = 5;
+	ino_reseal(d, 9);
+	add_entry_raw(d, ANK_ROOT_INO, "c2", 8, ANK_FT_REG);
+	INO(d, 8)->nlink++;
+	ino_reseal(d, 8);
+	assert_repairs(d);
+	assert_said("inode 7: special file (FIFO, socket or device) with data");
+	assert_said("inode 9: device numbers on an inode that is no device");
+	assert_said("entry \"c2\" has file type 1, inode 8 is type 3");
+	assert_int_equal(INO(d, 8)->rdev_major, 240); /* the good device stays */
 	bdev_close(d);
 }
 
@@ -1054,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(mkfs_refuses_tiny_device),
 		cmocka_unit_test(corrupt_superblock_magic_reports_and_exits_8),
 		cmocka_unit_test(flipped_bit_in_inode_reported),
+		cmocka_unit_test(special_files_are_checked),
 		cmocka_unit_test(inode_bitmap_bit_cleared_reported_and_repaired),
 		cmocka_unit_test(wrong_link_count_reported_and_repaired),
 		cmocka_unit_test(directory_entry_to_free_inode_repaired),

@@ -14,7 +14,8 @@
  * which is then opened through it), and the *at calls relative to the
  * row's directory fd, closed after them (mkdirat, openat that creates,
  * linkat, renameat2 RENAME_EXCHANGE of a file and a directory,
- * symlinkat: a replay must start each at that directory, by inode).
+ * symlinkat: a replay must start each at that directory, by inode), and
+ * mknod (a socket, a character device and a regular file; each stat'ed).
  *
  * Columns (the state of the row's operation at the crash): before fsync
  * (nothing synced after it), after fsync (of the operation's fd, or
@@ -79,6 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "../include/ananke.h"
@@ -98,7 +100,7 @@ struct sbuf {
 
 enum { R_OPEN, R_OTRUNC, R_CREAT, R_CLOSE, R_READ, R_WRITE, R_PWRITE, R_LSEEK, R_FTRUNC,
        R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, R_CHMOD, R_FCHMOD, R_CHOWN,
-       R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, R_AT, NROWS };
+       R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, R_AT, R_MKNOD, NROWS };
 #define GLOBAL NROWS /* the transcript of what is not one row's */
 
 struct transcript {
@@ -728,6 +730,24 @@ static void symlink_op(struct row *r)
 static void s_rename(struct row *r) { t_rename(r, "s", "s2"); }
 static void s_unlink(struct row *r) { t_unlink(r, "s"); }
 
+/* mknod: a socket, a device (its numbers survive) and a regular file, which
+ * is then opened */
+static void mknod_setup(struct row *r) { (void)r; }
+static void mknod_op(struct row *r)
+{
+	main_begin(r);
+	note(r, true, ank_mknod(P(r, "k"), S_IFSOCK | 0640, 0), "mknod k socket");
+	note(r, true, ank_mknod(P(r, "c"), S_IFCHR | 0600, makedev(240, 9)), "mknod c 240:9");
+	note(r, true, ank_mknod(P(r, "f"), S_IFREG | 0604, 0), "mknod f regular");
+	main_end(r);
+	keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	struct stat st;
+	int rc = ank_stat(P(r, "c"), &st);
+	put(r, "stat c = %d rdev %u:%u", rc, major(st.st_rdev), minor(st.st_rdev));
+}
+static void k_rename(struct row *r) { t_rename(r, "k", "k2"); }
+static void k_unlink(struct row *r) { t_unlink(r, "k"); }
+
 /* the *at calls, from the row's directory fd */
 static void at_setup(struct row *r) { t_file(r, "x", 700, 31); }
 static void at_op(struct row *r)
@@ -771,6 +791,7 @@ static const struct row row_defs[NROWS] = {
 	[R_FUTIMENS] = ROW("futimens", futimens_setup, futimens_op, f_rename, f_unlink, 0),
 	[R_SYMLINK] = ROW("symlink", symlink_setup, symlink_op, s_rename, s_unlink, -1),
 	[R_AT] = ROW("at", at_setup, at_op, f_rename, f_unlink, -1),
+	[R_MKNOD] = ROW("mknod", mknod_setup, mknod_op, k_rename, k_unlink, -1),
 };
 #undef ROW
 
@@ -778,7 +799,8 @@ static const struct row row_defs[NROWS] = {
 
 static char type_char(mode_t m)
 {
-	return S_ISREG(m) ? 'f' : S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : '?';
+	return S_ISREG(m) ? 'f' : S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : S_ISSOCK(m) ? 's'
+	     : S_ISCHR(m) ? 'c' : S_ISBLK(m) ? 'b' : S_ISFIFO(m) ? 'p' : '?';
 }
 
 static void put_stat(struct row *r, const char *what, int ret, int e, const struct stat *st)
@@ -787,7 +809,7 @@ static void put_stat(struct row *r, const char *what, int ret, int e, const stru
 		put(r, "%s = %d e%d", what, ret, e);
 		return;
 	}
-	char ino[32] = "", times[96] = "";
+	char ino[32] = "", times[128] = "";
 	snprintf(ino, sizeof(ino), " ino %llu", (unsigned long long)st->st_ino);
 	/* times a row set explicitly (long past); others are the clock's */
 	if (st->st_atim.tv_sec < 1000000000)
@@ -796,6 +818,9 @@ static void put_stat(struct row *r, const char *what, int ret, int e, const stru
 	if (st->st_mtim.tv_sec < 1000000000)
 		snprintf(times + strlen(times), 48, " mtime %lld.%09ld", (long long)st->st_mtim.tv_sec,
 			 st->st_mtim.tv_nsec);
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+		snprintf(times + strlen(times), 32, " rdev %u:%u", major(st->st_rdev),
+			 minor(st->st_rdev));
 	put(r, "%s = %c %04o %u:%u size %lld nlink %lu%s%s", what, type_char(st->st_mode),
 	    (unsigned)(st->st_mode & 07777), (unsigned)st->st_uid, (unsigned)st->st_gid,
 	    (long long)st->st_size, (unsigned long)st->st_nlink, ino, times);

@@ -460,8 +460,9 @@ static void wire_to_stat(const struct ank_wire_stat *w, struct stat *st)
 	st->st_nlink = (nlink_t)w->nlink;
 	st->st_uid = (uid_t)w->uid;
 	st->st_gid = (gid_t)w->gid;
-	st->st_rdev = 0;
-	st->st_size = (off_t)w->size;
+	int dev = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode);
+	st->st_rdev = dev ? (dev_t)w->size : 0; /* (a device's size is 0) */
+	st->st_size = dev ? 0 : (off_t)w->size;
 	st->st_blksize = (blksize_t)w->blksize;
 	st->st_blocks = (blkcnt_t)w->blocks;
 	st->st_atim.tv_sec = (time_t)w->atime_sec;
@@ -693,6 +694,38 @@ ANK_API int ank_mkdirat(int dirfd, const char *path, mode_t mode)
 	int64_t r = ankc_call(&rq);
 	ankc_leave();
 	return ret0(r);
+}
+
+ANK_API int ank_mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+	size_t len;
+	int32_t wfd;
+	int rc = check_at(dirfd, path, &len, &wfd);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_MKNOD, .path = path, .path_len = len,
+			       .fd = wfd, .off = (int64_t)dev };
+	if (ankc_enter() < 0)
+		return -1;
+	rq.mode = (uint32_t)((mode & S_IFMT) | (mode & 07777 & ~ankc_umask()));
+	int64_t r = ankc_call(&rq);
+	ankc_leave();
+	return ret0(r);
+}
+
+ANK_API int ank_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	return ank_mknodat(AT_FDCWD, path, mode, dev);
+}
+
+ANK_API int ank_mkfifoat(int dirfd, const char *path, mode_t mode)
+{
+	return ank_mknodat(dirfd, path, S_IFIFO | (mode & 07777), 0);
+}
+
+ANK_API int ank_mkfifo(const char *path, mode_t mode)
+{
+	return ank_mknodat(AT_FDCWD, path, S_IFIFO | (mode & 07777), 0);
 }
 
 ANK_API int ank_rmdir(const char *path)

@@ -459,10 +459,10 @@ int dir_next(struct fs *fs, struct inode *dp, uint64_t *pos, struct fs_dirent *e
 				break;
 			if (off >= want && r->ino) {
 				ent->ino = r->ino;
-				ent->type = r->file_type == ANK_FT_DIR       ? 4  /* DT_DIR */
-					    : r->file_type == ANK_FT_REG     ? 8  /* DT_REG */
-					    : r->file_type == ANK_FT_SYMLINK ? 10 /* DT_LNK */
-									     : 0;
+				/* ANK_FT_* to DT_*: DT_FIFO 1, DT_CHR 2, DT_DIR 4,
+				 * DT_BLK 6, DT_REG 8, DT_LNK 10, DT_SOCK 12 */
+				static const uint8_t dt[8] = {0, 8, 4, 2, 6, 1, 12, 10};
+				ent->type = r->file_type < 8 ? dt[r->file_type] : 0;
 				memcpy(ent->name, b->data + off + 12, r->name_len);
 				ent->name[r->name_len] = '\0';
 				*pos = (uint64_t)l * ANK_BLOCK_SIZE + off + r->rec_len;

@@ -139,7 +139,8 @@ _Static_assert(16 + 255 * 16 == ANK_BLOCK_SIZE, "extent node fills a block");
 #define ANK_INODES_PER_BLOCK (ANK_BLOCK_SIZE / ANK_INODE_SIZE)
 
 struct ank_dinode {
-	uint32_t mode;          /* 0   S_IFREG/S_IFDIR/S_IFLNK | permission bits; 0 = free */
+	uint32_t mode;          /* 0   S_IFREG/S_IFDIR/S_IFLNK/S_IFIFO/S_IFSOCK/S_IFCHR/
+	                                S_IFBLK | permission bits; 0 = free */
 	uint32_t nlink;         /* 4   */
 	uint32_t uid;           /* 8   */
 	uint32_t gid;           /* 12  */
@@ -158,7 +159,8 @@ struct ank_dinode {
 	struct ank_extent_header eh;                       /* 96  root of the map */
 	struct ank_extent extents[ANK_EXTENT_ROOT_ENTRIES]; /* 112 root entries */
 	uint32_t flags;         /* 240 zero (reserved for inode flags) */
-	uint32_t reserved[2];   /* 244 zero */
+	uint32_t rdev_major;    /* 244 device nodes (S_IFCHR, S_IFBLK): the device */
+	uint32_t rdev_minor;    /* 248 numbers; zero for every other type */
 	uint32_t checksum;      /* 252 CRC32C of the 256 bytes, this field 0 */
 };
 _Static_assert(sizeof(struct ank_dinode) == ANK_INODE_SIZE, "inode is 256 bytes");
@@ -167,6 +169,8 @@ _Static_assert(offsetof(struct ank_dinode, generation) == 68, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, eh) == 96, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, extents) == 112, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, flags) == 240, "inode layout");
+_Static_assert(offsetof(struct ank_dinode, rdev_major) == 244, "inode layout");
+_Static_assert(offsetof(struct ank_dinode, rdev_minor) == 248, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, checksum) == 252, "inode layout");
 
 /* ---- directories ----------------------------------------------------------- */
@@ -202,7 +206,11 @@ _Static_assert(sizeof(struct ank_dir_tail) == 8, "dir tail");
 #define ANK_FT_UNKNOWN 0u
 #define ANK_FT_REG 1u
 #define ANK_FT_DIR 2u
-#define ANK_FT_SYMLINK 7u   /* (ext4's numbering: 3-6 are device, fifo, socket) */
+#define ANK_FT_CHRDEV 3u
+#define ANK_FT_BLKDEV 4u
+#define ANK_FT_FIFO 5u
+#define ANK_FT_SOCK 6u
+#define ANK_FT_SYMLINK 7u   /* (ext4's numbering) */
 
 /* ---- journal (s-log) -------------------------------------------------------- */
 
@@ -287,6 +295,10 @@ static inline uint8_t ank_mode_to_ft(uint32_t mode)
 	case 0100000u: return ANK_FT_REG;
 	case 0040000u: return ANK_FT_DIR;
 	case 0120000u: return ANK_FT_SYMLINK;
+	case 0020000u: return ANK_FT_CHRDEV;
+	case 0060000u: return ANK_FT_BLKDEV;
+	case 0010000u: return ANK_FT_FIFO;
+	case 0140000u: return ANK_FT_SOCK;
 	default: return ANK_FT_UNKNOWN;
 	}
 }

@@ -204,6 +204,14 @@ int fs_linkat(struct fs_client *c, struct fs_at from_at, const char *from, struc
 int fs_renameat2(struct fs_client *c, struct fs_at from_at, const char *from, struct fs_at to_at,
 		 const char *to, unsigned flags);
 int fs_truncateat(struct fs_client *c, struct fs_at at, const char *path, off_t len);
+/* mknod(2) relative to `at`: mode's type is a regular file (S_IFREG or no
+ * type), a FIFO, a socket, or a character or block device numbered rdev
+ * (root only: EPERM after the permission checks); S_IFDIR is EPERM, any
+ * other type EINVAL, both before the path is looked at. FIFOs, sockets and
+ * devices are stored, listed (DT_FIFO, DT_SOCK, DT_CHR, DT_BLK) and stat'ed
+ * (st_rdev); opening one answers ENXIO (the service has no pipe, socket or
+ * driver behind it) and truncating one EINVAL. */
+int fs_mknodat(struct fs_client *c, struct fs_at at, const char *path, mode_t mode, dev_t rdev);
 
 /* Attributes (chmod, chown, utimensat), as Linux gives them. `valid` says
  * which fields apply. FS_ATTR_MODE: the permission bits (07777) change;
@@ -249,7 +257,7 @@ int fs_setattr_fd(struct fs_client *c, int fd, const struct fs_attr *a);
  * first. */
 struct fs_dirent {
 	uint64_t ino;
-	uint8_t type;        /* DT_REG, DT_DIR */
+	uint8_t type;        /* DT_REG, DT_DIR, DT_LNK, DT_FIFO, DT_SOCK, DT_CHR, DT_BLK */
 	char name[256];      /* NUL-terminated */
 };
 int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max);

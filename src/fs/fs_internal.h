@@ -231,6 +231,13 @@ static inline bool inode_is_dir(const struct inode *ip)
 	return (ip->d.mode & S_IFMT) == S_IFDIR;
 }
 
+/* A FIFO, socket or device node: no data, cannot be opened here. */
+static inline bool inode_is_special(const struct inode *ip)
+{
+	uint32_t f = ip->d.mode & S_IFMT;
+	return f == S_IFIFO || f == S_IFSOCK || f == S_IFCHR || f == S_IFBLK;
+}
+
 static inline bool inode_is_symlink(const struct inode *ip)
 {
 	return (ip->d.mode & S_IFMT) == S_IFLNK;

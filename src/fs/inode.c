@@ -141,8 +141,13 @@ static int dinode_validate(const struct fs *fs, const struct ank_dinode *d, uint
 	if (d->ino != ino)
 		return ANK_CORRUPT("inode: number field does not match its slot");
 	uint32_t fmt = d->mode & S_IFMT;
-	if (fmt != S_IFREG && fmt != S_IFDIR && fmt != S_IFLNK)
+	if (ank_mode_to_ft(d->mode) == ANK_FT_UNKNOWN)
 		return ANK_CORRUPT("inode: unsupported file type");
+	bool special = fmt == S_IFIFO || fmt == S_IFSOCK || fmt == S_IFCHR || fmt == S_IFBLK;
+	if (special && (d->size != 0 || d->blocks != 0))
+		return ANK_CORRUPT("inode: special file with data");
+	if (fmt != S_IFCHR && fmt != S_IFBLK && (d->rdev_major || d->rdev_minor))
+		return ANK_CORRUPT("inode: device numbers on a file that is no device");
 	if (fmt == S_IFLNK && (d->size == 0 || d->size >= ANK_SYMLINK_MAX))
 		return ANK_CORRUPT("inode: symbolic link target of impossible length");
 	if (d->size > ANK_MAX_FILE_SIZE)

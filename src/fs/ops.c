@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "namei.h"
@@ -184,14 +185,25 @@ static int do_open(struct fs_client *c, struct fs_at at, const char *path, int f
 		rc = -EISDIR;
 		goto out_ip;
 	}
+	bool special = inode_is_special(ip);
 	int want = 0;
 	if (acc == O_RDONLY || acc == O_RDWR)
 		want |= NAMEI_MAY_READ;
 	if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC))
 		want |= NAMEI_MAY_WRITE;
+	if (special)
+		want &= ~NAMEI_MAY_WRITE | ((acc == O_WRONLY || acc == O_RDWR) ? NAMEI_MAY_WRITE : 0);
 	rc = namei_permission(c, ip, want);
 	if (rc < 0)
 		goto out_ip;
+	if (special) {
+		/* A FIFO, socket or device node is stored, listed and stat'ed,
+		 * but the service has no pipe, socket or driver behind it:
+		 * opening one is ENXIO (as Linux for a socket, or a device
+		 * without a driver). */
+		rc = -ENXIO;
+		goto out_ip;
+	}
 	if ((want & NAMEI_MAY_WRITE) && fs->read_only) {
 		rc = -EROFS;
 		goto out_ip;
@@ -576,6 +588,8 @@ int fs_truncateat(struct fs_client *c, struct fs_at at, const char *path, off_t 
 	if (rc == 0) {
 		if (inode_is_dir(ip))
 			rc = -EISDIR;
+		else if (inode_is_special(ip))
+			rc = -EINVAL;
 		else if ((rc = namei_permission(c, ip, NAMEI_MAY_WRITE)) == 0 &&
 			 (rc = fs_op_begin(fs)) == 0)
 			rc = truncate_inode(fs, ip, len);
@@ -605,6 +619,7 @@ static void fill_stat(const struct inode *ip, struct stat *st)
 	st->st_mtim.tv_nsec = ip->d.mtime_nsec;
 	st->st_ctim.tv_sec = ip->d.ctime_sec;
 	st->st_ctim.tv_nsec = ip->d.ctime_nsec;
+	st->st_rdev = makedev(ip->d.rdev_major, ip->d.rdev_minor);
 }
 
 /* The inode a path names from `at`: an empty path with AT_EMPTY_PATH is
@@ -1035,6 +1050,73 @@ static int do_symlink(struct fs_client *c, const char *target, struct fs_at at, 
 	inode_put(fs, nd.dir);
 	fs_unlock(fs);
 	return rc;
+}
+
+static int do_mknod(struct fs_client *c, struct fs_at at, const char *path, mode_t mode,
+		    dev_t rdev, uint64_t want_ino)
+{
+	struct fs *fs = c->fs;
+	struct nameidata nd;
+	uint32_t fmt = mode & S_IFMT;
+	/* the type first, as Linux's mknod checks it before the path */
+	if (fmt == S_IFDIR)
+		return -EPERM;
+	if (fmt == 0)
+		fmt = S_IFREG;
+	if (fmt != S_IFREG && fmt != S_IFIFO && fmt != S_IFSOCK && fmt != S_IFCHR &&
+	    fmt != S_IFBLK)
+		return -EINVAL;
+	bool dev = fmt == S_IFCHR || fmt == S_IFBLK;
+	if (dev && (major(rdev) > UINT32_MAX || minor(rdev) > UINT32_MAX))
+		return -EINVAL;
+	if (want_ino && (want_ino <= ANK_ROOT_INO || want_ino >= fs->sb.inode_count))
+		return -EINVAL;
+	int rc = path_op_begin(fs, c, at, path, &nd);
+	if (rc < 0)
+		return rc;
+	uint64_t ino;
+	if (nd.len == 0 || nd.dot) {
+		rc = -EEXIST;
+	} else if ((rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC)) == 0) {
+		rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL);
+		if (rc == 0)
+			rc = -EEXIST;
+		else if (rc == -ENOENT && (nd.trailing_slash || nd.dir->d.nlink == 0))
+			rc = -ENOENT; /* (Linux: a new non-directory named "x/") */
+		else if (rc == -ENOENT && fs->read_only)
+			rc = -EROFS;
+		else if (rc == -ENOENT &&
+			 (rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC)) == 0 &&
+			 dev && fs_client_uid(c) != 0)
+			rc = -EPERM; /* devices: root only (CAP_MKNOD), after EACCES */
+		else if (rc == 0) {
+			struct inode *ip;
+			rc = create_inode_in(fs, c, &nd, fmt | (mode & 07777), want_ino, &ip);
+			if (rc == 0) {
+				if (dev) {
+					ip->d.rdev_major = (uint32_t)major(rdev);
+					ip->d.rdev_minor = (uint32_t)minor(rdev);
+					inode_dirty(fs, ip);
+				}
+				fs_last_stamp.new_ino = ip->ino;
+				inode_put(fs, ip);
+			}
+		}
+	}
+	inode_put(fs, nd.dir);
+	fs_unlock(fs);
+	return rc;
+}
+
+int fs_mknodat(struct fs_client *c, struct fs_at at, const char *path, mode_t mode, dev_t rdev)
+{
+	return do_mknod(c, at, path, mode, rdev, 0);
+}
+
+int fs_mknodat_ino(struct fs_client *c, struct fs_at at, const char *path, mode_t mode,
+		   dev_t rdev, uint64_t ino)
+{
+	return ino == 0 ? -EINVAL : do_mknod(c, at, path, mode, rdev, ino);
 }
 
 int fs_symlink(struct fs_client *c, const char *target, const char *path)

@@ -102,6 +102,8 @@ int fs_mkdirat_ino(struct fs_client *c, struct fs_at at, const char *path, mode_
 		   uint64_t ino);
 int fs_symlinkat_ino(struct fs_client *c, const char *target, struct fs_at at, const char *path,
 		     uint64_t ino);
+int fs_mknodat_ino(struct fs_client *c, struct fs_at at, const char *path, mode_t mode,
+		   dev_t rdev, uint64_t ino);
 
 /* Open inode `ino` itself (not a path) at fd number `fd`: reopens a file
  * whose name may have changed or gone (an unlinked file that was open at the

@@ -258,7 +258,11 @@ static int list_fn(void *arg, const struct ank_dirent *de)
 	char nb[4 * ANK_NAME_MAX + 8];
 	const char *type = de->file_type == ANK_FT_DIR ? "dir" :
 			   de->file_type == ANK_FT_REG ? "file" :
-			   de->file_type == ANK_FT_SYMLINK ? "link" : "?";
+			   de->file_type == ANK_FT_SYMLINK ? "link" :
+			   de->file_type == ANK_FT_FIFO ? "fifo" :
+			   de->file_type == ANK_FT_SOCK ? "sock" :
+			   de->file_type == ANK_FT_CHRDEV ? "chr" :
+			   de->file_type == ANK_FT_BLKDEV ? "blk" : "?";
 	fprintf(out, "  %10" PRIu64 "  %-4s  %s\n", de->ino, type,
 		printable(DE_NAME(de), de->name_len, nb, sizeof(nb)));
 	return 0;
@@ -377,7 +381,11 @@ static int dump_inode(struct fsck_vol *v, uint64_t ino, FILE *out)
 	fprintf(out, "inode %" PRIu64 "%s%s\n", ino, bad ? " - CORRUPT: " : "", bad ? bad : "");
 	fprintf(out, "  %-12s 0%o (%s)\n", "mode", di.mode,
 		ft == ANK_FT_DIR ? "directory" : ft == ANK_FT_REG ? "regular file" :
-		ft == ANK_FT_SYMLINK ? "symbolic link" : "unknown type");
+		ft == ANK_FT_SYMLINK ? "symbolic link" : ft == ANK_FT_FIFO ? "FIFO" :
+		ft == ANK_FT_SOCK ? "socket" : ft == ANK_FT_CHRDEV ? "character device" :
+		ft == ANK_FT_BLKDEV ? "block device" : "unknown type");
+	if (ft == ANK_FT_CHRDEV || ft == ANK_FT_BLKDEV)
+		fprintf(out, "  %-12s %u, %u\n", "device", di.rdev_major, di.rdev_minor);
 	fprintf(out, "  %-12s %u\n", "links", di.nlink);
 	fprintf(out, "  %-12s %u / %u\n", "uid / gid", di.uid, di.gid);
 	fprintf(out, "  %-12s %" PRIu64 " bytes\n", "size", di.size);

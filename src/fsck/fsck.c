@@ -361,8 +361,14 @@ const char *fsck_inode_problem(const struct ank_dinode *di, uint64_t ino)
 		return "checksum mismatch";
 	if (di->ino != ino)
 		return "self number does not match its slot";
-	if (ank_mode_to_ft(di->mode) == ANK_FT_UNKNOWN)
-		return "mode is neither a regular file, a directory nor a symbolic link";
+	uint8_t ft = ank_mode_to_ft(di->mode);
+	if (ft == ANK_FT_UNKNOWN)
+		return "mode is no file type the format knows";
+	if ((ft == ANK_FT_FIFO || ft == ANK_FT_SOCK || ft == ANK_FT_CHRDEV || ft == ANK_FT_BLKDEV) &&
+	    (di->size != 0 || di->blocks != 0 || di->eh.entries != 0))
+		return "special file (FIFO, socket or device) with data";
+	if (ft != ANK_FT_CHRDEV && ft != ANK_FT_BLKDEV && (di->rdev_major || di->rdev_minor))
+		return "device numbers on an inode that is no device";
 	if (ank_mode_to_ft(di->mode) == ANK_FT_SYMLINK &&
 	    (di->size == 0 || di->size >= ANK_SYMLINK_MAX))
 		return "symbolic link whose target length is out of range";
@@ -553,6 +559,7 @@ struct fsck {
 	uint64_t lines;
 	uint64_t ninodes, nblocks;
 	uint8_t *ist;           /* per inode: T_* | F_* */
+	uint8_t *ft;            /* per inode: its ANK_FT_* (what entries must say) */
 	uint32_t *nlink;        /* on-disk link count */
 	uint32_t *found;        /* entries naming the inode */
 	uint32_t *subdirs;      /* accepted subdirectory entries (directories) */
@@ -756,9 +763,10 @@ static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di
 	f->nlink[ino] = di->nlink;
 	f->parent_disk[ino] = di->parent;
 	uint8_t ft = ank_mode_to_ft(di->mode);
-	uint8_t t = ft == ANK_FT_REG || ft == ANK_FT_SYMLINK ? T_REG :
-		    ft == ANK_FT_DIR ? T_DIR : T_OTHER;
+	/* (FIFOs, sockets and devices are checked as files without data) */
+	uint8_t t = ft == ANK_FT_DIR ? T_DIR : ft != ANK_FT_UNKNOWN ? T_REG : T_OTHER;
 	f->ist[ino] = t | (ft == ANK_FT_SYMLINK ? F_LINK : 0);
+	f->ft[ino] = ft;
 
 	/* The root is worth saving when only its checksum is off. */
 	if (bad && ino == ANK_ROOT_INO && di->checksum != ank_dinode_csum(di) &&
@@ -1044,8 +1052,7 @@ static int check_entry(struct dirwalk *dw, uint64_t lblk, struct ank_dirent *de,
 			f->found[ino]++;
 		f->ist[ino] |= F_REACH;
 	}
-	uint8_t ft = (f->ist[ino] & T_MASK) == T_DIR ? ANK_FT_DIR :
-		     (f->ist[ino] & F_LINK)            ? ANK_FT_SYMLINK : ANK_FT_REG;
+	uint8_t ft = (f->ist[ino] & T_MASK) == T_DIR ? ANK_FT_DIR : f->ft[ino];
 	if (de->file_type != ft) {
 		problem(f, "directory %llu: entry \"%s\" has file type %u, inode %llu is type %u", d,
 			nm, de->file_type, (unsigned long long)ino, ft);
@@ -1531,6 +1538,7 @@ static int alloc_state(struct fsck *f)
 	size_t bb = (size_t)sb->bbitmap_blocks * ANK_BLOCK_SIZE;
 
 	f->ist = calloc(n, 1);
+	f->ft = calloc(n, 1);
 	f->nlink = calloc(n, sizeof(*f->nlink));
 	f->found = calloc(n, sizeof(*f->found));
 	f->subdirs = calloc(n, sizeof(*f->subdirs));
@@ -1544,7 +1552,7 @@ static int alloc_state(struct fsck *f)
 	f->ibm_orig = malloc(ib);
 	f->bbm_orig = malloc(bb);
 	f->claimed = calloc(bb, 1);
-	if (!f->ist || !f->nlink || !f->found || !f->subdirs || !f->parent_disk ||
+	if (!f->ist || !f->ft || !f->nlink || !f->found || !f->subdirs || !f->parent_disk ||
 	    !f->parent_found || !f->queue || !f->ibm || !f->ibm_want || !f->bbm ||
 	    !f->bbm_want || !f->claimed || !f->ibm_orig || !f->bbm_orig)
 		return -ENOMEM;
@@ -1554,6 +1562,7 @@ static int alloc_state(struct fsck *f)
 static void free_state(struct fsck *f)
 {
 	free(f->ist);
+	free(f->ft);
 	free(f->nlink);
 	free(f->found);
 	free(f->subdirs);

@@ -106,7 +106,9 @@ enum ank_opcode {
 	ANK_OP_STATFS = 30,   /* path -> out: struct ank_wire_statfs */
 	ANK_OP_FSTATFS = 31,  /* fd -> out: struct ank_wire_statfs */
 	ANK_OP_ACCESS = 32,   /* path, mode = F_OK or R_OK | W_OK | X_OK */
-	ANK_OP_MAX = 33,
+	ANK_OP_MKNOD = 33,    /* path, mode = type | permission bits (umask applied),
+	                         off = the device number (dev_t) */
+	ANK_OP_MAX = 34,
 };
 
 /* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths
@@ -128,7 +130,7 @@ _Static_assert(sizeof(struct ank_wire_times) == 32, "wire times");
 /* stat as it travels in a slot (no padding, fixed widths). */
 struct ank_wire_stat {
 	uint64_t ino;        /* 0 */
-	uint64_t size;       /* 8 */
+	uint64_t size;       /* 8  for a device node (size 0): its st_rdev */
 	uint64_t blocks;     /* 16 512-byte units */
 	uint32_t mode;       /* 24 */
 	uint32_t nlink;      /* 28 */

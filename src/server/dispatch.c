@@ -130,7 +130,8 @@ static void stat_to_wire(const struct stat *st, struct ank_wire_stat *ws)
 {
 	memset(ws, 0, sizeof(*ws));
 	ws->ino = (uint64_t)st->st_ino;
-	ws->size = (uint64_t)st->st_size;
+	ws->size = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? (uint64_t)st->st_rdev
+								 : (uint64_t)st->st_size;
 	ws->blocks = (uint64_t)st->st_blocks;
 	ws->mode = (uint32_t)st->st_mode;
 	ws->nlink = (uint32_t)st->st_nlink;
@@ -359,6 +360,8 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 				 (int)rq->flags);
 	case ANK_OP_MKDIR:
 		return fs_mkdirat(c, req_at(rq->fd), path, (mode_t)rq->mode);
+	case ANK_OP_MKNOD:
+		return fs_mknodat(c, req_at(rq->fd), path, (mode_t)rq->mode, (dev_t)rq->off);
 	case ANK_OP_RMDIR:
 		return fs_unlinkat(c, req_at(rq->fd), path, AT_REMOVEDIR);
 	case ANK_OP_READDIR:

@@ -434,7 +434,8 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			data = ank_ring_data(r->map, i);
 			dlen = (size_t)result;
 		}
-	} else if (rq->opcode == ANK_OP_MKDIR || rq->opcode == ANK_OP_SYMLINK) {
+	} else if (rq->opcode == ANK_OP_MKDIR || rq->opcode == ANK_OP_SYMLINK ||
+		   rq->opcode == ANK_OP_MKNOD) {
 		/* (from the stamp: a call into the core here could wait for a
 		 * commit that waits for this very entry) */
 		ino = stamp.new_ino;

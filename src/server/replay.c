@@ -275,6 +275,12 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		if (rc == 0)
 			open_waiting_fds(rp, ino);
 		break;
+	case ANK_OP_MKNOD:
+		rc = op->path ? fs_mknodat_ino(c, at, op->path, (mode_t)op->mode, (dev_t)op->off, ino)
+			      : -EINVAL;
+		if (rc == 0)
+			open_waiting_fds(rp, ino); /* (a regular file made by mknod) */
+		break;
 	case ANK_OP_SYMLINK: {
 		/* the target is the entry's data (no NUL) */
 		char target[PATH_MAX];
