@@ -59,14 +59,26 @@ ssize_t ank_write(int fd, const void *buf, size_t n);
 ssize_t ank_pread(int fd, void *buf, size_t n, off_t off);
 ssize_t ank_pwrite(int fd, const void *buf, size_t n, off_t off);
 
-/* lseek(2): SEEK_SET, SEEK_CUR, SEEK_END (SEEK_DATA/SEEK_HOLE treat every
- * byte below EOF as data). EBADF, EINVAL, ENXIO. */
+/* lseek(2): SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA and SEEK_HOLE (block
+ * by block, as ext4). EBADF, EINVAL, ENXIO. */
 off_t ank_lseek(int fd, off_t off, int whence);
 
 /* fsync(2): the file's data, metadata and directory entry are durable when
  * it returns 0. fdatasync(2) gives the same guarantee. EBADF, EIO. */
 int ank_fsync(int fd);
 int ank_fdatasync(int fd);
+
+/* fallocate(2): mode 0 allocates the blocks of [off, off + len) that are
+ * holes (reading zeros) and extends the size to off + len;
+ * FALLOC_FL_KEEP_SIZE allocates only the part below the size (nothing is
+ * reserved past the end of a file). FALLOC_FL_PUNCH_HOLE,
+ * FALLOC_FL_ZERO_RANGE and the other modes answer EOPNOTSUPP.
+ * posix_fallocate(3): mode 0, the error returned rather than in errno.
+ * EBADF (also: not open for writing), EINVAL, EISDIR, ENODEV, EFBIG,
+ * ENOSPC. lseek's SEEK_DATA and SEEK_HOLE report the holes (blocks never
+ * written), as ext4 does. */
+int ank_fallocate(int fd, int mode, off_t off, off_t len);
+int ank_posix_fallocate(int fd, off_t off, off_t len);
 
 /* ftruncate(2) / truncate(2). EBADF, EINVAL, EISDIR, EFBIG, EACCES. */
 int ank_ftruncate(int fd, off_t len);

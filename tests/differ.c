@@ -28,6 +28,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -85,7 +86,7 @@ enum op {
 	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
 	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_SYMLINK, OP_READLINK, OP_LSTAT,
 	OP_LCHOWN, OP_OPENAT, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FSTATAT,
-	OP_MKNOD, OP_COUNT
+	OP_MKNOD, OP_FALLOCATE, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -94,6 +95,7 @@ static const char *const op_names[OP_COUNT] = {
 	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
 	"chown", "fchown", "utimensat", "futimens", "symlink", "readlink", "lstat",
 	"lchown", "openat", "mkdirat", "unlinkat", "renameat2", "linkat", "fstatat", "mknod",
+	"fallocate",
 };
 
 /* Relative frequencies. */
@@ -107,6 +109,7 @@ static const unsigned op_weight[OP_COUNT] = {
 	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8, [OP_SYMLINK] = 12, [OP_READLINK] = 8,
 	[OP_LSTAT] = 10, [OP_LCHOWN] = 6, [OP_OPENAT] = 40, [OP_MKDIRAT] = 15, [OP_UNLINKAT] = 15,
 	[OP_RENAMEAT2] = 25, [OP_LINKAT] = 8, [OP_FSTATAT] = 15, [OP_MKNOD] = 10,
+	[OP_FALLOCATE] = 15,
 };
 
 /* Results seen per operation: [op][0] successes, [op][e] errno e. */
@@ -136,6 +139,11 @@ struct differ {
 	uint8_t *wbuf, *rbuf[2];
 	struct oracle_tree known; /* last tree of side 0: paths the generator favours */
 	struct differ_stats *stats;
+	/* Files fallocate touched (side 0's inode numbers): Linux's unwritten
+	 * extents read as holes to SEEK_DATA/SEEK_HOLE, the service's
+	 * allocated blocks as data, so those are not asked of them. */
+	ino_t falloc_ino[256];
+	unsigned nfalloc;
 };
 
 static char long255[256], long256[257];
@@ -188,7 +196,8 @@ static const char *flags_str(int flags, char *buf, size_t len)
 
 static const char *whence_str(int w)
 {
-	return w == SEEK_SET ? "SEEK_SET" : w == SEEK_CUR ? "SEEK_CUR" : w == SEEK_END ? "SEEK_END" : "99";
+	return w == SEEK_SET ? "SEEK_SET" : w == SEEK_CUR ? "SEEK_CUR" : w == SEEK_END ? "SEEK_END"
+	     : w == SEEK_DATA ? "SEEK_DATA" : w == SEEK_HOLE ? "SEEK_HOLE" : "99";
 }
 
 static void describe(struct differ *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -839,6 +848,14 @@ static bool op_write(struct differ *d, bool positional)
 	return same(d, positional ? OP_PWRITE : OP_WRITE, ra, rb);
 }
 
+static bool memchr_ino(const ino_t *v, unsigned n, ino_t ino)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (v[i] == ino)
+			return true;
+	return false;
+}
+
 static bool op_lseek(struct differ *d)
 {
 	struct oracle_rng *r = &d->rng;
@@ -847,7 +864,14 @@ static bool op_lseek(struct differ *d)
 		return true; /* a directory's offset is a file-system cookie on Linux */
 	off_t size = slot_size(d, s);
 	unsigned w = (unsigned)oracle_rng_below(r, 100);
-	int whence = w < 40 ? SEEK_SET : w < 65 ? SEEK_CUR : w < 95 ? SEEK_END : 99;
+	int whence = w < 36 ? SEEK_SET : w < 56 ? SEEK_CUR : w < 80 ? SEEK_END
+		   : w < 88 ? SEEK_DATA : w < 96 ? SEEK_HOLE : 99;
+	struct stat st;
+	if ((whence == SEEK_DATA || whence == SEEK_HOLE) &&
+	    (d->nfalloc == sizeof(d->falloc_ino) / sizeof(d->falloc_ino[0]) ||
+	     (s >= 0 && T0->fstat(T0->ctx, slot_fd(d, s, 0), &st) == 0 &&
+	      memchr_ino(d->falloc_ino, d->nfalloc, st.st_ino))))
+		whence = SEEK_END; /* (fallocated: see struct differ) */
 	off_t off;
 	unsigned x = (unsigned)oracle_rng_below(r, 100);
 	if (x < 4 && g_big_ok) {
@@ -895,6 +919,32 @@ static bool op_ftruncate(struct differ *d)
 	int ra = T0->ftruncate(T0->ctx, slot_fd(d, s, 0), len);
 	int rb = T1->ftruncate(T1->ctx, slot_fd(d, s, 1), len);
 	return same(d, OP_FTRUNCATE, ra, rb);
+}
+
+/* fallocate: mode 0 or FALLOC_FL_KEEP_SIZE (the service answers
+ * EOPNOTSUPP to the other modes), ranges inside, across and past the end,
+ * sometimes an invalid one. SEEK_DATA and SEEK_HOLE (op_lseek) then see
+ * the blocks it allocated. */
+static bool op_fallocate(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = pick_slot_pref(d, P_WRITE);
+	off_t size = slot_size(d, s);
+	int mode = oracle_rng_pct(r, 40) ? FALLOC_FL_KEEP_SIZE : 0;
+	off_t off = gen_offset(r, size, 0, false);
+	off_t len = 1 + (off_t)oracle_rng_below(r, 256 * 1024);
+	if (oracle_rng_pct(r, 3))
+		len = -(off_t)oracle_rng_below(r, 2); /* EINVAL */
+	char sb[64];
+	describe(d, "fallocate(%s, %s, %lld, %lld)", slot_str(d, s, sb, sizeof(sb)),
+		 mode ? "KEEP_SIZE" : "0", (long long)off, (long long)len);
+	int ra = T0->fallocate(T0->ctx, slot_fd(d, s, 0), mode, off, len);
+	int rb = T1->fallocate(T1->ctx, slot_fd(d, s, 1), mode, off, len);
+	struct stat st;
+	if (ra == 0 && T0->fstat(T0->ctx, slot_fd(d, s, 0), &st) == 0 &&
+	    d->nfalloc < sizeof(d->falloc_ino) / sizeof(d->falloc_ino[0]))
+		d->falloc_ino[d->nfalloc++] = st.st_ino;
+	return same(d, OP_FALLOCATE, ra, rb);
 }
 
 static bool op_truncate(struct differ *d)
@@ -1543,7 +1593,7 @@ static const struct mix mixes[] = {
 	{"append_fsync", {[OP_OPEN] = 50, [OP_CLOSE] = 25, [OP_WRITE] = 200, [OP_READ] = 40,
 			  [OP_LSEEK] = 40, [OP_FSYNC] = 60, [OP_FDATASYNC] = 60, [OP_FSTAT] = 30,
 			  [OP_STAT] = 10, [OP_UNLINK] = 5, [OP_RENAME] = 5, [OP_SYNC] = 2}},
-	{"large_overwrite", {[OP_OPEN] = 40, [OP_CLOSE] = 15, [OP_PWRITE] = 200,
+	{"large_overwrite", {[OP_OPEN] = 40, [OP_CLOSE] = 15, [OP_PWRITE] = 200, [OP_FALLOCATE] = 30,
 			     [OP_WRITE] = 100, [OP_PREAD] = 80, [OP_READ] = 40, [OP_LSEEK] = 30,
 			     [OP_FTRUNCATE] = 25, [OP_TRUNCATE] = 10, [OP_FSTAT] = 30,
 			     [OP_FDATASYNC] = 10}},
@@ -1642,6 +1692,7 @@ static bool step(struct differ *d)
 	case OP_LINKAT: ok = op_linkat(d); ns = true; break;
 	case OP_FSTATAT: ok = op_fstatat(d); break;
 	case OP_MKNOD: ok = op_mknod(d); ns = true; break;
+	case OP_FALLOCATE: ok = op_fallocate(d); break;
 	case OP_COUNT: break;
 	}
 	if (!ok)

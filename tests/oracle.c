@@ -474,10 +474,14 @@ static int libc_fstatat(void *ctx, int dirfd, const char *path, struct stat *st,
 	return r ? r : LIBC_RET(fstatat(dirfd, p, st, flags));
 }
 
+static int libc_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
+{
+	(void)ctx;
+	return LIBC_RET(fallocate(fd, mode, off, len));
+}
+
 static int libc_mknod(void *ctx, const char *path, mode_t mode, dev_t dev)
 {
-	if (is_root_path(path))
-		return (mode & S_IFMT) == S_IFDIR ? -EPERM : -EEXIST;
 	char p[PATH_MAX * 2];
 	int r = libc_path(ctx, path, p, sizeof(p));
 	return r ? r : LIBC_RET(mknod(p, mode, dev));
@@ -633,6 +637,7 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->symlink = libc_symlink;
 	t->readlink = libc_readlink;
 	t->mknod = libc_mknod;
+	t->fallocate = libc_fallocate;
 	t->openat = libc_openat;
 	t->mkdirat = libc_mkdirat;
 	t->unlinkat = libc_unlinkat;
@@ -820,6 +825,10 @@ static ssize_t fw_readlink(void *ctx, const char *path, char *buf, size_t n)
 {
 	return IN(ctx)->readlink(IN(ctx)->ctx, path, buf, n);
 }
+static int fw_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
+{
+	return IN(ctx)->fallocate(IN(ctx)->ctx, fd, mode, off, len);
+}
 static int fw_mknod(void *ctx, const char *path, mode_t mode, dev_t dev)
 {
 	return IN(ctx)->mknod(IN(ctx)->ctx, path, mode, dev);
@@ -925,6 +934,7 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->symlink = fw_symlink;
 	t->readlink = fw_readlink;
 	t->mknod = fw_mknod;
+	t->fallocate = fw_fallocate;
 	t->openat = fw_openat;
 	t->mkdirat = fw_mkdirat;
 	t->unlinkat = fw_unlinkat;
@@ -1651,6 +1661,10 @@ static int core_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	return fs_mkdir(CL(ctx), path, mode);
 }
+static int core_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
+{
+	return fs_fallocate(CL(ctx), fd, mode, off, len);
+}
 static int core_mknod(void *ctx, const char *path, mode_t mode, dev_t dev)
 {
 	return fs_mknodat(CL(ctx), FS_AT_ROOT, path, mode, dev);
@@ -1809,6 +1823,7 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 	t->symlink = core_symlink;
 	t->readlink = core_readlink;
 	t->mknod = core_mknod;
+	t->fallocate = core_fallocate;
 	t->openat = core_openat;
 	t->mkdirat = core_mkdirat;
 	t->unlinkat = core_unlinkat;
@@ -2091,10 +2106,14 @@ static int ankt_at_path(void *ctx, const char *path, char *out, size_t outlen)
 	return 0;
 }
 
+static int ankt_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fallocate(fd, mode, off, len));
+}
+
 static int ankt_mknod(void *ctx, const char *path, mode_t mode, dev_t dev)
 {
-	if (is_root_path(path))
-		return (mode & S_IFMT) == S_IFDIR ? -EPERM : -EEXIST;
 	char p[PATH_MAX * 2];
 	int r = ankt_path(ctx, path, p, sizeof(p));
 	return r ? r : (int)ankt_ret(ank_mknod(p, mode, dev));
@@ -2274,6 +2293,7 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->symlink = ankt_symlink;
 	t->readlink = ankt_readlink;
 	t->mknod = ankt_mknod;
+	t->fallocate = ankt_fallocate;
 	t->openat = ankt_openat;
 	t->mkdirat = ankt_mkdirat;
 	t->unlinkat = ankt_unlinkat;

@@ -106,6 +106,7 @@ struct target {
 	int (*fsync)(void *ctx, int fd);
 	int (*fdatasync)(void *ctx, int fd);
 	int (*ftruncate)(void *ctx, int fd, off_t len);
+	int (*fallocate)(void *ctx, int fd, int mode, off_t off, off_t len);
 	int (*truncate)(void *ctx, const char *path, off_t len);
 	int (*chmod)(void *ctx, const char *path, mode_t mode);
 	int (*fchmod)(void *ctx, int fd, mode_t mode);

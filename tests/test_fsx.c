@@ -1,6 +1,7 @@
 /*
  * test_fsx.c - fsx-style data checker: a few files receive seeded random
- * writes, pwrites, O_APPEND writes, truncates (up, down, to 0) and reads at
+ * writes, pwrites, O_APPEND writes, truncates (up, down, to 0), fallocates
+ * (mode 0 and FALLOC_FL_KEEP_SIZE) and reads at
  * random offsets up to ~8 MiB with lengths of 1 byte to 256 KiB; every read
  * and every size is compared with an in-memory model of the files (holes
  * read as zeros). Files are fsync'ed now and then; midway and at the end the
@@ -30,6 +31,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,11 +78,12 @@ struct fsx {
 
 enum fop {
 	F_WRITE, F_PWRITE, F_APPEND, F_READ, F_PREAD, F_TRUNC_UP, F_TRUNC_DOWN, F_TRUNC_ZERO,
-	F_FSYNC, F_REOPEN, F_COUNT
+	F_FSYNC, F_REOPEN, F_FALLOC, F_COUNT
 };
 static const unsigned fop_weight[F_COUNT] = {
 	[F_WRITE] = 20, [F_PWRITE] = 20, [F_APPEND] = 4, [F_READ] = 15, [F_PREAD] = 15,
 	[F_TRUNC_UP] = 5, [F_TRUNC_DOWN] = 5, [F_TRUNC_ZERO] = 1, [F_FSYNC] = 3, [F_REOPEN] = 2,
+	[F_FALLOC] = 4,
 };
 
 static void logop(struct fsx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -386,6 +389,28 @@ static bool do_truncate(struct fsx *x, struct fsx_file *f, enum fop kind)
 	return check_size(x, f);
 }
 
+/* fallocate: mode 0 (the size grows to the range's end, with zeros) or
+ * FALLOC_FL_KEEP_SIZE (nothing visible changes); the bytes must stay. */
+static bool do_falloc(struct fsx *x, struct fsx_file *f)
+{
+	struct target *t = x->t;
+	int mode = oracle_rng_pct(&x->rng, 40) ? FALLOC_FL_KEEP_SIZE : 0;
+	off_t off = (off_t)oracle_rng_below(&x->rng, (uint64_t)f->size + 128 * 1024);
+	off_t len = (off_t)oracle_rng_range(&x->rng, 1, 512 * 1024);
+	if (off + len > MAXLEN)
+		len = MAXLEN - off;
+	if (len <= 0)
+		return true;
+	logop(x, "fallocate %s %s %lld+%lld (size %lld)", f->path, mode ? "KEEP_SIZE" : "0",
+	      (long long)off, (long long)len, (long long)f->size);
+	int r = t->fallocate(t->ctx, f->fd, mode, off, len);
+	if (!check_result(x, "fallocate", r, 0))
+		return false;
+	if (!mode && off + len > f->size)
+		model_truncate(x, f, off + len);
+	return check_size(x, f);
+}
+
 static bool do_fsync(struct fsx *x, struct fsx_file *f)
 {
 	bool data = oracle_rng_pct(&x->rng, 50);
@@ -458,6 +483,7 @@ static int fsx_run(struct target *t, uint64_t seed, unsigned nops, bool verbose)
 		case F_TRUNC_ZERO: ok = do_truncate(x, f, op); break;
 		case F_FSYNC: ok = do_fsync(x, f); break;
 		case F_REOPEN: ok = do_reopen(x, f); break;
+		case F_FALLOC: ok = do_falloc(x, f); break;
 		case F_COUNT: break;
 		}
 		if (ok && x->opno == nops / 2)

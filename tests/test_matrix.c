@@ -15,7 +15,9 @@
  * row's directory fd, closed after them (mkdirat, openat that creates,
  * linkat, renameat2 RENAME_EXCHANGE of a file and a directory,
  * symlinkat: a replay must start each at that directory, by inode), and
- * mknod (a socket, a character device and a regular file; each stat'ed).
+ * mknod (a socket, a character device and a regular file; each stat'ed),
+ * and fallocate (mode 0 past the end, then KEEP_SIZE over a hole, with
+ * SEEK_DATA / SEEK_HOLE asked afterwards).
  *
  * Columns (the state of the row's operation at the crash): before fsync
  * (nothing synced after it), after fsync (of the operation's fd, or
@@ -80,6 +82,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/falloc.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -100,7 +103,7 @@ struct sbuf {
 
 enum { R_OPEN, R_OTRUNC, R_CREAT, R_CLOSE, R_READ, R_WRITE, R_PWRITE, R_LSEEK, R_FTRUNC,
        R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, R_CHMOD, R_FCHMOD, R_CHOWN,
-       R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, R_AT, R_MKNOD, NROWS };
+       R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, R_AT, R_MKNOD, R_FALLOC, NROWS };
 #define GLOBAL NROWS /* the transcript of what is not one row's */
 
 struct transcript {
@@ -745,6 +748,21 @@ static void mknod_op(struct row *r)
 	int rc = ank_stat(P(r, "c"), &st);
 	put(r, "stat c = %d rdev %u:%u", rc, major(st.st_rdev), minor(st.st_rdev));
 }
+/* fallocate: the size grows and holes fill, which SEEK_HOLE shows */
+static void falloc_setup(struct row *r) { t_file(r, "f", 3000, 21); }
+static void falloc_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	t_pwrite(r, fd, 300, 40000, 22); /* a hole from block 1 to 9 */
+	main_begin(r);
+	note(r, true, ank_fallocate(fd, 0, 50000, 20000), "fallocate 0 50000 20000");
+	note(r, true, ank_fallocate(fd, FALLOC_FL_KEEP_SIZE, 8192, 8192), "fallocate keep 8192 8192");
+	main_end(r);
+	note(r, true, ank_lseek(fd, 4096, SEEK_HOLE), "lseek 4096 SEEK_HOLE");
+	note(r, true, ank_lseek(fd, 5000, SEEK_DATA), "lseek 5000 SEEK_DATA");
+	note(r, true, ank_lseek(fd, 12288, SEEK_HOLE), "lseek 12288 SEEK_HOLE");
+}
+
 static void k_rename(struct row *r) { t_rename(r, "k", "k2"); }
 static void k_unlink(struct row *r) { t_unlink(r, "k"); }
 
@@ -792,6 +810,7 @@ static const struct row row_defs[NROWS] = {
 	[R_SYMLINK] = ROW("symlink", symlink_setup, symlink_op, s_rename, s_unlink, -1),
 	[R_AT] = ROW("at", at_setup, at_op, f_rename, f_unlink, -1),
 	[R_MKNOD] = ROW("mknod", mknod_setup, mknod_op, k_rename, k_unlink, -1),
+	[R_FALLOC] = ROW("fallocate", falloc_setup, falloc_op, f_rename, f_unlink, 0),
 };
 #undef ROW
 
@@ -935,8 +954,14 @@ static void observe_row(struct row *r)
 				if (ents[i].ino == st.st_ino)
 					name = ents[i].name;
 			put(r, "  refers to %s", name);
-			if (S_ISREG(st.st_mode))
+			if (S_ISREG(st.st_mode)) {
 				put_contents(r, fd, true);
+				/* where its holes are (then the offset back) */
+				off_t h = ank_lseek(fd, 0, SEEK_HOLE), dt = ank_lseek(fd, h, SEEK_DATA);
+				put(r, "  first hole %lld, data after it %lld", (long long)h,
+				    (long long)dt);
+				ank_lseek(fd, cur, SEEK_SET);
+			}
 		}
 	}
 	/* carry on: a write on every writable fd, a read on the others */

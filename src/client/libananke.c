@@ -296,6 +296,23 @@ ANK_API off_t ank_lseek(int fd, off_t off, int whence)
 	return (off_t)ret(call1(&rq));
 }
 
+ANK_API int ank_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	struct ank_wire_range w = {.off = (int64_t)off, .len = (int64_t)len};
+	struct ankc_req rq = { .opcode = ANK_OP_FALLOCATE, .fd = fd, .flags = (uint32_t)mode,
+			       .wdata = &w, .len = sizeof(w) };
+	return ret0(call1(&rq));
+}
+
+ANK_API int ank_posix_fallocate(int fd, off_t off, off_t len)
+{
+	int saved = errno;
+	int rc = ank_fallocate(fd, 0, off, len);
+	int e = rc < 0 ? errno : 0;
+	errno = saved; /* posix_fallocate(3) returns the error, errno untouched */
+	return e;
+}
+
 ANK_API int ank_fsync(int fd)
 {
 	return fd_op(ANK_OP_FSYNC, fd, 0);

@@ -666,6 +666,52 @@ int file_truncate(struct fs *fs, struct inode *ip, uint64_t size)
 	return 0;
 }
 
+int file_allocate(struct fs *fs, struct inode *ip, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return 0;
+	uint64_t first = off >> ANK_BLOCK_SHIFT, last = (off + len - 1) >> ANK_BLOCK_SHIFT;
+	/* in batches, so that the zeroed pages of new blocks are written back
+	 * as they go rather than all held at once */
+	for (uint64_t b = first; b <= last; b += READ_BATCH) {
+		uint64_t e = ANK_MIN(last, b + READ_BATCH - 1);
+		int rc = allocate_range(fs, ip, (uint32_t)b, (uint32_t)e);
+		if (rc < 0) {
+			trim_beyond_eof(fs, ip); /* nothing stays mapped past EOF */
+			return rc;
+		}
+		pcache_shrink(fs);
+	}
+	return 0;
+}
+
+int file_seek(struct fs *fs, struct inode *ip, uint64_t off, bool hole, uint64_t *out)
+{
+	struct extent_io io;
+	fs_extent_io(fs, &io);
+	uint64_t size = ip->d.size;
+	uint64_t lblk = off >> ANK_BLOCK_SHIFT;
+	uint64_t end = ANK_DIV_ROUND_UP(size, (uint64_t)ANK_BLOCK_SIZE);
+	while (lblk < end) {
+		uint64_t pblk;
+		uint32_t run;
+		int rc = extent_lookup(&io, inode_root(ip), (uint32_t)ip->ino, (uint32_t)lblk, &pblk,
+				       &run);
+		if (rc < 0)
+			return rc;
+		if ((rc == 1) != hole) {
+			uint64_t at = ANK_MAX(off, lblk << ANK_BLOCK_SHIFT);
+			*out = ANK_MIN(at, size);
+			return 0;
+		}
+		lblk += run;
+	}
+	if (!hole)
+		return -ENXIO;
+	*out = size; /* the hole every file has at its end */
+	return 0;
+}
+
 int file_map_block(struct fs *fs, struct inode *ip, uint32_t lblk, bool create, uint64_t *pblk)
 {
 	struct extent_io io;

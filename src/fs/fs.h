@@ -146,6 +146,14 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence);
 int fs_fsync(struct fs_client *c, int fd);
 int fs_fdatasync(struct fs_client *c, int fd);
 int fs_ftruncate(struct fs_client *c, int fd, off_t len);
+/* fallocate(2): mode 0 allocates every block of [off, off + len) not yet
+ * allocated (zeroed) and extends the size to off + len if it was smaller;
+ * FALLOC_FL_KEEP_SIZE allocates only the part below the size (nothing is
+ * reserved past the end of a file). Other modes, hole punching and zeroing
+ * ranges among them, are -EOPNOTSUPP. -EBADF (also: fd not open for
+ * writing), -EINVAL, -EISDIR, -ENODEV (no regular file), -EFBIG, -ENOSPC,
+ * in Linux's order. Sets ctime. */
+int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len);
 int fs_truncate(struct fs_client *c, const char *path, off_t len);
 int fs_stat(struct fs_client *c, const char *path, struct stat *st);
 /* stat, not following a symbolic link at the end of the path. */

@@ -325,6 +325,15 @@ ssize_t file_write(struct fs *fs, struct inode *ip, const void *buf, size_t n, u
 		   uint32_t *sum);
 /* Change the size; shrinking frees blocks and drops cached pages. */
 int file_truncate(struct fs *fs, struct inode *ip, uint64_t size);
+/* Allocate (zeroed) every block of [off, off + len) not mapped yet; the
+ * caller sets the size. 0 or -errno (blocks allocated before an error stay,
+ * below the size they must then be covered by). */
+int file_allocate(struct fs *fs, struct inode *ip, uint64_t off, uint64_t len);
+/* SEEK_DATA (hole false) / SEEK_HOLE (true) from off, which is below the
+ * size: the first mapped (unmapped) byte at or after off, block by block;
+ * SEEK_HOLE finds at least the end of the file. -ENXIO when no data
+ * follows. */
+int file_seek(struct fs *fs, struct inode *ip, uint64_t off, bool hole, uint64_t *out);
 /* Commit support: take a dirty page off the dirty list while its copy is
  * written; end_writeback makes it evictable again if still clean. */
 /* Check a cached page against its seal (bytes, file, index, device block;

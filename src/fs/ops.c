@@ -11,6 +11,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -475,15 +476,24 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
 	case SEEK_CUR: base = (int64_t)of->pos; break;
 	case SEEK_END: base = (int64_t)of->ip->d.size; break;
 	case SEEK_DATA:
-	case SEEK_HOLE:
-		/* Every byte below EOF counts as data (allowed by the spec). */
+	case SEEK_HOLE: {
+		/* Holes are unmapped blocks, as ext4 reports them. */
 		if (off < 0 || (uint64_t)off >= of->ip->d.size) {
 			rc = -ENXIO;
 			goto out;
 		}
-		of->pos = whence == SEEK_DATA ? (uint64_t)off : of->ip->d.size;
+		uint64_t at = whence == SEEK_DATA ? (uint64_t)off : of->ip->d.size;
+		int r = 0;
+		if (!inode_is_dir(of->ip)) /* (a directory: all data) */
+			r = file_seek(fs, of->ip, (uint64_t)off, whence == SEEK_HOLE, &at);
+		if (r < 0) {
+			rc = r;
+			goto out;
+		}
+		of->pos = at;
 		rc = (off_t)of->pos;
 		goto out;
+	}
 	default: rc = -EINVAL; goto out;
 	}
 	int64_t np;
@@ -568,6 +578,52 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 		rc = -EINVAL;
 	else if ((rc = fs_op_begin(fs)) == 0)
 		rc = truncate_inode(fs, of->ip, len);
+	fs_unlock(fs);
+	return rc;
+}
+
+int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len)
+{
+	struct fs *fs = c->fs;
+	fs_lock(fs);
+	int rc = 0;
+	struct ofile *of = fd_get(c, fd);
+	/* in the order of Linux's checks */
+	if (!of)
+		rc = fd_error(c, fd);
+	else if (off < 0 || len <= 0)
+		rc = -EINVAL;
+	else if (mode & ~FALLOC_FL_KEEP_SIZE)
+		rc = -EOPNOTSUPP; /* (hole punching and zeroing ranges: not yet) */
+	else if ((of->flags & O_ACCMODE) == O_RDONLY)
+		rc = -EBADF;
+	else if (inode_is_dir(of->ip))
+		rc = -EISDIR;
+	else if (!S_ISREG(of->ip->d.mode))
+		rc = -ENODEV;
+	else if ((uint64_t)off + (uint64_t)len > ANK_MAX_FILE_SIZE || off + len < 0)
+		rc = -EFBIG;
+	if (rc == 0 && fs->read_only)
+		rc = -EROFS;
+	if (rc == 0)
+		rc = fs_op_begin(fs);
+	if (rc == 0) {
+		struct inode *ip = of->ip;
+		uint64_t end = (uint64_t)off + (uint64_t)len;
+		/* KEEP_SIZE: only what lies below the size is allocated (blocks
+		 * are never mapped beyond the end of a file here) */
+		if (mode & FALLOC_FL_KEEP_SIZE)
+			end = ANK_MIN(end, ip->d.size);
+		if (end > (uint64_t)off)
+			rc = file_allocate(fs, ip, (uint64_t)off, end - (uint64_t)off);
+		bool grew = rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > ip->d.size;
+		if (grew)
+			ip->d.size = end;
+		if (rc == 0) {
+			inode_touch(ip, true, true); /* (as ext4 does, whatever it allocated) */
+			inode_dirty(fs, ip);
+		}
+	}
 	fs_unlock(fs);
 	return rc;
 }

@@ -108,7 +108,9 @@ enum ank_opcode {
 	ANK_OP_ACCESS = 32,   /* path, mode = F_OK or R_OK | W_OK | X_OK */
 	ANK_OP_MKNOD = 33,    /* path, mode = type | permission bits (umask applied),
 	                         off = the device number (dev_t) */
-	ANK_OP_MAX = 34,
+	ANK_OP_FALLOCATE = 34,/* fd, flags = mode, struct ank_wire_range in data
+	                         (len 16) */
+	ANK_OP_MAX = 35,
 };
 
 /* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths
@@ -117,6 +119,14 @@ enum ank_opcode {
  * struct as the call ran it: the time used in place of UTIME_NOW, and
  * `now` 1 when both were UTIME_NOW (the permission rule of "now"), so that
  * a replay sets the same times. */
+/* fallocate's range (its length may exceed what a slot's data holds, so
+ * it travels as data rather than in off and len). */
+struct ank_wire_range {
+	int64_t off;         /* 0 */
+	int64_t len;         /* 8 */
+};
+_Static_assert(sizeof(struct ank_wire_range) == 16, "wire range");
+
 struct ank_wire_times {
 	int64_t atime_sec;   /* 0 */
 	int64_t mtime_sec;   /* 8 */

@@ -360,6 +360,13 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 				 (int)rq->flags);
 	case ANK_OP_MKDIR:
 		return fs_mkdirat(c, req_at(rq->fd), path, (mode_t)rq->mode);
+	case ANK_OP_FALLOCATE: {
+		struct ank_wire_range wr;
+		if (rq->len != sizeof(wr))
+			return -EINVAL;
+		memcpy(&wr, args, sizeof(wr));
+		return fs_fallocate(c, rq->fd, (int)rq->flags, (off_t)wr.off, (off_t)wr.len);
+	}
 	case ANK_OP_MKNOD:
 		return fs_mknodat(c, req_at(rq->fd), path, (mode_t)rq->mode, (dev_t)rq->off);
 	case ANK_OP_RMDIR:

@@ -420,7 +420,8 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		} else if (rq->opcode == ANK_OP_OPEN) {
 			op.off = 0;
 		}
-	} else if (rq->opcode == ANK_OP_PWRITE || rq->opcode == ANK_OP_FTRUNCATE) {
+	} else if (rq->opcode == ANK_OP_PWRITE || rq->opcode == ANK_OP_FTRUNCATE ||
+		   rq->opcode == ANK_OP_FALLOCATE) {
 		if (stamp.has_fd)
 			ino = stamp.fd_ino;
 		else
@@ -456,6 +457,12 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		data = &w->args; /* the times that ran (UTIME_NOW resolved by dispatch.c) */
 		dlen = sizeof(w->args);
 	}
+	if (rq->opcode == ANK_OP_FALLOCATE && rq->len == sizeof(struct ank_wire_range)) {
+		/* the range, read again from the ring and checked against its
+		 * sum below, as write data is */
+		data = ank_ring_data(r->map, i);
+		dlen = sizeof(struct ank_wire_range);
+	}
 	if (rq->opcode == ANK_OP_SYMLINK) {
 		data = w->target; /* the target that ran (dispatch.c) */
 		dlen = strlen(w->target);
@@ -480,7 +487,8 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	 * the client wrote (and what the call copied, fs_write_sum), or a
 	 * replay would write other bytes. Not logged, not answered: the next
 	 * server finds the request in the ring. */
-	if ((rq->opcode == ANK_OP_WRITE || rq->opcode == ANK_OP_PWRITE) && dlen == rq->len &&
+	if ((rq->opcode == ANK_OP_WRITE || rq->opcode == ANK_OP_PWRITE ||
+	     rq->opcode == ANK_OP_FALLOCATE) && dlen == rq->len &&
 	    crc32c(0, data, dlen) != rq->data_sum) {
 		fprintf(stderr, "ananke: server: the data of a %s changed in the ring after it ran "
 				"(memory corruption); stopping before it is logged\n",

@@ -251,6 +251,17 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		rc = fs_ftruncate(c, fd, (off_t)op->off);
 		break;
 	}
+	case ANK_OP_FALLOCATE: {
+		struct ank_wire_range wr;
+		if (e->data_len != sizeof(wr))
+			return -EUCLEAN;
+		memcpy(&wr, e->data, sizeof(wr));
+		int fd = replay_wfd(rp, c, ino);
+		if (fd < 0)
+			return fd;
+		rc = fs_fallocate(c, fd, (int)op->flags, (off_t)wr.off, (off_t)wr.len);
+		break;
+	}
 	case ANK_OP_TRUNCATE:
 		rc = op->path ? fs_truncateat(c, at, op->path, (off_t)op->off) : -EINVAL;
 		break;
