@@ -486,6 +486,32 @@ static void special_files_are_checked(void **state)
 	bdev_close(d);
 }
 
+/* The incompat feature word: mkfs sets FILETYPES; a volume made without it
+ * (by an older version) gets it at its first read-write mount, so that an
+ * older program then refuses it; an unknown bit (a newer version's) makes
+ * mount and fsck refuse the volume with a clear answer. */
+static void feature_flags_refuse_what_they_do_not_know(void **state)
+{
+	(void)state;
+	struct bdev *d = fresh(1024, 0);
+	struct fs *fs;
+	struct fs_options o = {.no_background = true};
+	assert_int_equal(SB(d)->feature_incompat, ANK_FEATURE_INCOMPAT_FILETYPES);
+	SB(d)->feature_incompat = 0;
+	sb_reseal(d);
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	assert_int_equal(SB(d)->feature_incompat, ANK_FEATURE_INCOMPAT_FILETYPES);
+	assert_int_equal(fs_unmount(fs), 0);
+	assert_clean(d);
+	SB(d)->feature_incompat |= 0x80;
+	sb_reseal(d);
+	assert_int_equal(fs_mount(d, &o, &fs), -EOPNOTSUPP);
+	struct fsck_report rep;
+	assert_int_not_equal(run(d, false, &rep), FSCK_EXIT_CLEAN);
+	assert_said("unknown incompatible features 0x80");
+	bdev_close(d);
+}
+
 static void inode_bitmap_bit_cleared_reported_and_repaired(void **state)
 {
 	(void)state;
@@ -1088,6 +1114,7 @@ int main(void)
 		cmocka_unit_test(corrupt_superblock_magic_reports_and_exits_8),
 		cmocka_unit_test(flipped_bit_in_inode_reported),
 		cmocka_unit_test(special_files_are_checked),
+		cmocka_unit_test(feature_flags_refuse_what_they_do_not_know),
 		cmocka_unit_test(inode_bitmap_bit_cleared_reported_and_repaired),
 		cmocka_unit_test(wrong_link_count_reported_and_repaired),
 		cmocka_unit_test(directory_entry_to_free_inode_repaired),

@@ -34,9 +34,15 @@
 #define ANK_FORMAT_VERSION 1u
 
 /* Feature words. A mount refuses any incompat bit it does not know; a
- * read-write mount also refuses unknown ro_compat bits. None defined yet. */
+ * read-write mount also refuses unknown ro_compat bits.
+ * INCOMPAT_FILETYPES: inodes of every type (symbolic links, FIFOs, sockets,
+ * devices with their rdev fields), which a program that knows only
+ * regular files and directories would take for corruption. mkfs sets it;
+ * a read-write mount of a volume without it sets it before anything can
+ * be created. */
+#define ANK_FEATURE_INCOMPAT_FILETYPES 0x1u
 #define ANK_FEATURE_COMPAT_SUPP 0u
-#define ANK_FEATURE_INCOMPAT_SUPP 0u
+#define ANK_FEATURE_INCOMPAT_SUPP ANK_FEATURE_INCOMPAT_FILETYPES
 #define ANK_FEATURE_RO_COMPAT_SUPP 0u
 
 #define ANK_STATE_CLEAN 1u /* unmounted cleanly: journal empty */

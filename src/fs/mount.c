@@ -21,6 +21,11 @@ static int read_super(struct bdev *dev, struct ank_super *sb)
 	if (rc == 0) {
 		memcpy(sb, blk, sizeof(*sb));
 		rc = ank_super_validate(sb, dev->nblocks);
+		if (rc == -EOPNOTSUPP)
+			fprintf(stderr, "ananke: the volume uses features this program does not "
+					"know (incompat 0x%x): a newer version made it; mount it "
+					"with that version\n",
+				sb->feature_incompat & ~ANK_FEATURE_INCOMPAT_SUPP);
 	}
 	free(blk);
 	return rc;
@@ -199,13 +204,17 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 		 * crash it is marked already: the new count and time go with
 		 * the first commit (a write and a flush fewer on recovery). */
 		bool marked = fs->sb.state == ANK_STATE_DIRTY;
+		/* A volume made before symbolic links and special files: from
+		 * now on it may hold them, which older programs must refuse. */
+		bool upgrade = !(fs->sb.feature_incompat & ANK_FEATURE_INCOMPAT_FILETYPES);
+		fs->sb.feature_incompat |= ANK_FEATURE_INCOMPAT_FILETYPES;
 		fs->sb.state = ANK_STATE_DIRTY;
 		fs->sb.mount_count++;
 		int64_t s;
 		uint32_t ns;
 		ank_now(&s, &ns);
 		fs->sb.mount_time = s;
-		if (!marked)
+		if (!marked || upgrade)
 			rc = write_super(fs);
 		if (rc < 0)
 			goto fail;
