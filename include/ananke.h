@@ -71,8 +71,11 @@ int ank_fdatasync(int fd);
 /* fallocate(2): mode 0 allocates the blocks of [off, off + len) that are
  * holes (reading zeros) and extends the size to off + len;
  * FALLOC_FL_KEEP_SIZE allocates only the part below the size (nothing is
- * reserved past the end of a file). FALLOC_FL_PUNCH_HOLE,
- * FALLOC_FL_ZERO_RANGE and the other modes answer EOPNOTSUPP.
+ * reserved past the end of a file). FALLOC_FL_PUNCH_HOLE (with KEEP_SIZE)
+ * makes the range read zeros and frees its whole blocks (holes);
+ * FALLOC_FL_ZERO_RANGE makes it read zeros, allocated, growing the size
+ * unless KEEP_SIZE. COLLAPSE_RANGE, INSERT_RANGE, UNSHARE_RANGE and other
+ * modes answer EOPNOTSUPP.
  * posix_fallocate(3): mode 0, the error returned rather than in errno.
  * EBADF (also: not open for writing), EINVAL, EISDIR, ENODEV, EFBIG,
  * ENOSPC. lseek's SEEK_DATA and SEEK_HOLE report the holes (blocks never

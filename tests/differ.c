@@ -921,27 +921,32 @@ static bool op_ftruncate(struct differ *d)
 	return same(d, OP_FTRUNCATE, ra, rb);
 }
 
-/* fallocate: mode 0 or FALLOC_FL_KEEP_SIZE (the service answers
- * EOPNOTSUPP to the other modes), ranges inside, across and past the end,
- * sometimes an invalid one. SEEK_DATA and SEEK_HOLE (op_lseek) then see
- * the blocks it allocated. */
+/* fallocate: mode 0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE, and modes both
+ * refuse, over ranges inside, across and past the end, sometimes an invalid
+ * one. SEEK_DATA and SEEK_HOLE (op_lseek) then see the holes punched. */
 static bool op_fallocate(struct differ *d)
 {
 	struct oracle_rng *r = &d->rng;
 	int s = pick_slot_pref(d, P_WRITE);
 	off_t size = slot_size(d, s);
-	int mode = oracle_rng_pct(r, 40) ? FALLOC_FL_KEEP_SIZE : 0;
+	unsigned k = (unsigned)oracle_rng_below(r, 100);
+	int mode = k < 30 ? 0 : k < 45 ? FALLOC_FL_KEEP_SIZE
+		 : k < 75 ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+		 : k < 85 ? FALLOC_FL_ZERO_RANGE : k < 92 ? FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE
+		 : k < 96 ? FALLOC_FL_PUNCH_HOLE /* EOPNOTSUPP without KEEP_SIZE */
+			  : 0x100; /* no mode: EOPNOTSUPP */
 	off_t off = gen_offset(r, size, 0, false);
 	off_t len = 1 + (off_t)oracle_rng_below(r, 256 * 1024);
 	if (oracle_rng_pct(r, 3))
 		len = -(off_t)oracle_rng_below(r, 2); /* EINVAL */
 	char sb[64];
-	describe(d, "fallocate(%s, %s, %lld, %lld)", slot_str(d, s, sb, sizeof(sb)),
-		 mode ? "KEEP_SIZE" : "0", (long long)off, (long long)len);
+	describe(d, "fallocate(%s, 0x%x, %lld, %lld)", slot_str(d, s, sb, sizeof(sb)),
+		 (unsigned)mode, (long long)off, (long long)len);
 	int ra = T0->fallocate(T0->ctx, slot_fd(d, s, 0), mode, off, len);
 	int rb = T1->fallocate(T1->ctx, slot_fd(d, s, 1), mode, off, len);
 	struct stat st;
-	if (ra == 0 && T0->fstat(T0->ctx, slot_fd(d, s, 0), &st) == 0 &&
+	if (ra == 0 && !(mode & FALLOC_FL_PUNCH_HOLE) &&
+	    T0->fstat(T0->ctx, slot_fd(d, s, 0), &st) == 0 &&
 	    d->nfalloc < sizeof(d->falloc_ino) / sizeof(d->falloc_ino[0]))
 		d->falloc_ino[d->nfalloc++] = st.st_ino;
 	return same(d, OP_FALLOCATE, ra, rb);

@@ -825,6 +825,77 @@ static void truncate_collapses_tree_that_fits_in_root(void **state)
 	ti_free(&ti);
 }
 
+/* extent_punch against a model of the map: random ranges (inside one
+ * extent, across many, over holes, past the end) on trees of short and of
+ * long extents; after each, every block the model maps is mapped there,
+ * every other is a hole, and the accounting (check_tree: blocks freed, nodes
+ * reachable once, the inode's count) adds up. */
+#define PUNCH_SPAN 40000u
+static void punch_check_model(struct fx *f, const uint64_t *model, uint32_t lo, uint32_t hi)
+{
+	for (uint32_t b = lo; b < hi && b < PUNCH_SPAN; b++) {
+		uint64_t p;
+		uint32_t l;
+		int rc = look(f, b, &p, &l);
+		if (model[b]) {
+			assert_int_equal(rc, 1);
+			assert_int_equal(p, model[b]);
+		} else {
+			assert_int_equal(rc, 0);
+		}
+	}
+}
+
+static void punch_round(struct fx *f, uint32_t count, uint32_t stride, uint32_t len, uint64_t seed)
+{
+	uint64_t *model = calloc(PUNCH_SPAN, sizeof(*model));
+	assert_non_null(model);
+	build_pattern(f, count, stride, len);
+	for (uint32_t i = 0; i < count; i++)
+		for (uint32_t k = 0; k < len; k++)
+			model[stride * i + k] = DATA_FIRST + (uint64_t)(len + 1) * i + k;
+	uint32_t end = stride * count;
+	uint64_t x = seed;
+	for (unsigned it = 0; it < 400; it++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t from = (uint32_t)((x >> 33) % (end + 50));
+		uint32_t n = (it % 7 == 0) ? (uint32_t)((x >> 17) % 3000) + 1
+					   : (uint32_t)((x >> 11) % (2 * len + 2)) + 1;
+		if (it % 5 == 0 && len > 2) { /* the middle of one extent */
+			from = stride * (uint32_t)((x >> 40) % count) + 1;
+			n = len - 2;
+		}
+		int64_t d = 0;
+		assert_int_equal(extent_punch(&f->io, &f->root, f->ino, from, from + n, &d), 0);
+		assert_int_equal(f->m->pins_out, 0);
+		assert_true(d <= 0);
+		f->blocks += d;
+		for (uint32_t b = from; b < from + n && b < PUNCH_SPAN; b++)
+			model[b] = 0;
+		check_tree_quick(f);
+		punch_check_model(f, model, from > 2 * len ? from - 2 * len : 0, from + n + 2 * len);
+		if (it % 50 == 0)
+			punch_check_model(f, model, 0, end + 1);
+	}
+	punch_check_model(f, model, 0, end + 1);
+	/* punching everything leaves an empty root */
+	int64_t d = 0;
+	assert_int_equal(extent_punch(&f->io, &f->root, f->ino, 0, end + 10, &d), 0);
+	f->blocks += d;
+	check_tree_quick(f);
+	assert_int_equal(f->root.eh.depth, 0);
+	assert_int_equal(f->root.eh.entries, 0);
+	assert_int_equal(f->blocks, 0);
+	free(model);
+}
+
+static void punch_matches_a_model_of_the_map(void **state)
+{
+	struct fx *f = *state;
+	punch_round(f, 3000, 5, 3, 1);   /* a tree two levels deep of short extents */
+	punch_round(f, 300, 100, 60, 2); /* long extents: cuts in their middle */
+}
+
 static void truncate_beyond_end_changes_nothing(void **state)
 {
 	struct fx *f = *state;
@@ -1481,6 +1552,7 @@ int main(void)
 		T(truncate_to_zero_frees_all_nodes_and_collapses_root),
 		T(truncate_collapses_tree_that_fits_in_root),
 		T(truncate_beyond_end_changes_nothing),
+		T(punch_matches_a_model_of_the_map),
 		T(insert_without_space_leaves_tree_unchanged),
 		T(long_insert_failure_removes_pieces_already_inserted),
 		T(corrupted_node_checksum_is_euclean),

@@ -1,7 +1,7 @@
 /*
  * test_fsx.c - fsx-style data checker: a few files receive seeded random
  * writes, pwrites, O_APPEND writes, truncates (up, down, to 0), fallocates
- * (mode 0 and FALLOC_FL_KEEP_SIZE) and reads at
+ * (mode 0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE) and reads at
  * random offsets up to ~8 MiB with lengths of 1 byte to 256 KiB; every read
  * and every size is compared with an in-memory model of the files (holes
  * read as zeros). Files are fsync'ed now and then; midway and at the end the
@@ -83,7 +83,7 @@ enum fop {
 static const unsigned fop_weight[F_COUNT] = {
 	[F_WRITE] = 20, [F_PWRITE] = 20, [F_APPEND] = 4, [F_READ] = 15, [F_PREAD] = 15,
 	[F_TRUNC_UP] = 5, [F_TRUNC_DOWN] = 5, [F_TRUNC_ZERO] = 1, [F_FSYNC] = 3, [F_REOPEN] = 2,
-	[F_FALLOC] = 4,
+	[F_FALLOC] = 8,
 };
 
 static void logop(struct fsx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -389,24 +389,36 @@ static bool do_truncate(struct fsx *x, struct fsx_file *f, enum fop kind)
 	return check_size(x, f);
 }
 
-/* fallocate: mode 0 (the size grows to the range's end, with zeros) or
- * FALLOC_FL_KEEP_SIZE (nothing visible changes); the bytes must stay. */
+/* fallocate: mode 0 (the size grows to the range's end, with zeros),
+ * FALLOC_FL_KEEP_SIZE (nothing visible changes), PUNCH_HOLE and ZERO_RANGE
+ * (the range reads zeros; ZERO_RANGE without KEEP_SIZE grows the size). */
 static bool do_falloc(struct fsx *x, struct fsx_file *f)
 {
 	struct target *t = x->t;
-	int mode = oracle_rng_pct(&x->rng, 40) ? FALLOC_FL_KEEP_SIZE : 0;
+	unsigned k = (unsigned)oracle_rng_below(&x->rng, 100);
+	int mode = k < 25 ? 0 : k < 40 ? FALLOC_FL_KEEP_SIZE
+		 : k < 75 ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+		 : k < 88 ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 	off_t off = (off_t)oracle_rng_below(&x->rng, (uint64_t)f->size + 128 * 1024);
 	off_t len = (off_t)oracle_rng_range(&x->rng, 1, 512 * 1024);
 	if (off + len > MAXLEN)
 		len = MAXLEN - off;
 	if (len <= 0)
 		return true;
-	logop(x, "fallocate %s %s %lld+%lld (size %lld)", f->path, mode ? "KEEP_SIZE" : "0",
+	logop(x, "fallocate %s mode 0x%x %lld+%lld (size %lld)", f->path, (unsigned)mode,
 	      (long long)off, (long long)len, (long long)f->size);
 	int r = t->fallocate(t->ctx, f->fd, mode, off, len);
 	if (!check_result(x, "fallocate", r, 0))
 		return false;
-	if (!mode && off + len > f->size)
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		/* the range reads zeros (below the size: past it, always) */
+		off_t e = off + len < f->size ? off + len : f->size;
+		if (e > off) {
+			memset(f->model + off, 0, (size_t)(e - off));
+			touch(f, off, e, x->opno);
+		}
+	}
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > f->size)
 		model_truncate(x, f, off + len);
 	return check_size(x, f);
 }

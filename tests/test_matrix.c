@@ -16,8 +16,8 @@
  * linkat, renameat2 RENAME_EXCHANGE of a file and a directory,
  * symlinkat: a replay must start each at that directory, by inode), and
  * mknod (a socket, a character device and a regular file; each stat'ed),
- * and fallocate (mode 0 past the end, then KEEP_SIZE over a hole, with
- * SEEK_DATA / SEEK_HOLE asked afterwards).
+ * and fallocate (mode 0 past the end, KEEP_SIZE over a hole, a hole
+ * punched, a range zeroed; SEEK_DATA / SEEK_HOLE asked afterwards).
  *
  * Columns (the state of the row's operation at the crash): before fsync
  * (nothing synced after it), after fsync (of the operation's fd, or
@@ -757,6 +757,9 @@ static void falloc_op(struct row *r)
 	main_begin(r);
 	note(r, true, ank_fallocate(fd, 0, 50000, 20000), "fallocate 0 50000 20000");
 	note(r, true, ank_fallocate(fd, FALLOC_FL_KEEP_SIZE, 8192, 8192), "fallocate keep 8192 8192");
+	note(r, true, ank_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 53248, 8192),
+	     "fallocate punch 53248 8192");
+	note(r, true, ank_fallocate(fd, FALLOC_FL_ZERO_RANGE, 1000, 500), "fallocate zero 1000 500");
 	main_end(r);
 	note(r, true, ank_lseek(fd, 4096, SEEK_HOLE), "lseek 4096 SEEK_HOLE");
 	note(r, true, ank_lseek(fd, 5000, SEEK_DATA), "lseek 5000 SEEK_DATA");

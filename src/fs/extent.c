@@ -20,7 +20,7 @@
  * consistent tree.
  *
  * Not here: I/O, caching, journaling and the allocation policy (all behind
- * struct extent_io); punching holes inside a file; merging a new extent with
+ * struct extent_io); merging a new extent with
  * a contiguous neighbour that is the first extent of the next leaf (the two
  * stay separate extents). No recursion: paths are arrays of at most
  * ANK_EXTENT_MAX_DEPTH + 1 levels.
@@ -794,6 +794,111 @@ static int collapse(const struct extent_io *io, struct extent_root *root, uint32
 		}
 	}
 	return 0;
+}
+
+/* The first extent of the path's leaf now starts later: the keys that lead
+ * to it (a non-root node's first key equals its parent's) follow. */
+static void path_raise_keys(struct path *p, uint32_t first)
+{
+	for (unsigned k = p->depth; k-- > 0;) {
+		struct level *up = &p->lv[k];
+		struct ank_extent_index ix;
+		idx_get(up->eh, (unsigned)up->pos, &ix);
+		ix.lblk = first;
+		idx_set(up->eh, (unsigned)up->pos, &ix);
+		up->dirty = true;
+		if (up->pos != 0)
+			break;
+	}
+}
+
+/* Unmap [lblk, lblk + len), which lies inside one extent, and free its
+ * blocks. Cutting the middle out of an extent inserts its tail as a new
+ * extent; when that needs a node and none can be had, nothing changes. */
+static int punch_one(const struct extent_io *io, struct extent_root *root, uint32_t ino,
+		     uint32_t lblk, uint32_t len, int64_t *blocks_delta)
+{
+	struct path p;
+	int rc = path_find(io, root, ino, lblk, false, &p);
+	if (rc < 0)
+		return rc;
+	struct level *leaf = &p.lv[p.depth];
+	struct ank_extent *e = leaf_ents(leaf->eh);
+	int pos = leaf->pos;
+	if (pos < 0 || e[pos].lblk > lblk ||
+	    (uint64_t)lblk + len > (uint64_t)e[pos].lblk + e[pos].len) {
+		path_release(io, &p, false, blocks_delta);
+		return ANK_CORRUPT("extent tree: the range to punch is not inside one extent");
+	}
+	struct ank_extent x = e[pos];
+	uint64_t pb = x.pblk + (lblk - x.lblk);
+	uint32_t front = lblk - x.lblk;
+	uint32_t back = (uint32_t)((uint64_t)x.lblk + x.len - lblk - len);
+	if (front == 0 && back == 0) {
+		path_remove(root, &p, p.depth, (unsigned)pos, 1);
+	} else if (front == 0) {
+		e[pos].lblk += len;
+		e[pos].pblk += len;
+		e[pos].len -= len;
+		leaf->dirty = true;
+		if (pos == 0)
+			path_raise_keys(&p, e[0].lblk);
+	} else {
+		e[pos].len = front;
+		leaf->dirty = true;
+	}
+	path_release(io, &p, true, blocks_delta);
+	if (front > 0 && back > 0) {
+		rc = insert_one(io, root, ino, lblk + len, pb + len, back, blocks_delta);
+		if (rc < 0) {
+			/* give the extent its length back: the tree is as before */
+			if (path_find(io, root, ino, lblk, false, &p) == 0) {
+				leaf = &p.lv[p.depth];
+				e = leaf_ents(leaf->eh);
+				if (leaf->pos >= 0 && e[leaf->pos].lblk == x.lblk) {
+					e[leaf->pos].len = x.len;
+					leaf->dirty = true;
+				}
+				path_release(io, &p, true, blocks_delta);
+			}
+			return rc;
+		}
+	}
+	io->free(io->ctx, pb, len);
+	*blocks_delta -= len;
+	return 0;
+}
+
+int extent_punch(const struct extent_io *io, struct extent_root *root, uint32_t ino,
+		 uint32_t from, uint32_t to, int64_t *blocks_delta)
+{
+	int rc = extent_root_validate(root);
+	if (rc < 0)
+		return rc;
+	uint64_t cur = from;
+	bool changed = false;
+	while (cur < to) {
+		uint64_t pblk;
+		uint32_t run;
+		rc = extent_lookup(io, root, ino, (uint32_t)cur, &pblk, &run);
+		if (rc < 0)
+			break;
+		uint32_t n = (uint32_t)ANK_MIN((uint64_t)run, (uint64_t)to - cur);
+		if (rc == 1) {
+			rc = punch_one(io, root, ino, (uint32_t)cur, n, blocks_delta);
+			if (rc < 0)
+				break;
+			changed = true;
+		}
+		rc = 0;
+		cur += n;
+	}
+	if (changed) {
+		int c = collapse(io, root, ino, blocks_delta);
+		if (rc == 0)
+			rc = c;
+	}
+	return rc;
 }
 
 int extent_truncate(const struct extent_io *io, struct extent_root *root, uint32_t ino,

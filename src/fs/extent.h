@@ -81,6 +81,14 @@ int extent_insert(const struct extent_io *io, struct extent_root *root, uint32_t
 int extent_truncate(const struct extent_io *io, struct extent_root *root, uint32_t ino,
 		    uint32_t from, int64_t *blocks_delta);
 
+/* Unmap every block of [from, to), freeing the data blocks through
+ * io->free (node blocks emptied too); extents that stick out on either side
+ * are cut (one cut in the middle of an extent inserts its tail as an
+ * extent of its own, which may need a node block: -ENOSPC then, with the
+ * blocks before it already unmapped). *blocks_delta as extent_truncate. */
+int extent_punch(const struct extent_io *io, struct extent_root *root, uint32_t ino,
+		 uint32_t from, uint32_t to, int64_t *blocks_delta);
+
 /* Call fn for every leaf extent in lblk order, and node_fn (may be NULL) for
  * every node block with its depth. Stops at the first nonzero return of a
  * callback and returns it. */

@@ -685,6 +685,66 @@ int file_allocate(struct fs *fs, struct inode *ip, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* Bytes [from, to) of one block read as zeros from now on (a hole stays a
+ * hole). */
+static int zero_in_block(struct fs *fs, struct inode *ip, uint64_t from, uint64_t to)
+{
+	static const uint8_t zeros[ANK_BLOCK_SIZE];
+	uint32_t idx = (uint32_t)(from >> ANK_BLOCK_SHIFT);
+	struct page *p;
+	int rc = pages_get(fs, ip, idx, idx, &p, 0);
+	if (rc < 0)
+		return rc;
+	page_write(p, (size_t)(from & (ANK_BLOCK_SIZE - 1)), zeros, (size_t)(to - from));
+	if (p->pblk)
+		page_set_dirty(fs, p);
+	return 0;
+}
+
+int file_punch(struct fs *fs, struct inode *ip, uint64_t off, uint64_t len)
+{
+	uint64_t size = ip->d.size;
+	if (off >= size || len == 0)
+		return 0;
+	uint64_t end = ANK_MIN(off + len, size);
+	/* whole blocks to unmap: [b0, b1); past the size a block holds zeros
+	 * only, so a range that reaches the size takes its last block too */
+	uint64_t b0 = ANK_DIV_ROUND_UP(off, (uint64_t)ANK_BLOCK_SIZE);
+	uint64_t b1 = end == size ? ANK_DIV_ROUND_UP(size, (uint64_t)ANK_BLOCK_SIZE)
+				  : end >> ANK_BLOCK_SHIFT;
+	int rc = 0;
+	if (b1 <= b0) {
+		/* inside one block, or across one block boundary */
+		uint64_t mid = ANK_MIN(end, b0 << ANK_BLOCK_SHIFT);
+		if (mid > off)
+			rc = zero_in_block(fs, ip, off, mid);
+		if (rc == 0 && end > ANK_MAX(mid, off))
+			rc = zero_in_block(fs, ip, ANK_MAX(mid, off), end);
+		return rc;
+	}
+	if (off < (b0 << ANK_BLOCK_SHIFT))
+		rc = zero_in_block(fs, ip, off, b0 << ANK_BLOCK_SHIFT);
+	if (rc == 0 && end > (b1 << ANK_BLOCK_SHIFT))
+		rc = zero_in_block(fs, ip, b1 << ANK_BLOCK_SHIFT, end);
+	if (rc < 0)
+		return rc;
+	struct page *p = ip->pages;
+	while (p) {
+		struct page *n = p->inext;
+		if (p->idx >= b0 && p->idx < b1)
+			page_remove(fs, p);
+		p = n;
+	}
+	struct extent_io io;
+	fs_extent_io(fs, &io);
+	int64_t delta = 0;
+	rc = extent_punch(&io, inode_root(ip), (uint32_t)ip->ino, (uint32_t)b0,
+			  (uint32_t)ANK_MIN(b1, (uint64_t)UINT32_MAX), &delta);
+	ip->d.blocks = (uint64_t)((int64_t)ip->d.blocks + delta);
+	inode_dirty(fs, ip);
+	return rc;
+}
+
 int file_seek(struct fs *fs, struct inode *ip, uint64_t off, bool hole, uint64_t *out)
 {
 	struct extent_io io;

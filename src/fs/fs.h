@@ -149,8 +149,10 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len);
 /* fallocate(2): mode 0 allocates every block of [off, off + len) not yet
  * allocated (zeroed) and extends the size to off + len if it was smaller;
  * FALLOC_FL_KEEP_SIZE allocates only the part below the size (nothing is
- * reserved past the end of a file). Other modes, hole punching and zeroing
- * ranges among them, are -EOPNOTSUPP. -EBADF (also: fd not open for
+ * reserved past the end of a file). FALLOC_FL_PUNCH_HOLE (with KEEP_SIZE):
+ * the range reads zeros and its whole blocks become holes.
+ * FALLOC_FL_ZERO_RANGE: the range reads zeros, allocated, and the size
+ * grows to its end unless KEEP_SIZE. Other modes are -EOPNOTSUPP. -EBADF (also: fd not open for
  * writing), -EINVAL, -EISDIR, -ENODEV (no regular file), -EFBIG, -ENOSPC,
  * in Linux's order. Sets ctime. */
 int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len);

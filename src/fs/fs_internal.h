@@ -329,6 +329,10 @@ int file_truncate(struct fs *fs, struct inode *ip, uint64_t size);
  * caller sets the size. 0 or -errno (blocks allocated before an error stay,
  * below the size they must then be covered by). */
 int file_allocate(struct fs *fs, struct inode *ip, uint64_t off, uint64_t len);
+/* The bytes of [off, off + len) below the size read as zeros from now on;
+ * the whole blocks among them are unmapped and freed (holes). 0 or -errno
+ * (-ENOSPC when cutting an extent in two needed a node block). */
+int file_punch(struct fs *fs, struct inode *ip, uint64_t off, uint64_t len);
 /* SEEK_DATA (hole false) / SEEK_HOLE (true) from off, which is below the
  * size: the first mapped (unmapped) byte at or after off, block by block;
  * SEEK_HOLE finds at least the end of the file. -ENXIO when no data

@@ -593,8 +593,10 @@ int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len)
 		rc = fd_error(c, fd);
 	else if (off < 0 || len <= 0)
 		rc = -EINVAL;
-	else if (mode & ~FALLOC_FL_KEEP_SIZE)
-		rc = -EOPNOTSUPP; /* (hole punching and zeroing ranges: not yet) */
+	else if ((mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) ||
+		 ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE)) ||
+		 ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE)))
+		rc = -EOPNOTSUPP;
 	else if ((of->flags & O_ACCMODE) == O_RDONLY)
 		rc = -EBADF;
 	else if (inode_is_dir(of->ip))
@@ -610,11 +612,15 @@ int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len)
 	if (rc == 0) {
 		struct inode *ip = of->ip;
 		uint64_t end = (uint64_t)off + (uint64_t)len;
+		/* PUNCH_HOLE and ZERO_RANGE: the range reads zeros, its whole
+		 * blocks unmapped; ZERO_RANGE then allocates them again */
+		if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+			rc = file_punch(fs, ip, (uint64_t)off, (uint64_t)len);
 		/* KEEP_SIZE: only what lies below the size is allocated (blocks
 		 * are never mapped beyond the end of a file here) */
 		if (mode & FALLOC_FL_KEEP_SIZE)
 			end = ANK_MIN(end, ip->d.size);
-		if (end > (uint64_t)off)
+		if (rc == 0 && !(mode & FALLOC_FL_PUNCH_HOLE) && end > (uint64_t)off)
 			rc = file_allocate(fs, ip, (uint64_t)off, end - (uint64_t)off);
 		bool grew = rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > ip->d.size;
 		if (grew)
