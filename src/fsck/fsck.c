@@ -367,8 +367,7 @@ const char *fsck_inode_problem(const struct ank_dinode *di, uint64_t ino)
 	if ((ft == ANK_FT_FIFO || ft == ANK_FT_SOCK || ft == ANK_FT_CHRDEV || ft == ANK_FT_BLKDEV) &&
 	    (di->size != 0 || di->blocks != 0 || di->eh.entries != 0))
 		return "special file (FIFO, socket or device) with data";
-	if (ft != ANK_FT_CHRDEV && ft != ANK_FT_BLKDEV && (di->rdev_major || di->rdev_minor))
-		return "device numbers on an inode that is no device";
+	/* (device numbers on another type: check_inode clears them) */
 	if (ank_mode_to_ft(di->mode) == ANK_FT_SYMLINK &&
 	    (di->size == 0 || di->size >= ANK_SYMLINK_MAX))
 		return "symbolic link whose target length is out of range";
@@ -821,6 +820,13 @@ static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di
 			(unsigned long long)ino, (unsigned long long)di->size,
 			(unsigned long long)(c.data * ANK_BLOCK_SIZE), (unsigned long long)c.data);
 		fixed.size = c.data * ANK_BLOCK_SIZE;
+		dirty = true;
+	}
+	uint8_t dft = ank_mode_to_ft(di->mode);
+	if (dft != ANK_FT_CHRDEV && dft != ANK_FT_BLKDEV && (di->rdev_major || di->rdev_minor)) {
+		problem(f, "inode %llu: device numbers on an inode that is no device",
+			(unsigned long long)ino);
+		fixed.rdev_major = fixed.rdev_minor = 0;
 		dirty = true;
 	}
 	if (di->blocks != c.data + c.nodes) {
