@@ -68,6 +68,15 @@ off_t ank_lseek(int fd, off_t off, int whence);
 int ank_fsync(int fd);
 int ank_fdatasync(int fd);
 
+/* fcntl(2): F_GETFL (the access mode and O_APPEND, O_DIRECTORY,
+ * O_NOFOLLOW as opened, plus O_LARGEFILE as Linux reports it), F_SETFL
+ * (O_APPEND changes; O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME are taken,
+ * mean nothing here and are not reported by F_GETFL, unlike Linux), F_GETFD / F_SETFD (FD_CLOEXEC, kept by libananke:
+ * the service has no exec; open's O_CLOEXEC sets it). The status flags
+ * survive a server crash. Other commands (F_DUPFD, locks) answer EINVAL
+ * for now. EBADF. */
+int ank_fcntl(int fd, int cmd, ...);
+
 /* fallocate(2): mode 0 allocates the blocks of [off, off + len) that are
  * holes (reading zeros) and extends the size to off + len;
  * FALLOC_FL_KEEP_SIZE allocates only the part below the size (nothing is

@@ -86,7 +86,7 @@ enum op {
 	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
 	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_SYMLINK, OP_READLINK, OP_LSTAT,
 	OP_LCHOWN, OP_OPENAT, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FSTATAT,
-	OP_MKNOD, OP_FALLOCATE, OP_COUNT
+	OP_MKNOD, OP_FALLOCATE, OP_FCNTL, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -95,7 +95,7 @@ static const char *const op_names[OP_COUNT] = {
 	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
 	"chown", "fchown", "utimensat", "futimens", "symlink", "readlink", "lstat",
 	"lchown", "openat", "mkdirat", "unlinkat", "renameat2", "linkat", "fstatat", "mknod",
-	"fallocate",
+	"fallocate", "fcntl",
 };
 
 /* Relative frequencies. */
@@ -109,7 +109,7 @@ static const unsigned op_weight[OP_COUNT] = {
 	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8, [OP_SYMLINK] = 12, [OP_READLINK] = 8,
 	[OP_LSTAT] = 10, [OP_LCHOWN] = 6, [OP_OPENAT] = 40, [OP_MKDIRAT] = 15, [OP_UNLINKAT] = 15,
 	[OP_RENAMEAT2] = 25, [OP_LINKAT] = 8, [OP_FSTATAT] = 15, [OP_MKNOD] = 10,
-	[OP_FALLOCATE] = 15,
+	[OP_FALLOCATE] = 15, [OP_FCNTL] = 15,
 };
 
 /* Results seen per operation: [op][0] successes, [op][e] errno e. */
@@ -952,6 +952,28 @@ static bool op_fallocate(struct differ *d)
 	return same(d, OP_FALLOCATE, ra, rb);
 }
 
+/* fcntl F_GETFL (compared) and F_SETFL turning O_APPEND on or off (the
+ * writes that follow show it) */
+static bool op_fcntl(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = pick_slot(d);
+	char sb[64];
+	if (oracle_rng_pct(r, 50)) {
+		describe(d, "fcntl(%s, F_GETFL)", slot_str(d, s, sb, sizeof(sb)));
+		int ra = T0->fcntl_fl(T0->ctx, slot_fd(d, s, 0), F_GETFL, 0);
+		int rb = T1->fcntl_fl(T1->ctx, slot_fd(d, s, 1), F_GETFL, 0);
+		return same(d, OP_FCNTL, ra, rb);
+	}
+	int fl = oracle_rng_pct(r, 50) ? O_APPEND : 0;
+	describe(d, "fcntl(%s, F_SETFL, 0%o)", slot_str(d, s, sb, sizeof(sb)), (unsigned)fl);
+	int ra = T0->fcntl_fl(T0->ctx, slot_fd(d, s, 0), F_SETFL, fl);
+	int rb = T1->fcntl_fl(T1->ctx, slot_fd(d, s, 1), F_SETFL, fl);
+	if (ra == 0 && s >= 0)
+		d->slots[s].flags = (d->slots[s].flags & ~O_APPEND) | (fl & O_APPEND);
+	return same(d, OP_FCNTL, ra, rb);
+}
+
 static bool op_truncate(struct differ *d)
 {
 	char path[PATH_MAX];
@@ -1595,7 +1617,7 @@ static const struct mix mixes[] = {
 		      [OP_READ] = 10, [OP_STAT] = 60, [OP_FSTAT] = 20, [OP_UNLINK] = 80,
 		      [OP_RENAME] = 110, [OP_LINK] = 60, [OP_MKDIR] = 100, [OP_RMDIR] = 70,
 		      [OP_LISTDIR] = 50, [OP_TRUNCATE] = 10, [OP_FSYNC] = 5, [OP_SYNC] = 2}},
-	{"append_fsync", {[OP_OPEN] = 50, [OP_CLOSE] = 25, [OP_WRITE] = 200, [OP_READ] = 40,
+	{"append_fsync", {[OP_FCNTL] = 20, [OP_OPEN] = 50, [OP_CLOSE] = 25, [OP_WRITE] = 200, [OP_READ] = 40,
 			  [OP_LSEEK] = 40, [OP_FSYNC] = 60, [OP_FDATASYNC] = 60, [OP_FSTAT] = 30,
 			  [OP_STAT] = 10, [OP_UNLINK] = 5, [OP_RENAME] = 5, [OP_SYNC] = 2}},
 	{"large_overwrite", {[OP_OPEN] = 40, [OP_CLOSE] = 15, [OP_PWRITE] = 200, [OP_FALLOCATE] = 30,
@@ -1698,6 +1720,7 @@ static bool step(struct differ *d)
 	case OP_FSTATAT: ok = op_fstatat(d); break;
 	case OP_MKNOD: ok = op_mknod(d); ns = true; break;
 	case OP_FALLOCATE: ok = op_fallocate(d); break;
+	case OP_FCNTL: ok = op_fcntl(d); break;
 	case OP_COUNT: break;
 	}
 	if (!ok)

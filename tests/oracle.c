@@ -474,6 +474,13 @@ static int libc_fstatat(void *ctx, int dirfd, const char *path, struct stat *st,
 	return r ? r : LIBC_RET(fstatat(dirfd, p, st, flags));
 }
 
+static int libc_fcntl_fl(void *ctx, int fd, int cmd, int arg)
+{
+	(void)ctx;
+	int r = cmd == F_SETFL ? fcntl(fd, cmd, arg) : fcntl(fd, cmd);
+	return r < 0 ? -errno : r;
+}
+
 static int libc_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
 	(void)ctx;
@@ -638,6 +645,7 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->readlink = libc_readlink;
 	t->mknod = libc_mknod;
 	t->fallocate = libc_fallocate;
+	t->fcntl_fl = libc_fcntl_fl;
 	t->openat = libc_openat;
 	t->mkdirat = libc_mkdirat;
 	t->unlinkat = libc_unlinkat;
@@ -825,6 +833,10 @@ static ssize_t fw_readlink(void *ctx, const char *path, char *buf, size_t n)
 {
 	return IN(ctx)->readlink(IN(ctx)->ctx, path, buf, n);
 }
+static int fw_fcntl_fl(void *ctx, int fd, int cmd, int arg)
+{
+	return IN(ctx)->fcntl_fl(IN(ctx)->ctx, fd, cmd, arg);
+}
 static int fw_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
 	return IN(ctx)->fallocate(IN(ctx)->ctx, fd, mode, off, len);
@@ -935,6 +947,7 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->readlink = fw_readlink;
 	t->mknod = fw_mknod;
 	t->fallocate = fw_fallocate;
+	t->fcntl_fl = fw_fcntl_fl;
 	t->openat = fw_openat;
 	t->mkdirat = fw_mkdirat;
 	t->unlinkat = fw_unlinkat;
@@ -1661,6 +1674,22 @@ static int core_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	return fs_mkdir(CL(ctx), path, mode);
 }
+/* The kernel's O_LARGEFILE, which Linux's F_GETFL adds on 64-bit (glibc
+ * defines O_LARGEFILE as 0 there). */
+#if defined(__x86_64__)
+#define KERNEL_O_LARGEFILE 0100000
+#elif defined(__aarch64__)
+#define KERNEL_O_LARGEFILE 0400000
+#else
+#define KERNEL_O_LARGEFILE 0
+#endif
+static int core_fcntl_fl(void *ctx, int fd, int cmd, int arg)
+{
+	if (cmd == F_SETFL)
+		return fs_setfl(CL(ctx), fd, arg);
+	int r = fs_getfl(CL(ctx), fd);
+	return r < 0 ? r : r | KERNEL_O_LARGEFILE;
+}
 static int core_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
 	return fs_fallocate(CL(ctx), fd, mode, off, len);
@@ -1824,6 +1853,7 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 	t->readlink = core_readlink;
 	t->mknod = core_mknod;
 	t->fallocate = core_fallocate;
+	t->fcntl_fl = core_fcntl_fl;
 	t->openat = core_openat;
 	t->mkdirat = core_mkdirat;
 	t->unlinkat = core_unlinkat;
@@ -2106,6 +2136,12 @@ static int ankt_at_path(void *ctx, const char *path, char *out, size_t outlen)
 	return 0;
 }
 
+static int ankt_fcntl_fl(void *ctx, int fd, int cmd, int arg)
+{
+	(void)ctx;
+	return (int)ankt_ret(cmd == F_SETFL ? ank_fcntl(fd, cmd, (long)arg) : ank_fcntl(fd, cmd));
+}
+
 static int ankt_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
 	(void)ctx;
@@ -2294,6 +2330,7 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->readlink = ankt_readlink;
 	t->mknod = ankt_mknod;
 	t->fallocate = ankt_fallocate;
+	t->fcntl_fl = ankt_fcntl_fl;
 	t->openat = ankt_openat;
 	t->mkdirat = ankt_mkdirat;
 	t->unlinkat = ankt_unlinkat;

@@ -107,6 +107,9 @@ struct target {
 	int (*fdatasync)(void *ctx, int fd);
 	int (*ftruncate)(void *ctx, int fd, off_t len);
 	int (*fallocate)(void *ctx, int fd, int mode, off_t off, off_t len);
+	/* fcntl(2) with F_GETFL (the flags as Linux gives them, O_LARGEFILE
+	 * included) or F_SETFL (arg). */
+	int (*fcntl_fl)(void *ctx, int fd, int cmd, int arg);
 	int (*truncate)(void *ctx, const char *path, off_t len);
 	int (*chmod)(void *ctx, const char *path, mode_t mode);
 	int (*fchmod)(void *ctx, int fd, mode_t mode);

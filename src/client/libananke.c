@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -124,6 +125,29 @@ static int fd_op(uint32_t op, int fd, int64_t off)
 #define OPEN_IGNORED (O_CLOEXEC | O_NONBLOCK | O_NOCTTY | IGNORED_LARGEFILE)
 #define OPEN_PASSED (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_DIRECTORY | O_NOFOLLOW)
 
+/* Close-on-exec: an fd flag of the process, not of the service (which has
+ * no exec), kept here per fd number. */
+#define CLOEXEC_FDS (1 << 20) /* the service's largest fd table */
+static uint64_t cloexec_bits[CLOEXEC_FDS / 64];
+
+static void cloexec_set(int fd, bool on)
+{
+	if (fd < 0 || fd >= CLOEXEC_FDS)
+		return;
+	uint64_t bit = 1ull << (fd % 64);
+	if (on)
+		__atomic_fetch_or(&cloexec_bits[fd / 64], bit, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&cloexec_bits[fd / 64], ~bit, __ATOMIC_RELAXED);
+}
+
+static bool cloexec_get(int fd)
+{
+	if (fd < 0 || fd >= CLOEXEC_FDS)
+		return false;
+	return (__atomic_load_n(&cloexec_bits[fd / 64], __ATOMIC_RELAXED) >> (fd % 64)) & 1;
+}
+
 static int open_at(int dirfd, const char *path, int flags, mode_t mode)
 {
 	size_t len;
@@ -149,6 +173,8 @@ static int open_at(int dirfd, const char *path, int flags, mode_t mode)
 	ankc_leave();
 	if (r > INT_MAX)
 		r = -EIO;
+	if (r >= 0)
+		cloexec_set((int)r, (flags & O_CLOEXEC) != 0);
 	return (int)ret(r);
 }
 
@@ -179,7 +205,55 @@ ANK_API int ank_openat(int dirfd, const char *path, int flags, ...)
 
 ANK_API int ank_close(int fd)
 {
-	return fd_op(ANK_OP_CLOSE, fd, 0);
+	int rc = fd_op(ANK_OP_CLOSE, fd, 0);
+	if (rc == 0)
+		cloexec_set(fd, false);
+	return rc;
+}
+
+/* The status flags as Linux's F_GETFL gives them on this machine: it adds
+ * O_LARGEFILE (the kernel's value, which glibc defines as 0 on 64-bit). */
+#if defined(__x86_64__)
+#define KERNEL_O_LARGEFILE 0100000
+#elif defined(__aarch64__)
+#define KERNEL_O_LARGEFILE 0400000
+#else
+#define KERNEL_O_LARGEFILE 0
+#endif
+
+ANK_API int ank_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = cmd == F_SETFL || cmd == F_SETFD ? va_arg(ap, long) : 0;
+	va_end(ap);
+	struct ankc_req rq = { .opcode = ANK_OP_GETFL, .fd = fd };
+	switch (cmd) {
+	case F_GETFL: {
+		int64_t r = call1(&rq);
+		if (r >= 0)
+			r |= KERNEL_O_LARGEFILE;
+		return (int)ret(r > INT_MAX ? -EIO : r);
+	}
+	case F_SETFL:
+		rq.opcode = ANK_OP_SETFL;
+		rq.flags = (uint32_t)arg;
+		return ret0(call1(&rq));
+	case F_GETFD:
+	case F_SETFD: {
+		int rc = (int)ret(call1(&rq)); /* is fd open? (EBADF) */
+		if (rc < 0)
+			return rc;
+		if (cmd == F_GETFD)
+			return cloexec_get(fd) ? FD_CLOEXEC : 0;
+		cloexec_set(fd, (arg & FD_CLOEXEC) != 0);
+		return 0;
+	}
+	default:
+		/* F_DUPFD and dup: not yet (an fd's shared offset is not
+		 * rebuilt after a crash); locks: not yet */
+		return (int)ret(-EINVAL);
+	}
 }
 
 /* ---- read / write ------------------------------------------------------------ */

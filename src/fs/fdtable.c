@@ -215,11 +215,36 @@ int fd_reserve(struct fs_client *c, int fd)
 	return 0;
 }
 
+int fs_getfl(struct fs_client *c, int fd)
+{
+	struct fs *fs = c->fs;
+	fs_lock(fs);
+	struct ofile *of = fd_get(c, fd);
+	int rc = of ? of->flags & (O_ACCMODE | O_APPEND | O_DIRECTORY | O_NOFOLLOW)
+		    : fd_error(c, fd);
+	fs_unlock(fs);
+	return rc;
+}
+
+int fs_setfl(struct fs_client *c, int fd, int flags)
+{
+	struct fs *fs = c->fs;
+	fs_lock(fs);
+	struct ofile *of = fd_get(c, fd);
+	int rc = of ? 0 : fd_error(c, fd);
+	if (of) {
+		of->flags = (of->flags & ~O_APPEND) | (flags & O_APPEND);
+		fs_stamp_fd(of); /* the fd's state for the log (offset unchanged) */
+	}
+	fs_unlock(fs);
+	return rc;
+}
+
 int fs_open_ino_at(struct fs_client *c, uint64_t ino, int flags, int fd)
 {
 	struct fs *fs = c->fs;
 	int acc = flags & O_ACCMODE;
-	if (acc == O_ACCMODE || (flags & ~(O_ACCMODE | O_APPEND | O_DIRECTORY)))
+	if (acc == O_ACCMODE || (flags & ~(O_ACCMODE | O_APPEND | O_DIRECTORY | O_NOFOLLOW)))
 		return -EINVAL;
 	if (ino == 0 || ino >= fs->sb.inode_count)
 		return -EINVAL;

@@ -146,6 +146,13 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence);
 int fs_fsync(struct fs_client *c, int fd);
 int fs_fdatasync(struct fs_client *c, int fd);
 int fs_ftruncate(struct fs_client *c, int fd, off_t len);
+/* fcntl(2) F_GETFL: the fd's access mode and the status flags it keeps
+ * (O_APPEND, O_DIRECTORY, O_NOFOLLOW as opened). F_SETFL: O_APPEND is the
+ * one flag that changes anything here (Linux also takes O_NONBLOCK,
+ * O_ASYNC, O_DIRECT and O_NOATIME, which mean nothing to the service and
+ * are ignored); the others are ignored, as Linux does. -EBADF. */
+int fs_getfl(struct fs_client *c, int fd);
+int fs_setfl(struct fs_client *c, int fd, int flags);
 /* fallocate(2): mode 0 allocates every block of [off, off + len) not yet
  * allocated (zeroed) and extends the size to off + len if it was smaller;
  * FALLOC_FL_KEEP_SIZE allocates only the part below the size (nothing is

@@ -110,7 +110,9 @@ enum ank_opcode {
 	                         off = the device number (dev_t) */
 	ANK_OP_FALLOCATE = 34,/* fd, flags = mode, struct ank_wire_range in data
 	                         (len 16) */
-	ANK_OP_MAX = 35,
+	ANK_OP_GETFL = 35,    /* fd -> the fd's access mode and status flags */
+	ANK_OP_SETFL = 36,    /* fd, flags = new status flags (O_APPEND) */
+	ANK_OP_MAX = 37,
 };
 
 /* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths

@@ -360,6 +360,10 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 				 (int)rq->flags);
 	case ANK_OP_MKDIR:
 		return fs_mkdirat(c, req_at(rq->fd), path, (mode_t)rq->mode);
+	case ANK_OP_GETFL:
+		return fs_getfl(c, rq->fd);
+	case ANK_OP_SETFL:
+		return fs_setfl(c, rq->fd, (int)rq->flags);
 	case ANK_OP_FALLOCATE: {
 		struct ank_wire_range wr;
 		if (rq->len != sizeof(wr))

@@ -403,12 +403,15 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			fs_->flags = rq->flags & FD_FLAGS_KEPT;
 			fs_->ino = ino;
 		}
+		if (fs_ && rq->opcode == ANK_OP_SETFL) /* the fd's new status flags */
+			fs_->flags = (fs_->flags & ~(uint32_t)O_APPEND) | (rq->flags & O_APPEND);
 		if (fs_ && rq->opcode != ANK_OP_OPEN)
 			op.flags = fs_->flags; /* OPEN keeps O_CREAT, O_TRUNC for replay */
 		d.targets[PLOG_T_FD] = plog_fd_key(r->client_id, op.fd);
 		d.targets[PLOG_T_INODE] = ino;
 		d.targets_status |= 1u << PLOG_T_FD;
-		if (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_READDIR) {
+		if (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_READDIR ||
+		    rq->opcode == ANK_OP_SETFL) {
 			off_t pos = stamp.has_fd ? (off_t)stamp.fd_pos : fs_lseek(c, op.fd, 0, SEEK_CUR);
 			op.off = pos < 0 ? 0 : pos;
 		} else if (rq->opcode == ANK_OP_WRITE) {

@@ -15,7 +15,7 @@
 #include "server.h"
 
 /* The open flags an fd's entries keep (and a rebuilt fd gets back). */
-#define FD_FLAGS_KEPT (O_ACCMODE | O_APPEND | O_DIRECTORY)
+#define FD_FLAGS_KEPT (O_ACCMODE | O_APPEND | O_DIRECTORY | O_NOFOLLOW)
 
 /* The credentials an entry ran with, as one key (uid << 32 | gid). */
 uint64_t plogsvc_creds(const struct plog_op *op);
