@@ -703,6 +703,16 @@ static void fz_check(struct fuzz *f, unsigned i, const struct fz_req *q, int64_t
 			break;
 		case ANK_OP_LSEEK:
 			break;
+		case ANK_OP_READLINK:
+			if ((uint64_t)r > q->len)
+				snprintf(why, sizeof(why), "readlink %lld > len %llu", (long long)r,
+				         (unsigned long long)q->len);
+			break;
+		case ANK_OP_GETFL: /* the fd's flags */
+			if (r & ~(int64_t)(O_ACCMODE | O_APPEND | O_DIRECTORY | O_NOFOLLOW))
+				snprintf(why, sizeof(why), "F_GETFL returned 0%llo",
+				         (unsigned long long)r);
+			break;
 		default:
 			if (r != 0)
 				snprintf(why, sizeof(why), "result %lld, expected 0 or -errno",
