@@ -334,6 +334,23 @@ static void path_lower_keys(struct path *p, unsigned from_level, uint32_t lblk)
 	}
 }
 
+/* The node at level l now starts at `first`: the keys that lead to it
+ * follow (a non-root node's first key equals its parent's), up through
+ * every level where the path goes through position 0. */
+static void path_set_first_key(struct path *p, unsigned l, uint32_t first)
+{
+	for (unsigned k = l; k-- > 0;) {
+		struct level *up = &p->lv[k];
+		struct ank_extent_index ix;
+		idx_get(up->eh, (unsigned)up->pos, &ix);
+		ix.lblk = first;
+		idx_set(up->eh, (unsigned)up->pos, &ix);
+		up->dirty = true;
+		if (up->pos != 0)
+			break;
+	}
+}
+
 /*
  * Remove `cnt` entries at position i of the node at level l. A block node
  * left empty is marked dead and its entry is removed from its parent, and so
@@ -358,19 +375,8 @@ static void path_remove(struct extent_root *root, struct path *p, unsigned l, un
 			l--;
 			continue;
 		}
-		if (i == 0) {
-			uint32_t first = ent_lblk(lv->eh, 0);
-			for (unsigned k = l; k-- > 0;) {
-				struct level *up = &p->lv[k];
-				struct ank_extent_index ix;
-				idx_get(up->eh, (unsigned)up->pos, &ix);
-				ix.lblk = first;
-				idx_set(up->eh, (unsigned)up->pos, &ix);
-				up->dirty = true;
-				if (up->pos != 0)
-					break;
-			}
-		}
+		if (i == 0)
+			path_set_first_key(p, l, ent_lblk(lv->eh, 0));
 		return;
 	}
 }
@@ -796,22 +802,6 @@ static int collapse(const struct extent_io *io, struct extent_root *root, uint32
 	return 0;
 }
 
-/* The first extent of the path's leaf now starts later: the keys that lead
- * to it (a non-root node's first key equals its parent's) follow. */
-static void path_raise_keys(struct path *p, uint32_t first)
-{
-	for (unsigned k = p->depth; k-- > 0;) {
-		struct level *up = &p->lv[k];
-		struct ank_extent_index ix;
-		idx_get(up->eh, (unsigned)up->pos, &ix);
-		ix.lblk = first;
-		idx_set(up->eh, (unsigned)up->pos, &ix);
-		up->dirty = true;
-		if (up->pos != 0)
-			break;
-	}
-}
-
 /* Unmap [lblk, lblk + len), which lies inside one extent, and free its
  * blocks. Cutting the middle out of an extent inserts its tail as a new
  * extent; when that needs a node and none can be had, nothing changes. */
@@ -842,7 +832,7 @@ static int punch_one(const struct extent_io *io, struct extent_root *root, uint3
 		e[pos].len -= len;
 		leaf->dirty = true;
 		if (pos == 0)
-			path_raise_keys(&p, e[0].lblk);
+			path_set_first_key(&p, p.depth, e[0].lblk);
 	} else {
 		e[pos].len = front;
 		leaf->dirty = true;

@@ -1064,6 +1064,29 @@ static int do_mkdir(struct fs_client *c, struct fs_at at, const char *path, mode
 	return rc;
 }
 
+/* May nd's last component be created as a non-directory (symlink,
+ * mknod)? 0 when the name is free; else -EEXIST ("/", ".", "..", a name
+ * that exists), -ENOENT (a trailing slash: Linux makes no non-directory
+ * named "x/"; a removed parent), -EROFS, or the lookup's errors, in
+ * Linux's order. */
+static int new_name_free(struct fs *fs, struct fs_client *c, const struct nameidata *nd)
+{
+	if (nd->len == 0 || nd->dot)
+		return -EEXIST;
+	int rc = namei_permission(c, nd->dir, NAMEI_MAY_EXEC);
+	if (rc < 0)
+		return rc;
+	uint64_t ino;
+	rc = dir_lookup(fs, nd->dir, nd->name, nd->len, &ino, NULL);
+	if (rc == 0)
+		return -EEXIST;
+	if (rc != -ENOENT)
+		return rc;
+	if (nd->trailing_slash || nd->dir->d.nlink == 0)
+		return -ENOENT;
+	return fs->read_only ? -EROFS : 0;
+}
+
 static int do_symlink(struct fs_client *c, const char *target, struct fs_at at, const char *path,
 		      uint64_t want_ino)
 {
@@ -1079,35 +1102,23 @@ static int do_symlink(struct fs_client *c, const char *target, struct fs_at at, 
 	int rc = path_op_begin(fs, c, at, path, &nd);
 	if (rc < 0)
 		return rc;
-	uint64_t ino;
-	if (nd.len == 0 || nd.dot) {
-		rc = -EEXIST;
-	} else if ((rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC)) == 0) {
-		rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL);
-		if (rc == 0) {
-			rc = -EEXIST;
-		} else if (rc == -ENOENT && nd.trailing_slash) {
-			rc = -ENOENT; /* (Linux: a new non-directory named "x/") */
-		} else if (rc == -ENOENT && fs->read_only) {
-			rc = -EROFS;
-		} else if (rc == -ENOENT) {
-			struct inode *ip;
-			rc = create_inode_in(fs, c, &nd, S_IFLNK | 0777, want_ino, &ip);
-			if (rc == 0) {
-				/* The target is the link's data, as a file's bytes. */
-				ssize_t w = file_write(fs, ip, target, tlen, 0, NULL);
-				if (w != (ssize_t)tlen) {
-					/* no link without its target: take it back */
-					(void)dir_remove(fs, nd.dir, nd.name, nd.len);
-					ip->d.nlink = 0;
-					inode_dirty(fs, ip);
-					rc = w < 0 ? (int)w : -ENOSPC;
-				} else {
-					fs_last_stamp.new_ino = ip->ino;
-				}
-				inode_put(fs, ip);
-			}
+	struct inode *ip;
+	rc = new_name_free(fs, c, &nd);
+	if (rc == 0)
+		rc = create_inode_in(fs, c, &nd, S_IFLNK | 0777, want_ino, &ip);
+	if (rc == 0) {
+		/* The target is the link's data, as a file's bytes. */
+		ssize_t w = file_write(fs, ip, target, tlen, 0, NULL);
+		if (w != (ssize_t)tlen) {
+			/* no link without its target: take it back */
+			(void)dir_remove(fs, nd.dir, nd.name, nd.len);
+			ip->d.nlink = 0;
+			inode_dirty(fs, ip);
+			rc = w < 0 ? (int)w : -ENOSPC;
+		} else {
+			fs_last_stamp.new_ino = ip->ino;
 		}
+		inode_put(fs, ip);
 	}
 	inode_put(fs, nd.dir);
 	fs_unlock(fs);
@@ -1136,34 +1147,22 @@ static int do_mknod(struct fs_client *c, struct fs_at at, const char *path, mode
 	int rc = path_op_begin(fs, c, at, path, &nd);
 	if (rc < 0)
 		return rc;
-	uint64_t ino;
-	if (nd.len == 0 || nd.dot) {
-		rc = -EEXIST;
-	} else if ((rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC)) == 0) {
-		rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL);
-		if (rc == 0)
-			rc = -EEXIST;
-		else if (rc == -ENOENT && (nd.trailing_slash || nd.dir->d.nlink == 0))
-			rc = -ENOENT; /* (Linux: a new non-directory named "x/") */
-		else if (rc == -ENOENT && fs->read_only)
-			rc = -EROFS;
-		else if (rc == -ENOENT &&
-			 (rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC)) == 0 &&
-			 dev && fs_client_uid(c) != 0)
-			rc = -EPERM; /* devices: root only (CAP_MKNOD), after EACCES */
-		else if (rc == 0) {
-			struct inode *ip;
-			rc = create_inode_in(fs, c, &nd, fmt | (mode & 07777), want_ino, &ip);
-			if (rc == 0) {
-				if (dev) {
-					ip->d.rdev_major = (uint32_t)major(rdev);
-					ip->d.rdev_minor = (uint32_t)minor(rdev);
-					inode_dirty(fs, ip);
-				}
-				fs_last_stamp.new_ino = ip->ino;
-				inode_put(fs, ip);
-			}
+	rc = new_name_free(fs, c, &nd);
+	if (rc == 0)
+		rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+	if (rc == 0 && dev && fs_client_uid(c) != 0)
+		rc = -EPERM; /* devices: root only (CAP_MKNOD), after EACCES */
+	struct inode *ip;
+	if (rc == 0)
+		rc = create_inode_in(fs, c, &nd, fmt | (mode & 07777), want_ino, &ip);
+	if (rc == 0) {
+		if (dev) {
+			ip->d.rdev_major = (uint32_t)major(rdev);
+			ip->d.rdev_minor = (uint32_t)minor(rdev);
+			inode_dirty(fs, ip);
 		}
+		fs_last_stamp.new_ino = ip->ino;
+		inode_put(fs, ip);
 	}
 	inode_put(fs, nd.dir);
 	fs_unlock(fs);
