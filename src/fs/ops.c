@@ -147,6 +147,18 @@ static int do_open(struct fs_client *c, struct fs_at at, const char *path, int f
 				rc = -EISDIR;
 				goto out_ip;
 			}
+			/* Linux's may_create_in_sticky: O_CREAT of a socket,
+			 * device or (O_NOFOLLOW) symbolic link someone else owns
+			 * in a world-writable sticky directory is EACCES, even
+			 * for root (regular files and FIFOs follow
+			 * fs.protected_regular / protected_fifos, taken at their
+			 * default 0 here) */
+			if (!S_ISREG(ip->d.mode) && !S_ISFIFO(ip->d.mode) &&
+			    (nd.dir->d.mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH) &&
+			    ip->d.uid != nd.dir->d.uid && ip->d.uid != fs_client_uid(c)) {
+				rc = -EACCES;
+				goto out_ip;
+			}
 			if (nd.trailing_slash) {
 				rc = -ENOTDIR;
 				goto out_ip;
