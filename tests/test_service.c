@@ -271,6 +271,7 @@ static int read_verify(const char *path, size_t len, uint64_t seed)
 /* A shared page for flags and counters between the test and its children. */
 struct shared {
 	uint32_t stop;
+	uint32_t go;
 	uint32_t ready;
 	uint32_t rounds;
 	uint32_t errors;
@@ -915,9 +916,14 @@ static void *victim_thread(void *p)
 	return NULL;
 }
 
-/* Writes until killed (never returns normally). */
+/* Waits for its turn, then writes until killed (never returns normally).
+ * It is forked before the test starts any thread: a child forked while
+ * another thread is inside malloc may inherit the allocator's lock held
+ * (AddressSanitizer's large-block lock is not reset at fork). */
 static int victim_client(const char *sock, unsigned round, struct shared *sh)
 {
+	while (!__atomic_load_n(&sh->go, __ATOMIC_ACQUIRE))
+		svc_sleep_ms(1);
 	if (ank_mount(sock) < 0)
 		return 10;
 	static struct writer_arg args[2];
@@ -967,21 +973,26 @@ static void client_killed_mid_requests_is_cleaned_up(void **state)
 {
 	(void)state;
 	start_service("512M");
+	struct shared *vss[3];
+	pid_t vs_pid[3];
+	for (unsigned round = 0; round < 3; round++) {
+		vss[round] = shared_new();
+		vs_pid[round] = svc_fork();
+		assert_true(vs_pid[round] >= 0);
+		if (vs_pid[round] == 0)
+			_exit(victim_client(g_svc.sock, round, vss[round]));
+	}
 	assert_int_equal(ank_mount(g_svc.sock), 0);
 	struct shared *sh = shared_new();
 	struct bystander by = {.sh = sh};
 	assert_int_equal(pthread_create(&by.tid, NULL, bystander_main, &by), 0);
 	struct svc_status st;
 	int fail = 0;
-	for (unsigned round = 0; round < 3 && !fail; round++) {
-		struct shared *vs = shared_new();
-		pid_t v = svc_fork();
-		if (v < 0) {
-			fail = 1;
-			break;
-		}
-		if (v == 0)
-			_exit(victim_client(g_svc.sock, round, vs));
+	unsigned round = 0;
+	for (; round < 3 && !fail; round++) {
+		struct shared *vs = vss[round];
+		pid_t v = vs_pid[round];
+		__atomic_store_n(&vs->go, 1, __ATOMIC_RELEASE);
 		/* both of its threads are busy */
 		uint64_t deadline = svc_now_ms() + limit_ms(20000);
 		while (__atomic_load_n(&vs->ready, __ATOMIC_ACQUIRE) < 2 && svc_now_ms() < deadline)
@@ -1024,6 +1035,11 @@ static void client_killed_mid_requests_is_cleaned_up(void **state)
 			}
 			free(buf);
 		}
+	}
+	for (; round < 3; round++) { /* victims a failure left waiting */
+		kill(vs_pid[round], SIGKILL);
+		svc_wait(vs_pid[round], limit_ms(10000), NULL);
+		munmap(vss[round], 4096);
 	}
 	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
 	pthread_join(by.tid, NULL);
@@ -1136,12 +1152,22 @@ static void client_that_never_reads_replies_does_not_block_others(void **state)
 
 	/* Worse: every reply is submitted again at once, unread, as fast as a
 	 * thread can, while another client works. */
-	struct hog h = {.c = &rc};
-	assert_int_equal(pthread_create(&h.tid, NULL, hog_main, &h), 0);
+	/* (forked before the hog thread starts: see victim_client) */
+	int go[2];
+	assert_int_equal(pipe(go), 0);
 	pid_t w3 = svc_fork();
 	assert_true(w3 >= 0);
-	if (w3 == 0)
-		_exit(worker_client(g_svc.sock, "/other3", 40, 299));
+	if (w3 == 0) {
+		close(go[1]);
+		char c;
+		_exit(read(go[0], &c, 1) == 1 ? worker_client(g_svc.sock, "/other3", 40, 299)
+					       : 98);
+	}
+	close(go[0]);
+	struct hog h = {.c = &rc};
+	assert_int_equal(pthread_create(&h.tid, NULL, hog_main, &h), 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	close(go[1]);
 	int w3rc = child_result(w3, limit_ms(60000));
 	__atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(h.tid, NULL);
