@@ -188,6 +188,31 @@ int ank_mknodat(int dirfd, const char *path, mode_t mode, dev_t dev);
 int ank_mkfifo(const char *path, mode_t mode);
 int ank_mkfifoat(int dirfd, const char *path, mode_t mode);
 
+/* Extended attributes: setxattr(2), getxattr(2), listxattr(2),
+ * removexattr(2), their l- (a symbolic link itself) and f- (an fd)
+ * variants, with Linux's names, limits and errors. Namespaces user.
+ * (regular files and directories), trusted. and security. (changed by
+ * root only; trusted. also read and listed by root only), and the POSIX
+ * ACLs system.posix_acl_access / system.posix_acl_default, which are
+ * checked, stored and set the mode bits as Linux does, but are not
+ * enforced (permission checks use the mode). Flags XATTR_CREATE (EEXIST)
+ * and XATTR_REPLACE (ENODATA). A name is 1..255 bytes (ERANGE), a value at
+ * most 65536 (E2BIG); one file's attributes share one 4 KiB block
+ * (ENOSPC beyond). get and list with size 0 give the size needed, ERANGE
+ * when size is too small. */
+int ank_setxattr(const char *path, const char *name, const void *value, size_t size, int flags);
+int ank_lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags);
+int ank_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
+ssize_t ank_getxattr(const char *path, const char *name, void *value, size_t size);
+ssize_t ank_lgetxattr(const char *path, const char *name, void *value, size_t size);
+ssize_t ank_fgetxattr(int fd, const char *name, void *value, size_t size);
+ssize_t ank_listxattr(const char *path, char *list, size_t size);
+ssize_t ank_llistxattr(const char *path, char *list, size_t size);
+ssize_t ank_flistxattr(int fd, char *list, size_t size);
+int ank_removexattr(const char *path, const char *name);
+int ank_lremovexattr(const char *path, const char *name);
+int ank_fremovexattr(int fd, const char *name);
+
 /* opendir(3) / readdir(3) / closedir(3). readdir returns NULL at the end
  * (errno unchanged) or on error (errno set). The dirent is valid until the
  * next readdir on the same ANK_DIR. "." and ".." come first. */

@@ -34,6 +34,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/xattr.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -86,7 +87,7 @@ enum op {
 	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
 	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_SYMLINK, OP_READLINK, OP_LSTAT,
 	OP_LCHOWN, OP_OPENAT, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FSTATAT,
-	OP_MKNOD, OP_FALLOCATE, OP_FCNTL, OP_COUNT
+	OP_MKNOD, OP_FALLOCATE, OP_FCNTL, OP_XATTR, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -95,7 +96,7 @@ static const char *const op_names[OP_COUNT] = {
 	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
 	"chown", "fchown", "utimensat", "futimens", "symlink", "readlink", "lstat",
 	"lchown", "openat", "mkdirat", "unlinkat", "renameat2", "linkat", "fstatat", "mknod",
-	"fallocate", "fcntl",
+	"fallocate", "fcntl", "xattr",
 };
 
 /* Relative frequencies. */
@@ -109,7 +110,7 @@ static const unsigned op_weight[OP_COUNT] = {
 	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8, [OP_SYMLINK] = 12, [OP_READLINK] = 8,
 	[OP_LSTAT] = 10, [OP_LCHOWN] = 6, [OP_OPENAT] = 40, [OP_MKDIRAT] = 15, [OP_UNLINKAT] = 15,
 	[OP_RENAMEAT2] = 25, [OP_LINKAT] = 8, [OP_FSTATAT] = 15, [OP_MKNOD] = 10,
-	[OP_FALLOCATE] = 15, [OP_FCNTL] = 15,
+	[OP_FALLOCATE] = 15, [OP_FCNTL] = 15, [OP_XATTR] = 20,
 };
 
 /* Results seen per operation: [op][0] successes, [op][e] errno e. */
@@ -1285,6 +1286,87 @@ static bool op_symlink(struct differ *d)
 	return same(d, OP_SYMLINK, ra, rb);
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A listxattr answer in canonical form: the names sorted (each file system
+ * lists in its own order), NUL-separated as listed. */
+static void sort_names(uint8_t *buf, long n)
+{
+	char *list[64], tmp[4096];
+	unsigned k = 0;
+	if (n <= 0 || n > (long)sizeof(tmp))
+		return;
+	for (long off = 0; off < n && k < 64; off += (long)strlen((char *)buf + off) + 1)
+		list[k++] = (char *)buf + off;
+	qsort(list, k, sizeof(list[0]), cmp_cstr);
+	size_t at = 0;
+	for (unsigned i = 0; i < k; i++) {
+		size_t l = strlen(list[i]) + 1;
+		memcpy(tmp + at, list[i], l);
+		at += l;
+	}
+	memcpy(buf, tmp, at);
+}
+
+/* Extended attributes: set (flags 0, XATTR_CREATE, XATTR_REPLACE), get,
+ * list or remove, on a few names in every namespace and some that Linux
+ * refuses, with sizes that fit and sizes that do not. Values stay small:
+ * ext4 keeps some attributes in the inode, so the space of one file
+ * differs from the block the core gives it. */
+static bool op_xattr(struct differ *d)
+{
+	static const char *const xnames[] = {
+		"user.a", "user.b", "user.a-rather-longer-name-of-an-attribute-0123456789",
+		"trusted.t", "security.s", "user.", "other.x", "", "system.posix_acl_access",
+	};
+	struct oracle_rng *r = &d->rng;
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), oracle_rng_pct(r, 70) ? W_FILE : W_ANY, false, true);
+	const char *name = xnames[oracle_rng_pct(r, 85) ? oracle_rng_below(r, 5)
+						      : oracle_rng_below(r, 9)];
+	unsigned what = (unsigned)oracle_rng_below(r, 100);
+	long ra, rb;
+	if (what < 40) {
+		size_t n = oracle_rng_pct(r, 10) ? 0 : (size_t)oracle_rng_range(r, 1, 200);
+		int flags = oracle_rng_pct(r, 60) ? 0 : oracle_rng_pct(r, 50) ? XATTR_CREATE
+									  : XATTR_REPLACE;
+		uint8_t v[200];
+		for (size_t i = 0; i < n; i++)
+			v[i] = (uint8_t)oracle_rng_next(r);
+		describe(d, "setxattr(%s, \"%s\", %zu bytes, %d)", pp(path), name, n, flags);
+		ra = T0->setxattr(T0->ctx, path, name, v, n, flags);
+		rb = T1->setxattr(T1->ctx, path, name, v, n, flags);
+		return same(d, OP_XATTR, ra, rb);
+	}
+	if (what < 65) {
+		size_t n = oracle_rng_pct(r, 20) ? 0 : oracle_rng_pct(r, 20) ? 3 : 256;
+		describe(d, "getxattr(%s, \"%s\", %zu)", pp(path), name, n);
+		ra = T0->getxattr(T0->ctx, path, name, n ? d->rbuf[0] : NULL, n);
+		rb = T1->getxattr(T1->ctx, path, name, n ? d->rbuf[1] : NULL, n);
+		return same(d, OP_XATTR, ra, rb) && (n == 0 || cmp_data(d, ra));
+	}
+	if (what < 85) {
+		size_t n = oracle_rng_pct(r, 20) ? 0 : oracle_rng_pct(r, 20) ? 5 : 1024;
+		describe(d, "listxattr(%s, %zu)", pp(path), n);
+		ra = T0->listxattr(T0->ctx, path, n ? (char *)d->rbuf[0] : NULL, n);
+		rb = T1->listxattr(T1->ctx, path, n ? (char *)d->rbuf[1] : NULL, n);
+		if (!same(d, OP_XATTR, ra, rb))
+			return false;
+		if (n == 0)
+			return true;
+		sort_names(d->rbuf[0], ra);
+		sort_names(d->rbuf[1], rb);
+		return cmp_data(d, ra);
+	}
+	describe(d, "removexattr(%s, \"%s\")", pp(path), name);
+	ra = T0->removexattr(T0->ctx, path, name);
+	rb = T1->removexattr(T1->ctx, path, name);
+	return same(d, OP_XATTR, ra, rb);
+}
+
 static bool op_readlink(struct differ *d)
 {
 	struct oracle_rng *r = &d->rng;
@@ -1613,7 +1695,7 @@ static const struct mix mixes[] = {
 		      [OP_UTIMENS] = 20, [OP_FUTIMENS] = 15, [OP_SYMLINK] = 25, [OP_READLINK] = 15,
 		      [OP_LSTAT] = 20, [OP_LCHOWN] = 10, [OP_OPENAT] = 60, [OP_MKDIRAT] = 30,
 		      [OP_UNLINKAT] = 30, [OP_RENAMEAT2] = 50, [OP_LINKAT] = 15, [OP_FSTATAT] = 20,
-		      [OP_MKNOD] = 25,
+		      [OP_MKNOD] = 25, [OP_XATTR] = 25,
 		      [OP_READ] = 10, [OP_STAT] = 60, [OP_FSTAT] = 20, [OP_UNLINK] = 80,
 		      [OP_RENAME] = 110, [OP_LINK] = 60, [OP_MKDIR] = 100, [OP_RMDIR] = 70,
 		      [OP_LISTDIR] = 50, [OP_TRUNCATE] = 10, [OP_FSYNC] = 5, [OP_SYNC] = 2}},
@@ -1721,6 +1803,7 @@ static bool step(struct differ *d)
 	case OP_MKNOD: ok = op_mknod(d); ns = true; break;
 	case OP_FALLOCATE: ok = op_fallocate(d); break;
 	case OP_FCNTL: ok = op_fcntl(d); break;
+	case OP_XATTR: ok = op_xattr(d); ns = true; break;
 	case OP_COUNT: break;
 	}
 	if (!ok)

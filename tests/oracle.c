@@ -35,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/xattr.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -347,6 +348,42 @@ static ssize_t libc_readlink(void *ctx, const char *path, char *buf, size_t n)
 	return got < 0 ? -errno : got;
 }
 
+static int libc_setxattr(void *ctx, const char *path, const char *name, const void *value,
+			 size_t size, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(setxattr(p, name, value, size, flags));
+}
+
+static ssize_t libc_getxattr(void *ctx, const char *path, const char *name, void *buf,
+			     size_t size)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	ssize_t got = getxattr(p, name, buf, size);
+	return got < 0 ? -errno : got;
+}
+
+static ssize_t libc_listxattr(void *ctx, const char *path, char *buf, size_t size)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	ssize_t got = listxattr(p, buf, size);
+	return got < 0 ? -errno : got;
+}
+
+static int libc_removexattr(void *ctx, const char *path, const char *name)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(removexattr(p, name));
+}
+
 static int libc_unlink(void *ctx, const char *path)
 {
 	if (is_root_path(path))
@@ -643,6 +680,10 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->lchown = libc_lchown;
 	t->symlink = libc_symlink;
 	t->readlink = libc_readlink;
+	t->setxattr = libc_setxattr;
+	t->getxattr = libc_getxattr;
+	t->listxattr = libc_listxattr;
+	t->removexattr = libc_removexattr;
 	t->mknod = libc_mknod;
 	t->fallocate = libc_fallocate;
 	t->fcntl_fl = libc_fcntl_fl;
@@ -833,6 +874,23 @@ static ssize_t fw_readlink(void *ctx, const char *path, char *buf, size_t n)
 {
 	return IN(ctx)->readlink(IN(ctx)->ctx, path, buf, n);
 }
+static int fw_setxattr(void *ctx, const char *path, const char *name, const void *value,
+		       size_t size, int flags)
+{
+	return IN(ctx)->setxattr(IN(ctx)->ctx, path, name, value, size, flags);
+}
+static ssize_t fw_getxattr(void *ctx, const char *path, const char *name, void *buf, size_t size)
+{
+	return IN(ctx)->getxattr(IN(ctx)->ctx, path, name, buf, size);
+}
+static ssize_t fw_listxattr(void *ctx, const char *path, char *buf, size_t size)
+{
+	return IN(ctx)->listxattr(IN(ctx)->ctx, path, buf, size);
+}
+static int fw_removexattr(void *ctx, const char *path, const char *name)
+{
+	return IN(ctx)->removexattr(IN(ctx)->ctx, path, name);
+}
 static int fw_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 {
 	return IN(ctx)->fcntl_fl(IN(ctx)->ctx, fd, cmd, arg);
@@ -945,6 +1003,10 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->lchown = fw_lchown;
 	t->symlink = fw_symlink;
 	t->readlink = fw_readlink;
+	t->setxattr = fw_setxattr;
+	t->getxattr = fw_getxattr;
+	t->listxattr = fw_listxattr;
+	t->removexattr = fw_removexattr;
 	t->mknod = fw_mknod;
 	t->fallocate = fw_fallocate;
 	t->fcntl_fl = fw_fcntl_fl;
@@ -1658,6 +1720,24 @@ static ssize_t core_readlink(void *ctx, const char *path, char *buf, size_t n)
 {
 	return fs_readlink(CL(ctx), path, buf, n);
 }
+static int core_setxattr(void *ctx, const char *path, const char *name, const void *value,
+			 size_t size, int flags)
+{
+	return fs_setxattrat(CL(ctx), FS_AT_ROOT, path, 0, name, value, size, flags);
+}
+static ssize_t core_getxattr(void *ctx, const char *path, const char *name, void *buf,
+			     size_t size)
+{
+	return fs_getxattrat(CL(ctx), FS_AT_ROOT, path, 0, name, buf, size);
+}
+static ssize_t core_listxattr(void *ctx, const char *path, char *buf, size_t size)
+{
+	return fs_listxattrat(CL(ctx), FS_AT_ROOT, path, 0, buf, size);
+}
+static int core_removexattr(void *ctx, const char *path, const char *name)
+{
+	return fs_removexattrat(CL(ctx), FS_AT_ROOT, path, 0, name);
+}
 static int core_unlink(void *ctx, const char *path)
 {
 	return fs_unlink(CL(ctx), path);
@@ -1851,6 +1931,10 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 	t->lchown = core_lchown;
 	t->symlink = core_symlink;
 	t->readlink = core_readlink;
+	t->setxattr = core_setxattr;
+	t->getxattr = core_getxattr;
+	t->listxattr = core_listxattr;
+	t->removexattr = core_removexattr;
 	t->mknod = core_mknod;
 	t->fallocate = core_fallocate;
 	t->fcntl_fl = core_fcntl_fl;
@@ -2060,6 +2144,36 @@ static ssize_t ankt_readlink(void *ctx, const char *path, char *buf, size_t n)
 	if (r)
 		return r;
 	return ankt_ret(ank_readlink(p, buf, n));
+}
+
+static int ankt_setxattr(void *ctx, const char *path, const char *name, const void *value,
+			 size_t size, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_setxattr(p, name, value, size, flags));
+}
+
+static ssize_t ankt_getxattr(void *ctx, const char *path, const char *name, void *buf,
+			     size_t size)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : ankt_ret(ank_getxattr(p, name, buf, size));
+}
+
+static ssize_t ankt_listxattr(void *ctx, const char *path, char *buf, size_t size)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : ankt_ret(ank_listxattr(p, buf, size));
+}
+
+static int ankt_removexattr(void *ctx, const char *path, const char *name)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_removexattr(p, name));
 }
 
 static int ankt_unlink(void *ctx, const char *path)
@@ -2330,6 +2444,10 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->readlink = ankt_readlink;
 	t->mknod = ankt_mknod;
 	t->fallocate = ankt_fallocate;
+	t->setxattr = ankt_setxattr;
+	t->getxattr = ankt_getxattr;
+	t->listxattr = ankt_listxattr;
+	t->removexattr = ankt_removexattr;
 	t->fcntl_fl = ankt_fcntl_fl;
 	t->openat = ankt_openat;
 	t->mkdirat = ankt_mkdirat;

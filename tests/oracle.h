@@ -125,6 +125,13 @@ struct target {
 	 * targets resolve inside the target's own tree), readlink(2) (at most n
 	 * bytes, no NUL added: the count). */
 	int (*lstat)(void *ctx, const char *path, struct stat *st);
+	/* Extended attributes of the file a path names (a link at the end is
+	 * followed): setxattr(2), getxattr(2), listxattr(2), removexattr(2). */
+	int (*setxattr)(void *ctx, const char *path, const char *name, const void *value,
+			size_t size, int flags);
+	ssize_t (*getxattr)(void *ctx, const char *path, const char *name, void *buf, size_t size);
+	ssize_t (*listxattr)(void *ctx, const char *path, char *buf, size_t size);
+	int (*removexattr)(void *ctx, const char *path, const char *name);
 	int (*lchown)(void *ctx, const char *path, uid_t uid, gid_t gid);
 	int (*symlink)(void *ctx, const char *target, const char *path);
 	ssize_t (*readlink)(void *ctx, const char *path, char *buf, size_t n);

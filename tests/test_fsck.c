@@ -486,7 +486,7 @@ static void special_files_are_checked(void **state)
 	bdev_close(d);
 }
 
-/* The incompat feature word: mkfs sets FILETYPES; a volume made without it
+/* The incompat feature word: mkfs sets FILETYPES and XATTR; a volume made without them
  * (by an older version) gets it at its first read-write mount, so that an
  * older program then refuses it; an unknown bit (a newer version's) makes
  * mount and fsck refuse the volume with a clear answer. */
@@ -496,11 +496,17 @@ static void feature_flags_refuse_what_they_do_not_know(void **state)
 	struct bdev *d = fresh(1024, 0);
 	struct fs *fs;
 	struct fs_options o = {.no_background = true};
-	assert_int_equal(SB(d)->feature_incompat, ANK_FEATURE_INCOMPAT_FILETYPES);
+	const uint32_t all = ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR;
+	assert_int_equal(SB(d)->feature_incompat, all);
 	SB(d)->feature_incompat = 0;
 	sb_reseal(d);
 	assert_int_equal(fs_mount(d, &o, &fs), 0);
-	assert_int_equal(SB(d)->feature_incompat, ANK_FEATURE_INCOMPAT_FILETYPES);
+	assert_int_equal(SB(d)->feature_incompat, all);
+	assert_int_equal(fs_unmount(fs), 0);
+	SB(d)->feature_incompat = ANK_FEATURE_INCOMPAT_FILETYPES; /* before attributes */
+	sb_reseal(d);
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	assert_int_equal(SB(d)->feature_incompat, all);
 	assert_int_equal(fs_unmount(fs), 0);
 	assert_clean(d);
 	SB(d)->feature_incompat |= 0x80;

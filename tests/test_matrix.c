@@ -84,6 +84,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <linux/falloc.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -105,7 +106,7 @@ struct sbuf {
 
 enum { R_OPEN, R_OTRUNC, R_CREAT, R_CLOSE, R_READ, R_WRITE, R_PWRITE, R_LSEEK, R_FTRUNC,
        R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, R_CHMOD, R_FCHMOD, R_CHOWN,
-       R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, R_AT, R_MKNOD, R_FALLOC, R_SETFL,
+       R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, R_AT, R_MKNOD, R_FALLOC, R_SETFL, R_XATTR,
        NROWS };
 #define GLOBAL NROWS /* the transcript of what is not one row's */
 
@@ -781,6 +782,42 @@ static void setfl_op(struct row *r)
 	note(r, false, ank_fcntl(fd, F_GETFL), "fcntl F_GETFL");
 }
 
+/* extended attributes, by path and by fd, and an ACL that sets the mode */
+static void xattr_setup(struct row *r) { t_file(r, "f", 900, 27); }
+static void xattr_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	note(r, true, ank_setxattr(P(r, "f"), "user.a", "first", 5, 0), "setxattr user.a");
+	/* user::rw- user:1000:rwx group::r-- mask::r-x other::--x */
+	static const uint32_t acl[11] = {2,         6 << 16 | 1, UINT32_MAX, 7 << 16 | 2, 1000,
+					 4 << 16 | 4, UINT32_MAX, 5 << 16 | 0x10, UINT32_MAX,
+					 1 << 16 | 0x20, UINT32_MAX};
+	main_begin(r);
+	note(r, true, ank_setxattr(P(r, "f"), "user.b", "second", 6, XATTR_CREATE),
+	     "setxattr user.b");
+	note(r, true, ank_fsetxattr(fd, "user.a", "replaced", 8, XATTR_REPLACE), "fsetxattr user.a");
+	note(r, true, ank_setxattr(P(r, "f"), "trusted.t", "", 0, 0), "setxattr trusted.t");
+	note(r, true, ank_removexattr(P(r, "f"), "user.b"), "removexattr user.b");
+	note(r, true, ank_setxattr(P(r, "f"), "system.posix_acl_access", acl, sizeof(acl), 0),
+	     "setxattr system.posix_acl_access");
+	main_end(r);
+}
+
+/* An fd's file's attributes: names (as listed) and values. */
+static void put_xattrs(struct row *r, int fd)
+{
+	char names[512], v[128];
+	ssize_t n = ank_flistxattr(fd, names, sizeof(names));
+	int e = n < 0 ? errno : 0;
+	put(r, "  xattrs %zd e%d", n, e);
+	for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(names + off) + 1) {
+		ssize_t vn = ank_fgetxattr(fd, names + off, v, sizeof(v));
+		e = vn < 0 ? errno : 0;
+		put(r, "    %s = %zd e%d \"%.*s\"", names + off, vn, e,
+		    vn > 0 && names[off] == 'u' ? (int)vn : 0, v);
+	}
+}
+
 static void k_rename(struct row *r) { t_rename(r, "k", "k2"); }
 static void k_unlink(struct row *r) { t_unlink(r, "k"); }
 
@@ -830,6 +867,7 @@ static const struct row row_defs[NROWS] = {
 	[R_MKNOD] = ROW("mknod", mknod_setup, mknod_op, k_rename, k_unlink, -1),
 	[R_FALLOC] = ROW("fallocate", falloc_setup, falloc_op, f_rename, f_unlink, 0),
 	[R_SETFL] = ROW("setfl", setfl_setup, setfl_op, f_rename, f_unlink, 0),
+	[R_XATTR] = ROW("xattr", xattr_setup, xattr_op, f_rename, f_unlink, 0),
 };
 #undef ROW
 
@@ -974,6 +1012,7 @@ static void observe_row(struct row *r)
 				if (ents[i].ino == st.st_ino)
 					name = ents[i].name;
 			put(r, "  refers to %s", name);
+			put_xattrs(r, fd);
 			if (S_ISREG(st.st_mode)) {
 				put_contents(r, fd, true);
 				/* where its holes are (then the offset back) */

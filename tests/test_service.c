@@ -709,6 +709,12 @@ static void fz_check(struct fuzz *f, unsigned i, const struct fz_req *q, int64_t
 				snprintf(why, sizeof(why), "readlink %lld > len %llu", (long long)r,
 				         (unsigned long long)q->len);
 			break;
+		case ANK_OP_GETXATTR:
+		case ANK_OP_LISTXATTR: /* a size; at most len unless len was 0 */
+			if ((uint64_t)r > (q->len ? q->len : 65536))
+				snprintf(why, sizeof(why), "xattr size %lld for len %llu", (long long)r,
+				         (unsigned long long)q->len);
+			break;
 		case ANK_OP_GETFL: /* the fd's flags */
 			if (r & ~(int64_t)(O_ACCMODE | O_APPEND | O_DIRECTORY | O_NOFOLLOW))
 				snprintf(why, sizeof(why), "F_GETFL returned 0%llo",

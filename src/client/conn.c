@@ -344,7 +344,8 @@ again:;
 		 * which moved the offset, fails with EIO. */
 		if (res >= 0 &&
 		    (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_PREAD ||
-		     rq->opcode == ANK_OP_READLINK) &&
+		     rq->opcode == ANK_OP_READLINK || rq->opcode == ANK_OP_GETXATTR ||
+		     rq->opcode == ANK_OP_LISTXATTR) &&
 		    crc32c(0, rq->rdata, n) != reply_sum) {
 			if (rq->opcode != ANK_OP_READ && ++attempts < 3) {
 				ank_store_release(&s->state, ANK_SLOT_FREE);

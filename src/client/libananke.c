@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <sys/vfs.h>
+#include <sys/xattr.h>
 
 #ifndef ST_VALID
 #define ST_VALID 0x0020 /* (Linux: f_flags is filled in) */
@@ -828,4 +829,159 @@ ANK_API int ank_sync(void)
 {
 	struct ankc_req rq = { .opcode = ANK_OP_SYNC, .fd = -1 };
 	return ret0(call1(&rq));
+}
+
+/* ---- extended attributes ------------------------------------------------------------ */
+
+#define XATTR_NAME_LEN_MAX 255u
+#define XATTR_VALUE_MAX 65536u
+
+/* A name as the system calls take it (checked before the file, as Linux
+ * does): 1..255 bytes, else ERANGE. */
+static int xattr_name(const char *name, size_t *len)
+{
+	if (!name)
+		return -EFAULT;
+	size_t n = strnlen(name, XATTR_NAME_LEN_MAX + 1);
+	if (n == 0 || n > XATTR_NAME_LEN_MAX)
+		return -ERANGE;
+	*len = n + 1;
+	return 0;
+}
+
+/* The file of an xattr call: `path` (AT_SYMLINK_NOFOLLOW in *at_flags for
+ * the l- calls), or when path is NULL the fd (an empty path with
+ * AT_EMPTY_PATH, ring.h). */
+static int xattr_file(int fd, const char *path, size_t *len, int32_t *wfd, uint32_t *at_flags)
+{
+	if (path)
+		return check_at(AT_FDCWD, path, len, wfd);
+	if (fd < 0)
+		return -EBADF;
+	*wfd = fd;
+	*len = 1;
+	*at_flags |= AT_EMPTY_PATH;
+	return 0;
+}
+
+static int xattr_set(int fd, const char *path, uint32_t at_flags, const char *name,
+		     const void *value, size_t size, int flags)
+{
+	size_t nlen, plen = 0;
+	int32_t wfd = -1;
+	int rc = flags & ~(XATTR_CREATE | XATTR_REPLACE) ? -EINVAL : xattr_name(name, &nlen);
+	if (rc == 0 && size > XATTR_VALUE_MAX)
+		rc = -E2BIG;
+	if (rc == 0 && size && !value)
+		rc = -EFAULT;
+	if (rc == 0)
+		rc = xattr_file(fd, path, &plen, &wfd, &at_flags);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_SETXATTR, .path = path ? path : "",
+			       .path_len = plen, .path2 = name, .path2_len = nlen, .fd = wfd,
+			       .flags = at_flags | (uint32_t)flags, .wdata = value, .len = size };
+	return ret0(call1(&rq));
+}
+
+static ssize_t xattr_get(int fd, const char *path, uint32_t at_flags, const char *name,
+			 void *value, size_t size, bool list)
+{
+	size_t nlen = 0, plen = 0;
+	int32_t wfd = -1;
+	int rc = list ? 0 : xattr_name(name, &nlen);
+	if (rc == 0)
+		rc = xattr_file(fd, path, &plen, &wfd, &at_flags);
+	if (rc == 0 && size && !value)
+		rc = -EFAULT;
+	if (rc < 0)
+		return ret(rc);
+	if (size > XATTR_VALUE_MAX)
+		size = XATTR_VALUE_MAX;
+	struct ankc_req rq = { .opcode = list ? ANK_OP_LISTXATTR : ANK_OP_GETXATTR,
+			       .path = path ? path : "", .path_len = plen,
+			       .path2 = list ? NULL : name, .path2_len = nlen, .fd = wfd,
+			       .flags = at_flags, .len = size, .rdata = size ? value : NULL,
+			       .rdata_cap = size };
+	return ret(call1(&rq));
+}
+
+static int xattr_remove(int fd, const char *path, uint32_t at_flags, const char *name)
+{
+	size_t nlen, plen = 0;
+	int32_t wfd = -1;
+	int rc = xattr_name(name, &nlen);
+	if (rc == 0)
+		rc = xattr_file(fd, path, &plen, &wfd, &at_flags);
+	if (rc < 0)
+		return (int)ret(rc);
+	struct ankc_req rq = { .opcode = ANK_OP_REMOVEXATTR, .path = path ? path : "",
+			       .path_len = plen, .path2 = name, .path2_len = nlen, .fd = wfd,
+			       .flags = at_flags };
+	return ret0(call1(&rq));
+}
+
+ANK_API int ank_setxattr(const char *path, const char *name, const void *value, size_t size,
+			 int flags)
+{
+	return path ? xattr_set(-1, path, 0, name, value, size, flags) : (int)ret(-EFAULT);
+}
+
+ANK_API int ank_lsetxattr(const char *path, const char *name, const void *value, size_t size,
+			  int flags)
+{
+	return path ? xattr_set(-1, path, AT_SYMLINK_NOFOLLOW, name, value, size, flags)
+		    : (int)ret(-EFAULT);
+}
+
+ANK_API int ank_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
+{
+	return xattr_set(fd, NULL, 0, name, value, size, flags);
+}
+
+ANK_API ssize_t ank_getxattr(const char *path, const char *name, void *value, size_t size)
+{
+	return path ? xattr_get(-1, path, 0, name, value, size, false) : ret(-EFAULT);
+}
+
+ANK_API ssize_t ank_lgetxattr(const char *path, const char *name, void *value, size_t size)
+{
+	return path ? xattr_get(-1, path, AT_SYMLINK_NOFOLLOW, name, value, size, false)
+		    : ret(-EFAULT);
+}
+
+ANK_API ssize_t ank_fgetxattr(int fd, const char *name, void *value, size_t size)
+{
+	return xattr_get(fd, NULL, 0, name, value, size, false);
+}
+
+ANK_API ssize_t ank_listxattr(const char *path, char *list, size_t size)
+{
+	return path ? xattr_get(-1, path, 0, NULL, list, size, true) : ret(-EFAULT);
+}
+
+ANK_API ssize_t ank_llistxattr(const char *path, char *list, size_t size)
+{
+	return path ? xattr_get(-1, path, AT_SYMLINK_NOFOLLOW, NULL, list, size, true)
+		    : ret(-EFAULT);
+}
+
+ANK_API ssize_t ank_flistxattr(int fd, char *list, size_t size)
+{
+	return xattr_get(fd, NULL, 0, NULL, list, size, true);
+}
+
+ANK_API int ank_removexattr(const char *path, const char *name)
+{
+	return path ? xattr_remove(-1, path, 0, name) : (int)ret(-EFAULT);
+}
+
+ANK_API int ank_lremovexattr(const char *path, const char *name)
+{
+	return path ? xattr_remove(-1, path, AT_SYMLINK_NOFOLLOW, name) : (int)ret(-EFAULT);
+}
+
+ANK_API int ank_fremovexattr(int fd, const char *name)
+{
+	return xattr_remove(fd, NULL, 0, name);
 }

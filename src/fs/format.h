@@ -41,8 +41,12 @@
  * a read-write mount of a volume without it sets it before anything can
  * be created. */
 #define ANK_FEATURE_INCOMPAT_FILETYPES 0x1u
+/* INCOMPAT_XATTR: inodes may own an extended attribute block (xattr_block),
+ * which a program that does not know it would leak or hand out again.
+ * Set like FILETYPES. */
+#define ANK_FEATURE_INCOMPAT_XATTR 0x2u
 #define ANK_FEATURE_COMPAT_SUPP 0u
-#define ANK_FEATURE_INCOMPAT_SUPP ANK_FEATURE_INCOMPAT_FILETYPES
+#define ANK_FEATURE_INCOMPAT_SUPP (ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR)
 #define ANK_FEATURE_RO_COMPAT_SUPP 0u
 
 #define ANK_STATE_CLEAN 1u /* unmounted cleanly: journal empty */
@@ -164,7 +168,9 @@ struct ank_dinode {
 	uint64_t parent;        /* 88  directories: parent directory's inode */
 	struct ank_extent_header eh;                       /* 96  root of the map */
 	struct ank_extent extents[ANK_EXTENT_ROOT_ENTRIES]; /* 112 root entries */
-	uint32_t flags;         /* 240 zero (reserved for inode flags) */
+	uint32_t xattr_block;   /* 240 the block of its extended attributes, 0 = none
+	                                (counted in `blocks`); such blocks lie below
+	                                block 2^32 */
 	uint32_t rdev_major;    /* 244 device nodes (S_IFCHR, S_IFBLK): the device */
 	uint32_t rdev_minor;    /* 248 numbers; zero for every other type */
 	uint32_t checksum;      /* 252 CRC32C of the 256 bytes, this field 0 */
@@ -174,7 +180,7 @@ _Static_assert(offsetof(struct ank_dinode, size) == 16, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, generation) == 68, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, eh) == 96, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, extents) == 112, "inode layout");
-_Static_assert(offsetof(struct ank_dinode, flags) == 240, "inode layout");
+_Static_assert(offsetof(struct ank_dinode, xattr_block) == 240, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, rdev_major) == 244, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, rdev_minor) == 248, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, checksum) == 252, "inode layout");
@@ -217,6 +223,50 @@ _Static_assert(sizeof(struct ank_dir_tail) == 8, "dir tail");
 #define ANK_FT_FIFO 5u
 #define ANK_FT_SOCK 6u
 #define ANK_FT_SYMLINK 7u   /* (ext4's numbering) */
+
+/* ---- extended attributes ------------------------------------------------------ */
+
+/*
+ * An inode's extended attributes live in one block of their own (the
+ * 256-byte inode has no room for them), which belongs to that inode alone.
+ * The block is a header, then the entries packed one after the other from
+ * byte 32, sorted by (name_index, name_len, name bytes) as ext4 sorts its
+ * attribute blocks; the rest of the block is zero. An entry is its 4-byte
+ * head, the name (without its namespace prefix, no NUL), then the value,
+ * padded with zeros to a multiple of 4. A block with no entries is freed.
+ */
+#define ANK_XATTR_MAGIC 0xEA77B10Cu
+#define ANK_XATTR_HDR_SIZE 32u
+#define ANK_XATTR_SPACE (ANK_BLOCK_SIZE - ANK_XATTR_HDR_SIZE) /* for entries */
+
+struct ank_xattr_header {
+	uint32_t magic;      /* 0  ANK_XATTR_MAGIC */
+	uint32_t checksum;   /* 4  CRC32C of the whole block with this field 0,
+	                           seeded with the owner's inode number (low 32 bits) */
+	uint64_t ino;        /* 8  the owner (self-check) */
+	uint16_t count;      /* 16 entries */
+	uint16_t used;       /* 18 bytes of entries from byte 32 */
+	uint32_t zero[3];    /* 20 */
+};
+_Static_assert(sizeof(struct ank_xattr_header) == ANK_XATTR_HDR_SIZE, "xattr header");
+
+/* The namespace of a name (ext4's numbering). The two POSIX ACL names are
+ * whole names: their entries have name_len 0. */
+#define ANK_XATTR_USER 1u          /* "user." */
+#define ANK_XATTR_ACL_ACCESS 2u    /* "system.posix_acl_access" */
+#define ANK_XATTR_ACL_DEFAULT 3u   /* "system.posix_acl_default" */
+#define ANK_XATTR_TRUSTED 4u       /* "trusted." */
+#define ANK_XATTR_SECURITY 6u      /* "security." */
+
+struct ank_xattr_entry {
+	uint8_t name_index;  /* 0 ANK_XATTR_* */
+	uint8_t name_len;    /* 1 bytes of name after the prefix */
+	uint16_t value_len;  /* 2 */
+	/* 4: the name, then the value, then zeros to a multiple of 4 */
+};
+_Static_assert(sizeof(struct ank_xattr_entry) == 4, "xattr entry head");
+#define ANK_XATTR_ENTRY_LEN(name_len, value_len) \
+	ANK_ALIGN_UP(4u + (unsigned)(name_len) + (unsigned)(value_len), 4u)
 
 /* ---- journal (s-log) -------------------------------------------------------- */
 
@@ -286,6 +336,10 @@ uint32_t ank_super_csum(const struct ank_super *sb);
 uint32_t ank_dinode_csum(const struct ank_dinode *di);
 uint32_t ank_extent_node_csum(const void *block);
 uint32_t ank_dir_block_csum(const void *block, uint64_t dir_ino);
+uint32_t ank_xattr_block_csum(const void *block, uint64_t ino);
+/* An extended attribute block of inode ino: header, checksum, entries
+ * (0, or -EUCLEAN with *why). */
+int ank_xattr_block_check(const uint8_t *blk, uint64_t ino, const char **why);
 uint32_t ank_jhdr_csum(const struct ank_journal_header *h);
 uint32_t ank_jdesc_csum(const struct ank_journal_desc *d);
 uint32_t ank_jcmt_csum(const struct ank_journal_commit *c);

@@ -3,6 +3,8 @@
  * and writer of the on-disk format (mount, journal, fsck, dump). Each
  * checksum is CRC32C over the structure with its checksum field as zero.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "../util/crc32c.h"
@@ -36,6 +38,12 @@ uint32_t ank_extent_node_csum(const void *block)
 uint32_t ank_dir_block_csum(const void *block, uint64_t dir_ino)
 {
 	return crc32c((uint32_t)dir_ino, block, ANK_DIR_TAIL_OFF);
+}
+
+uint32_t ank_xattr_block_csum(const void *block, uint64_t ino)
+{
+	return csum_skip(block, ANK_BLOCK_SIZE, offsetof(struct ank_xattr_header, checksum),
+			 (uint32_t)ino);
 }
 
 uint32_t ank_jhdr_csum(const struct ank_journal_header *h)
@@ -102,5 +110,44 @@ int ank_super_validate(const struct ank_super *sb, uint64_t device_blocks)
 		return ANK_CORRUPT("superblock: orphan list head out of range");
 	if (sb->state != ANK_STATE_CLEAN && sb->state != ANK_STATE_DIRTY)
 		return ANK_CORRUPT("superblock: unknown state");
+	return 0;
+}
+
+int ank_xattr_block_check(const uint8_t *blk, uint64_t ino, const char **why)
+{
+	const struct ank_xattr_header *h = (const void *)blk;
+	*why = NULL;
+	if (h->magic != ANK_XATTR_MAGIC)
+		*why = "bad magic";
+	else if (h->checksum != ank_xattr_block_csum(blk, ino))
+		*why = "bad checksum";
+	else if (h->ino != ino)
+		*why = "belongs to another inode";
+	else if (h->used > ANK_XATTR_SPACE || h->count == 0)
+		*why = "bad entry count or size";
+	if (*why)
+		return -EUCLEAN;
+	unsigned off = 0;
+	for (unsigned k = 0; k < h->count; k++) {
+		const struct ank_xattr_entry *e = (const void *)(blk + ANK_XATTR_HDR_SIZE + off);
+		if (off + sizeof(*e) > h->used ||
+		    off + ANK_XATTR_ENTRY_LEN(e->name_len, e->value_len) > h->used) {
+			*why = "an entry runs past the end";
+			return -EUCLEAN;
+		}
+		bool acl = e->name_index == ANK_XATTR_ACL_ACCESS ||
+			   e->name_index == ANK_XATTR_ACL_DEFAULT;
+		bool known = acl || e->name_index == ANK_XATTR_USER ||
+			     e->name_index == ANK_XATTR_TRUSTED || e->name_index == ANK_XATTR_SECURITY;
+		if (!known || (acl ? e->name_len != 0 : e->name_len == 0)) {
+			*why = "an entry has a bad name";
+			return -EUCLEAN;
+		}
+		off += ANK_XATTR_ENTRY_LEN(e->name_len, e->value_len);
+	}
+	if (off != h->used) {
+		*why = "entries do not fill their space";
+		return -EUCLEAN;
+	}
 	return 0;
 }

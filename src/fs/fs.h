@@ -268,6 +268,24 @@ int fs_setattr_path(struct fs_client *c, const char *path, const struct fs_attr 
 int fs_setattrat(struct fs_client *c, struct fs_at at, const char *path, const struct fs_attr *a);
 int fs_setattr_fd(struct fs_client *c, int fd, const struct fs_attr *a);
 
+/* Extended attributes (xattr.c), as setxattr(2), getxattr(2), listxattr(2)
+ * and removexattr(2) with Linux's errors: of the file `path` names from
+ * `at`; at_flags AT_SYMLINK_NOFOLLOW (the l- calls) and AT_EMPTY_PATH with
+ * an empty path (the f- calls: at is the file's fd). Namespaces user.,
+ * trusted., security. and the two POSIX ACL names; flags XATTR_CREATE and
+ * XATTR_REPLACE. get and list: size 0 asks for the size needed. */
+int fs_setxattrat(struct fs_client *c, struct fs_at at, const char *path, int at_flags,
+		  const char *name, const void *value, size_t size, int flags);
+ssize_t fs_getxattrat(struct fs_client *c, struct fs_at at, const char *path, int at_flags,
+		      const char *name, void *buf, size_t size);
+ssize_t fs_listxattrat(struct fs_client *c, struct fs_at at, const char *path, int at_flags,
+		       char *buf, size_t size);
+int fs_removexattrat(struct fs_client *c, struct fs_at at, const char *path, int at_flags,
+		     const char *name);
+/* Replay a logged set (remove false) or removal, by inode number. */
+int fs_xattr_replay(struct fs_client *c, uint64_t ino, const char *name, const void *value,
+		    size_t size, bool remove);
+
 /* Directory reading through an fd opened with fs_open(path, O_RDONLY |
  * O_DIRECTORY). Fills at most `max` entries starting at the fd's position and
  * advances it; returns the number filled, 0 at the end. "." and ".." come

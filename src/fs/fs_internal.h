@@ -485,6 +485,16 @@ struct fs {
  * changes fail, reads go on); a remount recovers the committed state. */
 void fs_abort(struct fs *fs, int err);
 
+/* ops.c: the inode a path names from `at` (AT_EMPTY_PATH with an empty
+ * path: at itself; AT_SYMLINK_NOFOLLOW), and an allocated inode by number
+ * (-EINVAL out of range, -ENOENT free). Under the lock, referenced. */
+int fs_lookup_at(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path, int flags,
+		 struct inode **ip);
+int fs_inode_by_number(struct fs *fs, uint64_t ino, struct inode **ip);
+
+/* xattr.c: free ip's attribute block (the inode is being freed). */
+void xattr_release(struct fs *fs, struct inode *ip);
+
 /* ---- clients and fd tables (fdtable.c) ---------------------------------- */
 
 /* What an fd of a client's table points to. */

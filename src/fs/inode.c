@@ -144,8 +144,12 @@ static int dinode_validate(const struct fs *fs, const struct ank_dinode *d, uint
 	if (ank_mode_to_ft(d->mode) == ANK_FT_UNKNOWN)
 		return ANK_CORRUPT("inode: unsupported file type");
 	bool special = fmt == S_IFIFO || fmt == S_IFSOCK || fmt == S_IFCHR || fmt == S_IFBLK;
-	if (special && (d->size != 0 || d->blocks != 0))
+	/* (a special file's one block may be its extended attributes) */
+	if (special && (d->size != 0 || d->blocks != (d->xattr_block ? 1u : 0u)))
 		return ANK_CORRUPT("inode: special file with data");
+	if (d->xattr_block && (d->xattr_block < fs->sb.data_start ||
+			       d->xattr_block >= fs->sb.block_count))
+		return ANK_CORRUPT("inode: extended attribute block outside the data region");
 	if (fmt != S_IFCHR && fmt != S_IFBLK && (d->rdev_major || d->rdev_minor))
 		return ANK_CORRUPT("inode: device numbers on a file that is no device");
 	if (fmt == S_IFLNK && (d->size == 0 || d->size >= ANK_SYMLINK_MAX))
@@ -444,6 +448,7 @@ static void inode_free(struct fs *fs, struct inode *ip)
 		/* A corrupt map: leave its blocks allocated (fsck repairs), but
 		 * still free the inode. */
 	}
+	xattr_release(fs, ip);
 	inode_orphan_remove(fs, ip);
 	dir_index_free(ip->dix);
 	ip->dix = NULL;

@@ -204,10 +204,13 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 		 * crash it is marked already: the new count and time go with
 		 * the first commit (a write and a flush fewer on recovery). */
 		bool marked = fs->sb.state == ANK_STATE_DIRTY;
-		/* A volume made before symbolic links and special files: from
-		 * now on it may hold them, which older programs must refuse. */
-		bool upgrade = !(fs->sb.feature_incompat & ANK_FEATURE_INCOMPAT_FILETYPES);
-		fs->sb.feature_incompat |= ANK_FEATURE_INCOMPAT_FILETYPES;
+		/* A volume made before symbolic links, special files or
+		 * extended attributes: from now on it may hold them, which
+		 * older programs must refuse. */
+		const uint32_t now_incompat = ANK_FEATURE_INCOMPAT_FILETYPES |
+					      ANK_FEATURE_INCOMPAT_XATTR;
+		bool upgrade = (fs->sb.feature_incompat & now_incompat) != now_incompat;
+		fs->sb.feature_incompat |= now_incompat;
 		fs->sb.state = ANK_STATE_DIRTY;
 		fs->sb.mount_count++;
 		int64_t s;

@@ -699,8 +699,8 @@ static void fill_stat(const struct inode *ip, struct stat *st)
 /* The inode a path names from `at`: an empty path with AT_EMPTY_PATH is
  * at itself; AT_SYMLINK_NOFOLLOW: a symbolic link at the end is not
  * followed. Under the lock. */
-static int lookup_at(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path,
-		     int flags, struct inode **ip)
+int fs_lookup_at(struct fs *fs, struct fs_client *c, struct fs_at at, const char *path, int flags,
+		 struct inode **ip)
 {
 	if ((flags & AT_EMPTY_PATH) && path && path[0] == '\0')
 		return namei_start(fs, c, at, ip);
@@ -716,7 +716,7 @@ int fs_fstatat(struct fs_client *c, struct fs_at at, const char *path, struct st
 	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT))
 		return -EINVAL;
 	fs_lock(fs);
-	int rc = lookup_at(fs, c, at, path, flags, &ip);
+	int rc = fs_lookup_at(fs, c, at, path, flags, &ip);
 	if (rc == 0) {
 		fill_stat(ip, st);
 		inode_put(fs, ip);
@@ -787,7 +787,7 @@ int fs_faccessat(struct fs_client *c, struct fs_at at, const char *path, int mod
 	if (flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
 	fs_lock(fs);
-	int rc = lookup_at(fs, c, at, path, flags, &ip);
+	int rc = fs_lookup_at(fs, c, at, path, flags, &ip);
 	if (rc == 0) {
 		int want = ((mode & R_OK) ? NAMEI_MAY_READ : 0) |
 			   ((mode & W_OK) ? NAMEI_MAY_WRITE : 0) |
@@ -912,18 +912,22 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 	return 0;
 }
 
-int fs_setattr(struct fs_client *c, uint64_t ino, const struct fs_attr *a)
+int fs_inode_by_number(struct fs *fs, uint64_t ino, struct inode **ip)
 {
-	struct fs *fs = c->fs;
 	if (ino == 0 || ino >= fs->sb.inode_count)
 		return -EINVAL;
-	fs_lock(fs);
-	struct inode *ip;
 	struct inode *cached = inode_cached(fs, ino);
 	int rc = cached ? (cached->d.mode == 0 ? -ENOENT : 0)
 			: alloc_inode_state(fs, ino) != INO_ALLOCATED ? -ENOENT : 0;
-	if (rc == 0)
-		rc = inode_get(fs, ino, &ip);
+	return rc == 0 ? inode_get(fs, ino, ip) : rc;
+}
+
+int fs_setattr(struct fs_client *c, uint64_t ino, const struct fs_attr *a)
+{
+	struct fs *fs = c->fs;
+	fs_lock(fs);
+	struct inode *ip;
+	int rc = fs_inode_by_number(fs, ino, &ip);
 	if (rc == 0) {
 		rc = setattr_inode(fs, c, ip, a);
 		inode_put(fs, ip);
@@ -1344,7 +1348,7 @@ int fs_linkat(struct fs_client *c, struct fs_at from_at, const char *from, struc
 	if (rc < 0)
 		goto out_unlock;
 	/* link(2) links a symbolic link itself, unless AT_SYMLINK_FOLLOW */
-	rc = lookup_at(fs, c, from_at, from,
+	rc = fs_lookup_at(fs, c, from_at, from,
 		       (flags & AT_EMPTY_PATH) | ((flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW),
 		       &ip);
 	if (rc < 0)

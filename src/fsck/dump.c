@@ -361,6 +361,47 @@ static int print_node(void *arg, uint64_t pblk, unsigned depth)
 	return 0;
 }
 
+/* The attributes in an inode's extended attribute block: name, value
+ * length, and the value when it is short printable text. */
+static int dump_xattrs(struct fsck_vol *v, uint64_t ino, uint64_t blk, FILE *out)
+{
+	static const char *const prefix[] = {
+		[ANK_XATTR_USER] = "user.", [ANK_XATTR_ACL_ACCESS] = "system.posix_acl_access",
+		[ANK_XATTR_ACL_DEFAULT] = "system.posix_acl_default",
+		[ANK_XATTR_TRUSTED] = "trusted.", [ANK_XATTR_SECURITY] = "security.",
+	};
+	uint8_t *b = aligned_alloc(ANK_BLOCK_SIZE, ANK_BLOCK_SIZE);
+	if (!b)
+		return -ENOMEM;
+	const char *why = NULL;
+	int rc = blk < v->sb.data_start || blk >= v->sb.block_count ? -ERANGE
+								     : fsck_vol_read(v, blk, 1, b);
+	if (rc == 0)
+		rc = ank_xattr_block_check(b, ino, &why);
+	if (rc < 0) {
+		fprintf(out, "dump: xattr block %" PRIu64 ": %s\n", blk,
+			why ? why : rc == -ERANGE ? "outside the data region" : strerror(-rc));
+		free(b);
+		return rc;
+	}
+	const struct ank_xattr_header *h = (const void *)b;
+	fprintf(out, "xattrs (%u, %u bytes)\n", h->count, h->used);
+	unsigned off = 0;
+	for (unsigned k = 0; k < h->count; k++) {
+		const struct ank_xattr_entry *e = (const void *)(b + ANK_XATTR_HDR_SIZE + off);
+		const char *name = (const char *)(e + 1), *val = name + e->name_len;
+		bool text = e->value_len <= 64;
+		for (unsigned i = 0; text && i < e->value_len; i++)
+			text = val[i] >= 0x20 && val[i] < 0x7f;
+		fprintf(out, "  %s%.*s = %u bytes%s%.*s%s\n", prefix[e->name_index], e->name_len,
+			name, e->value_len, text ? " \"" : "", text ? (int)e->value_len : 0, val,
+			text ? "\"" : "");
+		off += ANK_XATTR_ENTRY_LEN(e->name_len, e->value_len);
+	}
+	free(b);
+	return 0;
+}
+
 static int dump_inode(struct fsck_vol *v, uint64_t ino, FILE *out)
 {
 	struct ank_dinode di;
@@ -397,7 +438,7 @@ static int dump_inode(struct fsck_vol *v, uint64_t ino, FILE *out)
 	fprintf(out, "  %-12s %" PRIu64 "\n", "self", di.ino);
 	fprintf(out, "  %-12s %" PRIu64 "\n", "next orphan", di.next_orphan);
 	fprintf(out, "  %-12s %" PRIu64 "\n", "parent", di.parent);
-	fprintf(out, "  %-12s 0x%x\n", "flags", di.flags);
+	fprintf(out, "  %-12s %u\n", "xattr block", di.xattr_block);
 	fprintf(out, "  %-12s depth %u, %u of %u root entries\n", "extent root", di.eh.depth,
 		di.eh.entries, di.eh.max);
 	fprintf(out, "extents (lblk, len, pblk)\n");
@@ -405,6 +446,11 @@ static int dump_inode(struct fsck_vol *v, uint64_t ino, FILE *out)
 	if (rc < 0) {
 		fprintf(out, "dump: extent tree: %s\n", rc == -EUCLEAN ? why : strerror(-rc));
 		ret = rc;
+	}
+	if (di.xattr_block) {
+		int xr = dump_xattrs(v, ino, di.xattr_block, out);
+		if (xr < 0)
+			ret = xr;
 	}
 	if (ft == ANK_FT_DIR && rc == 0) {
 		fprintf(out, "entries (ino, type, name)\n");

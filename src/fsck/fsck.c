@@ -365,7 +365,7 @@ const char *fsck_inode_problem(const struct ank_dinode *di, uint64_t ino)
 	if (ft == ANK_FT_UNKNOWN)
 		return "mode is no file type the format knows";
 	if ((ft == ANK_FT_FIFO || ft == ANK_FT_SOCK || ft == ANK_FT_CHRDEV || ft == ANK_FT_BLKDEV) &&
-	    (di->size != 0 || di->blocks != 0 || di->eh.entries != 0))
+	    (di->size != 0 || di->blocks != (di->xattr_block ? 1u : 0u) || di->eh.entries != 0))
 		return "special file (FIFO, socket or device) with data";
 	/* (device numbers on another type: check_inode clears them) */
 	if (ank_mode_to_ft(di->mode) == ANK_FT_SYMLINK &&
@@ -738,6 +738,25 @@ static int claim_node(void *arg, uint64_t pblk, unsigned depth)
 	return rc;
 }
 
+/* Inode ino's extended attribute block: 0 when it is sound and its own
+ * (*why NULL), -EUCLEAN with *why when not, or -errno. */
+static int xattr_block_sound(struct fsck *f, uint64_t ino, uint64_t blk, const char **why)
+{
+	*why = NULL;
+	if (!in_data(&f->v.sb, blk, 1)) {
+		*why = "outside the data region";
+		return -EUCLEAN;
+	}
+	uint8_t *b = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	if (!b)
+		return -ENOMEM;
+	int rc = fsck_vol_read(&f->v, blk, 1, b);
+	if (rc == 0)
+		rc = ank_xattr_block_check(b, ino, why);
+	free(b);
+	return rc;
+}
+
 /* Give back the blocks of a usable inode (it is being dropped). */
 static int release_blocks(struct fsck *f, uint64_t ino, uint8_t *also)
 {
@@ -747,6 +766,12 @@ static int release_blocks(struct fsck *f, uint64_t ino, uint8_t *also)
 	int rc = fsck_vol_read_inode(&f->v, ino, &di);
 	if (rc < 0)
 		return rc;
+	const char *xwhy;
+	if (di.xattr_block && xattr_block_sound(f, ino, di.xattr_block, &xwhy) == 0) {
+		bm_clear(f->claimed, di.xattr_block); /* (claimed only when sound) */
+		if (also)
+			bm_clear(also, di.xattr_block);
+	}
 	rc = fsck_vol_walk(&f->v, ino, &di, claim_leaf, claim_node, &c, why, sizeof(why));
 	return rc == -EUCLEAN ? 0 : (rc < 0 ? rc : 0);
 }
@@ -806,6 +831,26 @@ static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di
 	bool dirty = root_csum_only;
 	if (root_csum_only)
 		problem(f, "inode 1 (root): checksum mismatch");
+	/* The extended attribute block: sound and nobody else's, or dropped
+	 * (its attributes are lost; the block is left free). */
+	uint64_t xblocks = 0;
+	if (di->xattr_block) {
+		const char *xwhy;
+		rc = xattr_block_sound(f, ino, di->xattr_block, &xwhy);
+		if (rc < 0 && rc != -EUCLEAN)
+			return rc;
+		if (rc == 0 && bm_test(f->claimed, di->xattr_block))
+			xwhy = "claimed by another inode too";
+		if (xwhy) {
+			problem(f, "inode %llu: extended attribute block %u: %s; attributes dropped",
+				(unsigned long long)ino, di->xattr_block, xwhy);
+			fixed.xattr_block = 0;
+			dirty = true;
+		} else {
+			bm_set(f->claimed, di->xattr_block);
+			xblocks = 1;
+		}
+	}
 	if (t == T_REG) {
 		uint64_t lim = ANK_DIV_ROUND_UP(di->size, (uint64_t)ANK_BLOCK_SIZE);
 		if (di->size > ANK_MAX_FILE_SIZE || c.maxend > lim) {
@@ -829,10 +874,11 @@ static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di
 		fixed.rdev_major = fixed.rdev_minor = 0;
 		dirty = true;
 	}
-	if (di->blocks != c.data + c.nodes) {
+	if (di->blocks != c.data + c.nodes + xblocks) {
 		problem(f, "inode %llu: blocks field %llu, counted %llu", (unsigned long long)ino,
-			(unsigned long long)di->blocks, (unsigned long long)(c.data + c.nodes));
-		fixed.blocks = c.data + c.nodes;
+			(unsigned long long)di->blocks,
+			(unsigned long long)(c.data + c.nodes + xblocks));
+		fixed.blocks = c.data + c.nodes + xblocks;
 		dirty = true;
 	}
 	if (dirty && f->repair)

@@ -112,7 +112,17 @@ enum ank_opcode {
 	                         (len 16) */
 	ANK_OP_GETFL = 35,    /* fd -> the fd's access mode and status flags */
 	ANK_OP_SETFL = 36,    /* fd, flags = new status flags (O_APPEND) */
-	ANK_OP_MAX = 37,
+	/* Extended attributes: path, path2 = the attribute's name; flags
+	 * AT_SYMLINK_NOFOLLOW (the l- calls), AT_EMPTY_PATH with an empty
+	 * path (the f- calls: fd is the file's); mode unused (0). */
+	ANK_OP_SETXATTR = 37, /* flags also XATTR_CREATE / XATTR_REPLACE, the
+	                         value's len bytes after the paths */
+	ANK_OP_GETXATTR = 38, /* len = buffer bytes (0: the size) -> the value in
+	                         data after the paths, result = its length */
+	ANK_OP_LISTXATTR = 39,/* path only; len = buffer bytes (0: the size) ->
+	                         the names, each NUL-ended, in data after the path */
+	ANK_OP_REMOVEXATTR = 40,
+	ANK_OP_MAX = 41,
 };
 
 /* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths

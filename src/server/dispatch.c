@@ -121,6 +121,10 @@ static int path_valid(const char *p, uint32_t len)
 
 /* Where a path request's relative path starts (ring.h): its fd, or for
  * the second path of RENAME and LINK its mode field; -1 is the root. */
+/* The *at flags of the xattr requests; SETXATTR's other bits are its
+ * XATTR_CREATE / XATTR_REPLACE. */
+#define XATTR_AT_FLAGS ((uint32_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+
 static struct fs_at req_at(int32_t fd)
 {
 	return fd == -1 ? FS_AT_ROOT : fs_at_fd(fd);
@@ -453,6 +457,28 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 			return -EINVAL;
 		return fs_readlinkat(c, req_at(rq->fd), path, (char *)data + paths_total,
 				     (size_t)rq->len);
+	case ANK_OP_SETXATTR: {
+		int at_flags = (int)(rq->flags & XATTR_AT_FLAGS);
+		if (rq->len > sizeof(w->xvalue))
+			return -E2BIG;
+		memcpy(w->xvalue, args, (size_t)rq->len);
+		if (crc32c(0, w->xvalue, (size_t)rq->len) != rq->data_sum)
+			return -EIO; /* changed in the ring since data_check */
+		return fs_setxattrat(c, req_at(rq->fd), path, at_flags, path2, w->xvalue,
+				     (size_t)rq->len, (int)(rq->flags & ~(uint32_t)XATTR_AT_FLAGS));
+	}
+	case ANK_OP_GETXATTR:
+	case ANK_OP_LISTXATTR:
+		/* (the answer after the paths, as READLINK's) */
+		if (paths_total + rq->len > ANK_RING_DATA_PER_SLOT)
+			return -EINVAL;
+		return rq->opcode == ANK_OP_GETXATTR
+			       ? fs_getxattrat(c, req_at(rq->fd), path, (int)rq->flags, path2,
+					       data + paths_total, (size_t)rq->len)
+			       : fs_listxattrat(c, req_at(rq->fd), path, (int)rq->flags,
+						(char *)data + paths_total, (size_t)rq->len);
+	case ANK_OP_REMOVEXATTR:
+		return fs_removexattrat(c, req_at(rq->fd), path, (int)rq->flags, path2);
 	default:
 		return -ENOSYS;
 	}

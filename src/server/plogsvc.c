@@ -382,7 +382,8 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	 * closed by the time the entry is replayed). */
 	if (o->npaths >= 1 && rq->fd >= 0 && path[0] != '/')
 		op.at_ino = fd_inode(r, rq->fd);
-	if (o->npaths == 2 && (int32_t)rq->mode >= 0 && path2[0] != '/')
+	if ((rq->opcode == ANK_OP_RENAME || rq->opcode == ANK_OP_LINK) && (int32_t)rq->mode >= 0 &&
+	    path2[0] != '/')
 		op.at2_ino = fd_inode(r, (int32_t)rq->mode);
 	struct plog_desc d = {
 		.client_id = r->client_id,
@@ -447,7 +448,8 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	} else if (rq->opcode == ANK_OP_CLOSE) {
 		d.targets[PLOG_T_INODE] = stamp.has_fd ? stamp.fd_ino : 0;
 	} else if (rq->opcode == ANK_OP_CHMOD || rq->opcode == ANK_OP_CHOWN ||
-		   rq->opcode == ANK_OP_UTIMENS) {
+		   rq->opcode == ANK_OP_UTIMENS || rq->opcode == ANK_OP_SETXATTR ||
+		   rq->opcode == ANK_OP_REMOVEXATTR) {
 		ino = stamp.new_ino; /* the file the path named: replay acts on it */
 		d.targets[PLOG_T_INODE] = ino;
 	} else if (rq->opcode == ANK_OP_FCHMOD || rq->opcode == ANK_OP_FCHOWN ||
@@ -469,6 +471,10 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	if (rq->opcode == ANK_OP_SYMLINK) {
 		data = w->target; /* the target that ran (dispatch.c) */
 		dlen = strlen(w->target);
+	}
+	if (rq->opcode == ANK_OP_SETXATTR) {
+		data = w->xvalue; /* the value that ran (dispatch.c) */
+		dlen = (size_t)rq->len;
 	}
 	if (meta && stamp.modified)
 		d.targets_status |= 1u << PLOG_T_INODE;

@@ -302,6 +302,15 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		rc = fs_symlinkat_ino(c, target, at, op->path, ino);
 		break;
 	}
+	case ANK_OP_SETXATTR:
+	case ANK_OP_REMOVEXATTR:
+		/* by inode, as chmod; the value is the entry's data */
+		if (!op->path2 || (op->opcode == ANK_OP_SETXATTR && e->data_len != op->len))
+			return -EUCLEAN;
+		rc = ino ? fs_xattr_replay(c, ino, op->path2, e->data, e->data_len,
+					   op->opcode == ANK_OP_REMOVEXATTR)
+			 : -EINVAL;
+		break;
 	case ANK_OP_CHMOD:
 	case ANK_OP_FCHMOD:
 	case ANK_OP_CHOWN:

@@ -227,6 +227,9 @@ struct server_worker {
 	/* SYMLINK: the target as the call ran it, NUL-ended, which the entry
 	 * copies (not the ring's bytes, which the client could change). */
 	char target[PATH_MAX];
+	/* SETXATTR: the value as the call ran it (copied out of the ring
+	 * once, then checked against its sum), which the entry copies. */
+	uint8_t xvalue[65536];
 };
 
 struct server {
