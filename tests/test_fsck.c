@@ -486,6 +486,47 @@ static void special_files_are_checked(void **state)
 	bdev_close(d);
 }
 
+/* Extended attribute blocks: a damaged one (its checksum), one outside the
+ * data region and one two inodes claim are reported; repair drops the
+ * attributes (and the block) of the inode at fault and counts its blocks
+ * again. A sound block survives a check untouched. */
+static void xattr_blocks_are_checked(void **state)
+{
+	(void)state;
+	struct bdev *d = fresh(1024, 0);
+	struct fs *fs;
+	struct fs_options o = {.no_background = true};
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	struct fs_client *c = fs_client_new(fs, 0, 0);
+	struct stat st[3];
+	const char *names[3] = {"/a", "/b", "/c"};
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(fs_close(c, fs_open(c, names[k], O_CREAT | O_WRONLY, 0644)), 0);
+		assert_int_equal(fs_setxattrat(c, FS_AT_ROOT, names[k], 0, "user.k", "v", 1, 0), 0);
+		assert_int_equal(fs_stat(c, names[k], &st[k]), 0);
+	}
+	fs_client_free(c);
+	assert_int_equal(fs_unmount(fs), 0);
+	assert_clean(d);
+	uint64_t a = st[0].st_ino, b = st[1].st_ino, cc = st[2].st_ino;
+	assert_int_equal(INO(d, a)->blocks, 1);
+	uint8_t *blk = bdev_emu_block(d, INO(d, a)->xattr_block);
+	assert_int_equal(((struct ank_xattr_header *)(void *)blk)->magic, ANK_XATTR_MAGIC);
+	blk[40] ^= 1; /* a's block damaged */
+	INO(d, b)->xattr_block = 1; /* b's outside the data region */
+	ino_reseal(d, b);
+	INO(d, cc)->xattr_block = INO(d, a)->xattr_block; /* c claims a's */
+	ino_reseal(d, cc);
+	assert_repairs(d);
+	assert_said("extended attribute block");
+	assert_said("bad checksum");
+	assert_int_equal(INO(d, a)->xattr_block, 0);
+	assert_int_equal(INO(d, a)->blocks, 0);
+	assert_int_equal(INO(d, b)->xattr_block, 0);
+	assert_int_equal(INO(d, cc)->xattr_block, 0);
+	bdev_close(d);
+}
+
 /* The incompat feature word: mkfs sets FILETYPES and XATTR; a volume made without them
  * (by an older version) gets it at its first read-write mount, so that an
  * older program then refuses it; an unknown bit (a newer version's) makes
@@ -1120,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(corrupt_superblock_magic_reports_and_exits_8),
 		cmocka_unit_test(flipped_bit_in_inode_reported),
 		cmocka_unit_test(special_files_are_checked),
+		cmocka_unit_test(xattr_blocks_are_checked),
 		cmocka_unit_test(feature_flags_refuse_what_they_do_not_know),
 		cmocka_unit_test(inode_bitmap_bit_cleared_reported_and_repaired),
 		cmocka_unit_test(wrong_link_count_reported_and_repaired),
