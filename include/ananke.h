@@ -76,6 +76,13 @@ int ank_fdatasync(int fd);
  * survive a server crash. Other commands (F_DUPFD, locks) answer EINVAL
  * for now. EBADF. */
 int ank_fcntl(int fd, int cmd, ...);
+/* dup(2), dup2(2), dup3(2) (O_CLOEXEC), and fcntl's F_DUPFD /
+ * F_DUPFD_CLOEXEC: the new fd names the same open file description (one
+ * offset, one set of status flags), also after a server crash. New fd
+ * numbers are below 65536 (EBADF / EINVAL beyond, as a file limit). */
+int ank_dup(int fd);
+int ank_dup2(int oldfd, int newfd);
+int ank_dup3(int oldfd, int newfd, int flags);
 
 /* fallocate(2): mode 0 allocates the blocks of [off, off + len) that are
  * holes (reading zeros) and extends the size to off + len;

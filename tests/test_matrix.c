@@ -107,7 +107,7 @@ struct sbuf {
 enum { R_OPEN, R_OTRUNC, R_CREAT, R_CLOSE, R_READ, R_WRITE, R_PWRITE, R_LSEEK, R_FTRUNC,
        R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, R_CHMOD, R_FCHMOD, R_CHOWN,
        R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, R_AT, R_MKNOD, R_FALLOC, R_SETFL, R_XATTR,
-       NROWS };
+       R_DUP, R_DUPCLOSE, NROWS };
 #define GLOBAL NROWS /* the transcript of what is not one row's */
 
 struct transcript {
@@ -803,6 +803,36 @@ static void xattr_op(struct row *r)
 	main_end(r);
 }
 
+/* dup: two fds on one open file description share its offset and flags */
+static void dup_setup(struct row *r) { t_file(r, "f", 900, 28); }
+static void dup_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	t_lseek(r, fd, 100, SEEK_SET);
+	main_begin(r);
+	int fd2 = keep(r, 1, (int)note(r, true, ank_dup(fd), "dup %d", fd), O_RDWR);
+	t_write(r, fd2, 50, 29);
+	t_lseek(r, fd, 10, SEEK_CUR);
+	note(r, true, ank_fcntl(fd2, F_SETFL, (long)O_APPEND), "fcntl F_SETFL O_APPEND");
+	note(r, false, ank_fcntl(fd, F_GETFL), "fcntl F_GETFL");
+	note(r, true, ank_fcntl(fd, F_SETFL, 0L), "fcntl F_SETFL 0"); /* for both */
+	main_end(r);
+	/* (then the observation's writes on both fds show one offset moving) */
+}
+
+/* the fd that moved the shared offset closes: the other keeps it */
+static void dupclose_setup(struct row *r) { t_file(r, "f", 900, 30); }
+static void dupclose_op(struct row *r)
+{
+	int fd = t_open(r, "f", O_RDWR, 0);
+	t_lseek(r, fd, 100, SEEK_SET);
+	main_begin(r);
+	keep(r, 0, (int)note(r, true, ank_dup2(fd, fd + 7), "dup2 %d %d", fd, fd + 7), O_RDWR);
+	t_write(r, fd, 300, 31);
+	t_close(r, fd);
+	main_end(r);
+}
+
 /* An fd's file's attributes: names (as listed) and values. */
 static void put_xattrs(struct row *r, int fd)
 {
@@ -868,6 +898,8 @@ static const struct row row_defs[NROWS] = {
 	[R_FALLOC] = ROW("fallocate", falloc_setup, falloc_op, f_rename, f_unlink, 0),
 	[R_SETFL] = ROW("setfl", setfl_setup, setfl_op, f_rename, f_unlink, 0),
 	[R_XATTR] = ROW("xattr", xattr_setup, xattr_op, f_rename, f_unlink, 0),
+	[R_DUP] = ROW("dup", dup_setup, dup_op, f_rename, f_unlink, 1),
+	[R_DUPCLOSE] = ROW("dupclose", dupclose_setup, dupclose_op, f_rename, f_unlink, 0),
 };
 #undef ROW
 

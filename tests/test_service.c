@@ -689,6 +689,7 @@ static void fz_check(struct fuzz *f, unsigned i, const struct fz_req *q, int64_t
 	else if (r >= 0) {
 		switch (q->opcode) {
 		case ANK_OP_OPEN:
+		case ANK_OP_DUP:
 			if (r >= 65536)
 				snprintf(why, sizeof(why), "open returned fd %lld", (long long)r);
 			break;
@@ -739,7 +740,8 @@ static void fz_check(struct fuzz *f, unsigned i, const struct fz_req *q, int64_t
 
 static void fz_note_fd(struct fuzz *f, const struct fz_req *q, int64_t r)
 {
-	if (q->scribbled || q->opcode != ANK_OP_OPEN || r < 0 || r >= 65536)
+	if (q->scribbled || (q->opcode != ANK_OP_OPEN && q->opcode != ANK_OP_DUP) || r < 0 ||
+	    r >= 65536)
 		return;
 	if (f->nfds < sizeof(f->fds) / sizeof(f->fds[0]))
 		f->fds[f->nfds++] = (int32_t)r;

@@ -222,11 +222,26 @@ ANK_API int ank_close(int fd)
 #define KERNEL_O_LARGEFILE 0
 #endif
 
+/* dup(2) and its kin: the server makes the new fd name the same open file
+ * description (ring.h, ANK_OP_DUP); FD_CLOEXEC is the caller's. */
+static int dup_common(int oldfd, int newfd, uint32_t how, bool cloexec)
+{
+	struct ankc_req rq = { .opcode = ANK_OP_DUP, .fd = oldfd, .off = newfd, .flags = how };
+	int64_t r = call1(&rq);
+	if (r > INT_MAX)
+		r = -EIO;
+	if (r >= 0)
+		cloexec_set((int)r, cloexec);
+	return (int)ret(r);
+}
+
 ANK_API int ank_fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
 	va_start(ap, cmd);
-	long arg = cmd == F_SETFL || cmd == F_SETFD ? va_arg(ap, long) : 0;
+	long arg = cmd == F_SETFL || cmd == F_SETFD || cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC
+			   ? va_arg(ap, long)
+			   : 0;
 	va_end(ap);
 	struct ankc_req rq = { .opcode = ANK_OP_GETFL, .fd = fd };
 	switch (cmd) {
@@ -250,11 +265,43 @@ ANK_API int ank_fcntl(int fd, int cmd, ...)
 		cloexec_set(fd, (arg & FD_CLOEXEC) != 0);
 		return 0;
 	}
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		if (arg < 0 || arg > INT_MAX)
+			return (int)ret(-EINVAL);
+		return dup_common(fd, (int)arg, 0, cmd == F_DUPFD_CLOEXEC);
 	default:
-		/* F_DUPFD and dup: not yet (an fd's shared offset is not
-		 * rebuilt after a crash); locks: not yet */
+		/* locks: not yet */
 		return (int)ret(-EINVAL);
 	}
+}
+
+ANK_API int ank_dup(int fd)
+{
+	return dup_common(fd, 0, 0, false);
+}
+
+ANK_API int ank_dup2(int oldfd, int newfd)
+{
+	if (newfd < 0)
+		return (int)ret(-EBADF);
+	if (oldfd == newfd) { /* newfd as it is (FD_CLOEXEC too), if open */
+		struct ankc_req rq = { .opcode = ANK_OP_GETFL, .fd = oldfd };
+		int rc = (int)ret(call1(&rq));
+		return rc < 0 ? rc : newfd;
+	}
+	return dup_common(oldfd, newfd, ANK_DUP_EXACT, false);
+}
+
+ANK_API int ank_dup3(int oldfd, int newfd, int flags)
+{
+	if (flags & ~O_CLOEXEC)
+		return (int)ret(-EINVAL);
+	if (newfd < 0)
+		return (int)ret(-EBADF);
+	if (oldfd == newfd)
+		return (int)ret(-EINVAL);
+	return dup_common(oldfd, newfd, ANK_DUP_EXACT, (flags & O_CLOEXEC) != 0);
 }
 
 /* ---- read / write ------------------------------------------------------------ */

@@ -215,6 +215,49 @@ int fd_reserve(struct fs_client *c, int fd)
 	return 0;
 }
 
+int fs_dup(struct fs_client *c, int oldfd, int newfd, int how)
+{
+	struct fs *fs = c->fs;
+	if (newfd < 0 || newfd >= FS_MAX_FDS)
+		return how == FS_DUP_EXACT ? -EBADF : -EINVAL;
+	fs_lock(fs);
+	struct ofile *of = fd_get(c, oldfd);
+	int rc = of ? 0 : fd_error(c, oldfd);
+	if (rc == 0 && how == FS_DUP_EXACT && newfd == oldfd) {
+		rc = newfd;
+	} else if (rc == 0 && how == FS_DUP_EXACT) {
+		if (newfd < c->nfds && c->fds[newfd]) { /* closed first, as dup2 does */
+			if (c->fds[newfd] != STALE_OFILE)
+				ofile_put(fs, c->fds[newfd]);
+			c->fds[newfd] = NULL;
+		}
+		rc = fd_reserve(c, newfd);
+		if (rc == 0) {
+			c->fds[newfd] = of;
+			of->refs++;
+			rc = newfd;
+		}
+	} else if (rc == 0) {
+		rc = fd_reserve(c, newfd) == -ENOMEM ? -ENOMEM : 0;
+		int fd = newfd;
+		while (rc == 0 && fd < c->nfds && c->fds[fd])
+			fd++;
+		if (rc == 0 && fd >= FS_MAX_FDS)
+			rc = -EMFILE;
+		else if (rc == 0)
+			rc = fd_reserve(c, fd);
+		if (rc == 0) {
+			c->fds[fd] = of;
+			of->refs++;
+			rc = fd;
+		}
+	}
+	if (rc >= 0)
+		fs_stamp_fd(of);
+	fs_unlock(fs);
+	return rc;
+}
+
 int fs_getfl(struct fs_client *c, int fd)
 {
 	struct fs *fs = c->fs;

@@ -152,6 +152,14 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len);
  * O_ASYNC, O_DIRECT and O_NOATIME, which mean nothing to the service and
  * are ignored); the others are ignored, as Linux does. -EBADF. */
 int fs_getfl(struct fs_client *c, int fd);
+/* dup(2), dup2(2), fcntl F_DUPFD: a new fd naming the same open file
+ * description as oldfd (offset and status flags shared). FS_DUP_EXACT:
+ * the new fd is `newfd` (an fd open there is closed first; newfd ==
+ * oldfd returns it); else the lowest free fd >= newfd. The new fd, or
+ * -EBADF (oldfd; newfd out of range with FS_DUP_EXACT), -EINVAL (a
+ * minimum out of range), -EMFILE, -EIO (a stale oldfd). */
+#define FS_DUP_EXACT 1
+int fs_dup(struct fs_client *c, int oldfd, int newfd, int how);
 int fs_setfl(struct fs_client *c, int fd, int flags);
 /* fallocate(2): mode 0 allocates every block of [off, off + len) not yet
  * allocated (zeroed) and extends the size to off + len if it was smaller;

@@ -122,7 +122,10 @@ enum ank_opcode {
 	ANK_OP_LISTXATTR = 39,/* path only; len = buffer bytes (0: the size) ->
 	                         the names, each NUL-ended, in data after the path */
 	ANK_OP_REMOVEXATTR = 40,
-	ANK_OP_MAX = 41,
+	ANK_OP_DUP = 41,      /* fd = the fd to copy, off = the new fd (flags
+	                         ANK_DUP_EXACT: dup2/dup3) or the lowest it may
+	                         be (flags 0: F_DUPFD) -> the new fd */
+	ANK_OP_MAX = 42,
 };
 
 /* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths
@@ -131,6 +134,8 @@ enum ank_opcode {
  * struct as the call ran it: the time used in place of UTIME_NOW, and
  * `now` 1 when both were UTIME_NOW (the permission rule of "now"), so that
  * a replay sets the same times. */
+#define ANK_DUP_EXACT 1u
+
 /* fallocate's range (its length may exceed what a slot's data holds, so
  * it travels as data rather than in off and len). */
 struct ank_wire_range {

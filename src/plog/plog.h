@@ -209,7 +209,9 @@ struct plog_op_rec {
 	uint32_t gid;         /* 76  */
 	uint64_t at_ino;      /* 80  directory a relative path starts at (0: root) */
 	uint64_t at2_ino;     /* 88  the same for path2 */
-	uint8_t reserved[32]; /* 96  zero */
+	uint64_t ofd;         /* 96  fd entries: the open file description the fd
+	                              names (fds made by dup share it); 0 = unknown */
+	uint8_t reserved[24]; /* 104 zero */
 };
 _Static_assert(sizeof(struct plog_op_rec) == PLOG_OP_SIZE, "op header is 128 bytes");
 _Static_assert(offsetof(struct plog_op_rec, off) == 48, "op layout");
@@ -217,6 +219,7 @@ _Static_assert(offsetof(struct plog_op_rec, result) == 64, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, uid) == 72, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, at_ino) == 80, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, at2_ino) == 88, "op layout");
+_Static_assert(offsetof(struct plog_op_rec, ofd) == 96, "op layout");
 
 /* Wrap marker: the entry with sequence `seq` starts the next lap. */
 struct plog_wrap_rec {
@@ -251,6 +254,7 @@ struct plog_op {
 	uint32_t uid, gid; /* credentials */
 	uint64_t at_ino;   /* the *at calls: the directory inode path starts at */
 	uint64_t at2_ino;  /* and path2 (0: the root) */
+	uint64_t ofd;      /* the fd's open file description (plog_op_rec) */
 	const char *path;  /* NULL = none; < PLOG_PATH_MAX bytes before the NUL */
 	const char *path2; /* NULL = none */
 };

@@ -321,6 +321,20 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		return rc;
 	case ANK_OP_CLOSE:
 		return fs_close(c, rq->fd);
+	case ANK_OP_DUP:
+		/* a new fd number is below 65536 (as a RLIMIT_NOFILE would
+		 * have it: EBADF for dup2's, EINVAL for F_DUPFD's minimum) */
+		if (rq->flags & ~ANK_DUP_EXACT)
+			return -EINVAL;
+		if (rq->off < 0 || rq->off >= 65536)
+			return rq->flags & ANK_DUP_EXACT ? -EBADF : -EINVAL;
+		rc = fs_dup(c, rq->fd, (int)rq->off, (int)rq->flags);
+		if (rc >= 0) { /* (as OPEN: numbers below fd_high stay stale) */
+			uint32_t high = (uint32_t)rc + 1;
+			if (ank_load_acquire(&r->hdr->fd_high) < high)
+				ank_store_release(&r->hdr->fd_high, high);
+		}
+		return rc;
 	case ANK_OP_READ:
 		w->read_sum_set = true;
 		return fs_read_sum(c, rq->fd, data, (size_t)rq->len, &w->read_sum);

@@ -208,6 +208,7 @@ static size_t relocate_fds(struct server_plog *l)
 			.result = (int64_t)off,
 			.uid = e->op.uid,
 			.gid = e->op.gid,
+			.ofd = e->op.ofd,
 		};
 		struct plog_desc d = {
 			.client_id = e->desc.client_id,
@@ -338,6 +339,51 @@ static uint64_t fd_inode(const struct server_ring *r, int32_t fd)
 	return (size_t)fd < r->nfds ? r->fds[fd].ino : 0;
 }
 
+/* An fd of ring r went (closed, or replaced by dup2) whose open file
+ * description `ofd` other fds still name. The description's latest state
+ * (offset, status flags) may be in the entries of the fd that went, and
+ * the others' entries older: one of them logs that state now (an lseek
+ * entry), so that a recovery, which takes a description's state from the
+ * newest entry of its fds, still finds it. */
+static void carry_shared_state(struct server_worker *w, struct server_ring *r, uint64_t ofd,
+			       uint64_t timestamp)
+{
+	for (size_t k = 0; ofd && k < r->nfds; k++) {
+		struct server_fdstate *f = &r->fds[k];
+		if (!f->live || f->ofd != ofd)
+			continue;
+		off_t pos = fs_lseek(r->client, (int)k, 0, SEEK_CUR);
+		if (pos < 0)
+			return;
+		struct plog_op op = {
+			.opcode = ANK_OP_LSEEK,
+			.flags = f->flags,
+			.fd = (int32_t)k,
+			.whence = SEEK_SET,
+			.off = pos,
+			.result = pos,
+			.uid = r->uid,
+			.gid = r->gid,
+			.ofd = ofd,
+		};
+		struct plog_desc d = {
+			.client_id = r->client_id,
+			.timestamp = timestamp, /* the close's: after the state it carries */
+			.ipc_idx = PLOG_IPC_NONE,
+			.targets_status = 1u << PLOG_T_FD,
+		};
+		d.targets[PLOG_T_FD] = plog_fd_key(r->client_id, (int32_t)k);
+		d.targets[PLOG_T_INODE] = f->ino;
+		uint64_t id;
+		if (plogsvc_append(w->srv, w->index, &op, &d, NULL, 0, 0, &id, false) == 0) {
+			plogsvc_clear(w->srv, f->log, f->entry_id, 1u << PLOG_T_FD);
+			f->log = w->index;
+			f->entry_id = id;
+		}
+		return;
+	}
+}
+
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
 		     int64_t result, const struct fs_stamp *stamp_in)
@@ -366,7 +412,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	struct plog_op op = {
 		.opcode = rq->opcode,
 		.flags = rq->flags,
-		.fd = rq->opcode == ANK_OP_OPEN ? (int32_t)result : rq->fd,
+		.fd = rq->opcode == ANK_OP_OPEN || rq->opcode == ANK_OP_DUP ? (int32_t)result : rq->fd,
 		.mode = rq->mode,
 		.whence = rq->opcode == ANK_OP_LSEEK ? rq->flags : 0,
 		.off = rq->off,
@@ -394,8 +440,17 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	};
 	struct server_fdstate *fs_ = NULL;
 	uint64_t ino = 0;
+	uint64_t replaced_ofd = 0; /* a dup2 over an open fd: its description */
 	if (fd_op) {
 		fs_ = plogsvc_fdtab_get(&r->fds, &r->nfds, op.fd);
+		if (fs_ && rq->opcode == ANK_OP_DUP && op.fd != rq->fd) {
+			/* the new fd names the old one's description */
+			struct server_fdstate *old = plogsvc_fdtab_get(&r->fds, &r->nfds, rq->fd);
+			fs_ = &r->fds[op.fd]; /* (the table may have moved) */
+			replaced_ofd = fs_->live ? fs_->ofd : 0;
+			fs_->flags = old ? old->flags : 0;
+			fs_->ofd = old ? old->ofd : 0;
+		}
 		if (stamp.has_fd)
 			ino = stamp.fd_ino; /* taken by the call itself, under the lock */
 		else
@@ -403,16 +458,24 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		if (rq->opcode == ANK_OP_OPEN && fs_) {
 			fs_->flags = rq->flags & FD_FLAGS_KEPT;
 			fs_->ino = ino;
+			fs_->ofd = d.timestamp; /* a new description */
 		}
-		if (fs_ && rq->opcode == ANK_OP_SETFL) /* the fd's new status flags */
+		if (fs_ && rq->opcode == ANK_OP_SETFL) {
+			/* the description's new status flags, for every fd on it */
 			fs_->flags = (fs_->flags & ~(uint32_t)O_APPEND) | (rq->flags & O_APPEND);
+			for (size_t k = 0; fs_->ofd && k < r->nfds; k++)
+				if (r->fds[k].ofd == fs_->ofd)
+					r->fds[k].flags = fs_->flags;
+		}
+		if (fs_)
+			op.ofd = fs_->ofd;
 		if (fs_ && rq->opcode != ANK_OP_OPEN)
 			op.flags = fs_->flags; /* OPEN keeps O_CREAT, O_TRUNC for replay */
 		d.targets[PLOG_T_FD] = plog_fd_key(r->client_id, op.fd);
 		d.targets[PLOG_T_INODE] = ino;
 		d.targets_status |= 1u << PLOG_T_FD;
 		if (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_READDIR ||
-		    rq->opcode == ANK_OP_SETFL) {
+		    rq->opcode == ANK_OP_SETFL || rq->opcode == ANK_OP_DUP) {
 			off_t pos = stamp.has_fd ? (off_t)stamp.fd_pos : fs_lseek(c, op.fd, 0, SEEK_CUR);
 			op.off = pos < 0 ? 0 : pos;
 		} else if (rq->opcode == ANK_OP_WRITE) {
@@ -557,14 +620,27 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			pthread_mutex_unlock(&l->lock);
 		}
 	}
-	/* Only the newest entry of an fd keeps its fd bit. */
+	/* Only the newest entry of an fd keeps its fd bit. A description
+	 * other fds still name gets its state carried to one of them first:
+	 * until the bit of the fd that went is cleared, a recovery finds its
+	 * entry and hands its state on (replay.c, group_inherit). */
 	if (rq->opcode == ANK_OP_CLOSE) {
 		struct server_fdstate *f = rq->fd >= 0 && (size_t)rq->fd < r->nfds ? &r->fds[rq->fd] : NULL;
-		if (f && f->live)
-			plogsvc_clear(srv, f->log, f->entry_id, 1u << PLOG_T_FD);
-		if (f)
+		if (f) {
+			bool was = f->live;
 			f->live = false;
+			carry_shared_state(w, r, f->ofd, d.timestamp);
+			if (was)
+				plogsvc_clear(srv, f->log, f->entry_id, 1u << PLOG_T_FD);
+		}
 	} else if (fs_) {
+		if (replaced_ofd && replaced_ofd != fs_->ofd) {
+			uint64_t mine = fs_->ofd;
+			fs_->ofd = 0; /* (not a sharer of the one it replaces) */
+			carry_shared_state(w, r, replaced_ofd, d.timestamp);
+			fs_ = &r->fds[op.fd];
+			fs_->ofd = mine;
+		}
 		if (fs_->live)
 			plogsvc_clear(srv, fs_->log, fs_->entry_id, 1u << PLOG_T_FD);
 		fs_->live = id != PLOG_ID_NONE;

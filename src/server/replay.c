@@ -36,6 +36,8 @@ struct rfd {
 	int32_t fd;
 	uint32_t flags;
 	uint64_t ino, offset, creds;
+	uint64_t ofd, order; /* its open file description; its entry's order */
+	bool inherited;      /* its state came from another fd's entry */
 	uint32_t log;     /* the entry holding the fd's latest state */
 	uint64_t entry_id;
 	bool opened;
@@ -123,12 +125,22 @@ static struct fs_client *scratch_client(struct replay *rp, uint64_t creds)
 	return c;
 }
 
-/* Reopen a live fd by inode at its number in its client. */
+/* Reopen a live fd by inode at its number in its client; an fd whose open
+ * file description another reopened fd names already (dup) names it too. */
 static int rfd_open(struct replay *rp, struct rfd *f)
 {
 	struct server_recovered *x = recovered_get(rp->srv, f->client_id, f->creds);
 	if (!x)
 		return -ENOMEM;
+	for (size_t j = 0; f->ofd && j < rp->nfds; j++) {
+		struct rfd *m = &rp->fds[j];
+		if (m != f && m->opened && m->ofd == f->ofd && m->client_id == f->client_id) {
+			int rc = fs_dup(x->client, m->fd, f->fd, FS_DUP_EXACT);
+			if (rc >= 0)
+				f->opened = true;
+			return rc;
+		}
+	}
 	int rc = fs_open_ino_at(x->client, f->ino, (int)(f->flags & FD_FLAGS_KEPT), f->fd);
 	if (rc >= 0)
 		f->opened = true;
@@ -329,6 +341,43 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 	return rc < 0 ? rc : 0;
 }
 
+/* Log rebuilt fd f's state (an lseek entry of its offset and flags) into
+ * log li with order `timestamp`, and make it the fd's entry. */
+static int relog_fd(struct server *srv, const struct rfd *f, struct server_fdstate *st, unsigned li,
+		    uint64_t timestamp)
+{
+	struct plog_op op = {
+		.opcode = ANK_OP_LSEEK,
+		.flags = f->flags,
+		.fd = f->fd,
+		.whence = SEEK_SET,
+		.off = (int64_t)f->offset,
+		.result = (int64_t)f->offset,
+		.uid = (uint32_t)(f->creds >> 32),
+		.gid = (uint32_t)f->creds,
+		.ofd = f->ofd,
+	};
+	struct plog_desc d = {
+		.client_id = f->client_id,
+		.timestamp = timestamp,
+		.ipc_idx = PLOG_IPC_NONE,
+		.targets_status = 1u << PLOG_T_FD,
+	};
+	d.targets[PLOG_T_FD] = plog_fd_key(f->client_id, f->fd);
+	d.targets[PLOG_T_INODE] = f->ino;
+	uint64_t id;
+	int rc = plogsvc_append(srv, li, &op, &d, NULL, 0, 0, &id, false);
+	if (rc < 0)
+		return rc;
+	st->live = true;
+	st->log = li;
+	st->entry_id = id;
+	st->ino = f->ino;
+	st->flags = f->flags;
+	st->ofd = f->ofd;
+	return 0;
+}
+
 /* The usual end of a replay: the old logs stay authoritative and the new
  * server goes on appending to them. The replay ran with commits held, so
  * its effects (and the orphan release) sit in one running transaction R,
@@ -385,8 +434,26 @@ static int continue_logs(struct server *srv, struct replay *rp, const struct plo
 		st->entry_id = f->entry_id;
 		st->ino = f->ino;
 		st->flags = f->flags;
+		st->ofd = f->ofd;
 	}
-	srv->order_base = max_order;
+	/* An fd whose state came from another fd's entry (a shared open file
+	 * description) gets an entry of its own: its old one holds an older
+	 * state, and the other's may go. */
+	uint64_t order = max_order;
+	for (size_t j = 0; j < rp->nfds; j++) {
+		struct rfd *f = &rp->fds[j];
+		struct server_recovered *x = f->opened && f->inherited
+						     ? recovered_get(srv, f->client_id, f->creds)
+						     : NULL;
+		struct server_fdstate *st = x ? plogsvc_fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
+		if (!st || !st->live)
+			continue;
+		uint32_t old_log = st->log;
+		uint64_t old_id = st->entry_id;
+		if (relog_fd(srv, f, st, (unsigned)(j % srv->nplogs), order++) == 0)
+			plogsvc_clear(srv, old_log, old_id, 1u << PLOG_T_FD);
+	}
+	srv->order_base = order;
 	return 0;
 }
 
@@ -414,33 +481,7 @@ static int restart_logs(struct server *srv, struct replay *rp, uint64_t max_orde
 		struct server_fdstate *st = x ? plogsvc_fdtab_get(&x->fds, &x->nfds, f->fd) : NULL;
 		if (!st)
 			continue;
-		struct plog_op op = {
-			.opcode = ANK_OP_LSEEK,
-			.flags = f->flags,
-			.fd = f->fd,
-			.whence = SEEK_SET,
-			.off = (int64_t)f->offset,
-			.result = (int64_t)f->offset,
-			.uid = (uint32_t)(f->creds >> 32),
-			.gid = (uint32_t)f->creds,
-		};
-		struct plog_desc d = {
-			.client_id = f->client_id,
-			.timestamp = order++,
-			.ipc_idx = PLOG_IPC_NONE,
-			.targets_status = 1u << PLOG_T_FD,
-		};
-		d.targets[PLOG_T_FD] = plog_fd_key(f->client_id, f->fd);
-		d.targets[PLOG_T_INODE] = f->ino;
-		uint64_t id;
-		unsigned li = (unsigned)(j % srv->nplogs);
-		if (plogsvc_append(srv, li, &op, &d, NULL, 0, 0, &id, false) == 0) {
-			st->live = true;
-			st->log = li;
-			st->entry_id = id;
-			st->ino = f->ino;
-			st->flags = f->flags;
-		}
+		relog_fd(srv, f, st, (unsigned)(j % srv->nplogs), order++);
 	}
 	srv->order_base = order;
 	return 0;
@@ -525,6 +566,26 @@ static int stale_push(struct rfd **v, size_t *n, size_t *cap, const struct rfd *
 	return 0;
 }
 
+/* fd f goes from the table (closed, or its number taken by a dup2) while
+ * other fds still name its open file description: if its entry is newer
+ * than theirs, its state (offset, status flags) is the description's, and
+ * passes to them. (The server carries it into an entry of theirs when the
+ * fd goes, plogsvc.c carry_shared_state; a crash before that finds f
+ * here.) */
+static void group_inherit(struct replay *rp, const struct rfd *f)
+{
+	for (size_t k = 0; f->ofd && k < rp->nfds; k++) {
+		struct rfd *m = &rp->fds[k];
+		if (m == f || m->ofd != f->ofd || m->client_id != f->client_id ||
+		    m->order >= f->order)
+			continue;
+		m->offset = f->offset;
+		m->flags = f->flags;
+		m->order = f->order;
+		m->inherited = true;
+	}
+}
+
 /* Pass 1: the live fd table and the logged completions of ring slots. */
 static int pass_fd_table(struct replay *rp, const struct plog_entry *ents, size_t count)
 {
@@ -580,6 +641,7 @@ static int pass_fd_table(struct replay *rp, const struct plog_entry *ents, size_
 					continue;
 				if (stale_push(&rp->stale, &rp->nstale, &rp->capstale, &rp->fds[j]) < 0)
 					return -ENOMEM;
+				group_inherit(rp, &rp->fds[j]);
 				rp->fds[j] = rp->fds[--rp->nfds];
 				break;
 			}
@@ -609,6 +671,8 @@ static int pass_fd_table(struct replay *rp, const struct plog_entry *ents, size_
 			 * the older one's bit is cleared below. */
 			if (stale_push(&rp->stale, &rp->nstale, &rp->capstale, f) < 0)
 				return -ENOMEM;
+			if (f->ofd != e->op.ofd) /* a dup2 took its number */
+				group_inherit(rp, f);
 		}
 		f->log = e->region;
 		f->entry_id = e->id;
@@ -618,6 +682,24 @@ static int pass_fd_table(struct replay *rp, const struct plog_entry *ents, size_
 		f->ino = e->desc.targets[PLOG_T_INODE];
 		f->offset = plogsvc_fd_offset(&e->op);
 		f->creds = plogsvc_creds(&e->op);
+		f->ofd = e->op.ofd;
+		f->order = e->desc.timestamp;
+	}
+	/* fds on one open file description (dup) share its state: the newest
+	 * entry among theirs holds it (plogsvc.c, carry_shared_state). */
+	for (size_t j = 0; j < rp->nfds; j++) {
+		struct rfd *f = &rp->fds[j], *newest = f;
+		for (size_t k = 0; f->ofd && k < rp->nfds; k++) {
+			struct rfd *m = &rp->fds[k];
+			if (m->ofd == f->ofd && m->client_id == f->client_id && m->order > newest->order)
+				newest = m;
+		}
+		if (newest != f) {
+			f->offset = newest->offset;
+			f->flags = newest->flags;
+			f->ino = newest->ino;
+			f->inherited = true;
+		}
 	}
 	return 0;
 }

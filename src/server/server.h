@@ -123,6 +123,10 @@ struct server_fdstate {
 	uint64_t entry_id;               /* entry whose fd bit is set */
 	uint32_t flags;                  /* open flags */
 	uint32_t log;                    /* p-log index of that entry */
+	/* The open file description: the order number of the entry of the
+	 * open that made it; fds made from it by dup share it (and its
+	 * offset and status flags). */
+	uint64_t ofd;
 	bool live;
 };
 
