@@ -87,7 +87,7 @@ enum op {
 	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
 	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_SYMLINK, OP_READLINK, OP_LSTAT,
 	OP_LCHOWN, OP_OPENAT, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FSTATAT,
-	OP_MKNOD, OP_FALLOCATE, OP_FCNTL, OP_XATTR, OP_COUNT
+	OP_MKNOD, OP_FALLOCATE, OP_FCNTL, OP_XATTR, OP_DUP, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -96,7 +96,7 @@ static const char *const op_names[OP_COUNT] = {
 	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
 	"chown", "fchown", "utimensat", "futimens", "symlink", "readlink", "lstat",
 	"lchown", "openat", "mkdirat", "unlinkat", "renameat2", "linkat", "fstatat", "mknod",
-	"fallocate", "fcntl", "xattr",
+	"fallocate", "fcntl", "xattr", "dup",
 };
 
 /* Relative frequencies. */
@@ -110,7 +110,7 @@ static const unsigned op_weight[OP_COUNT] = {
 	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8, [OP_SYMLINK] = 12, [OP_READLINK] = 8,
 	[OP_LSTAT] = 10, [OP_LCHOWN] = 6, [OP_OPENAT] = 40, [OP_MKDIRAT] = 15, [OP_UNLINKAT] = 15,
 	[OP_RENAMEAT2] = 25, [OP_LINKAT] = 8, [OP_FSTATAT] = 15, [OP_MKNOD] = 10,
-	[OP_FALLOCATE] = 15, [OP_FCNTL] = 15, [OP_XATTR] = 20,
+	[OP_FALLOCATE] = 15, [OP_FCNTL] = 15, [OP_XATTR] = 20, [OP_DUP] = 25,
 };
 
 /* Results seen per operation: [op][0] successes, [op][e] errno e. */
@@ -743,6 +743,54 @@ static bool op_open(struct differ *d)
 	int ra = T0->open(T0->ctx, path, flags, mode);
 	int rb = T1->open(T1->ctx, path, flags, mode);
 	return adopt_open(d, OP_OPEN, s, flags, ra, rb);
+}
+
+/* dup into a free slot, or dup2 onto another slot's fds (the new fds then
+ * name the first slot's open file description: one offset, one set of
+ * status flags, which later reads, writes and lseeks on either compare). */
+static bool op_dup(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = pick_slot(d);
+	char sa[64], sb[64];
+	int ra, rb, t = -1;
+	if (oracle_rng_pct(r, 60)) {
+		for (int i = 0; i < NSLOTS && t < 0; i++)
+			if (!d->slots[i].open)
+				t = i;
+		if (t < 0)
+			return true;
+		describe(d, "dup(%s) -> slot%d", slot_str(d, s, sa, sizeof(sa)), t);
+		ra = T0->dup(T0->ctx, slot_fd(d, s, 0));
+		rb = T1->dup(T1->ctx, slot_fd(d, s, 1));
+		if (!same_fd(d, OP_DUP, ra, rb)) {
+			if (ra >= 0)
+				T0->close(T0->ctx, ra);
+			if (rb >= 0)
+				T1->close(T1->ctx, rb);
+			return false;
+		}
+		if (ra < 0)
+			return true;
+		d->slots[t].fd[0] = ra;
+		d->slots[t].fd[1] = rb;
+	} else {
+		t = pick_slot(d);
+		if (t < 0)
+			return true;
+		describe(d, "dup2(%s, %s)", slot_str(d, s, sa, sizeof(sa)),
+			 slot_str(d, t, sb, sizeof(sb)));
+		ra = T0->dup2(T0->ctx, slot_fd(d, s, 0), slot_fd(d, t, 0));
+		rb = T1->dup2(T1->ctx, slot_fd(d, s, 1), slot_fd(d, t, 1));
+		if (!same_fd(d, OP_DUP, ra, rb))
+			return false;
+		if (ra < 0)
+			return true;
+	}
+	d->slots[t].open = true;
+	d->slots[t].is_dir = d->slots[s].is_dir;
+	d->slots[t].flags = d->slots[s].flags;
+	return true;
 }
 
 /* The results of an open on both sides: the same, and on success the two
@@ -1706,7 +1754,7 @@ static const struct mix mixes[] = {
 			     [OP_WRITE] = 100, [OP_PREAD] = 80, [OP_READ] = 40, [OP_LSEEK] = 30,
 			     [OP_FTRUNCATE] = 25, [OP_TRUNCATE] = 10, [OP_FSTAT] = 30,
 			     [OP_FDATASYNC] = 10}},
-	{"many_fds", {[OP_OPEN] = 300, [OP_CLOSE] = 20, [OP_READ] = 80, [OP_WRITE] = 80,
+	{"many_fds", {[OP_DUP] = 60, [OP_FCNTL] = 20, [OP_OPEN] = 300, [OP_CLOSE] = 20, [OP_READ] = 80, [OP_WRITE] = 80,
 		      [OP_PREAD] = 40, [OP_PWRITE] = 60, [OP_LSEEK] = 60, [OP_FSTAT] = 40,
 		      [OP_UNLINK] = 30, [OP_RENAME] = 30, [OP_MKDIR] = 20, [OP_LISTDIR] = 10}},
 	{"rename_unlink", {[OP_OPEN] = 120, [OP_CLOSE] = 40, [OP_WRITE] = 40, [OP_READ] = 20,
@@ -1804,6 +1852,7 @@ static bool step(struct differ *d)
 	case OP_FALLOCATE: ok = op_fallocate(d); break;
 	case OP_FCNTL: ok = op_fcntl(d); break;
 	case OP_XATTR: ok = op_xattr(d); ns = true; break;
+	case OP_DUP: ok = op_dup(d); break;
 	case OP_COUNT: break;
 	}
 	if (!ok)

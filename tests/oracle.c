@@ -518,6 +518,20 @@ static int libc_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 	return r < 0 ? -errno : r;
 }
 
+static int libc_dup(void *ctx, int fd)
+{
+	(void)ctx;
+	int r = dup(fd);
+	return r < 0 ? -errno : r;
+}
+
+static int libc_dup2(void *ctx, int fd, int newfd)
+{
+	(void)ctx;
+	int r = dup2(fd, newfd);
+	return r < 0 ? -errno : r;
+}
+
 static int libc_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
 	(void)ctx;
@@ -687,6 +701,8 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->mknod = libc_mknod;
 	t->fallocate = libc_fallocate;
 	t->fcntl_fl = libc_fcntl_fl;
+	t->dup = libc_dup;
+	t->dup2 = libc_dup2;
 	t->openat = libc_openat;
 	t->mkdirat = libc_mkdirat;
 	t->unlinkat = libc_unlinkat;
@@ -895,6 +911,14 @@ static int fw_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 {
 	return IN(ctx)->fcntl_fl(IN(ctx)->ctx, fd, cmd, arg);
 }
+static int fw_dup(void *ctx, int fd)
+{
+	return IN(ctx)->dup(IN(ctx)->ctx, fd);
+}
+static int fw_dup2(void *ctx, int fd, int newfd)
+{
+	return IN(ctx)->dup2(IN(ctx)->ctx, fd, newfd);
+}
 static int fw_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
 	return IN(ctx)->fallocate(IN(ctx)->ctx, fd, mode, off, len);
@@ -1010,6 +1034,8 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->mknod = fw_mknod;
 	t->fallocate = fw_fallocate;
 	t->fcntl_fl = fw_fcntl_fl;
+	t->dup = fw_dup;
+	t->dup2 = fw_dup2;
 	t->openat = fw_openat;
 	t->mkdirat = fw_mkdirat;
 	t->unlinkat = fw_unlinkat;
@@ -1770,6 +1796,14 @@ static int core_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 	int r = fs_getfl(CL(ctx), fd);
 	return r < 0 ? r : r | KERNEL_O_LARGEFILE;
 }
+static int core_dup(void *ctx, int fd)
+{
+	return fs_dup(CL(ctx), fd, 0, 0);
+}
+static int core_dup2(void *ctx, int fd, int newfd)
+{
+	return fs_dup(CL(ctx), fd, newfd, FS_DUP_EXACT);
+}
 static int core_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
 	return fs_fallocate(CL(ctx), fd, mode, off, len);
@@ -1938,6 +1972,8 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 	t->mknod = core_mknod;
 	t->fallocate = core_fallocate;
 	t->fcntl_fl = core_fcntl_fl;
+	t->dup = core_dup;
+	t->dup2 = core_dup2;
 	t->openat = core_openat;
 	t->mkdirat = core_mkdirat;
 	t->unlinkat = core_unlinkat;
@@ -2256,6 +2292,18 @@ static int ankt_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 	return (int)ankt_ret(cmd == F_SETFL ? ank_fcntl(fd, cmd, (long)arg) : ank_fcntl(fd, cmd));
 }
 
+static int ankt_dup(void *ctx, int fd)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_dup(fd));
+}
+
+static int ankt_dup2(void *ctx, int fd, int newfd)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_dup2(fd, newfd));
+}
+
 static int ankt_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
 	(void)ctx;
@@ -2449,6 +2497,8 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->listxattr = ankt_listxattr;
 	t->removexattr = ankt_removexattr;
 	t->fcntl_fl = ankt_fcntl_fl;
+	t->dup = ankt_dup;
+	t->dup2 = ankt_dup2;
 	t->openat = ankt_openat;
 	t->mkdirat = ankt_mkdirat;
 	t->unlinkat = ankt_unlinkat;

@@ -110,6 +110,9 @@ struct target {
 	/* fcntl(2) with F_GETFL (the flags as Linux gives them, O_LARGEFILE
 	 * included) or F_SETFL (arg). */
 	int (*fcntl_fl)(void *ctx, int fd, int cmd, int arg);
+	/* dup(2) and dup2(2): the new fd, or -errno. */
+	int (*dup)(void *ctx, int fd);
+	int (*dup2)(void *ctx, int fd, int newfd);
 	int (*truncate)(void *ctx, const char *path, off_t len);
 	int (*chmod)(void *ctx, const char *path, mode_t mode);
 	int (*fchmod)(void *ctx, int fd, mode_t mode);
