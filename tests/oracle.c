@@ -415,7 +415,11 @@ static int libc_parent_ok(const struct libc_ctx *c, const char *path)
 	struct stat st;
 	if (stat(p, &st) < 0)
 		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	/* the walk then searches the parent for the last name (which matters
+	 * to a caller that is not root) */
+	return access(p, X_OK) < 0 ? -errno : 0;
 }
 
 static int libc_rename(void *ctx, const char *from, const char *to)
@@ -1185,11 +1189,17 @@ static int tree_walk_dir(struct target *t, const char *dir, struct oracle_tree *
 	struct oracle_dirlist l;
 	oracle_dirlist_init(&l);
 	int r = t->list_dir(t->ctx, dir, &l);
+	if (r == -EACCES)
+		r = 0; /* (not root: a directory it may not read is walked no further) */
 	for (size_t i = 0; !r && i < l.n; i++) {
 		char p[PATH_MAX];
 		join_path(p, sizeof(p), dir, l.ents[i].name);
 		struct stat st;
 		r = t->lstat(t->ctx, p, &st); /* a symbolic link is an entry, never followed */
+		if (r == -EACCES) {
+			r = 0; /* (may not search the directory: the name only) */
+			continue;
+		}
 		if (!r)
 			r = tree_add(out, p, &st);
 		if (!r && S_ISDIR(st.st_mode))
@@ -1204,6 +1214,8 @@ int oracle_tree_walk(struct target *t, struct oracle_tree *out)
 	memset(out, 0, sizeof(*out));
 	struct stat st;
 	int r = t->stat(t->ctx, "/", &st);
+	if (r == -EACCES)
+		return 0; /* (not root: an empty tree as far as can be seen) */
 	if (!r)
 		r = tree_add(out, "/", &st);
 	if (!r)
@@ -1287,6 +1299,8 @@ static int cmp_contents(struct cmp_state *s, const char *path, off_t size)
 	int fb = b->open(b->ctx, path, O_RDONLY, 0);
 	int res = 0;
 	char x[32], y[32];
+	if (fa == -EACCES && fb == -EACCES)
+		return 0; /* (not root: a file it may not read, on both sides) */
 	if (fa < 0 || fb < 0) {
 		snprintf(s->msg, s->msglen, "%s: open O_RDONLY for comparing: %s %s, %s %s", path,
 		         a->name, oracle_result_str(fa, x, sizeof(x)), b->name,
@@ -1394,6 +1408,8 @@ static int cmp_dir(struct cmp_state *s, const char *dir)
 		res = 1;
 		goto out;
 	}
+	if (ra == -EACCES)
+		goto out; /* (not root: unreadable on both sides alike) */
 	if (ra < 0) {
 		res = ra;
 		goto out;
@@ -1423,6 +1439,8 @@ static int cmp_dir(struct cmp_state *s, const char *dir)
 		struct stat sa, sb;
 		ra = a->lstat(a->ctx, p, &sa); /* symbolic links: never followed */
 		rb = b->lstat(b->ctx, p, &sb);
+		if (ra == -EACCES && rb == -EACCES)
+			continue; /* (not root: the directory may not be searched) */
 		if (ra || rb) {
 			snprintf(s->msg, s->msglen, "lstat(%s) of a listed entry: %s %s, %s %s", p,
 			         a->name, oracle_result_str(ra, x, sizeof(x)), b->name,
@@ -1473,6 +1491,8 @@ int oracle_compare_trees(struct target *a, struct target *b, bool contents, char
 		snprintf(msg, msglen, "stat(/): %s %s, %s %s", a->name,
 		         oracle_result_str(ra, x, sizeof(x)), b->name,
 		         oracle_result_str(rb, y, sizeof(y)));
+		if (ra == -EACCES && rb == -EACCES)
+			return 0; /* (not root: nothing more to see on either side) */
 		return ra == rb ? ra : 1;
 	}
 	char d[128];
@@ -1599,6 +1619,7 @@ struct ank_ctx {
 	struct oracle_volume *v;
 	struct fs_client *c;
 	bool owns_client;
+	uint32_t uid, gid; /* an owned client's credentials */
 };
 
 #define CL(ctx) (((struct ank_ctx *)(ctx))->c)
@@ -1906,7 +1927,7 @@ static int core_remount(void *ctx)
 	int r = oracle_volume_remount(a->v);
 	if (r)
 		return r;
-	a->c = fs_client_new(a->v->fs, 0, 0);
+	a->c = fs_client_new(a->v->fs, a->uid, a->gid);
 	return a->c ? 0 : -ENOMEM;
 }
 
@@ -1921,10 +1942,18 @@ static void core_destroy(void *ctx)
 int target_ananke_new(struct target *t, const char *name, struct oracle_volume *v,
                       struct fs_client *client)
 {
+	return target_ananke_new_as(t, name, v, client, 0, 0);
+}
+
+int target_ananke_new_as(struct target *t, const char *name, struct oracle_volume *v,
+			 struct fs_client *client, uint32_t uid, uint32_t gid)
+{
 	struct ank_ctx *a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	a->v = v;
+	a->uid = uid;
+	a->gid = gid;
 	if (client) {
 		a->c = client;
 	} else {
@@ -1932,7 +1961,7 @@ int target_ananke_new(struct target *t, const char *name, struct oracle_volume *
 			free(a);
 			return -EINVAL;
 		}
-		a->c = fs_client_new(v->fs, 0, 0);
+		a->c = fs_client_new(v->fs, uid, gid);
 		if (!a->c) {
 			free(a);
 			return -ENOMEM;

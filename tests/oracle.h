@@ -276,6 +276,9 @@ void oracle_volume_destroy(struct oracle_volume *v);
  */
 int target_ananke_new(struct target *t, const char *name, struct oracle_volume *v,
                       struct fs_client *client);
+/* The same with the owned client's credentials uid/gid (kept on remount). */
+int target_ananke_new_as(struct target *t, const char *name, struct oracle_volume *v,
+			 struct fs_client *client, uint32_t uid, uint32_t gid);
 
 /*
  * libananke target: the ank_* calls of this process's connection to a running

@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -334,6 +335,69 @@ static void ananke_matches_linux_on_random_sequences(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* One seed as uid/gid 65534, in a child that has dropped root: the libc
+ * side's directory is its own, and so is the volume's root (chowned by a
+ * root client of the core). Permission checks that root skips (modes
+ * without r, w or x on one's own files and directories, chown to other
+ * ids, devices, trusted. attributes) are compared. 0: agreed. */
+static int run_as_user(uint64_t seed, unsigned nops, bool verbose)
+{
+	const uint32_t id = 65534;
+	if (setgroups(0, NULL) || setresgid(id, id, id) || setresuid(id, id, id))
+		return 90;
+	struct target a, b;
+	struct oracle_volume *v = NULL;
+	struct fs_options opt = {0};
+	if (target_libc_new(&a, "linux") || oracle_volume_create(&v, VOLUME_BYTES, false, &opt))
+		return 91;
+	struct fs_client *root = fs_client_new(v->fs, 0, 0);
+	struct fs_attr at = {.valid = FS_ATTR_UID | FS_ATTR_GID, .uid = id, .gid = id};
+	if (!root || fs_setattr_path(root, "/", &at) < 0)
+		return 92;
+	fs_client_free(root);
+	if (target_ananke_new_as(&b, "ananke", v, NULL, id, id))
+		return 93;
+	int bad = differ_run(&a, &b, seed, nops, verbose, NULL);
+	target_destroy(&b);
+	oracle_volume_destroy(v);
+	/* (modes without w or x keep the owner out too: open them first) */
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s' 2>/dev/null", target_libc_root(&a));
+	if (system(cmd) != 0)
+		printf("(chmod -R of the Linux side's tree failed)\n");
+	target_destroy(&a);
+	return bad;
+}
+
+static void ananke_matches_linux_as_another_user(void **state)
+{
+	(void)state;
+	if (geteuid() != 0) {
+		printf("(not root: cannot run as another user; skipped)\n");
+		return;
+	}
+	struct run_cfg c = run_cfg();
+	unsigned bad = 0;
+	for (unsigned i = 0; i < c.nseeds; i++) {
+		fflush(NULL);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(run_as_user(c.first_seed + 500000 + i, c.nops, c.verbose));
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			printf("seed %llu as uid 65534: %s %d\n",
+			       (unsigned long long)(c.first_seed + 500000 + i),
+			       WIFEXITED(st) ? "exit" : "signal",
+			       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			bad++;
+		}
+	}
+	printf("%u of %u seeds as uid 65534 mismatched\n", bad, c.nseeds);
+	assert_int_equal(bad, 0);
+}
+
 #endif
 
 
@@ -347,6 +411,7 @@ int main(void)
 		cmocka_unit_test(libc_target_root_answers_match_a_real_root),
 #ifndef ORACLE_LIBC_ONLY
 		cmocka_unit_test(ananke_matches_linux_on_random_sequences),
+		cmocka_unit_test(ananke_matches_linux_as_another_user),
 #endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

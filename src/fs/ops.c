@@ -29,6 +29,20 @@ enum fd_want { FD_LOWEST, FD_EXACT, FD_NONE };
 
 /* Create and link nd's last component. ino 0: any number; else exactly
  * that number (inode_create_ino). */
+/* A write, truncation or fallocate by a client other than root clears
+ * S_ISUID, and S_ISGID when group execution is on (Linux's
+ * file_remove_privs without CAP_FSETID). */
+static void kill_privs(struct fs *fs, const struct fs_client *c, struct inode *ip)
+{
+	uint32_t kill = ip->d.mode & S_ISUID;
+	if ((ip->d.mode & S_ISGID) && (ip->d.mode & S_IXGRP))
+		kill |= S_ISGID;
+	if (!kill || c->uid == 0)
+		return;
+	ip->d.mode &= ~kill;
+	inode_dirty(fs, ip);
+}
+
 static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata *nd,
 			   uint32_t mode, uint64_t want_ino, struct inode **out)
 {
@@ -110,6 +124,9 @@ static int do_open(struct fs_client *c, struct fs_at at, const char *path, int f
 		goto out_unlock;
 	if (flags & O_CREAT) {
 	create_at:
+		/* (the walk searched the parent before the last name) */
+		if ((nd.len || nd.dot) && (rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC)) < 0)
+			goto out_nd;
 		if (nd.len == 0 || nd.dot) {
 			/* "/" or "." exist: O_EXCL says so first */
 			rc = (flags & O_EXCL) ? -EEXIST : -EISDIR;
@@ -221,6 +238,8 @@ static int do_open(struct fs_client *c, struct fs_at at, const char *path, int f
 		rc = -EROFS;
 		goto out_ip;
 	}
+	if (flags & O_TRUNC)
+		kill_privs(fs, c, ip);
 	if ((flags & O_TRUNC) && ip->d.size > 0) {
 		rc = file_truncate(fs, ip, 0);
 		if (rc < 0)
@@ -418,6 +437,8 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 			break;
 		if (of->flags & O_APPEND)
 			pos = ip->d.size; /* another thread may have appended */
+		if (done == 0)
+			kill_privs(fs, c, ip);
 		size_t chunk = ANK_MIN(n - done, (size_t)WRITE_CHUNK);
 		rc = file_write(fs, ip, (const uint8_t *)buf + done, chunk, pos,
 				want_sum ? &got_sum : NULL);
@@ -562,12 +583,13 @@ int fs_sync(struct fs *fs)
 	return rc;
 }
 
-static int truncate_inode(struct fs *fs, struct inode *ip, off_t len)
+static int truncate_inode(struct fs *fs, const struct fs_client *c, struct inode *ip, off_t len)
 {
 	if (len == 0 && fs->ndamaged)
 		fs_clear_damaged(fs, ip->ino); /* nothing of the lost data is left */
 	if ((uint64_t)len > ANK_MAX_FILE_SIZE)
 		return -EFBIG;
+	kill_privs(fs, c, ip); /* (once the size is known to be possible) */
 	if ((uint64_t)len == ip->d.size) {
 		inode_touch(ip, true, true);
 		inode_dirty(fs, ip);
@@ -589,7 +611,7 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 	else if (inode_is_dir(of->ip) || (of->flags & O_ACCMODE) == O_RDONLY)
 		rc = -EINVAL;
 	else if ((rc = fs_op_begin(fs)) == 0)
-		rc = truncate_inode(fs, of->ip, len);
+		rc = truncate_inode(fs, c, of->ip, len);
 	fs_unlock(fs);
 	return rc;
 }
@@ -624,6 +646,7 @@ int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len)
 	if (rc == 0) {
 		struct inode *ip = of->ip;
 		uint64_t end = (uint64_t)off + (uint64_t)len;
+		kill_privs(fs, c, ip);
 		/* PUNCH_HOLE and ZERO_RANGE: the range reads zeros, its whole
 		 * blocks unmapped; ZERO_RANGE then allocates them again */
 		if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
@@ -666,7 +689,7 @@ int fs_truncateat(struct fs_client *c, struct fs_at at, const char *path, off_t 
 			rc = -EINVAL;
 		else if ((rc = namei_permission(c, ip, NAMEI_MAY_WRITE)) == 0 &&
 			 (rc = fs_op_begin(fs)) == 0)
-			rc = truncate_inode(fs, ip, len);
+			rc = truncate_inode(fs, c, ip, len);
 		inode_put(fs, ip);
 	}
 	fs_unlock(fs);
@@ -1029,12 +1052,12 @@ static int do_unlink(struct fs_client *c, struct fs_at at, const char *path)
 	rc = namei_last(fs, c, &nd, &ip);
 	if (rc < 0)
 		goto out_nd;
-	if (inode_is_dir(ip))
+	/* Linux's order: a trailing slash first, then the permission and
+	 * sticky checks of may_delete, then a directory */
+	if (slash)
+		rc = inode_is_dir(ip) ? -EISDIR : -ENOTDIR;
+	else if ((rc = may_delete(c, nd.dir, ip)) == 0 && inode_is_dir(ip))
 		rc = -EISDIR;
-	else if (slash)
-		rc = -ENOTDIR;
-	else
-		rc = may_delete(c, nd.dir, ip);
 	if (rc == 0)
 		rc = dir_remove(fs, nd.dir, nd.name, nd.len);
 	if (rc == 0) {
@@ -1290,14 +1313,15 @@ static int do_rmdir(struct fs_client *c, struct fs_at at, const char *path)
 	if (rc < 0)
 		goto out_nd;
 	int64_t n = 0;
-	if (!inode_is_dir(ip))
+	/* may_delete's permission and sticky checks come first, as Linux's */
+	if ((rc = may_delete(c, nd.dir, ip)) < 0)
+		;
+	else if (!inode_is_dir(ip))
 		rc = -ENOTDIR;
 	else if ((n = dir_count(fs, ip)) < 0)
 		rc = (int)n;
 	else if (n > 0)
 		rc = -ENOTEMPTY;
-	else
-		rc = may_delete(c, nd.dir, ip);
 	if (rc == 0)
 		rc = dir_remove(fs, nd.dir, nd.name, nd.len);
 	if (rc == 0) {
@@ -1364,16 +1388,19 @@ int fs_linkat(struct fs_client *c, struct fs_at from_at, const char *from, struc
 	else if ((rc = namei_permission(c, nd.dir, NAMEI_MAY_EXEC)) == 0 &&
 		 (rc = dir_lookup(fs, nd.dir, nd.name, nd.len, &ino, NULL)) == 0)
 		rc = -EEXIST;
-	else if (rc == -ENOENT && (nd.trailing_slash || nd.dir->d.nlink == 0))
+	if (rc != -ENOENT)
+		;
+	else if (nd.trailing_slash || nd.dir->d.nlink == 0)
 		rc = -ENOENT; /* (in a removed directory: before EPERM, as Linux) */
-	else if (rc == -ENOENT && inode_is_dir(ip))
+	else if ((rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC)) < 0)
+		; /* (may_create's permission check, before the kind of the source) */
+	else if (inode_is_dir(ip))
 		rc = -EPERM;
-	else if (rc == -ENOENT && ip->d.nlink == 0)
+	else if (ip->d.nlink == 0)
 		rc = -ENOENT; /* linking an unlinked file back is not allowed */
-	else if (rc == -ENOENT && ip->d.nlink >= 65000)
+	else if (ip->d.nlink >= 65000)
 		rc = -EMLINK;
-	else if (rc == -ENOENT &&
-		 (rc = namei_permission(c, nd.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC)) == 0) {
+	else {
 		rc = dir_add(fs, nd.dir, nd.name, nd.len, ip->ino, ank_mode_to_ft(ip->d.mode));
 		if (rc == 0) {
 			ip->d.nlink++;
@@ -1424,6 +1451,10 @@ static int exchange(struct fs *fs, struct fs_client *c, struct nameidata *a,
 	int rc = may_delete(c, a->dir, src);
 	if (rc == 0)
 		rc = may_delete(c, b->dir, dst);
+	if (rc == 0 && a->dir != b->dir && inode_is_dir(src)) /* (their ".." change) */
+		rc = namei_permission(c, src, NAMEI_MAY_WRITE);
+	if (rc == 0 && a->dir != b->dir && inode_is_dir(dst))
+		rc = namei_permission(c, dst, NAMEI_MAY_WRITE);
 	if (rc < 0)
 		return rc;
 	rc = dir_replace(fs, b->dir, b->name, b->len, src->ino, ank_mode_to_ft(src->d.mode));
@@ -1470,12 +1501,21 @@ int fs_renameat2(struct fs_client *c, struct fs_at from_at, const char *from, st
 	int rc = fs_op_begin(fs);
 	if (rc < 0)
 		goto out_unlock;
+	/* Linux's walk of each path checks search permission on its last
+	 * parent too (when a name follows), before the next path is walked
+	 * and before anything is looked up in either */
 	rc = namei_parent(fs, c, from_at, from, &a);
 	if (rc < 0)
 		goto out_unlock;
+	rc = a.len || a.dot ? namei_permission(c, a.dir, NAMEI_MAY_EXEC) : 0;
+	if (rc < 0)
+		goto out_a;
 	rc = namei_parent(fs, c, to_at, to, &b);
 	if (rc < 0)
 		goto out_a;
+	rc = b.len || b.dot ? namei_permission(c, b.dir, NAMEI_MAY_EXEC) : 0;
+	if (rc < 0)
+		goto out_b;
 	if (a.len == 0 || a.dot || b.len == 0 || b.dot) {
 		rc = -EBUSY; /* once both parents resolved, as Linux orders it */
 		goto out_b;
@@ -1537,33 +1577,31 @@ int fs_renameat2(struct fs_client *c, struct fs_at from_at, const char *from, st
 			rc = exchange(fs, c, &a, &b, src, dst);
 		goto out_dst;
 	}
-	if (dst) {
-		bool dst_dir = inode_is_dir(dst);
-		/* target should not be an ancestor of source */
-		if (dst_dir && (rc = is_within(fs, a.dir, dst->ino)) != 0) {
-			rc = rc > 0 ? -ENOTEMPTY : rc;
-			goto out_dst;
-		}
-		if (src_dir && !dst_dir) {
-			rc = -ENOTDIR;
-			goto out_dst;
-		}
-		if (!src_dir && dst_dir) {
-			rc = -EISDIR;
-			goto out_dst;
-		}
-		if (dst_dir) {
-			int64_t n = dir_count(fs, dst);
-			if (n != 0) {
-				rc = n < 0 ? (int)n : -ENOTEMPTY;
-				goto out_dst;
-			}
-		}
+	bool dst_dir = dst && inode_is_dir(dst);
+	/* target should not be an ancestor of source */
+	if (dst_dir && (rc = is_within(fs, a.dir, dst->ino)) != 0) {
+		rc = rc > 0 ? -ENOTEMPTY : rc;
+		goto out_dst;
 	}
+	/* Linux's vfs_rename: the permission and sticky checks of both
+	 * names, then the kinds of the two, then write permission on a
+	 * directory that changes parents (its ".." is rewritten), then
+	 * (ext4) a directory replaced must be empty */
 	rc = may_delete(c, a.dir, src);
 	if (rc == 0)
 		rc = dst ? may_delete(c, b.dir, dst)
 			 : namei_permission(c, b.dir, NAMEI_MAY_WRITE | NAMEI_MAY_EXEC);
+	if (rc == 0 && dst && src_dir && !dst_dir)
+		rc = -ENOTDIR;
+	if (rc == 0 && dst && !src_dir && dst_dir)
+		rc = -EISDIR;
+	if (rc == 0 && src_dir && a.dir != b.dir)
+		rc = namei_permission(c, src, NAMEI_MAY_WRITE);
+	if (rc == 0 && dst_dir) {
+		int64_t n = dir_count(fs, dst);
+		if (n != 0)
+			rc = n < 0 ? (int)n : -ENOTEMPTY;
+	}
 	if (rc < 0)
 		goto out_dst;
 	if (b.dir->d.nlink == 0) {
