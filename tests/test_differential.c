@@ -26,7 +26,13 @@
  * (16 TiB - 4 KiB, probed at start; offsets beyond it are generated only
  * when the host agrees) are ext4's, which Ananke follows.
  *
- * Not covered: permissions of non-root users, timestamps, st_blocks,
+ * ananke_matches_linux_as_another_user runs seeds (first seed + 500000)
+ * as uid/gid 65534 in a child that dropped root, on a Linux directory and
+ * a volume root it owns: the permission checks root skips are compared
+ * (trees it may not read count as equal when both sides refuse alike).
+ *
+ * Not covered: files of other users (everything is created by the one
+ * user), timestamps, st_blocks,
  * directory sizes, SEEK_DATA/SEEK_HOLE, crash consistency; opening
  * with O_RDONLY|O_TRUNC and O_EXCL without O_CREAT (unspecified by POSIX),
  * lseek on directories (a file-system cookie on Linux).
