@@ -14,6 +14,10 @@
  *   create         open(O_CREAT|O_EXCL|O_WRONLY) + close, N files in one dir
  *   open+close     open(O_RDONLY) + close of each of those files
  *   stat           stat of each file
+ *   chmod          chmod of each file (0600 and 0640 in turn)
+ *   utimensat      utimensat of each file to explicit times
+ *   setxattr       a 14-byte user.bench attribute on each file
+ *   symlink        a symbolic link beside each file ("<name>.l")
  *   rename         rename of each file to a new name in the same directory
  *   unlink         unlink of each (renamed) file
  *   write 4K       pwrite of 4 KiB at sequential offsets into a new file
@@ -77,6 +81,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -121,6 +126,10 @@ enum op {
 	OP_CREATE,
 	OP_OPEN,
 	OP_STAT,
+	OP_CHMOD,
+	OP_UTIMENS,
+	OP_SETXATTR,
+	OP_SYMLINK,
 	OP_RENAME,
 	OP_UNLINK,
 	OP_WRITE,
@@ -215,6 +224,7 @@ static void install_signal_handlers(void)
 struct side {
 	int kind;
 	int rootfd; /* kernel sides */
+	const char *root; /* kernel sides: the directory rootfd names */
 };
 
 static inline long neg_errno(long r)
@@ -273,6 +283,37 @@ static int s_unlink(const struct side *s, const char *p)
 	if (s->kind == SIDE_ANANKE)
 		return (int)neg_errno(ank_unlink(p));
 	return (int)neg_errno(unlinkat(s->rootfd, p + 1, 0));
+}
+
+static int s_chmod(const struct side *s, const char *p, mode_t m)
+{
+	if (s->kind == SIDE_ANANKE)
+		return (int)neg_errno(ank_chmod(p, m));
+	return (int)neg_errno(fchmodat(s->rootfd, p + 1, m, 0));
+}
+
+static int s_utimens(const struct side *s, const char *p, const struct timespec ts[2])
+{
+	if (s->kind == SIDE_ANANKE)
+		return (int)neg_errno(ank_utimensat(AT_FDCWD, p, ts, 0));
+	return (int)neg_errno(utimensat(s->rootfd, p + 1, ts, 0));
+}
+
+static int s_setxattr(const struct side *s, const char *p, const char *name, const void *v,
+		      size_t n)
+{
+	if (s->kind == SIDE_ANANKE)
+		return (int)neg_errno(ank_setxattr(p, name, v, n, 0));
+	char full[PATH_MAX];
+	snprintf(full, sizeof(full), "%s%s", s->root, p); /* (no *at form in the kernel) */
+	return (int)neg_errno(setxattr(full, name, v, n, 0));
+}
+
+static int s_symlink(const struct side *s, const char *target, const char *p)
+{
+	if (s->kind == SIDE_ANANKE)
+		return (int)neg_errno(ank_symlink(target, p));
+	return (int)neg_errno(symlinkat(target, s->rootfd, p + 1));
 }
 
 static int s_mkdir(const struct side *s, const char *p, mode_t m)
@@ -385,6 +426,31 @@ static bool meta_phase(const struct side *s, int side, int rep, struct workload 
 				rc = -EILSEQ;
 			}
 			break;
+		case OP_CHMOD:
+			call = "chmod";
+			rc = s_chmod(s, p, i % 2 ? 0600 : 0640);
+			break;
+		case OP_UTIMENS: {
+			struct timespec ts[2] = {{.tv_sec = 1000000 + i, .tv_nsec = 5},
+						 {.tv_sec = 2000000 + i, .tv_nsec = 7}};
+			call = "utimensat";
+			rc = s_utimens(s, p, ts);
+			break;
+		}
+		case OP_SETXATTR: {
+			char v[32];
+			snprintf(v, sizeof(v), "value %08u", i);
+			call = "setxattr";
+			rc = s_setxattr(s, p, "user.bench", v, 14);
+			break;
+		}
+		case OP_SYMLINK: {
+			char lp[PATH_MAX];
+			snprintf(lp, sizeof(lp), "%s.l", p);
+			call = "symlink";
+			rc = s_symlink(s, "a-target-of-the-link", lp);
+			break;
+		}
 		case OP_RENAME:
 			call = "rename";
 			rc = s_rename(s, p, w->rpaths[i]);
@@ -504,6 +570,10 @@ static void run_phases(const struct side *s, int side, int rep, struct workload 
 	} else if (meta_phase(s, side, rep, w, OP_CREATE)) {
 		meta_phase(s, side, rep, w, OP_OPEN);
 		meta_phase(s, side, rep, w, OP_STAT);
+		meta_phase(s, side, rep, w, OP_CHMOD);
+		meta_phase(s, side, rep, w, OP_UTIMENS);
+		meta_phase(s, side, rep, w, OP_SETXATTR);
+		meta_phase(s, side, rep, w, OP_SYMLINK);
 		if (meta_phase(s, side, rep, w, OP_RENAME))
 			meta_phase(s, side, rep, w, OP_UNLINK);
 	}
@@ -765,6 +835,7 @@ static int kernel_rep(const struct config *cfg, int side, int rep, struct worklo
 	if (rc < 0)
 		return rc;
 	const char *mnt = kind == SIDE_EXT4 ? g_ext4_mnt : g_tmpfs_mnt;
+	s.root = mnt;
 	s.rootfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.rootfd < 0) {
 		report_error(side, rep, "setup", "open", mnt, -errno);
@@ -1038,7 +1109,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: " PROG " [options]\n"
 		"  --reps N            repetitions per side, interleaved (default 5, max %d)\n"
-		"  --files N           files for create/open/stat/rename/unlink (default 10000)\n"
+		"  --files N           files for the metadata rows (default 10000)\n"
 		"  --image-size SIZE   size of the ananke and ext4 images, and of the tmpfs\n"
 		"                      (default 1G; K/M/G suffixes)\n"
 		"  --quick             small fast run (smoke test): 256M image, 1000 files,\n"
@@ -1243,6 +1314,10 @@ int main(int argc, char **argv)
 	snprintf(w.op_label[OP_CREATE], 48, "create");
 	snprintf(w.op_label[OP_OPEN], 48, "open+close");
 	snprintf(w.op_label[OP_STAT], 48, "stat");
+	snprintf(w.op_label[OP_CHMOD], 48, "chmod");
+	snprintf(w.op_label[OP_UTIMENS], 48, "utimensat");
+	snprintf(w.op_label[OP_SETXATTR], 48, "setxattr (14 B)");
+	snprintf(w.op_label[OP_SYMLINK], 48, "symlink");
 	snprintf(w.op_label[OP_RENAME], 48, "rename");
 	snprintf(w.op_label[OP_UNLINK], 48, "unlink");
 	snprintf(w.op_label[OP_WRITE], 48, "write 4K (new file)");

@@ -78,14 +78,17 @@ void icache_destroy(struct fs *fs)
 	fs->ic.hash = NULL;
 }
 
-/* Evict unreferenced, clean inodes without dirty pages past the bound. The
- * scan gives up after a few busy inodes, so one call stays cheap; busy ones
- * become evictable after the next commit. */
+/* Evict unreferenced, clean inodes without dirty pages past the bound,
+ * which counts the unreferenced ones (the LRU): referenced and dirty inodes
+ * cannot go anyway, and counting them would evict the few clean ones in
+ * use, such as a large directory whose name index is then rebuilt on every
+ * lookup. The scan gives up after a few busy inodes, so one call stays
+ * cheap; busy ones become evictable after the next commit. */
 static void icache_shrink(struct fs *fs)
 {
 	struct inode *ip = fs->ic.lru.lnext;
 	unsigned busy_seen = 0;
-	while (fs->ic.count > fs->ic.limit && ip != &fs->ic.lru && busy_seen < 32) {
+	while (fs->ic.unused > fs->ic.limit && ip != &fs->ic.lru && busy_seen < 32) {
 		struct inode *next = ip->lnext;
 		bool busy = ip->dirty;
 		for (struct page *pg = ip->pages; pg && !busy; pg = pg->inext)
