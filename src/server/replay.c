@@ -37,6 +37,8 @@ struct rfd {
 	uint32_t flags;
 	uint64_t ino, offset, creds;
 	uint64_t ofd, order; /* its open file description; its entry's order */
+	size_t gfirst, gend;  /* after pass 1: the fds on the same description are
+	                         rp->fds[gfirst .. gend) (itself alone: ofd 0) */
 	bool inherited;      /* its state came from another fd's entry */
 	uint32_t log;     /* the entry holding the fd's latest state */
 	uint64_t entry_id;
@@ -132,9 +134,9 @@ static int rfd_open(struct replay *rp, struct rfd *f)
 	struct server_recovered *x = recovered_get(rp->srv, f->client_id, f->creds);
 	if (!x)
 		return -ENOMEM;
-	for (size_t j = 0; f->ofd && j < rp->nfds; j++) {
+	for (size_t j = f->gfirst; j < f->gend; j++) {
 		struct rfd *m = &rp->fds[j];
-		if (m != f && m->opened && m->ofd == f->ofd && m->client_id == f->client_id) {
+		if (m != f && m->opened) {
 			int rc = fs_dup(x->client, m->fd, f->fd, FS_DUP_EXACT);
 			if (rc >= 0)
 				f->opened = true;
@@ -586,6 +588,20 @@ static void group_inherit(struct replay *rp, const struct rfd *f)
 	}
 }
 
+/* Order of rebuilt fds: by client and open file description, the newest
+ * entry first within one. */
+static int rfd_cmp(const void *pa, const void *pb)
+{
+	const struct rfd *a = pa, *b = pb;
+	if (a->client_id != b->client_id)
+		return a->client_id < b->client_id ? -1 : 1;
+	if (a->ofd != b->ofd)
+		return a->ofd < b->ofd ? -1 : 1;
+	if (a->order != b->order)
+		return a->order > b->order ? -1 : 1;
+	return a->fd < b->fd ? -1 : a->fd > b->fd;
+}
+
 /* Pass 1: the live fd table and the logged completions of ring slots. */
 static int pass_fd_table(struct replay *rp, const struct plog_entry *ents, size_t count)
 {
@@ -686,19 +702,26 @@ static int pass_fd_table(struct replay *rp, const struct plog_entry *ents, size_
 		f->order = e->desc.timestamp;
 	}
 	/* fds on one open file description (dup) share its state: the newest
-	 * entry among theirs holds it (plogsvc.c, carry_shared_state). */
-	for (size_t j = 0; j < rp->nfds; j++) {
-		struct rfd *f = &rp->fds[j], *newest = f;
-		for (size_t k = 0; f->ofd && k < rp->nfds; k++) {
-			struct rfd *m = &rp->fds[k];
-			if (m->ofd == f->ofd && m->client_id == f->client_id && m->order > newest->order)
-				newest = m;
-		}
-		if (newest != f) {
-			f->offset = newest->offset;
-			f->flags = newest->flags;
-			f->ino = newest->ino;
-			f->inherited = true;
+	 * entry among theirs holds it (plogsvc.c, carry_shared_state). Sorted
+	 * by description, newest first, each group is one run. */
+	if (rp->nfds > 1) /* (rp->fds is NULL when there is none) */
+		qsort(rp->fds, rp->nfds, sizeof(rp->fds[0]), rfd_cmp);
+	for (size_t j = 0, end; j < rp->nfds; j = end) {
+		struct rfd *head = &rp->fds[j];
+		end = j + 1;
+		while (head->ofd && end < rp->nfds && rp->fds[end].ofd == head->ofd &&
+		       rp->fds[end].client_id == head->client_id)
+			end++;
+		for (size_t k = j; k < end; k++) {
+			struct rfd *f = &rp->fds[k];
+			f->gfirst = j;
+			f->gend = end;
+			if (k > j) {
+				f->offset = head->offset;
+				f->flags = head->flags;
+				f->ino = head->ino;
+				f->inherited = true;
+			}
 		}
 	}
 	return 0;
