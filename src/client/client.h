@@ -40,6 +40,8 @@ struct ankc_req {
 	size_t rdata_cap;        /* at most this many bytes are copied out */
 	int rdata_all;           /* 1: copy rdata_cap bytes; 0: copy `result` bytes */
 	void *out;               /* receives the slot's out[] (80 bytes), or NULL */
+	uint64_t at_ino;         /* path starts at this inode (0: fd says) */
+	uint64_t at2_ino;        /* path2 starts at this inode (0: mode says) */
 };
 
 /* Take a reference on the connection for the duration of one API call:

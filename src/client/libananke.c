@@ -602,7 +602,7 @@ static void wire_to_stat(const struct ank_wire_stat *w, struct stat *st)
 	int dev = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode);
 	st->st_rdev = dev ? (dev_t)w->size : 0; /* (a device's size is 0) */
 	st->st_size = dev ? 0 : (off_t)w->size;
-	st->st_blksize = (blksize_t)w->blksize;
+	st->st_blksize = 4096; /* (the wire carries the generation there) */
 	st->st_blocks = (blkcnt_t)w->blocks;
 	st->st_atim.tv_sec = (time_t)w->atime_sec;
 	st->st_atim.tv_nsec = (long)w->atime_nsec;

@@ -107,7 +107,11 @@ void fs_client_free(struct fs_client *c);
  * number (fs_at_ino: how the replay of a logged *at call and the FUSE front
  * door address it). An absolute path starts at the root whatever `at`
  * says. For a relative path: a bad fd is -EBADF (-EIO when stale), an fd or
- * inode that is no directory -ENOTDIR, an inode number not in use -ESTALE. */
+ * inode that is no directory -ENOTDIR, an inode number not in use -ESTALE.
+ * With an inode number, the empty path names that inode itself (of any
+ * type) in every call that looks a path up, and fs_openat opens it (no
+ * O_CREAT; a symbolic link is -ELOOP): that is how the front door
+ * addresses an object by its number. */
 struct fs_at {
 	int fd;       /* the client's fd, or AT_FDCWD */
 	uint64_t ino; /* a directory's inode number; 0: fd says */
@@ -222,6 +226,12 @@ int fs_symlinkat(struct fs_client *c, const char *target, struct fs_at at, const
 ssize_t fs_readlinkat(struct fs_client *c, struct fs_at at, const char *path, char *buf, size_t n);
 int fs_fstatat(struct fs_client *c, struct fs_at at, const char *path, struct stat *st,
 	       int flags);
+/* fs_fstatat and fs_fstat, and *gen = the inode's generation (bumped each
+ * time its number is reused: with the number, it names one object for the
+ * volume's life). */
+int fs_fstatat_gen(struct fs_client *c, struct fs_at at, const char *path, struct stat *st,
+		   int flags, uint32_t *gen);
+int fs_fstat_gen(struct fs_client *c, int fd, struct stat *st, uint32_t *gen);
 int fs_faccessat(struct fs_client *c, struct fs_at at, const char *path, int mode, int flags);
 int fs_unlinkat(struct fs_client *c, struct fs_at at, const char *path, int flags);
 int fs_linkat(struct fs_client *c, struct fs_at from_at, const char *from, struct fs_at to_at,
@@ -300,6 +310,9 @@ int fs_xattr_replay(struct fs_client *c, uint64_t ino, const char *name, const v
  * first. */
 struct fs_dirent {
 	uint64_t ino;
+	uint64_t next;       /* the fd's position after this entry: a stable
+	                        cookie (fs_lseek SEEK_SET resumes there, also
+	                        after entries came or went, and after a crash) */
 	uint8_t type;        /* DT_REG, DT_DIR, DT_LNK, DT_FIFO, DT_SOCK, DT_CHR, DT_BLK */
 	char name[256];      /* NUL-terminated */
 };

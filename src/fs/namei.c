@@ -339,6 +339,8 @@ static int lookup(struct fs *fs, struct fs_client *c, struct fs_at at, const cha
 		  bool follow, struct inode **out)
 {
 	struct nameidata nd;
+	if (at.ino && path && path[0] == '\0')
+		return namei_start(fs, c, at, out); /* an inode by number (fs.h) */
 	int rc = namei_parent(fs, c, at, path, &nd);
 	if (rc < 0)
 		return rc;

@@ -119,6 +119,18 @@ static int do_open(struct fs_client *c, struct fs_at at, const char *path, int f
 	 * fs_op_begin), so the number stays free. */
 	if (where == FD_EXACT && (rc = fd_reserve(c, fd)) < 0)
 		goto out_unlock;
+	if (at.ino && path && path[0] == '\0' && !(flags & O_CREAT)) {
+		/* the inode at.ino itself (fs.h: the FUSE front door's open) */
+		nd.dir = NULL;
+		rc = namei_start(fs, c, at, &ip);
+		if (rc < 0)
+			goto out_unlock;
+		if (inode_is_symlink(ip)) {
+			rc = -ELOOP;
+			goto out_ip;
+		}
+		goto found;
+	}
 	rc = namei_parent(fs, c, at, path, &nd);
 	if (rc < 0)
 		goto out_unlock;
@@ -203,6 +215,7 @@ static int do_open(struct fs_client *c, struct fs_at at, const char *path, int f
 		if (rc < 0)
 			goto out_nd;
 	}
+found:
 	if ((flags & O_DIRECTORY) && !inode_is_dir(ip)) {
 		rc = -ENOTDIR;
 		goto out_ip;
@@ -731,8 +744,8 @@ int fs_lookup_at(struct fs *fs, struct fs_client *c, struct fs_at at, const char
 					     : namei_lookup(fs, c, at, path, ip);
 }
 
-int fs_fstatat(struct fs_client *c, struct fs_at at, const char *path, struct stat *st,
-	       int flags)
+int fs_fstatat_gen(struct fs_client *c, struct fs_at at, const char *path, struct stat *st,
+		   int flags, uint32_t *gen)
 {
 	struct fs *fs = c->fs;
 	struct inode *ip;
@@ -742,10 +755,18 @@ int fs_fstatat(struct fs_client *c, struct fs_at at, const char *path, struct st
 	int rc = fs_lookup_at(fs, c, at, path, flags, &ip);
 	if (rc == 0) {
 		fill_stat(ip, st);
+		if (gen)
+			*gen = ip->d.generation;
 		inode_put(fs, ip);
 	}
 	fs_unlock(fs);
 	return rc;
+}
+
+int fs_fstatat(struct fs_client *c, struct fs_at at, const char *path, struct stat *st,
+	       int flags)
+{
+	return fs_fstatat_gen(c, at, path, st, flags, NULL);
 }
 
 int fs_stat(struct fs_client *c, const char *path, struct stat *st)
@@ -824,15 +845,23 @@ int fs_faccessat(struct fs_client *c, struct fs_at at, const char *path, int mod
 	return rc;
 }
 
-int fs_fstat(struct fs_client *c, int fd, struct stat *st)
+int fs_fstat_gen(struct fs_client *c, int fd, struct stat *st, uint32_t *gen)
 {
 	struct fs *fs = c->fs;
 	fs_lock(fs);
 	struct ofile *of = fd_get(c, fd);
-	if (of)
+	if (of) {
 		fill_stat(of->ip, st);
+		if (gen)
+			*gen = of->ip->d.generation;
+	}
 	fs_unlock(fs);
 	return of ? 0 : fd_error(c, fd);
+}
+
+int fs_fstat(struct fs_client *c, int fd, struct stat *st)
+{
+	return fs_fstat_gen(c, fd, st, NULL);
 }
 
 int fs_lookup_ino(struct fs_client *c, const char *path, uint64_t *ino, uint64_t *parent_ino)
@@ -1670,6 +1699,7 @@ int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 			ents[n].type = DT_DIR;
 			strcpy(ents[n].name, of->pos == 0 ? "." : "..");
 			of->pos++;
+			ents[n].next = of->pos;
 			n++;
 			continue;
 		}
@@ -1678,6 +1708,7 @@ int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 		if (rc <= 0)
 			break;
 		of->pos = pos + 2;
+		ents[n].next = of->pos;
 		n++;
 	}
 	if (n > 0)

@@ -44,7 +44,7 @@
 #include "../util/crc32c.h"
 
 #define ANK_RING_MAGIC 0x474E5241u /* "ARNG" */
-#define ANK_RING_VERSION 3u
+#define ANK_RING_VERSION 4u
 #define ANK_RING_HEADER_SIZE 4096u
 #define ANK_RING_SLOT_SIZE 256u
 #define ANK_RING_NSLOTS 32u
@@ -64,6 +64,11 @@ enum ank_slot_state {
 
 /* Path requests: a relative path starts at directory fd `fd` (the *at
  * calls), -1 meaning the root; another negative fd is answered EBADF.
+ * A nonzero `at_ino` (`at2_ino` for the second path) names that directory
+ * by inode number instead (how the FUSE front door addresses objects); an
+ * OPEN with at_ino and the empty path opens that inode itself, and the
+ * AT_EMPTY_PATH requests (STAT, CHMOD, CHOWN, UTIMENS, the xattr calls)
+ * with the empty path act on it.
  * RENAME and LINK carry the second path's directory fd in `mode` and their
  * renameat2 / linkat flags in `flags`; STAT, LSTAT and ACCESS the
  * fstatat / faccessat flags; CHMOD, CHOWN and UTIMENS AT_SYMLINK_NOFOLLOW. */
@@ -88,7 +93,8 @@ enum ank_opcode {
 	ANK_OP_MKDIR = 17,    /* path, mode */
 	ANK_OP_RMDIR = 18,    /* path */
 	ANK_OP_READDIR = 19,  /* fd, len = buffer bytes -> packed entries in data,
-	                         result = entry count */
+	                         result = entry count; flags ANK_READDIR_SEEK:
+	                         start at position off (a `next` of an entry) */
 	ANK_OP_SYNC = 20,
 	ANK_OP_CHMOD = 21,    /* path, mode (07777 bits) */
 	ANK_OP_FCHMOD = 22,   /* fd, mode */
@@ -135,6 +141,7 @@ enum ank_opcode {
  * `now` 1 when both were UTIME_NOW (the permission rule of "now"), so that
  * a replay sets the same times. */
 #define ANK_DUP_EXACT 1u
+#define ANK_READDIR_SEEK 1u
 
 /* fallocate's range (its length may exceed what a slot's data holds, so
  * it travels as data rather than in off and len). */
@@ -169,7 +176,7 @@ struct ank_wire_stat {
 	uint32_t atime_nsec; /* 64 */
 	uint32_t mtime_nsec; /* 68 */
 	uint32_t ctime_nsec; /* 72 */
-	uint32_t blksize;    /* 76 */
+	uint32_t generation; /* 76 the inode's generation (st_blksize is 4096) */
 };
 _Static_assert(sizeof(struct ank_wire_stat) == 80, "wire stat");
 
@@ -191,12 +198,15 @@ _Static_assert(sizeof(struct ank_wire_statfs) == 80, "wire statfs");
  * each entry padded to 8 bytes. */
 struct ank_wire_dirent {
 	uint64_t ino;        /* 0 */
-	uint16_t reclen;     /* 8 bytes to the next entry */
-	uint8_t type;        /* 10 DT_REG / DT_DIR */
-	uint8_t namelen;     /* 11 1..255 */
-	/* 12: name */
+	uint64_t next;       /* 8 the directory position after this entry (a
+	                          stable cookie: READDIR with ANK_READDIR_SEEK
+	                          resumes there) */
+	uint16_t reclen;     /* 16 bytes to the next entry */
+	uint8_t type;        /* 18 DT_REG / DT_DIR / ... */
+	uint8_t namelen;     /* 19 1..255 */
+	/* 20: name */
 } __attribute__((packed));
-_Static_assert(sizeof(struct ank_wire_dirent) == 12, "wire dirent");
+_Static_assert(sizeof(struct ank_wire_dirent) == 20, "wire dirent");
 
 struct ank_ring_slot {
 	uint32_t state;      /* 0   [atomic] enum ank_slot_state */
@@ -219,7 +229,11 @@ struct ank_ring_slot {
 	uint32_t path_sum;   /* 156 [client] CRC32C of the path bytes, data[0,
 	                            path_len + path2_len) */
 	uint32_t result_sum; /* 160 [server] ank_result_sum of result, out, reply_sum */
-	uint8_t reserved[92]; /* 164 zero */
+	uint32_t zero;       /* 164 zero */
+	uint64_t at_ino;     /* 168 [client] the directory path 1 starts at, by
+	                            inode number (0: fd says) */
+	uint64_t at2_ino;    /* 176 [client] the same for path 2 (0: mode says) */
+	uint8_t reserved[72]; /* 184 zero */
 };
 _Static_assert(sizeof(struct ank_ring_slot) == ANK_RING_SLOT_SIZE, "slot is 256 bytes");
 _Static_assert(offsetof(struct ank_ring_slot, off) == 24, "slot layout");
@@ -230,18 +244,21 @@ _Static_assert(offsetof(struct ank_ring_slot, reply_sum) == 148, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, req_sum) == 152, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, path_sum) == 156, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, result_sum) == 160, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, at_ino) == 168, "slot layout");
 
-/* The checksum of a request's fields (req_sum): CRC32C of the 52 bytes
- * opcode, flags, fd, mode, off, len, path_len, path2_len, seq, data_sum in
- * this order, little-endian, as the slot holds them at 8..56 and 144..148.
+/* The checksum of a request's fields (req_sum): CRC32C of the 68 bytes
+ * opcode, flags, fd, mode, off, len, path_len, path2_len, seq, data_sum,
+ * at_ino, at2_ino in this order, little-endian, as the slot holds them at
+ * 8..56, 144..148 and 168..184.
  * The client takes it from its own arguments; the server checks it on its
  * copy before anything else, so a request damaged in the shared ring is
  * answered EIO rather than run with other arguments. */
 static inline uint32_t ank_req_sum(uint32_t opcode, uint32_t flags, int32_t fd, uint32_t mode,
 				   int64_t off, uint64_t len, uint32_t path_len, uint32_t path2_len,
-				   uint64_t seq, uint32_t data_sum)
+				   uint64_t seq, uint32_t data_sum, uint64_t at_ino,
+				   uint64_t at2_ino)
 {
-	uint8_t b[52];
+	uint8_t b[68];
 	memcpy(b, &opcode, 4);
 	memcpy(b + 4, &flags, 4);
 	memcpy(b + 8, &fd, 4);
@@ -252,6 +269,8 @@ static inline uint32_t ank_req_sum(uint32_t opcode, uint32_t flags, int32_t fd, 
 	memcpy(b + 36, &path2_len, 4);
 	memcpy(b + 40, &seq, 8);
 	memcpy(b + 48, &data_sum, 4);
+	memcpy(b + 52, &at_ino, 8);
+	memcpy(b + 60, &at2_ino, 8);
 	return crc32c(0, b, sizeof(b));
 }
 

@@ -53,6 +53,8 @@ static void request_copy(const struct ank_ring_slot *slot, struct request *rq)
 	rq->req_sum = vs->req_sum;
 	rq->path_sum = vs->path_sum;
 	rq->zero = 0;
+	rq->at_ino = vs->at_ino;
+	rq->at2_ino = vs->at2_ino;
 }
 
 /* Damage in the ring is said in the log, but a client that sends garbage
@@ -70,7 +72,7 @@ static bool say_damage(void)
 static int request_check(const struct request *rq)
 {
 	if (ank_req_sum(rq->opcode, rq->flags, rq->fd, rq->mode, rq->off, rq->len, rq->path_len,
-			rq->path2_len, rq->seq, rq->data_sum) == rq->req_sum)
+			rq->path2_len, rq->seq, rq->data_sum, rq->at_ino, rq->at2_ino) == rq->req_sum)
 		return 0;
 	if (say_damage())
 		fprintf(stderr, "ananke: server: a request (opcode %u, seq %llu) fails its checksum "
@@ -125,12 +127,38 @@ static int path_valid(const char *p, uint32_t len)
  * XATTR_CREATE / XATTR_REPLACE. */
 #define XATTR_AT_FLAGS ((uint32_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 
-static struct fs_at req_at(int32_t fd)
+static struct fs_at at_of(int32_t fd, uint64_t ino)
 {
+	if (ino)
+		return fs_at_ino(ino);
 	return fd == -1 ? FS_AT_ROOT : fs_at_fd(fd);
 }
 
-static void stat_to_wire(const struct stat *st, struct ank_wire_stat *ws)
+static struct fs_at req_at(const struct request *rq)
+{
+	return at_of(rq->fd, rq->at_ino);
+}
+
+static struct fs_at req_at2(const struct request *rq)
+{
+	return at_of((int32_t)rq->mode, rq->at2_ino);
+}
+
+/* The attribute calls' *at flags. AT_EMPTY_PATH with the empty path and
+ * no inode number: the request's fd itself (fchownat(fd, "", ...)). */
+static int setattr_req(struct fs_client *c, const struct request *rq, const char *path,
+		       struct fs_attr *a)
+{
+	if (rq->flags & ~(uint32_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
+	if (rq->flags & AT_SYMLINK_NOFOLLOW)
+		a->valid |= FS_ATTR_NOFOLLOW;
+	if ((rq->flags & AT_EMPTY_PATH) && path[0] == '\0' && !rq->at_ino)
+		return rq->fd == -1 ? -ENOENT : fs_setattr_fd(c, rq->fd, a);
+	return fs_setattrat(c, req_at(rq), path, a);
+}
+
+static void stat_to_wire(const struct stat *st, uint32_t gen, struct ank_wire_stat *ws)
 {
 	memset(ws, 0, sizeof(*ws));
 	ws->ino = (uint64_t)st->st_ino;
@@ -147,17 +175,26 @@ static void stat_to_wire(const struct stat *st, struct ank_wire_stat *ws)
 	ws->atime_nsec = (uint32_t)st->st_atim.tv_nsec;
 	ws->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	ws->ctime_nsec = (uint32_t)st->st_ctim.tv_nsec;
-	ws->blksize = (uint32_t)st->st_blksize;
+	ws->generation = gen;
 }
 
 /* READDIR: ask fs_readdir only for as many entries as surely fit in `len`
  * bytes, so none it returns (and skips past) is lost; pack them. */
-static int64_t do_readdir(struct server_worker *w, struct fs_client *c, int fd, uint8_t *data,
-			  uint64_t len)
+static int64_t do_readdir(struct server_worker *w, struct fs_client *c, const struct request *rq,
+			  uint8_t *data)
 {
+	int fd = rq->fd;
+	uint64_t len = rq->len;
 	uint64_t max = len / DISPATCH_DIRENT_MAX;
 	if (max == 0)
 		return -EINVAL; /* as getdents64 with a too small buffer */
+	if (rq->flags & ~ANK_READDIR_SEEK)
+		return -EINVAL;
+	if (rq->flags & ANK_READDIR_SEEK) {
+		off_t pos = fs_lseek(c, fd, (off_t)rq->off, SEEK_SET);
+		if (pos < 0)
+			return pos;
+	}
 	if (max > SERVER_READDIR_MAX)
 		max = SERVER_READDIR_MAX;
 	int n = fs_readdir(c, fd, w->dirents, (int)max);
@@ -170,6 +207,7 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, int fd, 
 		uint32_t reclen = ANK_ALIGN_UP((uint32_t)(sizeof(struct ank_wire_dirent) + namelen), 8u);
 		struct ank_wire_dirent wd = {
 			.ino = e->ino,
+			.next = e->next,
 			.reclen = (uint16_t)reclen,
 			.type = e->type,
 			.namelen = (uint8_t)namelen,
@@ -310,7 +348,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 
 	switch (rq->opcode) {
 	case ANK_OP_OPEN:
-		rc = fs_openat(c, req_at(rq->fd), path, (int)rq->flags, (mode_t)rq->mode);
+		rc = fs_openat(c, req_at(rq), path, (int)rq->flags, (mode_t)rq->mode);
 		if (rc >= 0) {
 			/* A restarted server keeps every fd number below fd_high
 			 * as stale, so the client never sees a number reused. */
@@ -354,30 +392,33 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	case ANK_OP_FTRUNCATE:
 		return fs_ftruncate(c, rq->fd, (off_t)rq->off);
 	case ANK_OP_TRUNCATE:
-		return fs_truncateat(c, req_at(rq->fd), path, (off_t)rq->off);
+		return fs_truncateat(c, req_at(rq), path, (off_t)rq->off);
 	case ANK_OP_STAT:
 	case ANK_OP_LSTAT:
-	case ANK_OP_FSTAT:
+	case ANK_OP_FSTAT: {
+		uint32_t gen = 0;
 		rc = rq->opcode == ANK_OP_FSTAT
-			     ? fs_fstat(c, rq->fd, &st)
-			     : fs_fstatat(c, req_at(rq->fd), path, &st,
-					  (int)rq->flags |
-						  (rq->opcode == ANK_OP_LSTAT ? AT_SYMLINK_NOFOLLOW : 0));
+			     ? fs_fstat_gen(c, rq->fd, &st, &gen)
+			     : fs_fstatat_gen(c, req_at(rq), path, &st,
+					      (int)rq->flags |
+						      (rq->opcode == ANK_OP_LSTAT ? AT_SYMLINK_NOFOLLOW : 0),
+					      &gen);
 		if (rc == 0) {
-			stat_to_wire(&st, wst);
+			stat_to_wire(&st, gen, wst);
 			*has_st = true;
 		}
 		return rc;
+	}
 	case ANK_OP_UNLINK:
-		return fs_unlinkat(c, req_at(rq->fd), path, 0);
+		return fs_unlinkat(c, req_at(rq), path, 0);
 	case ANK_OP_RENAME:
-		return fs_renameat2(c, req_at(rq->fd), path, req_at((int32_t)rq->mode), path2,
+		return fs_renameat2(c, req_at(rq), path, req_at2(rq), path2,
 				    rq->flags);
 	case ANK_OP_LINK:
-		return fs_linkat(c, req_at(rq->fd), path, req_at((int32_t)rq->mode), path2,
+		return fs_linkat(c, req_at(rq), path, req_at2(rq), path2,
 				 (int)rq->flags);
 	case ANK_OP_MKDIR:
-		return fs_mkdirat(c, req_at(rq->fd), path, (mode_t)rq->mode);
+		return fs_mkdirat(c, req_at(rq), path, (mode_t)rq->mode);
 	case ANK_OP_GETFL:
 		return fs_getfl(c, rq->fd);
 	case ANK_OP_SETFL:
@@ -390,45 +431,38 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		return fs_fallocate(c, rq->fd, (int)rq->flags, (off_t)wr.off, (off_t)wr.len);
 	}
 	case ANK_OP_MKNOD:
-		return fs_mknodat(c, req_at(rq->fd), path, (mode_t)rq->mode, (dev_t)rq->off);
+		return fs_mknodat(c, req_at(rq), path, (mode_t)rq->mode, (dev_t)rq->off);
 	case ANK_OP_RMDIR:
-		return fs_unlinkat(c, req_at(rq->fd), path, AT_REMOVEDIR);
+		return fs_unlinkat(c, req_at(rq), path, AT_REMOVEDIR);
 	case ANK_OP_READDIR:
-		return do_readdir(w, c, rq->fd, data, rq->len);
+		return do_readdir(w, c, rq, data);
 	case ANK_OP_SYNC:
 		return fs_sync(w->srv->fs);
 	case ANK_OP_CHMOD:
 	case ANK_OP_FCHMOD: {
 		struct fs_attr a = {.valid = FS_ATTR_MODE, .mode = rq->mode & 07777u};
-		if (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW)
-			return -EINVAL;
-		if (rq->flags & AT_SYMLINK_NOFOLLOW)
-			a.valid |= FS_ATTR_NOFOLLOW;
-		return rq->opcode == ANK_OP_CHMOD ? fs_setattrat(c, req_at(rq->fd), path, &a)
-						  : fs_setattr_fd(c, rq->fd, &a);
+		if (rq->opcode == ANK_OP_CHMOD)
+			return setattr_req(c, rq, path, &a);
+		return rq->flags ? -EINVAL : fs_setattr_fd(c, rq->fd, &a);
 	}
 	case ANK_OP_CHOWN:
 	case ANK_OP_FCHOWN: {
 		struct fs_attr a = attr_of_ids(rq->off);
-		if (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW)
-			return -EINVAL;
-		if (rq->flags & AT_SYMLINK_NOFOLLOW)
-			a.valid |= FS_ATTR_NOFOLLOW;
-		return rq->opcode == ANK_OP_CHOWN ? fs_setattrat(c, req_at(rq->fd), path, &a)
-						  : fs_setattr_fd(c, rq->fd, &a);
+		if (rq->opcode == ANK_OP_CHOWN)
+			return setattr_req(c, rq, path, &a);
+		return rq->flags ? -EINVAL : fs_setattr_fd(c, rq->fd, &a);
 	}
 	case ANK_OP_UTIMENS:
 	case ANK_OP_FUTIMENS: {
 		struct fs_attr a;
 		if (rq->len != sizeof(struct ank_wire_times) ||
-		    (rq->flags & ~(uint32_t)AT_SYMLINK_NOFOLLOW))
+		    (rq->flags & ~(uint32_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) ||
+		    (rq->opcode == ANK_OP_FUTIMENS && rq->flags))
 			return -EINVAL;
 		rc = times_resolve(args, &a, &w->args);
 		if (rc < 0)
 			return rc;
-		if (rq->flags & AT_SYMLINK_NOFOLLOW)
-			a.valid |= FS_ATTR_NOFOLLOW;
-		return rq->opcode == ANK_OP_UTIMENS ? fs_setattrat(c, req_at(rq->fd), path, &a)
+		return rq->opcode == ANK_OP_UTIMENS ? setattr_req(c, rq, path, &a)
 						    : fs_setattr_fd(c, rq->fd, &a);
 	}
 	case ANK_OP_STATFS:
@@ -452,7 +486,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		return rc;
 	}
 	case ANK_OP_ACCESS:
-		return fs_faccessat(c, req_at(rq->fd), path, (int)rq->mode, (int)rq->flags);
+		return fs_faccessat(c, req_at(rq), path, (int)rq->mode, (int)rq->flags);
 	case ANK_OP_SYMLINK:
 		/* the target: 1 to PATH_MAX - 1 bytes, no NUL among them */
 		if (rq->len == 0)
@@ -463,13 +497,13 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		w->target[rq->len] = '\0';
 		if (strlen(w->target) != rq->len)
 			return -EINVAL;
-		return fs_symlinkat(c, w->target, req_at(rq->fd), path);
+		return fs_symlinkat(c, w->target, req_at(rq), path);
 	case ANK_OP_READLINK:
 		/* the answer goes after the path, which a request run again
 		 * after a crash must still find intact */
 		if (paths_total + rq->len > ANK_RING_DATA_PER_SLOT)
 			return -EINVAL;
-		return fs_readlinkat(c, req_at(rq->fd), path, (char *)data + paths_total,
+		return fs_readlinkat(c, req_at(rq), path, (char *)data + paths_total,
 				     (size_t)rq->len);
 	case ANK_OP_SETXATTR: {
 		int at_flags = (int)(rq->flags & XATTR_AT_FLAGS);
@@ -478,7 +512,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		memcpy(w->xvalue, args, (size_t)rq->len);
 		if (crc32c(0, w->xvalue, (size_t)rq->len) != rq->data_sum)
 			return -EIO; /* changed in the ring since data_check */
-		return fs_setxattrat(c, req_at(rq->fd), path, at_flags, path2, w->xvalue,
+		return fs_setxattrat(c, req_at(rq), path, at_flags, path2, w->xvalue,
 				     (size_t)rq->len, (int)(rq->flags & ~(uint32_t)XATTR_AT_FLAGS));
 	}
 	case ANK_OP_GETXATTR:
@@ -487,12 +521,12 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		if (paths_total + rq->len > ANK_RING_DATA_PER_SLOT)
 			return -EINVAL;
 		return rq->opcode == ANK_OP_GETXATTR
-			       ? fs_getxattrat(c, req_at(rq->fd), path, (int)rq->flags, path2,
+			       ? fs_getxattrat(c, req_at(rq), path, (int)rq->flags, path2,
 					       data + paths_total, (size_t)rq->len)
-			       : fs_listxattrat(c, req_at(rq->fd), path, (int)rq->flags,
+			       : fs_listxattrat(c, req_at(rq), path, (int)rq->flags,
 						(char *)data + paths_total, (size_t)rq->len);
 	case ANK_OP_REMOVEXATTR:
-		return fs_removexattrat(c, req_at(rq->fd), path, (int)rq->flags, path2);
+		return fs_removexattrat(c, req_at(rq), path, (int)rq->flags, path2);
 	default:
 		return -ENOSYS;
 	}

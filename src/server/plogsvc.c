@@ -426,10 +426,14 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	/* The *at calls: the directory a relative path started at, by inode
 	 * number, from this server's own fd table (the fd itself may be
 	 * closed by the time the entry is replayed). */
-	if (o->npaths >= 1 && rq->fd >= 0 && path[0] != '/')
+	if (o->npaths >= 1 && rq->at_ino && path[0] != '/')
+		op.at_ino = rq->at_ino; /* (the front door: by number already) */
+	else if (o->npaths >= 1 && rq->fd >= 0 && path[0] != '/')
 		op.at_ino = fd_inode(r, rq->fd);
-	if ((rq->opcode == ANK_OP_RENAME || rq->opcode == ANK_OP_LINK) && (int32_t)rq->mode >= 0 &&
-	    path2[0] != '/')
+	bool two_dirs = rq->opcode == ANK_OP_RENAME || rq->opcode == ANK_OP_LINK;
+	if (two_dirs && rq->at2_ino && path2[0] != '/')
+		op.at2_ino = rq->at2_ino;
+	else if (two_dirs && (int32_t)rq->mode >= 0 && path2[0] != '/')
 		op.at2_ino = fd_inode(r, (int32_t)rq->mode);
 	struct plog_desc d = {
 		.client_id = r->client_id,

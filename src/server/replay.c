@@ -237,6 +237,11 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		return -ENOMEM;
 	switch (op->opcode) {
 	case ANK_OP_OPEN: {
+		if (!op->path && op->at_ino) {
+			/* an inode opened by number (the front door) */
+			rc = (op->flags & O_TRUNC) ? fs_truncateat(c, at, "", 0) : 0;
+			break;
+		}
 		if (!op->path)
 			return -EINVAL;
 		uint64_t cur = 0;
@@ -277,7 +282,10 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		break;
 	}
 	case ANK_OP_TRUNCATE:
-		rc = op->path ? fs_truncateat(c, at, op->path, (off_t)op->off) : -EINVAL;
+		/* (no path: the inode at_ino itself, truncated by number) */
+		rc = op->path || op->at_ino ? fs_truncateat(c, at, op->path ? op->path : "",
+							    (off_t)op->off)
+					    : -EINVAL;
 		break;
 	case ANK_OP_UNLINK:
 		rc = op->path ? fs_unlinkat(c, at, op->path, 0) : -EINVAL;
@@ -291,8 +299,11 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 			     : -EINVAL;
 		break;
 	case ANK_OP_LINK:
-		rc = op->path && op->path2
-			     ? fs_linkat(c, at, op->path, at2, op->path2, (int)op->flags)
+		/* (no path: AT_EMPTY_PATH on the inode at_ino, the front door's
+		 * link by number) */
+		rc = (op->path || op->at_ino) && op->path2
+			     ? fs_linkat(c, at, op->path ? op->path : "", at2, op->path2,
+					 (int)op->flags)
 			     : -EINVAL;
 		break;
 	case ANK_OP_MKDIR:

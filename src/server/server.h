@@ -50,6 +50,8 @@ struct request {
 	uint32_t req_sum;    /* the client's ank_req_sum of the fields above */
 	uint32_t path_sum;   /* the client's CRC32C of the path bytes */
 	uint32_t zero;       /* (no padding: the request is checksummed) */
+	uint64_t at_ino;     /* the directory path starts at, by number (0: fd) */
+	uint64_t at2_ino;    /* the same for path2 (0: mode) */
 };
 
 /* `ananke server --image PATH [--workers N] [--recovery none|ananke|sync]
