@@ -46,11 +46,15 @@ CLIENT_LIB := $(BUILD)/lib/libananke.a
 CLIENT_SO  := $(BUILD)/lib/libananke.so
 ANANKE   := $(BUILD)/bin/ananke
 DEMO_CLIENT := $(BUILD)/bin/ananke-demo-client
+# the FUSE front door: a libananke client (src/fuse/)
+FUSE_SRC := $(wildcard src/fuse/*.c)
+FUSE_OBJ := $(FUSE_SRC:%.c=$(BUILD)/obj/%.o)
+ANANKE_FUSE := $(BUILD)/bin/ananke-fuse
 VERSION  := 0.1.0
 
 .PHONY: all deps test test-san demo bench install clean
 .SECONDARY:
-all: $(ANANKE) $(CLIENT_LIB) $(CLIENT_SO) $(DEMO_CLIENT) $(BENCH_BIN)
+all: $(ANANKE) $(ANANKE_FUSE) $(CLIENT_LIB) $(CLIENT_SO) $(DEMO_CLIENT) $(BENCH_BIN)
 
 deps:
 	@bash scripts/deps.sh
@@ -77,6 +81,10 @@ $(DEMO_CLIENT): examples/demo_client.c $(CLIENT_LIB) include/ananke.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Iinclude -o $@ $< $(CLIENT_LIB) $(LDFLAGS)
 
+$(ANANKE_FUSE): $(FUSE_OBJ) $(CLIENT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(FUSE_OBJ) $(CLIENT_LIB)
+
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
@@ -94,7 +102,7 @@ $(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(BENCH_UTIL_OBJ) $(CORE_LIB) $(CLIENT_LI
 	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_UTIL_OBJ) $(CORE_LIB) $(CLIENT_LIB) $(LDLIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory $(ANANKE) $(CLIENT_LIB) $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(ANANKE) $(ANANKE_FUSE) $(CLIENT_LIB) $(TEST_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh
 
 # Under the sanitizers the crash, SIGSTOP and injection campaigns run a

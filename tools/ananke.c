@@ -39,6 +39,10 @@ static void usage(FILE *f)
 		"  status [--socket PATH] [--json]\n"
 		"                               show the running service\n"
 		"  stop [--socket PATH]         stop the service cleanly; exit 0 when it unmounted\n"
+		"  mount MOUNTPOINT [IMAGE] [serve options]\n"
+		"                               start the service and mount it through FUSE, for\n"
+		"                               unmodified programs (root; `mount --help` for more)\n"
+		"  umount MOUNTPOINT            unmount it and stop the service\n"
 		"  help                         this text\n");
 }
 
@@ -208,6 +212,10 @@ int main(int argc, char **argv)
 		return tool_status(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stop"))
 		return tool_stop(argc - 1, argv + 1);
+	if (!strcmp(cmd, "mount"))
+		return tool_mount(argc - 1, argv + 1);
+	if (!strcmp(cmd, "umount") || !strcmp(cmd, "unmount"))
+		return tool_umount(argc - 1, argv + 1);
 	/* Not in the usage text: run by the supervisor, fds 3 and 4 prepared. */
 	if (!strcmp(cmd, "server"))
 		return server_main(argc - 1, argv + 1);

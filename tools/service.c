@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <limits.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../src/ipc/control.h"
@@ -261,4 +264,177 @@ int tool_stop(int argc, char **argv)
 	if (code)
 		return code;
 	return strncmp(reply, "stopped cleanly", 15) ? 1 : 0;
+}
+
+/* ---- ananke mount / umount --------------------------------------------------- */
+
+/* The ananke-fuse program beside this one (build/bin/, or the install's
+ * bin/), into buf. */
+static int fuse_program(char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -1;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	if ((size_t)snprintf(buf, len, "%s/ananke-fuse", self) >= len || access(buf, X_OK) < 0)
+		return -1;
+	return 0;
+}
+
+static void mount_usage(FILE *f)
+{
+	fprintf(f, "usage: ananke mount MOUNTPOINT [IMAGE] [serve options] [--threads N]\n"
+		   "                    [--attr-timeout S] [--entry-timeout S] [--no-readdirplus]\n"
+		   "                    [--keep-cache]\n"
+		   "  Starts the service on IMAGE (as `ananke serve`, which lists its options)\n"
+		   "  and mounts it on MOUNTPOINT through FUSE: unmodified programs use it there,\n"
+		   "  and libananke clients on its socket at the same time. Needs root.\n"
+		   "  `ananke umount MOUNTPOINT` unmounts it and stops the service.\n");
+}
+
+int tool_mount(int argc, char **argv)
+{
+	const char *mnt = NULL;
+	const char *socket_path = default_socket();
+	/* argv split between the service and the front door */
+	char **serve_argv = calloc((size_t)argc + 3, sizeof(char *));
+	char **fuse_argv = calloc((size_t)argc + 6, sizeof(char *));
+	if (!serve_argv || !fuse_argv) {
+		free(serve_argv);
+		free(fuse_argv);
+		return 1;
+	}
+	int ns = 0, nf = 0, code = 2;
+	serve_argv[ns++] = "serve";
+	char prog[PATH_MAX];
+	fuse_argv[nf++] = prog;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool next = i + 1 < argc;
+		if ((!strcmp(a, "--threads") || !strcmp(a, "--attr-timeout") ||
+		     !strcmp(a, "--entry-timeout")) && next) {
+			fuse_argv[nf++] = argv[i++];
+			fuse_argv[nf++] = argv[i];
+		} else if (!strcmp(a, "--no-readdirplus") || !strcmp(a, "--keep-cache")) {
+			fuse_argv[nf++] = argv[i];
+		} else if (!strcmp(a, "--socket") && next) {
+			socket_path = argv[++i];
+		} else if (!strcmp(a, "--foreground") || !strcmp(a, "-f")) {
+			fprintf(stderr, "ananke: mount: the service always detaches; run `ananke serve "
+					"--foreground` and `ananke-fuse --foreground` instead\n");
+			goto out;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			mount_usage(stdout);
+			code = 0;
+			goto out;
+		} else if (!mnt && a[0] != '-') {
+			mnt = a;
+		} else {
+			serve_argv[ns++] = argv[i];
+		}
+	}
+	if (!mnt) {
+		mount_usage(stderr);
+		goto out;
+	}
+	code = 1;
+	struct stat st;
+	if (stat(mnt, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ananke: mount: %s is not a directory\n", mnt);
+		goto out;
+	}
+	if (fuse_program(prog, sizeof(prog)) < 0) {
+		fprintf(stderr, "ananke: mount: ananke-fuse is not installed beside ananke\n");
+		goto out;
+	}
+	serve_argv[ns++] = "--socket";
+	serve_argv[ns++] = (char *)socket_path;
+	code = tool_serve(ns, serve_argv);
+	if (code)
+		goto out;
+	fuse_argv[nf++] = "--socket";
+	fuse_argv[nf++] = (char *)socket_path;
+	fuse_argv[nf++] = (char *)mnt;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv(prog, fuse_argv);
+		_exit(127);
+	}
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "ananke: mount: the front door did not start; stopping the service\n");
+		char reply[1024];
+		request("stop", socket_path, ANK_HELLO_STOP, 0, 75000, reply, sizeof(reply));
+		code = 1;
+		goto out;
+	}
+	printf("ananke: mounted on %s\n", mnt);
+	code = 0;
+out:
+	free(serve_argv);
+	free(fuse_argv);
+	return code;
+}
+
+/* The source (the service's socket) of the fuse.ananke mount at mnt, from
+ * /proc/self/mountinfo: 0, or -1 when nothing of ours is mounted there. */
+static int mount_source(const char *mnt, char *src, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return -1;
+	char line[8192];
+	int rc = -1;
+	while (fgets(line, sizeof(line), f)) {
+		/* id parent maj:min root mountpoint options [optional...] - type source super */
+		char *save = NULL, *tok[5];
+		int n = 0;
+		for (char *t = strtok_r(line, " ", &save); t && n < 5; t = strtok_r(NULL, " ", &save))
+			tok[n++] = t;
+		if (n < 5 || strcmp(tok[4], mnt))
+			continue;
+		char *t;
+		while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-"))
+			;
+		char *type = strtok_r(NULL, " ", &save), *source = strtok_r(NULL, " ", &save);
+		if (!type || !source || strcmp(type, "fuse.ananke"))
+			continue;
+		snprintf(src, len, "%s", source);
+		rc = 0; /* (the last one mounted there wins) */
+	}
+	fclose(f);
+	return rc;
+}
+
+int tool_umount(int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: ananke umount MOUNTPOINT\n");
+		return 2;
+	}
+	char mnt[PATH_MAX], src[PATH_MAX];
+	if (!realpath(argv[1], mnt)) {
+		fprintf(stderr, "ananke: umount: %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	if (mount_source(mnt, src, sizeof(src)) < 0) {
+		fprintf(stderr, "ananke: umount: no ananke file system is mounted on %s\n", mnt);
+		return 1;
+	}
+	if (umount2(mnt, 0) < 0) {
+		fprintf(stderr, "ananke: umount: %s: %s%s\n", mnt, strerror(errno),
+			errno == EBUSY ? " (a program still uses it); nothing changed" : "");
+		return 1;
+	}
+	/* The front door sees the unmount and goes; then the service stops
+	 * (a clean unmount of the image). */
+	return tool_stop(3, (char *[]){"stop", "--socket", src, NULL});
 }

@@ -24,4 +24,9 @@ int tool_status(int argc, char **argv);
  * cleanly. */
 int tool_stop(int argc, char **argv);
 
+/* `ananke mount MOUNTPOINT [IMAGE] [options]` and `ananke umount MOUNTPOINT`:
+ * the service behind a FUSE mount (src/fuse/). */
+int tool_mount(int argc, char **argv);
+int tool_umount(int argc, char **argv);
+
 #endif
