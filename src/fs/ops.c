@@ -86,8 +86,30 @@ static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata 
 	inode_touch(nd->dir, true, true);
 	inode_dirty(fs, nd->dir);
 	inode_dirty(fs, ip);
+	fs_last_stamp.new_gen = ip->d.generation;
 	*out = ip;
 	return 0;
+}
+
+int fs_inode_set_generation(struct fs_client *c, uint64_t ino, uint32_t gen)
+{
+	struct fs *fs = c->fs;
+	if (gen == 0)
+		return -EINVAL;
+	fs_lock(fs);
+	struct inode *ip;
+	int rc = fs_op_begin(fs);
+	if (rc == 0)
+		rc = fs_inode_by_number(fs, ino, &ip);
+	if (rc == 0) {
+		if (ip->d.generation != gen) {
+			ip->d.generation = gen;
+			inode_dirty(fs, ip);
+		}
+		inode_put(fs, ip);
+	}
+	fs_unlock(fs);
+	return rc;
 }
 
 /* fs_open and its explicit-identity forms: the fd goes where `where` says

@@ -209,8 +209,16 @@ struct fs_stamp {
 	/* mkdir that created: the new directory's inode; a change of attributes
 	 * (fs_setattr*): the inode changed */
 	uint64_t new_ino;
+	/* an inode the call created (open O_CREAT, mkdir, mknod, symlink): its
+	 * generation (0: none) */
+	uint32_t new_gen;
 };
 void fs_stamp_last(struct fs_stamp *out);
+/* Recovery: give inode ino the generation a crashed server had given it
+ * when it created it (an entry's gen), after the replay created it again:
+ * whoever holds (number, generation) - the kernel, through the FUSE front
+ * door - still names the same object. 0 or -errno. */
+int fs_inode_set_generation(struct fs_client *c, uint64_t ino, uint32_t gen);
 void fs_stamp_clear(void);
 /* While set (per thread, NULL to stop), every release of the fs lock by
  * this thread also stores the call's order number into *slot, atomically

@@ -392,6 +392,7 @@ int plog_append_ex(struct plog *p, const struct plog_op *op, const struct plog_d
 		.at_ino = op->at_ino,
 		.at2_ino = op->at2_ino,
 		.ofd = op->ofd,
+		.gen = op->gen,
 	};
 	memcpy(o0, &oh, 4);
 	memcpy(o0 + 8, (const uint8_t *)&oh + 8, PLOG_OP_SIZE - 8);

@@ -211,9 +211,12 @@ struct plog_op_rec {
 	uint64_t at2_ino;     /* 88  the same for path2 */
 	uint64_t ofd;         /* 96  fd entries: the open file description the fd
 	                              names (fds made by dup share it); 0 = unknown */
-	uint8_t reserved[24]; /* 104 zero */
+	uint32_t gen;         /* 104 an inode the call created: its generation (0:
+	                              none), which a replay gives it again */
+	uint8_t reserved[20]; /* 108 zero */
 };
 _Static_assert(sizeof(struct plog_op_rec) == PLOG_OP_SIZE, "op header is 128 bytes");
+_Static_assert(offsetof(struct plog_op_rec, gen) == 104, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, off) == 48, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, result) == 64, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, uid) == 72, "op layout");
@@ -255,6 +258,7 @@ struct plog_op {
 	uint64_t at_ino;   /* the *at calls: the directory inode path starts at */
 	uint64_t at2_ino;  /* and path2 (0: the root) */
 	uint64_t ofd;      /* the fd's open file description (plog_op_rec) */
+	uint32_t gen;      /* a created inode's generation (plog_op_rec) */
 	const char *path;  /* NULL = none; < PLOG_PATH_MAX bytes before the NUL */
 	const char *path2; /* NULL = none */
 };

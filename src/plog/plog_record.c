@@ -220,6 +220,7 @@ int plog_op_at(const struct plog_geom *g, unsigned c, const struct plog_desc_rec
 	op->at_ino = h.at_ino;
 	op->at2_ino = h.at2_ino;
 	op->ofd = h.ofd;
+	op->gen = h.gen;
 	op->path = h.path_len ? s1 : NULL;
 	op->path2 = h.path2_len ? s2 : NULL;
 	*data = h.data_len ? (const void *)(s2 + p2) : NULL;

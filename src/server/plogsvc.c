@@ -430,6 +430,11 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		op.at_ino = rq->at_ino; /* (the front door: by number already) */
 	else if (o->npaths >= 1 && rq->fd >= 0 && path[0] != '/')
 		op.at_ino = fd_inode(r, rq->fd);
+	/* A created inode's generation: a replay that creates it again gives
+	 * it the same (the front door's kernel knows the pair). */
+	if ((rq->opcode == ANK_OP_OPEN && (rq->flags & O_CREAT)) || rq->opcode == ANK_OP_MKDIR ||
+	    rq->opcode == ANK_OP_MKNOD || rq->opcode == ANK_OP_SYMLINK)
+		op.gen = stamp.new_gen;
 	bool two_dirs = rq->opcode == ANK_OP_RENAME || rq->opcode == ANK_OP_LINK;
 	if (two_dirs && rq->at2_ino && path2[0] != '/')
 		op.at2_ino = rq->at2_ino;

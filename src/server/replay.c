@@ -250,6 +250,8 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 			rc = fs_createat_ino(c, at, op->path,
 					     (int)((op->flags & O_ACCMODE) | O_CREAT | O_EXCL),
 					     (mode_t)op->mode, ino, -1);
+			if (rc >= 0 && op->gen)
+				rc = fs_inode_set_generation(c, ino, op->gen);
 			if (rc >= 0)
 				open_waiting_fds(rp, ino);
 		} else if (op->flags & O_TRUNC) {
@@ -308,12 +310,16 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		break;
 	case ANK_OP_MKDIR:
 		rc = op->path ? fs_mkdirat_ino(c, at, op->path, (mode_t)op->mode, ino) : -EINVAL;
+		if (rc == 0 && op->gen)
+			rc = fs_inode_set_generation(c, ino, op->gen);
 		if (rc == 0)
 			open_waiting_fds(rp, ino);
 		break;
 	case ANK_OP_MKNOD:
 		rc = op->path ? fs_mknodat_ino(c, at, op->path, (mode_t)op->mode, (dev_t)op->off, ino)
 			      : -EINVAL;
+		if (rc == 0 && op->gen)
+			rc = fs_inode_set_generation(c, ino, op->gen);
 		if (rc == 0)
 			open_waiting_fds(rp, ino); /* (a regular file made by mknod) */
 		break;
@@ -325,6 +331,8 @@ static int replay_act(struct replay *rp, const struct plog_entry *e)
 		memcpy(target, e->data, e->data_len);
 		target[e->data_len] = '\0';
 		rc = fs_symlinkat_ino(c, target, at, op->path, ino);
+		if (rc == 0 && op->gen)
+			rc = fs_inode_set_generation(c, ino, op->gen);
 		break;
 	}
 	case ANK_OP_SETXATTR:
