@@ -1891,6 +1891,12 @@ static void differ_init_once(void)
 	g_big_ok = host_max_file_matches();
 }
 
+void differ_no_big_offsets(void)
+{
+	differ_init();
+	g_big_ok = false;
+}
+
 void differ_init(void)
 {
 	pthread_once(&g_init_once, differ_init_once);

@@ -35,6 +35,11 @@ struct differ_stats {
  * ext4's (offsets beyond it are generated only then; prints a note if not).
  * Thread-safe. */
 void differ_init(void);
+/* Never generate offsets beyond the largest file size (for a target whose
+ * kernel knows another limit: a FUSE mount's is the kernel's
+ * MAX_LFS_FILESIZE, which lseek(SEEK_END) checks without asking the file
+ * system). Call before the sequences. */
+void differ_no_big_offsets(void);
 
 /*
  * Run one seeded sequence of `nops` operations on a and b (a's results are

@@ -1,0 +1,401 @@
+/*
+ * test_fuse.c - the FUSE front door with real programs, as a user runs it:
+ * `ananke serve`, `ananke-fuse` on a directory, then cp -a, diff -r, tar,
+ * sqlite3 (rollback and WAL), git, make and the differential harness's
+ * random call sequences through the mount, compared with Linux; and the
+ * same programs while the server is SIGKILLed and SIGSTOPped again and
+ * again, which they must never notice. Every test ends with the mount gone
+ * (unmounted, or its connection aborted by killing the front door) and
+ * fsck clean.
+ *
+ * Needs root and /dev/fuse; without them each test says so and passes.
+ * Environment: ANK_FUSE_ROUNDS (workload rounds under kills, default 3),
+ * ANK_FUSE_SEEDS (differential seeds, default 3), ANK_FUSE_OPS (calls per
+ * seed, default 600).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "differ.h"
+#include "oracle.h"
+#include "service_util.h"
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+struct fz {
+	struct svc s;
+	char mnt[PATH_MAX];
+	char src[PATH_MAX];  /* a tree on Linux to copy in */
+	pid_t door;          /* ananke-fuse --foreground */
+};
+
+static bool can_mount(void)
+{
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
+		printf("(needs root and /dev/fuse: skipped)\n");
+		return false;
+	}
+	return true;
+}
+
+static bool mounted(const char *mnt)
+{
+	struct statfs sf;
+	return statfs(mnt, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC;
+}
+
+/* A deterministic tree of directories, files of 0 to 300 KiB, symbolic
+ * and hard links, under dir. */
+static void make_tree(const char *dir, uint64_t seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+	char path[PATH_MAX];
+	static uint8_t buf[300 * 1024];
+	assert_int_equal(mkdir(dir, 0755), 0);
+	for (int d = 0; d < 6; d++) {
+		snprintf(path, sizeof(path), "%s/d%d", dir, d);
+		assert_int_equal(mkdir(path, 0700 + (d % 3) * 050), 0);
+		for (int f = 0; f < 12; f++) {
+			snprintf(path, sizeof(path), "%s/d%d/f%d.c", dir, d, f);
+			int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+			assert_true(fd >= 0);
+			size_t n = (size_t)(RND() % sizeof(buf));
+			if (f % 4 == 0)
+				n %= 100;
+			for (size_t i = 0; i < n; i++)
+				buf[i] = (uint8_t)(i % 64 == 63 ? '\n' : 'a' + RND() % 26);
+			assert_int_equal(write(fd, buf, n), (ssize_t)n);
+			close(fd);
+		}
+		char target[64], lnk[PATH_MAX];
+		snprintf(target, sizeof(target), "f%d.c", d);
+		snprintf(lnk, sizeof(lnk), "%s/d%d/link", dir, d);
+		assert_int_equal(symlink(target, lnk), 0);
+		snprintf(lnk, sizeof(lnk), "%s/d%d/hard", dir, d);
+		snprintf(path, sizeof(path), "%s/d%d/f1.c", dir, d);
+		assert_int_equal(link(path, lnk), 0);
+	}
+#undef RND
+}
+
+static void fz_up(struct fz *f)
+{
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(svc_start(&f->s, "1G", 2), 0);
+	snprintf(f->mnt, sizeof(f->mnt), "%s/mnt", f->s.dir);
+	snprintf(f->src, sizeof(f->src), "%s/src", f->s.dir);
+	assert_int_equal(mkdir(f->mnt, 0755), 0);
+	char prog[PATH_MAX];
+	snprintf(prog, sizeof(prog), "%s-fuse", svc_bin());
+	f->door = svc_fork();
+	assert_true(f->door >= 0);
+	if (f->door == 0) {
+		execl(prog, prog, "--foreground", "--socket", f->s.sock, f->mnt, (char *)NULL);
+		_exit(127);
+	}
+	uint64_t end = svc_now_ms() + 10000ull * svc_slow();
+	while (!mounted(f->mnt) && svc_now_ms() < end && !svc_exited(f->door))
+		svc_sleep_ms(10);
+	if (!mounted(f->mnt))
+		svc_dump_log(&f->s, 30);
+	assert_true(mounted(f->mnt));
+}
+
+/* Unmount, let the front door go, stop the service, fsck: 0 when all
+ * went well. Whatever happens, nothing stays mounted. */
+static int fz_down(struct fz *f)
+{
+	int bad = 0;
+	for (int i = 0; i < 50 && umount2(f->mnt, 0) < 0; i++) {
+		if (errno != EBUSY) {
+			printf("umount %s: %s\n", f->mnt, strerror(errno));
+			bad = 1;
+			break;
+		}
+		svc_sleep_ms(100);
+	}
+	if (mounted(f->mnt)) {
+		printf("the mount stayed busy: aborting it\n");
+		umount2(f->mnt, MNT_DETACH);
+		bad = 1;
+	}
+	int st = 0;
+	if (svc_wait(f->door, 10000 * svc_slow(), &st) < 0 || svc_exit_code(st) != 0) {
+		printf("the front door did not end well (status %d)\n", st);
+		bad = 1;
+	}
+	if (svc_stop(&f->s) != 0) {
+		printf("the service did not stop cleanly\n");
+		bad = 1;
+	}
+	if (svc_fsck(&f->s) != 0)
+		bad = 1;
+	return bad;
+}
+
+static void fz_destroy(struct fz *f)
+{
+	if (mounted(f->mnt))
+		umount2(f->mnt, MNT_DETACH);
+	char cmd[PATH_MAX + 32];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->src);
+	if (system(cmd) != 0)
+		printf("(could not remove %s)\n", f->src);
+	svc_destroy(&f->s);
+}
+
+/* The real programs, as one bash script run in dir `w` on the mount: every
+ * command must succeed and every check hold. `round` makes names unique. */
+static const char workload[] =
+	"set -euo pipefail\n"
+	"W=\"$MNT/w$ROUND\"; mkdir \"$W\"; cd \"$W\"\n"
+	"cp -a \"$SRC\" tree && diff -r \"$SRC\" tree\n"
+	"tar cf t.tar -C \"$SRC\" . && mkdir x && tar xf t.tar -C x && diff -r \"$SRC\" x\n"
+	"if command -v sqlite3 >/dev/null; then\n"
+	"  for mode in DELETE WAL; do\n"
+	"    db=db_$mode.sqlite\n"
+	"    sqlite3 $db \"PRAGMA journal_mode=$mode; CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT);\" >/dev/null\n"
+	"    for i in $(seq 1 20); do\n"
+	"      sqlite3 $db \"PRAGMA journal_mode=$mode; BEGIN; WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n<50) INSERT INTO t(b) SELECT hex(randomblob(100)) FROM c; COMMIT;\" >/dev/null\n"
+	"    done\n"
+	"    test \"$(sqlite3 $db 'PRAGMA integrity_check;')\" = ok\n"
+	"    test \"$(sqlite3 $db 'SELECT count(*) FROM t;')\" = 1000\n"
+	"  done\n"
+	"fi\n"
+	"if command -v git >/dev/null; then\n"
+	"  cd x && git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm one\n"
+	"  echo more >> d1/f2.c && git -c user.name=t -c user.email=t@t commit -qam two\n"
+	"  git fsck --full -q && git gc -q && git fsck --full -q && test -z \"$(git status --porcelain)\"\n"
+	"  cd ..\n"
+	"fi\n"
+	"if command -v cc >/dev/null && command -v make >/dev/null; then\n"
+	"  mkdir prj && cd prj\n"
+	"  printf 'int twice(int x) { return 2 * x; }\\n' > a.c\n"
+	"  printf '#include <stdio.h>\\nint twice(int);\\nint main(void) { printf(\"%%d\\\\n\", twice(21)); return 0; }\\n' > m.c\n"
+	"  printf 'prog: a.o m.o\\n\\tcc -o prog a.o m.o\\n%%.o: %%.c\\n\\tcc -O0 -c $< -o $@\\n' > Makefile\n"
+	"  make -s && test \"$(./prog)\" = 42 && cd ..\n"
+	"fi\n"
+	"cd \"$MNT\" && rm -rf \"$W\" && test ! -e \"$W\"\n";
+
+/* Run the workload for round r; its output goes to log. 0: all held. */
+static int run_workload(const struct fz *f, unsigned r, const char *log)
+{
+	char script[PATH_MAX];
+	snprintf(script, sizeof(script), "%s/workload.sh", f->s.dir);
+	FILE *fp = fopen(script, "w");
+	if (!fp || fputs(workload, fp) < 0 || fclose(fp) != 0)
+		return -1;
+	char cmd[4 * PATH_MAX];
+	snprintf(cmd, sizeof(cmd), "MNT='%s' SRC='%s' ROUND=%u bash '%s' > '%s' 2>&1", f->mnt,
+		 f->src, r, script, log);
+	int rc = system(cmd);
+	if (rc != 0) {
+		printf("round %u failed (status %d); its output:\n", r, rc);
+		char show[PATH_MAX + 32];
+		snprintf(show, sizeof(show), "tail -n 30 '%s'", log);
+		if (system(show) != 0)
+			printf("(no output)\n");
+	}
+	return rc == 0 ? 0 : 1;
+}
+
+static void real_programs_work_through_the_mount(void **state)
+{
+	(void)state;
+	if (!can_mount())
+		return;
+	struct fz f;
+	fz_up(&f);
+	make_tree(f.src, 1);
+	char log[PATH_MAX];
+	snprintf(log, sizeof(log), "%s/round.log", f.s.dir);
+	int bad = run_workload(&f, 0, log);
+	bad += fz_down(&f);
+	fz_destroy(&f);
+	assert_int_equal(bad, 0);
+}
+
+/* The killer: until told to stop (SIGTERM), SIGKILL the server after a
+ * random 20 to 250 ms; every 5th time SIGSTOP it instead (the watchdog
+ * must notice the hang and replace it). Exits with the count. */
+static int killer(const struct svc *s, uint64_t seed)
+{
+	uint64_t x = seed | 1;
+	int kills = 0;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	long long last = -1;
+	for (;;) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		struct timespec ts = {0, (long)(20 + x % 230) * 1000000L};
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM)
+			break;
+		struct svc_status st;
+		if (svc_status(s, &st) < 0 || st.server_pid <= 0 || st.server_pid == last ||
+		    strcmp(st.state, "running"))
+			continue; /* (one kill per server: let it take over first) */
+		last = st.server_pid;
+		kill((pid_t)st.server_pid, (x >> 20) % 5 == 0 ? SIGSTOP : SIGKILL);
+		kills++;
+	}
+	return kills > 250 ? 250 : kills;
+}
+
+static void real_programs_never_notice_server_crashes(void **state)
+{
+	(void)state;
+	if (!can_mount())
+		return;
+	unsigned rounds = (unsigned)svc_env_ulong("ANK_FUSE_ROUNDS", 3);
+	struct fz f;
+	fz_up(&f);
+	make_tree(f.src, 2);
+	/* (SIGTERM blocked before the fork: the killer never dies of it) */
+	sigset_t term, old;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	pid_t k = svc_fork();
+	assert_true(k >= 0);
+	if (k == 0)
+		_exit(killer(&f.s, (uint64_t)getpid() * 7919));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	int bad = 0;
+	char log[PATH_MAX];
+	snprintf(log, sizeof(log), "%s/round.log", f.s.dir);
+	for (unsigned r = 0; r < rounds; r++)
+		bad += run_workload(&f, r + 1, log);
+	kill(k, SIGTERM);
+	int st = 0;
+	assert_int_equal(svc_wait(k, 10000, &st), 0);
+	int kills = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	struct svc_status ss;
+	long long restarts = svc_status(&f.s, &ss) == 0 ? ss.restarts : -1;
+	printf("%u rounds of cp -a, diff -r, tar, sqlite3, git, make: %d failed; %d server "
+	       "kills/stops, %lld restarts\n",
+	       rounds, bad, kills, restarts);
+	bad += fz_down(&f);
+	fz_destroy(&f);
+	assert_int_equal(bad, 0);
+	assert_true(kills >= (int)rounds);
+}
+
+/* The differential harness's random call sequences, on a directory of the
+ * mount against a directory of Linux. */
+static int differ_through(const struct fz *f, const char *sub, uint64_t seed, unsigned nops)
+{
+	char root[PATH_MAX + 64];
+	snprintf(root, sizeof(root), "%s/%s", f->mnt, sub);
+	if (mkdir(root, 0755) < 0 && errno != EEXIST) {
+		printf("mkdir %s: %s\n", root, strerror(errno));
+		return 1;
+	}
+	struct target a, b;
+	int r = target_libc_new(&a, "linux");
+	if (r) {
+		printf("a Linux directory: %s\n", strerror(-r));
+		return 1;
+	}
+	if ((r = target_libc_attach(&b, "fuse", root))) {
+		printf("the mount's directory %s: %s\n", root, strerror(-r));
+		target_destroy(&a);
+		return 1;
+	}
+	int bad = differ_run(&a, &b, seed, nops, svc_env_ulong("ANK_DIFF_VERBOSE", 0) != 0, NULL);
+	target_destroy(&b);
+	target_destroy(&a);
+	return bad;
+}
+
+static void calls_through_the_mount_match_linux(void **state)
+{
+	(void)state;
+	if (!can_mount())
+		return;
+	unsigned seeds = (unsigned)svc_env_ulong("ANK_FUSE_SEEDS", 3);
+	unsigned nops = (unsigned)svc_env_ulong("ANK_FUSE_OPS", 600);
+	uint64_t base = svc_env_ulong("ANK_FUSE_SEED_BASE", 1);
+	struct fz f;
+	fz_up(&f);
+	assert_int_equal(svc_share(&f.s), 0); /* (uid 65534 reaches the mount) */
+	int bad = 0;
+	for (unsigned i = 0; i < seeds; i++) {
+		char sub[32];
+		snprintf(sub, sizeof(sub), "root%u", i);
+		int b = differ_through(&f, sub, base + i, nops);
+		if (b)
+			printf("seed %llu as root: mismatched\n", (unsigned long long)(base + i));
+		bad += b;
+	}
+	/* as another user: a directory of its own on both sides */
+	for (unsigned i = 0; i < seeds; i++) {
+		char sub[32], root[PATH_MAX + 64];
+		snprintf(sub, sizeof(sub), "user%u", i);
+		snprintf(root, sizeof(root), "%s/%s", f.mnt, sub);
+		if (mkdir(root, 0755) < 0) {
+			struct stat st;
+			int e = errno;
+			int r = stat(f.mnt, &st);
+			printf("mkdir %s: %s (the mount's root: stat %d, mode %o, uid %u)\n", root,
+			       strerror(e), r, (unsigned)st.st_mode, (unsigned)st.st_uid);
+			fail();
+		}
+		assert_int_equal(chown(root, 65534, 65534), 0);
+		pid_t pid = svc_fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+			    setresuid(65534, 65534, 65534))
+				_exit(90);
+			_exit(differ_through(&f, sub, base + 500000 + i, nops) ? 1 : 0);
+		}
+		int st = 0;
+		assert_int_equal(svc_wait(pid, 300000, &st), 0);
+		if (svc_exit_code(st) != 0) {
+			printf("seed %llu as uid 65534: mismatched (exit %d)\n",
+			       (unsigned long long)(base + 500000 + i), svc_exit_code(st));
+			bad++;
+		}
+	}
+	printf("%u seeds of %u calls, as root and as uid 65534: %d mismatched\n", seeds, nops, bad);
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s' 2>/dev/null", f.mnt);
+	if (system(cmd) != 0)
+		printf("(chmod -R of the mount failed)\n");
+	bad += fz_down(&f);
+	fz_destroy(&f);
+	assert_int_equal(bad, 0);
+}
+
+int main(void)
+{
+	differ_no_big_offsets(); /* (a FUSE mount's lseek limit is the kernel's) */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(real_programs_work_through_the_mount),
+		cmocka_unit_test(calls_through_the_mount_match_linux),
+		cmocka_unit_test(real_programs_never_notice_server_crashes),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	svc_kill_all();
+	return rc;
+}
