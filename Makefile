@@ -113,7 +113,7 @@ test-san: deps
 	 ANK_INJ_COUNT=$${ANK_INJ_COUNT:-100} $(MAKE) --no-print-directory SAN=1 test
 
 demo: deps
-	@$(MAKE) --no-print-directory $(ANANKE) $(DEMO_CLIENT)
+	@$(MAKE) --no-print-directory $(ANANKE) $(ANANKE_FUSE) $(DEMO_CLIENT)
 	@bash scripts/demo.sh $(BUILD)
 
 bench: deps

@@ -165,9 +165,15 @@ static void fz_destroy(struct fz *f)
  * command must succeed and every check hold. `round` makes names unique. */
 static const char workload[] =
 	"set -euo pipefail\n"
-	"W=\"$MNT/w$ROUND\"; mkdir \"$W\"; cd \"$W\"\n"
-	"cp -a \"$SRC\" tree && diff -r \"$SRC\" tree\n"
-	"tar cf t.tar -C \"$SRC\" . && mkdir x && tar xf t.tar -C x && diff -r \"$SRC\" x\n"
+	"W=\"$MNT/w$ROUND\"\n"
+	"mkdir \"$W\"\n"
+	"cd \"$W\"\n"
+	"cp -a \"$SRC\" tree\n"
+	"diff -r \"$SRC\" tree\n"
+	"tar cf t.tar -C \"$SRC\" .\n"
+	"mkdir x\n"
+	"tar xf t.tar -C x\n"
+	"diff -r \"$SRC\" x\n"
 	"if command -v sqlite3 >/dev/null; then\n"
 	"  for mode in DELETE WAL; do\n"
 	"    db=db_$mode.sqlite\n"
@@ -180,19 +186,33 @@ static const char workload[] =
 	"  done\n"
 	"fi\n"
 	"if command -v git >/dev/null; then\n"
-	"  cd x && git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm one\n"
-	"  echo more >> d1/f2.c && git -c user.name=t -c user.email=t@t commit -qam two\n"
-	"  git fsck --full -q && git gc -q && git fsck --full -q && test -z \"$(git status --porcelain)\"\n"
+	"  cd x\n"
+	"  git init -q\n"
+	"  git add -A\n"
+	"  git -c user.name=t -c user.email=t@t commit -qm one\n"
+	"  echo more >> d1/f2.c\n"
+	"  git -c user.name=t -c user.email=t@t commit -qam two\n"
+	"  git fsck --full\n"
+	"  git gc -q\n"
+	"  git fsck --full\n"
+	"  test -z \"$(git status --porcelain)\"\n"
+	"  test \"$(git rev-list --count HEAD)\" = 2\n"
 	"  cd ..\n"
 	"fi\n"
 	"if command -v cc >/dev/null && command -v make >/dev/null; then\n"
-	"  mkdir prj && cd prj\n"
+	"  mkdir prj\n"
+	"  cd prj\n"
 	"  printf 'int twice(int x) { return 2 * x; }\\n' > a.c\n"
 	"  printf '#include <stdio.h>\\nint twice(int);\\nint main(void) { printf(\"%%d\\\\n\", twice(21)); return 0; }\\n' > m.c\n"
 	"  printf 'prog: a.o m.o\\n\\tcc -o prog a.o m.o\\n%%.o: %%.c\\n\\tcc -O0 -c $< -o $@\\n' > Makefile\n"
-	"  make -s && test \"$(./prog)\" = 42 && cd ..\n"
+	"  make -s\n"
+	"  test \"$(./prog)\" = 42\n"
+	"  cd ..\n"
 	"fi\n"
-	"cd \"$MNT\" && rm -rf \"$W\" && test ! -e \"$W\"\n";
+	"cd \"$MNT\"\n"
+	"rm -rf \"$W\"\n"
+	"test ! -e \"$W\"\n"
+	"echo workload-complete\n";
 
 /* Run the workload for round r; its output goes to log. 0: all held. */
 static int run_workload(const struct fz *f, unsigned r, const char *log)
@@ -206,6 +226,10 @@ static int run_workload(const struct fz *f, unsigned r, const char *log)
 	snprintf(cmd, sizeof(cmd), "MNT='%s' SRC='%s' ROUND=%u bash '%s' > '%s' 2>&1", f->mnt,
 		 f->src, r, script, log);
 	int rc = system(cmd);
+	char grep[PATH_MAX + 64];
+	snprintf(grep, sizeof(grep), "grep -q '^workload-complete$' '%s'", log);
+	if (rc == 0 && system(grep) != 0)
+		rc = -1; /* it stopped early without saying why */
 	if (rc != 0) {
 		printf("round %u failed (status %d); its output:\n", r, rc);
 		char show[PATH_MAX + 32];
