@@ -194,7 +194,8 @@ static void reply_attr(uint64_t unique, const struct ank_wire_stat *w)
  * its uid, and its gid unless the directory is set-group-id (then the
  * directory's group, which the service already gave it). `name` in `dir`,
  * or fd >= 0. */
-static int give_to_caller(const struct fuse_in_header *h, uint64_t dir, const char *name, int fd)
+static int give_to_caller(const struct fuse_in_header *h, uint64_t dir, const char *name,
+			  struct ank_wire_stat *w)
 {
 	if (h->uid == 0 && h->gid == 0)
 		return 0;
@@ -202,41 +203,44 @@ static int give_to_caller(const struct fuse_in_header *h, uint64_t dir, const ch
 	struct ank_wire_stat ds;
 	if (stat_at(dir, "", &ds) == 0 && (ds.mode & S_ISGID))
 		gid = UINT32_MAX;
-	struct ankc_req rq = {.off = (int64_t)(((uint64_t)h->uid << 32) | gid)};
-	if (fd >= 0) {
-		rq.opcode = ANK_OP_FCHOWN;
-		rq.fd = fd;
-	} else {
-		rq.opcode = ANK_OP_CHOWN;
-		rq.fd = -1;
-		rq.at_ino = dir;
-		rq.flags = AT_SYMLINK_NOFOLLOW;
-		set_path(&rq, name);
-	}
+	struct ankc_req rq = {.opcode = ANK_OP_CHOWN, .fd = -1, .at_ino = dir,
+			      .flags = AT_SYMLINK_NOFOLLOW, .out = w,
+			      .off = (int64_t)(((uint64_t)h->uid << 32) | gid)};
+	set_path(&rq, name);
 	return (int)call(&rq);
 }
 
-/* After a create: chown to the caller, then stat for the entry. A chown
- * clears S_ISUID/S_ISGID of a non-directory; a mode that asked for them
- * gets them back (the kernel already decided the caller may have them). */
-static void finish_new(const struct fuse_in_header *h, uint64_t dir, const char *name,
-		       uint32_t mode)
+/* After a create whose answer put the new object's stat in *w (ino 0: it
+ * did not): chown to the caller, then the entry. A chown clears
+ * S_ISUID/S_ISGID of a non-directory; a mode that asked for them gets them
+ * back (the kernel already decided the caller may have them). 0, or the
+ * error to answer. */
+static int finish_new(const struct fuse_in_header *h, uint64_t dir, const char *name,
+		      uint32_t mode, struct ank_wire_stat *w)
 {
-	int rc = give_to_caller(h, dir, name, -1);
-	struct ank_wire_stat w;
+	int rc = give_to_caller(h, dir, name, w);
 	if (rc == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISDIR(mode) && !S_ISLNK(mode) &&
 	    (h->uid || h->gid)) {
 		struct ankc_req rq = {.opcode = ANK_OP_CHMOD, .fd = -1, .at_ino = dir,
-				      .mode = mode & 07777u};
+				      .flags = AT_SYMLINK_NOFOLLOW, .mode = mode & 07777u,
+				      .out = w};
 		set_path(&rq, name);
 		rc = (int)call(&rq);
 	}
-	if (rc == 0)
-		rc = stat_at(dir, name, &w);
+	if (rc == 0 && w->ino == 0)
+		rc = stat_at(dir, name, w);
+	return rc;
+}
+
+static void reply_new(const struct fuse_in_header *h, uint64_t dir, const char *name, uint32_t mode,
+		      int rc, struct ank_wire_stat *w)
+{
+	if (rc >= 0)
+		rc = finish_new(h, dir, name, mode, w);
 	if (rc < 0)
 		reply_err(h->unique, rc);
 	else
-		reply_entry(h->unique, &w);
+		reply_entry(h->unique, w);
 }
 
 /* ---- the operations ------------------------------------------------------ */
@@ -298,32 +302,28 @@ static void op_getattr(const struct fuse_in_header *h, const struct fuse_getattr
 
 static void op_setattr(const struct fuse_in_header *h, const struct fuse_setattr_in *in)
 {
+	/* Each call answers the inode's stat after it (ring.h, out[]); the
+	 * last one's is the reply. The kernel checked the permissions (the
+	 * size by inode also when the caller truncates an open file). */
 	uint64_t ino = h->nodeid;
-	bool fh = (in->valid & FATTR_FH) != 0;
+	struct ank_wire_stat w = {0};
 	int rc = 0;
 	if (in->valid & FATTR_SIZE) {
-		struct ankc_req rq = {.off = (int64_t)in->size};
-		if (fh) {
-			rq.opcode = ANK_OP_FTRUNCATE;
-			rq.fd = (int32_t)in->fh;
-		} else {
-			rq.opcode = ANK_OP_TRUNCATE;
-			rq.fd = -1;
-			rq.at_ino = ino;
-			set_path(&rq, "");
-		}
+		struct ankc_req rq = {.opcode = ANK_OP_TRUNCATE, .fd = -1, .at_ino = ino,
+				      .off = (int64_t)in->size, .out = &w};
+		set_path(&rq, "");
 		rc = (int)call(&rq);
 	}
 	if (rc == 0 && (in->valid & (FATTR_UID | FATTR_GID))) {
 		uint32_t uid = (in->valid & FATTR_UID) ? in->uid : UINT32_MAX;
 		uint32_t gid = (in->valid & FATTR_GID) ? in->gid : UINT32_MAX;
-		struct ankc_req rq = {.opcode = ANK_OP_CHOWN, .fd = -1, .at_ino = ino,
+		struct ankc_req rq = {.opcode = ANK_OP_CHOWN, .fd = -1, .at_ino = ino, .out = &w,
 				      .off = (int64_t)(((uint64_t)uid << 32) | gid)};
 		set_path(&rq, "");
 		rc = (int)call(&rq);
 	}
 	if (rc == 0 && (in->valid & FATTR_MODE)) {
-		struct ankc_req rq = {.opcode = ANK_OP_CHMOD, .fd = -1, .at_ino = ino,
+		struct ankc_req rq = {.opcode = ANK_OP_CHMOD, .fd = -1, .at_ino = ino, .out = &w,
 				      .mode = in->mode & 07777u};
 		set_path(&rq, "");
 		rc = (int)call(&rq);
@@ -341,13 +341,12 @@ static void op_setattr(const struct fuse_in_header *h, const struct fuse_setattr
 			t.mtime_nsec = (in->valid & FATTR_MTIME_NOW) ? (uint32_t)UTIME_NOW
 								     : in->mtimensec;
 		}
-		struct ankc_req rq = {.opcode = ANK_OP_UTIMENS, .fd = -1, .at_ino = ino,
+		struct ankc_req rq = {.opcode = ANK_OP_UTIMENS, .fd = -1, .at_ino = ino, .out = &w,
 				      .wdata = &t, .len = sizeof(t)};
 		set_path(&rq, "");
 		rc = (int)call(&rq);
 	}
-	struct ank_wire_stat w;
-	if (rc == 0)
+	if (rc == 0 && w.ino == 0)
 		rc = stat_at(ino, "", &w);
 	if (rc < 0)
 		reply_err(h->unique, rc);
@@ -370,39 +369,30 @@ static void op_readlink(const struct fuse_in_header *h, char *buf)
 static void op_mknod(const struct fuse_in_header *h, const struct fuse_mknod_in *in,
 		     const char *name)
 {
-	struct ankc_req rq = {.opcode = ANK_OP_MKNOD, .fd = -1, .at_ino = h->nodeid,
+	struct ank_wire_stat w = {0};
+	struct ankc_req rq = {.opcode = ANK_OP_MKNOD, .fd = -1, .at_ino = h->nodeid, .out = &w,
 			      .mode = in->mode, .off = (int64_t)dev_decode(in->rdev)};
 	set_path(&rq, name);
-	int rc = (int)call(&rq);
-	if (rc < 0)
-		reply_err(h->unique, rc);
-	else
-		finish_new(h, h->nodeid, name, in->mode);
+	reply_new(h, h->nodeid, name, in->mode, (int)call(&rq), &w);
 }
 
 static void op_mkdir(const struct fuse_in_header *h, const struct fuse_mkdir_in *in,
 		     const char *name)
 {
-	struct ankc_req rq = {.opcode = ANK_OP_MKDIR, .fd = -1, .at_ino = h->nodeid,
+	struct ank_wire_stat w = {0};
+	struct ankc_req rq = {.opcode = ANK_OP_MKDIR, .fd = -1, .at_ino = h->nodeid, .out = &w,
 			      .mode = in->mode & 07777u};
 	set_path(&rq, name);
-	int rc = (int)call(&rq);
-	if (rc < 0)
-		reply_err(h->unique, rc);
-	else
-		finish_new(h, h->nodeid, name, S_IFDIR | in->mode);
+	reply_new(h, h->nodeid, name, S_IFDIR | in->mode, (int)call(&rq), &w);
 }
 
 static void op_symlink(const struct fuse_in_header *h, const char *name, const char *target)
 {
-	struct ankc_req rq = {.opcode = ANK_OP_SYMLINK, .fd = -1, .at_ino = h->nodeid,
+	struct ank_wire_stat w = {0};
+	struct ankc_req rq = {.opcode = ANK_OP_SYMLINK, .fd = -1, .at_ino = h->nodeid, .out = &w,
 			      .wdata = target, .len = strlen(target)};
 	set_path(&rq, name);
-	int rc = (int)call(&rq);
-	if (rc < 0)
-		reply_err(h->unique, rc);
-	else
-		finish_new(h, h->nodeid, name, S_IFLNK | 0777);
+	reply_new(h, h->nodeid, name, S_IFLNK | 0777, (int)call(&rq), &w);
 }
 
 static void op_unlink(const struct fuse_in_header *h, const char *name, bool dir)
@@ -430,14 +420,14 @@ static void op_rename(const struct fuse_in_header *h, uint64_t newdir, uint32_t 
 static void op_link(const struct fuse_in_header *h, const struct fuse_link_in *in,
 		    const char *name)
 {
+	struct ank_wire_stat w = {0};
 	struct ankc_req rq = {.opcode = ANK_OP_LINK, .fd = -1, .mode = (uint32_t)-1,
 			      .at_ino = in->oldnodeid, .at2_ino = h->nodeid,
-			      .flags = AT_EMPTY_PATH};
+			      .flags = AT_EMPTY_PATH, .out = &w};
 	set_path(&rq, "");
 	set_path2(&rq, name);
 	int rc = (int)call(&rq);
-	struct ank_wire_stat w;
-	if (rc == 0)
+	if (rc == 0 && w.ino == 0)
 		rc = stat_at(h->nodeid, name, &w);
 	if (rc < 0)
 		reply_err(h->unique, rc);
@@ -480,7 +470,8 @@ static void op_create(const struct fuse_in_header *h, const struct fuse_create_i
 		      const char *name)
 {
 	uint32_t acc = in->flags & O_ACCMODE;
-	struct ankc_req rq = {.opcode = ANK_OP_OPEN, .fd = -1, .at_ino = h->nodeid,
+	struct ank_wire_stat w = {0};
+	struct ankc_req rq = {.opcode = ANK_OP_OPEN, .fd = -1, .at_ino = h->nodeid, .out = &w,
 			      .flags = acc | O_CREAT | O_EXCL, .mode = in->mode & 07777u};
 	set_path(&rq, name);
 	int fd = (int)call(&rq);
@@ -494,13 +485,8 @@ static void op_create(const struct fuse_in_header *h, const struct fuse_create_i
 		reply_err(h->unique, fd);
 		return;
 	}
-	int rc = created ? give_to_caller(h, h->nodeid, name, fd) : 0;
-	if (rc == 0 && created && (in->mode & (S_ISUID | S_ISGID)) && (h->uid || h->gid)) {
-		struct ankc_req cm = {.opcode = ANK_OP_FCHMOD, .fd = fd, .mode = in->mode & 07777u};
-		rc = (int)call(&cm);
-	}
-	struct ank_wire_stat w;
-	if (rc == 0)
+	int rc = created ? finish_new(h, h->nodeid, name, S_IFREG | in->mode, &w) : 0;
+	if (rc == 0 && w.ino == 0)
 		rc = fstat_fd(fd, &w);
 	if (rc < 0) {
 		close_fd((uint64_t)fd);

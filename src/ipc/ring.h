@@ -222,7 +222,12 @@ struct ank_ring_slot {
 	uint32_t path2_len;  /* 44  [client] bytes of path 2 at data[path_len], NUL incl. */
 	uint64_t seq;        /* 48  [client] per-ring request number */
 	int64_t result;      /* 56  [server] return value or -errno */
-	uint8_t out[80];     /* 64  [server] struct ank_wire_stat for STAT/FSTAT */
+	uint8_t out[80];     /* 64  [server] struct ank_wire_stat for STAT/FSTAT; and
+	                            for a request with at_ino that made or changed
+	                            an object (OPEN, MKDIR, MKNOD, SYMLINK, LINK,
+	                            CHMOD, CHOWN, UTIMENS, TRUNCATE) its stat after
+	                            the call, or zeros (ino 0) when the answer was
+	                            logged by a crashed server and republished */
 	uint32_t data_sum;   /* 144 [client] CRC32C of the WRITE/PWRITE bytes */
 	uint32_t reply_sum;  /* 148 [server] CRC32C of the READ/PREAD bytes returned */
 	uint32_t req_sum;    /* 152 [client] ank_req_sum of the request's fields */

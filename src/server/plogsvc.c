@@ -925,6 +925,9 @@ bool plogsvc_adopt(struct server *srv, struct server_ring *r)
 			if (state == ANK_SLOT_SUBMITTED &&
 			    !ank_cas(&slot->state, ANK_SLOT_SUBMITTED, ANK_SLOT_SERVER))
 				continue;
+			/* (no stat in out[]: whatever an earlier request
+			 * left there must not pass for this one's) */
+			memset(slot->out, 0, sizeof(slot->out));
 			dispatch_complete(r->map, i, x->slot[i].result);
 			srv->report.republished++;
 		} else if (state == ANK_SLOT_SERVER) {
