@@ -410,6 +410,55 @@ static void calls_through_the_mount_match_linux(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* The whole service goes away (its supervisor SIGKILLed, and with it the
+ * servers): the front door must notice, unmount and let go of the
+ * connection, so that a program using the mount gets an error instead of
+ * hanging. */
+static void the_mount_goes_away_with_the_service(void **state)
+{
+	(void)state;
+	if (!can_mount())
+		return;
+	struct fz f;
+	fz_up(&f);
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/file", f.mnt);
+	int fd = open(path, O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	/* a program reading in a loop, in its own process */
+	pid_t prog = svc_fork();
+	assert_true(prog >= 0);
+	if (prog == 0) {
+		char b[16];
+		for (;;)
+			if (pread(fd, b, sizeof(b), 0) < 0)
+				_exit(errno == ENOTCONN || errno == ECONNABORTED || errno == EIO ? 0 : 2);
+	}
+	svc_sleep_ms(200);
+	struct svc_status st;
+	long long server = svc_status(&f.s, &st) == 0 ? st.server_pid : -1;
+	assert_int_equal(kill(f.s.sup_pid, SIGKILL), 0);
+	if (server > 1)
+		kill((pid_t)server, SIGKILL);
+	int ps = 0, ds = 0;
+	int rp = svc_wait(prog, 30000 * svc_slow(), &ps);
+	int rd = svc_wait(f.door, 30000 * svc_slow(), &ds);
+	bool still = mounted(f.mnt);
+	printf("the program: %s (exit %d); the front door: %s (exit %d); mount %s\n",
+	       rp == 0 ? "ended" : "hung", svc_exit_code(ps), rd == 0 ? "ended" : "hung",
+	       svc_exit_code(ds), still ? "still there" : "gone");
+	close(fd);
+	if (still)
+		umount2(f.mnt, MNT_DETACH);
+	svc_kill_all();
+	f.s.sup_pid = 0;
+	fz_destroy(&f);
+	assert_int_equal(rp, 0);
+	assert_int_equal(svc_exit_code(ps), 0);
+	assert_int_equal(rd, 0);
+	assert_false(still);
+}
+
 int main(void)
 {
 	differ_no_big_offsets(); /* (a FUSE mount's lseek limit is the kernel's) */
@@ -418,6 +467,7 @@ int main(void)
 		cmocka_unit_test(real_programs_work_through_the_mount),
 		cmocka_unit_test(calls_through_the_mount_match_linux),
 		cmocka_unit_test(real_programs_never_notice_server_crashes),
+		cmocka_unit_test(the_mount_goes_away_with_the_service),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	svc_kill_all();

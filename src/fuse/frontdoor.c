@@ -60,12 +60,40 @@ static uint32_t g_minor;
 
 /* ---- ring calls ---------------------------------------------------------- */
 
+/* The service went away for good (its supervisor ended): nothing this
+ * mount could answer would be true any more. Unmount it (lazily: programs
+ * inside keep their cwd) and exit: closing /dev/fuse aborts the connection,
+ * so every request in flight ends with ENOTCONN and nothing hangs. */
+static void service_gone(void)
+{
+	static int once;
+	if (__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
+		for (;;)
+			pause(); /* (the first thread is exiting the process) */
+	fprintf(stderr, "ananke-fuse: the service is gone; unmounting %s\n",
+		g_opt.mountpoint ? g_opt.mountpoint : "the mount");
+	if (g_opt.mountpoint)
+		umount2(g_opt.mountpoint, MNT_DETACH);
+	_exit(1);
+}
+
 static int64_t call(struct ankc_req *rq)
 {
-	if (ankc_enter() < 0)
+	if (ankc_enter() < 0) {
+		if (errno == EIO)
+			service_gone();
 		return -errno;
+	}
 	int64_t r = ankc_call(rq);
 	ankc_leave();
+	if (r == -EIO) { /* lost with the service, or one damaged answer? */
+		if (ankc_enter() < 0) {
+			if (errno == EIO)
+				service_gone();
+		} else {
+			ankc_leave();
+		}
+	}
 	return r;
 }
 
@@ -281,10 +309,19 @@ static void op_lookup(const struct fuse_in_header *h, const char *name)
 {
 	struct ank_wire_stat w;
 	int rc = stat_at(h->nodeid, name, &w);
-	if (rc < 0)
+	if (rc == -ENOENT && g_opt.entry_timeout > 0) {
+		/* a negative entry (nodeid 0) the kernel may keep as long as a
+		 * positive one: a program probing for files that are not there
+		 * (a compiler's include path, git, sqlite's journal) asks once */
+		struct fuse_entry_out e;
+		memset(&e, 0, sizeof(e));
+		split_timeout(g_opt.entry_timeout, &e.entry_valid, &e.entry_valid_nsec);
+		reply(h->unique, 0, &e, sizeof(e), NULL, 0);
+	} else if (rc < 0) {
 		reply_err(h->unique, rc);
-	else
+	} else {
 		reply_entry(h->unique, &w);
+	}
 }
 
 static void op_getattr(const struct fuse_in_header *h, const struct fuse_getattr_in *in)

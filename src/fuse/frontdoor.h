@@ -13,6 +13,7 @@ struct frontdoor_options {
 	double entry_timeout;   /* seconds it may trust a name's lookup */
 	bool readdirplus;       /* answer READDIRPLUS (entries with attributes) */
 	bool keep_cache;        /* keep a file's page cache across opens */
+	const char *mountpoint; /* unmounted (lazily) when the service goes away */
 };
 
 /* Serve requests on fuse_fd until the file system is unmounted (or the

@@ -127,6 +127,9 @@ int main(int argc, char **argv)
 			errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
 		return 1;
 	}
+	/* (before the mount: afterwards, resolving it would ask the mount) */
+	char mnt_abs[PATH_MAX];
+	opt.mountpoint = realpath(mnt, mnt_abs) ? mnt_abs : mnt;
 	char sock_abs[PATH_MAX];
 	if (!realpath(sock, sock_abs)) {
 		fprintf(stderr, "ananke-fuse: no service on %s: %s\n", sock, strerror(errno));
