@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config liburing-dev libcmocka-dev clang e2fsprogs util-linux
-      fuse3 libfuse3-dev sqlite3 git)
+      fuse3 libfuse3-dev sqlite3 git fio)
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

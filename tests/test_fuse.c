@@ -1,7 +1,8 @@
 /*
  * test_fuse.c - the FUSE front door with real programs, as a user runs it:
  * `ananke serve`, `ananke-fuse` on a directory, then cp -a, diff -r, tar,
- * sqlite3 (rollback and WAL), git, make and the differential harness's
+ * sqlite3 (rollback and WAL), git, fio (verify=crc32c), make and the
+ * differential harness's
  * random call sequences through the mount, compared with Linux; and the
  * same programs while the server is SIGKILLed and SIGSTOPped again and
  * again, which they must never notice. Every test ends with the mount gone
@@ -199,6 +200,10 @@ static const char workload[] =
 	"  test \"$(git rev-list --count HEAD)\" = 2\n"
 	"  cd ..\n"
 	"fi\n"
+	"if command -v fio >/dev/null; then\n"
+	"  fio --name=rnd --directory=\"$W\" --rw=randwrite --size=8M --bs=4k --ioengine=psync --numjobs=2 --verify=crc32c --do_verify=1 --verify_fatal=1 --minimal >/dev/null\n"
+	"  fio --name=seq --directory=\"$W\" --rw=write --size=16M --bs=1M --ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 --minimal >/dev/null\n"
+	"fi\n"
 	"if command -v cc >/dev/null && command -v make >/dev/null; then\n"
 	"  mkdir prj\n"
 	"  cd prj\n"
@@ -314,7 +319,7 @@ static void real_programs_never_notice_server_crashes(void **state)
 	int kills = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	struct svc_status ss;
 	long long restarts = svc_status(&f.s, &ss) == 0 ? ss.restarts : -1;
-	printf("%u rounds of cp -a, diff -r, tar, sqlite3, git, make: %d failed; %d server "
+	printf("%u rounds of cp -a, diff -r, tar, sqlite3, git, fio, make: %d failed; %d server "
 	       "kills/stops, %lld restarts\n",
 	       rounds, bad, kills, restarts);
 	bad += fz_down(&f);
