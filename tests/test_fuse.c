@@ -108,6 +108,11 @@ static void fz_up(struct fz *f)
 	f->door = svc_fork();
 	assert_true(f->door >= 0);
 	if (f->door == 0) {
+		/* $ANK_FUSE_DOOR_OPTS: more front door options (one word) */
+		const char *more = getenv("ANK_FUSE_DOOR_OPTS");
+		if (more && *more)
+			execl(prog, prog, "--foreground", more, "--socket", f->s.sock, f->mnt,
+			      (char *)NULL);
 		execl(prog, prog, "--foreground", "--socket", f->s.sock, f->mnt, (char *)NULL);
 		_exit(127);
 	}

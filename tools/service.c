@@ -263,6 +263,11 @@ int tool_stop(int argc, char **argv)
 	int code = request("stop", path, ANK_HELLO_STOP, 0, 75000, reply, sizeof(reply));
 	if (code)
 		return code;
+	/* The reply comes before the supervisor has let go of its socket and
+	 * the image: wait (at most 15 s) until the socket is gone, so that a
+	 * `serve` or `mount` right after this finds them free. */
+	for (int i = 0; i < 1500 && access(path, F_OK) == 0; i++)
+		usleep(10000);
 	return strncmp(reply, "stopped cleanly", 15) ? 1 : 0;
 }
 
@@ -290,7 +295,7 @@ static void mount_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke mount MOUNTPOINT [IMAGE] [serve options] [--threads N]\n"
 		   "                    [--attr-timeout S] [--entry-timeout S] [--no-readdirplus]\n"
-		   "                    [--keep-cache]\n"
+		   "                    [--keep-cache] [--writeback]\n"
 		   "  Starts the service on IMAGE (as `ananke serve`, which lists its options)\n"
 		   "  and mounts it on MOUNTPOINT through FUSE: unmodified programs use it there,\n"
 		   "  and libananke clients on its socket at the same time. Needs root.\n"
@@ -320,7 +325,8 @@ int tool_mount(int argc, char **argv)
 		     !strcmp(a, "--entry-timeout")) && next) {
 			fuse_argv[nf++] = argv[i++];
 			fuse_argv[nf++] = argv[i];
-		} else if (!strcmp(a, "--no-readdirplus") || !strcmp(a, "--keep-cache")) {
+		} else if (!strcmp(a, "--no-readdirplus") || !strcmp(a, "--keep-cache") ||
+			   !strcmp(a, "--writeback")) {
 			fuse_argv[nf++] = argv[i];
 		} else if (!strcmp(a, "--socket") && next) {
 			socket_path = argv[++i];

@@ -41,6 +41,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../client/client.h"
@@ -128,6 +129,7 @@ static int fstat_fd(int fd, struct ank_wire_stat *w)
 
 static __thread uint32_t t_opcode; /* the request being answered, for the trace */
 static bool g_trace; /* $ANANKE_FUSE_TRACE: every error answered, on stderr */
+static bool g_trace_all; /* $ANANKE_FUSE_TRACE=2: every request too */
 
 static void reply(uint64_t unique, int err, const void *a, size_t alen, const void *b, size_t blen)
 {
@@ -295,7 +297,11 @@ static void op_init(const struct fuse_in_header *h, const void *arg)
 			FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
 	if (!g_opt.readdirplus)
 		want &= ~(uint32_t)(FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO);
+	if (g_opt.writeback)
+		want |= FUSE_WRITEBACK_CACHE;
 	out.flags = in->flags & want;
+	if (g_trace)
+		fprintf(stderr, "ananke-fuse: INIT 7.%u, kernel flags %#x, ours %#x\n", in->minor, in->flags, out.flags);
 	out.max_background = 64;
 	out.congestion_threshold = 48;
 	out.max_write = FD_MAX_IO;
@@ -477,9 +483,11 @@ static void op_link(const struct fuse_in_header *h, const struct fuse_link_in *i
  * SETATTR, and has checked the permissions. */
 static int open_ino(uint64_t ino, uint32_t flags, bool dir)
 {
+	uint32_t acc = flags & O_ACCMODE;
+	if (g_opt.writeback && acc == O_WRONLY)
+		acc = O_RDWR; /* the kernel reads through any handle to fill a page */
 	struct ankc_req rq = {.opcode = ANK_OP_OPEN, .fd = -1, .at_ino = ino,
-			      .flags = dir ? (uint32_t)(O_RDONLY | O_DIRECTORY)
-					   : (flags & O_ACCMODE)};
+			      .flags = dir ? (uint32_t)(O_RDONLY | O_DIRECTORY) : acc};
 	set_path(&rq, "");
 	return (int)call(&rq);
 }
@@ -507,6 +515,8 @@ static void op_create(const struct fuse_in_header *h, const struct fuse_create_i
 		      const char *name)
 {
 	uint32_t acc = in->flags & O_ACCMODE;
+	if (g_opt.writeback && acc == O_WRONLY)
+		acc = O_RDWR; /* (as open_ino) */
 	struct ank_wire_stat w = {0};
 	struct ankc_req rq = {.opcode = ANK_OP_OPEN, .fd = -1, .at_ino = h->nodeid, .out = &w,
 			      .flags = acc | O_CREAT | O_EXCL, .mode = in->mode & 07777u};
@@ -663,6 +673,56 @@ static void op_statfs(const struct fuse_in_header *h)
 	reply(h->unique, 0, &out, sizeof(out), NULL, 0);
 }
 
+/*
+ * "This inode has no security.capability", per inode, for the attribute
+ * timeout. The kernel asks for that attribute before every write(2) (to
+ * know whether the write must drop file capabilities); the answer is
+ * almost always "none", and one ring request per write is most of a small
+ * write's cost. Kept for the attribute timeout like any cached attribute;
+ * set and removal of it through the mount forget the entry at once.
+ */
+#define CAP_NAME "security.capability"
+#define CAP_SLOTS 4096u
+static struct {
+	uint64_t ino;
+	uint64_t until_ns;
+} g_nocap[CAP_SLOTS];
+static pthread_mutex_t g_nocap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned nocap_slot(uint64_t ino)
+{
+	return (unsigned)((ino * 0x9E3779B97F4A7C15ull) >> 52) % CAP_SLOTS;
+}
+
+static bool nocap_known(uint64_t ino)
+{
+	unsigned k = nocap_slot(ino);
+	pthread_mutex_lock(&g_nocap_lock);
+	bool known = g_nocap[k].ino == ino && mono_ns() < g_nocap[k].until_ns;
+	pthread_mutex_unlock(&g_nocap_lock);
+	return known;
+}
+
+static void nocap_set(uint64_t ino, bool none)
+{
+	unsigned k = nocap_slot(ino);
+	pthread_mutex_lock(&g_nocap_lock);
+	if (none) {
+		g_nocap[k].ino = ino;
+		g_nocap[k].until_ns = mono_ns() + (uint64_t)(g_opt.attr_timeout * 1e9);
+	} else if (g_nocap[k].ino == ino) {
+		g_nocap[k].ino = 0;
+	}
+	pthread_mutex_unlock(&g_nocap_lock);
+}
+
 static void op_setxattr(const struct fuse_in_header *h, const struct fuse_setxattr_in *in,
 			const char *name, const void *value, size_t avail)
 {
@@ -676,13 +736,21 @@ static void op_setxattr(const struct fuse_in_header *h, const struct fuse_setxat
 			      .wdata = value, .len = in->size};
 	set_path(&rq, "");
 	set_path2(&rq, name);
-	reply_err(h->unique, (int)call(&rq));
+	int rc = (int)call(&rq);
+	if (!strcmp(name, CAP_NAME)) /* (after: a lookup meanwhile saw the old state) */
+		nocap_set(h->nodeid, false);
+	reply_err(h->unique, rc);
 }
 
 /* GETXATTR (name) and LISTXATTR (name NULL): size 0 asks for the size. */
 static void op_getxattr(const struct fuse_in_header *h, const struct fuse_getxattr_in *in,
 			const char *name, void *buf)
 {
+	bool capname = name && !strcmp(name, CAP_NAME);
+	if (capname && nocap_known(h->nodeid)) {
+		reply_err(h->unique, -ENODATA);
+		return;
+	}
 	size_t cap = in->size < 65536 ? in->size : 65536;
 	struct ankc_req rq = {.opcode = name ? ANK_OP_GETXATTR : ANK_OP_LISTXATTR, .fd = -1,
 			      .at_ino = h->nodeid, .flags = AT_EMPTY_PATH, .len = cap,
@@ -691,6 +759,8 @@ static void op_getxattr(const struct fuse_in_header *h, const struct fuse_getxat
 	if (name)
 		set_path2(&rq, name);
 	int64_t n = call(&rq);
+	if (capname && n == -ENODATA && g_opt.attr_timeout > 0)
+		nocap_set(h->nodeid, true);
 	if (n < 0) {
 		reply_err(h->unique, (int)n);
 	} else if (in->size == 0) {
@@ -703,6 +773,8 @@ static void op_getxattr(const struct fuse_in_header *h, const struct fuse_getxat
 
 static void op_removexattr(const struct fuse_in_header *h, const char *name)
 {
+	if (!strcmp(name, CAP_NAME))
+		nocap_set(h->nodeid, false);
 	struct ankc_req rq = {.opcode = ANK_OP_REMOVEXATTR, .fd = -1, .at_ino = h->nodeid,
 			      .flags = AT_EMPTY_PATH};
 	set_path(&rq, "");
@@ -720,6 +792,13 @@ static void op_fallocate(const struct fuse_in_header *h, const struct fuse_fallo
 
 static void op_lseek(const struct fuse_in_header *h, const struct fuse_lseek_in *in)
 {
+	if (g_opt.writeback) {
+		/* The kernel does not write its dirty pages back before it asks,
+		 * so the service's holes could be stale: ENOSYS makes it answer
+		 * SEEK_DATA/SEEK_HOLE itself (data up to the end of file). */
+		reply_err(h->unique, -ENOSYS);
+		return;
+	}
 	struct ankc_req rq = {.opcode = ANK_OP_LSEEK, .fd = (int32_t)in->fh,
 			      .off = (int64_t)in->offset, .flags = in->whence};
 	int64_t r = call(&rq);
@@ -974,6 +1053,9 @@ static void *worker_main(void *arg)
 		if (h.len != (uint32_t)n)
 			continue;
 		t_opcode = h.opcode;
+		if (g_trace_all)
+			fprintf(stderr, "ananke-fuse: request %u nodeid %llu len %u\n", h.opcode,
+				(unsigned long long)h.nodeid, h.len);
 		handle(wk, &h, wk->in + sizeof(h), (size_t)n - sizeof(h));
 	}
 	g_stop = 1;
@@ -985,6 +1067,7 @@ int frontdoor_serve(int fuse_fd, const struct frontdoor_options *opt)
 	g_fuse = fuse_fd;
 	g_opt = *opt;
 	g_trace = getenv("ANANKE_FUSE_TRACE") != NULL;
+	g_trace_all = g_trace && !strcmp(getenv("ANANKE_FUSE_TRACE"), "2");
 	unsigned nthreads = opt->threads ? opt->threads : 4;
 	pthread_t *tids = calloc(nthreads, sizeof(*tids));
 	struct worker *wks = calloc(nthreads, sizeof(*wks));

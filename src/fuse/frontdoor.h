@@ -13,6 +13,8 @@ struct frontdoor_options {
 	double entry_timeout;   /* seconds it may trust a name's lookup */
 	bool readdirplus;       /* answer READDIRPLUS (entries with attributes) */
 	bool keep_cache;        /* keep a file's page cache across opens */
+	bool writeback;         /* the kernel's writeback cache: write(2) ends in
+	                           the page cache, WRITEs follow in the background */
 	const char *mountpoint; /* unmounted (lazily) when the service goes away */
 };
 

@@ -30,11 +30,14 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ananke-fuse [--socket PATH] [--threads N] [--attr-timeout S]\n"
 		   "                   [--entry-timeout S] [--no-readdirplus] [--keep-cache]\n"
-		   "                   [--foreground] MOUNTPOINT\n"
+		   "                   [--writeback] [--foreground] MOUNTPOINT\n"
 		   "  --socket: the service's socket ($ANANKE_SOCKET, else ./ananke.sock)\n"
 		   "  --threads: readers of the FUSE connection (default 4)\n"
 		   "  --attr-timeout, --entry-timeout: seconds the kernel caches attributes\n"
-		   "  and names (default 1; libananke clients may change files meanwhile)\n");
+		   "  and names (default 1; libananke clients may change files meanwhile)\n"
+		   "  --writeback: the kernel's writeback cache (write(2) returns from the\n"
+		   "  page cache; the service gets the data in the background; fsync(2) and\n"
+		   "  close-to-open still deliver it)\n");
 }
 
 static int parse_seconds(const char *name, const char *v, double *out)
@@ -105,6 +108,8 @@ int main(int argc, char **argv)
 			opt.readdirplus = false;
 		} else if (!strcmp(a, "--keep-cache")) {
 			opt.keep_cache = true;
+		} else if (!strcmp(a, "--writeback")) {
+			opt.writeback = true;
 		} else if (!strcmp(a, "--foreground") || !strcmp(a, "-f")) {
 			foreground = true;
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
