@@ -41,7 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SIDES 4
+#define MAX_SIDES 6
 #define MAX_REPS 15
 
 enum op {

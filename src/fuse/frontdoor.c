@@ -594,12 +594,12 @@ static void op_readdir(const struct fuse_in_header *h, const struct fuse_read_in
 {
 	size_t cap = in->size < FD_MAX_IO ? in->size : FD_MAX_IO;
 	/* ask for about as many entries as fit (a FUSE entry is a little
-	 * larger than a wire one; what does not fit is asked again) */
-	uint64_t ask = plus ? cap / 4 : cap;
-	if (ask < 4096)
-		ask = 4096;
+	 * larger than a wire one; what does not fit is asked again), with
+	 * their stats for READDIRPLUS */
+	uint64_t ask = cap < 4096 ? 4096 : cap;
 	struct ankc_req rq = {.opcode = ANK_OP_READDIR, .fd = (int32_t)in->fh, .len = ask,
-			      .flags = ANK_READDIR_SEEK, .off = (int64_t)in->offset,
+			      .flags = ANK_READDIR_SEEK | (plus ? ANK_READDIR_PLUS : 0u),
+			      .off = (int64_t)in->offset,
 			      .rdata = wire, .rdata_cap = ask, .rdata_all = 1};
 	int64_t n = call(&rq);
 	if (n < 0) {
@@ -612,9 +612,14 @@ static void op_readdir(const struct fuse_in_header *h, const struct fuse_read_in
 		if (pos + sizeof(wd) > ask)
 			break;
 		memcpy(&wd, wire + pos, sizeof(wd));
-		if (wd.reclen < sizeof(wd) + wd.namelen || pos + wd.reclen > ask)
+		size_t namerec = (sizeof(wd) + wd.namelen + 7) & ~(size_t)7;
+		if (wd.reclen < namerec + (plus ? sizeof(struct ank_wire_stat) : 0) ||
+		    pos + wd.reclen > ask)
 			break;
 		const char *name = (const char *)wire + pos + sizeof(wd);
+		struct ank_wire_stat w;
+		if (plus)
+			memcpy(&w, wire + pos + namerec, sizeof(w));
 		pos += wd.reclen;
 		size_t ent = plus ? FUSE_DIRENTPLUS_SIZE(&(struct fuse_direntplus){
 					    .dirent = {.namelen = wd.namelen}})
@@ -627,13 +632,10 @@ static void op_readdir(const struct fuse_in_header *h, const struct fuse_read_in
 			memset(dp, 0, ent);
 			bool dot = (wd.namelen == 1 && name[0] == '.') ||
 				   (wd.namelen == 2 && name[0] == '.' && name[1] == '.');
-			struct ank_wire_stat w;
-			char nm[256];
-			memcpy(nm, name, wd.namelen);
-			nm[wd.namelen] = '\0';
 			/* "." and "..": no entry (nodeid 0), the kernel takes no
-			 * reference; every other entry is a lookup */
-			if (!dot && stat_at(h->nodeid, nm, &w) == 0)
+			 * reference; every other entry is a lookup (an entry gone
+			 * meanwhile has a zero stat: no entry either) */
+			if (!dot && w.ino == wd.ino && w.ino != 0)
 				fill_entry(&w, &dp->entry_out);
 			d = &dp->dirent;
 		} else {

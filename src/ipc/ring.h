@@ -94,7 +94,8 @@ enum ank_opcode {
 	ANK_OP_RMDIR = 18,    /* path */
 	ANK_OP_READDIR = 19,  /* fd, len = buffer bytes -> packed entries in data,
 	                         result = entry count; flags ANK_READDIR_SEEK:
-	                         start at position off (a `next` of an entry) */
+	                         start at position off (a `next` of an entry);
+	                         ANK_READDIR_PLUS: with each entry's stat */
 	ANK_OP_SYNC = 20,
 	ANK_OP_CHMOD = 21,    /* path, mode (07777 bits) */
 	ANK_OP_FCHMOD = 22,   /* fd, mode */
@@ -142,6 +143,9 @@ enum ank_opcode {
  * a replay sets the same times. */
 #define ANK_DUP_EXACT 1u
 #define ANK_READDIR_SEEK 1u
+#define ANK_READDIR_PLUS 2u /* each entry's struct ank_wire_stat follows its
+                               name (at the next 8-byte boundary), within
+                               reclen; zeros for an entry gone meanwhile */
 
 /* fallocate's range (its length may exceed what a slot's data holds, so
  * it travels as data rather than in off and len). */

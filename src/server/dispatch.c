@@ -185,10 +185,11 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, const st
 {
 	int fd = rq->fd;
 	uint64_t len = rq->len;
-	uint64_t max = len / DISPATCH_DIRENT_MAX;
+	bool plus = (rq->flags & ANK_READDIR_PLUS) != 0;
+	uint64_t max = len / (DISPATCH_DIRENT_MAX + (plus ? sizeof(struct ank_wire_stat) : 0));
 	if (max == 0)
 		return -EINVAL; /* as getdents64 with a too small buffer */
-	if (rq->flags & ~ANK_READDIR_SEEK)
+	if (rq->flags & ~(ANK_READDIR_SEEK | ANK_READDIR_PLUS))
 		return -EINVAL;
 	if (rq->flags & ANK_READDIR_SEEK) {
 		off_t pos = fs_lseek(c, fd, (off_t)rq->off, SEEK_SET);
@@ -204,7 +205,8 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, const st
 	for (int k = 0; k < n; k++) {
 		const struct fs_dirent *e = &w->dirents[k];
 		size_t namelen = strnlen(e->name, sizeof(e->name) - 1);
-		uint32_t reclen = ANK_ALIGN_UP((uint32_t)(sizeof(struct ank_wire_dirent) + namelen), 8u);
+		uint32_t namerec = ANK_ALIGN_UP((uint32_t)(sizeof(struct ank_wire_dirent) + namelen), 8u);
+		uint32_t reclen = namerec + (plus ? (uint32_t)sizeof(struct ank_wire_stat) : 0u);
 		struct ank_wire_dirent wd = {
 			.ino = e->ino,
 			.next = e->next,
@@ -215,7 +217,18 @@ static int64_t do_readdir(struct server_worker *w, struct fs_client *c, const st
 		uint8_t *p = data + pos;
 		memcpy(p, &wd, sizeof(wd));
 		memcpy(p + sizeof(wd), e->name, namelen);
-		memset(p + sizeof(wd) + namelen, 0, reclen - sizeof(wd) - namelen);
+		memset(p + sizeof(wd) + namelen, 0, namerec - sizeof(wd) - namelen);
+		if (plus) {
+			/* the entry's stat, by its number (zeros: gone meanwhile) */
+			struct ank_wire_stat ws;
+			struct stat st;
+			uint32_t gen = 0;
+			if (fs_fstatat_gen(c, fs_at_ino(e->ino), "", &st, AT_SYMLINK_NOFOLLOW, &gen) == 0)
+				stat_to_wire(&st, gen, &ws);
+			else
+				memset(&ws, 0, sizeof(ws));
+			memcpy(p + namerec, &ws, sizeof(ws));
+		}
 		pos += reclen;
 	}
 	return n;
