@@ -469,6 +469,50 @@ static void the_mount_goes_away_with_the_service(void **state)
 	assert_false(still);
 }
 
+/* The same random call sequences as root while the server is SIGKILLed and
+ * SIGSTOPped at random moments: every result, errno and byte must still be
+ * Linux's (the crash-differential test of the libananke side, through the
+ * kernel and the front door). */
+static void calls_through_the_mount_match_linux_under_kills(void **state)
+{
+	(void)state;
+	if (!can_mount())
+		return;
+	unsigned seeds = (unsigned)svc_env_ulong("ANK_FUSE_SEEDS", 3);
+	unsigned nops = (unsigned)svc_env_ulong("ANK_FUSE_OPS", 600);
+	uint64_t base = svc_env_ulong("ANK_FUSE_SEED_BASE", 1) + 900000;
+	struct fz f;
+	fz_up(&f);
+	sigset_t term, old;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	pid_t k = svc_fork();
+	assert_true(k >= 0);
+	if (k == 0)
+		_exit(killer(&f.s, (uint64_t)getpid() * 104729));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	int bad = 0;
+	for (unsigned i = 0; i < seeds; i++) {
+		char sub[32];
+		snprintf(sub, sizeof(sub), "k%u", i);
+		int b = differ_through(&f, sub, base + i, nops);
+		if (b)
+			printf("seed %llu under kills: mismatched\n", (unsigned long long)(base + i));
+		bad += b;
+	}
+	kill(k, SIGTERM);
+	int st = 0;
+	assert_int_equal(svc_wait(k, 10000, &st), 0);
+	int kills = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	printf("%u seeds of %u calls under %d server kills/stops: %d mismatched\n", seeds, nops,
+	       kills, bad);
+	bad += fz_down(&f);
+	fz_destroy(&f);
+	assert_int_equal(bad, 0);
+	assert_true(kills >= (int)seeds);
+}
+
 int main(void)
 {
 	differ_no_big_offsets(); /* (a FUSE mount's lseek limit is the kernel's) */
@@ -477,6 +521,7 @@ int main(void)
 		cmocka_unit_test(real_programs_work_through_the_mount),
 		cmocka_unit_test(calls_through_the_mount_match_linux),
 		cmocka_unit_test(real_programs_never_notice_server_crashes),
+		cmocka_unit_test(calls_through_the_mount_match_linux_under_kills),
 		cmocka_unit_test(the_mount_goes_away_with_the_service),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

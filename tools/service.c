@@ -360,7 +360,11 @@ int tool_mount(int argc, char **argv)
 	}
 	serve_argv[ns++] = "--socket";
 	serve_argv[ns++] = (char *)socket_path;
+	pid_t self = getpid();
 	code = tool_serve(ns, serve_argv);
+	if (getpid() != self)
+		goto out; /* the supervisor's own process, returning once the service
+			     ended: its life is over, the mount is not its business */
 	if (code)
 		goto out;
 	fuse_argv[nf++] = "--socket";
