@@ -756,7 +756,9 @@ static void op_getxattr(const struct fuse_in_header *h, const struct fuse_getxat
 	size_t cap = in->size < 65536 ? in->size : 65536;
 	struct ankc_req rq = {.opcode = name ? ANK_OP_GETXATTR : ANK_OP_LISTXATTR, .fd = -1,
 			      .at_ino = h->nodeid, .flags = AT_EMPTY_PATH, .len = cap,
-			      .rdata = buf, .rdata_cap = cap};
+			      .rdata = cap ? buf : NULL, .rdata_cap = cap};
+	/* (no buffer for a size query: its answer is a size, not a count of
+	 * bytes in the buffer, which libananke would refuse as too many) */
 	set_path(&rq, "");
 	if (name)
 		set_path2(&rq, name);

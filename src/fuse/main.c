@@ -66,7 +66,10 @@ static int fuse_mount(const char *mnt, const char *source)
 	snprintf(opts, sizeof(opts),
 		 "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions,allow_other", fd,
 		 (unsigned)getuid(), (unsigned)getgid());
-	if (mount(source, mnt, "fuse.ananke", MS_NOSUID | MS_NODEV, opts) < 0) {
+	/* Neither nosuid nor nodev: root mounts it, and it is a file system
+	 * like any other (set-user-id programs and device nodes work as on
+	 * ext4). */
+	if (mount(source, mnt, "fuse.ananke", 0, opts) < 0) {
 		int e = errno;
 		fprintf(stderr, "ananke-fuse: mounting %s: %s%s\n", mnt, strerror(e),
 			e == EPERM ? " (mounting needs root)" : "");
