@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_SIDES 6
 #define MAX_REPS 15
 
@@ -65,13 +67,6 @@ struct cfg {
 
 static double g_rate[MAX_SIDES][OP_COUNT][MAX_REPS];
 static unsigned g_errors;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void fail(const char *what, const char *path)
 {
@@ -100,9 +95,9 @@ static int parse_size(const char *s, uint64_t *out)
 #define PHASE(side, op, rep, n, body) \
 	do { \
 		sync(); \
-		uint64_t t0_ = now_ns(); \
+		uint64_t t0_ = bench_now_ns(); \
 		body; \
-		double s_ = (double)(now_ns() - t0_) / 1e9; \
+		double s_ = (double)(bench_now_ns() - t0_) / 1e9; \
 		g_rate[side][op][rep] = s_ > 0 ? (double)(n) / s_ : 0; \
 	} while (0)
 
@@ -178,7 +173,7 @@ static void run_side(const struct cfg *c, int side, int rep)
 	{
 		sync();
 		unsigned listed = 0;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		for (int k = 0; k < 5; k++) {
 			DIR *d = opendir(q);
 			if (!d) {
@@ -189,7 +184,7 @@ static void run_side(const struct cfg *c, int side, int rep)
 				listed++;
 			closedir(d);
 		}
-		double secs = (double)(now_ns() - t0) / 1e9;
+		double secs = (double)(bench_now_ns() - t0) / 1e9;
 		g_rate[side][OP_READDIR][rep] = secs > 0 ? listed / secs : 0;
 	}
 	PHASE(side, OP_RENAME, rep, n, {

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_CALLS (1u << 24)
 
 struct call {
@@ -32,13 +34,6 @@ static struct call *g_calls;
 static volatile unsigned g_ncalls;
 static volatile int g_stop;
 static unsigned g_errors;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static long server_pid(const char *ananke, const char *sock)
 {
@@ -70,11 +65,11 @@ static void *io_loop(void *arg)
 	for (uint64_t i = 0; !g_stop && g_ncalls < MAX_CALLS; i++) {
 		memset(w, (int)('a' + i % 26), sizeof(w));
 		off_t off = (off_t)((i % 256) * sizeof(w));
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		ssize_t a = pwrite(fd, w, sizeof(w), off);
-		uint64_t t1 = now_ns();
+		uint64_t t1 = bench_now_ns();
 		ssize_t b = pread(fd, r, sizeof(r), off);
-		uint64_t t2 = now_ns();
+		uint64_t t2 = bench_now_ns();
 		if (a != (ssize_t)sizeof(w) || b != (ssize_t)sizeof(r) || memcmp(w, r, sizeof(w))) {
 			if (g_errors++ < 5)
 				fprintf(stderr, "bench_stall: call %llu failed or read back wrong: %s\n",
@@ -150,7 +145,7 @@ int main(int argc, char **argv)
 			g_errors++;
 			break;
 		}
-		kill_at[done++] = now_ns();
+		kill_at[done++] = bench_now_ns();
 		kill((pid_t)pid, SIGKILL);
 		last = pid;
 	}

@@ -320,6 +320,32 @@ static int killer(const struct svc *s, uint64_t seed)
 	return 0;
 }
 
+/* Start the killer on f's service; killer_stop() ends it and returns how
+ * many times it struck (-1: it did not end well). SIGTERM is blocked
+ * before the fork, so that the killer never dies of it. */
+static pid_t killer_start(const struct fz *f, uint64_t seed)
+{
+	sigset_t term, old;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	pid_t k = svc_fork();
+	if (k == 0)
+		_exit(killer(&f->s, seed));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return k;
+}
+
+static int killer_stop(pid_t k)
+{
+	kill(k, SIGTERM);
+	int st = 0;
+	if (svc_wait(k, 10000, &st) < 0)
+		return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? __atomic_load_n(g_kills, __ATOMIC_ACQUIRE)
+						     : -1;
+}
+
 static void real_programs_never_notice_server_crashes(void **state)
 {
 	(void)state;
@@ -329,26 +355,14 @@ static void real_programs_never_notice_server_crashes(void **state)
 	struct fz f;
 	fz_up(&f);
 	make_tree(f.src, 2);
-	/* (SIGTERM blocked before the fork: the killer never dies of it) */
-	sigset_t term, old;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &old);
-	pid_t k = svc_fork();
-	assert_true(k >= 0);
-	if (k == 0)
-		_exit(killer(&f.s, (uint64_t)getpid() * 7919));
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	pid_t k = killer_start(&f, (uint64_t)getpid() * 7919);
+	assert_true(k > 0);
 	int bad = 0;
 	char log[PATH_MAX];
 	snprintf(log, sizeof(log), "%s/round.log", f.s.dir);
 	for (unsigned r = 0; r < rounds; r++)
 		bad += run_workload(&f, r + 1, log);
-	kill(k, SIGTERM);
-	int st = 0;
-	assert_int_equal(svc_wait(k, 10000, &st), 0);
-	int kills = WIFEXITED(st) && WEXITSTATUS(st) == 0 ? __atomic_load_n(g_kills, __ATOMIC_ACQUIRE)
-							 : -1;
+	int kills = killer_stop(k);
 	struct svc_status ss;
 	long long restarts = svc_status(&f.s, &ss) == 0 ? ss.restarts : -1;
 	printf("%u rounds of cp -a, diff -r, tar, sqlite3, git, fio, make: %d failed; %d server "
@@ -510,15 +524,8 @@ static void calls_through_the_mount_match_linux_under_kills(void **state)
 	uint64_t base = svc_env_ulong("ANK_FUSE_SEED_BASE", 1) + 900000;
 	struct fz f;
 	fz_up(&f);
-	sigset_t term, old;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &old);
-	pid_t k = svc_fork();
-	assert_true(k >= 0);
-	if (k == 0)
-		_exit(killer(&f.s, (uint64_t)getpid() * 104729));
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	pid_t k = killer_start(&f, (uint64_t)getpid() * 104729);
+	assert_true(k > 0);
 	int bad = 0;
 	for (unsigned i = 0; i < seeds; i++) {
 		char sub[32];
@@ -528,11 +535,7 @@ static void calls_through_the_mount_match_linux_under_kills(void **state)
 			printf("seed %llu under kills: mismatched\n", (unsigned long long)(base + i));
 		bad += b;
 	}
-	kill(k, SIGTERM);
-	int st = 0;
-	assert_int_equal(svc_wait(k, 10000, &st), 0);
-	int kills = WIFEXITED(st) && WEXITSTATUS(st) == 0 ? __atomic_load_n(g_kills, __ATOMIC_ACQUIRE)
-							 : -1;
+	int kills = killer_stop(k);
 	printf("%u seeds of %u calls under %d server kills/stops: %d mismatched\n", seeds, nops,
 	       kills, bad);
 	bad += fz_down(&f);
