@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,12 +159,21 @@ int main(int argc, char **argv)
 		}
 		if (pid > 0) {
 			close(pfd[1]);
-			char c = 0;
-			ssize_t n;
+			/* (bounded: a front door that cannot say "ready" within
+			 * 30 s has failed, whatever it is waiting for) */
+			struct pollfd pw = {.fd = pfd[0], .events = POLLIN};
+			int r;
 			do
-				n = read(pfd[0], &c, 1);
-			while (n < 0 && errno == EINTR);
-			return n == 1 && c == 'y' ? 0 : 1;
+				r = poll(&pw, 1, 30000);
+			while (r < 0 && errno == EINTR);
+			char c = 0;
+			if (r == 1 && read(pfd[0], &c, 1) == 1 && c == 'y')
+				return 0;
+			fprintf(stderr, "ananke-fuse: the front door did not %s\n",
+				r == 0 ? "get ready within 30 s; stopping it" : "start");
+			if (r == 0)
+				kill(pid, SIGKILL);
+			return 1;
 		}
 		close(pfd[0]);
 		setsid();
