@@ -41,14 +41,18 @@ trap '"$ANANKE" stop --socket "$SOCK" >/dev/null 2>&1 || true' EXIT
 server_pid() {
 	"$ANANKE" status --socket "$SOCK" --json | sed -n 's/.*"server_pid": \([0-9]*\).*/\1/p'
 }
+# One second apart: SIGKILL, SIGSEGV, SIGABRT, and a hang the watchdog ends.
+kill_four_ways() {
+	for sig in KILL SEGV ABRT STOP; do
+		sleep 1
+		pid=$(server_pid)
+		echo "killing the server (pid $pid) with SIG$sig$([ $sig = STOP ] && echo ': a hang, for the watchdog')"
+		kill -s "$sig" "$pid"
+	done
+}
 "$CLIENT" --loop 6 "$SOCK" &
 client=$!
-for sig in KILL SEGV ABRT STOP; do
-	sleep 1
-	pid=$(server_pid)
-	echo "killing the server (pid $pid) with SIG$sig$([ $sig = STOP ] && echo ': a hang, for the watchdog')"
-	kill -s "$sig" "$pid"
-done
+kill_four_ways
 client_rc=0
 wait "$client" || client_rc=$?
 echo "recoveries (microseconds):"
@@ -95,12 +99,7 @@ else
 		echo "  git: 41 commits, fsck clean; sqlite3 (WAL): 40 rows, integrity_check ok"
 	) &
 	work=$!
-	for sig in KILL SEGV ABRT STOP; do
-		sleep 1
-		pid=$(server_pid)
-		echo "killing the server (pid $pid) with SIG$sig"
-		kill -s "$sig" "$pid"
-	done
+	kill_four_ways
 	work_rc=0
 	wait "$work" || work_rc=$?
 	"$ANANKE" status --socket "$SOCK" | grep -E '^(restarts|recoveries):'
