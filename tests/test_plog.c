@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "../src/plog/plog.h"
-#include "../src/plog/plog_internal.h" /* plog_crc32c, plog_csum */
+#include "../src/plog/plog_internal.h" /* plog_csum */
 #include "../src/server/optable.h"
 #include "../src/util/common.h"
 #include "../src/util/crc32c.h"
@@ -230,11 +230,23 @@ static void test_three_stream_crc_matches_the_reference_crc32c(void **state)
 	rng_state = 12345;
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)rnd();
-	assert_int_equal(plog_crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(crc32c_sw(0, "123456789", 9), 0xE3069283u);
 	for (size_t len = 0; len < sizeof(buf) - 64; len += 1 + len / 7) {
 		for (size_t off = 0; off < 9; off += 3) {
 			uint32_t seed = (uint32_t)rnd();
-			assert_int_equal(plog_crc32c(seed, buf + off, len), crc32c(seed, buf + off, len));
+			assert_int_equal(crc32c(seed, buf + off, len), crc32c_sw(seed, buf + off, len));
+		}
+	}
+	/* combine: crc(A || B) from crc(A), crc(B) and |B|, page length too */
+	for (size_t la = 0; la < 9000; la += 1 + la / 3) {
+		size_t lbs[] = {0, 1, 7, 64, 4095, 4096, 4097, (size_t)rnd() % 12000};
+		for (size_t k = 0; k < sizeof(lbs) / sizeof(lbs[0]); k++) {
+			size_t lb = lbs[k];
+			if (la + lb > sizeof(buf))
+				continue;
+			uint32_t a = crc32c(0, buf, la), b = crc32c(0, buf + la, lb);
+			assert_int_equal(crc32c_combine(a, b, lb), crc32c_sw(0, buf, la + lb));
 		}
 	}
 	/* a record's checksum counts its crc field (bytes 4..7) as zero */

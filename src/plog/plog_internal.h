@@ -25,10 +25,6 @@ struct plog_geom {
  * -EPROTO (not a p-log of this layout), -EUCLEAN (header corrupt). */
 int plog_geom_load(const void *mem, size_t size, struct plog_geom *g);
 
-/* CRC32C with the semantics of crc32c() (util/crc32c.h), computed three
- * streams at a time on long buffers (plog_crc.c). */
-uint32_t plog_crc32c(uint32_t crc, const void *buf, size_t len);
-
 /* CRC32C seeded with `seed` over `len` bytes of a record whose crc field is
  * at offset 4, that field counted as zero. */
 uint32_t plog_csum(uint32_t seed, const void *rec, size_t len);
