@@ -369,8 +369,11 @@ static void drop_pages_from(struct fs *fs, struct inode *ip, uint32_t from)
  * Make pages [first, last] of ip present and up to date; out[i] receives page
  * first+i. Missing mapped pages are read in batches with several requests in
  * flight. `skip_read_mask` bit 0/1: the first/last page will be fully
- * overwritten, do not read it.
+ * overwritten, do not read it (bit 2: nor the pages between);
+ * PAGES_CHECKED_AFTER: the caller checks every page after using it, so
+ * cached pages are not checked here too.
  */
+#define PAGES_CHECKED_AFTER 8u
 static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t last,
 		     struct page **out, unsigned skip_read_mask)
 {
@@ -381,7 +384,7 @@ static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t l
 	fs_extent_io(fs, &io);
 	for (uint64_t idx = first; idx <= last; idx++) {
 		struct page *p = page_find(fs, ip->ino, (uint32_t)idx);
-		if (p)
+		if (p && !(skip_read_mask & PAGES_CHECKED_AFTER))
 			page_verify(p);
 		if (!p) {
 			uint64_t pblk;
@@ -439,9 +442,9 @@ fail:
 	return rc;
 }
 
-/* The bytes are copied out of pages checked before and again after the
- * copy, so a stray write into a page during the copy is caught (the
- * process stops), never passed on. *sum (when asked) is the CRC32C of the
+/* The bytes are copied out of pages checked after the copy (a page
+ * damaged before or during it fails that check: the process stops), so
+ * nothing damaged is passed on. *sum (when asked) is the CRC32C of the
  * bytes taken from the pages themselves, not from buf: whoever receives buf
  * through other memory can tell whether it arrived as it left. */
 ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t off,
@@ -460,7 +463,7 @@ ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t
 		uint32_t first = (uint32_t)(pos >> ANK_BLOCK_SHIFT);
 		uint64_t end = ANK_MIN(off + n, ((uint64_t)first + READ_BATCH) << ANK_BLOCK_SHIFT);
 		uint32_t last = (uint32_t)((end - 1) >> ANK_BLOCK_SHIFT);
-		int rc = pages_get(fs, ip, first, last, pages, 0);
+		int rc = pages_get(fs, ip, first, last, pages, PAGES_CHECKED_AFTER);
 		if (rc < 0)
 			return done ? (ssize_t)done : rc;
 		for (uint32_t i = 0; i <= last - first; i++) {
@@ -469,12 +472,22 @@ ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t
 			uint64_t to = ANK_MIN(end, pstart + ANK_BLOCK_SIZE);
 			memcpy((uint8_t *)buf + (from - off), pages[i]->data + (from - pstart),
 			       (size_t)(to - from));
-			if (sum)
+		}
+		/* Each page is checked against its seal after the copy; a whole
+		 * page's sum comes from that check, which read its bytes. */
+		for (uint32_t i = 0; i <= last - first; i++) {
+			uint32_t g = page_verify(pages[i]);
+			if (!sum)
+				continue;
+			uint64_t pstart = (uint64_t)(first + i) << ANK_BLOCK_SHIFT;
+			uint64_t from = ANK_MAX(pos, pstart);
+			uint64_t to = ANK_MIN(end, pstart + ANK_BLOCK_SIZE);
+			if (to - from == ANK_BLOCK_SIZE)
+				*sum = crc32c_combine(*sum, guard_sum_to_crc(g), ANK_BLOCK_SIZE);
+			else
 				*sum = crc32c(*sum, pages[i]->data + (from - pstart),
 					      (size_t)(to - from));
 		}
-		for (uint32_t i = 0; i <= last - first; i++)
-			page_verify(pages[i]);
 		done = (size_t)(end - off);
 		pcache_shrink(fs);
 	}

@@ -72,6 +72,8 @@ struct bufcache {
 
 /* guard.c: checksums that catch stray writes into cached blocks. */
 uint32_t guard_sum(const void *data);
+/* crc32c(0, data, 4096) from guard_sum(data), without reading data. */
+uint32_t guard_sum_to_crc(uint32_t sum);
 void guard_fail(const char *what, uint64_t a, uint64_t b) __attribute__((noreturn));
 /* The result of a device request the file system made: -EINVAL (a block
  * out of range, a bad buffer: bdev_submit's checks or the kernel's),

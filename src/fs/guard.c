@@ -49,6 +49,18 @@ uint32_t guard_sum(const void *data)
 	return crc32c(0x414E4B47u, data, ANK_BLOCK_SIZE);
 }
 
+uint32_t guard_sum_to_crc(uint32_t sum)
+{
+	/* guard_sum(d) = crc32c(seed, d) = zeros_4096(seed) ^ crc32c(0, d) */
+	static uint32_t k;
+	static int k_ready;
+	if (!__atomic_load_n(&k_ready, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&k, crc32c_combine(0x414E4B47u, 0, ANK_BLOCK_SIZE), __ATOMIC_RELAXED);
+		__atomic_store_n(&k_ready, 1, __ATOMIC_RELEASE);
+	}
+	return sum ^ __atomic_load_n(&k, __ATOMIC_RELAXED);
+}
+
 /* A page of zeros, and guard_sum of it. */
 static const uint8_t zero_page[ANK_BLOCK_SIZE] __attribute__((aligned(64)));
 
