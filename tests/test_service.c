@@ -1936,6 +1936,82 @@ static void request_damaged_in_the_ring_is_refused_with_eio(void **state)
 	g_clean = true;
 }
 
+/* The server's anonymous memory (RssAnon of /proc/PID/status) in KiB. */
+static long server_anon_kib(void)
+{
+	struct svc_status st;
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%lld/status", st.server_pid);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	long kib = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	assert_true(kib >= 0);
+	return kib;
+}
+
+/* Write a 48 MiB file and read it twice through a service whose page cache
+ * is `cache`; the server's anonymous memory afterwards, in MiB. */
+static long cache_run(const char *cache)
+{
+	char opts[64];
+	snprintf(opts, sizeof(opts), "--cache-size %s", cache);
+	setenv("ANK_TEST_SERVE_OPTS", opts, 1);
+	start_service("256M");
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	size_t len = 48 * MiB;
+	uint8_t *w = malloc(len), *r = malloc(len);
+	assert_non_null(w);
+	assert_non_null(r);
+	pattern(w, len, 77, 0);
+	int fd = ank_open("/big", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_pwrite(fd, w, len, 0), (ssize_t)len);
+	for (int k = 0; k < 2; k++) {
+		memset(r, 0, len);
+		assert_int_equal(ank_pread(fd, r, len, 0), (ssize_t)len);
+		assert_int_equal(pattern_check(r, len, 77, 0), -1);
+	}
+	long mib = server_anon_kib() / 1024;
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	free(w);
+	free(r);
+	stop_and_check();
+	svc_destroy(&g_svc);
+	g_clean = false;
+	return mib;
+}
+
+/* --cache-size bounds the server's page cache: with 8 MiB, reading a 48 MiB
+ * file leaves the server small; with 256 MiB the file stays cached. Bad
+ * sizes are refused with a message. */
+static void cache_size_bounds_the_servers_page_cache(void **state)
+{
+	(void)state;
+	char out[1024];
+	static const char *bad[] = {"3X", "1000", "2M3", "-8M", "1K", "2T"};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(svc_cmd_quiet(out, sizeof(out), 10000, "serve", "/nonexistent/img",
+					       "--cache-size", bad[i], (char *)NULL),
+				 2);
+	/* a good size gets past the options (and fails on the image) */
+	int rc = svc_cmd_quiet(out, sizeof(out), 10000, "serve", "/nonexistent/img", "--cache-size",
+			       "8M", (char *)NULL);
+	assert_true(rc != 2 && rc != 0);
+	long small = cache_run("8M");
+	long large = cache_run("256M");
+	printf("server anonymous memory after a 48 MiB file: %ld MiB with --cache-size 8M, "
+	       "%ld MiB with 256M\n", small, large);
+	assert_true(small < 40);
+	assert_true(large >= 48);
+}
+
 static void large_io_through_the_ring(void **state)
 {
 	(void)state;
@@ -2410,6 +2486,8 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(every_client_the_supervisor_admits_is_served, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(cache_size_bounds_the_servers_page_cache, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(statfs_access_and_symlinks_through_libananke, setup,
 		                                teardown),
 	};

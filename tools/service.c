@@ -71,12 +71,17 @@ static void serve_usage(FILE *f)
 		   "                    [--recovery=none|ananke|sync] [--plog-size BYTES]\n"
 		   "                    [--watchdog-ms MS] [--commit-ms MS] [--idle-checkpoint-ms MS]\n"
 		   "                    [--plog-commit-at PERCENT] [--io-timeout-ms MS] [--no-standby]\n"
+		   "                    [--cache-size SIZE]\n"
 		   "  --recovery: ananke (default): a crashed server's state is rebuilt\n"
 		   "  transparently; none: plain restart (unsynced state lost); sync: every\n"
 		   "  change made durable before it returns.\n"
 		   "  --plog-size: bytes of each worker's p-log (default 4194304).\n"
 		   "  --plog-commit-at: a p-log this %% full starts a background commit\n"
 		   "  (default 50; 0: only a full log syncs).\n"
+		   "  --cache-size: the server's page cache, in bytes with K, M, G or T\n"
+		   "  (default: an eighth of the machine's memory, 64 MiB to 4 GiB). A quarter\n"
+		   "  of it, at most 256 MiB, may be dirty: at half of that a background\n"
+		   "  commit writes it back; a call that finds it all dirty commits first.\n"
 		   "  --commit-ms: background journal commit interval (default 5000).\n"
 		   "  --idle-checkpoint-ms: checkpoint the journal once it saw no commit this\n"
 		   "  long (default 100; 0: never), so a crash in a quiet period replays nothing.\n"
@@ -139,6 +144,9 @@ int tool_serve(int argc, char **argv)
 				return 2;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-commit-at", &bad))) {
 			if (server_opt_parse(OPT_PLOG_COMMIT_AT, "serve", v, &cfg.plog_commit_at) < 0)
+				return 2;
+		} else if ((v = opt_value(argc, argv, &i, "--cache-size", &bad))) {
+			if (server_size_parse(OPT_CACHE_MB, "serve", v, &cfg.cache_mb) < 0)
 				return 2;
 		} else if ((v = opt_value(argc, argv, &i, "--plog-size", &bad))) {
 			char *end;

@@ -108,7 +108,7 @@ static void server_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke server --image PATH [--workers N] [--recovery none|ananke|sync]\n"
 		   "                     [--commit-ms MS] [--idle-checkpoint-ms MS]\n"
-		   "                     [--plog-commit-at PERCENT] [--standby]\n"
+		   "                     [--plog-commit-at PERCENT] [--cache-size SIZE] [--standby]\n"
 		   "  run by the supervisor: fd 3 is its control socket, fd 4 the stats memfd\n"
 		   "  --standby: prepare (device, io_uring, p-logs, threads), send STANDBY,\n"
 		   "             mount and recover only on TAKEOVER\n");
@@ -561,6 +561,8 @@ static int server_mount(struct server *srv, const char *image)
 				  .hold_commits = srv->mode->keep_orphans,
 				  .abort_stops_process = true,
 				  .commit_interval_ms = srv->commit_ms,
+				  .cache_pages = (uint64_t)srv->cache_mb * 256,
+				  .dirty_pages_limit = server_dirty_pages(srv->cache_mb),
 				  .idle_checkpoint_ms = srv->idle_ckpt_ms};
 	if (server_fault_point == SERVER_FAULT_RECOVERY_MID_JOURNAL)
 		opt.replay_hook = fault_mid_journal;
@@ -726,7 +728,8 @@ int server_main(int argc, char **argv)
 			     .mode = &recovery_none,
 			     .commit_ms = server_opts[OPT_COMMIT_MS].def,
 			     .idle_ckpt_ms = server_opts[OPT_IDLE_CHECKPOINT_MS].def,
-			     .plog_commit_at = server_opts[OPT_PLOG_COMMIT_AT].def};
+			     .plog_commit_at = server_opts[OPT_PLOG_COMMIT_AT].def,
+			     .cache_mb = server_cache_default_mb()};
 	const char *image = NULL;
 	unsigned nworkers = 0;
 	struct stat st;
@@ -762,6 +765,9 @@ int server_main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--plog-commit-at") && i + 1 < argc) {
 			if (server_opt_parse(OPT_PLOG_COMMIT_AT, "server", argv[++i],
 					     &srv.plog_commit_at) < 0)
+				goto usage;
+		} else if (!strcmp(argv[i], "--cache-size") && i + 1 < argc) {
+			if (server_size_parse(OPT_CACHE_MB, "server", argv[++i], &srv.cache_mb) < 0)
 				goto usage;
 		} else if (!strcmp(argv[i], "--standby")) {
 			srv.standby = true;

@@ -265,6 +265,7 @@ struct server {
 	uint32_t commit_ms; /* background commit interval (--commit-ms), 0: the core's default */
 	uint32_t idle_ckpt_ms; /* --idle-checkpoint-ms: 0 default, UINT32_MAX never */
 	uint32_t plog_commit_at; /* --plog-commit-at: % of a p-log that starts a commit, 0 never */
+	uint32_t cache_mb;       /* --cache-size in MiB (server_cache_default_mb if not given) */
 	struct server_plog *plogs;       /* [nplogs] */
 	unsigned nplogs;                 /* == nworkers */
 	bool logs_continued;             /* takeover went on with the old p-logs */

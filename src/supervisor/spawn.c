@@ -90,15 +90,23 @@ int sup_server_spawn(struct sup *s)
 
 int sup_proc_spawn(struct sup *s, struct sup_server *v, bool standby)
 {
-	char workers[16], commit[16], idle[16], at[16];
+	char workers[16], commit[16], idle[16], at[16], cache[16];
 	snprintf(workers, sizeof(workers), "%u", s->cfg.workers);
 	snprintf(commit, sizeof(commit), "%u", s->cfg.commit_ms);
 	snprintf(idle, sizeof(idle), "%u", s->cfg.idle_checkpoint_ms);
 	snprintf(at, sizeof(at), "%u", s->cfg.plog_commit_at);
-	char *argv[] = {"ananke", "server", "--image", s->image, "--workers", workers,
-			"--recovery", (char *)s->cfg.recovery, "--commit-ms", commit,
-			"--idle-checkpoint-ms", idle, "--plog-commit-at", at,
-			standby ? "--standby" : NULL, NULL};
+	snprintf(cache, sizeof(cache), "%uM", s->cfg.cache_mb);
+	char *argv[20] = {"ananke", "server", "--image", s->image, "--workers", workers,
+			  "--recovery", (char *)s->cfg.recovery, "--commit-ms", commit,
+			  "--idle-checkpoint-ms", idle, "--plog-commit-at", at};
+	int argc = 14;
+	if (s->cfg.cache_mb) { /* else the server's default */
+		argv[argc++] = "--cache-size";
+		argv[argc++] = cache;
+	}
+	if (standby)
+		argv[argc++] = "--standby";
+	argv[argc] = NULL;
 
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)

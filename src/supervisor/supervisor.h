@@ -45,6 +45,8 @@ struct sup_config {
 	                            without a commit; 0: never */
 	unsigned plog_commit_at; /* "ananke": a p-log this % full starts a
 	                            background commit; 0: never */
+	unsigned cache_mb;       /* page cache bound in MiB; 0: the server's
+	                            default (server_cache_default_mb) */
 };
 
 /*
