@@ -52,9 +52,18 @@ int fs_op_begin(struct fs *fs)
 		began = true;
 		return 0; /* a replay in progress commits once, at its end */
 	}
-	if (fs->pc.ndirty >= fs->pc.dirty_limit ||
-	    journal_running_blocks(fs) + fs->ic.count / 64 > fs->j.nlog / 4)
+	/* Past half of either bound the background thread commits (dirty data
+	 * is written back there, not in a client's call); only a call that
+	 * finds a bound reached commits itself, which throttles writers that
+	 * outrun the device. */
+	uint64_t jblocks = journal_running_blocks(fs) + fs->ic.count / 64;
+	if (fs->pc.ndirty >= fs->pc.dirty_limit || jblocks > fs->j.nlog / 4) {
 		rc = journal_commit(fs);
+	} else if ((fs->pc.ndirty >= fs->pc.dirty_limit / 2 || jblocks > fs->j.nlog / 8) &&
+		   fs->bg_running && !fs->bg_kick && !fs->j.busy) {
+		fs->bg_kick = true;
+		pthread_cond_signal(&fs->bg_cond);
+	}
 	if (rc == 0 && fs->al.free_blocks < 2048 && alloc_has_pending(fs)) {
 		rc = journal_commit(fs);
 		if (rc == 0)
