@@ -171,6 +171,8 @@ void pcache_destroy(struct fs *fs)
 {
 	free(fs->pc.hash);
 	fs->pc.hash = NULL;
+	free(fs->pc.bounce);
+	fs->pc.bounce = NULL;
 	while (fs->pc.chunks) {
 		struct pc_chunk *c = fs->pc.chunks;
 		fs->pc.chunks = c->next;
@@ -374,11 +376,45 @@ static void drop_pages_from(struct fs *fs, struct inode *ip, uint32_t from)
  * cached pages are not checked here too.
  */
 #define PAGES_CHECKED_AFTER 8u
+
+/* Read n pages from the device, all requests in flight at once. Pages on
+ * adjacent blocks are read as one request into the bounce buffer and
+ * copied out (a copy costs far less than a device request per block). */
+static int read_pages(struct fs *fs, struct page **rd, unsigned n)
+{
+	struct bdev_io ios[READ_BATCH];
+	unsigned nio = 0;
+	if (!fs->pc.bounce)
+		fs->pc.bounce = ank_aligned_alloc((size_t)READ_BATCH * ANK_BLOCK_SIZE);
+	for (unsigned k = 0, used = 0; k < n;) {
+		unsigned run = 1;
+		while (fs->pc.bounce && k + run < n && rd[k + run]->pblk == rd[k]->pblk + run)
+			run++;
+		if (run == 1) {
+			ios[nio++] = (struct bdev_io){BDEV_READ, rd[k]->pblk, 1, rd[k]->data, 0};
+		} else {
+			ios[nio++] = (struct bdev_io){BDEV_READ, rd[k]->pblk, run,
+						      fs->pc.bounce + (size_t)used * ANK_BLOCK_SIZE, 0};
+			used += run;
+		}
+		k += run;
+	}
+	int rc = guard_io(bdev_submit(fs->dev, ios, nio), "file data");
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0, k = 0; i < nio; k += ios[i].nblk, i++)
+		if (ios[i].nblk > 1)
+			for (unsigned b = 0; b < ios[i].nblk; b++)
+				memcpy(rd[k + b]->data, (uint8_t *)ios[i].buf + (size_t)b * ANK_BLOCK_SIZE,
+				       ANK_BLOCK_SIZE);
+	return 0;
+}
+
 static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t last,
 		     struct page **out, unsigned skip_read_mask)
 {
 	struct extent_io io;
-	struct bdev_io ios[READ_BATCH];
+	struct page *rd[READ_BATCH]; /* pages to read, in file order */
 	unsigned nio = 0;
 	int rc = 0;
 	fs_extent_io(fs, &io);
@@ -407,9 +443,9 @@ static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t l
 				    (idx != first && idx != last && (skip_read_mask & 4));
 			if (p->pblk && !full) {
 				p->sealed = false; /* sealed again once read */
-				ios[nio++] = (struct bdev_io){BDEV_READ, p->pblk, 1, p->data, 0};
+				rd[nio++] = p;
 				if (nio == READ_BATCH) {
-					rc = guard_io(bdev_submit(fs->dev, ios, nio), "file data");
+					rc = read_pages(fs, rd, nio);
 					nio = 0;
 					if (rc < 0)
 						goto fail;
@@ -421,7 +457,7 @@ static int pages_get(struct fs *fs, struct inode *ip, uint32_t first, uint32_t l
 	rc = 0;
 flush:
 	if (nio) {
-		int rc2 = guard_io(bdev_submit(fs->dev, ios, nio), "file data");
+		int rc2 = read_pages(fs, rd, nio);
 		if (rc == 0)
 			rc = rc2;
 	}
@@ -463,7 +499,14 @@ ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t
 		uint32_t first = (uint32_t)(pos >> ANK_BLOCK_SHIFT);
 		uint64_t end = ANK_MIN(off + n, ((uint64_t)first + READ_BATCH) << ANK_BLOCK_SHIFT);
 		uint32_t last = (uint32_t)((end - 1) >> ANK_BLOCK_SHIFT);
-		int rc = pages_get(fs, ip, first, last, pages, PAGES_CHECKED_AFTER);
+		/* Sequential (this read goes on where the last one ended) and
+		 * not cached: the rest of the batch is read with it, in one
+		 * device request where the blocks are adjacent. */
+		uint32_t get_last = last;
+		if (pos == ip->ra_next && !page_find(fs, ip->ino, last))
+			get_last = (uint32_t)ANK_MIN((uint64_t)first + READ_BATCH - 1,
+						     (ip->d.size - 1) >> ANK_BLOCK_SHIFT);
+		int rc = pages_get(fs, ip, first, get_last, pages, PAGES_CHECKED_AFTER);
 		if (rc < 0)
 			return done ? (ssize_t)done : rc;
 		for (uint32_t i = 0; i <= last - first; i++) {
@@ -489,6 +532,7 @@ ssize_t file_read(struct fs *fs, struct inode *ip, void *buf, size_t n, uint64_t
 					      (size_t)(to - from));
 		}
 		done = (size_t)(end - off);
+		ip->ra_next = end;
 		pcache_shrink(fs);
 	}
 	return (ssize_t)done;

@@ -208,6 +208,8 @@ struct inode {
 	struct inode *dnext;
 	struct page *pages;        /* cached pages of this file (list) */
 	uint64_t npages;
+	uint64_t ra_next;          /* where the last read ended: a read that
+	                              starts there and misses reads ahead */
 	struct dir_index *dix;     /* directories: name index, built on demand */
 	/* guard.c: d is sealed (dsum) between operations; an inode an
 	 * operation takes is checked and put on that thread's touched list,
@@ -315,6 +317,9 @@ struct pagecache {
 	void *free_bufs;           /* free 4 KiB page buffers (linked through
 	                              their first bytes) */
 	struct pc_chunk *chunks;   /* where the buffers come from */
+	uint8_t *bounce;           /* reads of adjacent blocks land here, as one
+	                              request, before they are copied into their
+	                              pages (READ_BATCH blocks, under fs->lock) */
 };
 
 int pcache_init(struct fs *fs, uint64_t limit, uint64_t dirty_limit);
