@@ -73,9 +73,22 @@ int ank_fdatasync(int fd);
  * (O_APPEND changes; O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME are taken,
  * mean nothing here and are not reported by F_GETFL, unlike Linux), F_GETFD / F_SETFD (FD_CLOEXEC, kept by libananke:
  * the service has no exec; open's O_CLOEXEC sets it). The status flags
- * survive a server crash. Other commands (F_DUPFD, locks) answer EINVAL
- * for now. EBADF. */
+ * survive a server crash. F_DUPFD / F_DUPFD_CLOEXEC: see ank_dup.
+ * Record locks, as Linux: F_GETLK, F_SETLK, F_SETLKW (POSIX locks, owned by
+ * the process's connection, released when it closes any fd of the file)
+ * and F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW (owned by the open file
+ * description, released with its last fd). A read lock needs an fd open
+ * for reading, a write lock one open for writing (EBADF); EAGAIN on a
+ * conflict; F_SETLKW waits (asking the service again at growing
+ * intervals, at most 10 ms apart) and fails with EDEADLK when the wait
+ * would close a cycle of POSIX owners waiting for each other, EINTR when
+ * a signal arrives. Locks survive a server crash (recovery "ananke").
+ * Other commands answer EINVAL. EBADF. */
 int ank_fcntl(int fd, int cmd, ...);
+/* flock(2): LOCK_SH, LOCK_EX, LOCK_UN, with LOCK_NB (EWOULDBLOCK); owned by
+ * the open file description; flock locks and record locks do not see
+ * each other (as on Linux). Converting releases first, as Linux does. */
+int ank_flock(int fd, int operation);
 /* dup(2), dup2(2), dup3(2) (O_CLOEXEC), and fcntl's F_DUPFD /
  * F_DUPFD_CLOEXEC: the new fd names the same open file description (one
  * offset, one set of status flags), also after a server crash. New fd

@@ -1546,6 +1546,8 @@ static void test_operation_table_covers_every_opcode_consistently(void **state)
 			assert_int_equal(o->aim, AIM_DATA);
 		if (o->data == DATA_ARGS)
 			assert_true(op_logged(o));
+		if (o->data == DATA_QUERY)
+			assert_false(op_logged(o));
 		if (o->fd == OPFD_MOVES)
 			assert_true(o->offset != OFFSET_ZERO);
 		if (op_changes_fs(o, 0100 | 01000))

@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/xattr.h>
@@ -235,10 +237,80 @@ static int dup_common(int oldfd, int newfd, uint32_t how, bool cloexec)
 	return (int)ret(r);
 }
 
+/* One lock request; a waiting one (SETW) is asked again, at growing
+ * intervals up to 10 ms, while the server answers EAGAIN (the server
+ * never waits; it records whom the client waits for, for EDEADLK). A
+ * signal ends the wait with EINTR, as in the kernel. */
+static int64_t lock_call(struct ankc_req *rq)
+{
+	long wait_ns = 50000;
+	for (;;) {
+		int64_t r = call1(rq);
+		if (r != -EAGAIN || (rq->flags & 0xffu) != ANK_LOCK_SETW)
+			return r;
+		struct timespec ts = {0, wait_ns};
+		if (nanosleep(&ts, NULL) < 0 && errno == EINTR)
+			return -EINTR;
+		if (wait_ns < 10000000)
+			wait_ns *= 2;
+	}
+}
+
+/* fcntl's record locks: F_GETLK, F_SETLK, F_SETLKW and the F_OFD_ forms. */
+static int fcntl_lock(int fd, int cmd, struct flock *fl)
+{
+	bool ofd = cmd == F_OFD_GETLK || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;
+	uint32_t how = cmd == F_GETLK || cmd == F_OFD_GETLK	    ? ANK_LOCK_GET
+		       : cmd == F_SETLKW || cmd == F_OFD_SETLKW ? ANK_LOCK_SETW
+								: ANK_LOCK_SET;
+	if (!fl)
+		return (int)ret(-EFAULT);
+	struct ank_wire_lock wl = {.start = (int64_t)fl->l_start, .len = (int64_t)fl->l_len,
+				   .type = fl->l_type, .whence = fl->l_whence,
+				   .pid = fl->l_pid != 0 /* (OFD: must be 0) */};
+	uint8_t out[80];
+	struct ankc_req rq = {.opcode = ANK_OP_LOCK, .fd = fd,
+			      .flags = how | (ofd ? (uint32_t)ANK_LOCK_OFD : 0u) << 8,
+			      .wdata = &wl, .len = sizeof(wl), .out = out};
+	int64_t r = lock_call(&rq);
+	if (r == 0 && how == ANK_LOCK_GET) {
+		struct ank_wire_lock ans;
+		memcpy(&ans, out, sizeof(ans));
+		fl->l_type = ans.type;
+		if (ans.type != F_UNLCK) {
+			fl->l_whence = SEEK_SET;
+			fl->l_start = (off_t)ans.start;
+			fl->l_len = (off_t)ans.len;
+			fl->l_pid = ans.pid;
+		}
+	}
+	return ret0(r);
+}
+
+ANK_API int ank_flock(int fd, int operation)
+{
+	int op = operation & ~LOCK_NB;
+	int16_t type = op == LOCK_SH ? F_RDLCK : op == LOCK_EX ? F_WRLCK : op == LOCK_UN ? F_UNLCK : -1;
+	if (type < 0)
+		return (int)ret(-EINVAL);
+	struct ank_wire_lock wl = {.type = type, .whence = SEEK_SET};
+	uint32_t how = (operation & LOCK_NB) || type == F_UNLCK ? ANK_LOCK_SET : ANK_LOCK_SETW;
+	struct ankc_req rq = {.opcode = ANK_OP_LOCK, .fd = fd,
+			      .flags = how | (uint32_t)ANK_LOCK_FLOCK << 8, .wdata = &wl,
+			      .len = sizeof(wl)};
+	return ret0(lock_call(&rq));
+}
+
 ANK_API int ank_fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
 	va_start(ap, cmd);
+	if (cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK ||
+	    cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW) {
+		struct flock *fl = va_arg(ap, struct flock *);
+		va_end(ap);
+		return fcntl_lock(fd, cmd, fl);
+	}
 	long arg = cmd == F_SETFL || cmd == F_SETFD || cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC
 			   ? va_arg(ap, long)
 			   : 0;
@@ -271,7 +343,6 @@ ANK_API int ank_fcntl(int fd, int cmd, ...)
 			return (int)ret(-EINVAL);
 		return dup_common(fd, (int)arg, 0, cmd == F_DUPFD_CLOEXEC);
 	default:
-		/* locks: not yet */
 		return (int)ret(-EINVAL);
 	}
 }

@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "fs_internal.h"
 
@@ -36,6 +37,8 @@ struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid)
 	c->fs = fs;
 	c->uid = uid;
 	c->gid = gid;
+	c->lock_owner = (uintptr_t)c;
+	c->lock_pid = (int32_t)getpid();
 	fs_lock(fs);
 	c->next = fs->clients;
 	if (fs->clients)
@@ -49,6 +52,7 @@ void ofile_put(struct fs *fs, struct ofile *of)
 {
 	if (--of->refs > 0)
 		return;
+	locks_ofile_gone(fs, of);
 	of->ip->open_count--;
 	inode_put(fs, of->ip);
 	free(of);
@@ -59,8 +63,10 @@ static void client_close_all(struct fs_client *c)
 {
 	for (int i = 0; i < c->nfds; i++)
 		if (c->fds[i]) {
-			if (c->fds[i] != STALE_OFILE)
+			if (c->fds[i] != STALE_OFILE) {
+				locks_fd_closing(c, c->fds[i]);
 				ofile_put(c->fs, c->fds[i]);
+			}
 			c->fds[i] = NULL;
 		}
 }
@@ -227,8 +233,10 @@ int fs_dup(struct fs_client *c, int oldfd, int newfd, int how)
 		rc = newfd;
 	} else if (rc == 0 && how == FS_DUP_EXACT) {
 		if (newfd < c->nfds && c->fds[newfd]) { /* closed first, as dup2 does */
-			if (c->fds[newfd] != STALE_OFILE)
+			if (c->fds[newfd] != STALE_OFILE) {
+				locks_fd_closing(c, c->fds[newfd]);
 				ofile_put(fs, c->fds[newfd]);
+			}
 			c->fds[newfd] = NULL;
 		}
 		rc = fd_reserve(c, newfd);

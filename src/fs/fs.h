@@ -175,6 +175,59 @@ int fs_setfl(struct fs_client *c, int fd, int flags);
  * writing), -EINVAL, -EISDIR, -ENODEV (no regular file), -EFBIG, -ENOSPC,
  * in Linux's order. Sets ctime. */
 int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len);
+
+/* ---- advisory locks (locks.c) ----
+ * POSIX record locks belong to the client (fs_client_set_lock_owner) and
+ * go when it closes any fd of the file; OFD and flock locks belong to the
+ * open file description and go with its last fd. POSIX and OFD locks
+ * conflict with each other; flock locks only with flock locks. Nothing
+ * waits: a conflict is -EAGAIN; with `wait`, a POSIX request first
+ * records whom it waits for and gets -EDEADLK when that closes a cycle of
+ * waits; the caller asks again later. */
+enum fs_lock_kind { FS_LOCK_POSIX = 0, FS_LOCK_OFD = 1, FS_LOCK_FLOCK = 2 };
+struct fs_lock_req {
+	uint8_t kind;              /* enum fs_lock_kind */
+	bool wait;                 /* F_SETLKW, F_OFD_SETLKW, flock without LOCK_NB */
+	int16_t type;              /* F_RDLCK, F_WRLCK, F_UNLCK (flock: LOCK_SH = F_RDLCK,
+	                              LOCK_EX = F_WRLCK, LOCK_UN = F_UNLCK) */
+	int16_t whence;            /* l_whence (not for flock) */
+	bool pid_set;              /* l_pid was not 0 (EINVAL for OFD locks, after
+	                              the other checks, as Linux) */
+	int64_t start, len;        /* l_start, l_len (not for flock) */
+};
+/* What F_GETLK reports: type F_UNLCK when nothing conflicts; len 0 = to
+ * the end; pid -1 for an OFD lock. */
+struct fs_lock_info {
+	int16_t type;
+	int32_t pid;
+	int64_t start, len;
+};
+/* A lock as the lock hook sees it: end INT64_MAX = to the end. */
+struct fs_lock_rec {
+	uint64_t ino, owner;       /* owner: a client's lock owner or a description's id */
+	int64_t start, end;
+	int32_t pid;
+	uint8_t kind, type;
+};
+/* 0, -EAGAIN, -EDEADLK, -EBADF (also: a read lock on an fd not open for
+ * reading, a write lock on one not open for writing), -EINVAL,
+ * -EOVERFLOW, -ENOLCK. ofd_id names the fd's description the first time
+ * it takes an OFD or flock lock (0: an id of the core's). */
+int fs_setlk(struct fs_client *c, int fd, const struct fs_lock_req *rq, uint64_t ofd_id);
+int fs_getlk(struct fs_client *c, int fd, const struct fs_lock_req *rq, uint64_t ofd_id,
+	     struct fs_lock_info *out);
+/* The owner id of c's POSIX locks and the pid F_GETLK reports for them. */
+void fs_client_set_lock_owner(struct fs_client *c, uint64_t owner, int32_t pid);
+/* Called under the fs lock with the whole new list of an inode's locks
+ * after every change (n SIZE_MAX, recs NULL: the list could not be
+ * copied). */
+void fs_set_lock_hook(struct fs *fs,
+		      void (*fn)(void *arg, uint64_t ino, const struct fs_lock_rec *recs, size_t n),
+		      void *arg);
+/* Put back a lock a crashed server's clients held, on the file of fd (its
+ * owner: c's POSIX owner, or the description of fd, which takes rec's id
+ * if it has none). No conflict check: the locks were compatible. */
+int fs_lock_restore(struct fs_client *c, int fd, const struct fs_lock_rec *rec);
 int fs_truncate(struct fs_client *c, const char *path, off_t len);
 int fs_stat(struct fs_client *c, const char *path, struct stat *st);
 /* stat, not following a symbolic link at the end of the path. */

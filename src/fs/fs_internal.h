@@ -210,6 +210,7 @@ struct inode {
 	uint64_t npages;
 	uint64_t ra_next;          /* where the last read ended: a read that
 	                              starts there and misses reads ahead */
+	struct fs_lock *locks;     /* advisory locks on the file (locks.c) */
 	struct dir_index *dix;     /* directories: name index, built on demand */
 	/* guard.c: d is sealed (dsum) between operations; an inode an
 	 * operation takes is checked and put on that thread's touched list,
@@ -485,6 +486,11 @@ struct fs {
 	uint64_t hook_reported;
 	_Atomic uint64_t hook_seen;
 	atomic_bool hook_busy, hook_recheck;
+	/* Advisory locks (locks.c): the copy kept outside, and ids for the
+	 * descriptions nobody named. */
+	void (*lock_hook)(void *arg, uint64_t ino, const struct fs_lock_rec *recs, size_t n);
+	void *lock_hook_arg;
+	uint64_t lock_ids;
 };
 
 /* An operation failed after it had changed part of the in-memory state: the
@@ -510,6 +516,8 @@ struct ofile {
 	uint64_t pos;
 	int flags;
 	uint32_t refs;
+	uint64_t lock_id;          /* owner of its OFD and flock locks; 0 until
+	                              it takes one (locks.c) */
 };
 
 /* An fd opened under a server that has since been replaced (plain restart,
@@ -525,7 +533,26 @@ struct fs_client {
 	struct ofile **fds;
 	int nfds;                  /* table size */
 	struct fs_client *next, *prev;
+	uint64_t lock_owner;       /* owner of its POSIX locks (fs_client_set_lock_owner) */
+	int32_t lock_pid;          /* what F_GETLK says of them */
+	uint64_t waits_for;        /* POSIX owner it waits for (F_SETLKW), 0: none */
+	uint64_t wait_ns;          /* when it last asked */
 };
+
+/* An advisory lock (locks.c): [start, end], end INT64_MAX for "to the end
+ * and beyond". */
+struct fs_lock {
+	struct fs_lock *next;
+	uint8_t kind;              /* enum fs_lock_kind */
+	uint8_t type;              /* F_RDLCK or F_WRLCK */
+	int32_t pid;
+	uint64_t owner;            /* a client's lock_owner, or an ofile's lock_id */
+	int64_t start, end;
+};
+/* An fd of c naming `of` is being closed: c's POSIX locks on the file go. */
+void locks_fd_closing(struct fs_client *c, struct ofile *of);
+/* The last fd of `of` went: its OFD and flock locks go. */
+void locks_ofile_gone(struct fs *fs, struct ofile *of);
 
 uint32_t fs_client_uid(const struct fs_client *c);
 uint32_t fs_client_gid(const struct fs_client *c);

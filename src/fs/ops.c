@@ -368,6 +368,7 @@ int fs_close(struct fs_client *c, int fd)
 	}
 	fs_stamp_fd(of);
 	c->fds[fd] = NULL;
+	locks_fd_closing(c, of);
 	ofile_put(fs, of);
 	fs_unlock(fs);
 	return 0;

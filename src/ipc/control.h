@@ -157,4 +157,36 @@ _Static_assert(offsetof(struct ank_stats_page, beat) == 528, "stats layout");
 _Static_assert(offsetof(struct ank_stats_page, io_busy) == 1040, "stats layout");
 _Static_assert(offsetof(struct ank_stats_page, signalled_pid) == 1048, "stats layout");
 
+/* The lock table: in the stats memfd, from ANK_LOCKTAB_OFF, one slot per
+ * advisory lock a client holds (src/server/locktab.c). Written by the
+ * server before it answers the call that changed the lock, read by the
+ * server that takes over after a crash, which puts back the locks whose
+ * owners it rebuilt. A slot is in use when magic is ANK_LOCK_MAGIC and crc
+ * holds; the supervisor never reads it. */
+#define ANK_LOCKTAB_OFF 4096u
+#define ANK_LOCKTAB_SLOTS 8192u
+#define ANK_LOCK_MAGIC 0x4B434F4Cu /* "LOCK" */
+struct ank_lock_slot {
+	uint32_t magic;       /* 0  ANK_LOCK_MAGIC; 0: free */
+	uint32_t crc;         /* 4  CRC32C (seed 0) of the 64 bytes, this field zero */
+	uint64_t ino;         /* 8  the locked file */
+	uint64_t owner;       /* 16 POSIX: the client id; OFD, flock: the open file
+	                         description (its p-log id, `ofd`) */
+	int64_t start;        /* 24 first byte */
+	int64_t end;          /* 32 last byte; INT64_MAX: to the end and beyond */
+	int32_t pid;          /* 40 what F_GETLK reports (-1: an OFD lock) */
+	uint8_t kind;         /* 44 0 POSIX, 1 OFD, 2 flock */
+	uint8_t type;         /* 45 F_RDLCK or F_WRLCK */
+	uint16_t zero;        /* 46 */
+	uint64_t seq;         /* 48 order of writing (diagnostics) */
+	uint32_t pos;         /* 56 its place in the file's list of locks (the
+	                         order decides which conflict F_GETLK reports) */
+	uint8_t reserved[4];  /* 60 zero */
+};
+_Static_assert(sizeof(struct ank_lock_slot) == 64, "lock slot");
+_Static_assert(offsetof(struct ank_lock_slot, start) == 24, "lock slot layout");
+_Static_assert(offsetof(struct ank_lock_slot, kind) == 44, "lock slot layout");
+_Static_assert(sizeof(struct ank_stats_page) <= ANK_LOCKTAB_OFF, "the stats page fits before the lock table");
+#define ANK_STATS_MEMFD_SIZE ((uint64_t)ANK_LOCKTAB_OFF + (uint64_t)ANK_LOCKTAB_SLOTS * 64u)
+
 #endif

@@ -132,8 +132,23 @@ enum ank_opcode {
 	ANK_OP_DUP = 41,      /* fd = the fd to copy, off = the new fd (flags
 	                         ANK_DUP_EXACT: dup2/dup3) or the lowest it may
 	                         be (flags 0: F_DUPFD) -> the new fd */
-	ANK_OP_MAX = 42,
+	ANK_OP_LOCK = 42,     /* fd, flags = ANK_LOCK_GET/SET/SETW | kind << 8
+	                         (0 POSIX, 1 OFD, 2 flock), struct ank_wire_lock
+	                         in data (len 24); GET answers a struct
+	                         ank_wire_lock in out[] */
+	ANK_OP_MAX = 43,
 };
+
+/* ANK_OP_LOCK commands */
+#define ANK_LOCK_GET 0u  /* F_GETLK, F_OFD_GETLK */
+#define ANK_LOCK_SET 1u  /* F_SETLK, F_OFD_SETLK, flock with LOCK_NB */
+#define ANK_LOCK_SETW 2u /* F_SETLKW, F_OFD_SETLKW, flock: a conflict answers
+                            EAGAIN after the deadlock check; the client asks
+                            again */
+/* ANK_OP_LOCK kinds (flags >> 8) */
+#define ANK_LOCK_POSIX 0u
+#define ANK_LOCK_OFD 1u
+#define ANK_LOCK_FLOCK 2u
 
 /* The times of UTIMENS/FUTIMENS, in the data buffer right after the paths
  * (the data of every request follows its paths). nsec may be UTIME_NOW or
@@ -154,6 +169,19 @@ struct ank_wire_range {
 	int64_t len;         /* 8 */
 };
 _Static_assert(sizeof(struct ank_wire_range) == 16, "wire range");
+
+/* LOCK's arguments (struct flock's fields; flock(2): type only) and
+ * GET's answer (start absolute, whence SEEK_SET, len 0 = to the end, pid
+ * of the holder, -1 for an OFD lock; type F_UNLCK when nothing conflicts).
+ * In a request, pid is 1 when the caller's l_pid was not 0. */
+struct ank_wire_lock {
+	int64_t start;       /* 0 */
+	int64_t len;         /* 8 */
+	int16_t type;        /* 16 F_RDLCK, F_WRLCK, F_UNLCK */
+	int16_t whence;      /* 18 */
+	int32_t pid;         /* 20 */
+};
+_Static_assert(sizeof(struct ank_wire_lock) == 24, "wire lock");
 
 struct ank_wire_times {
 	int64_t atime_sec;   /* 0 */

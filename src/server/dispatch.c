@@ -348,7 +348,7 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 	}
 	/* A request's data follows its paths. */
 	uint8_t *args = data + paths_total;
-	if (o->data == DATA_IN || o->data == DATA_ARGS) {
+	if (o->data == DATA_IN || o->data == DATA_ARGS || o->data == DATA_QUERY) {
 		if (paths_total + rq->len > ANK_RING_DATA_PER_SLOT)
 			return -EINVAL;
 		rc = data_check(args, rq);
@@ -436,6 +436,41 @@ static int64_t request_run(struct server_worker *w, struct server_ring *r, unsig
 		return fs_getfl(c, rq->fd);
 	case ANK_OP_SETFL:
 		return fs_setfl(c, rq->fd, (int)rq->flags);
+	case ANK_OP_LOCK: {
+		struct ank_wire_lock wl;
+		uint32_t cmd = rq->flags & 0xffu, kind = rq->flags >> 8;
+		_Static_assert(ANK_LOCK_POSIX == FS_LOCK_POSIX && ANK_LOCK_OFD == FS_LOCK_OFD &&
+				       ANK_LOCK_FLOCK == FS_LOCK_FLOCK, "lock kinds on the wire");
+		if (rq->len != sizeof(wl) || cmd > ANK_LOCK_SETW || kind > FS_LOCK_FLOCK)
+			return -EINVAL;
+		memcpy(&wl, args, sizeof(wl));
+		struct fs_lock_req lr = {.kind = (uint8_t)kind,
+					 .wait = cmd == ANK_LOCK_SETW,
+					 .type = wl.type,
+					 .whence = wl.whence,
+					 .pid_set = wl.pid != 0,
+					 .start = wl.start,
+					 .len = wl.len};
+		uint64_t ofd = locktab_ofd(r, rq->fd);
+		if (cmd != ANK_LOCK_GET)
+			return fs_setlk(c, rq->fd, &lr, ofd);
+		struct fs_lock_info li;
+		rc = fs_getlk(c, rq->fd, &lr, ofd, &li);
+		if (rc == 0) {
+			_Static_assert(sizeof(struct ank_wire_lock) <= sizeof(*wst),
+				       "a lock travels in out[] as stat does");
+			struct ank_wire_lock ans = wl;
+			ans.type = li.type;
+			if (li.type != F_UNLCK)
+				ans = (struct ank_wire_lock){.start = li.start, .len = li.len,
+							     .type = li.type, .whence = SEEK_SET,
+							     .pid = li.pid};
+			memset(wst, 0, sizeof(*wst));
+			memcpy(wst, &ans, sizeof(ans));
+			*has_st = true;
+		}
+		return rc;
+	}
 	case ANK_OP_FALLOCATE: {
 		struct ank_wire_range wr;
 		if (rq->len != sizeof(wr))

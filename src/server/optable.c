@@ -55,6 +55,8 @@ const struct op_info op_table[] = {
 	OP(ANK_OP_LISTXATTR, "listxattr", 1, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
 	OP(ANK_OP_REMOVEXATTR, "removexattr", 2, OPFD_NONE, GAP_META,  DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
 	OP(ANK_OP_DUP,       "dup",       0, OPFD_OPENS,  GAP_FD,      DATA_NONE,    OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET),
+	/* locks are kept in their own table (locktab.c), not logged */
+	OP(ANK_OP_LOCK,      "lock",      0, OPFD_NONE,   GAP_NONE,    DATA_QUERY,   OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
 };
 
 /* A new opcode without its entry here fails the build (an entry missing in

@@ -43,6 +43,8 @@ enum op_data {
 	DATA_ARGS,   /* client to server: len bytes of structured arguments
 	                after the paths (utimensat's times), logged with the
 	                entry as the call ran them */
+	DATA_QUERY,  /* client to server: len bytes of arguments of a call that
+	                is not logged (lock) */
 };
 
 /* The fd offset an entry leaves behind (for OPFD_OPENS and OPFD_MOVES). */

@@ -90,8 +90,11 @@ static struct server_recovered *recovered_get(struct server *srv, uint64_t clien
 	}
 	/* A client known only from a lost fd (recovered_lost_fd) gets its
 	 * file system client when an entry tells its credentials. */
-	if (!x->client && creds != CREDS_UNKNOWN)
+	if (!x->client && creds != CREDS_UNKNOWN) {
 		x->client = fs_client_new(srv->fs, (uint32_t)(creds >> 32), (uint32_t)creds);
+		if (x->client) /* (its pid comes with its ATTACH) */
+			fs_client_set_lock_owner(x->client, client_id, 0);
+	}
 	return x->client || creds == CREDS_UNKNOWN ? x : NULL;
 }
 

@@ -335,6 +335,8 @@ static int server_attach(struct server *srv, const struct ank_ctl_msg *m, int ri
 		if (rc < 0)
 			goto out;
 	}
+	/* Its POSIX locks are the client's, whichever server it talks to. */
+	fs_client_set_lock_owner(r->client, r->client_id, (int32_t)m->pid);
 	/* The previous server may have died asleep; nobody sleeps on it now. */
 	ank_store_release(&hdr->server_sleeping, 0);
 	ank_store_release(&hdr->attached_epoch, ank_load_acquire(&hdr->epoch));
@@ -395,11 +397,15 @@ static int server_detach(struct server *srv, uint64_t client_id)
 static void stats_map(struct server *srv)
 {
 	struct stat st;
-	void *p = MAP_FAILED;
+	void *p = MAP_FAILED, *t = MAP_FAILED;
+	size_t tlen = (size_t)ANK_LOCKTAB_SLOTS * sizeof(struct ank_lock_slot);
 	if (fstat(ANK_SERVER_STATS_FD, &st) == 0) {
 		if ((uint64_t)st.st_size >= sizeof(struct ank_stats_page))
 			p = mmap(NULL, sizeof(struct ank_stats_page), PROT_READ | PROT_WRITE,
 				 MAP_SHARED, ANK_SERVER_STATS_FD, 0);
+		if ((uint64_t)st.st_size >= ANK_STATS_MEMFD_SIZE)
+			t = mmap(NULL, tlen, PROT_READ | PROT_WRITE, MAP_SHARED,
+				 ANK_SERVER_STATS_FD, ANK_LOCKTAB_OFF);
 		close(ANK_SERVER_STATS_FD);
 		if (p != MAP_FAILED && ((struct ank_stats_page *)p)->magic != ANK_STATS_MAGIC) {
 			munmap(p, sizeof(struct ank_stats_page));
@@ -417,6 +423,11 @@ static void stats_map(struct server *srv)
 		srv->stats = calloc(1, sizeof(*srv->stats));
 		srv->stats_shared = false;
 	}
+	/* Without the supervisor's table, locks hold but do not outlive this
+	 * server. */
+	srv->locktab_shared = t != MAP_FAILED;
+	srv->locktab = t != MAP_FAILED ? t : calloc(ANK_LOCKTAB_SLOTS, sizeof(struct ank_lock_slot));
+	srv->lockslot_ino = calloc(ANK_LOCKTAB_SLOTS, sizeof(uint64_t));
 }
 
 static void stats_unmap(struct server *srv)
@@ -428,6 +439,13 @@ static void stats_unmap(struct server *srv)
 	else
 		free(srv->stats);
 	srv->stats = NULL;
+	if (srv->locktab_shared)
+		munmap(srv->locktab, (size_t)ANK_LOCKTAB_SLOTS * sizeof(struct ank_lock_slot));
+	else
+		free(srv->locktab);
+	srv->locktab = NULL;
+	free(srv->lockslot_ino);
+	srv->lockslot_ino = NULL;
 }
 
 static void workers_stop(struct server *srv)
@@ -589,6 +607,8 @@ static int server_mount(struct server *srv, const char *image)
 		/* A takeover without p-logs: the journal was all there was. */
 		server_fault(SERVER_FAULT_RECOVERY_AFTER_JOURNAL);
 	}
+	/* The locks the dead server's clients held, on the fds rebuilt. */
+	locktab_start(srv);
 	if (opt.hold_commits)
 		fs_hold_commits(srv->fs, false); /* the ids are reserved */
 	if (srv->standby)
@@ -804,7 +824,7 @@ int server_main(int argc, char **argv)
 	stats_map(&srv);
 	if (srv.stats)
 		catch_fatal_signals(srv.stats);
-	if (!srv.stats) {
+	if (!srv.stats || !srv.locktab || !srv.lockslot_ino) {
 		rc = -ENOMEM;
 		fprintf(stderr, "ananke: server: out of memory\n");
 		goto fail;

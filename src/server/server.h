@@ -243,6 +243,14 @@ struct server {
 	struct fs *fs;
 	struct ank_stats_page *stats;    /* shared page, or a private one */
 	bool stats_shared;
+	/* Advisory locks (locktab.c): the table in the stats memfd (or a
+	 * private one), and which file each slot holds a lock of (0: free). */
+	struct ank_lock_slot *locktab;
+	bool locktab_shared;
+	uint64_t *lockslot_ino;
+	uint32_t lockslot_next;          /* where to look for a free slot */
+	uint64_t lock_seq;
+	bool locktab_full_said;
 	int ctl_fd;
 	unsigned nworkers;
 	struct server_worker *workers;   /* [nworkers] */
@@ -374,5 +382,13 @@ void dispatch_complete(void *ring, unsigned i, int64_t result);
  * with `result`; returns how many. Used when a ring is taken over after a
  * server restart and at shutdown. */
 unsigned dispatch_fail_pending(void *ring, int64_t result);
+
+/* locktab.c: read the lock table a dead server left, put back the locks
+ * whose owners the recovery rebuilt (none outside mode "ananke"), and
+ * keep the table current from then on (fs_set_lock_hook). */
+void locktab_start(struct server *srv);
+/* The description id a lock request on fd names (recovery "ananke": its
+ * p-log `ofd`, stable across a crash; else 0). */
+uint64_t locktab_ofd(const struct server_ring *r, int fd);
 
 #endif

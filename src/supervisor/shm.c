@@ -45,7 +45,7 @@ static size_t stats_map_len(void)
 int sup_stats_create(struct sup *s)
 {
 	int fd;
-	int rc = memfd_sized("ananke-stats", sizeof(struct ank_stats_page), &fd);
+	int rc = memfd_sized("ananke-stats", ANK_STATS_MEMFD_SIZE, &fd);
 	if (rc < 0)
 		return rc;
 	void *p = mmap(NULL, stats_map_len(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
