@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../src/bdev/bdev.h"
@@ -277,6 +279,126 @@ static void committed_attributes_survive_a_crash(void **state)
 	vol_down(&v);
 }
 
+/* ---- atime: the same script on the core and on Linux (a relatime mount
+ * under /tmp); at each step, did the read change atime? ---- */
+
+struct side {
+	struct fs_client *c; /* NULL: Linux, under dir */
+	char dir[64];
+};
+
+static long long atime_of(struct side *s, const char *name)
+{
+	char p[128];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/%s", s->c ? "" : s->dir, name);
+	if (s->c)
+		assert_int_equal(fs_stat(s->c, p, &st), 0);
+	else
+		assert_int_equal(stat(p, &st), 0);
+	return (long long)st.st_atim.tv_sec * 1000000000ll + st.st_atim.tv_nsec;
+}
+
+static int open_(struct side *s, const char *name, int flags)
+{
+	char p[128];
+	snprintf(p, sizeof(p), "%s/%s", s->c ? "" : s->dir, name);
+	int fd = s->c ? fs_open(s->c, p, flags, 0644) : open(p, flags, 0644);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void close_(struct side *s, int fd)
+{
+	assert_int_equal(s->c ? fs_close(s->c, fd) : close(fd), 0);
+}
+
+static void tick(void)
+{
+	struct timespec ts = {0, 20000000}; /* past the kernel's coarse clock */
+	nanosleep(&ts, NULL);
+}
+
+/* Read `name` (or list it, a directory) and say whether atime moved. */
+static char read_moves(struct side *s, const char *name, int flags)
+{
+	long long before = atime_of(s, name);
+	tick();
+	int fd = open_(s, name, flags);
+	if (flags & O_DIRECTORY) {
+		if (s->c) {
+			struct fs_dirent e[4];
+			assert_true(fs_readdir(s->c, fd, e, 4) >= 0);
+		} else {
+			char buf[4096];
+			assert_true(syscall(SYS_getdents64, fd, buf, sizeof(buf)) >= 0);
+		}
+	} else {
+		char b[8];
+		assert_true(s->c ? fs_read(s->c, fd, b, sizeof(b)) >= 0 : read(fd, b, sizeof(b)) >= 0);
+	}
+	close_(s, fd);
+	return atime_of(s, name) != before ? 'y' : 'n';
+}
+
+static void write_(struct side *s, const char *name)
+{
+	tick();
+	int fd = open_(s, name, O_WRONLY | O_CREAT);
+	assert_int_equal(s->c ? fs_write(s->c, fd, "hello", 5) : write(fd, "hello", 5), 5);
+	close_(s, fd);
+}
+
+static void atime_script(struct side *s, char *out)
+{
+	size_t k = 0;
+	write_(s, "f");
+	out[k++] = read_moves(s, "f", O_RDONLY); /* atime <= mtime: moves */
+	out[k++] = read_moves(s, "f", O_RDONLY); /* later than both now: stays */
+	out[k++] = read_moves(s, "f", O_RDONLY);
+	write_(s, "f");
+	out[k++] = read_moves(s, "f", O_RDONLY); /* written since: moves */
+	out[k++] = read_moves(s, "f", O_RDONLY);
+	write_(s, "f");
+	out[k++] = read_moves(s, "f", O_RDONLY | O_NOATIME); /* never with O_NOATIME */
+	out[k++] = read_moves(s, "f", O_RDONLY);
+	/* a directory's listing, once changed */
+	char p[128];
+	snprintf(p, sizeof(p), "%s/d", s->c ? "" : s->dir);
+	assert_int_equal(s->c ? fs_mkdir(s->c, p, 0755) : mkdir(p, 0755), 0);
+	write_(s, "d/x");
+	out[k++] = read_moves(s, "d", O_RDONLY | O_DIRECTORY);
+	out[k++] = read_moves(s, "d", O_RDONLY | O_DIRECTORY);
+	out[k] = 0;
+}
+
+static void reads_update_atime_as_linux_relatime_does(void **state)
+{
+	(void)state;
+	struct side lx = {0};
+	snprintf(lx.dir, sizeof(lx.dir), "/tmp/ank-atime-XXXXXX");
+	assert_non_null(mkdtemp(lx.dir));
+	char want[32], got[32];
+	atime_script(&lx, want);
+	char p[128];
+	snprintf(p, sizeof(p), "%s/d/x", lx.dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/d", lx.dir);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/f", lx.dir);
+	unlink(p);
+	rmdir(lx.dir);
+
+	struct vol v;
+	vol_up(&v);
+	struct side an = {.c = v.root};
+	atime_script(&an, got);
+	printf("atime moved (Linux, relatime): %s; the core: %s\n", want, got);
+	assert_string_equal(got, want);
+	assert_string_equal(want, "ynnynnyyn"); /* what relatime gives */
+	vol_down(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +408,7 @@ int main(void)
 		cmocka_unit_test(utimens_rules),
 		cmocka_unit_test(fd_and_inode_forms_follow_the_file),
 		cmocka_unit_test(committed_attributes_survive_a_crash),
+		cmocka_unit_test(reads_update_atime_as_linux_relatime_does),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -376,6 +376,37 @@ int fs_close(struct fs_client *c, int fd)
 
 /* ---- data --------------------------------------------------------------------- */
 
+/* A read or a directory listing updates atime by the relatime rule, Linux's
+ * default: when atime is not later than mtime or ctime, or a day old; not
+ * for an fd opened O_NOATIME, nor on a read-only file system. The change
+ * joins the running transaction without an entry of its own in the p-log:
+ * a server crash before the next commit may lose it (as a power cut loses
+ * Linux's), never the read itself. */
+static void read_touch_atime(struct fs *fs, struct ofile *of)
+{
+	struct inode *ip = of->ip;
+	if (fs->read_only || fs->j.error || fs->commits_held || (of->flags & O_NOATIME))
+		return;
+	int64_t s;
+	uint32_t ns;
+	ank_now(&s, &ns);
+	const struct ank_dinode *d = &ip->d;
+	bool need = d->mtime_sec > d->atime_sec ||
+		    (d->mtime_sec == d->atime_sec && d->mtime_nsec >= d->atime_nsec) ||
+		    d->ctime_sec > d->atime_sec ||
+		    (d->ctime_sec == d->atime_sec && d->ctime_nsec >= d->atime_nsec) ||
+		    s - d->atime_sec >= 24 * 60 * 60;
+	/* Never a commit here (it would drop the lock in the middle of the
+	 * read): when the running transaction is at a bound, this update waits
+	 * for a later read. */
+	if (!need || fs->pc.ndirty >= fs->pc.dirty_limit ||
+	    journal_running_blocks(fs) + fs->ic.count / 64 > fs->j.nlog / 4)
+		return;
+	ip->d.atime_sec = s;
+	ip->d.atime_nsec = ns;
+	inode_dirty(fs, ip);
+}
+
 static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t off, bool use_pos,
 		       uint32_t *sum)
 {
@@ -401,6 +432,8 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 		rc = file_read(fs, of->ip, buf, n, pos, sum);
 		if (rc > 0 && use_pos)
 			of->pos = pos + (uint64_t)rc;
+		if (rc >= 0)
+			read_touch_atime(fs, of);
 	}
 	if (of && of != STALE_OFILE && rc >= 0)
 		fs_stamp_fd(of);
@@ -1736,8 +1769,10 @@ int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 	}
 	if (n > 0)
 		rc = n;
-	if (rc >= 0)
+	if (rc >= 0) {
+		read_touch_atime(fs, of);
 		fs_stamp_fd(of);
+	}
 out:
 	fs_unlock(fs);
 	return rc;
