@@ -176,6 +176,7 @@ int plog_attach(void *mem, size_t size, struct plog *out)
 	out->head_pos = pos;
 	out->head_seq = seq;
 	out->serial = g.pos.serial;
+	out->answered_from = out->answered_below = pos;
 	return 0;
 }
 
@@ -213,7 +214,7 @@ static int gc_run(struct plog *p)
 			rc = ANK_CORRUPT("p-log entry unreadable in both copies");
 			break;
 		}
-		if (plog_desc_live(&v.desc))
+		if (plog_desc_live_marks(p, &v.desc))
 			break;
 		pos += v.desc.entry_len;
 		seq++;
@@ -229,6 +230,28 @@ static int gc_run(struct plog *p)
 		publish(p); /* before any of that space is written again (I4) */
 	}
 	return rc ? rc : n;
+}
+
+bool plog_desc_live_marks(const struct plog *p, const struct plog_desc_rec *d)
+{
+	uint32_t status = d->targets_status;
+	if (d->tid <= p->durable)
+		status &= 1u << PLOG_T_FD;
+	bool answered = d->ipc_idx == PLOG_IPC_NONE ||
+			(d->pos >= p->answered_from && d->pos < p->answered_below);
+	return status != 0 || !answered;
+}
+
+void plog_set_answered(struct plog *p, uint64_t id)
+{
+	if (p && id >= p->answered_from && id + 1 > p->answered_below)
+		p->answered_below = id + 1;
+}
+
+void plog_set_durable(struct plog *p, uint64_t tid)
+{
+	if (p && tid > p->durable)
+		p->durable = tid;
 }
 
 int plog_gc(struct plog *p)

@@ -84,7 +84,7 @@ static void ananke_answered(struct server_worker *w, uint64_t id)
 	if (id == PLOG_ID_NONE)
 		return;
 	server_fault(SERVER_FAULT_AFTER_DONE);
-	plogsvc_clear_ipc(w, id);
+	plogsvc_answered(w, id);
 }
 
 const struct recovery_mode recovery_none = {

@@ -166,6 +166,7 @@ struct reloc_scan {
 	struct plog_entry *e;
 	size_t n, cap;
 	uint64_t before; /* entries below this id only */
+	const struct plog *p; /* its marks: plog_desc_live_marks */
 };
 
 static int reloc_collect(const struct plog_entry *e, void *arg)
@@ -175,7 +176,10 @@ static int reloc_collect(const struct plog_entry *e, void *arg)
 		return 0;
 	if (e->id >= rs->before)
 		return -ECANCELED; /* the newer half: stop */
-	if (e->desc.targets_status != (1u << PLOG_T_FD) || e->desc.ipc_idx != PLOG_IPC_NONE)
+	/* fd-only: live by its fd bit alone */
+	struct plog_desc_rec d = {.tid = e->desc.tid, .pos = e->id, .ipc_idx = e->desc.ipc_idx,
+				  .targets_status = e->desc.targets_status & ~(1u << PLOG_T_FD)};
+	if (!(e->desc.targets_status & (1u << PLOG_T_FD)) || plog_desc_live_marks(rs->p, &d))
 		return 0;
 	if (rs->n == rs->cap) {
 		size_t n = rs->cap ? rs->cap * 2 : 64;
@@ -193,7 +197,7 @@ static int reloc_collect(const struct plog_entry *e, void *arg)
  * log forward. Returns how many moved. */
 static size_t relocate_fds(struct server_plog *l)
 {
-	struct reloc_scan rs = {.before = plog_tail(l->p) + plog_used(l->p) / 2};
+	struct reloc_scan rs = {.before = plog_tail(l->p) + plog_used(l->p) / 2, .p = l->p};
 	plog_scan(l->mem, l->size, 0, reloc_collect, &rs);
 	size_t moved = 0;
 	for (size_t k = 0; k < rs.n; k++) {
@@ -660,11 +664,11 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	return id;
 }
 
-void plogsvc_clear_ipc(struct server_worker *w, uint64_t id)
+void plogsvc_answered(struct server_worker *w, uint64_t id)
 {
 	struct server_plog *l = &w->srv->plogs[w->index];
 	pthread_mutex_lock(&l->lock);
-	plog_clear_ipc(l->p, id);
+	plog_set_answered(l->p, id); /* (no rewrite: see plog.h) */
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -710,7 +714,8 @@ static bool plogsvc_commit_gate(void *arg, const uint64_t *self)
 }
 
 /* The durable tid advanced: entries whose effects joined a transaction up
- * to it lose their inode bit. */
+ * to it count as without their inode bit when the log reclaims space
+ * (plog_set_durable); no descriptor is rewritten for it. */
 static void plogsvc_commit_hook(void *arg, uint64_t durable)
 {
 	struct server *srv = arg;
@@ -718,13 +723,11 @@ static void plogsvc_commit_hook(void *arg, uint64_t durable)
 		struct server_plog *l = &srv->plogs[k];
 		__atomic_store_n(&l->durable, durable, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&l->lock);
+		plog_set_durable(l->p, durable);
 		size_t keep = 0;
-		for (size_t j = 0; j < l->npend; j++) {
-			if (l->pend[j].tid <= durable)
-				plog_clear_status(l->p, l->pend[j].id, 1u << PLOG_T_INODE);
-			else
+		for (size_t j = 0; j < l->npend; j++)
+			if (l->pend[j].tid > durable)
 				l->pend[keep++] = l->pend[j];
-		}
 		l->npend = keep;
 		pthread_mutex_unlock(&l->lock);
 	}

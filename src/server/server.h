@@ -355,7 +355,7 @@ void plogsvc_prepare(struct server_worker *w, const struct request *rq);
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
 		     int64_t result, const struct fs_stamp *stamp);
-void plogsvc_clear_ipc(struct server_worker *w, uint64_t id);
+void plogsvc_answered(struct server_worker *w, uint64_t id);
 /* ATTACH of a client: adopt its rebuilt state if there is one and settle
  * its in-flight slots (exactly-once): those answered from the log are added
  * to srv->report.republished, those given back to be run to .reexecuted.
