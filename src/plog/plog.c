@@ -176,7 +176,6 @@ int plog_attach(void *mem, size_t size, struct plog *out)
 	out->head_pos = pos;
 	out->head_seq = seq;
 	out->serial = g.pos.serial;
-	out->answered_from = out->answered_below = pos;
 	return 0;
 }
 
@@ -237,15 +236,7 @@ bool plog_desc_live_marks(const struct plog *p, const struct plog_desc_rec *d)
 	uint32_t status = d->targets_status;
 	if (d->tid <= p->durable)
 		status &= 1u << PLOG_T_FD;
-	bool answered = d->ipc_idx == PLOG_IPC_NONE ||
-			(d->pos >= p->answered_from && d->pos < p->answered_below);
-	return status != 0 || !answered;
-}
-
-void plog_set_answered(struct plog *p, uint64_t id)
-{
-	if (p && id >= p->answered_from && id + 1 > p->answered_below)
-		p->answered_below = id + 1;
+	return status != 0 || d->ipc_idx != PLOG_IPC_NONE;
 }
 
 void plog_set_durable(struct plog *p, uint64_t tid)

@@ -34,9 +34,9 @@
  *  I5 An entry is live while any status bit is set or its ipc_idx is still
  *     set (exactly-once needs it until the ring slot is completed), except
  *     that the writer may know more than the bits say: inode bits of an
- *     entry whose tid is durable (plog_set_durable) and the ipc_idx of an
- *     entry it answered (plog_set_answered) count as clear, unwritten. Only
- *     a prefix of dead entries is reclaimed; a live entry is never dropped.
+ *     entry whose tid is durable (plog_set_durable) count as clear,
+ *     unwritten. Only a prefix of dead entries is reclaimed; a live entry is
+ *     never dropped.
  *
  * Crash safety (the writer may die at any instruction, SIGKILL included):
  * every record is written in two store groups, all fields first and the CRC
@@ -292,7 +292,6 @@ struct plog {
 	uint64_t gc_runs, gc_reclaimed, enospc;
 	uint64_t headroom;           /* kept free by appends without PLOG_APPEND_RESERVE */
 	uint64_t durable;            /* plog_set_durable */
-	uint64_t answered_from, answered_below; /* plog_set_answered */
 };
 
 /* Initialise a region of `size` bytes at `mem` (64-byte aligned). The entry
@@ -346,15 +345,7 @@ int plog_clear_status(struct plog *p, uint64_t entry_id, uint32_t mask);
  * the log; a reader after a crash decides durability by the tid anyway
  * (docs/RECOVERY.md). Never decreases. */
 void plog_set_durable(struct plog *p, uint64_t tid);
-/* The writer answered the request of entry `id` and of every entry it
- * appended before it, since it attached (one writer serves one request at
- * a time): reclaiming counts their ipc_idx as cleared, without writing it.
- * A reader after a crash takes an entry's logged completion for a ring
- * slot only when the slot still holds the same request (its sequence
- * number), so an index left set is never mistaken. Entries older than the
- * attach (a dead writer's) keep needing plog_clear_ipc. */
-void plog_set_answered(struct plog *p, uint64_t id);
-/* Is the entry live for reclaiming, given the two marks above? */
+/* Is the entry live for reclaiming, given plog_set_durable's tid? */
 bool plog_desc_live_marks(const struct plog *p, const struct plog_desc_rec *d);
 
 /* For every kept entry with id < before_id and targets[target] == value,

@@ -668,7 +668,7 @@ void plogsvc_answered(struct server_worker *w, uint64_t id)
 {
 	struct server_plog *l = &w->srv->plogs[w->index];
 	pthread_mutex_lock(&l->lock);
-	plog_set_answered(l->p, id); /* (no rewrite: see plog.h) */
+	plog_clear_ipc(l->p, id);
 	pthread_mutex_unlock(&l->lock);
 }
 
