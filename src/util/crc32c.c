@@ -105,6 +105,21 @@ static inline uint64_t load64(const uint8_t *p)
 	return v;
 }
 
+/* One round: three adjacent blocks of `blk` bytes at p summed in parallel
+ * and joined (t: the tables of zeros_blk). Inlined with a constant blk. */
+__attribute__((target("sse4.2"), always_inline)) static inline uint64_t
+round3(uint64_t c0, const uint8_t *p, size_t blk, const uint32_t t[4][256])
+{
+	uint64_t c1 = 0, c2 = 0;
+	for (const uint8_t *end = p + blk; p < end; p += 8) {
+		c0 = __builtin_ia32_crc32di(c0, load64(p));
+		c1 = __builtin_ia32_crc32di(c1, load64(p + blk));
+		c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * blk));
+	}
+	c0 = shift(t, (uint32_t)c0) ^ (uint32_t)c1;
+	return shift(t, (uint32_t)c0) ^ (uint32_t)c2;
+}
+
 __attribute__((target("sse4.2"))) static uint32_t crc_hw3(uint32_t crc, const uint8_t *p,
 							   size_t len)
 {
@@ -114,30 +129,10 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw3(uint32_t crc, const ui
 		c0 = __builtin_ia32_crc32qi((uint32_t)c0, *p++);
 		len--;
 	}
-	while (len >= 3 * CRC_LONG) {
-		uint64_t c1 = 0, c2 = 0;
-		for (const uint8_t *end = p + CRC_LONG; p < end; p += 8) {
-			c0 = __builtin_ia32_crc32di(c0, load64(p));
-			c1 = __builtin_ia32_crc32di(c1, load64(p + CRC_LONG));
-			c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * CRC_LONG));
-		}
-		c0 = shift(long_shift, (uint32_t)c0) ^ (uint32_t)c1;
-		c0 = shift(long_shift, (uint32_t)c0) ^ (uint32_t)c2;
-		p += 2 * CRC_LONG;
-		len -= 3 * CRC_LONG;
-	}
-	while (len >= 3 * CRC_SHORT) {
-		uint64_t c1 = 0, c2 = 0;
-		for (const uint8_t *end = p + CRC_SHORT; p < end; p += 8) {
-			c0 = __builtin_ia32_crc32di(c0, load64(p));
-			c1 = __builtin_ia32_crc32di(c1, load64(p + CRC_SHORT));
-			c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * CRC_SHORT));
-		}
-		c0 = shift(short_shift, (uint32_t)c0) ^ (uint32_t)c1;
-		c0 = shift(short_shift, (uint32_t)c0) ^ (uint32_t)c2;
-		p += 2 * CRC_SHORT;
-		len -= 3 * CRC_SHORT;
-	}
+	for (; len >= 3 * CRC_LONG; p += 3 * CRC_LONG, len -= 3 * CRC_LONG)
+		c0 = round3(c0, p, CRC_LONG, long_shift);
+	for (; len >= 3 * CRC_SHORT; p += 3 * CRC_SHORT, len -= 3 * CRC_SHORT)
+		c0 = round3(c0, p, CRC_SHORT, short_shift);
 	for (; len >= 8; p += 8, len -= 8)
 		c0 = __builtin_ia32_crc32di(c0, load64(p));
 	while (len--)
