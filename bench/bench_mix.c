@@ -634,8 +634,10 @@ int main(int argc, char **argv)
 			side_down(side);
 		}
 	report();
-	if (!dir) {
+	if (!dir) { /* what this run made: the images, the log, the mount point */
+		unlink(g_svc.image);
 		unlink(g_svc.log);
+		unlink(g_ext4_img);
 		rmdir(g_ext4_mnt);
 		rmdir(g_dir);
 	}
