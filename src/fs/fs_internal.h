@@ -584,9 +584,12 @@ extern __thread struct fs_stamp fs_last_stamp;
 /* The fd a call worked on, for fs_stamp_last (under the lock). */
 void fs_stamp_fd(const struct ofile *of);
 
+/* Has the running transaction reached 1/div of a bound: dirty pages
+ * (dirty_limit) or journal space (a quarter of the log)? */
+bool fs_txn_at_bound(struct fs *fs, unsigned div);
 /* Called at the start of every modifying operation with fs->lock held:
  * commits when the running transaction or dirty data has grown past its
- * bounds. */
+ * bounds (and wakes the background commit past half of them). */
 int fs_op_begin(struct fs *fs);
 
 /* stamp.c: run the commit gate (journal_commit calls it first). False when

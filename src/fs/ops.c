@@ -382,6 +382,11 @@ int fs_close(struct fs_client *c, int fd)
  * joins the running transaction without an entry of its own in the p-log:
  * a server crash before the next commit may lose it (as a power cut loses
  * Linux's), never the read itself. */
+static bool ts_not_before(int64_t s, uint32_t ns, int64_t s2, uint32_t ns2)
+{
+	return s > s2 || (s == s2 && ns >= ns2);
+}
+
 static void read_touch_atime(struct fs *fs, struct ofile *of)
 {
 	struct inode *ip = of->ip;
@@ -391,16 +396,14 @@ static void read_touch_atime(struct fs *fs, struct ofile *of)
 	uint32_t ns;
 	ank_now(&s, &ns);
 	const struct ank_dinode *d = &ip->d;
-	bool need = d->mtime_sec > d->atime_sec ||
-		    (d->mtime_sec == d->atime_sec && d->mtime_nsec >= d->atime_nsec) ||
-		    d->ctime_sec > d->atime_sec ||
-		    (d->ctime_sec == d->atime_sec && d->ctime_nsec >= d->atime_nsec) ||
-		    s - d->atime_sec >= 24 * 60 * 60;
+	int64_t a = d->atime_sec;
+	bool need = ts_not_before(d->mtime_sec, d->mtime_nsec, a, d->atime_nsec) ||
+		    ts_not_before(d->ctime_sec, d->ctime_nsec, a, d->atime_nsec) ||
+		    s - a >= 24 * 60 * 60;
 	/* Never a commit here (it would drop the lock in the middle of the
 	 * read): when the running transaction is at a bound, this update waits
 	 * for a later read. */
-	if (!need || fs->pc.ndirty >= fs->pc.dirty_limit ||
-	    journal_running_blocks(fs) + fs->ic.count / 64 > fs->j.nlog / 4)
+	if (!need || fs_txn_at_bound(fs, 1))
 		return;
 	ip->d.atime_sec = s;
 	ip->d.atime_nsec = ns;

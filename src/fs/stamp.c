@@ -41,6 +41,12 @@ void fs_stamp_clear(void)
 	fs_last_stamp = (struct fs_stamp){0};
 }
 
+bool fs_txn_at_bound(struct fs *fs, unsigned div)
+{
+	return fs->pc.ndirty >= fs->pc.dirty_limit / div ||
+	       journal_running_blocks(fs) + fs->ic.count / 64 > fs->j.nlog / (4 * div);
+}
+
 int fs_op_begin(struct fs *fs)
 {
 	if (fs->read_only)
@@ -56,11 +62,9 @@ int fs_op_begin(struct fs *fs)
 	 * is written back there, not in a client's call); only a call that
 	 * finds a bound reached commits itself, which throttles writers that
 	 * outrun the device. */
-	uint64_t jblocks = journal_running_blocks(fs) + fs->ic.count / 64;
-	if (fs->pc.ndirty >= fs->pc.dirty_limit || jblocks > fs->j.nlog / 4) {
+	if (fs_txn_at_bound(fs, 1)) {
 		rc = journal_commit(fs);
-	} else if ((fs->pc.ndirty >= fs->pc.dirty_limit / 2 || jblocks > fs->j.nlog / 8) &&
-		   fs->bg_running && !fs->bg_kick && !fs->j.busy) {
+	} else if (fs_txn_at_bound(fs, 2) && fs->bg_running && !fs->bg_kick && !fs->j.busy) {
 		fs->bg_kick = true;
 		pthread_cond_signal(&fs->bg_cond);
 	}
