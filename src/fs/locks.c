@@ -34,6 +34,13 @@ static bool same_owner(const struct fs_lock *l, uint8_t kind, uint64_t owner)
 	return posix == lposix && l->owner == owner;
 }
 
+/* Is l one of (kind, owner)'s own locks of the same class (flock or
+ * record)? A description owns both classes under one id. */
+static bool mine(const struct fs_lock *l, uint8_t kind, uint64_t owner)
+{
+	return same_owner(l, kind, owner) && (l->kind == FS_LOCK_FLOCK) == (kind == FS_LOCK_FLOCK);
+}
+
 /* Do l and a request of (kind, owner, type, [start, end]) conflict? */
 static bool conflicts(const struct fs_lock *l, uint8_t kind, uint64_t owner, uint8_t type,
 		      int64_t start, int64_t end)
@@ -78,8 +85,7 @@ static int cut(struct inode *ip, uint8_t kind, uint64_t owner, int64_t start, in
 {
 	for (struct fs_lock **pp = &ip->locks; *pp;) {
 		struct fs_lock *l = *pp;
-		if (!same_owner(l, kind, owner) || (l->kind == FS_LOCK_FLOCK) != (kind == FS_LOCK_FLOCK) ||
-		    l->end < start || l->start > end) {
+		if (!mine(l, kind, owner) || l->end < start || l->start > end) {
 			pp = &l->next;
 			continue;
 		}
@@ -109,11 +115,6 @@ static int cut(struct inode *ip, uint8_t kind, uint64_t owner, int64_t start, in
 	return 0;
 }
 
-static bool mine(const struct fs_lock *l, uint8_t kind, uint64_t owner)
-{
-	return same_owner(l, kind, owner) && (l->kind == FS_LOCK_FLOCK) == (kind == FS_LOCK_FLOCK);
-}
-
 /* Where (kind, owner)'s locks sit in the list: *had when it has some,
  * and the lock before the first of them (NULL: they come first). */
 static struct fs_lock *group_prev(struct inode *ip, uint8_t kind, uint64_t owner, bool *had)
@@ -136,8 +137,7 @@ static void add(struct inode *ip, struct fs_lock *n, uint8_t kind, uint64_t owne
 {
 	for (struct fs_lock **pp = &ip->locks; *pp;) {
 		struct fs_lock *l = *pp;
-		bool touches = l->type == type && same_owner(l, kind, owner) &&
-			       (l->kind == FS_LOCK_FLOCK) == (kind == FS_LOCK_FLOCK) &&
+		bool touches = l->type == type && mine(l, kind, owner) &&
 			       (l->end == LOCK_MAX_END || l->end + 1 >= start) &&
 			       (end == LOCK_MAX_END || end + 1 >= l->start);
 		if (touches) {
@@ -354,7 +354,7 @@ int fs_getlk(struct fs_client *c, int fd, const struct fs_lock_req *rq, uint64_t
 	if (rc == 0) {
 		*out = (struct fs_lock_info){.type = F_UNLCK};
 		for (struct fs_lock *l = of->ip->locks; l; l = l->next) {
-			bool hit = own ? same_owner(l, rq->kind, owner) && l->kind != FS_LOCK_FLOCK &&
+			bool hit = own ? mine(l, rq->kind, owner) &&
 						 l->start <= end && start <= l->end
 				       : conflicts(l, rq->kind, owner, (uint8_t)rq->type, start, end);
 			if (!hit)
