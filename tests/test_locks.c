@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,22 +122,40 @@ static void actor_loop(int in, int out, bool libc, const char *root)
 	}
 }
 
+/* fork() a child joined by two pipes: the parent writes *to and reads
+ * *from; in the child (0 returned) *to is the end it reads and *from the
+ * end it writes. */
+static pid_t fork_piped(int *to, int *from)
+{
+	int p1[2], p2[2];
+	assert_int_equal(pipe(p1), 0);
+	assert_int_equal(pipe(p2), 0);
+	pid_t pid = svc_fork();
+	assert_true(pid >= 0);
+	close(pid == 0 ? p1[1] : p1[0]);
+	close(pid == 0 ? p2[0] : p2[1]);
+	*to = pid == 0 ? p1[0] : p1[1];
+	*from = pid == 0 ? p2[1] : p2[0];
+	return pid;
+}
+
+/* read(2) of n bytes that gives up after ms: what it read, or -1. */
+static ssize_t read_within(int fd, void *buf, size_t n, unsigned ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, (int)ms) != 1)
+		return -1;
+	return read(fd, buf, n);
+}
+
 static void actors_start(struct actor *a, bool libc, const char *root)
 {
 	for (int k = 0; k < NACTORS; k++) {
-		int p1[2], p2[2];
-		assert_int_equal(pipe(p1), 0);
-		assert_int_equal(pipe(p2), 0);
-		pid_t pid = svc_fork();
-		assert_true(pid >= 0);
-		if (pid == 0) {
-			close(p1[1]);
-			close(p2[0]);
-			actor_loop(p1[0], p2[1], libc, root);
-		}
-		close(p1[0]);
-		close(p2[1]);
-		a[k] = (struct actor){.pid = pid, .to = p1[1], .from = p2[0]};
+		int to, from;
+		pid_t pid = fork_piped(&to, &from);
+		if (pid == 0)
+			actor_loop(to, from, libc, root);
+		a[k] = (struct actor){.pid = pid, .to = to, .from = from};
 	}
 }
 
@@ -144,7 +163,8 @@ static struct res actor_run(const struct actor *a, const struct cmd *c)
 {
 	struct res r;
 	assert_int_equal(write(a->to, c, sizeof(*c)), (ssize_t)sizeof(*c));
-	ssize_t n = read(a->from, &r, sizeof(r));
+	/* (a call that never answers is a failure, not a wait for ever) */
+	ssize_t n = read_within(a->from, &r, sizeof(r), 60000 * svc_slow());
 	if (n != (ssize_t)sizeof(r)) {
 		printf("actor %d did not answer (%zd)\n", (int)a->pid, n);
 		fail();
@@ -363,11 +383,7 @@ static void locks_match_linux_across_server_crashes(void **state)
  * the time it got it through the pipe and holds it until told. */
 static pid_t waiter(int *report, int *release)
 {
-	int p1[2], p2[2];
-	assert_int_equal(pipe(p1), 0);
-	assert_int_equal(pipe(p2), 0);
-	pid_t pid = svc_fork();
-	assert_true(pid >= 0);
+	pid_t pid = fork_piped(release, report);
 	if (pid == 0) {
 		if (ank_mount(g_svc.sock) < 0)
 			_exit(3);
@@ -375,17 +391,13 @@ static pid_t waiter(int *report, int *release)
 		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
 		int rc = ank_fcntl(fd, F_SETLKW, &fl);
 		char c = rc == 0 ? 'y' : 'n';
-		if (write(p1[1], &c, 1) != 1)
+		if (write(*report, &c, 1) != 1)
 			_exit(4);
-		if (read(p2[0], &c, 1) != 1)
+		if (read(*release, &c, 1) != 1)
 			_exit(5);
 		ank_close(fd);
 		_exit(0);
 	}
-	close(p1[1]);
-	close(p2[0]);
-	*report = p1[0];
-	*release = p2[1];
 	return pid;
 }
 
@@ -466,7 +478,7 @@ static void setlkw_waits_detects_deadlock_and_survives_a_crash(void **state)
 		_exit(ank_fcntl(bfd, F_SETLKW, &bl) == 0 ? 0 : 7);
 	}
 	close(p1[1]);
-	assert_int_equal(read(p1[0], &c, 1), 1);
+	assert_int_equal(read_within(p1[0], &c, 1, 30000 * svc_slow()), 1);
 	close(p1[0]);
 	svc_sleep_ms(200); /* let it start waiting */
 	fl = (struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 10};
