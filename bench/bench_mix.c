@@ -366,11 +366,13 @@ static double run_clients(int wl, unsigned n)
 	for (unsigned c = 0; c < n; c++) {
 		fflush(NULL);
 		pids[c] = fork();
+		if (pids[c] < 0) /* (counted ready, and failed below) */
+			__atomic_add_fetch(&g->ready, 1, __ATOMIC_SEQ_CST);
 		if (pids[c] == 0) {
 			/* a child has its own connection (libananke: after fork) */
-			if (g_ank && ank_mount(g_svc.socket) < 0)
-				_exit(3);
-			int rc = prepare(wl, c);
+			int rc = g_ank && ank_mount(g_svc.socket) < 0 ? -1 : 0;
+			if (rc == 0)
+				rc = prepare(wl, c);
 			__atomic_add_fetch(&g->ready, 1, __ATOMIC_SEQ_CST);
 			while (!__atomic_load_n(&g->go, __ATOMIC_ACQUIRE))
 				usleep(100);
@@ -381,15 +383,26 @@ static double run_clients(int wl, unsigned n)
 			_exit(rc == 0 ? 0 : 1);
 		}
 	}
-	while (__atomic_load_n(&g->ready, __ATOMIC_SEQ_CST) < (int)n)
+	/* every child says ready, failed or not; a child that died first is
+	 * seen by waitpid, so this never waits for ever */
+	for (unsigned done = 0; __atomic_load_n(&g->ready, __ATOMIC_SEQ_CST) < (int)n;) {
 		usleep(200);
+		for (unsigned c = 0; c < n && !done; c++)
+			if (pids[c] > 0 && waitpid(pids[c], NULL, WNOHANG) == pids[c]) {
+				done = 1; /* (reaped: the loop below counts it failed) */
+				pids[c] = -1;
+			}
+		if (done)
+			break;
+	}
 	c_sync();
 	uint64_t t0 = bench_now_ns();
 	__atomic_store_n(&g->go, 1, __ATOMIC_RELEASE);
 	bool ok = true;
 	for (unsigned c = 0; c < n; c++) {
 		int st;
-		if (waitpid(pids[c], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		if (pids[c] < 0 || waitpid(pids[c], &st, 0) < 0 || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
 			ok = false;
 	}
 	double secs = (double)(bench_now_ns() - t0) / 1e9;
