@@ -53,13 +53,14 @@ enum target {
 	T_BUF_NUMBER,
 	T_INODE_IN_USE,
 	T_INODE_DURING_OP,
+	T_INODE_NUMBER,
 };
 
 static const char *const target_names[] = {
 	"inode size", "inode extent root", "superblock", "free block count", "data page",
 	"directory buffer", "data being written", "inode, fs never idle", "block of a data page",
 	"data page's block", "data page's index", "directory buffer's number",
-	"inode number, in use", "inode size, during an operation",
+	"inode number, in use", "inode size, during an operation", "cached inode's number",
 };
 
 #define FILE_BYTES 20000u
@@ -177,6 +178,15 @@ static int child(enum target t, bool flip)
 			ip->d.size ^= 1u << 9;
 			guard_leave(fs);
 			pthread_mutex_unlock(&fs->lock);
+			break;
+		case T_INODE_NUMBER:
+			/* the number the cache knows the file by (not its image):
+			 * its pages would be looked up under another number and
+			 * read back from the device without its unsynced writes,
+			 * and its log entries would name another file */
+			if (!ip)
+				return 15;
+			ip->ino ^= 1u << 4;
 			break;
 		case T_INODE_EXTENT:
 			if (!ip)
@@ -490,6 +500,54 @@ static void inode_flipped_during_an_operation_is_never_sealed(void **state)
 	one(T_INODE_DURING_OP);
 }
 
+static void flipped_number_of_a_cached_inode_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_INODE_NUMBER);
+}
+
+/* A call's stamp (the inode, position and transaction its log entry is
+ * made of) is sealed when the fs lock is released: a stray write to it
+ * before the entry is written is seen (plogsvc_log stops the server). */
+static void a_changed_stamp_is_seen(void **state)
+{
+	(void)state;
+	struct bdev *dev;
+	assert_int_equal(bdev_emu_create(8192, &dev), 0);
+	struct fs_mkfs_options mo = {.inodes = 256};
+	struct fs_options o = {.no_background = true};
+	struct fs *fs;
+	assert_int_equal(fs_mkfs(dev, &mo), 0);
+	assert_int_equal(fs_mount(dev, &o, &fs), 0);
+	struct fs_client *c = fs_client_new(fs, 0, 0);
+	int fd = fs_open(c, "/f", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	fs_stamp_clear();
+	assert_int_equal(fs_pwrite(c, fd, "abcdef", 6, 4096), 6);
+	struct fs_stamp s;
+	fs_stamp_last(&s);
+	assert_true(s.has_fd && s.has_io && s.io_pos == 4096);
+	assert_true(fs_stamp_intact(&s));
+	uint64_t *fields[] = {&s.order, &s.tid, &s.fd_ino, &s.fd_pos, &s.io_pos};
+	for (unsigned k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+		for (unsigned bit = 0; bit < 64; bit += 7) {
+			*fields[k] ^= 1ull << bit;
+			assert_false(fs_stamp_intact(&s));
+			*fields[k] ^= 1ull << bit;
+		}
+	s.has_io = false;
+	assert_false(fs_stamp_intact(&s));
+	s.has_io = true;
+	assert_true(fs_stamp_intact(&s));
+	fs_stamp_clear(); /* a call that never took the lock: a sealed zero */
+	fs_stamp_last(&s);
+	assert_true(fs_stamp_intact(&s));
+	assert_int_equal(fs_close(c, fd), 0);
+	fs_client_free(c);
+	assert_int_equal(fs_unmount(fs), 0);
+	bdev_close(dev);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -515,6 +573,8 @@ int main(void)
 		cmocka_unit_test(inode_damaged_in_use_never_reaches_the_disk),
 		cmocka_unit_test(aborted_file_system_stops_a_service_process),
 		cmocka_unit_test(inode_flipped_during_an_operation_is_never_sealed),
+		cmocka_unit_test(flipped_number_of_a_cached_inode_stops_the_process),
+		cmocka_unit_test(a_changed_stamp_is_seen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,6 +114,9 @@ void guard_leave(struct fs *fs);
 /* An inode is about to be used, maybe changed: check its seal (unless it
  * is already touched) and put it on the touched list. */
 void guard_inode_use(struct fs *fs, struct inode *ip);
+/* ip's number still agrees with its check copy (a stray write to it would
+ * send its pages, log entries and image elsewhere). */
+void guard_inode_number(const struct inode *ip);
 /* ip's image changed legitimately (inode_dirty): what the end of the
  * operation will check it against. */
 void guard_inode_changed(struct inode *ip);
@@ -194,6 +197,9 @@ struct page;
 
 struct inode {
 	uint64_t ino;
+	uint64_t ino_check;        /* ~ino (icache_insert): a stray write to ino
+	                              is caught where ino is compared, before
+	                              pages, logs or the inode table use it */
 	uint32_t refs;             /* fds, operations in progress */
 	uint32_t open_count;       /* open file descriptions */
 	struct ank_dinode d;       /* the on-disk image, kept current */

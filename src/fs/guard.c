@@ -177,9 +177,16 @@ void guard_leave(struct fs *fs)
 	fs->guard.state_sealed = true;
 }
 
+void guard_inode_number(const struct inode *ip)
+{
+	if (__builtin_expect(ip->ino_check != ~ip->ino, 0))
+		guard_fail("inode number", ip->ino, ~ip->ino_check);
+}
+
 void guard_inode_use(struct fs *fs, struct inode *ip)
 {
 	(void)fs;
+	guard_inode_number(ip);
 	if (ip->touched)
 		return;
 	if (ip->dsealed && dinode_sum(ip) != ip->dsum)

@@ -45,6 +45,7 @@ static void ilru_unlink(struct fs *fs, struct inode *ip)
 
 static void ihash_unlink(struct fs *fs, struct inode *ip)
 {
+	guard_inode_number(ip);
 	struct inode **pp = &fs->ic.hash[ihash(fs, ip->ino)];
 	while (*pp && *pp != ip)
 		pp = &(*pp)->hnext;
@@ -117,16 +118,21 @@ static void ilru_add(struct fs *fs, struct inode *ip)
 
 static struct inode *icache_find(struct fs *fs, uint64_t ino)
 {
-	for (struct inode *ip = fs->ic.hash[ihash(fs, ino)]; ip; ip = ip->hnext)
+	for (struct inode *ip = fs->ic.hash[ihash(fs, ino)]; ip; ip = ip->hnext) {
+		/* (a number a stray write changed would miss here, and a second
+		 * copy of the inode would be read in beside it) */
+		guard_inode_number(ip);
 		if (ip->ino == ino) {
 			guard_inode_use(fs, ip);
 			return ip;
 		}
+	}
 	return NULL;
 }
 
 static void icache_insert(struct fs *fs, struct inode *ip)
 {
+	ip->ino_check = ~ip->ino;
 	guard_inode_use(fs, ip);
 	size_t h = ihash(fs, ip->ino);
 	ip->hnext = fs->ic.hash[h];

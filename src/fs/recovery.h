@@ -212,8 +212,14 @@ struct fs_stamp {
 	/* an inode the call created (open O_CREAT, mkdir, mknod, symlink): its
 	 * generation (0: none) */
 	uint32_t new_gen;
+	/* over every field above, taken when the fs lock is released: the
+	 * stamp then waits in memory until the call is logged, and a stray
+	 * write there would log other facts than the call's (fs_stamp_intact) */
+	uint32_t seal;
 };
 void fs_stamp_last(struct fs_stamp *out);
+/* A stamp is as its call left it (its seal matches). */
+bool fs_stamp_intact(const struct fs_stamp *s);
 /* Recovery: give inode ino the generation a crashed server had given it
  * when it created it (an entry's gen), after the replay created it again:
  * whoever holds (number, generation) - the kernel, through the FUSE front

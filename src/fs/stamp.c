@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include "../util/crc32c.h"
 #include "fs_internal.h"
 
 /* The calling thread's last call (fs_stamp_last); `began`: the call in
@@ -23,9 +24,24 @@ void fs_stamp_publish(uint64_t *slot)
 	stamp_slot = slot;
 }
 
+/* The seal of a stamp: its fields laid out without padding. */
+static uint32_t stamp_sum(const struct fs_stamp *s)
+{
+	uint64_t v[8] = {s->order,  s->tid,     s->fd_ino,  s->fd_pos, s->io_pos,
+			 s->new_ino, s->new_gen,
+			 (uint64_t)s->modified | (uint64_t)s->has_fd << 1 | (uint64_t)s->has_io << 2};
+	return crc32c(0x5354414Du, v, sizeof(v));
+}
+
+bool fs_stamp_intact(const struct fs_stamp *s)
+{
+	return stamp_sum(s) == s->seal;
+}
+
 /* The fd a call worked on, for fs_stamp_last (under the lock). */
 void fs_stamp_fd(const struct ofile *of)
 {
+	guard_inode_number(of->ip); /* (the number goes into the call's log entry) */
 	fs_last_stamp.has_fd = true;
 	fs_last_stamp.fd_ino = of->ip->ino;
 	fs_last_stamp.fd_pos = of->pos;
@@ -39,6 +55,7 @@ void fs_stamp_last(struct fs_stamp *out)
 void fs_stamp_clear(void)
 {
 	fs_last_stamp = (struct fs_stamp){0};
+	fs_last_stamp.seal = stamp_sum(&fs_last_stamp);
 }
 
 bool fs_txn_at_bound(struct fs *fs, unsigned div)
@@ -113,6 +130,7 @@ void fs_unlock(struct fs *fs)
 	fs_last_stamp.order = ++fs->op_order;
 	fs_last_stamp.tid = fs->j.running_tid;
 	fs_last_stamp.modified = began;
+	fs_last_stamp.seal = stamp_sum(&fs_last_stamp);
 	if (began)
 		fs->j.running_seen = true; /* see fs_stamp_last: fs_sync reaches it */
 	began = false;

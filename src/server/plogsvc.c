@@ -410,6 +410,13 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		fs_running_tid(srv->fs);
 		fs_stamp_last(&stamp);
 		stamp.modified = false;
+	} else if (!fs_stamp_intact(&stamp)) {
+		/* The facts this entry is made of (inode, position,
+		 * transaction, order) are not the call's: not logged, not
+		 * answered, so the next server runs it again from the ring. */
+		fprintf(stderr, "ananke: server: a call's stamp changed before it was logged "
+				"(memory corruption); stopping before it is logged or answered\n");
+		abort();
 	}
 	uint64_t tid = stamp.tid;
 
