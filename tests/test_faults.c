@@ -473,7 +473,7 @@ static void request_that_crashes_every_server_alone_gets_eio(void **state)
  * restart every byte is there. */
 static void stop_finishes_after_a_crash_during_it(const char *how)
 {
-	arm("ananke", !strcmp(how, "fault") ? "stop_unmount" : NULL);
+	arm("ananke", !strcmp(how, "fault") ? "stop_unmount" : !strcmp(how, "exit") ? "stop_exit" : NULL);
 	assert_int_equal(svc_start(&g_svc, "256M", 2), 0);
 	assert_int_equal(ank_mount(g_svc.sock), 0);
 	static uint8_t a[300000], back[300000];
@@ -492,9 +492,11 @@ static void stop_finishes_after_a_crash_during_it(const char *how)
 	uint64_t t0 = svc_now_ms();
 	assert_int_equal(svc_stop(&g_svc), 0);
 	printf("%s: stopped cleanly in %llu ms\n", how, (unsigned long long)(svc_now_ms() - t0));
-	if (!strcmp(how, "fault"))
+	if (!strcmp(how, "fault") || !strcmp(how, "exit"))
 		assert_true(fired());
 	assert_true(log_contains("recovering it to finish the stop (1 of 3)"));
+	if (!strcmp(how, "exit")) /* (it had said its unmount went well) */
+		assert_true(log_contains("unmounted, then ended with"));
 	assert_int_equal(svc_fsck(&g_svc), 0);
 	arm("ananke", NULL);
 	assert_int_equal(svc_restart(&g_svc, 2), 0);
@@ -517,6 +519,14 @@ static void server_stopped_during_stop_is_replaced_and_nothing_is_lost(void **st
 {
 	(void)state;
 	stop_finishes_after_a_crash_during_it("sigstop");
+}
+
+/* A server that reported a good unmount and then crashed is not believed:
+ * a recovery checks, and the stop ends cleanly. */
+static void crash_after_the_unmount_is_recovered_too(void **state)
+{
+	(void)state;
+	stop_finishes_after_a_crash_during_it("exit");
 }
 
 /* ---- (h) read answers damaged on the way ------------------------------------------ */
@@ -702,6 +712,7 @@ int main(void)
 		                          teardown),
 		cmocka_unit_test_teardown(server_stopped_during_stop_is_replaced_and_nothing_is_lost,
 		                          teardown),
+		cmocka_unit_test_teardown(crash_after_the_unmount_is_recovered_too, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(g_once);

@@ -44,6 +44,9 @@
  *   stop_unmount       at a clean stop (SHUTDOWN), once the workers are
  *                      gone, before the unmount syncs anything: what was
  *                      not durable is only in the p-logs and the journal.
+ *   stop_exit          at a clean stop, after the unmount succeeded and
+ *                      STOPPED said so, before the process exits (a stray
+ *                      write that strikes on the way out).
  *   recovery_slow_hold at a takeover with live p-log entries, right after
  *                      the replay started holding commits: the server
  *                      sleeps 50 ms (no abort) and goes on, so that the
@@ -125,6 +128,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_RECOVERY_SLOW_ABORT] = "recovery_slow_abort",
 	[SERVER_FAULT_RESULT_DAMAGE] = "result_damage",
 	[SERVER_FAULT_WRITE_DAMAGE] = "write_damage",
+	[SERVER_FAULT_STOP_EXIT] = "stop_exit",
 };
 
 void server_fault_init(void)

@@ -859,6 +859,7 @@ int server_main(int argc, char **argv)
 			strerror(-rc));
 	if (why != 0)
 		ctl_send(&srv, ANK_CTL_STOPPED, 0, rc);
+	server_fault(SERVER_FAULT_STOP_EXIT);
 	/* SHUTDOWN reports the unmount status in STOPPED; exit 0 says the
 	 * server did what it was told. Otherwise the exit code tells. */
 	return why == 1 || rc == 0 ? 0 : 1;

@@ -101,6 +101,7 @@ enum server_fault {
 	SERVER_FAULT_RECOVERY_SLOW_ABORT,
 	SERVER_FAULT_RESULT_DAMAGE,
 	SERVER_FAULT_WRITE_DAMAGE,
+	SERVER_FAULT_STOP_EXIT,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;

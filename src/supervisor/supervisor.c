@@ -863,16 +863,24 @@ static void on_server_death(struct sup *s)
 	if (v->killed)
 		snprintf(killed, sizeof(killed), "; killed by the supervisor: %s", v->kill_reason);
 
-	if (s->stopping && s->ever_ready && (!v->got_stopped || v->stopped_status != 0) &&
-	    s->stop_recoveries < STOP_RECOVERIES && now < s->stop_deadline_ns) {
+	bool exit0 = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	bool clean = v->got_stopped && v->stopped_status == 0 && exit0 && !v->killed;
+	if (s->stopping && s->ever_ready && !clean && s->stop_recoveries < STOP_RECOVERIES &&
+	    now < s->stop_deadline_ns) {
 		/* It died (or failed its unmount) before the stop was done:
 		 * what it had not synced is in the p-logs and the journal. A
 		 * new server recovers it like after any crash, then stops
-		 * cleanly; the stop's deadline still holds. */
+		 * cleanly; the stop's deadline still holds. One that said it
+		 * had unmounted and then crashed anyway (a stray write that
+		 * struck on the way out) is not believed either: its last
+		 * commit may carry the same damage, and a recovery checks. */
 		s->stop_recoveries++;
 		sup_log("server pid %d %s%s while stopping; recovering it to finish the stop "
 			"(%u of %u)",
-			(int)pid, v->got_stopped ? "failed its unmount, then ended with " : "ended with ",
+			(int)pid,
+			!v->got_stopped		  ? "ended with "
+			: v->stopped_status != 0 ? "failed its unmount, then ended with "
+						   : "unmounted, then ended with ",
 			desc, s->stop_recoveries, STOP_RECOVERIES);
 		v->state = SRV_BACKOFF;
 		s->backoff_until_ns = now;
@@ -881,8 +889,7 @@ static void on_server_death(struct sup *s)
 		return;
 	}
 	if (s->stopping) {
-		bool exit0 = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-		if (v->got_stopped && v->stopped_status == 0 && exit0 && !v->killed)
+		if (clean)
 			finish_stop(s, "stopped cleanly");
 		else if (v->got_stopped && v->stopped_status != 0)
 			finish_stop(s, "stop failed: server pid %d reported %s while unmounting (%s)",
