@@ -433,6 +433,10 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 	unsigned tally[T_COUNT][O_COUNT];
 	memset(tally, 0, sizeof(tally));
 	unsigned done = 0, retries = 0;
+	/* What the clients had counted when the last window was classified:
+	 * a window's outcome is what they counted since (a result noted
+	 * between two windows goes to the next, never to none). */
+	uint64_t eio = 0, wrong = 0;
 	svc_sleep_ms(100);
 	for (; done < count; done++) {
 		struct svc_status st;
@@ -442,8 +446,6 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 		}
 		long long restarts = st.restarts;
 		uint64_t ops = __atomic_load_n(&sh->ops, __ATOMIC_ACQUIRE);
-		uint64_t eio = __atomic_load_n(&sh->eio, __ATOMIC_ACQUIRE);
-		uint64_t wrong = __atomic_load_n(&sh->wrong, __ATOMIC_ACQUIRE);
 		enum inj_target t = (enum inj_target)(done % T_COUNT);
 		uint64_t where = 0;
 		if (flip_one((pid_t)st.server_pid, t, &rng, &where) < 0) {
@@ -466,13 +468,17 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 			o = O_HANG;
 		if (svc_status(&g_svc, &st) == 0 && st.restarts > restarts && o == O_NONE)
 			o = O_CRASH;
-		if (__atomic_load_n(&sh->eio, __ATOMIC_ACQUIRE) > eio)
+		uint64_t eio_now = __atomic_load_n(&sh->eio, __ATOMIC_ACQUIRE);
+		uint64_t wrong_now = __atomic_load_n(&sh->wrong, __ATOMIC_ACQUIRE);
+		if (eio_now > eio)
 			o = O_EIO;
-		if (__atomic_load_n(&sh->wrong, __ATOMIC_ACQUIRE) > wrong) {
+		eio = eio_now;
+		if (wrong_now > wrong) {
 			o = O_WRONG;
 			printf("injection %u (%s, 0x%llx): wrong result: %s\n", done, target_names[t],
 			       (unsigned long long)where, sh->last_wrong);
 		}
+		wrong = wrong_now;
 		tally[t][o]++;
 		if (o == O_HANG) {
 			printf("injection %u (%s, 0x%llx): hang\n", done, target_names[t],
@@ -492,6 +498,14 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 			sum[o] += tally[t][o];
 		}
 		printf("\n");
+	}
+	/* A wrong result the clients noted after the last window (while they
+	 * finished) counts too, outside the table. */
+	uint64_t late = __atomic_load_n(&sh->wrong, __ATOMIC_ACQUIRE) - wrong;
+	if (late > 0) {
+		printf("after the last injection: %llu wrong result(s), the last: %s\n",
+		       (unsigned long long)late, sh->last_wrong);
+		sum[O_WRONG] += (unsigned)late;
 	}
 	/* what the service did in a round with wrong results (for diagnosis) */
 	if (sum[O_WRONG] > 0) {
