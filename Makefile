@@ -89,9 +89,11 @@ $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(ANANKE): $(TOOL_OBJ) $(CORE_LIB)
+# (`ananke umount` runs fusermount3 as the front door does)
+FUSERMOUNT_OBJ := $(BUILD)/obj/src/fuse/fusermount.o
+$(ANANKE): $(TOOL_OBJ) $(FUSERMOUNT_OBJ) $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(CORE_LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(FUSERMOUNT_OBJ) $(CORE_LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJ) $(CORE_LIB) $(CLIENT_LIB)
 	@mkdir -p $(dir $@)

@@ -9,11 +9,17 @@
  * (unmounted, or its connection aborted by killing the front door) and
  * fsck clean.
  *
- * Needs root and /dev/fuse; without them each test says so and passes.
+ * And a user other than root mounting and unmounting with `ananke mount`
+ * and `ananke umount`, through fusermount3.
+ *
+ * Needs root and /dev/fuse; without them each test says so and passes (the
+ * user's test is skipped, saying why).
  * Environment: ANK_FUSE_ROUNDS (workload rounds under kills, default 3),
  * ANK_FUSE_SEEDS (differential seeds, default 3), ANK_FUSE_OPS (calls per
- * seed, default 600).
+ * seed, default 600), ANK_FUSE_TEST (run only the tests matching this
+ * cmocka pattern).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -28,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -544,6 +551,316 @@ static void calls_through_the_mount_match_linux_under_kills(void **state)
 	assert_true(kills >= (int)seeds);
 }
 
+/* ---- a user other than root: fusermount3 ---------------------------------- */
+
+#define NOBODY 65534
+
+/* Can uid NOBODY mount through fusermount3 here? It must be installed
+ * set-user-id root on a file system that honours that, and /dev/fuse open
+ * to everyone (fusermount3 opens it with the caller's rights; udev makes it
+ * 0666). When not, prints why. */
+static bool fusermount_usable(void)
+{
+	static const char *const where[] = {"/usr/bin/fusermount3", "/bin/fusermount3"};
+	const char *prog = NULL;
+	struct stat st;
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]) && !prog; i++)
+		if (stat(where[i], &st) == 0)
+			prog = where[i];
+	struct statvfs vfs;
+	if (!prog)
+		printf("(no fusermount3: install the package fuse3)\n");
+	else if (!(st.st_mode & S_ISUID) || st.st_uid != 0)
+		printf("(%s is not set-user-id root)\n", prog);
+	else if (statvfs(prog, &vfs) == 0 && (vfs.f_flag & ST_NOSUID))
+		printf("(%s is on a nosuid file system)\n", prog);
+	else if (stat("/dev/fuse", &st) < 0 || (st.st_mode & 0006) != 0006)
+		printf("(/dev/fuse is mode %o: fusermount3 opens it with the user's rights, so "
+		       "it must be 0666)\n",
+		       (unsigned)(st.st_mode & 07777));
+	else
+		return true;
+	return false;
+}
+
+/* Is anything mounted on mnt? (/proc/self/mountinfo's fifth field) */
+static bool in_mountinfo(const char *mnt)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return false;
+	char line[8192], point[PATH_MAX];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 && !strcmp(point, mnt);
+	fclose(f);
+	return found;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The names in dir (at most 64), sorted, separated by spaces, into buf:
+ * 0, or -1 and errno. */
+static int names_in(const char *dir, char *buf, size_t len)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	static char names[64][256];
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < 64)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			snprintf(names[n++], sizeof(names[0]), "%s", e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), cmp_name);
+	buf[0] = '\0';
+	for (size_t i = 0, k = 0; i < n && k < len; i++, k = strlen(buf))
+		snprintf(buf + k, len - k, "%s%s", i ? " " : "", names[i]);
+	return 0;
+}
+
+/* In the user's process (no cmocka there): say what failed and give up. */
+#define UCHECK(cond)                                                                    \
+	do {                                                                            \
+		errno = 0;                                                              \
+		if (!(cond)) {                                                          \
+			printf("as uid %d, line %d: %s failed (errno: %s)\n", NOBODY,   \
+			       __LINE__, #cond, errno ? strerror(errno) : "none");      \
+			return 1;                                                       \
+		}                                                                       \
+	} while (0)
+
+/* Is the file at path exactly want[0..size)? */
+static bool holds(const char *path, const uint8_t *want, size_t size)
+{
+	static uint8_t got[300 * 1024 + 1];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	size_t n = 0;
+	ssize_t r;
+	while ((r = read(fd, got + n, sizeof(got) - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	return r == 0 && n == size && !memcmp(got, want, size);
+}
+
+/* Plain system calls on the user's mount: create, write, read back, stat,
+ * readdir, rename, unlink. 0, or 1 (said). */
+static int user_files(const char *mnt)
+{
+	static const struct {
+		const char *name;
+		size_t size;
+	} files[] = {{"a", 1}, {"b", 5000}, {"c", 300 * 1024}};
+	static uint8_t data[3][300 * 1024];
+	char path[PATH_MAX + 64], names[512];
+	struct stat st;
+	/* (a new image's root directory is the user's who made it) */
+	UCHECK(stat(mnt, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == NOBODY);
+	for (int i = 0; i < 3; i++) {
+		for (size_t k = 0; k < files[i].size; k++)
+			data[i][k] = (uint8_t)(k * 7 + (size_t)i * 31 + k / 4096);
+		snprintf(path, sizeof(path), "%s/%s", mnt, files[i].name);
+		int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640);
+		UCHECK(fd >= 0);
+		UCHECK(write(fd, data[i], files[i].size) == (ssize_t)files[i].size);
+		UCHECK(fsync(fd) == 0);
+		UCHECK(close(fd) == 0);
+	}
+	snprintf(path, sizeof(path), "%s/sub", mnt);
+	UCHECK(mkdir(path, 0750) == 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", mnt, files[i].name);
+		UCHECK(holds(path, data[i], files[i].size));
+		UCHECK(stat(path, &st) == 0);
+		UCHECK(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0640);
+		UCHECK(st.st_size == (off_t)files[i].size && st.st_nlink == 1);
+		UCHECK(st.st_uid == NOBODY && st.st_gid == NOBODY);
+	}
+	UCHECK(names_in(mnt, names, sizeof(names)) == 0 && !strcmp(names, "a b c sub"));
+	snprintf(path, sizeof(path), "%s/a", mnt);
+	UCHECK(unlink(path) == 0);
+	UCHECK(stat(path, &st) < 0 && errno == ENOENT);
+	char to[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/c", mnt);
+	snprintf(to, sizeof(to), "%s/sub/c", mnt);
+	UCHECK(rename(path, to) == 0);
+	UCHECK(holds(to, data[2], files[2].size));
+	UCHECK(names_in(mnt, names, sizeof(names)) == 0 && !strcmp(names, "b sub"));
+	UCHECK(names_in(path, names, sizeof(names)) < 0 && errno == ENOENT);
+	snprintf(path, sizeof(path), "%s/sub", mnt);
+	UCHECK(names_in(path, names, sizeof(names)) == 0 && !strcmp(names, "c"));
+	/* (nor may the user give a file away: the kernel checks, default_permissions) */
+	UCHECK(chown(to, 0, 0) < 0 && errno == EPERM);
+	return 0;
+}
+
+/* The user's whole session, in a process of its own that drops root for
+ * good: `ananke mount` (which creates the image), the files, `ananke
+ * umount`, the mount gone, fsck. 0, or what failed (said). */
+static int user_session(const char *dir)
+{
+	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY)) {
+		printf("cannot become uid %d: %s\n", NOBODY, strerror(errno));
+		return 90;
+	}
+	if (geteuid() == 0 || getuid() == 0) {
+		printf("still root after setuid(%d)\n", NOBODY);
+		return 91;
+	}
+	char mnt[PATH_MAX], img[PATH_MAX], sock[PATH_MAX], out[4096];
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	UCHECK(mkdir(mnt, 0755) == 0);
+	int rc = svc_cmd(out, sizeof(out), 120000 * svc_slow(), "mount", mnt, img, "--socket", sock,
+			 "--workers", "1", (char *)NULL);
+	if (rc != 0) {
+		printf("`ananke mount` as uid %d exited %d: %s\n", NOBODY, rc, out);
+		return 2;
+	}
+	UCHECK(mounted(mnt) && in_mountinfo(mnt));
+	int bad = user_files(mnt);
+	rc = svc_cmd(out, sizeof(out), 90000 * svc_slow(), "umount", mnt, (char *)NULL);
+	if (rc != 0) {
+		printf("`ananke umount` as uid %d exited %d: %s\n", NOBODY, rc, out);
+		return 3;
+	}
+	UCHECK(!in_mountinfo(mnt) && !mounted(mnt));
+	rc = svc_cmd(out, sizeof(out), 60000 * svc_slow(), "fsck", img, (char *)NULL);
+	if (rc != 0) {
+		printf("`ananke fsck` after the user's umount exited %d: %s\n", rc, out);
+		return 4;
+	}
+	/* The service going away takes the user's mount with it: the front
+	 * door unmounts it through fusermount3 (umount2(2) is root's). */
+	rc = svc_cmd(out, sizeof(out), 120000 * svc_slow(), "mount", mnt, img, "--socket", sock,
+		     "--workers", "1", (char *)NULL);
+	if (rc != 0) {
+		printf("the second `ananke mount` as uid %d exited %d: %s\n", NOBODY, rc, out);
+		return 5;
+	}
+	UCHECK(in_mountinfo(mnt));
+	rc = svc_cmd(out, sizeof(out), 90000 * svc_slow(), "stop", "--socket", sock, (char *)NULL);
+	if (rc != 0) {
+		printf("`ananke stop` of the user's service exited %d: %s\n", rc, out);
+		return 6;
+	}
+	uint64_t t0 = svc_now_ms();
+	while (in_mountinfo(mnt) && svc_now_ms() - t0 < 20000 * svc_slow())
+		svc_sleep_ms(50);
+	UCHECK(!in_mountinfo(mnt));
+	return bad;
+}
+
+/* The processes descending from this one that still run (not zombies),
+ * into pids (at most max): how many. The daemons a test's `ananke mount`
+ * leaves are among them (svc_fork made this process a subreaper). */
+static int live_descendants(pid_t *pids, int max)
+{
+	enum { N = 8192 };
+	static pid_t pid[N], ppid[N];
+	static bool mine[N];
+	int n = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d)) && n < N) {
+		char path[300], stat_line[512];
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+		if (!f)
+			continue;
+		char *rp = fgets(stat_line, sizeof(stat_line), f) ? strrchr(stat_line, ')') : NULL;
+		fclose(f);
+		char state;
+		int pp;
+		if (rp && sscanf(rp + 1, " %c %d", &state, &pp) == 2 && state != 'Z') {
+			pid[n] = (pid_t)atoi(e->d_name);
+			ppid[n] = (pid_t)pp;
+			mine[n++] = false;
+		}
+	}
+	if (d)
+		closedir(d);
+	for (bool more = true; more;) { /* (children of descendants, until none is new) */
+		more = false;
+		for (int i = 0; i < n; i++) {
+			if (mine[i])
+				continue;
+			mine[i] = ppid[i] == getpid();
+			for (int j = 0; j < n && !mine[i]; j++)
+				mine[i] = mine[j] && ppid[i] == pid[j];
+			more |= mine[i];
+		}
+	}
+	int k = 0;
+	for (int i = 0; i < n && k < max; i++)
+		if (mine[i])
+			pids[k++] = pid[i];
+	return k;
+}
+
+/* Give the daemons of a test up to 5 s to end by themselves (reaping
+ * them), then SIGKILL what is left: how many had to be killed. */
+static int end_descendants(void)
+{
+	pid_t pids[64];
+	int n = 0;
+	uint64_t end = svc_now_ms() + 5000 * svc_slow();
+	while ((n = live_descendants(pids, 64)) > 0 && svc_now_ms() < end) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		svc_sleep_ms(50);
+	}
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	svc_kill_all(); /* (reaps them, bounded) */
+	return n;
+}
+
+static void a_user_mounts_and_unmounts_without_root(void **state)
+{
+	(void)state;
+	if (!can_mount() || !fusermount_usable())
+		skip();
+	const char *tmp = getenv("ANK_TEST_TMPDIR");
+	char dir[PATH_MAX - 64], mnt[PATH_MAX];
+	/* (not tmpfs: the service opens its image with O_DIRECT) */
+	snprintf(dir, sizeof(dir), "%s/ank-user-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	assert_int_equal(chown(dir, NOBODY, NOBODY), 0);
+	svc_bin(); /* (found now: the user's process may not read /proc/self/exe) */
+	pid_t pid = svc_fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(user_session(dir));
+	int st = 0;
+	int w = svc_wait(pid, 300000 * svc_slow(), &st);
+	/* Whatever happened, nothing stays mounted or running. */
+	bool still = in_mountinfo(mnt);
+	if (still)
+		umount2(mnt, MNT_DETACH);
+	int killed = end_descendants();
+	char cmd[PATH_MAX + 32];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("(could not remove %s)\n", dir);
+	printf("uid %d: mount, files, umount, fsck: %s (exit %d); mount %s; %d process(es) "
+	       "left running\n",
+	       NOBODY, w < 0 ? "hung" : svc_exit_code(st) ? "failed" : "done", svc_exit_code(st),
+	       still ? "left behind" : "gone", killed);
+	assert_int_equal(w, 0);
+	assert_int_equal(svc_exit_code(st), 0);
+	assert_false(still);
+	assert_int_equal(killed, 0);
+}
+
 int main(void)
 {
 	differ_no_big_offsets(); /* (a FUSE mount's lseek limit is the kernel's) */
@@ -552,12 +869,16 @@ int main(void)
 	if (g_kills == MAP_FAILED)
 		return 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *only = getenv("ANK_FUSE_TEST");
+	if (only && *only)
+		cmocka_set_test_filter(only);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(real_programs_work_through_the_mount),
 		cmocka_unit_test(calls_through_the_mount_match_linux),
 		cmocka_unit_test(real_programs_never_notice_server_crashes),
 		cmocka_unit_test(calls_through_the_mount_match_linux_under_kills),
 		cmocka_unit_test(the_mount_goes_away_with_the_service),
+		cmocka_unit_test(a_user_mounts_and_unmounts_without_root),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	svc_kill_all();

@@ -16,6 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../src/bdev/bdev.h"
+#include "../src/fs/fs.h"
+#include "../src/fuse/fusermount.h"
 #include "../src/ipc/control.h"
 #include "../src/server/options.h"
 #include "../src/server/server.h"
@@ -92,6 +95,38 @@ static void serve_usage(FILE *f)
 		   "  a stopped process gets no such grace).\n"
 		   "  IMAGE defaults to " DEFAULT_IMAGE " (created, 1 GiB, when missing);\n"
 		   "  PATH to $ANANKE_SOCKET, else " DEFAULT_SOCKET ".\n");
+}
+
+/* A new image made for a user other than root: its root directory is
+ * given to that user (mkfs makes it root's, 0755), or nothing could be
+ * created at the top of the file system they serve or mount themselves.
+ * Done offline, before the service starts. 0, or -1 (said). */
+static int give_root_dir(const char *image)
+{
+	struct bdev *dev;
+	struct fs *fs;
+	int rc = bdev_file_open(image, false, 0, &dev);
+	if (rc < 0) {
+		fprintf(stderr, "ananke: serve: cannot open %s: %s\n", image, strerror(-rc));
+		return -1;
+	}
+	rc = fs_mount(dev, NULL, &fs);
+	if (rc == 0) {
+		struct fs_client *c = fs_client_new(fs, 0, 0);
+		struct fs_attr a = {.valid = FS_ATTR_UID | FS_ATTR_GID | FS_ATTR_CHOWN,
+				    .uid = (uint32_t)geteuid(), .gid = (uint32_t)getegid()};
+		rc = c ? fs_setattr_path(c, "/", &a) : -ENOMEM;
+		if (c)
+			fs_client_free(c);
+		int urc = fs_unmount(fs);
+		if (rc == 0)
+			rc = urc;
+	}
+	bdev_close(dev);
+	if (rc < 0)
+		fprintf(stderr, "ananke: serve: cannot give the root directory of %s to uid %u: %s\n",
+			image, (unsigned)geteuid(), strerror(-rc));
+	return rc < 0 ? -1 : 0;
 }
 
 int tool_serve(int argc, char **argv)
@@ -189,6 +224,8 @@ int tool_serve(int argc, char **argv)
 		int code = tool_mkfs_image(cfg.image, 1ull << 30, false);
 		if (code)
 			return code;
+		if (geteuid() != 0 && give_root_dir(cfg.image) < 0)
+			return 1;
 	}
 	return sup_serve(&cfg);
 }
@@ -303,10 +340,13 @@ static void mount_usage(FILE *f)
 {
 	fprintf(f, "usage: ananke mount MOUNTPOINT [IMAGE] [serve options] [--threads N]\n"
 		   "                    [--attr-timeout S] [--entry-timeout S] [--no-readdirplus]\n"
-		   "                    [--keep-cache] [--writeback]\n"
+		   "                    [--keep-cache] [--writeback] [--allow-other]\n"
 		   "  Starts the service on IMAGE (as `ananke serve`, which lists its options)\n"
 		   "  and mounts it on MOUNTPOINT through FUSE: unmodified programs use it there,\n"
-		   "  and libananke clients on its socket at the same time. Needs root.\n"
+		   "  and libananke clients on its socket at the same time. Root mounts it\n"
+		   "  with mount(2), shared by every user; any other user through fusermount3\n"
+		   "  (package fuse3), for that user alone unless --allow-other (which needs\n"
+		   "  user_allow_other in /etc/fuse.conf).\n"
 		   "  `ananke umount MOUNTPOINT` unmounts it and stops the service.\n");
 }
 
@@ -334,7 +374,7 @@ int tool_mount(int argc, char **argv)
 			fuse_argv[nf++] = argv[i++];
 			fuse_argv[nf++] = argv[i];
 		} else if (!strcmp(a, "--no-readdirplus") || !strcmp(a, "--keep-cache") ||
-			   !strcmp(a, "--writeback")) {
+			   !strcmp(a, "--writeback") || !strcmp(a, "--allow-other")) {
 			fuse_argv[nf++] = argv[i];
 		} else if (!strcmp(a, "--socket") && next) {
 			socket_path = argv[++i];
@@ -364,6 +404,12 @@ int tool_mount(int argc, char **argv)
 	}
 	if (fuse_program(prog, sizeof(prog)) < 0) {
 		fprintf(stderr, "ananke: mount: ananke-fuse is not installed beside ananke\n");
+		goto out;
+	}
+	char helper[PATH_MAX]; /* (said before the service starts for nothing) */
+	if (geteuid() != 0 && fusermount_find(helper, sizeof(helper)) < 0) {
+		fprintf(stderr, "ananke: mount: mounting as a non-root user needs fusermount3 "
+				"(package fuse3); there is none in /usr/bin or $PATH\n");
 		goto out;
 	}
 	serve_argv[ns++] = "--socket";
@@ -447,7 +493,12 @@ int tool_umount(int argc, char **argv)
 		fprintf(stderr, "ananke: umount: no ananke file system is mounted on %s\n", mnt);
 		return 1;
 	}
-	if (umount2(mnt, 0) < 0) {
+	if (geteuid() != 0) {
+		/* (umount2(2) is root's; fusermount3 unmounts for the user who
+		 * mounted) */
+		if (fusermount_unmount("ananke: umount", mnt, 0) < 0)
+			return 1;
+	} else if (umount2(mnt, 0) < 0) {
 		fprintf(stderr, "ananke: umount: %s: %s%s\n", mnt, strerror(errno),
 			errno == EBUSY ? " (a program still uses it); nothing changed" : "");
 		return 1;

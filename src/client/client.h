@@ -56,6 +56,12 @@ void ankc_leave(void);
  * what was asked, comes back as -EIO. errno is preserved. */
 int64_t ankc_call(struct ankc_req *rq);
 
+/* Wait at most ms for the service to go away (the supervisor closed the
+ * connection's socket): 1 when it did, 0 when not yet, -1 when nothing is
+ * mounted. For a program that must notice it without making a call (the
+ * FUSE front door, idle). The caller holds a reference. */
+int ankc_wait_gone(int ms);
+
 /* The process umask, read once at mount. */
 mode_t ankc_umask(void);
 

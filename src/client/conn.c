@@ -129,6 +129,20 @@ static int conn_dead(void)
 	return 0;
 }
 
+int ankc_wait_gone(int ms)
+{
+	if (ank_load_acquire(&g_state) != CONN_MOUNTED || g_sock < 0)
+		return -1;
+	if (ank_load_acquire(&g_dead))
+		return 1;
+	struct pollfd p = { .fd = g_sock, .events = POLLRDHUP };
+	if (poll(&p, 1, ms) > 0 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))) {
+		ank_store_release(&g_dead, 1);
+		return 1;
+	}
+	return 0;
+}
+
 int ankc_check_path(const char *path, size_t *len_out)
 {
 	if (!path)

@@ -47,6 +47,7 @@
 #include "../client/client.h"
 #include "../ipc/ring.h"
 #include "frontdoor.h"
+#include "fusermount.h"
 
 /* Largest READ/WRITE payload: one ring slot's data (1 MiB), which is
  * also FUSE's max_pages (256) pages. */
@@ -73,8 +74,10 @@ static void service_gone(void)
 			pause(); /* (the first thread is exiting the process) */
 	fprintf(stderr, "ananke-fuse: the service is gone; unmounting %s\n",
 		g_opt.mountpoint ? g_opt.mountpoint : "the mount");
-	if (g_opt.mountpoint)
+	if (g_opt.mountpoint && geteuid() == 0)
 		umount2(g_opt.mountpoint, MNT_DETACH);
+	else if (g_opt.mountpoint) /* (umount2(2) is root's) */
+		fusermount_unmount("ananke-fuse", g_opt.mountpoint, 1);
 	_exit(1);
 }
 
@@ -1066,6 +1069,28 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* The service can go away while no request comes (an idle mount): this
+ * thread notices the supervisor's socket close and ends the mount as a
+ * failed call would (service_gone). */
+static void *watch_main(void *arg)
+{
+	(void)arg;
+	while (!g_stop) {
+		if (ankc_enter() < 0) {
+			if (errno == EIO)
+				service_gone();
+			return NULL;
+		}
+		int gone = ankc_wait_gone(500);
+		ankc_leave();
+		if (gone == 1)
+			service_gone();
+		if (gone < 0)
+			return NULL;
+	}
+	return NULL;
+}
+
 int frontdoor_serve(int fuse_fd, const struct frontdoor_options *opt)
 {
 	g_fuse = fuse_fd;
@@ -1089,6 +1114,9 @@ int frontdoor_serve(int fuse_fd, const struct frontdoor_options *opt)
 		started++;
 	}
 	int rc = started ? 0 : -ENOMEM;
+	pthread_t watcher;
+	if (started && pthread_create(&watcher, NULL, watch_main, NULL) == 0)
+		pthread_detach(watcher); /* (ends with the process) */
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
 	for (unsigned i = 0; i < nthreads; i++) {
