@@ -41,7 +41,7 @@ static void usage(FILE *f)
 		"  stop [--socket PATH]         stop the service cleanly; exit 0 when it unmounted\n"
 		"  mount MOUNTPOINT [IMAGE] [serve options]\n"
 		"                               start the service and mount it through FUSE, for\n"
-		"                               unmodified programs (root; `mount --help` for more)\n"
+		"                               unmodified programs (`mount --help` for more)\n"
 		"  umount MOUNTPOINT            unmount it and stop the service\n"
 		"  help                         this text\n");
 }
