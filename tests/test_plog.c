@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,6 +259,58 @@ static void test_three_stream_crc_matches_the_reference_crc32c(void **state)
 		want = crc32c(want, r + 8, len - 8);
 		assert_int_equal(plog_csum(seed, r, len), want);
 	}
+}
+
+/* ---- the writer's own state ---- */
+
+/* A child appends to a log, then (flip) one bit of the writer's in-memory
+ * state changes behind its back, as a stray write would, and it appends
+ * again: it must stop with SIGABRT rather than publish positions that
+ * lose the log. Without the flip it finishes, and the log scans whole. */
+static int writer_state_child(unsigned field, bool flip)
+{
+	void *m;
+	size_t size;
+	struct plog p;
+	uint64_t id;
+	setup_log(&m, &size, PLOG_DEFAULT_COPY_SIZE, &p);
+	for (uint64_t s = 0; s < 8; s++)
+		if (append_seq(&p, s, &id) != 0)
+			return 10;
+	if (flip) {
+		uint64_t *f[] = {&p.tail_pos, &p.head_pos, &p.head_seq, &p.copy_size,
+				 (uint64_t *)(void *)&p.copy[1]};
+		*f[field] ^= 1ull << 12;
+	}
+	if (append_seq(&p, 8, &id) != 0 || plog_gc(&p) < 0)
+		return 11;
+	int rc;
+	struct seen *sn = scan_all(m, size, 0, &rc);
+	int bad = rc != 9 || sn->nerr != 0;
+	free(sn);
+	return bad ? 12 : 0;
+}
+
+static void test_flipped_writer_state_stops_the_process(void **state)
+{
+	(void)state;
+	for (unsigned field = 0; field < 5; field++)
+		for (int flip = 0; flip <= 1; flip++) {
+			fflush(stdout);
+			pid_t pid = fork();
+			assert_true(pid >= 0);
+			if (pid == 0) {
+				int null = open("/dev/null", O_WRONLY);
+				dup2(null, 2);
+				_exit(writer_state_child(field, flip));
+			}
+			int st = 0;
+			assert_int_equal(waitpid(pid, &st, 0), pid);
+			if (flip)
+				assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+			else
+				assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		}
 }
 
 /* ---- round trip ---- */
@@ -1583,6 +1636,7 @@ int main(void)
 		cmocka_unit_test(test_random_bytes_never_crash_the_reader),
 		cmocka_unit_test(test_protection_mode_is_reported_and_blocks_stray_writes),
 		cmocka_unit_test(test_append_cost_is_measured),
+		cmocka_unit_test(test_flipped_writer_state_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,10 +8,13 @@
  */
 #include "plog_internal.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "../util/common.h"
+#include "../util/crc32c.h"
 
 void (*plog_fault_hook)(void *arg, const void *addr, size_t len);
 void *plog_fault_hook_arg;
@@ -21,6 +24,32 @@ static inline void stored(const void *addr, size_t len)
 {
 	if (ANK_UNLIKELY(plog_fault_hook != NULL))
 		plog_fault_hook(plog_fault_hook_arg, addr, len);
+}
+
+/* The writer's view of its log, field by field (no padding), for its seal. */
+static uint32_t state_sum(const struct plog *p)
+{
+	uint64_t v[15] = {(uintptr_t)p->mem, (uintptr_t)p->hdr, (uintptr_t)p->copy[0],
+			  (uintptr_t)p->copy[1], p->copy_size, p->seed, p->generation,
+			  p->worker, p->head_pos, p->head_seq, p->tail_pos, p->tail_seq,
+			  p->serial, p->headroom, p->durable};
+	return crc32c(0x53544154u, v, sizeof(v));
+}
+
+static void state_seal(struct plog *p)
+{
+	p->state_sum = state_sum(p);
+}
+
+static void state_check(const struct plog *p)
+{
+	if (__builtin_expect(state_sum(p) != p->state_sum, 0)) {
+		fprintf(stderr, "ananke: the p-log writer's state (worker %u) fails its checksum: "
+				"memory corruption; stopping at once (its published header holds "
+				"the last good state)\n",
+			p->worker);
+		abort();
+	}
 }
 
 /*
@@ -176,6 +205,7 @@ int plog_attach(void *mem, size_t size, struct plog *out)
 	out->head_pos = pos;
 	out->head_seq = seq;
 	out->serial = g.pos.serial;
+	state_seal(out);
 	return 0;
 }
 
@@ -241,17 +271,22 @@ bool plog_desc_live_marks(const struct plog *p, const struct plog_desc_rec *d)
 
 void plog_set_durable(struct plog *p, uint64_t tid)
 {
-	if (p && tid > p->durable)
+	if (p && tid > p->durable) {
+		state_check(p);
 		p->durable = tid;
+		state_seal(p);
+	}
 }
 
 int plog_gc(struct plog *p)
 {
 	if (!p)
 		return -EINVAL;
+	state_check(p);
 	plog_write_begin();
 	int rc = gc_run(p);
 	plog_write_end();
+	state_seal(p);
 	return rc;
 }
 
@@ -329,7 +364,9 @@ static int reserve(struct plog *p, uint64_t need, uint64_t keep)
 
 void plog_set_headroom(struct plog *p, uint64_t bytes)
 {
+	state_check(p);
 	p->headroom = ANK_MIN(bytes, p->copy_size / 2);
+	state_seal(p);
 }
 
 uint64_t plog_entry_bytes(const struct plog_op *op, size_t len)
@@ -346,8 +383,22 @@ int plog_append(struct plog *p, const struct plog_op *op, const struct plog_desc
 	return plog_append_ex(p, op, desc, data, len, entry_id, 0);
 }
 
+static int append_ex(struct plog *p, const struct plog_op *op, const struct plog_desc *desc,
+		     const void *data, size_t len, uint64_t *entry_id, unsigned flags);
+
 int plog_append_ex(struct plog *p, const struct plog_op *op, const struct plog_desc *desc,
 		   const void *data, size_t len, uint64_t *entry_id, unsigned flags)
+{
+	if (!p)
+		return -EINVAL;
+	state_check(p);
+	int rc = append_ex(p, op, desc, data, len, entry_id, flags);
+	state_seal(p);
+	return rc;
+}
+
+static int append_ex(struct plog *p, const struct plog_op *op, const struct plog_desc *desc,
+		     const void *data, size_t len, uint64_t *entry_id, unsigned flags)
 {
 	size_t l1 = 0, l2 = 0;
 
@@ -540,6 +591,7 @@ int plog_clear_ipc(struct plog *p, uint64_t entry_id)
 {
 	if (!p)
 		return -EINVAL;
+	state_check(p);
 	return change_desc(p, entry_id, 0, true);
 }
 
@@ -547,6 +599,7 @@ int plog_clear_status(struct plog *p, uint64_t entry_id, uint32_t mask)
 {
 	if (!p || (mask & ~PLOG_STATUS_MASK))
 		return -EINVAL;
+	state_check(p);
 	return change_desc(p, entry_id, mask, false);
 }
 
@@ -558,6 +611,7 @@ int plog_clear_matching(struct plog *p, unsigned target, uint64_t value, uint64_
 
 	if (!p || target >= PLOG_NTARGETS || value == 0)
 		return -EINVAL;
+	state_check(p);
 	geom_of(p, &g);
 	plog_write_begin();
 	for (pos = p->tail_pos, seq = p->tail_seq; pos < p->head_pos && pos < before_id;) {

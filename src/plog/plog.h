@@ -292,6 +292,13 @@ struct plog {
 	uint64_t gc_runs, gc_reclaimed, enospc;
 	uint64_t headroom;           /* kept free by appends without PLOG_APPEND_RESERVE */
 	uint64_t durable;            /* plog_set_durable */
+	/* Over every field above but the counters, taken when an API call
+	 * changes them and checked when the next one starts: the writer's
+	 * own view of its log lives in ordinary memory, and a stray write
+	 * there (a position, a pointer) would make it publish positions that
+	 * lose the log, or write entries elsewhere. A mismatch stops the
+	 * process (the published header still holds the last good view). */
+	uint32_t state_sum;
 };
 
 /* Initialise a region of `size` bytes at `mem` (64-byte aligned). The entry
