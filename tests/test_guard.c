@@ -54,6 +54,8 @@ enum target {
 	T_INODE_IN_USE,
 	T_INODE_DURING_OP,
 	T_INODE_NUMBER,
+	T_DIR_INDEX_HASH,
+	T_DIR_INDEX_INO,
 };
 
 static const char *const target_names[] = {
@@ -61,6 +63,7 @@ static const char *const target_names[] = {
 	"directory buffer", "data being written", "inode, fs never idle", "block of a data page",
 	"data page's block", "data page's index", "directory buffer's number",
 	"inode number, in use", "inode size, during an operation", "cached inode's number",
+	"directory index entry's hash", "directory index entry's inode",
 };
 
 #define FILE_BYTES 20000u
@@ -187,6 +190,14 @@ static int child(enum target t, bool flip)
 			if (!ip)
 				return 15;
 			ip->ino ^= 1u << 4;
+			break;
+		case T_DIR_INDEX_HASH:
+		case T_DIR_INDEX_INO:
+			/* the name's entry in the root's index: a lookup would
+			 * miss it (and a second "f" could be created) or find
+			 * another inode */
+			if (!root || dir_index_damage(root, "f", 1, t == T_DIR_INDEX_INO) < 0)
+				return 15;
 			break;
 		case T_INODE_EXTENT:
 			if (!ip)
@@ -548,6 +559,13 @@ static void a_changed_stamp_is_seen(void **state)
 	bdev_close(dev);
 }
 
+static void flipped_directory_index_entry_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_DIR_INDEX_HASH);
+	one(T_DIR_INDEX_INO);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -575,6 +593,7 @@ int main(void)
 		cmocka_unit_test(inode_flipped_during_an_operation_is_never_sealed),
 		cmocka_unit_test(flipped_number_of_a_cached_inode_stops_the_process),
 		cmocka_unit_test(a_changed_stamp_is_seen),
+		cmocka_unit_test(flipped_directory_index_entry_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

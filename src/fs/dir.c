@@ -18,6 +18,7 @@
  */
 #include <stdlib.h>
 
+#include "../util/crc32c.h"
 #include "fs_internal.h"
 
 struct dent {
@@ -28,8 +29,28 @@ struct dent {
 	uint16_t off;
 	uint8_t type;
 	uint8_t len;
+	uint32_t check; /* dent_sum: a stray write to a field, the name or the
+	                   link is caught when a lookup passes the entry */
 	char name[];
 };
+
+static uint32_t dent_sum(const struct dent *d)
+{
+	uint64_t v[3] = {d->ino, (uint64_t)d->hash << 32 | d->lblk,
+			 (uint64_t)d->off << 16 | (uint64_t)d->type << 8 | d->len};
+	return crc32c(crc32c(0x44454E54u, v, sizeof(v)), d->name, d->len);
+}
+
+/* Every entry a lookup passes is checked: a flip in its name or hash
+ * would make it miss (a second entry of the same name could then be
+ * created), one in its inode number or place would act on another file or
+ * record. */
+static const struct dent *dent_checked(const struct dent *d)
+{
+	if (__builtin_expect(d->check != dent_sum(d), 0))
+		guard_fail("directory index entry", d->ino, d->lblk);
+	return d;
+}
 
 struct dir_index {
 	struct dent **tab;
@@ -73,7 +94,7 @@ static int index_grow(struct dir_index *dix)
 	for (size_t i = 0; i < dix->nbuckets; i++) {
 		struct dent *d = dix->tab[i];
 		while (d) {
-			struct dent *n = d->next;
+			struct dent *n = dent_checked(d)->next;
 			d->next = tab[d->hash & (nb - 1)];
 			tab[d->hash & (nb - 1)] = d;
 			d = n;
@@ -90,9 +111,22 @@ static struct dent **index_find(struct dir_index *dix, const char *name, size_t 
 	uint32_t h = name_hash(name, len);
 	struct dent **pp = &dix->tab[h & (dix->nbuckets - 1)];
 	for (; *pp; pp = &(*pp)->next)
-		if ((*pp)->hash == h && (*pp)->len == len && !memcmp((*pp)->name, name, len))
+		if (dent_checked(*pp)->hash == h && (*pp)->len == len &&
+		    !memcmp((*pp)->name, name, len))
 			return pp;
 	return NULL;
+}
+
+int dir_index_damage(struct inode *dp, const char *name, size_t len, unsigned field)
+{
+	struct dent **pp = dp->dix ? index_find(dp->dix, name, len) : NULL;
+	if (!pp)
+		return -ENOENT;
+	if (field == 0)
+		(*pp)->hash ^= 1u << 3;
+	else
+		(*pp)->ino ^= 1u << 1;
+	return 0;
 }
 
 static int index_add(struct dir_index *dix, const char *name, size_t len, uint64_t ino,
@@ -113,6 +147,7 @@ static int index_add(struct dir_index *dix, const char *name, size_t len, uint64
 	d->type = type;
 	d->len = (uint8_t)len;
 	memcpy(d->name, name, len);
+	d->check = dent_sum(d);
 	d->next = dix->tab[d->hash & (dix->nbuckets - 1)];
 	dix->tab[d->hash & (dix->nbuckets - 1)] = d;
 	dix->count++;
@@ -437,6 +472,7 @@ int dir_replace(struct fs *fs, struct inode *dp, const char *name, size_t len, u
 	buf_put(fs, b);
 	(*pp)->ino = ino;
 	(*pp)->type = type;
+	(*pp)->check = dent_sum(*pp);
 	return 0;
 }
 

@@ -383,6 +383,10 @@ int64_t dir_count(struct fs *fs, struct inode *dp);
  * past it. Returns 1 with the entry, 0 at the end, or -errno. */
 int dir_next(struct fs *fs, struct inode *dp, uint64_t *pos, struct fs_dirent *ent);
 void dir_index_free(struct dir_index *dix);
+/* Tests: flip one bit of the cached index entry of `name` in directory dp
+ * (field 0: its hash, else its inode number), as a stray write would.
+ * 0, or -ENOENT. */
+int dir_index_damage(struct inode *dp, const char *name, size_t len, unsigned field);
 
 /* ---- journal (journal.c) ------------------------------------------------------ */
 
