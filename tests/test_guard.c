@@ -56,6 +56,7 @@ enum target {
 	T_INODE_NUMBER,
 	T_DIR_INDEX_HASH,
 	T_DIR_INDEX_INO,
+	T_OFILE_POS,
 };
 
 static const char *const target_names[] = {
@@ -63,7 +64,7 @@ static const char *const target_names[] = {
 	"directory buffer", "data being written", "inode, fs never idle", "block of a data page",
 	"data page's block", "data page's index", "directory buffer's number",
 	"inode number, in use", "inode size, during an operation", "cached inode's number",
-	"directory index entry's hash", "directory index entry's inode",
+	"directory index entry's hash", "directory index entry's inode", "open file's offset",
 };
 
 #define FILE_BYTES 20000u
@@ -190,6 +191,10 @@ static int child(enum target t, bool flip)
 			if (!ip)
 				return 15;
 			ip->ino ^= 1u << 4;
+			break;
+		case T_OFILE_POS:
+			/* where the next read or write of the fd goes */
+			c->fds[fd]->pos ^= 1u << 5;
 			break;
 		case T_DIR_INDEX_HASH:
 		case T_DIR_INDEX_INO:
@@ -566,6 +571,12 @@ static void flipped_directory_index_entry_stops_the_process(void **state)
 	one(T_DIR_INDEX_INO);
 }
 
+static void flipped_offset_of_an_open_file_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_OFILE_POS);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -594,6 +605,7 @@ int main(void)
 		cmocka_unit_test(flipped_number_of_a_cached_inode_stops_the_process),
 		cmocka_unit_test(a_changed_stamp_is_seen),
 		cmocka_unit_test(flipped_directory_index_entry_stops_the_process),
+		cmocka_unit_test(flipped_offset_of_an_open_file_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../util/crc32c.h"
 #include "fs_internal.h"
 
 #define FS_MAX_FDS (1 << 20)
@@ -46,6 +47,13 @@ struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid)
 	fs->clients = c;
 	fs_unlock(fs);
 	return c;
+}
+
+struct ofile *ofile_hold(struct ofile *of)
+{
+	if (of)
+		of->refs++;
+	return of;
 }
 
 void ofile_put(struct fs *fs, struct ofile *of)
@@ -187,13 +195,28 @@ int fd_alloc(struct fs_client *c, struct ofile *of)
 	return fd;
 }
 
+static uint32_t ofile_sum(const struct ofile *of)
+{
+	uint64_t v[4] = {(uintptr_t)of->ip, of->pos, (uint64_t)(uint32_t)of->flags, of->lock_id};
+	return crc32c(0x4F46494Cu, v, sizeof(v));
+}
+
+void ofile_seal(struct ofile *of)
+{
+	of->check = ofile_sum(of);
+}
+
 struct ofile *fd_get(struct fs_client *c, int fd)
 {
 	if (fd < 0 || fd >= c->nfds || c->fds[fd] == STALE_OFILE)
 		return NULL;
-	if (c->fds[fd])
-		guard_inode_use(c->fs, c->fds[fd]->ip);
-	return c->fds[fd];
+	struct ofile *of = c->fds[fd];
+	if (of) {
+		if (__builtin_expect(of->check != ofile_sum(of), 0))
+			guard_fail("open file (offset, flags or file)", (uint64_t)fd, of->pos);
+		guard_inode_use(c->fs, of->ip);
+	}
+	return of;
 }
 
 /* An explicit fd number asked for: valid range (checked before anything
@@ -285,6 +308,7 @@ int fs_setfl(struct fs_client *c, int fd, int flags)
 	int rc = of ? 0 : fd_error(c, fd);
 	if (of) {
 		of->flags = (of->flags & ~O_APPEND) | (flags & O_APPEND);
+		ofile_seal(of);
 		fs_stamp_fd(of); /* the fd's state for the log (offset unchanged) */
 	}
 	fs_unlock(fs);
@@ -331,6 +355,7 @@ int fs_open_ino_at(struct fs_client *c, uint64_t ino, int flags, int fd)
 	of->ip = ip;
 	of->flags = flags;
 	of->refs = 1;
+	ofile_seal(of);
 	ip->open_count++;
 	c->fds[fd] = of;
 	fs_unlock(fs);
@@ -353,7 +378,7 @@ int fs_set_offset(struct fs_client *c, int fd, uint64_t pos)
 	else if (pos > (uint64_t)INT64_MAX || (!inode_is_dir(of->ip) && pos > ANK_MAX_FILE_SIZE))
 		rc = -EINVAL;
 	else
-		of->pos = pos;
+		of->pos = pos, ofile_seal(of);
 	fs_unlock(fs);
 	return rc;
 }

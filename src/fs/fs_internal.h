@@ -528,7 +528,18 @@ struct ofile {
 	uint32_t refs;
 	uint64_t lock_id;          /* owner of its OFD and flock locks; 0 until
 	                              it takes one (locks.c) */
+	uint32_t check;            /* ofile_seal: over ip, pos, flags, lock_id;
+	                              checked by fd_get, so a stray write to an
+	                              offset or a file pointer is never used */
 };
+
+/* Take an open file's check after a change of ip, pos, flags or lock_id. */
+void ofile_seal(struct ofile *of);
+/* An operation that may release the fs lock midway (fs_op_begin, a
+ * commit) holds the open file it works on, so that a close of its fd by
+ * another thread meanwhile cannot free it (and its inode) under it; it
+ * ends with ofile_put. NULL stays NULL. */
+struct ofile *ofile_hold(struct ofile *of);
 
 /* An fd opened under a server that has since been replaced (plain restart,
  * no recovery): its number stays taken, every use fails with EIO, close

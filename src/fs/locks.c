@@ -215,8 +215,10 @@ static int lock_range(struct ofile *of, const struct fs_lock_req *rq, int64_t *s
 
 static uint64_t ofile_lock_id(struct fs *fs, struct ofile *of, uint64_t hint)
 {
-	if (!of->lock_id)
+	if (!of->lock_id) {
 		of->lock_id = hint ? hint : (1ull << 63) | ++fs->lock_ids;
+		ofile_seal(of);
+	}
 	return of->lock_id;
 }
 

@@ -298,6 +298,7 @@ opened:;
 	of->ip = ip;
 	of->flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
 	of->refs = 1;
+	ofile_seal(of);
 	ip->open_count++;
 	if (where == FD_EXACT) {
 		c->fds[fd] = of; /* reserved above */
@@ -433,8 +434,10 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 		if (n > SSIZE_MAX)
 			n = SSIZE_MAX;
 		rc = file_read(fs, of->ip, buf, n, pos, sum);
-		if (rc > 0 && use_pos)
+		if (rc > 0 && use_pos) {
 			of->pos = pos + (uint64_t)rc;
+			ofile_seal(of);
+		}
 		if (rc >= 0)
 			read_touch_atime(fs, of);
 	}
@@ -473,7 +476,7 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 	struct fs *fs = c->fs;
 	fs_lock(fs);
 	ssize_t rc = 0;
-	struct ofile *of = fd_get(c, fd);
+	struct ofile *of = ofile_hold(fd_get(c, fd));
 	if (!use_pos && off < 0) {
 		rc = -EINVAL; /* checked before the fd, as pwrite64 does */
 		goto out;
@@ -518,8 +521,10 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 			break;
 		done += (size_t)rc;
 		pos += (uint64_t)rc;
-		if (use_pos)
+		if (use_pos) {
 			of->pos = pos; /* pwrite never moves the offset, O_APPEND or not */
+			ofile_seal(of);
+		}
 		if ((size_t)rc < chunk)
 			break;
 	}
@@ -538,8 +543,10 @@ static ssize_t do_write(struct fs_client *c, int fd, const void *buf, size_t n, 
 		fs_last_stamp.io_pos = pos - done;
 	}
 out:
-	if (of && of != STALE_OFILE && rc >= 0)
+	if (of && rc >= 0)
 		fs_stamp_fd(of);
+	if (of)
+		ofile_put(fs, of);
 	fs_unlock(fs);
 	return rc;
 }
@@ -596,6 +603,7 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
 			goto out;
 		}
 		of->pos = at;
+		ofile_seal(of);
 		rc = (off_t)of->pos;
 		goto out;
 	}
@@ -609,6 +617,7 @@ off_t fs_lseek(struct fs_client *c, int fd, off_t off, int whence)
 		goto out;
 	}
 	of->pos = (uint64_t)np;
+	ofile_seal(of);
 	rc = np;
 out:
 	if (of && rc >= 0)
@@ -675,7 +684,7 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 	struct fs *fs = c->fs;
 	fs_lock(fs);
 	int rc;
-	struct ofile *of = fd_get(c, fd);
+	struct ofile *of = ofile_hold(fd_get(c, fd));
 	if (len < 0)
 		rc = -EINVAL; /* before the fd, as the syscall checks */
 	else if (!of)
@@ -684,6 +693,8 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 		rc = -EINVAL;
 	else if ((rc = fs_op_begin(fs)) == 0)
 		rc = truncate_inode(fs, c, of->ip, len);
+	if (of)
+		ofile_put(fs, of);
 	fs_unlock(fs);
 	return rc;
 }
@@ -693,7 +704,7 @@ int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len)
 	struct fs *fs = c->fs;
 	fs_lock(fs);
 	int rc = 0;
-	struct ofile *of = fd_get(c, fd);
+	struct ofile *of = ofile_hold(fd_get(c, fd));
 	/* in the order of Linux's checks */
 	if (!of)
 		rc = fd_error(c, fd);
@@ -737,6 +748,8 @@ int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len)
 			inode_dirty(fs, ip);
 		}
 	}
+	if (of)
+		ofile_put(fs, of);
 	fs_unlock(fs);
 	return rc;
 }
@@ -1071,10 +1084,12 @@ int fs_setattr_fd(struct fs_client *c, int fd, const struct fs_attr *a)
 {
 	struct fs *fs = c->fs;
 	fs_lock(fs);
-	struct ofile *of = fd_get(c, fd);
+	struct ofile *of = ofile_hold(fd_get(c, fd));
 	int rc = of ? setattr_inode(fs, c, of->ip, a) : fd_error(c, fd);
-	if (of && of != STALE_OFILE && rc == 0)
+	if (of && rc == 0)
 		fs_stamp_fd(of);
+	if (of)
+		ofile_put(fs, of);
 	fs_unlock(fs);
 	return rc;
 }
@@ -1758,6 +1773,7 @@ int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 			ents[n].type = DT_DIR;
 			strcpy(ents[n].name, of->pos == 0 ? "." : "..");
 			of->pos++;
+			ofile_seal(of);
 			ents[n].next = of->pos;
 			n++;
 			continue;
@@ -1767,6 +1783,7 @@ int fs_readdir(struct fs_client *c, int fd, struct fs_dirent *ents, int max)
 		if (rc <= 0)
 			break;
 		of->pos = pos + 2;
+		ofile_seal(of);
 		ents[n].next = of->pos;
 		n++;
 	}
