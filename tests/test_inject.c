@@ -516,6 +516,22 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 		for (unsigned k = 0; k < sizeof(events) / sizeof(events[0]); k++)
 			if (svc_log_contains(&g_svc, events[k]))
 				printf("the service log says \"%s\"\n", events[k]);
+		/* and every line of it that is neither routine nor a check that
+		 * fired (what a recovery could not do, above all) */
+		FILE *lf = fopen(g_svc.log, "r");
+		char line[1024];
+		unsigned shown = 0;
+		while (lf && fgets(line, sizeof(line), lf) && shown < 60)
+			if (strstr(line, "failed") || strstr(line, "lost") || strstr(line, "damaged") ||
+			    strstr(line, "cannot") || strstr(line, "unusable") ||
+			    strstr(line, "quarantin") || strstr(line, "unreadable") ||
+			    (strstr(line, "corrupt") && !strstr(line, " 0 corrupt") &&
+			     !strstr(line, "corrupt 0"))) {
+				printf("service log: %s", line);
+				shown++;
+			}
+		if (lf)
+			fclose(lf);
 	}
 	int stopped = svc_stop(&g_svc);
 	int fsck = stopped == 0 ? svc_fsck(&g_svc) : -1;
