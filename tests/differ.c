@@ -87,7 +87,7 @@ enum op {
 	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
 	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_SYMLINK, OP_READLINK, OP_LSTAT,
 	OP_LCHOWN, OP_OPENAT, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FSTATAT,
-	OP_MKNOD, OP_FALLOCATE, OP_FCNTL, OP_XATTR, OP_DUP, OP_COUNT
+	OP_MKNOD, OP_FALLOCATE, OP_FCNTL, OP_XATTR, OP_DUP, OP_LOCK, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -96,10 +96,11 @@ static const char *const op_names[OP_COUNT] = {
 	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
 	"chown", "fchown", "utimensat", "futimens", "symlink", "readlink", "lstat",
 	"lchown", "openat", "mkdirat", "unlinkat", "renameat2", "linkat", "fstatat", "mknod",
-	"fallocate", "fcntl", "xattr", "dup",
+	"fallocate", "fcntl", "xattr", "dup", "ofd_lock",
 };
 
-/* Relative frequencies. */
+/* Relative frequencies. (OP_LOCK only in the mixes that name it: here it
+ * would change every seed's sequence.) */
 static const unsigned op_weight[OP_COUNT] = {
 	[OP_OPEN] = 140, [OP_CLOSE] = 45, [OP_READ] = 70, [OP_WRITE] = 90,
 	[OP_PREAD] = 60, [OP_PWRITE] = 90, [OP_LSEEK] = 50, [OP_FSYNC] = 15,
@@ -1001,6 +1002,44 @@ static bool op_fallocate(struct differ *d)
 	return same(d, OP_FALLOCATE, ra, rb);
 }
 
+/* Open file description locks (F_OFD_SETLK, F_OFD_GETLK) over a few
+ * overlapping ranges: they conflict between the slots' descriptions even
+ * in one process, go with a description's last fd, and must outlive a
+ * server crash (the server's lock table). GETLK's answer is compared. */
+static bool op_lock(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = pick_slot(d);
+	char sb[64];
+	static const short types[] = {F_RDLCK, F_WRLCK, F_UNLCK};
+	bool get = oracle_rng_pct(r, 40);
+	struct flock fa = {0};
+	fa.l_type = types[oracle_rng_below(r, get ? 2 : 3)];
+	fa.l_whence = SEEK_SET;
+	fa.l_start = (off_t)oracle_rng_below(r, 4) * 1024;
+	fa.l_len = (off_t)oracle_rng_below(r, 3) * 1024; /* (0: to the end) */
+	struct flock fb = fa;
+	int cmd = get ? F_OFD_GETLK : F_OFD_SETLK;
+	describe(d, "fcntl(%s, %s, %s %lld+%lld)", slot_str(d, s, sb, sizeof(sb)),
+		 get ? "F_OFD_GETLK" : "F_OFD_SETLK",
+		 fa.l_type == F_RDLCK ? "F_RDLCK" : fa.l_type == F_WRLCK ? "F_WRLCK" : "F_UNLCK",
+		 (long long)fa.l_start, (long long)fa.l_len);
+	int ra = T0->lock(T0->ctx, slot_fd(d, s, 0), cmd, &fa);
+	int rb = T1->lock(T1->ctx, slot_fd(d, s, 1), cmd, &fb);
+	if (!same(d, OP_LOCK, ra, rb))
+		return false;
+	if (get && ra == 0 &&
+	    (fa.l_type != fb.l_type ||
+	     (fa.l_type != F_UNLCK && (fa.l_start != fb.l_start || fa.l_len != fb.l_len ||
+				       fa.l_pid != fb.l_pid)))) {
+		mismatch(d, "F_OFD_GETLK: %s reports type %d %lld+%lld pid %d, %s type %d %lld+%lld pid %d",
+			 T0->name, fa.l_type, (long long)fa.l_start, (long long)fa.l_len, (int)fa.l_pid,
+			 T1->name, fb.l_type, (long long)fb.l_start, (long long)fb.l_len, (int)fb.l_pid);
+		return false;
+	}
+	return true;
+}
+
 /* fcntl F_GETFL (compared) and F_SETFL turning O_APPEND on or off (the
  * writes that follow show it) */
 static bool op_fcntl(struct differ *d)
@@ -1747,14 +1786,14 @@ static const struct mix mixes[] = {
 		      [OP_READ] = 10, [OP_STAT] = 60, [OP_FSTAT] = 20, [OP_UNLINK] = 80,
 		      [OP_RENAME] = 110, [OP_LINK] = 60, [OP_MKDIR] = 100, [OP_RMDIR] = 70,
 		      [OP_LISTDIR] = 50, [OP_TRUNCATE] = 10, [OP_FSYNC] = 5, [OP_SYNC] = 2}},
-	{"append_fsync", {[OP_FCNTL] = 20, [OP_OPEN] = 50, [OP_CLOSE] = 25, [OP_WRITE] = 200, [OP_READ] = 40,
+	{"append_fsync", {[OP_FCNTL] = 20, [OP_LOCK] = 10, [OP_OPEN] = 50, [OP_CLOSE] = 25, [OP_WRITE] = 200, [OP_READ] = 40,
 			  [OP_LSEEK] = 40, [OP_FSYNC] = 60, [OP_FDATASYNC] = 60, [OP_FSTAT] = 30,
 			  [OP_STAT] = 10, [OP_UNLINK] = 5, [OP_RENAME] = 5, [OP_SYNC] = 2}},
 	{"large_overwrite", {[OP_OPEN] = 40, [OP_CLOSE] = 15, [OP_PWRITE] = 200, [OP_FALLOCATE] = 30,
 			     [OP_WRITE] = 100, [OP_PREAD] = 80, [OP_READ] = 40, [OP_LSEEK] = 30,
 			     [OP_FTRUNCATE] = 25, [OP_TRUNCATE] = 10, [OP_FSTAT] = 30,
 			     [OP_FDATASYNC] = 10}},
-	{"many_fds", {[OP_DUP] = 60, [OP_FCNTL] = 20, [OP_OPEN] = 300, [OP_CLOSE] = 20, [OP_READ] = 80, [OP_WRITE] = 80,
+	{"many_fds", {[OP_DUP] = 60, [OP_FCNTL] = 20, [OP_LOCK] = 40, [OP_OPEN] = 300, [OP_CLOSE] = 20, [OP_READ] = 80, [OP_WRITE] = 80,
 		      [OP_PREAD] = 40, [OP_PWRITE] = 60, [OP_LSEEK] = 60, [OP_FSTAT] = 40,
 		      [OP_UNLINK] = 30, [OP_RENAME] = 30, [OP_MKDIR] = 20, [OP_LISTDIR] = 10}},
 	{"rename_unlink", {[OP_OPEN] = 120, [OP_CLOSE] = 40, [OP_WRITE] = 40, [OP_READ] = 20,
@@ -1851,6 +1890,7 @@ static bool step(struct differ *d)
 	case OP_MKNOD: ok = op_mknod(d); ns = true; break;
 	case OP_FALLOCATE: ok = op_fallocate(d); break;
 	case OP_FCNTL: ok = op_fcntl(d); break;
+	case OP_LOCK: ok = T0->lock && T1->lock ? op_lock(d) : true; break;
 	case OP_XATTR: ok = op_xattr(d); ns = true; break;
 	case OP_DUP: ok = op_dup(d); break;
 	case OP_COUNT: break;

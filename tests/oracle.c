@@ -522,6 +522,12 @@ static int libc_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 	return r < 0 ? -errno : r;
 }
 
+static int libc_lock(void *ctx, int fd, int cmd, struct flock *fl)
+{
+	(void)ctx;
+	return fcntl(fd, cmd, fl) < 0 ? -errno : 0;
+}
+
 static int libc_dup(void *ctx, int fd)
 {
 	(void)ctx;
@@ -705,6 +711,7 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->mknod = libc_mknod;
 	t->fallocate = libc_fallocate;
 	t->fcntl_fl = libc_fcntl_fl;
+	t->lock = libc_lock;
 	t->dup = libc_dup;
 	t->dup2 = libc_dup2;
 	t->openat = libc_openat;
@@ -915,6 +922,10 @@ static int fw_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 {
 	return IN(ctx)->fcntl_fl(IN(ctx)->ctx, fd, cmd, arg);
 }
+static int fw_lock(void *ctx, int fd, int cmd, struct flock *fl)
+{
+	return IN(ctx)->lock(IN(ctx)->ctx, fd, cmd, fl);
+}
 static int fw_dup(void *ctx, int fd)
 {
 	return IN(ctx)->dup(IN(ctx)->ctx, fd);
@@ -1038,6 +1049,7 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->mknod = fw_mknod;
 	t->fallocate = fw_fallocate;
 	t->fcntl_fl = fw_fcntl_fl;
+	t->lock = inner->lock ? fw_lock : NULL;
 	t->dup = fw_dup;
 	t->dup2 = fw_dup2;
 	t->openat = fw_openat;
@@ -2321,6 +2333,12 @@ static int ankt_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 	return (int)ankt_ret(cmd == F_SETFL ? ank_fcntl(fd, cmd, (long)arg) : ank_fcntl(fd, cmd));
 }
 
+static int ankt_lock(void *ctx, int fd, int cmd, struct flock *fl)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fcntl(fd, cmd, fl));
+}
+
 static int ankt_dup(void *ctx, int fd)
 {
 	(void)ctx;
@@ -2526,6 +2544,7 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->listxattr = ankt_listxattr;
 	t->removexattr = ankt_removexattr;
 	t->fcntl_fl = ankt_fcntl_fl;
+	t->lock = ankt_lock;
 	t->dup = ankt_dup;
 	t->dup2 = ankt_dup2;
 	t->openat = ankt_openat;

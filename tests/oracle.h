@@ -110,6 +110,9 @@ struct target {
 	/* fcntl(2) with F_GETFL (the flags as Linux gives them, O_LARGEFILE
 	 * included) or F_SETFL (arg). */
 	int (*fcntl_fl)(void *ctx, int fd, int cmd, int arg);
+	/* fcntl F_OFD_SETLK / F_OFD_GETLK (fl filled in by GETLK): 0 or
+	 * -errno. NULL when the target offers no locks. */
+	int (*lock)(void *ctx, int fd, int cmd, struct flock *fl);
 	/* dup(2) and dup2(2): the new fd, or -errno. */
 	int (*dup)(void *ctx, int fd);
 	int (*dup2)(void *ctx, int fd, int newfd);
