@@ -522,11 +522,13 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 		char line[1024];
 		unsigned shown = 0;
 		while (lf && fgets(line, sizeof(line), lf) && shown < 60)
-			if (strstr(line, "failed") || strstr(line, "lost") || strstr(line, "damaged") ||
+			if (((strstr(line, "failed") && !strstr(line, "(0 failed)")) ||
+			     strstr(line, "lost") || strstr(line, "damaged") ||
 			    strstr(line, "cannot") || strstr(line, "unusable") ||
 			    strstr(line, "quarantin") || strstr(line, "unreadable") ||
-			    (strstr(line, "corrupt") && !strstr(line, " 0 corrupt") &&
-			     !strstr(line, "corrupt 0"))) {
+			     (strstr(line, "corrupt") && !strstr(line, " 0 corrupt") &&
+			      !strstr(line, "corrupt 0") && !strstr(line, "memory corruption"))) &&
+			    !strstr(line, "fails its checksum")) {
 				printf("service log: %s", line);
 				shown++;
 			}
