@@ -1083,7 +1083,9 @@ static void *watch_main(void *arg)
 		}
 		int gone = ankc_wait_gone(500);
 		ankc_leave();
-		if (gone == 1)
+		/* (not when the mount is going already: an unmount ends the
+		 * readers, then the service is stopped) */
+		if (gone == 1 && !g_stop)
 			service_gone();
 		if (gone < 0)
 			return NULL;
