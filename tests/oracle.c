@@ -168,11 +168,16 @@ static int libc_path(const struct libc_ctx *c, const char *path, char *out, size
 	}
 	if (escapes_root(path))
 		return -ENOTSUP;
-	/* The volume root: "<root>/." behaves like Linux's "/" (a last
-	 * component that is not a name), "<root>/" would not (O_CREAT|O_EXCL
-	 * gives EISDIR there but EEXIST on "/"). */
-	if (is_root_path(path))
-		path = "/.";
+	/* The volume root: "<root>" itself, a walk that, like Linux's over
+	 * "/", searches no directory the sequence can chmod ("<root>/." would
+	 * need search permission on the root: EACCES where "/" opens; and
+	 * "<root>/" gives EISDIR to O_CREAT|O_EXCL where "/" gives EEXIST).
+	 * The calls that would change "<root>" by name (rmdir, unlink,
+	 * rename, mkdir) answer for the root before they get here. */
+	if (is_root_path(path)) {
+		int n = snprintf(out, outlen, "%s", c->root);
+		return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+	}
 	int n = snprintf(out, outlen, "%s%s%s", c->root, path[0] == '/' ? "" : "/", path);
 	if (n < 0 || (size_t)n >= outlen)
 		return -ENAMETOOLONG;
@@ -456,6 +461,8 @@ static int libc_link(void *ctx, const char *from, const char *to)
  * relative ones as they are (from the real dirfd). */
 static int libc_at_path(void *ctx, const char *path, char *out, size_t outlen)
 {
+	if (is_root_path(path))
+		return -ENOTSUP; /* (never generated: relative paths only) */
 	if (path[0] == '/')
 		return libc_path(ctx, path, out, outlen);
 	if (strlen(path) >= outlen)

@@ -111,6 +111,30 @@ static void chmod_needs_the_owner(void **state)
 	vol_down(&v);
 }
 
+/* "/" is reached without searching any directory: a caller without
+ * search permission on the root still stats and opens "/" (EISDIR for a
+ * create, as Linux answers), while "/." and any name under it are
+ * EACCES. */
+static void the_root_needs_no_search_permission(void **state)
+{
+	(void)state;
+	struct vol v;
+	vol_up(&v);
+	assert_int_equal(chmod_(v.root, "/", 0744), 0);
+	struct stat st;
+	assert_int_equal(fs_stat(v.alice, "/", &st), 0);
+	assert_int_equal(st.st_mode, S_IFDIR | 0744);
+	assert_int_equal(fs_open(v.alice, "/", O_CREAT | O_RDWR, 0644), -EISDIR);
+	assert_int_equal(fs_open(v.alice, "/", O_CREAT | O_EXCL | O_RDONLY, 0644), -EEXIST);
+	int fd = fs_open(v.alice, "/", O_RDONLY | O_DIRECTORY, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_close(v.alice, fd), 0);
+	assert_int_equal(fs_stat(v.alice, "/.", &st), -EACCES);
+	assert_int_equal(fs_stat(v.alice, "/pub", &st), -EACCES);
+	assert_int_equal(chmod_(v.root, "/", 0755), 0);
+	vol_down(&v);
+}
+
 /* A caller outside the file's group who is not root cannot set S_ISGID:
  * the bit is dropped silently (as Linux does); root keeps it. */
 static void chmod_outside_the_group_drops_setgid(void **state)
@@ -403,6 +427,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(chmod_needs_the_owner),
+		cmocka_unit_test(the_root_needs_no_search_permission),
 		cmocka_unit_test(chmod_outside_the_group_drops_setgid),
 		cmocka_unit_test(chown_rules_and_setid_bits),
 		cmocka_unit_test(utimens_rules),

@@ -251,7 +251,9 @@ int namei_parent(struct fs *fs, struct fs_client *c, struct fs_at at, const char
 static int last(struct fs *fs, const struct fs_client *c, struct nameidata *nd,
 		struct inode **out)
 {
-	int rc = namei_permission(c, nd->dir, NAMEI_MAY_EXEC);
+	/* (a walk with no last name, "/", searches nothing: Linux stats and
+	 * opens "/" whatever its mode) */
+	int rc = nd->len || nd->dot ? namei_permission(c, nd->dir, NAMEI_MAY_EXEC) : 0;
 	if (rc < 0)
 		return rc;
 	if (nd->len == 0 || nd->dot == NAMEI_DOT) {
