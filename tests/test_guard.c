@@ -57,6 +57,8 @@ enum target {
 	T_DIR_INDEX_HASH,
 	T_DIR_INDEX_INO,
 	T_OFILE_POS,
+	T_CLIENT_NFDS,
+	T_CLIENT_UID,
 };
 
 static const char *const target_names[] = {
@@ -65,6 +67,7 @@ static const char *const target_names[] = {
 	"data page's block", "data page's index", "directory buffer's number",
 	"inode number, in use", "inode size, during an operation", "cached inode's number",
 	"directory index entry's hash", "directory index entry's inode", "open file's offset",
+	"client's fd table size", "client's uid",
 };
 
 #define FILE_BYTES 20000u
@@ -195,6 +198,14 @@ static int child(enum target t, bool flip)
 		case T_OFILE_POS:
 			/* where the next read or write of the fd goes */
 			c->fds[fd]->pos ^= 1u << 5;
+			break;
+		case T_CLIENT_NFDS:
+			/* the table's size: its fds above would answer EBADF */
+			c->nfds ^= 1u << 6;
+			break;
+		case T_CLIENT_UID:
+			/* who the client is: permissions checked as another */
+			c->uid ^= 1u << 10;
 			break;
 		case T_DIR_INDEX_HASH:
 		case T_DIR_INDEX_INO:
@@ -577,6 +588,13 @@ static void flipped_offset_of_an_open_file_stops_the_process(void **state)
 	one(T_OFILE_POS);
 }
 
+static void flipped_fd_table_or_identity_of_a_client_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_CLIENT_NFDS);
+	one(T_CLIENT_UID);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -606,6 +624,7 @@ int main(void)
 		cmocka_unit_test(a_changed_stamp_is_seen),
 		cmocka_unit_test(flipped_directory_index_entry_stops_the_process),
 		cmocka_unit_test(flipped_offset_of_an_open_file_stops_the_process),
+		cmocka_unit_test(flipped_fd_table_or_identity_of_a_client_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,11 +22,13 @@ struct ofile ofile_stale_sentinel; /* STALE_OFILE (fs_internal.h) */
 
 uint32_t fs_client_uid(const struct fs_client *c)
 {
+	fs_client_check(c);
 	return c->uid;
 }
 
 uint32_t fs_client_gid(const struct fs_client *c)
 {
+	fs_client_check(c);
 	return c->gid;
 }
 
@@ -40,6 +42,7 @@ struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid)
 	c->gid = gid;
 	c->lock_owner = (uintptr_t)c;
 	c->lock_pid = (int32_t)getpid();
+	fs_client_seal(c);
 	fs_lock(fs);
 	c->next = fs->clients;
 	if (fs->clients)
@@ -122,6 +125,7 @@ int fs_client_reserve_stale(struct fs_client *c, int nfds)
 		memset(t + c->nfds, 0, (size_t)(nfds - c->nfds) * sizeof(*t));
 		c->fds = t;
 		c->nfds = nfds;
+		fs_client_seal(c);
 	}
 	for (int i = 0; i < nfds; i++)
 		if (!c->fds[i])
@@ -147,6 +151,7 @@ int fs_client_mark_stale(struct fs_client *c, int fd)
 		memset(t + c->nfds, 0, (size_t)(fd + 1 - c->nfds) * sizeof(*t));
 		c->fds = t;
 		c->nfds = fd + 1;
+		fs_client_seal(c);
 	}
 	if (c->fds[fd] && c->fds[fd] != STALE_OFILE)
 		rc = -EBUSY;
@@ -171,11 +176,13 @@ int fs_client_fd_high(struct fs_client *c)
 /* The error for an fd that names no open file: EIO for a stale one. */
 int fd_error(const struct fs_client *c, int fd)
 {
+	fs_client_check(c);
 	return fd >= 0 && fd < c->nfds && c->fds[fd] == STALE_OFILE ? -EIO : -EBADF;
 }
 
 int fd_alloc(struct fs_client *c, struct ofile *of)
 {
+	fs_client_check(c);
 	for (int i = 0; i < c->nfds; i++)
 		if (!c->fds[i]) {
 			c->fds[i] = of;
@@ -191,8 +198,27 @@ int fd_alloc(struct fs_client *c, struct ofile *of)
 	c->fds = t;
 	int fd = c->nfds;
 	c->nfds = n;
+	fs_client_seal(c);
 	c->fds[fd] = of;
 	return fd;
+}
+
+static uint32_t client_sum(const struct fs_client *c)
+{
+	uint64_t v[6] = {(uintptr_t)c->fs, c->uid, c->gid, (uintptr_t)c->fds,
+			 (uint64_t)(uint32_t)c->nfds, c->lock_owner ^ ((uint64_t)(uint32_t)c->lock_pid << 32)};
+	return crc32c(0x434C4E54u, v, sizeof(v));
+}
+
+void fs_client_seal(struct fs_client *c)
+{
+	c->check = client_sum(c);
+}
+
+void fs_client_check(const struct fs_client *c)
+{
+	if (__builtin_expect(c->check != client_sum(c), 0))
+		guard_fail("client (ids, fd table or lock owner)", c->uid, (uint64_t)(uint32_t)c->nfds);
 }
 
 static uint32_t ofile_sum(const struct ofile *of)
@@ -208,6 +234,7 @@ void ofile_seal(struct ofile *of)
 
 struct ofile *fd_get(struct fs_client *c, int fd)
 {
+	fs_client_check(c);
 	if (fd < 0 || fd >= c->nfds || c->fds[fd] == STALE_OFILE)
 		return NULL;
 	struct ofile *of = c->fds[fd];
@@ -230,6 +257,7 @@ int fd_number_check(int fd)
  * the table cannot grow to hold it. */
 int fd_reserve(struct fs_client *c, int fd)
 {
+	fs_client_check(c);
 	if (fd < c->nfds)
 		return c->fds[fd] ? -EBUSY : 0;
 	int n = c->nfds ? c->nfds : 64;
@@ -241,6 +269,7 @@ int fd_reserve(struct fs_client *c, int fd)
 	memset(t + c->nfds, 0, (size_t)(n - c->nfds) * sizeof(*t));
 	c->fds = t;
 	c->nfds = n;
+	fs_client_seal(c);
 	return 0;
 }
 

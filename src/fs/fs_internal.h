@@ -558,7 +558,13 @@ struct fs_client {
 	int32_t lock_pid;          /* what F_GETLK says of them */
 	uint64_t waits_for;        /* POSIX owner it waits for (F_SETLKW), 0: none */
 	uint64_t wait_ns;          /* when it last asked */
+	uint32_t check;            /* fs_client_seal: fs, ids, fd table, lock owner */
 };
+/* The client's identity and fd table are sealed at each change and checked
+ * before they are used: a stray write to them would otherwise answer EBADF
+ * for an open fd, or check permissions as another user. */
+void fs_client_seal(struct fs_client *c);
+void fs_client_check(const struct fs_client *c);
 
 /* An advisory lock (locks.c): [start, end], end INT64_MAX for "to the end
  * and beyond". */

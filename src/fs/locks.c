@@ -379,6 +379,7 @@ void fs_client_set_lock_owner(struct fs_client *c, uint64_t owner, int32_t pid)
 	fs_lock(c->fs);
 	c->lock_owner = owner;
 	c->lock_pid = pid;
+	fs_client_seal(c);
 	fs_unlock(c->fs);
 }
 

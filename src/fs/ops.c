@@ -37,7 +37,7 @@ static void kill_privs(struct fs *fs, const struct fs_client *c, struct inode *i
 	uint32_t kill = ip->d.mode & S_ISUID;
 	if ((ip->d.mode & S_ISGID) && (ip->d.mode & S_IXGRP))
 		kill |= S_ISGID;
-	if (!kill || c->uid == 0)
+	if (!kill || fs_client_uid(c) == 0)
 		return;
 	ip->d.mode &= ~kill;
 	inode_dirty(fs, ip);
@@ -56,17 +56,17 @@ static int create_inode_in(struct fs *fs, struct fs_client *c, struct nameidata 
 	 * group, and a new directory the bit too; a file created there by a
 	 * caller outside that group (not root) loses S_ISGID when the group
 	 * may execute it (as Linux's inode_init_owner). */
-	uint32_t gid = c->gid;
+	uint32_t gid = fs_client_gid(c);
 	if (nd->dir->d.mode & S_ISGID) {
 		gid = nd->dir->d.gid;
 		if (S_ISDIR(mode))
 			mode |= S_ISGID;
-		else if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && c->uid != 0 &&
-			 c->gid != gid)
+		else if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && fs_client_uid(c) != 0 &&
+			 fs_client_gid(c) != gid)
 			mode &= ~(uint32_t)S_ISGID;
 	}
-	rc = want_ino ? inode_create_ino(fs, want_ino, mode, c->uid, gid, &ip)
-		      : inode_create(fs, mode, c->uid, gid, &ip);
+	rc = want_ino ? inode_create_ino(fs, want_ino, mode, fs_client_uid(c), gid, &ip)
+		      : inode_create(fs, mode, fs_client_uid(c), gid, &ip);
 	if (rc < 0)
 		return rc;
 	if (S_ISDIR(mode)) {
@@ -971,7 +971,7 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 			 const struct fs_attr *a)
 {
 	uint32_t v = a->valid;
-	bool root = c->uid == 0, owner = root || c->uid == ip->d.uid;
+	bool root = fs_client_uid(c) == 0, owner = root || fs_client_uid(c) == ip->d.uid;
 	if (v & ~(FS_ATTR_MODE | FS_ATTR_UID | FS_ATTR_GID | FS_ATTR_ATIME | FS_ATTR_MTIME |
 		  FS_ATTR_TIMES_NOW | FS_ATTR_CHOWN | FS_ATTR_TIMES | FS_ATTR_NOFOLLOW))
 		return -EINVAL;
@@ -986,7 +986,7 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 	if ((v & FS_ATTR_UID) && a->uid != ip->d.uid && !root)
 		return -EPERM;
 	if ((v & FS_ATTR_GID) && a->gid != ip->d.gid && !root &&
-	    !(c->uid == ip->d.uid && a->gid == c->gid))
+	    !(fs_client_uid(c) == ip->d.uid && a->gid == fs_client_gid(c)))
 		return -EPERM;
 	if (v & (FS_ATTR_ATIME | FS_ATTR_MTIME | FS_ATTR_TIMES)) {
 		if (v & FS_ATTR_TIMES_NOW) {
@@ -1007,7 +1007,7 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 		mode = (mode & S_IFMT) | (a->mode & 07777);
 		/* gid == uid's group stands in for "in the group": a client has
 		 * one gid and no supplementary groups */
-		if (!root && c->gid != ip->d.gid)
+		if (!root && fs_client_gid(c) != ip->d.gid)
 			mode &= ~(uint32_t)S_ISGID;
 	}
 	if (v & (FS_ATTR_UID | FS_ATTR_GID | FS_ATTR_CHOWN)) {

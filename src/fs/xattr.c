@@ -102,7 +102,7 @@ static int xname_check(const char *name)
  * (NAMEI_MAY_WRITE) attribute `name` of ip? */
 static int xattr_may(const struct fs_client *c, const struct inode *ip, const char *name, int mask)
 {
-	bool root = c->uid == 0, write = mask & NAMEI_MAY_WRITE;
+	bool root = fs_client_uid(c) == 0, write = mask & NAMEI_MAY_WRITE;
 	if (has_prefix(name, "security.") || has_prefix(name, "system."))
 		return 0;
 	if (has_prefix(name, "trusted."))
@@ -111,7 +111,7 @@ static int xattr_may(const struct fs_client *c, const struct inode *ip, const ch
 		uint32_t t = ip->d.mode & S_IFMT;
 		if (t != S_IFREG && t != S_IFDIR)
 			return write ? -EPERM : -ENODATA;
-		if (t == S_IFDIR && (ip->d.mode & S_ISVTX) && write && !root && c->uid != ip->d.uid)
+		if (t == S_IFDIR && (ip->d.mode & S_ISVTX) && write && !root && fs_client_uid(c) != ip->d.uid)
 			return -EPERM;
 	}
 	return namei_permission(c, ip, mask);
@@ -383,7 +383,7 @@ static int acl_parse(const void *value, size_t size, uint8_t *out, uint32_t *bit
 static int xattr_set_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 			   const char *name, const void *value, size_t size, int flags)
 {
-	bool root = c->uid == 0;
+	bool root = fs_client_uid(c) == 0;
 	int rc = xattr_may(c, ip, name, NAMEI_MAY_WRITE);
 	if (rc < 0)
 		return rc;
@@ -409,11 +409,11 @@ static int xattr_set_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 			fs_last_stamp.new_ino = ip->ino;
 			return none ? 0 : -EACCES;
 		}
-		if (!root && c->uid != ip->d.uid)
+		if (!root && fs_client_uid(c) != ip->d.uid)
 			return -EPERM;
 		if (xn.index == ANK_XATTR_ACL_ACCESS && !none) {
 			mode = (mode & ~0777u) | bits;
-			if (!root && c->gid != ip->d.gid)
+			if (!root && fs_client_gid(c) != ip->d.gid)
 				mode &= ~(uint32_t)S_ISGID;
 		}
 		/* no ACL, or one the mode says whole: the entry goes */
@@ -460,7 +460,7 @@ static int xattr_remove_inode(struct fs *fs, struct fs_client *c, struct inode *
 	int rc = xattr_may(c, ip, name, NAMEI_MAY_WRITE);
 	if (rc < 0)
 		return rc;
-	if (has_prefix(name, "security.") && c->uid != 0)
+	if (has_prefix(name, "security.") && fs_client_uid(c) != 0)
 		return -EPERM;
 	struct xname xn;
 	rc = xname_resolve(name, &xn);
@@ -533,7 +533,7 @@ static ssize_t xattr_list_inode(struct fs *fs, struct fs_client *c, struct inode
 		for (unsigned k = 0; k < hdr(blk)->count; k++) {
 			struct ank_xattr_entry *e = entry_at(blk, off);
 			off += entry_len(e);
-			if (e->name_index == ANK_XATTR_TRUSTED && c->uid != 0)
+			if (e->name_index == ANK_XATTR_TRUSTED && fs_client_uid(c) != 0)
 				continue; /* listed for the privileged only */
 			const char *p = index_prefix(e->name_index);
 			size_t plen = strlen(p), len = plen + e->name_len + 1;
