@@ -630,6 +630,41 @@ static void write_data_damaged_before_its_copy_never_reaches_the_file(void **sta
 	unsetenv("ANK_TEST_CORRUPTION");
 }
 
+/* The server's record of which p-log entry holds an fd's newest state is
+ * damaged after a write (fault fd_state_damage flips a bit of its entry id,
+ * which would clear another entry's fd bit at the fd's next call): the
+ * next call on the fd stops the server, and the one that takes over
+ * answers it. The application sees every write land, nothing else. */
+static void damaged_fd_record_of_the_server_stops_it_at_the_next_use(void **state)
+{
+	(void)state;
+	static uint8_t a[12288], back[12288];
+	pattern(a, sizeof(a), 23);
+	arm("ananke", "fd_state_damage:3");
+	setenv("ANK_TEST_CORRUPTION", "1", 1);
+	assert_int_equal(svc_start(&g_svc, "64M", 2), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/fdrec", O_CREAT | O_RDWR | O_TRUNC, 0644); /* pass 1 */
+	assert_true(fd >= 0);
+	int other = ank_open("/fdrec2", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(other >= 0);
+	assert_int_equal(ank_write(fd, a, 4096), 4096);          /* pass 3: damaged */
+	assert_true(fired());
+	assert_int_equal(ank_write(fd, a + 4096, 4096), 4096);   /* stops, run again */
+	assert_int_equal(ank_write(other, a, 100), 100);
+	assert_int_equal(ank_write(fd, a + 8192, 4096), 4096);
+	assert_true(log_contains("an fd's log state"));
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_int_equal(kill_server_and_wait(), 0); /* every fd's state still logged */
+	assert_int_equal(ank_lseek(fd, 0, SEEK_CUR), (off_t)sizeof(a));
+	assert_int_equal(ank_lseek(other, 0, SEEK_CUR), 100);
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_close(other), 0);
+	finish();
+	unsetenv("ANK_TEST_CORRUPTION");
+}
+
 /* ---- (i) fatal signals sent from outside ------------------------------------------ */
 
 /* SIGSEGV and SIGABRT sent by another process (kill(2)) are not the
@@ -704,6 +739,8 @@ int main(void)
 		cmocka_unit_test_teardown(damaged_read_answer_is_never_returned, teardown),
 		cmocka_unit_test_teardown(damaged_result_is_never_returned, teardown),
 		cmocka_unit_test_teardown(write_data_damaged_before_its_copy_never_reaches_the_file,
+					  teardown),
+		cmocka_unit_test_teardown(damaged_fd_record_of_the_server_stops_it_at_the_next_use,
 					  teardown),
 		cmocka_unit_test_teardown(outside_fatal_signals_never_quarantine_a_request, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,

@@ -80,6 +80,12 @@
  *                      data in the ring is flipped, as a stray write could,
  *                      and the server goes on (the copy's check must stop
  *                      it). Passes are counted for such requests.
+ *   fd_state_damage    when a logged call on an fd has recorded the fd's
+ *                      newest entry in the server's fd table: one bit of
+ *                      that entry's id is flipped, as a stray write could,
+ *                      and the server goes on (no abort): the table's check
+ *                      must stop it at the fd's next use. Passes are counted
+ *                      for such calls.
  *   recovery_slow_abort  where recovery_after_journal is (a takeover with
  *                      live p-log entries, before the replay): the server
  *                      sleeps 1.2 s, so that the background commit thread
@@ -129,6 +135,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_RESULT_DAMAGE] = "result_damage",
 	[SERVER_FAULT_WRITE_DAMAGE] = "write_damage",
 	[SERVER_FAULT_STOP_EXIT] = "stop_exit",
+	[SERVER_FAULT_FD_STATE_DAMAGE] = "fd_state_damage",
 };
 
 void server_fault_init(void)

@@ -94,9 +94,10 @@ static void locktab_hook(void *arg, uint64_t ino, const struct fs_lock_rec *recs
 
 uint64_t locktab_ofd(const struct server_ring *r, int fd)
 {
-	if (fd < 0 || (size_t)fd >= r->nfds || !r->fds[fd].live)
+	if (fd < 0 || (size_t)fd >= r->nfds)
 		return 0;
-	return r->fds[fd].ofd;
+	plogsvc_fd_check(&r->fds[fd]);
+	return r->fds[fd].live ? r->fds[fd].ofd : 0;
 }
 
 /* Put back one lock of the dead server: 1 done, 0 no owner left. */
@@ -107,6 +108,7 @@ static int restore_one(struct server *srv, const struct fs_lock_rec *rec)
 			continue;
 		for (size_t k = 0; k < x->nfds; k++) {
 			const struct server_fdstate *f = &x->fds[k];
+			plogsvc_fd_check(f);
 			if (!f->live || f->ino != rec->ino ||
 			    (rec->kind != FS_LOCK_POSIX && f->ofd != rec->owner))
 				continue;

@@ -68,6 +68,27 @@ uint64_t plogsvc_fd_offset(const struct plog_op *op)
 
 /* ---- fd table mirror ----------------------------------------------------------- */
 
+static uint32_t fd_sum(const struct server_fdstate *f)
+{
+	uint64_t v[5] = {f->ino, f->entry_id, f->ofd, f->flags | (uint64_t)f->log << 32, f->live};
+	return crc32c(0x46445354u, v, sizeof(v));
+}
+
+void plogsvc_fd_seal(struct server_fdstate *f)
+{
+	f->check = fd_sum(f);
+}
+
+void plogsvc_fd_check(const struct server_fdstate *f)
+{
+	if (__builtin_expect(f->check != fd_sum(f), 0)) {
+		fprintf(stderr, "ananke: server: an fd's log state (entry %" PRIu64 ", log %u) fails its "
+				"checksum: memory corruption; stopping at once (recovery rebuilds it)\n",
+			f->entry_id, f->log);
+		abort();
+	}
+}
+
 struct server_fdstate *plogsvc_fdtab_get(struct server_fdstate **fds, size_t *nfds, int fd)
 {
 	if (fd < 0)
@@ -80,9 +101,12 @@ struct server_fdstate *plogsvc_fdtab_get(struct server_fdstate **fds, size_t *nf
 		if (!t)
 			return NULL;
 		memset(t + *nfds, 0, (n - *nfds) * sizeof(*t));
+		for (size_t k = *nfds; k < n; k++)
+			plogsvc_fd_seal(&t[k]);
 		*fds = t;
 		*nfds = n;
 	}
+	plogsvc_fd_check(&(*fds)[fd]);
 	return &(*fds)[fd];
 }
 
@@ -340,7 +364,10 @@ void plogsvc_prepare(struct server_worker *w, const struct request *rq)
 /* The inode of the client's open fd, as this server's fd table knows it. */
 static uint64_t fd_inode(const struct server_ring *r, int32_t fd)
 {
-	return (size_t)fd < r->nfds ? r->fds[fd].ino : 0;
+	if ((size_t)fd >= r->nfds)
+		return 0;
+	plogsvc_fd_check(&r->fds[fd]);
+	return r->fds[fd].ino;
 }
 
 /* An fd of ring r went (closed, or replaced by dup2) whose open file
@@ -354,6 +381,7 @@ static void carry_shared_state(struct server_worker *w, struct server_ring *r, u
 {
 	for (size_t k = 0; ofd && k < r->nfds; k++) {
 		struct server_fdstate *f = &r->fds[k];
+		plogsvc_fd_check(f);
 		if (!f->live || f->ofd != ofd)
 			continue;
 		off_t pos = fs_lseek(r->client, (int)k, 0, SEEK_CUR);
@@ -383,6 +411,7 @@ static void carry_shared_state(struct server_worker *w, struct server_ring *r, u
 			plogsvc_clear(w->srv, f->log, f->entry_id, 1u << PLOG_T_FD);
 			f->log = w->index;
 			f->entry_id = id;
+			plogsvc_fd_seal(f);
 		}
 		return;
 	}
@@ -468,8 +497,11 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			struct server_fdstate *old = plogsvc_fdtab_get(&r->fds, &r->nfds, rq->fd);
 			fs_ = &r->fds[op.fd]; /* (the table may have moved) */
 			replaced_ofd = fs_->live ? fs_->ofd : 0;
+			if (old)
+				plogsvc_fd_check(old);
 			fs_->flags = old ? old->flags : 0;
 			fs_->ofd = old ? old->ofd : 0;
+			plogsvc_fd_seal(fs_);
 		}
 		if (stamp.has_fd)
 			ino = stamp.fd_ino; /* taken by the call itself, under the lock */
@@ -479,13 +511,19 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			fs_->flags = rq->flags & FD_FLAGS_KEPT;
 			fs_->ino = ino;
 			fs_->ofd = d.timestamp; /* a new description */
+			plogsvc_fd_seal(fs_);
 		}
 		if (fs_ && rq->opcode == ANK_OP_SETFL) {
 			/* the description's new status flags, for every fd on it */
 			fs_->flags = (fs_->flags & ~(uint32_t)O_APPEND) | (rq->flags & O_APPEND);
-			for (size_t k = 0; fs_->ofd && k < r->nfds; k++)
-				if (r->fds[k].ofd == fs_->ofd)
+			plogsvc_fd_seal(fs_);
+			for (size_t k = 0; fs_->ofd && k < r->nfds; k++) {
+				plogsvc_fd_check(&r->fds[k]);
+				if (r->fds[k].ofd == fs_->ofd) {
 					r->fds[k].flags = fs_->flags;
+					plogsvc_fd_seal(&r->fds[k]);
+				}
+			}
 		}
 		if (fs_)
 			op.ofd = fs_->ofd;
@@ -647,8 +685,10 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	if (rq->opcode == ANK_OP_CLOSE) {
 		struct server_fdstate *f = rq->fd >= 0 && (size_t)rq->fd < r->nfds ? &r->fds[rq->fd] : NULL;
 		if (f) {
+			plogsvc_fd_check(f);
 			bool was = f->live;
 			f->live = false;
+			plogsvc_fd_seal(f);
 			carry_shared_state(w, r, f->ofd, d.timestamp);
 			if (was)
 				plogsvc_clear(srv, f->log, f->entry_id, 1u << PLOG_T_FD);
@@ -657,16 +697,23 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		if (replaced_ofd && replaced_ofd != fs_->ofd) {
 			uint64_t mine = fs_->ofd;
 			fs_->ofd = 0; /* (not a sharer of the one it replaces) */
+			plogsvc_fd_seal(fs_);
 			carry_shared_state(w, r, replaced_ofd, d.timestamp);
 			fs_ = &r->fds[op.fd];
 			fs_->ofd = mine;
+			plogsvc_fd_seal(fs_);
 		}
+		plogsvc_fd_check(fs_);
 		if (fs_->live)
 			plogsvc_clear(srv, fs_->log, fs_->entry_id, 1u << PLOG_T_FD);
 		fs_->live = id != PLOG_ID_NONE;
 		fs_->log = w->index;
 		fs_->entry_id = id;
 		fs_->ino = ino;
+		plogsvc_fd_seal(fs_);
+		if (__builtin_expect(server_fault_point == SERVER_FAULT_FD_STATE_DAMAGE, 0) &&
+		    server_fault_due(SERVER_FAULT_FD_STATE_DAMAGE))
+			fs_->entry_id ^= 1u << 1;
 	}
 	return id;
 }
@@ -974,9 +1021,11 @@ bool plogsvc_drop(struct server *srv, uint64_t client_id)
 	struct server_recovered *x = *pp;
 	*pp = x->next;
 	recovered_clear_ipc(srv, x);
-	for (size_t k = 0; k < x->nfds; k++)
+	for (size_t k = 0; k < x->nfds; k++) {
+		plogsvc_fd_check(&x->fds[k]);
 		if (x->fds[k].live)
 			plogsvc_clear(srv, x->fds[k].log, x->fds[k].entry_id, 1u << PLOG_T_FD);
+	}
 	recovered_free(x);
 	return true;
 }
@@ -984,9 +1033,11 @@ bool plogsvc_drop(struct server *srv, uint64_t client_id)
 void plogsvc_ring_free(struct server *srv, struct server_ring *r)
 {
 	/* The client is gone and its fds are closed with it. */
-	for (size_t k = 0; k < r->nfds; k++)
+	for (size_t k = 0; k < r->nfds; k++) {
+		plogsvc_fd_check(&r->fds[k]);
 		if (r->fds[k].live)
 			plogsvc_clear(srv, r->fds[k].log, r->fds[k].entry_id, 1u << PLOG_T_FD);
+	}
 	free(r->fds);
 	r->fds = NULL;
 	r->nfds = 0;

@@ -399,6 +399,7 @@ static int relog_fd(struct server *srv, const struct rfd *f, struct server_fdsta
 	st->ino = f->ino;
 	st->flags = f->flags;
 	st->ofd = f->ofd;
+	plogsvc_fd_seal(st);
 	return 0;
 }
 
@@ -459,6 +460,7 @@ static int continue_logs(struct server *srv, struct replay *rp, const struct plo
 		st->ino = f->ino;
 		st->flags = f->flags;
 		st->ofd = f->ofd;
+		plogsvc_fd_seal(st);
 	}
 	/* An fd whose state came from another fd's entry (a shared open file
 	 * description) gets an entry of its own: its old one holds an older

@@ -102,6 +102,7 @@ enum server_fault {
 	SERVER_FAULT_RESULT_DAMAGE,
 	SERVER_FAULT_WRITE_DAMAGE,
 	SERVER_FAULT_STOP_EXIT,
+	SERVER_FAULT_FD_STATE_DAMAGE,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
@@ -131,7 +132,13 @@ struct server_fdstate {
 	 * offset and status flags). */
 	uint64_t ofd;
 	bool live;
+	uint32_t check;                  /* plogsvc_fd_seal: the fields above */
 };
+/* An fd's entry is sealed at each change and checked before it is used: a
+ * stray write to it would clear another entry's fd bit (that fd lost at
+ * the next recovery) or leave a closed fd's entry live. */
+void plogsvc_fd_seal(struct server_fdstate *f);
+void plogsvc_fd_check(const struct server_fdstate *f);
 
 /* One worker's p-log (recovery "ananke"): fd ANK_SERVER_PLOG_FD0 + index. */
 struct server_plog {
