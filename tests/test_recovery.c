@@ -62,6 +62,23 @@ static bool restarted_once(const struct svc_status *st, long long old_pid)
 	       !strcmp(st->state, "running");
 }
 
+static bool restarted(const struct svc_status *st, long long old_pid)
+{
+	return st->server_pid > 0 && st->server_pid != old_pid && !strcmp(st->state, "running");
+}
+
+/* (the n-th crash of a test: any number of restarts) */
+static int kill_server_and_wait_again(void)
+{
+	struct svc_status st;
+	if (svc_status(&g_svc, &st) < 0 || st.server_pid <= 0)
+		return -1;
+	long long old = st.server_pid;
+	if (kill((pid_t)old, SIGKILL) < 0)
+		return -1;
+	return svc_status_wait(&g_svc, &st, 20000 * svc_slow(), restarted, old) < 0 ? -1 : 0;
+}
+
 static int kill_server_and_wait(void)
 {
 	struct svc_status st;
@@ -616,6 +633,53 @@ static void large_writes_into_a_nearly_full_log_are_always_logged(void **state)
 	assert_int_equal(svc_fsck(&g_svc), 0);
 }
 
+/* The entries a takeover replays become durable with its first commit.
+ * When that commit came before the commit hook was installed (fault point
+ * recovery_early_commit makes it come there), nothing reported it, and
+ * with nothing left to commit nothing ever did: the replayed entries
+ * pinned the log, and a 64 KiB log filled by fd calls behind them found no
+ * room ("cannot log"; a crash then lost those fds). The log must take
+ * every call, and a crash after them must find the fd where it was. */
+static void entries_durable_before_a_takeover_do_not_pin_the_log(void **state)
+{
+	(void)state;
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	setenv("ANK_TEST_SERVE_OPTS", "--plog-size 65536 --commit-ms 3600000", 1);
+	setenv("ANANKE_FAULT", "recovery_early_commit", 1);
+	int started = svc_start(&g_svc, "256M", 1);
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	unsetenv("ANANKE_FAULT");
+	assert_int_equal(started, 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	static uint8_t a[4096];
+	pattern(a, sizeof(a), 5);
+	int w = ank_open("/replayed", O_CREAT | O_RDWR, 0644);
+	assert_true(w >= 0);
+	assert_int_equal(ank_write(w, a, sizeof(a)), (ssize_t)sizeof(a)); /* not synced */
+	assert_int_equal(ank_close(w), 0);
+	int fd = ank_open("/seeker", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(kill_server_and_wait(), 0);
+	assert_true(log_has("fault point recovery_early_commit fired"));
+	/* 256-byte entries, each making the last one dead: 600 of them go
+	 * round a 64 KiB log twice */
+	for (off_t k = 1; k <= 600; k++)
+		assert_int_equal(ank_lseek(fd, k, SEEK_SET), k);
+	assert_false(log_has("cannot log"));
+	assert_int_equal(kill_server_and_wait_again(), 0);
+	assert_int_equal(ank_lseek(fd, 0, SEEK_CUR), 600);
+	assert_int_equal(ank_close(fd), 0);
+	static uint8_t back[4096];
+	w = ank_open("/replayed", O_RDONLY, 0);
+	assert_true(w >= 0);
+	assert_int_equal(ank_read(w, back, sizeof(back)), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_int_equal(ank_close(w), 0);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+}
+
 /* The killer of append_is_never_made_durable_before_its_entry: waits for
  * the delayed write, then SIGKILLs the server in the middle of the delay. */
 struct delayed_kill {
@@ -918,6 +982,8 @@ int main(void)
 		cmocka_unit_test_teardown(recovery_with_a_1ms_commit_interval_does_not_stall,
 		                          teardown),
 		cmocka_unit_test_teardown(large_writes_into_a_nearly_full_log_are_always_logged,
+		                          teardown),
+		cmocka_unit_test_teardown(entries_durable_before_a_takeover_do_not_pin_the_log,
 		                          teardown),
 		cmocka_unit_test_teardown(append_is_never_made_durable_before_its_entry, teardown),
 		cmocka_unit_test_teardown(a_takeover_killed_before_its_replay_loses_nothing,

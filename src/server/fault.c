@@ -86,6 +86,10 @@
  *                      and the server goes on (no abort): the table's check
  *                      must stop it at the fd's next use. Passes are counted
  *                      for such calls.
+ *   recovery_early_commit  at a takeover with live p-log entries, after
+ *                      the replay released commits and before the commit
+ *                      hook is installed: the server syncs (no abort), as
+ *                      the background commit thread could there.
  *   recovery_slow_abort  where recovery_after_journal is (a takeover with
  *                      live p-log entries, before the replay): the server
  *                      sleeps 1.2 s, so that the background commit thread
@@ -136,6 +140,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_WRITE_DAMAGE] = "write_damage",
 	[SERVER_FAULT_STOP_EXIT] = "stop_exit",
 	[SERVER_FAULT_FD_STATE_DAMAGE] = "fd_state_damage",
+	[SERVER_FAULT_RECOVERY_EARLY_COMMIT] = "recovery_early_commit",
 };
 
 void server_fault_init(void)

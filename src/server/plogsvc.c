@@ -112,6 +112,21 @@ struct server_fdstate *plogsvc_fdtab_get(struct server_fdstate **fds, size_t *nf
 
 /* ---- appending --------------------------------------------------------------------- */
 
+static void plogsvc_commit_hook(void *arg, uint64_t durable);
+
+/* After a sync made for room: what is durable now, as the fs says (a sync
+ * with nothing to commit reports nothing to the commit hook, and entries
+ * the last server left, durable before this one started, would pin the
+ * log for good). */
+static void sync_for_room(struct server *srv, uint64_t tid)
+{
+	if (tid)
+		fs_sync_tid(srv->fs, tid);
+	else
+		fs_sync(srv->fs);
+	plogsvc_commit_hook(srv, fs_durable_tid(srv->fs));
+}
+
 int plogsvc_pend_add(struct server_plog *l, uint64_t id, uint64_t tid)
 {
 	if (l->npend == l->cap) {
@@ -217,11 +232,11 @@ static int reloc_collect(const struct plog_entry *e, void *arg)
 	return 0;
 }
 
-/* With l->lock held: move the fd-only entries of the older half of the
- * log forward. Returns how many moved. */
-static size_t relocate_fds(struct server_plog *l)
+/* With l->lock held: move the fd-only entries below id `before` forward.
+ * Returns how many moved. */
+static size_t relocate_fds(struct server_plog *l, uint64_t before)
 {
-	struct reloc_scan rs = {.before = plog_tail(l->p) + plog_used(l->p) / 2, .p = l->p};
+	struct reloc_scan rs = {.before = before, .p = l->p};
 	plog_scan(l->mem, l->size, 0, reloc_collect, &rs);
 	size_t moved = 0;
 	for (size_t k = 0; k < rs.n; k++) {
@@ -264,6 +279,35 @@ static size_t relocate_fds(struct server_plog *l)
 	return moved;
 }
 
+/* Is there room for `need` bytes, the headroom kept aside? (l->lock held) */
+static bool room_for(const struct server_plog *l, uint64_t need)
+{
+	uint64_t used = plog_used(l->p) + plog_headroom(l->p);
+	return used < plog_capacity(l->p) && plog_capacity(l->p) - used >= need;
+}
+
+/* With l->lock held, after a sync: move fd entries forward until there is
+ * room for `need` bytes. The older half's first; then every fd-only entry,
+ * round after round, since each round can only use the headroom and the
+ * space the last one freed (a log full of the entries of many open fds,
+ * some holding data, frees nothing with the older half alone). True when
+ * there is room. */
+static bool relocate_for(struct server_plog *l, uint64_t need)
+{
+	/* (entry ids are log positions: those below the head as it is now
+	 * were appended before; what a round moves is not moved again) */
+	const uint64_t head = plog_tail(l->p) + plog_used(l->p);
+	for (int round = 0; round < 16 && !room_for(l, need); round++) {
+		uint64_t before = round == 0 ? plog_tail(l->p) + plog_used(l->p) / 2 : head;
+		size_t moved = relocate_fds(l, before);
+		if (moved)
+			plog_gc(l->p);
+		else if (round > 0)
+			break;
+	}
+	return room_for(l, need);
+}
+
 /* Append with the ENOSPC protocol: reclaim; make the oldest pending
  * transaction durable (usually a wait for the commit that the half-full
  * mark started; the commit hook clears the inode bits) and reclaim; sync
@@ -291,15 +335,18 @@ int plogsvc_append(struct server *srv, unsigned li, const struct plog_op *op,
 			uint64_t oldest = l->npend ? l->pend[0].tid : 0;
 			pthread_mutex_unlock(&l->lock);
 			if (oldest)
-				fs_sync_tid(srv->fs, oldest);
+				sync_for_room(srv, oldest);
 		} else if (attempt == 2) {
-			fs_sync(srv->fs);
+			sync_for_room(srv, 0);
 		}
 		pthread_mutex_lock(&l->lock);
 		if (attempt > 0)
 			plog_gc(l->p);
-		if (attempt == 3 && relocate_fds(l) > 0)
-			plog_gc(l->p);
+		if (attempt == 3)
+			relocate_for(l, 2 * (PLOG_DESC_SIZE + PLOG_OP_SIZE + len +
+					     (op->path ? strlen(op->path) + 1 : 0) +
+					     (op->path2 ? strlen(op->path2) + 1 : 0)) +
+						PLOG_WRAP_SIZE);
 		if (served)
 			fault_plog = l->p;
 		rc = plog_append(l->p, op, d, data, len, id);
@@ -325,6 +372,28 @@ void plogsvc_clear(struct server *srv, unsigned li, uint64_t id, uint32_t mask)
 			strerror(-rc));
 }
 
+static int first_live(const struct plog_entry *e, void *arg)
+{
+	*(struct plog_entry *)arg = *e;
+	return -ECANCELED;
+}
+
+/* The log stays full: say what pins its oldest live entry. */
+static void report_full(struct server_plog *l, unsigned li)
+{
+	struct plog_entry e = {.id = PLOG_ID_NONE};
+	pthread_mutex_lock(&l->lock);
+	plog_scan(l->mem, l->size, 0, first_live, &e);
+	uint64_t used = plog_used(l->p), cap = plog_capacity(l->p);
+	pthread_mutex_unlock(&l->lock);
+	fprintf(stderr, "ananke: server: p-log %u full (%" PRIu64 " of %" PRIu64 " bytes): its oldest "
+			"live entry %" PRIu64 " (opcode %u, tid %" PRIu64 ", durable %" PRIu64
+			", status 0x%x, ipc %u) pins it\n",
+		li, used, cap, e.id, e.err ? 0u : (unsigned)e.op.opcode, e.desc.tid,
+		__atomic_load_n(&l->durable, __ATOMIC_RELAXED), e.desc.targets_status,
+		(unsigned)e.desc.ipc_idx);
+}
+
 /* Before a request runs: make room in this worker's log for its entry (or,
  * when its data can never fit, for the small entry of the "no room" path),
  * syncing if need be. Syncing here is safe: the call has not run, so it
@@ -346,19 +415,17 @@ void plogsvc_prepare(struct server_worker *w, const struct request *rq)
 		pthread_mutex_lock(&l->lock);
 		if (attempt > 0)
 			plog_gc(l->p);
-		if (attempt == 3 && relocate_fds(l) > 0)
-			plog_gc(l->p);
-		uint64_t used = plog_used(l->p) + plog_headroom(l->p);
-		bool room = used < plog_capacity(l->p) && plog_capacity(l->p) - used >= need;
+		bool room = attempt == 3 ? relocate_for(l, need) : room_for(l, need);
 		uint64_t oldest = l->npend ? l->pend[0].tid : 0;
 		pthread_mutex_unlock(&l->lock);
 		if (room)
 			return;
 		if (attempt == 0 && oldest)
-			fs_sync_tid(srv->fs, oldest);
+			sync_for_room(srv, oldest);
 		else if (attempt == 1)
-			fs_sync(srv->fs);
+			sync_for_room(srv, 0);
 	}
+	report_full(l, w->index);
 }
 
 /* The inode of the client's open fd, as this server's fd table knows it. */
@@ -664,8 +731,10 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	}
 	if (rc < 0) {
 		fprintf(stderr, "ananke: server: p-log %u: cannot log opcode %" PRIu32
-				": %s; this operation would not survive a server crash\n",
-			w->index, rq->opcode, strerror(-rc));
+				": %s (%" PRIu64 " of %" PRIu64 " bytes used, %" PRIu64
+				" kept free); this operation would not survive a server crash\n",
+			w->index, rq->opcode, strerror(-rc), plog_used(lw->p), plog_capacity(lw->p),
+			plog_headroom(lw->p));
 		id = PLOG_ID_NONE;
 	} else {
 		server_fault(SERVER_FAULT_PLOG_AFTER_DESC);
@@ -905,8 +974,15 @@ int plogsvc_start(struct server *srv)
 		fprintf(stderr, "ananke: server: recovery failed: %s\n", strerror(-rc));
 		return rc;
 	}
+	if (__builtin_expect(server_fault_point == SERVER_FAULT_RECOVERY_EARLY_COMMIT, 0) &&
+	    srv->took_over && server_fault_due(SERVER_FAULT_RECOVERY_EARLY_COMMIT))
+		fs_sync(srv->fs);
 	fs_set_commit_hook(srv->fs, plogsvc_commit_hook, srv);
 	fs_set_commit_gate(srv->fs, plogsvc_commit_gate, srv);
+	/* A commit since the replay released commits (the background thread
+	 * may run one) is not reported by the hook, which starts from what is
+	 * durable when it is installed: the logs learn it here. */
+	plogsvc_commit_hook(srv, fs_durable_tid(srv->fs));
 	return 0;
 }
 

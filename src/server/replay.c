@@ -423,10 +423,16 @@ static int continue_logs(struct server *srv, struct replay *rp, const struct plo
 	}
 	srv->logs_continued = true;
 	uint64_t r = fs_running_tid(srv->fs);
+	uint64_t d = fs_mount_durable_tid(srv->fs);
 	for (unsigned k = 0; k < srv->nplogs; k++) {
 		struct server_plog *l = &srv->plogs[k];
 		plog_set_headroom(l->p, plog_capacity(l->p) / 16);
 		l->npend = l->nfwd = 0;
+		/* the old entries of transactions up to D are durable: only
+		 * their fd bits keep them (the commit hook reports later
+		 * commits only) */
+		plog_set_durable(l->p, d);
+		__atomic_store_n(&l->durable, d, __ATOMIC_RELEASE);
 	}
 	for (size_t k = 0; k < count; k++) {
 		const struct plog_entry *e = &ents[k];

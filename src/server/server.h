@@ -103,6 +103,7 @@ enum server_fault {
 	SERVER_FAULT_WRITE_DAMAGE,
 	SERVER_FAULT_STOP_EXIT,
 	SERVER_FAULT_FD_STATE_DAMAGE,
+	SERVER_FAULT_RECOVERY_EARLY_COMMIT,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
