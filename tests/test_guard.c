@@ -59,6 +59,7 @@ enum target {
 	T_OFILE_POS,
 	T_CLIENT_NFDS,
 	T_CLIENT_UID,
+	T_META_COPY,
 };
 
 static const char *const target_names[] = {
@@ -67,7 +68,7 @@ static const char *const target_names[] = {
 	"data page's block", "data page's index", "directory buffer's number",
 	"inode number, in use", "inode size, during an operation", "cached inode's number",
 	"directory index entry's hash", "directory index entry's inode", "open file's offset",
-	"client's fd table size", "client's uid",
+	"client's fd table size", "client's uid", "metadata image copied for a commit",
 };
 
 #define FILE_BYTES 20000u
@@ -123,6 +124,13 @@ static void *busy_section(void *arg)
 	guard_enter(fs);
 	pthread_mutex_unlock(&fs->lock);
 	return NULL;
+}
+
+static void flip_first_image(uint8_t *const *images, size_t n)
+{
+	if (n)
+		images[0][100] ^= 0x08;
+	journal_copied_hook = NULL;
 }
 
 /* The child: 0 when everything went as without damage, 10+ for what went
@@ -206,6 +214,12 @@ static int child(enum target t, bool flip)
 		case T_CLIENT_UID:
 			/* who the client is: permissions checked as another */
 			c->uid ^= 1u << 10;
+			break;
+		case T_META_COPY:
+			/* the next commit's copy of a directory block, once
+			 * made: journaled under a good checksum, it would
+			 * reach the disk with its own checksum failing */
+			journal_copied_hook = flip_first_image;
 			break;
 		case T_DIR_INDEX_HASH:
 		case T_DIR_INDEX_INO:
@@ -595,6 +609,12 @@ static void flipped_fd_table_or_identity_of_a_client_stops_the_process(void **st
 	one(T_CLIENT_UID);
 }
 
+static void flipped_copy_of_a_metadata_block_in_a_commit_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_META_COPY);
+}
+
 static void flipped_directory_buffer_stops_the_process(void **state)
 {
 	(void)state;
@@ -625,6 +645,7 @@ int main(void)
 		cmocka_unit_test(flipped_directory_index_entry_stops_the_process),
 		cmocka_unit_test(flipped_offset_of_an_open_file_stops_the_process),
 		cmocka_unit_test(flipped_fd_table_or_identity_of_a_client_stops_the_process),
+		cmocka_unit_test(flipped_copy_of_a_metadata_block_in_a_commit_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -387,6 +387,9 @@ void dir_index_free(struct dir_index *dix);
  * (field 0: its hash, else its inode number), as a stray write would.
  * 0, or -ENOENT. */
 int dir_index_damage(struct inode *dp, const char *name, size_t len, unsigned field);
+/* Test hook (journal.c): called by a commit once it copied its metadata
+ * images, before it lays them out in the log; NULL in the product. */
+extern void (*journal_copied_hook)(uint8_t *const *images, size_t n);
 
 /* ---- journal (journal.c) ------------------------------------------------------ */
 

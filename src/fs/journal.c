@@ -48,20 +48,25 @@ static struct ckpt_image *ckpt_find(struct journal *j, uint64_t home)
 	return NULL;
 }
 
-/* Keep `data` (ownership taken) as the newest committed image of home. */
-static void ckpt_put(struct journal *j, uint64_t home, uint8_t *data, struct ckpt_image *node)
+void (*journal_copied_hook)(uint8_t *const *images, size_t n);
+
+/* Keep `data` (ownership taken) as the newest committed image of home;
+ * `sum`: guard_sum of the bytes it was copied from (so that a stray write
+ * to the copy since is caught before the copy is written home). */
+static void ckpt_put(struct journal *j, uint64_t home, uint8_t *data, uint32_t sum,
+		     struct ckpt_image *node)
 {
 	struct ckpt_image *c = ckpt_find(j, home);
 	if (c) {
 		free(c->data);
 		c->data = data;
-		c->csum = guard_sum(data) ^ guard_place(home, 0, 0, data);
+		c->csum = sum ^ guard_place(home, 0, 0, data);
 		free(node);
 		return;
 	}
 	node->home = home;
 	node->data = data;
-	node->csum = guard_sum(data) ^ guard_place(home, 0, 0, data);
+	node->csum = sum ^ guard_place(home, 0, 0, data);
 	size_t h = ckpt_hash(j, home);
 	node->hnext = j->ckpt[h];
 	j->ckpt[h] = node;
@@ -173,8 +178,9 @@ static int replay_collect(void *arg, uint64_t seq, uint64_t home, const void *im
 		rc->err = -ENOMEM;
 		return -ENOMEM;
 	}
+	uint32_t sum = guard_sum(image);
 	memcpy(copy, image, ANK_BLOCK_SIZE);
-	ckpt_put(rc->j, home, copy, node);
+	ckpt_put(rc->j, home, copy, sum, node);
 	return 0;
 }
 
@@ -421,11 +427,12 @@ int journal_commit(struct fs *fs)
 	pages = malloc((ndata ? ndata : 1) * 2 * sizeof(*pages));
 	struct page **plist = malloc((ndata ? ndata : 1) * sizeof(*plist));
 	uint64_t *homes = malloc(nmeta * sizeof(*homes));
+	uint32_t *msums = malloc(nmeta * sizeof(*msums));
 	struct ckpt_image **nodes = calloc(nmeta, sizeof(*nodes));
 	uint64_t *pg_keys = malloc((ndata ? ndata : 1) * 2 * sizeof(*pg_keys));
 	uint32_t *pg_sums = malloc((ndata ? ndata : 1) * sizeof(*pg_sums));
 	ios = malloc((ndata + nlogblk) * sizeof(*ios));
-	bool oom = !meta || !log || (ndata && !data) || !pages || !plist || !homes || !nodes ||
+	bool oom = !meta || !log || (ndata && !data) || !pages || !plist || !homes || !msums || !nodes ||
 		   !pg_keys || !pg_sums || !ios;
 	for (size_t i = 0; !oom && i < nmeta; i++) {
 		meta[i] = ank_aligned_alloc(ANK_BLOCK_SIZE);
@@ -446,10 +453,14 @@ int journal_commit(struct fs *fs)
 		b->dnext = NULL;
 		buf_check(b); /* nothing but the file system changed it */
 		memcpy(meta[mi], b->data, ANK_BLOCK_SIZE);
+		/* every copy made of it from here on must still say this */
+		msums[mi] = guard_sum(meta[mi]);
 		homes[mi++] = b->blk;
 		buf_clean(fs, b);
 	}
 	fs->bc.ndirty = 0;
+	if (journal_copied_hook)
+		journal_copied_hook(meta, nmeta);
 	/* Data pages in block order, so contiguous blocks go out as one
 	 * request, copied straight into the staging buffer in that order. */
 	size_t di = 0;
@@ -484,8 +495,13 @@ int journal_commit(struct fs *fs)
 		crc = crc32c(crc, d, ANK_BLOCK_SIZE);
 		lb++;
 		for (size_t k = 0; k < cnt; k++, lb++) {
-			memcpy(log + lb * ANK_BLOCK_SIZE, meta[m + k], ANK_BLOCK_SIZE);
-			crc = crc32c(crc, meta[m + k], ANK_BLOCK_SIZE);
+			uint8_t *img = log + lb * ANK_BLOCK_SIZE;
+			memcpy(img, meta[m + k], ANK_BLOCK_SIZE);
+			/* (a stray write to the copy since the buffer was checked
+			 * would otherwise be journaled under a good checksum) */
+			if (guard_sum(img) != msums[m + k])
+				guard_fail("metadata image being committed", homes[m + k], seq);
+			crc = crc32c(crc, img, ANK_BLOCK_SIZE);
 		}
 		m += cnt;
 	}
@@ -502,7 +518,7 @@ int journal_commit(struct fs *fs)
 	/* Readers that miss in the buffer cache must see these images from now
 	 * on, since the buffers are clean and may be evicted. */
 	for (size_t k = 0; k < nmeta; k++) {
-		ckpt_put(j, homes[k], meta[k], nodes[k]);
+		ckpt_put(j, homes[k], meta[k], msums[k], nodes[k]);
 		meta[k] = NULL;
 		nodes[k] = NULL;
 	}
@@ -573,6 +589,7 @@ int journal_commit(struct fs *fs)
 	}
 	pcache_shrink(fs);
 	free(homes);
+	free(msums);
 	free(nodes);
 	free(pg_keys);
 	free(pg_sums);
@@ -597,6 +614,7 @@ out_nomem:
 	for (size_t i = 0; nodes && i < nmeta; i++)
 		free(nodes[i]);
 	free(homes);
+	free(msums);
 	free(nodes);
 	free(pg_keys);
 	free(pg_sums);
