@@ -665,6 +665,34 @@ static void damaged_fd_record_of_the_server_stops_it_at_the_next_use(void **stat
 	unsetenv("ANK_TEST_CORRUPTION");
 }
 
+/* A ring's client id damaged after an answer (fault ring_id_damage): the
+ * entries of the ring's next calls would be filed under another client
+ * and its fds lost at the next recovery. The next request stops the
+ * server instead, and the one that takes over runs it. */
+static void damaged_ring_identity_stops_the_server_at_the_next_request(void **state)
+{
+	(void)state;
+	static uint8_t a[8192], back[8192];
+	pattern(a, sizeof(a), 29);
+	arm("ananke", "ring_id_damage:1");
+	setenv("ANK_TEST_CORRUPTION", "1", 1);
+	assert_int_equal(svc_start(&g_svc, "64M", 1), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/ringid", O_CREAT | O_RDWR | O_TRUNC, 0644); /* damaged after */
+	assert_true(fd >= 0);
+	assert_true(fired());
+	assert_int_equal(ank_write(fd, a, 4096), 4096);        /* stops, run again */
+	assert_int_equal(ank_write(fd, a + 4096, 4096), 4096);
+	assert_true(log_contains("a ring's identity"));
+	assert_int_equal(kill_server_and_wait(), 0); /* its fd still logged as its own */
+	assert_int_equal(ank_lseek(fd, 0, SEEK_CUR), (off_t)sizeof(a));
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+	unsetenv("ANK_TEST_CORRUPTION");
+}
+
 /* ---- (i) fatal signals sent from outside ------------------------------------------ */
 
 /* SIGSEGV and SIGABRT sent by another process (kill(2)) are not the
@@ -741,6 +769,8 @@ int main(void)
 		cmocka_unit_test_teardown(write_data_damaged_before_its_copy_never_reaches_the_file,
 					  teardown),
 		cmocka_unit_test_teardown(damaged_fd_record_of_the_server_stops_it_at_the_next_use,
+					  teardown),
+		cmocka_unit_test_teardown(damaged_ring_identity_stops_the_server_at_the_next_request,
 					  teardown),
 		cmocka_unit_test_teardown(outside_fatal_signals_never_quarantine_a_request, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,

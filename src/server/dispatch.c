@@ -650,6 +650,7 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 
 	char path[DISPATCH_PATH_MAX], path2[DISPATCH_PATH_MAX];
 
+	server_ring_check(r);
 	request_copy(slot, &rq);
 	path[0] = path2[0] = '\0';
 	/* The request and its paths live on this thread's stack while the call
@@ -703,6 +704,9 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 		abort();
 	}
 	uint64_t id = m->record ? m->record(w, r, i, &rq, path, path2, result) : PLOG_ID_NONE;
+	if (__builtin_expect(server_fault_point == SERVER_FAULT_RING_ID_DAMAGE, 0) &&
+	    server_fault_due(SERVER_FAULT_RING_ID_DAMAGE))
+		r->client_id ^= 1u << 3;
 	dispatch_complete(r->map, i, result);
 	if (m->answered)
 		m->answered(w, id);

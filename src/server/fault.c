@@ -90,6 +90,11 @@
  *                      the replay released commits and before the commit
  *                      hook is installed: the server syncs (no abort), as
  *                      the background commit thread could there.
+ *   ring_id_damage     when a request was logged, before it is answered:
+ *                      one bit of its ring's client id is flipped, as a
+ *                      stray write could, and the server goes on (no
+ *                      abort): the ring's check must stop it before the
+ *                      ring's next request is served.
  *   recovery_slow_abort  where recovery_after_journal is (a takeover with
  *                      live p-log entries, before the replay): the server
  *                      sleeps 1.2 s, so that the background commit thread
@@ -141,6 +146,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_STOP_EXIT] = "stop_exit",
 	[SERVER_FAULT_FD_STATE_DAMAGE] = "fd_state_damage",
 	[SERVER_FAULT_RECOVERY_EARLY_COMMIT] = "recovery_early_commit",
+	[SERVER_FAULT_RING_ID_DAMAGE] = "ring_id_damage",
 };
 
 void server_fault_init(void)

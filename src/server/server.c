@@ -64,6 +64,7 @@
 #include "../bdev/bdev.h"
 #include "../ipc/barrier.h"
 #include "../util/common.h"
+#include "../util/crc32c.h"
 #include "options.h"
 #include "server.h"
 
@@ -279,6 +280,29 @@ static struct server_worker *worker_least_loaded(struct server *srv)
 
 /* ATTACH: map and check the ring, create the fs client, recover the ring if
  * it outlived a server, hand it to a worker. Consumes ring_fd. */
+static uint32_t ring_id_sum(const struct server_ring *r)
+{
+	uint64_t v[5] = {r->client_id, (uintptr_t)r->map, (uintptr_t)r->hdr, (uintptr_t)r->client,
+			 (uint64_t)r->uid << 32 | r->gid};
+	return crc32c(0x52494E47u, v, sizeof(v));
+}
+
+void server_ring_seal(struct server_ring *r)
+{
+	r->id_check = ring_id_sum(r);
+}
+
+void server_ring_check(const struct server_ring *r)
+{
+	if (__builtin_expect(r->id_check != ring_id_sum(r), 0)) {
+		fprintf(stderr, "ananke: server: a ring's identity (client %" PRIu64 ", uid %u) fails "
+				"its checksum: memory corruption; stopping at once (recovery "
+				"rebuilds it)\n",
+			r->client_id, r->uid);
+		abort();
+	}
+}
+
 static int server_attach(struct server *srv, const struct ank_ctl_msg *m, int ring_fd)
 {
 	struct server_ring *r = NULL;
@@ -337,6 +361,7 @@ static int server_attach(struct server *srv, const struct ank_ctl_msg *m, int ri
 	}
 	/* Its POSIX locks are the client's, whichever server it talks to. */
 	fs_client_set_lock_owner(r->client, r->client_id, (int32_t)m->pid);
+	server_ring_seal(r); /* (adopt may have given it the rebuilt client) */
 	/* The previous server may have died asleep; nobody sleeps on it now. */
 	ank_store_release(&hdr->server_sleeping, 0);
 	ank_store_release(&hdr->attached_epoch, ank_load_acquire(&hdr->epoch));

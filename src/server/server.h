@@ -104,6 +104,7 @@ enum server_fault {
 	SERVER_FAULT_STOP_EXIT,
 	SERVER_FAULT_FD_STATE_DAMAGE,
 	SERVER_FAULT_RECOVERY_EARLY_COMMIT,
+	SERVER_FAULT_RING_ID_DAMAGE,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
@@ -200,7 +201,15 @@ struct server_ring {
 	/* Recovery "ananke": fd table mirror [worker serving it] */
 	struct server_fdstate *fds;
 	size_t nfds;
+	uint32_t id_check;               /* server_ring_seal: the immutable fields */
 };
+/* A ring's identity (client id, credentials, map, core client) is sealed
+ * once it is attached and checked before each request is served: a stray
+ * write to the client id would file its calls' entries under another
+ * client (its fds lost at the next recovery), one to its credentials would
+ * run them as another user. */
+void server_ring_seal(struct server_ring *r);
+void server_ring_check(const struct server_ring *r);
 
 struct server_worker {
 	struct server *srv;
