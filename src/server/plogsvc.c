@@ -484,6 +484,19 @@ static void carry_shared_state(struct server_worker *w, struct server_ring *r, u
 	}
 }
 
+/* The order base of this server's entries (a takeover sets it above the
+ * dead server's): a stray write to it would order later entries before
+ * earlier ones at the next recovery. */
+static uint64_t order_base(const struct server *srv)
+{
+	if (__builtin_expect(srv->order_base_check != ~srv->order_base, 0)) {
+		fprintf(stderr, "ananke: server: the order base of the p-log entries fails its "
+				"check: memory corruption; stopping at once\n");
+		abort();
+	}
+	return srv->order_base;
+}
+
 uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
 		     int64_t result, const struct fs_stamp *stamp_in)
@@ -549,7 +562,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		op.at2_ino = fd_inode(r, (int32_t)rq->mode);
 	struct plog_desc d = {
 		.client_id = r->client_id,
-		.timestamp = srv->order_base + stamp.order,
+		.timestamp = order_base(srv) + stamp.order,
 		.ipc_idx = i,
 		.tid = tid,
 		.req_seq = rq->seq,

@@ -486,6 +486,7 @@ static int continue_logs(struct server *srv, struct replay *rp, const struct plo
 			plogsvc_clear(srv, old_log, old_id, 1u << PLOG_T_FD);
 	}
 	srv->order_base = order;
+	srv->order_base_check = ~order;
 	return 0;
 }
 
@@ -516,6 +517,7 @@ static int restart_logs(struct server *srv, struct replay *rp, uint64_t max_orde
 		relog_fd(srv, f, st, (unsigned)(j % srv->nplogs), order++);
 	}
 	srv->order_base = order;
+	srv->order_base_check = ~order;
 	return 0;
 }
 

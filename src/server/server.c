@@ -771,6 +771,7 @@ int server_main(int argc, char **argv)
 {
 	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD,
 			     .mode = &recovery_none,
+			     .order_base_check = ~(uint64_t)0, /* ~order_base */
 			     .commit_ms = server_opts[OPT_COMMIT_MS].def,
 			     .idle_ckpt_ms = server_opts[OPT_IDLE_CHECKPOINT_MS].def,
 			     .plog_commit_at = server_opts[OPT_PLOG_COMMIT_AT].def,

@@ -298,6 +298,7 @@ struct server {
 	uint64_t gate_wait_since;        /* the commit gate has been waiting since (ns) */
 	bool gate_wait_said;             /* a long gate wait was said once */
 	uint64_t order_base;             /* entry order = base + fs_stamp order */
+	uint64_t order_base_check;       /* ~order_base: checked at each use */
 	struct server_recovered *recovered; /* [control] rebuilt, not attached */
 };
 
