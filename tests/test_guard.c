@@ -60,6 +60,7 @@ enum target {
 	T_CLIENT_NFDS,
 	T_CLIENT_UID,
 	T_META_COPY,
+	T_DIR_INDEX_COUNT,
 };
 
 static const char *const target_names[] = {
@@ -69,6 +70,7 @@ static const char *const target_names[] = {
 	"inode number, in use", "inode size, during an operation", "cached inode's number",
 	"directory index entry's hash", "directory index entry's inode", "open file's offset",
 	"client's fd table size", "client's uid", "metadata image copied for a commit",
+	"directory index's count of names",
 };
 
 #define FILE_BYTES 20000u
@@ -227,6 +229,11 @@ static int child(enum target t, bool flip)
 			 * miss it (and a second "f" could be created) or find
 			 * another inode */
 			if (!root || dir_index_damage(root, "f", 1, t == T_DIR_INDEX_INO) < 0)
+				return 15;
+			break;
+		case T_DIR_INDEX_COUNT:
+			/* how many names the root holds: rmdir's emptiness */
+			if (!root || dir_index_damage(root, "f", 1, 2) < 0)
 				return 15;
 			break;
 		case T_INODE_EXTENT:
@@ -594,6 +601,7 @@ static void flipped_directory_index_entry_stops_the_process(void **state)
 	(void)state;
 	one(T_DIR_INDEX_HASH);
 	one(T_DIR_INDEX_INO);
+	one(T_DIR_INDEX_COUNT);
 }
 
 static void flipped_offset_of_an_open_file_stops_the_process(void **state)

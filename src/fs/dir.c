@@ -58,7 +58,30 @@ struct dir_index {
 	uint32_t nblocks;
 	uint16_t *free_max;   /* per block: largest usable gap, bytes */
 	uint32_t hint;        /* block where the last insert found room */
+	uint32_t check;       /* dix_sum of the fields above but the hint */
 };
+
+/* The index's own fields are sealed too: a flipped count would let rmdir
+ * remove a directory that still holds names (or refuse an empty one), a
+ * flipped block count would hide the last blocks from readdir. */
+static uint32_t dix_sum(const struct dir_index *dix)
+{
+	uint64_t v[5] = {(uintptr_t)dix->tab, dix->nbuckets, dix->count, dix->nblocks,
+			 (uintptr_t)dix->free_max};
+	return crc32c(0x44495849u, v, sizeof(v));
+}
+
+static void dix_seal(struct dir_index *dix)
+{
+	dix->check = dix_sum(dix);
+}
+
+static struct dir_index *dix_checked(struct dir_index *dix)
+{
+	if (__builtin_expect(dix->check != dix_sum(dix), 0))
+		guard_fail("directory index", dix->count, dix->nblocks);
+	return dix;
+}
 
 static uint32_t name_hash(const char *name, size_t len)
 {
@@ -103,12 +126,14 @@ static int index_grow(struct dir_index *dix)
 	free(dix->tab);
 	dix->tab = tab;
 	dix->nbuckets = nb;
+	dix_seal(dix);
 	return 0;
 }
 
 static struct dent **index_find(struct dir_index *dix, const char *name, size_t len)
 {
 	uint32_t h = name_hash(name, len);
+	dix_checked(dix);
 	struct dent **pp = &dix->tab[h & (dix->nbuckets - 1)];
 	for (; *pp; pp = &(*pp)->next)
 		if (dent_checked(*pp)->hash == h && (*pp)->len == len &&
@@ -122,7 +147,9 @@ int dir_index_damage(struct inode *dp, const char *name, size_t len, unsigned fi
 	struct dent **pp = dp->dix ? index_find(dp->dix, name, len) : NULL;
 	if (!pp)
 		return -ENOENT;
-	if (field == 0)
+	if (field == 2)
+		dp->dix->count ^= 1u << 2;
+	else if (field == 0)
 		(*pp)->hash ^= 1u << 3;
 	else
 		(*pp)->ino ^= 1u << 1;
@@ -132,6 +159,7 @@ int dir_index_damage(struct inode *dp, const char *name, size_t len, unsigned fi
 static int index_add(struct dir_index *dix, const char *name, size_t len, uint64_t ino,
 		     uint8_t type, uint32_t lblk, uint16_t off)
 {
+	dix_checked(dix);
 	if (dix->count + 1 > dix->nbuckets) {
 		int rc = index_grow(dix);
 		if (rc < 0)
@@ -151,6 +179,7 @@ static int index_add(struct dir_index *dix, const char *name, size_t len, uint64
 	d->next = dix->tab[d->hash & (dix->nbuckets - 1)];
 	dix->tab[d->hash & (dix->nbuckets - 1)] = d;
 	dix->count++;
+	dix_seal(dix);
 	return 0;
 }
 
@@ -246,6 +275,7 @@ static int dir_load(struct fs *fs, struct inode *dp)
 		rc = -ENOMEM;
 		goto fail;
 	}
+	dix_seal(dix);
 	for (uint32_t l = 0; l < nblocks; l++) {
 		struct buf *b;
 		rc = dir_block_get(fs, dp, l, &b);
@@ -305,7 +335,7 @@ int64_t dir_count(struct fs *fs, struct inode *dp)
 	int rc = dir_load(fs, dp);
 	if (rc < 0)
 		return rc;
-	return (int64_t)dp->dix->count;
+	return (int64_t)dix_checked(dp->dix)->count;
 }
 
 /* Append an empty block to the directory. */
@@ -317,6 +347,7 @@ static int dir_grow(struct fs *fs, struct inode *dp, uint32_t *lblk_out)
 	if (!fm)
 		return -ENOMEM;
 	dix->free_max = fm;
+	dix_seal(dix);
 	uint64_t pblk;
 	int rc = file_map_block(fs, dp, l, true, &pblk);
 	if (rc < 0)
@@ -334,6 +365,7 @@ static int dir_grow(struct fs *fs, struct inode *dp, uint32_t *lblk_out)
 	buf_put(fs, b);
 	dix->free_max[l] = ANK_DIR_TAIL_OFF;
 	dix->nblocks = l + 1;
+	dix_seal(dix);
 	dp->d.size += ANK_BLOCK_SIZE;
 	inode_dirty(fs, dp);
 	*lblk_out = l;
@@ -448,6 +480,7 @@ int dir_remove(struct fs *fs, struct inode *dp, const char *name, size_t len)
 	*pp = d->next;
 	free(d);
 	dp->dix->count--;
+	dix_seal(dp->dix);
 	return 0;
 }
 
@@ -482,7 +515,7 @@ int dir_next(struct fs *fs, struct inode *dp, uint64_t *pos, struct fs_dirent *e
 	if (rc < 0)
 		return rc;
 	uint64_t p = *pos;
-	while (p / ANK_BLOCK_SIZE < dp->dix->nblocks) {
+	while (p / ANK_BLOCK_SIZE < dix_checked(dp->dix)->nblocks) {
 		uint32_t l = (uint32_t)(p / ANK_BLOCK_SIZE);
 		unsigned want = (unsigned)(p % ANK_BLOCK_SIZE);
 		struct buf *b;

@@ -384,7 +384,8 @@ int64_t dir_count(struct fs *fs, struct inode *dp);
 int dir_next(struct fs *fs, struct inode *dp, uint64_t *pos, struct fs_dirent *ent);
 void dir_index_free(struct dir_index *dix);
 /* Tests: flip one bit of the cached index entry of `name` in directory dp
- * (field 0: its hash, else its inode number), as a stray write would.
+ * (field 0: its hash, 1: its inode number; 2: the index's count of
+ * names), as a stray write would.
  * 0, or -ENOENT. */
 int dir_index_damage(struct inode *dp, const char *name, size_t len, unsigned field);
 /* Test hook (journal.c): called by a commit once it copied its metadata
