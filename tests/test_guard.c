@@ -61,6 +61,7 @@ enum target {
 	T_CLIENT_UID,
 	T_META_COPY,
 	T_DIR_INDEX_COUNT,
+	T_JOURNAL_TID,
 };
 
 static const char *const target_names[] = {
@@ -70,7 +71,7 @@ static const char *const target_names[] = {
 	"inode number, in use", "inode size, during an operation", "cached inode's number",
 	"directory index entry's hash", "directory index entry's inode", "open file's offset",
 	"client's fd table size", "client's uid", "metadata image copied for a commit",
-	"directory index's count of names",
+	"directory index's count of names", "journal's durable transaction id",
 };
 
 #define FILE_BYTES 20000u
@@ -230,6 +231,11 @@ static int child(enum target t, bool flip)
 			 * another inode */
 			if (!root || dir_index_damage(root, "f", 1, t == T_DIR_INDEX_INO) < 0)
 				return 15;
+			break;
+		case T_JOURNAL_TID:
+			/* the last durable transaction, as the p-logs will be
+			 * told: entries of later ones would count as durable */
+			fs->j.committed_tid ^= 1u << 7;
 			break;
 		case T_DIR_INDEX_COUNT:
 			/* how many names the root holds: rmdir's emptiness */
@@ -617,6 +623,12 @@ static void flipped_fd_table_or_identity_of_a_client_stops_the_process(void **st
 	one(T_CLIENT_UID);
 }
 
+static void flipped_transaction_id_of_the_journal_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_JOURNAL_TID);
+}
+
 static void flipped_copy_of_a_metadata_block_in_a_commit_stops_the_process(void **state)
 {
 	(void)state;
@@ -654,6 +666,7 @@ int main(void)
 		cmocka_unit_test(flipped_offset_of_an_open_file_stops_the_process),
 		cmocka_unit_test(flipped_fd_table_or_identity_of_a_client_stops_the_process),
 		cmocka_unit_test(flipped_copy_of_a_metadata_block_in_a_commit_stops_the_process),
+		cmocka_unit_test(flipped_transaction_id_of_the_journal_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

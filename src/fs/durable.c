@@ -77,6 +77,7 @@ void fs_commit_soon(struct fs *fs)
 uint64_t fs_running_tid(struct fs *fs)
 {
 	fs_lock(fs);
+	journal_check(&fs->j);
 	uint64_t t = fs->j.running_tid;
 	/* Someone may now wait for t to become durable: the next commit gives
 	 * it a record even if nothing joins it (journal_commit). */
@@ -88,8 +89,10 @@ uint64_t fs_running_tid(struct fs *fs)
 void fs_reserve_tids(struct fs *fs, uint64_t tid)
 {
 	fs_lock(fs);
+	journal_check(&fs->j);
 	if (fs->j.running_tid <= tid)
 		fs->j.running_tid = tid + 1;
+	journal_seal(&fs->j);
 	fs_unlock(fs);
 }
 
@@ -105,6 +108,7 @@ void fs_hold_commits(struct fs *fs, bool hold)
 uint64_t fs_durable_tid(struct fs *fs)
 {
 	fs_lock(fs);
+	journal_check(&fs->j);
 	uint64_t t = fs->j.committed_tid;
 	fs_unlock(fs);
 	return t;

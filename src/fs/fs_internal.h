@@ -428,7 +428,15 @@ struct journal {
 	uint8_t *stage;            /* data pages of the commit in flight, kept */
 	uint64_t stage_pages;      /* between commits (capacity in pages) */
 	int error;                 /* sticky: a failed commit makes the fs read-only */
+	uint32_t check;            /* journal_seal: positions and ids above */
 };
+/* The journal's positions and transaction ids are sealed at each change
+ * and checked before they are used: a stray write to the durable id would
+ * tell the p-logs that entries are durable that are not (they could be
+ * reclaimed, and lost at the next crash), one to a position would write a
+ * commit over live records. */
+void journal_seal(struct journal *j);
+void journal_check(const struct journal *j);
 
 int journal_init(struct fs *fs);
 void journal_destroy(struct fs *fs);

@@ -99,10 +99,30 @@ const uint8_t *journal_ckpt_image(struct fs *fs, uint64_t blk)
 	return c ? c->data : NULL;
 }
 
+static uint32_t journal_sum(const struct journal *j)
+{
+	uint64_t v[9] = {j->nlog, j->head, j->tail, j->log_seq, j->salt, j->running_tid,
+			 j->committed_tid, j->checkpointed_tid, j->mount_tid};
+	return crc32c(0x4A524E4Cu, v, sizeof(v));
+}
+
+void journal_seal(struct journal *j)
+{
+	j->check = journal_sum(j);
+}
+
+void journal_check(const struct journal *j)
+{
+	if (__builtin_expect(j->check != journal_sum(j), 0))
+		guard_fail("journal state (positions, transaction ids)", j->running_tid,
+			   j->committed_tid);
+}
+
 int journal_init(struct fs *fs)
 {
 	struct journal *j = &fs->j;
 	j->nlog = fs->sb.journal_blocks - 1;
+	journal_seal(j);
 	j->nckpt_hash = 1;
 	while (j->nckpt_hash < j->nlog * 2)
 		j->nckpt_hash <<= 1;
@@ -257,8 +277,10 @@ int journal_replay(struct fs *fs, uint64_t *txns_replayed)
 		/* Keep the images in memory: reads see the replayed state, the
 		 * device is not written. */
 		j->salt = h.salt;
+		journal_seal(j);
 		return 0;
 	}
+	journal_seal(j);
 	if (j->nckpt) {
 		size_t n;
 		struct ckpt_image **list = ckpt_list(j, &n);
@@ -278,6 +300,7 @@ int journal_replay(struct fs *fs, uint64_t *txns_replayed)
 	if (salt == h.salt)
 		salt ^= 0x5A5A5A5Au;
 	j->salt = salt;
+	journal_seal(j);
 	return write_header(fs, j->log_seq, j->tail, salt, d);
 }
 
@@ -287,8 +310,10 @@ int journal_replay(struct fs *fs, uint64_t *txns_replayed)
 static int checkpoint_locked(struct fs *fs)
 {
 	struct journal *j = &fs->j;
+	journal_check(j);
 	if (j->head == j->tail && j->nckpt == 0) {
 		j->checkpointed_tid = j->committed_tid;
+		journal_seal(j);
 		alloc_release_pending(fs, j->checkpointed_tid);
 		return 0;
 	}
@@ -311,8 +336,10 @@ static int checkpoint_locked(struct fs *fs)
 		return rc;
 	}
 	ckpt_clear(j);
+	journal_check(j);
 	j->tail = new_tail;
 	j->checkpointed_tid = upto;
+	journal_seal(j);
 	fs->stats.checkpoints++;
 	alloc_release_pending(fs, upto);
 	return 0;
@@ -523,9 +550,11 @@ int journal_commit(struct fs *fs)
 		nodes[k] = NULL;
 	}
 
+	journal_check(j);
 	uint64_t head = j->head;
 	j->busy = true;
 	j->running_tid++;
+	journal_seal(j);
 	j->running_seen = false;
 	pthread_mutex_unlock(&fs->lock);
 
@@ -581,9 +610,11 @@ int journal_commit(struct fs *fs)
 	if (rc < 0) {
 		fs_abort(fs, rc);
 	} else {
+		journal_check(j);
 		j->head = head + nlogblk;
 		j->log_seq = seq + 1;
 		j->committed_tid = tid;
+		journal_seal(j);
 		fs->stats.commits++;
 		fs->stats.journal_blocks_written += nlogblk;
 	}

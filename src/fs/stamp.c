@@ -128,6 +128,8 @@ static void commit_notify(struct fs *fs)
 void fs_unlock(struct fs *fs)
 {
 	fs_last_stamp.order = ++fs->op_order;
+	if (began) /* (the transaction a changing call's entry will name) */
+		journal_check(&fs->j);
 	fs_last_stamp.tid = fs->j.running_tid;
 	fs_last_stamp.modified = began;
 	fs_last_stamp.seal = stamp_sum(&fs_last_stamp);
@@ -139,6 +141,7 @@ void fs_unlock(struct fs *fs)
 	guard_leave(fs);
 	bool notify = false;
 	if (fs->hook_fn && fs->j.committed_tid > fs->hook_noted) {
+		journal_check(&fs->j); /* (what the p-logs will count as durable) */
 		fs->hook_noted = fs->j.committed_tid;
 		atomic_store(&fs->hook_seen, fs->hook_noted);
 		notify = true;
