@@ -496,10 +496,63 @@ static void setlkw_waits_detects_deadlock_and_survives_a_crash(void **state)
 	stop_clean();
 }
 
+/* On Linux a process's POSIX locks are gone by the time its exit can be
+ * waited for. The service hears of a client's end when its connection
+ * closes, which here a grandchild holding the inherited connection delays
+ * for as long as it lives: the lock of the reaped child must still be gone
+ * at once (its process no longer exists). */
+static void locks_of_a_reaped_process_are_gone_at_once(void **state)
+{
+	(void)state;
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/r", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t child = svc_fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		close(p[0]);
+		if (ank_mount(g_svc.sock) < 0)
+			_exit(3);
+		int cfd = ank_open("/r", O_RDWR, 0);
+		struct flock cl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+		if (cfd < 0 || ank_fcntl(cfd, F_SETLK, &cl) < 0)
+			_exit(4);
+		pid_t holder = fork(); /* keeps the connection open */
+		if (holder == 0) {
+			sleep(5);
+			_exit(0);
+		}
+		if (holder < 0 || write(p[1], &holder, sizeof(holder)) != sizeof(holder))
+			_exit(5);
+		_exit(0);
+	}
+	close(p[1]);
+	pid_t holder = -1;
+	assert_int_equal(read(p[0], &holder, sizeof(holder)), (ssize_t)sizeof(holder));
+	close(p[0]);
+	int st;
+	assert_int_equal(svc_wait(child, 10000 * svc_slow(), &st), 0);
+	assert_int_equal(svc_exit_code(st), 0);
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 1};
+	assert_int_equal(ank_fcntl(fd, F_GETLK, &fl), 0);
+	assert_int_equal(fl.l_type, F_UNLCK);
+	fl = (struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+	assert_int_equal(ank_fcntl(fd, F_SETLK, &fl), 0);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0); /* (not ours: ECHILD is fine) */
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	stop_clean();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(locks_match_linux, setup, teardown),
+		cmocka_unit_test_setup_teardown(locks_of_a_reaped_process_are_gone_at_once, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(locks_match_linux_across_server_crashes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(setlkw_waits_detects_deadlock_and_survives_a_crash,

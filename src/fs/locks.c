@@ -19,6 +19,8 @@
  * server keeps a copy that outlives it (src/server/locktab.c).
  * All functions run under fs->lock.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include "fs_internal.h"
@@ -265,6 +267,33 @@ static bool would_deadlock(struct fs *fs, struct fs_client *c, uint64_t blocker)
 	return false;
 }
 
+static void release(struct fs *fs, struct inode *ip, bool posix, uint64_t owner);
+
+/* A POSIX lock whose process is gone: Linux releases a process's locks
+ * before its exit can be waited for, but the service hears of a client's
+ * end a little later (its socket closes, then the server is told). A
+ * conflicting lock of a process that no longer exists is released when it
+ * is met, so that a parent that reaped its child finds the child's locks
+ * gone, as on Linux. (ESRCH only: a pid reused since keeps the lock, the
+ * safe side; the client's detach releases it soon after.) */
+static bool owner_gone(const struct fs_lock *l)
+{
+	return l->kind == FS_LOCK_POSIX && l->pid > 0 && kill(l->pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Release the locks of ip's owners that are gone and conflict with the
+ * request: true when any went (the list changed). */
+static bool release_gone(struct fs *fs, struct inode *ip, uint8_t kind, uint64_t owner,
+			 uint8_t type, int64_t start, int64_t end)
+{
+	for (struct fs_lock *l = ip->locks; l; l = l->next)
+		if (conflicts(l, kind, owner, type, start, end) && owner_gone(l)) {
+			release(fs, ip, true, l->owner);
+			return true;
+		}
+	return false;
+}
+
 int fs_setlk(struct fs_client *c, int fd, const struct fs_lock_req *rq, uint64_t ofd_hint)
 {
 	struct fs *fs = c->fs;
@@ -289,6 +318,9 @@ int fs_setlk(struct fs_client *c, int fd, const struct fs_lock_req *rq, uint64_t
 		rc = cut(ip, rq->kind, owner, start, end, &changed);
 		goto done;
 	}
+	for (int k = 0; k < 64 && release_gone(fs, ip, rq->kind, owner, (uint8_t)rq->type, start, end);
+	     k++)
+		;
 	for (struct fs_lock *l = ip->locks; l; l = l->next) {
 		if (!conflicts(l, rq->kind, owner, (uint8_t)rq->type, start, end))
 			continue;
@@ -355,6 +387,10 @@ int fs_getlk(struct fs_client *c, int fd, const struct fs_lock_req *rq, uint64_t
 		rc = -EINVAL;
 	if (rc == 0) {
 		*out = (struct fs_lock_info){.type = F_UNLCK};
+		for (int k = 0; !own && k < 64 &&
+				release_gone(fs, of->ip, rq->kind, owner, (uint8_t)rq->type, start, end);
+		     k++)
+			;
 		for (struct fs_lock *l = of->ip->locks; l; l = l->next) {
 			bool hit = own ? mine(l, rq->kind, owner) &&
 						 l->start <= end && start <= l->end
