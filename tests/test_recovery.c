@@ -56,30 +56,19 @@ static void pattern(uint8_t *b, size_t n, unsigned seed)
 		b[i] = (uint8_t)(seed * 31u + i * 7u + (i >> 8));
 }
 
-static bool restarted_once(const struct svc_status *st, long long old_pid)
-{
-	return st->restarts == 1 && st->server_pid > 0 && st->server_pid != old_pid &&
-	       !strcmp(st->state, "running");
-}
-
 static bool restarted(const struct svc_status *st, long long old_pid)
 {
 	return st->server_pid > 0 && st->server_pid != old_pid && !strcmp(st->state, "running");
 }
 
-/* (the n-th crash of a test: any number of restarts) */
-static int kill_server_and_wait_again(void)
+static bool restarted_once(const struct svc_status *st, long long old_pid)
 {
-	struct svc_status st;
-	if (svc_status(&g_svc, &st) < 0 || st.server_pid <= 0)
-		return -1;
-	long long old = st.server_pid;
-	if (kill((pid_t)old, SIGKILL) < 0)
-		return -1;
-	return svc_status_wait(&g_svc, &st, 20000 * svc_slow(), restarted, old) < 0 ? -1 : 0;
+	return st->restarts == 1 && restarted(st, old_pid);
 }
 
-static int kill_server_and_wait(void)
+/* SIGKILL the server and wait until another one serves (`seen`: the
+ * status that counts as that). */
+static int kill_and_wait_for(bool (*seen)(const struct svc_status *, long long))
 {
 	struct svc_status st;
 	if (svc_status(&g_svc, &st) < 0 || st.server_pid <= 0)
@@ -87,11 +76,23 @@ static int kill_server_and_wait(void)
 	long long old = st.server_pid;
 	if (kill((pid_t)old, SIGKILL) < 0)
 		return -1;
-	if (svc_status_wait(&g_svc, &st, 20000 * svc_slow(), restarted_once, old) < 0) {
+	if (svc_status_wait(&g_svc, &st, 20000 * svc_slow(), seen, old) < 0) {
 		printf("no restart seen: %s\n", st.json);
 		return -1;
 	}
 	return 0;
+}
+
+/* The first crash of a test. */
+static int kill_server_and_wait(void)
+{
+	return kill_and_wait_for(restarted_once);
+}
+
+/* The n-th crash of a test: any number of restarts. */
+static int kill_server_and_wait_again(void)
+{
+	return kill_and_wait_for(restarted);
 }
 
 struct scenario {

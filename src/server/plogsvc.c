@@ -81,12 +81,8 @@ void plogsvc_fd_seal(struct server_fdstate *f)
 
 void plogsvc_fd_check(const struct server_fdstate *f)
 {
-	if (__builtin_expect(f->check != fd_sum(f), 0)) {
-		fprintf(stderr, "ananke: server: an fd's log state (entry %" PRIu64 ", log %u) fails its "
-				"checksum: memory corruption; stopping at once (recovery rebuilds it)\n",
-			f->entry_id, f->log);
-		abort();
-	}
+	if (__builtin_expect(f->check != fd_sum(f), 0))
+		server_corrupt("an fd's log state (its newest entry)", f->entry_id);
 }
 
 struct server_fdstate *plogsvc_fdtab_get(struct server_fdstate **fds, size_t *nfds, int fd)
@@ -489,11 +485,8 @@ static void carry_shared_state(struct server_worker *w, struct server_ring *r, u
  * earlier ones at the next recovery. */
 static uint64_t order_base(const struct server *srv)
 {
-	if (__builtin_expect(srv->order_base_check != ~srv->order_base, 0)) {
-		fprintf(stderr, "ananke: server: the order base of the p-log entries fails its "
-				"check: memory corruption; stopping at once\n");
-		abort();
-	}
+	if (__builtin_expect(srv->order_base_check != ~srv->order_base, 0))
+		server_corrupt("the order base of the p-log entries", srv->order_base);
 	return srv->order_base;
 }
 

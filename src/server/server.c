@@ -278,8 +278,14 @@ static struct server_worker *worker_least_loaded(struct server *srv)
 	return best;
 }
 
-/* ATTACH: map and check the ring, create the fs client, recover the ring if
- * it outlived a server, hand it to a worker. Consumes ring_fd. */
+void server_corrupt(const char *what, uint64_t a)
+{
+	fprintf(stderr, "ananke: server: %s (%" PRIu64 ") fails its check: memory corruption; "
+			"stopping at once (recovery rebuilds it)\n",
+		what, a);
+	abort();
+}
+
 static uint32_t ring_id_sum(const struct server_ring *r)
 {
 	uint64_t v[5] = {r->client_id, (uintptr_t)r->map, (uintptr_t)r->hdr, (uintptr_t)r->client,
@@ -294,15 +300,12 @@ void server_ring_seal(struct server_ring *r)
 
 void server_ring_check(const struct server_ring *r)
 {
-	if (__builtin_expect(r->id_check != ring_id_sum(r), 0)) {
-		fprintf(stderr, "ananke: server: a ring's identity (client %" PRIu64 ", uid %u) fails "
-				"its checksum: memory corruption; stopping at once (recovery "
-				"rebuilds it)\n",
-			r->client_id, r->uid);
-		abort();
-	}
+	if (__builtin_expect(r->id_check != ring_id_sum(r), 0))
+		server_corrupt("a ring's identity (client id, credentials)", r->client_id);
 }
 
+/* ATTACH: map and check the ring, create the fs client, recover the ring if
+ * it outlived a server, hand it to a worker. Consumes ring_fd. */
 static int server_attach(struct server *srv, const struct ank_ctl_msg *m, int ring_fd)
 {
 	struct server_ring *r = NULL;

@@ -208,6 +208,8 @@ struct server_ring {
  * write to the client id would file its calls' entries under another
  * client (its fds lost at the next recovery), one to its credentials would
  * run them as another user. */
+/* A value of the server's own memory failed its check: say what, abort. */
+void server_corrupt(const char *what, uint64_t a) __attribute__((noreturn));
 void server_ring_seal(struct server_ring *r);
 void server_ring_check(const struct server_ring *r);
 
