@@ -6,7 +6,7 @@
 # p50/p99/max, and a gnuplot PNG of the recovery-time distribution.
 #
 #   scripts/crash-campaign.sh [--crashes N] [--minutes M] [--kill-ms MS] [--jobs J]
-#                             [--out DIR] [--build DIR]
+#                             [--first-round K] [--out DIR] [--build DIR]
 #
 # Defaults: 100000 crashes, no time limit, a crash every ~40 ms (--kill-ms:
 # the killer's mean interval), 1 job, out build/campaign. --jobs J runs J
@@ -16,7 +16,9 @@
 # kills) with the next seed base and the next workload mix (mixed,
 # metadata, append_fsync, large_overwrite, many_fds, rename_unlink; see
 # tests/differ.c); failures keep their service log in /tmp and print a
-# replay line, all of which is in DIR/rounds.log.
+# replay line, all of which is in DIR/rounds.log. Round k uses seed base
+# 1000 k; --first-round K starts at round K (to extend an earlier campaign
+# with new seeds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,7 @@ crashes=100000
 minutes=0
 kill_ms=40
 jobs=1
+first=1
 out=build/campaign
 build=build
 while [ $# -gt 0 ]; do
@@ -32,9 +35,10 @@ while [ $# -gt 0 ]; do
 	--minutes) minutes=$2; shift 2 ;;
 	--kill-ms) kill_ms=$2; shift 2 ;;
 	--jobs) jobs=$2; shift 2 ;;
+	--first-round) first=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
-	*) echo "usage: $0 [--crashes N] [--minutes M] [--kill-ms MS] [--jobs J] [--out DIR] [--build DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--crashes N] [--minutes M] [--kill-ms MS] [--jobs J] [--first-round K] [--out DIR] [--build DIR]" >&2; exit 2 ;;
 	esac
 done
 
@@ -53,9 +57,9 @@ count() {
 	{ cat "$out"/rounds-*.log 2>/dev/null || true; } | { grep '^CDRESULT ' || true; } | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^crashes=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }'
 }
 
-# Job J runs rounds J, J + jobs, J + 2 jobs, ... until the campaign is done.
+# Job J runs rounds first-1+J, then every jobs-th, until the campaign is done.
 job() {
-	local j=$1 round=$1 total mix
+	local j=$1 round=$((first - 1 + $1)) total mix
 	while :; do
 		total=$(count)
 		[ "$total" -lt "$crashes" ] || break
