@@ -454,6 +454,9 @@ static int run_seed(struct run *r)
 		       getenv("BUILD") ? getenv("BUILD") : "build");
 	}
 	svc_destroy(&g_svc);
+	const char *once_file = getenv("ANANKE_FAULT_ONCE");
+	if (once_file && *once_file)
+		unlink(once_file); /* (the fault point's mark, if it fired) */
 	unsetenv("ANANKE_FAULT");
 	unsetenv("ANANKE_FAULT_ONCE");
 	return bad || r->hangs || stopped || fsck ? 1 : 0;
