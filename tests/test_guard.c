@@ -62,6 +62,7 @@ enum target {
 	T_META_COPY,
 	T_DIR_INDEX_COUNT,
 	T_JOURNAL_TID,
+	T_OPEN_COUNT,
 };
 
 static const char *const target_names[] = {
@@ -72,6 +73,7 @@ static const char *const target_names[] = {
 	"directory index entry's hash", "directory index entry's inode", "open file's offset",
 	"client's fd table size", "client's uid", "metadata image copied for a commit",
 	"directory index's count of names", "journal's durable transaction id",
+	"inode's count of open files",
 };
 
 #define FILE_BYTES 20000u
@@ -231,6 +233,13 @@ static int child(enum target t, bool flip)
 			 * another inode */
 			if (!root || dir_index_damage(root, "f", 1, t == T_DIR_INDEX_INO) < 0)
 				return 15;
+			break;
+		case T_OPEN_COUNT:
+			/* unlinked, a file whose count reads 0 is freed while
+			 * its fd still reads it */
+			if (!ip)
+				return 15;
+			ip->open_count ^= 1u << 1;
 			break;
 		case T_JOURNAL_TID:
 			/* the last durable transaction, as the p-logs will be
@@ -629,6 +638,12 @@ static void flipped_transaction_id_of_the_journal_stops_the_process(void **state
 	one(T_JOURNAL_TID);
 }
 
+static void flipped_count_of_open_files_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_OPEN_COUNT);
+}
+
 static void flipped_copy_of_a_metadata_block_in_a_commit_stops_the_process(void **state)
 {
 	(void)state;
@@ -667,6 +682,7 @@ int main(void)
 		cmocka_unit_test(flipped_fd_table_or_identity_of_a_client_stops_the_process),
 		cmocka_unit_test(flipped_copy_of_a_metadata_block_in_a_commit_stops_the_process),
 		cmocka_unit_test(flipped_transaction_id_of_the_journal_stops_the_process),
+		cmocka_unit_test(flipped_count_of_open_files_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

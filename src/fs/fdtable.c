@@ -64,7 +64,7 @@ void ofile_put(struct fs *fs, struct ofile *of)
 	if (--of->refs > 0)
 		return;
 	locks_ofile_gone(fs, of);
-	of->ip->open_count--;
+	inode_opens_add(of->ip, -1);
 	inode_put(fs, of->ip);
 	free(of);
 }
@@ -385,7 +385,7 @@ int fs_open_ino_at(struct fs_client *c, uint64_t ino, int flags, int fd)
 	of->flags = flags;
 	of->refs = 1;
 	ofile_seal(of);
-	ip->open_count++;
+	inode_opens_add(ip, 1);
 	c->fds[fd] = of;
 	fs_unlock(fs);
 	return fd;

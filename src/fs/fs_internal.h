@@ -201,7 +201,9 @@ struct inode {
 	                              is caught where ino is compared, before
 	                              pages, logs or the inode table use it */
 	uint32_t refs;             /* fds, operations in progress */
-	uint32_t open_count;       /* open file descriptions */
+	uint32_t open_count;       /* open file descriptions (inode_opens) */
+	uint32_t open_check;       /* ~open_count: a stray write would free an
+	                              unlinked file still open, or keep one */
 	struct ank_dinode d;       /* the on-disk image, kept current */
 	bool dirty;                /* d must be written with the transaction */
 	bool on_dirty_list;
@@ -388,6 +390,21 @@ void dir_index_free(struct dir_index *dix);
  * names), as a stray write would.
  * 0, or -ENOENT. */
 int dir_index_damage(struct inode *dp, const char *name, size_t len, unsigned field);
+/* The count of open file descriptions of ip, checked against its copy;
+ * and a change of it. */
+static inline uint32_t inode_opens(const struct inode *ip)
+{
+	if (__builtin_expect(ip->open_check != ~ip->open_count, 0))
+		guard_fail("inode's count of open files", ip->ino, ip->open_count);
+	return ip->open_count;
+}
+
+static inline void inode_opens_add(struct inode *ip, int delta)
+{
+	ip->open_count = inode_opens(ip) + (uint32_t)delta;
+	ip->open_check = ~ip->open_count;
+}
+
 /* Test hook (journal.c): called by a commit once it copied its metadata
  * images, before it lays them out in the log; NULL in the product. */
 extern void (*journal_copied_hook)(uint8_t *const *images, size_t n);

@@ -133,6 +133,7 @@ static struct inode *icache_find(struct fs *fs, uint64_t ino)
 static void icache_insert(struct fs *fs, struct inode *ip)
 {
 	ip->ino_check = ~ip->ino;
+	ip->open_check = ~ip->open_count;
 	guard_inode_use(fs, ip);
 	size_t h = ihash(fs, ip->ino);
 	ip->hnext = fs->ic.hash[h];
@@ -326,7 +327,7 @@ static int inode_reuse(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid,
 			return ANK_CORRUPT("inode: allocated number whose cached inode is free");
 		if (ip->d.nlink > 0)
 			return -EEXIST;
-		if (ip->refs > 0 || ip->open_count > 0 || ip->on_orphan_list)
+		if (ip->refs > 0 || inode_opens(ip) > 0 || ip->on_orphan_list)
 			return -EBUSY; /* an unlinked file that is still open */
 		ilru_unlink(fs, ip);
 		ip->refs = 1;
@@ -483,7 +484,7 @@ void inode_put(struct fs *fs, struct inode *ip)
 		}
 		return;
 	}
-	if (ip->d.nlink == 0 && ip->open_count == 0) {
+	if (ip->d.nlink == 0 && inode_opens(ip) == 0) {
 		/* Freed in the same transaction as the last unlink or close, so
 		 * no committed state has an unreferenced, unlisted inode. */
 		inode_free(fs, ip);

@@ -299,7 +299,7 @@ opened:;
 	of->flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
 	of->refs = 1;
 	ofile_seal(of);
-	ip->open_count++;
+	inode_opens_add(ip, 1);
 	if (where == FD_EXACT) {
 		c->fds[fd] = of; /* reserved above */
 		rc = fd;
@@ -307,7 +307,7 @@ opened:;
 		rc = fd_alloc(c, of);
 	}
 	if (rc < 0) {
-		ip->open_count--;
+		inode_opens_add(ip, -1);
 		free(of);
 		goto out_ip;
 	}
@@ -1119,7 +1119,7 @@ static void drop_link(struct fs *fs, struct inode *ip)
 		ip->d.nlink--;
 	inode_touch(ip, false, true);
 	inode_dirty(fs, ip);
-	if (ip->d.nlink == 0 && ip->open_count > 0)
+	if (ip->d.nlink == 0 && inode_opens(ip) > 0)
 		inode_orphan_add(fs, ip);
 }
 
