@@ -225,6 +225,27 @@ static void setup_log(void **m, size_t *size, uint64_t copy_size, struct plog *p
 
 /* ---- checksum ---- */
 
+/* A stray write into the tables every checksum reads would make the
+ * process compute wrong sums from then on without failing a check of its
+ * own: it must fault instead. */
+static void test_crc_tables_are_read_only_once_built(void **state)
+{
+	(void)state;
+	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283u);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* (not a sanitizer's report) */
+		volatile uint32_t *t = (volatile uint32_t *)crc32c_tables();
+		t[1] ^= 1u << 3; /* a flip in byte_table[1] */
+		_exit(crc32c(0, "123456789", 9) == 0xE3069283u ? 0 : 1);
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSEGV);
+}
+
 static void test_three_stream_crc_matches_the_reference_crc32c(void **state)
 {
 	static uint8_t buf[3 * 8192 + 64];
@@ -249,6 +270,13 @@ static void test_three_stream_crc_matches_the_reference_crc32c(void **state)
 			uint32_t a = crc32c(0, buf, la), b = crc32c(0, buf + la, lb);
 			assert_int_equal(crc32c_combine(a, b, lb), crc32c_sw(0, buf, la + lb));
 		}
+	}
+	/* zeros: crc(crc, n zero bytes) without reading them */
+	static const uint8_t nothing[9000];
+	size_t ns[] = {0, 1, 7, 64, 4095, 4096, 4097, 9000, (size_t)rnd() % 9000};
+	for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		uint32_t seed = (uint32_t)rnd();
+		assert_int_equal(crc32c_zeros(seed, ns[k]), crc32c_sw(seed, nothing, ns[k]));
 	}
 	/* a record's checksum counts its crc field (bytes 4..7) as zero */
 	for (size_t len = 8; len < 9000; len += 8 + len / 5) {
@@ -1616,6 +1644,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_three_stream_crc_matches_the_reference_crc32c),
+		cmocka_unit_test(test_crc_tables_are_read_only_once_built),
 		cmocka_unit_test(test_operation_table_covers_every_opcode_consistently),
 		cmocka_unit_test(test_appended_entries_scan_back_with_every_field_path_and_data),
 		cmocka_unit_test(test_append_rejects_bad_arguments_without_writing),

@@ -51,14 +51,11 @@ uint32_t guard_sum(const void *data)
 
 uint32_t guard_sum_to_crc(uint32_t sum)
 {
-	/* guard_sum(d) = crc32c(seed, d) = zeros_4096(seed) ^ crc32c(0, d) */
-	static uint32_t k;
-	static int k_ready;
-	if (!__atomic_load_n(&k_ready, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&k, crc32c_combine(0x414E4B47u, 0, ANK_BLOCK_SIZE), __ATOMIC_RELAXED);
-		__atomic_store_n(&k_ready, 1, __ATOMIC_RELEASE);
-	}
-	return sum ^ __atomic_load_n(&k, __ATOMIC_RELAXED);
+	/* guard_sum(d) = crc32c(seed, d) = zeros_4096(seed) ^ crc32c(0, d).
+	 * (Taken each time, from the read-only tables, not kept in a
+	 * variable: a stray write into a kept constant would make every
+	 * answer's sum wrong, and every reader see damage, until a restart.) */
+	return sum ^ crc32c_combine(0x414E4B47u, 0, ANK_BLOCK_SIZE);
 }
 
 /* A page of zeros, and guard_sum of it. */
@@ -75,12 +72,8 @@ static const uint8_t zero_page[ANK_BLOCK_SIZE] __attribute__((aligned(64)));
  */
 uint32_t guard_sum_change(const uint8_t *was, const uint8_t *now, size_t off, size_t n)
 {
-	static uint32_t zero_sum;
-	static int zero_sum_ready;
-	if (!__atomic_load_n(&zero_sum_ready, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&zero_sum, guard_sum(zero_page), __ATOMIC_RELAXED);
-		__atomic_store_n(&zero_sum_ready, 1, __ATOMIC_RELEASE);
-	}
+	/* (guard_sum of a page of zeros: taken each time, as above) */
+	uint32_t zero_sum = crc32c_zeros(0x414E4B47u, ANK_BLOCK_SIZE);
 	uint32_t c = crc32c(0x414E4B47u, zero_page, off);
 	uint8_t delta[256];
 	for (size_t k = 0; k < n;) {
@@ -91,7 +84,7 @@ uint32_t guard_sum_change(const uint8_t *was, const uint8_t *now, size_t off, si
 		k += m;
 	}
 	c = crc32c(c, zero_page, ANK_BLOCK_SIZE - off - n);
-	return c ^ __atomic_load_n(&zero_sum, __ATOMIC_RELAXED);
+	return c ^ zero_sum;
 }
 
 uint32_t guard_place(uint64_t a, uint64_t b, uint64_t c, const void *data)

@@ -13,23 +13,43 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define POLY 0x82F63B78u   /* reflected Castagnoli polynomial */
 #define CRC_LONG 1024u     /* bytes per stream in a long round */
 #define CRC_SHORT 128u     /* bytes per stream in a short round */
 #define CRC_PAGE 4096u     /* crc32c_combine's fast length */
 
-static uint32_t byte_table[256];
-static uint32_t long_shift[4][256], short_shift[4][256], page_shift[4][256];
-static uint32_t x2n[32];   /* x^(2^k) mod POLY, reflected */
+/*
+ * The tables, built once and then made read-only: every checksum of the
+ * process reads them, so a stray write into one (a bit flip in memory)
+ * would make the process compute wrong sums from then on without ever
+ * failing a check of its own: a reader told "damaged" about every good
+ * answer, or seals that never match. Read-only, such a write faults and
+ * stops the process instead. They fill pages of their own (aligned and
+ * padded to 64 KiB, any page size up to that), so that nothing else
+ * shares a page that is protected.
+ */
+#define TABLES_SPAN 65536u
+struct crc_tables {
+	uint32_t byte_table[256];
+	uint32_t long_shift[4][256], short_shift[4][256], page_shift[4][256];
+	uint32_t x2n[32]; /* x^(2^k) mod POLY, reflected */
+	int have_hw;
+};
+static union {
+	struct crc_tables t;
+	uint8_t span[TABLES_SPAN];
+} tables __attribute__((aligned(TABLES_SPAN)));
+_Static_assert(sizeof(struct crc_tables) <= TABLES_SPAN, "crc tables fit their span");
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-static int have_hw;
 
 /* The raw register after `n` zero bytes (no pre/post inversion). */
 static uint32_t zeros(uint32_t r, size_t n)
 {
 	while (n--)
-		r = (r >> 8) ^ byte_table[r & 0xff];
+		r = (r >> 8) ^ tables.t.byte_table[r & 0xff];
 	return r;
 }
 
@@ -68,18 +88,23 @@ static void tables_init(void)
 		uint32_t c = i;
 		for (int k = 0; k < 8; k++)
 			c = (c & 1) ? (c >> 1) ^ POLY : c >> 1;
-		byte_table[i] = c;
+		tables.t.byte_table[i] = c;
 	}
-	build_shift(long_shift, CRC_LONG);
-	build_shift(short_shift, CRC_SHORT);
-	build_shift(page_shift, CRC_PAGE);
-	x2n[0] = 1u << 30; /* x^1 */
+	build_shift(tables.t.long_shift, CRC_LONG);
+	build_shift(tables.t.short_shift, CRC_SHORT);
+	build_shift(tables.t.page_shift, CRC_PAGE);
+	tables.t.x2n[0] = 1u << 30; /* x^1 */
 	for (unsigned k = 1; k < 32; k++)
-		x2n[k] = gf_mul(x2n[k - 1], x2n[k - 1]);
+		tables.t.x2n[k] = gf_mul(tables.t.x2n[k - 1], tables.t.x2n[k - 1]);
 #if defined(__x86_64__)
 	__builtin_cpu_init();
-	have_hw = __builtin_cpu_supports("sse4.2");
+	tables.t.have_hw = __builtin_cpu_supports("sse4.2");
 #endif
+	/* (when it fails, e.g. a page size over 64 KiB, the tables stay
+	 * writable and correct: only the protection is lost) */
+	long page = sysconf(_SC_PAGESIZE);
+	if (page > 0 && TABLES_SPAN % (unsigned long)page == 0)
+		(void)mprotect(&tables, TABLES_SPAN, PROT_READ);
 }
 
 static inline uint32_t shift(const uint32_t t[4][256], uint32_t r)
@@ -93,7 +118,7 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
 	pthread_once(&tables_once, tables_init);
 	crc = ~crc;
 	while (len--)
-		crc = byte_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+		crc = tables.t.byte_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return ~crc;
 }
 
@@ -130,9 +155,9 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw3(uint32_t crc, const ui
 		len--;
 	}
 	for (; len >= 3 * CRC_LONG; p += 3 * CRC_LONG, len -= 3 * CRC_LONG)
-		c0 = round3(c0, p, CRC_LONG, long_shift);
+		c0 = round3(c0, p, CRC_LONG, tables.t.long_shift);
 	for (; len >= 3 * CRC_SHORT; p += 3 * CRC_SHORT, len -= 3 * CRC_SHORT)
-		c0 = round3(c0, p, CRC_SHORT, short_shift);
+		c0 = round3(c0, p, CRC_SHORT, tables.t.short_shift);
 	for (; len >= 8; p += 8, len -= 8)
 		c0 = __builtin_ia32_crc32di(c0, load64(p));
 	while (len--)
@@ -145,10 +170,28 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	pthread_once(&tables_once, tables_init);
 #if defined(__x86_64__)
-	if (have_hw)
+	if (tables.t.have_hw)
 		return crc_hw3(crc, buf, len);
 #endif
 	return crc32c_sw(crc, buf, len);
+}
+
+const void *crc32c_tables(void)
+{
+	pthread_once(&tables_once, tables_init);
+	return &tables;
+}
+
+uint32_t crc32c_zeros(uint32_t crc, uint64_t n)
+{
+	pthread_once(&tables_once, tables_init);
+	if (n == CRC_PAGE)
+		return ~shift(tables.t.page_shift, ~crc);
+	uint32_t op = 1u << 31; /* x^0 */
+	for (unsigned k = 3; n; n >>= 1, k++)
+		if (n & 1)
+			op = gf_mul(tables.t.x2n[k & 31], op);
+	return ~gf_mul(op, ~crc);
 }
 
 /* crc(A || B) = zeros_|B|(crc(A)) ^ crc(B): the inversions of the two
@@ -158,10 +201,10 @@ uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
 {
 	pthread_once(&tables_once, tables_init);
 	if (len_b == CRC_PAGE)
-		return shift(page_shift, crc_a) ^ crc_b;
+		return shift(tables.t.page_shift, crc_a) ^ crc_b;
 	uint32_t op = 1u << 31; /* x^0 */
 	for (unsigned k = 3; len_b; len_b >>= 1, k++)
 		if (len_b & 1)
-			op = gf_mul(x2n[k & 31], op);
+			op = gf_mul(tables.t.x2n[k & 31], op);
 	return gf_mul(op, crc_a) ^ crc_b;
 }
