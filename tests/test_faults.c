@@ -693,6 +693,39 @@ static void damaged_ring_identity_stops_the_server_at_the_next_request(void **st
 	unsetenv("ANK_TEST_CORRUPTION");
 }
 
+/* The durable tid the core reports to the p-logs raised on the way (fault
+ * durable_damage, at the first commit after the start): the logs would
+ * count entries of calls not yet durable as durable, reclaim them when
+ * they fill (64 KiB logs, no background commit), and the next crash would
+ * lose those writes. The hook's check against the journal stops the server
+ * instead, and the one that takes over makes room by committing. */
+static void raised_durable_tid_stops_the_server_before_the_logs_trust_it(void **state)
+{
+	(void)state;
+	static uint8_t a[40 * 4096], back[40 * 4096];
+	pattern(a, sizeof(a), 31);
+	setenv("ANK_TEST_SERVE_OPTS", "--plog-size 65536 --commit-ms 3600000", 1);
+	arm("ananke", "durable_damage:2");
+	setenv("ANK_TEST_CORRUPTION", "1", 1);
+	assert_int_equal(svc_start(&g_svc, "64M", 1), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/durable", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_pwrite(fd, a, 4096, 0), 4096);
+	assert_int_equal(ank_fsync(fd), 0); /* the commit: its report is raised */
+	assert_true(fired());
+	for (unsigned k = 1; k < 40; k++) /* more than the log holds */
+		assert_int_equal(ank_pwrite(fd, a + k * 4096, 4096, (off_t)k * 4096), 4096);
+	assert_true(log_contains("the durable transaction id"));
+	assert_int_equal(kill_server_and_wait(), 0); /* every write still logged or durable */
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+	unsetenv("ANK_TEST_CORRUPTION");
+	unsetenv("ANK_TEST_SERVE_OPTS");
+}
+
 /* ---- (i) fatal signals sent from outside ------------------------------------------ */
 
 /* SIGSEGV and SIGABRT sent by another process (kill(2)) are not the
@@ -771,6 +804,8 @@ int main(void)
 		cmocka_unit_test_teardown(damaged_fd_record_of_the_server_stops_it_at_the_next_use,
 					  teardown),
 		cmocka_unit_test_teardown(damaged_ring_identity_stops_the_server_at_the_next_request,
+					  teardown),
+		cmocka_unit_test_teardown(raised_durable_tid_stops_the_server_before_the_logs_trust_it,
 					  teardown),
 		cmocka_unit_test_teardown(outside_fatal_signals_never_quarantine_a_request, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,

@@ -295,6 +295,12 @@ uint64_t plog_used(const struct plog *p)
 	return p->head_pos - p->tail_pos;
 }
 
+uint64_t plog_durable(const struct plog *p)
+{
+	state_check(p);
+	return p->durable;
+}
+
 uint64_t plog_capacity(const struct plog *p)
 {
 	return p->copy_size;

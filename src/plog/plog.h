@@ -368,6 +368,9 @@ int plog_gc(struct plog *p);
 
 /* Bytes between tail and head (kept entries, markers, padding). */
 uint64_t plog_used(const struct plog *p);
+/* The durable tid last set (plog_set_durable), checked against the
+ * writer's seal. */
+uint64_t plog_durable(const struct plog *p);
 /* Bytes of the entry area (of each copy). */
 uint64_t plog_capacity(const struct plog *p);
 /* Bytes ordinary appends leave free (plog_set_headroom). */

@@ -95,6 +95,11 @@
  *                      stray write could, and the server goes on (no
  *                      abort): the ring's check must stop it before the
  *                      ring's next request is served.
+ *   durable_damage     when the core reports a durable tid to the p-logs
+ *                      (the commit hook, also run once at start): the tid
+ *                      is raised by 2^20, as a stray write could, and the
+ *                      server goes on (no abort): the hook's check against
+ *                      the journal must stop it.
  *   recovery_slow_abort  where recovery_after_journal is (a takeover with
  *                      live p-log entries, before the replay): the server
  *                      sleeps 1.2 s, so that the background commit thread
@@ -147,6 +152,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_FD_STATE_DAMAGE] = "fd_state_damage",
 	[SERVER_FAULT_RECOVERY_EARLY_COMMIT] = "recovery_early_commit",
 	[SERVER_FAULT_RING_ID_DAMAGE] = "ring_id_damage",
+	[SERVER_FAULT_DURABLE_DAMAGE] = "durable_damage",
 };
 
 void server_fault_init(void)

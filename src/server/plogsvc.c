@@ -347,8 +347,14 @@ int plogsvc_append(struct server *srv, unsigned li, const struct plog_op *op,
 			fault_plog = l->p;
 		rc = plog_append(l->p, op, d, data, len, id);
 		fault_plog = NULL;
+		/* An entry whose tid is durable already keeps no inode bit:
+		 * no later report may come to clear it (a full log would then
+		 * wait for a commit that has nothing to commit). The durable
+		 * tid is the log's own, under its seal: a stray write that
+		 * raised it would let entries of calls not yet durable be
+		 * reclaimed, and lost at the next crash. */
 		if (rc == 0 && (d->targets_status & (1u << PLOG_T_INODE)) &&
-		    (tid <= __atomic_load_n(&l->durable, __ATOMIC_ACQUIRE) || plogsvc_pend_add(l, *id, tid) < 0))
+		    (tid <= plog_durable(l->p) || plogsvc_pend_add(l, *id, tid) < 0))
 			plog_clear_status(l->p, *id, 1u << PLOG_T_INODE); /* replay decides by tid */
 		pthread_mutex_unlock(&l->lock);
 	}
@@ -380,13 +386,13 @@ static void report_full(struct server_plog *l, unsigned li)
 	struct plog_entry e = {.id = PLOG_ID_NONE};
 	pthread_mutex_lock(&l->lock);
 	plog_scan(l->mem, l->size, 0, first_live, &e);
-	uint64_t used = plog_used(l->p), cap = plog_capacity(l->p);
+	uint64_t used = plog_used(l->p), cap = plog_capacity(l->p), durable = plog_durable(l->p);
 	pthread_mutex_unlock(&l->lock);
 	fprintf(stderr, "ananke: server: p-log %u full (%" PRIu64 " of %" PRIu64 " bytes): its oldest "
 			"live entry %" PRIu64 " (opcode %u, tid %" PRIu64 ", durable %" PRIu64
 			", status 0x%x, ipc %u) pins it\n",
 		li, used, cap, e.id, e.err ? 0u : (unsigned)e.op.opcode, e.desc.tid,
-		__atomic_load_n(&l->durable, __ATOMIC_RELAXED), e.desc.targets_status,
+		durable, e.desc.targets_status,
 		(unsigned)e.desc.ipc_idx);
 }
 
@@ -844,13 +850,22 @@ static bool plogsvc_commit_gate(void *arg, const uint64_t *self)
 
 /* The durable tid advanced: entries whose effects joined a transaction up
  * to it count as without their inode bit when the log reclaims space
- * (plog_set_durable); no descriptor is rewritten for it. */
+ * (plog_set_durable); no descriptor is rewritten for it. The tid reported
+ * is held to the journal's own, under its seal: one raised on the way (a
+ * stray write into the core's record of what it reported, or into this
+ * call's frame) would let the logs reclaim entries of calls that are not
+ * durable, and the next crash lose them. */
 static void plogsvc_commit_hook(void *arg, uint64_t durable)
 {
 	struct server *srv = arg;
+	if (__builtin_expect(server_fault_point == SERVER_FAULT_DURABLE_DAMAGE, 0) &&
+	    server_fault_due(SERVER_FAULT_DURABLE_DAMAGE))
+		durable += 1u << 20;
+	uint64_t journal = fs_durable_tid(srv->fs);
+	if (durable > journal)
+		server_corrupt("the durable transaction id reported to the p-logs", durable);
 	for (unsigned k = 0; k < srv->nplogs; k++) {
 		struct server_plog *l = &srv->plogs[k];
-		__atomic_store_n(&l->durable, durable, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&l->lock);
 		plog_set_durable(l->p, durable);
 		size_t keep = 0;

@@ -432,7 +432,6 @@ static int continue_logs(struct server *srv, struct replay *rp, const struct plo
 		 * their fd bits keep them (the commit hook reports later
 		 * commits only) */
 		plog_set_durable(l->p, d);
-		__atomic_store_n(&l->durable, d, __ATOMIC_RELEASE);
 	}
 	for (size_t k = 0; k < count; k++) {
 		const struct plog_entry *e = &ents[k];

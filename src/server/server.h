@@ -105,6 +105,7 @@ enum server_fault {
 	SERVER_FAULT_FD_STATE_DAMAGE,
 	SERVER_FAULT_RECOVERY_EARLY_COMMIT,
 	SERVER_FAULT_RING_ID_DAMAGE,
+	SERVER_FAULT_DURABLE_DAMAGE,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
@@ -152,12 +153,6 @@ struct server_plog {
 	 * is cleared by the commit hook once the durable tid reaches tid. */
 	struct server_pend { uint64_t id, tid; } *pend;
 	size_t npend, cap;
-	/* The durable tid the commit hook last reported, stored before it
-	 * takes `lock`: an entry appended (under `lock`) with a tid already
-	 * this low is durable and keeps no inode bit, since no later report
-	 * may come to clear it (a full log would then wait for a commit that
-	 * has nothing to commit). */
-	uint64_t durable;
 	/* Entries moved forward (relocate_fds in plogsvc.c): an fd whose
 	 * table still names `from` has its latest state in entry `to`. */
 	struct server_fwd { uint64_t from, to; } *fwd;
