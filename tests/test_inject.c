@@ -70,6 +70,7 @@ struct shared {
 	uint64_t eio;    /* calls that failed with EIO */
 	uint64_t wrong;  /* calls that answered wrongly */
 	char last_wrong[256];
+	char first_eio[160], last_eio[160]; /* (for diagnosis) */
 };
 
 /* ---- the clients ---------------------------------------------------------------- */
@@ -86,11 +87,29 @@ static void note_wrong(struct shared *sh, const char *fmt, ...)
 	__atomic_fetch_add(&sh->wrong, 1, __ATOMIC_RELAXED);
 }
 
+/* A call that failed with EIO: counted, and the first and the last are
+ * kept with the time they came (ms since the clients started). */
+static void note_eio(struct shared *sh, const char *fmt, ...)
+{
+	static uint64_t t0;
+	if (!t0)
+		t0 = svc_now_ms();
+	char what[128];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	uint64_t n = __atomic_fetch_add(&sh->eio, 1, __ATOMIC_RELAXED);
+	char *to = n == 0 ? sh->first_eio : sh->last_eio;
+	snprintf(to, sizeof(sh->last_eio), "%s at %llu ms", what,
+		 (unsigned long long)(svc_now_ms() - t0));
+}
+
 /* A failed call: EIO is an explicit error, anything else is wrong. */
 static void note_fail(struct shared *sh, const char *what)
 {
 	if (errno == EIO)
-		__atomic_fetch_add(&sh->eio, 1, __ATOMIC_RELAXED);
+		note_eio(sh, "%s", what);
 	else
 		note_wrong(sh, "%s: %s", what, strerror(errno));
 }
@@ -159,10 +178,15 @@ static int writer(struct shared *sh, uint64_t seed)
 			 * later read of the file as wrong. */
 			static uint8_t now[FSIZE];
 			int tries = 0;
-			while (ank_ftruncate(fds[k], FSIZE) < 0 ||
-			       ank_pread(fds[k], now, FSIZE, 0) != (ssize_t)FSIZE) {
+			for (;;) {
+				const char *what = "ftruncate";
+				if (ank_ftruncate(fds[k], FSIZE) == 0) {
+					what = "whole pread";
+					if (ank_pread(fds[k], now, FSIZE, 0) == (ssize_t)FSIZE)
+						break;
+				}
 				if (errno == EIO)
-					__atomic_fetch_add(&sh->eio, 1, __ATOMIC_RELAXED);
+					note_eio(sh, "resync of file %u: %s", k, what);
 				if (++tries == 200) {
 					note_wrong(sh, "file %u cannot be read back whole", k);
 					break;
@@ -201,7 +225,7 @@ static int metadata_client(struct shared *sh, uint64_t seed)
 			int fd = ank_open(a, O_CREAT | O_EXCL | O_WRONLY, 0644);
 			if (exists[i] ? !(fd < 0 && errno == EEXIST) : fd < 0) {
 				if (fd < 0 && errno == EIO)
-					__atomic_fetch_add(&sh->eio, 1, __ATOMIC_RELAXED);
+					note_eio(sh, "create %s", a);
 				else
 					note_wrong(sh, "create %s: %d (%s)", a, fd, fd < 0 ? strerror(errno) : "");
 			}
@@ -215,7 +239,7 @@ static int metadata_client(struct shared *sh, uint64_t seed)
 			int r = ank_rename(a, b);
 			if (exists[i] ? r != 0 : !(r < 0 && errno == ENOENT)) {
 				if (r < 0 && errno == EIO)
-					__atomic_fetch_add(&sh->eio, 1, __ATOMIC_RELAXED);
+					note_eio(sh, "rename %s", a);
 				else
 					note_wrong(sh, "rename %s %s: %d", a, b, r);
 			}
@@ -227,7 +251,7 @@ static int metadata_client(struct shared *sh, uint64_t seed)
 			int r = ank_unlink(a);
 			if (exists[i] ? r != 0 : !(r < 0 && errno == ENOENT)) {
 				if (r < 0 && errno == EIO)
-					__atomic_fetch_add(&sh->eio, 1, __ATOMIC_RELAXED);
+					note_eio(sh, "unlink %s", a);
 				else
 					note_wrong(sh, "unlink %s: %d", a, r);
 			}
@@ -237,7 +261,7 @@ static int metadata_client(struct shared *sh, uint64_t seed)
 			if (exists[i] ? !(r == 0 && st.st_size == 8 && S_ISREG(st.st_mode))
 				      : !(r < 0 && errno == ENOENT)) {
 				if (r < 0 && errno == EIO)
-					__atomic_fetch_add(&sh->eio, 1, __ATOMIC_RELAXED);
+					note_eio(sh, "stat %s", a);
 				else
 					note_wrong(sh, "stat %s: %d size %lld", a, r, (long long)st.st_size);
 			}
@@ -507,8 +531,13 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 		       (unsigned long long)late, sh->last_wrong);
 		sum[O_WRONG] += (unsigned)late;
 	}
-	/* what the service did in a round with wrong results (for diagnosis) */
-	if (sum[O_WRONG] > 0) {
+	if (sum[O_EIO] > 0)
+		printf("explicit errors: %llu calls, the first: %s; the last: %s\n",
+		       (unsigned long long)__atomic_load_n(&sh->eio, __ATOMIC_ACQUIRE), sh->first_eio,
+		       sh->last_eio[0] ? sh->last_eio : "(the same)");
+	/* what the service did in a round with wrong results or explicit
+	 * errors (for diagnosis) */
+	if (sum[O_WRONG] > 0 || sum[O_EIO] > 0) {
 		static const char *const events[] = {"quarantined", "fails its checksum",
 						     "changed while it was copied",
 						     "changed in the ring", "file system aborted",
@@ -526,6 +555,8 @@ static void memory_corruption_is_caught_never_passed_on(void **state)
 			     strstr(line, "lost") || strstr(line, "damaged") ||
 			    strstr(line, "cannot") || strstr(line, "unusable") ||
 			    strstr(line, "quarantin") || strstr(line, "unreadable") ||
+			     strstr(line, "EIO") || strstr(line, "Input/output") ||
+			     strstr(line, "refus") || strstr(line, "stale") ||
 			     (strstr(line, "corrupt") && !strstr(line, " 0 corrupt") &&
 			      !strstr(line, "corrupt 0") && !strstr(line, "memory corruption"))) &&
 			    !strstr(line, "fails its checksum")) {
