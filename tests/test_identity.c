@@ -802,6 +802,51 @@ static void test_commit_hook_is_called_with_increasing_tids(void **state)
 	free(h);
 }
 
+/* The server's hook checks each reported tid against the journal's
+ * (fs_committed_tid). It may run in a worker right after the worker's own
+ * call released the fs lock, before that call's stamp is taken for its log
+ * entry: reading the journal must leave the stamp as it was, or the entry
+ * would name another order, tid and "modified" (a create logged as not
+ * modifying, lost at the next crash). */
+struct stamp_hook {
+	struct fs *fs;
+	unsigned calls, changed;
+	uint64_t last;
+};
+
+static void check_journal_keeping_the_stamp(void *arg, uint64_t tid)
+{
+	struct stamp_hook *h = arg;
+	struct fs_stamp before, after;
+	fs_stamp_last(&before);
+	h->last = fs_committed_tid(h->fs);
+	fs_stamp_last(&after);
+	h->calls++;
+	if (memcmp(&before, &after, sizeof(before)) != 0 || h->last < tid)
+		h->changed++;
+}
+
+static void test_reading_the_journal_from_the_hook_keeps_the_call_s_stamp(void **state)
+{
+	(void)state;
+	struct vol v;
+	vol_create(&v);
+	struct stamp_hook h = {.fs = v.fs};
+	int fd = fs_open(v.c, "/s", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	fs_set_commit_hook(v.fs, check_journal_keeping_the_stamp, &h);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(fs_write(v.c, fd, "x", 1), 1);
+		assert_int_equal(fs_fsync(v.c, fd), 0); /* the hook runs in this thread */
+	}
+	assert_int_equal(h.calls, 10);
+	assert_int_equal(h.changed, 0);
+	assert_int_equal(h.last, fs_durable_tid(v.fs));
+	fs_set_commit_hook(v.fs, NULL, NULL);
+	assert_int_equal(fs_close(v.c, fd), 0);
+	vol_destroy(&v);
+}
+
 struct writer_arg {
 	struct fs_client *c;
 	int fd;
@@ -1088,6 +1133,7 @@ int main(void)
 		cmocka_unit_test(test_inode_of_fd_and_lookup_ino_report_numbers),
 		cmocka_unit_test(test_change_tid_and_durable_tid_track_commits),
 		cmocka_unit_test(test_commit_hook_is_called_with_increasing_tids),
+		cmocka_unit_test(test_reading_the_journal_from_the_hook_keeps_the_call_s_stamp),
 		cmocka_unit_test(test_commit_hook_under_concurrent_fsyncs),
 		cmocka_unit_test(test_commit_hook_sees_background_commits_when_polled),
 		cmocka_unit_test(test_durable_tid_survives_a_crash),

@@ -114,6 +114,15 @@ uint64_t fs_durable_tid(struct fs *fs)
 	return t;
 }
 
+uint64_t fs_committed_tid(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	journal_check(&fs->j);
+	uint64_t t = fs->j.committed_tid;
+	pthread_mutex_unlock(&fs->lock);
+	return t;
+}
+
 uint64_t fs_inode_change_tid(struct fs_client *c, uint64_t ino)
 {
 	struct fs *fs = c->fs;

@@ -232,6 +232,11 @@ void fs_stamp_clear(void);
 void fs_stamp_publish(uint64_t *slot);
 /* Id of the last durable (committed) transaction. */
 uint64_t fs_durable_tid(struct fs *fs);
+/* The same, checked against the journal's seal, without what every release
+ * of the fs lock does: the calling thread's stamp stays as it was, and no
+ * advance is reported to the commit hook. For the commit hook itself, which
+ * may run in a worker between its call and that call's log entry. */
+uint64_t fs_committed_tid(struct fs *fs);
 /* D: the id of the last transaction that was durable when this mount
  * started (replay's newest commit record, or the journal header's
  * checkpoint_tid when the log was empty), in the numbering of the mount

@@ -861,7 +861,10 @@ static void plogsvc_commit_hook(void *arg, uint64_t durable)
 	if (__builtin_expect(server_fault_point == SERVER_FAULT_DURABLE_DAMAGE, 0) &&
 	    server_fault_due(SERVER_FAULT_DURABLE_DAMAGE))
 		durable += 1u << 20;
-	uint64_t journal = fs_durable_tid(srv->fs);
+	/* (not fs_durable_tid: the hook may run in a worker whose call's
+	 * stamp, taken when the call released the fs lock, is not logged
+	 * yet, and every release of that lock would replace it) */
+	uint64_t journal = fs_committed_tid(srv->fs);
 	if (durable > journal)
 		server_corrupt("the durable transaction id reported to the p-logs", durable);
 	for (unsigned k = 0; k < srv->nplogs; k++) {
