@@ -8,58 +8,68 @@
 
 _Static_assert(O_CREAT == 0100 && O_TRUNC == 01000, "optable.h spells these flags");
 
-#define OP(op, nm, np, f, g, d, o, s, a) \
-	[op] = {.name = nm, .npaths = np, .fd = f, .gap = g, .data = d, .offset = o, .sync = s, .aim = a}
+/*
+ * The table is written once, as a list (OP_LIST), and expanded twice: into
+ * the array, and into a count of its rows. With the count equal to the
+ * number of opcodes, no designator repeated (-Woverride-init, an error in
+ * the warning build) and none past the end (the array's size), every
+ * opcode has exactly one row: a missing one fails the build.
+ */
+#define OP_LIST(OP) \
+	/*  opcode           name          paths fd           gap          data          fd offset            sync         AIM row */ \
+	OP(ANK_OP_OPEN,      "open",      1, OPFD_OPENS,  GAP_OPEN,    DATA_NONE,    OFFSET_ZERO,         SYNC_NEW_FD, AIM_OPEN) \
+	OP(ANK_OP_CLOSE,     "close",     0, OPFD_CLOSES, GAP_FD,      DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_CLOSE) \
+	OP(ANK_OP_READ,      "read",      0, OPFD_MOVES,  GAP_FD,      DATA_OUT,     OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET) \
+	OP(ANK_OP_WRITE,     "write",     0, OPFD_MOVES,  GAP_META,    DATA_IN,      OFFSET_OFF_PLUS_LEN, SYNC_FD,     AIM_DATA) \
+	OP(ANK_OP_PREAD,     "pread",     0, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_PWRITE,    "pwrite",    0, OPFD_NONE,   GAP_META,    DATA_IN,      OFFSET_ZERO,         SYNC_FD,     AIM_DATA) \
+	OP(ANK_OP_LSEEK,     "lseek",     0, OPFD_MOVES,  GAP_FD,      DATA_NONE,    OFFSET_RESULT,       SYNC_NONE,   AIM_SEEK) \
+	OP(ANK_OP_FSYNC,     "fsync",     0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_FDATASYNC, "fdatasync", 0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_FTRUNCATE, "ftruncate", 0, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO) \
+	OP(ANK_OP_TRUNCATE,  "truncate",  1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_STAT,      "stat",      1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_FSTAT,     "fstat",     0, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_UNLINK,    "unlink",    1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_RENAME,    "rename",    2, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_LINK,      "link",      2, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_MKDIR,     "mkdir",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_RMDIR,     "rmdir",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_READDIR,   "readdir",   0, OPFD_MOVES,  GAP_FD,      DATA_DIRENTS, OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET) \
+	OP(ANK_OP_SYNC,      "sync",      0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_CHMOD,     "chmod",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_FCHMOD,    "fchmod",    0, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO) \
+	OP(ANK_OP_CHOWN,     "chown",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_FCHOWN,    "fchown",    0, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO) \
+	OP(ANK_OP_UTIMENS,   "utimensat", 1, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_FUTIMENS,  "futimens",  0, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO) \
+	OP(ANK_OP_SYMLINK,   "symlink",   1, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_READLINK,  "readlink",  1, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_LSTAT,     "lstat",     1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_STATFS,    "statfs",    1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_FSTATFS,   "fstatfs",   0, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_ACCESS,    "access",    1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_MKNOD,     "mknod",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_GETFL,     "getfl",     0, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_SETFL,     "setfl",     0, OPFD_MOVES,  GAP_FD,      DATA_NONE,    OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET) \
+	OP(ANK_OP_FALLOCATE, "fallocate", 0, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO) \
+	OP(ANK_OP_SETXATTR,  "setxattr",  2, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_GETXATTR,  "getxattr",  2, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_LISTXATTR, "listxattr", 1, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED) \
+	OP(ANK_OP_REMOVEXATTR, "removexattr", 2, OPFD_NONE, GAP_META,  DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO) \
+	OP(ANK_OP_DUP,       "dup",       0, OPFD_OPENS,  GAP_FD,      DATA_NONE,    OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET) \
+	/* locks are kept in their own table (locktab.c), not logged */ \
+	OP(ANK_OP_LOCK,      "lock",      0, OPFD_NONE,   GAP_NONE,    DATA_QUERY,   OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED)
+
+#define OP_ROW(op, nm, np, f, g, d, o, s, a) \
+	[op] = {.name = nm, .npaths = np, .fd = f, .gap = g, .data = d, .offset = o, .sync = s, .aim = a},
+#define OP_ONE(...) +1
 
 const struct op_info op_table[] = {
-	/*  opcode           name          paths fd           gap          data          fd offset            sync         AIM row */
 	[ANK_OP_NONE] = {.name = NULL},
-	OP(ANK_OP_OPEN,      "open",      1, OPFD_OPENS,  GAP_OPEN,    DATA_NONE,    OFFSET_ZERO,         SYNC_NEW_FD, AIM_OPEN),
-	OP(ANK_OP_CLOSE,     "close",     0, OPFD_CLOSES, GAP_FD,      DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_CLOSE),
-	OP(ANK_OP_READ,      "read",      0, OPFD_MOVES,  GAP_FD,      DATA_OUT,     OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET),
-	OP(ANK_OP_WRITE,     "write",     0, OPFD_MOVES,  GAP_META,    DATA_IN,      OFFSET_OFF_PLUS_LEN, SYNC_FD,     AIM_DATA),
-	OP(ANK_OP_PREAD,     "pread",     0, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_PWRITE,    "pwrite",    0, OPFD_NONE,   GAP_META,    DATA_IN,      OFFSET_ZERO,         SYNC_FD,     AIM_DATA),
-	OP(ANK_OP_LSEEK,     "lseek",     0, OPFD_MOVES,  GAP_FD,      DATA_NONE,    OFFSET_RESULT,       SYNC_NONE,   AIM_SEEK),
-	OP(ANK_OP_FSYNC,     "fsync",     0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_FDATASYNC, "fdatasync", 0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_FTRUNCATE, "ftruncate", 0, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO),
-	OP(ANK_OP_TRUNCATE,  "truncate",  1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_STAT,      "stat",      1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_FSTAT,     "fstat",     0, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_UNLINK,    "unlink",    1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_RENAME,    "rename",    2, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_LINK,      "link",      2, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_MKDIR,     "mkdir",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_RMDIR,     "rmdir",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_READDIR,   "readdir",   0, OPFD_MOVES,  GAP_FD,      DATA_DIRENTS, OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET),
-	OP(ANK_OP_SYNC,      "sync",      0, OPFD_NONE,   GAP_DURABLE, DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_CHMOD,     "chmod",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_FCHMOD,    "fchmod",    0, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO),
-	OP(ANK_OP_CHOWN,     "chown",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_FCHOWN,    "fchown",    0, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO),
-	OP(ANK_OP_UTIMENS,   "utimensat", 1, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_FUTIMENS,  "futimens",  0, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO),
-	OP(ANK_OP_SYMLINK,   "symlink",   1, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_READLINK,  "readlink",  1, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_LSTAT,     "lstat",     1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_STATFS,    "statfs",    1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_FSTATFS,   "fstatfs",   0, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_ACCESS,    "access",    1, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_MKNOD,     "mknod",     1, OPFD_NONE,   GAP_META,    DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_GETFL,     "getfl",     0, OPFD_NONE,   GAP_NONE,    DATA_NONE,    OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_SETFL,     "setfl",     0, OPFD_MOVES,  GAP_FD,      DATA_NONE,    OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET),
-	OP(ANK_OP_FALLOCATE, "fallocate", 0, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_FD,     AIM_REDO),
-	OP(ANK_OP_SETXATTR,  "setxattr",  2, OPFD_NONE,   GAP_META,    DATA_ARGS,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_GETXATTR,  "getxattr",  2, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_LISTXATTR, "listxattr", 1, OPFD_NONE,   GAP_NONE,    DATA_OUT,     OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
-	OP(ANK_OP_REMOVEXATTR, "removexattr", 2, OPFD_NONE, GAP_META,  DATA_NONE,    OFFSET_ZERO,         SYNC_ALL,    AIM_REDO),
-	OP(ANK_OP_DUP,       "dup",       0, OPFD_OPENS,  GAP_FD,      DATA_NONE,    OFFSET_AT_OFF,       SYNC_NONE,   AIM_OFFSET),
-	/* locks are kept in their own table (locktab.c), not logged */
-	OP(ANK_OP_LOCK,      "lock",      0, OPFD_NONE,   GAP_NONE,    DATA_QUERY,   OFFSET_ZERO,         SYNC_NONE,   AIM_NOT_LOGGED),
+	OP_LIST(OP_ROW)
 };
 
-/* A new opcode without its entry here fails the build (an entry missing in
- * the middle is caught by test_plog's table check). */
 _Static_assert(sizeof(op_table) / sizeof(op_table[0]) == ANK_OP_MAX,
-	       "every opcode has an entry in op_table");
+	       "no opcode past the end of op_table");
+_Static_assert(0 OP_LIST(OP_ONE) == ANK_OP_MAX - 1, "every opcode has one row in OP_LIST");
