@@ -486,6 +486,43 @@ static void special_files_are_checked(void **state)
 	bdev_close(d);
 }
 
+/* A symbolic link: dump shows its target; a link whose target block is
+ * gone (its extent root emptied) is reported and dropped with its name. */
+static void symbolic_links_are_checked_and_dumped(void **state)
+{
+	(void)state;
+	struct bdev *d = fresh(1024, 0);
+	struct fs *fs;
+	struct fs_options o = {.no_background = true};
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	struct fs_client *c = fs_client_new(fs, 0, 0);
+	struct stat st;
+	assert_int_equal(fs_symlink(c, "some/where \\ \x01", "/l"), 0);
+	assert_int_equal(fs_symlink(c, "t", "/l2"), 0);
+	assert_int_equal(fs_lstat(c, "/l", &st), 0);
+	fs_client_free(c);
+	assert_int_equal(fs_unmount(fs), 0);
+	assert_clean(d);
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(dump_run(d, "/l", f), 0);
+	fclose(f);
+	printf("%s", buf);
+	assert_non_null(strstr(buf, "symbolic link"));
+	assert_non_null(strstr(buf, "target       \"some/where \\x5c \\x01\""));
+	free(buf);
+
+	struct ank_dinode *di = INO(d, st.st_ino);
+	di->eh.entries = 0; /* the target's block is no longer mapped */
+	di->blocks = 0;
+	ino_reseal(d, st.st_ino);
+	assert_repairs(d);
+	assert_said("symbolic link with 0 blocks mapped");
+	bdev_close(d);
+}
+
 /* Extended attribute blocks: a damaged one (its checksum), one outside the
  * data region and one two inodes claim are reported; repair drops the
  * attributes (and the block) of the inode at fault and counts its blocks
@@ -1161,6 +1198,7 @@ int main(void)
 		cmocka_unit_test(corrupt_superblock_magic_reports_and_exits_8),
 		cmocka_unit_test(flipped_bit_in_inode_reported),
 		cmocka_unit_test(special_files_are_checked),
+		cmocka_unit_test(symbolic_links_are_checked_and_dumped),
 		cmocka_unit_test(xattr_blocks_are_checked),
 		cmocka_unit_test(feature_flags_refuse_what_they_do_not_know),
 		cmocka_unit_test(inode_bitmap_bit_cleared_reported_and_repaired),

@@ -827,6 +827,23 @@ static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di
 		return 0;
 	}
 
+	/* A symbolic link's target (under 4096 bytes) is its block 0 and
+	 * nothing else: without it the link cannot be read, and is dropped. */
+	if ((f->ist[ino] & F_LINK) && (c.data != 1 || c.maxend != 1)) {
+		problem(f, "inode %llu: symbolic link with %llu blocks mapped (up to block %llu) "
+			   "where its target needs block 0 alone",
+			(unsigned long long)ino, (unsigned long long)c.data,
+			(unsigned long long)c.maxend);
+		if (c.claimed) {
+			struct claim u = { .f = f, .mode = CL_UNCLAIM, .budget = c.claimed };
+			rc = fsck_vol_walk(&f->v, ino, di, claim_leaf, claim_node, &u, why, sizeof(why));
+			if (rc < 0 && rc != -EUCLEAN)
+				return rc;
+		}
+		f->ist[ino] |= F_BAD;
+		return 0;
+	}
+
 	struct ank_dinode fixed = *di;
 	bool dirty = root_csum_only;
 	if (root_csum_only)
