@@ -148,6 +148,47 @@ static int buf_insert(struct fs *fs, uint64_t blk, bool read, struct buf **out)
 	return 0;
 }
 
+#define PREFETCH_MAX 1024u
+
+int buf_prefetch(struct fs *fs, const uint64_t *start, const uint64_t *n, unsigned nranges)
+{
+	/* (bounded: what does not fit is read later, as without this) */
+	uint64_t total = 0;
+	for (unsigned r = 0; r < nranges; r++)
+		total += n[r];
+	total = ANK_MIN(total, (uint64_t)PREFETCH_MAX);
+	if (total == 0)
+		return 0;
+	struct buf **bs = calloc(total, sizeof(*bs));
+	struct bdev_io *ios = calloc(total, sizeof(*ios));
+	int rc = bs && ios ? 0 : -ENOMEM;
+	size_t k = 0;
+	for (unsigned r = 0; rc == 0 && r < nranges; r++)
+		for (uint64_t blk = start[r]; rc == 0 && k < total && blk < start[r] + n[r]; blk++) {
+			if (blk >= fs->sb.block_count || buf_find(&fs->bc, blk) ||
+			    journal_ckpt_image(fs, blk))
+				continue;
+			rc = buf_insert(fs, blk, false, &bs[k]);
+			if (rc == 0) {
+				ios[k] = (struct bdev_io){BDEV_READ, blk, 1, bs[k]->data, 0};
+				k++;
+			}
+		}
+	if (k)
+		(void)bdev_submit(fs->dev, ios, (unsigned)k);
+	for (size_t i = 0; i < k; i++) {
+		buf_put(fs, bs[i]); /* sealed, on the LRU */
+		if (ios[i].res < 0) {
+			buf_forget(fs, ios[i].blk); /* (buf_get reads it again, and says why) */
+			if (rc == 0)
+				rc = ios[i].res;
+		}
+	}
+	free(bs);
+	free(ios);
+	return rc;
+}
+
 /* A buffer nobody holds was sealed by its last user: it must still match. */
 static void buf_check_unused(const struct buf *b)
 {

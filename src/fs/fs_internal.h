@@ -133,6 +133,13 @@ void buf_destroy(struct fs *fs);
 /* Pin block blk, reading it (or its newest committed image not yet
  * checkpointed) when not cached. 0 or -errno. */
 int buf_get(struct fs *fs, uint64_t blk, struct buf **out);
+/* Read the blocks of the ranges (start[i], n[i]) that are neither cached
+ * nor waiting as committed images into the cache, in one batch of device
+ * requests that run side by side (not a round trip each), as clean sealed
+ * buffers nobody holds. For mount, before it reads the bitmaps and the
+ * root's inode block one by one. 0 or -errno (the blocks not read are
+ * simply not cached). */
+int buf_prefetch(struct fs *fs, const uint64_t *start, const uint64_t *n, unsigned nranges);
 /* Pin block blk with zeroed content, without reading (a new block). */
 int buf_new(struct fs *fs, uint64_t blk, struct buf **out);
 /* Pin block blk; when not cached, start from zeros instead of reading it

@@ -290,13 +290,24 @@ int jscan_scan(struct bdev *dev, const struct ank_super *sb,
 	       void *arg, struct jscan_result *res)
 {
 	struct ank_journal_header hdr;
+
+	memset(res, 0, sizeof(*res));
+	int rc = jscan_read_header(dev, sb, &hdr);
+	if (rc < 0)
+		return rc;
+	return jscan_scan_from(dev, sb, &hdr, fn, arg, res);
+}
+
+int jscan_scan_from(struct bdev *dev, const struct ank_super *sb,
+		    const struct ank_journal_header *hdr_in,
+		    int (*fn)(void *arg, uint64_t seq, uint64_t home, const void *image),
+		    void *arg, struct jscan_result *res)
+{
+	const struct ank_journal_header hdr = *hdr_in;
 	struct jscan_state st = { .dev = dev, .sb = sb };
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	rc = jscan_read_header(dev, sb, &hdr);
-	if (rc < 0)
-		return rc;
 	st.loglen = sb->journal_blocks - 1;
 	st.salt = hdr.salt;
 	st.blk = ank_aligned_alloc(ANK_BLOCK_SIZE);

@@ -50,6 +50,12 @@ int jscan_read_header(struct bdev *dev, const struct ank_super *sb,
 int jscan_scan(struct bdev *dev, const struct ank_super *sb,
 	       int (*fn)(void *arg, uint64_t seq, uint64_t home, const void *image),
 	       void *arg, struct jscan_result *res);
+/* The same from a header the caller read and validated already (one read
+ * fewer). */
+int jscan_scan_from(struct bdev *dev, const struct ank_super *sb,
+		    const struct ank_journal_header *hdr,
+		    int (*fn)(void *arg, uint64_t seq, uint64_t home, const void *image),
+		    void *arg, struct jscan_result *res);
 
 /* Log block index i (0-based, wraps) to the device block number. */
 static inline uint64_t jscan_log_block(const struct ank_super *sb, uint64_t i)

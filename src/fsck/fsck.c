@@ -205,7 +205,7 @@ int fsck_vol_load_journal(struct fsck_vol *v)
 		v->js_rc = v->jh_rc;
 		return 0;
 	}
-	v->js_rc = jscan_scan(v->dev, &v->sb, overlay_store, v, &v->js);
+	v->js_rc = jscan_scan_from(v->dev, &v->sb, &v->jh, overlay_store, v, &v->js);
 	if (v->js_rc < 0 && v->js_rc != -EUCLEAN)
 		return v->js_rc;
 
