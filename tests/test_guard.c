@@ -63,6 +63,8 @@ enum target {
 	T_DIR_INDEX_COUNT,
 	T_JOURNAL_TID,
 	T_OPEN_COUNT,
+	T_DIRTY_PAGES,
+	T_DIRTY_BUFFERS,
 };
 
 static const char *const target_names[] = {
@@ -73,7 +75,7 @@ static const char *const target_names[] = {
 	"directory index entry's hash", "directory index entry's inode", "open file's offset",
 	"client's fd table size", "client's uid", "metadata image copied for a commit",
 	"directory index's count of names", "journal's durable transaction id",
-	"inode's count of open files",
+	"inode's count of open files", "list of dirty data pages", "list of dirty metadata blocks",
 };
 
 #define FILE_BYTES 20000u
@@ -241,6 +243,22 @@ static int child(enum target t, bool flip)
 				return 15;
 			ip->open_count ^= 1u << 1;
 			break;
+		case T_DIRTY_PAGES:
+			/* the list the next commit writes the file's pages
+			 * from, its first page dropped (a link changed): the
+			 * commit would go on without that page's data */
+			if (fs->pc.dirty.dnext == &fs->pc.dirty ||
+			    fs->pc.dirty.dnext->dnext == &fs->pc.dirty)
+				return 15;
+			fs->pc.dirty.dnext = fs->pc.dirty.dnext->dnext;
+			break;
+		case T_DIRTY_BUFFERS:
+			/* the same for the metadata blocks: the file's inode,
+			 * its directory entry or a bitmap left out */
+			if (!fs->bc.dirty || !fs->bc.dirty->dnext)
+				return 15;
+			fs->bc.dirty = fs->bc.dirty->dnext;
+			break;
 		case T_JOURNAL_TID:
 			/* the last durable transaction, as the p-logs will be
 			 * told: entries of later ones would count as durable */
@@ -349,6 +367,9 @@ static int child(enum target t, bool flip)
 	return 0;
 }
 
+/* When set: the check expected to stop the process names this. */
+static const char *g_expect;
+
 static void one(enum target t)
 {
 	for (int flip = 0; flip <= 1; flip++) {
@@ -389,6 +410,8 @@ static void one(enum target t)
 		if (flip) {
 			assert_non_null(strstr(msg, "memory corruption"));
 			printf("%-20s one bit flipped: %s", target_names[t], msg);
+			if (g_expect)
+				assert_non_null(strstr(msg, g_expect));
 		} else {
 			assert_string_equal(msg, "");
 		}
@@ -472,6 +495,19 @@ static void flipped_number_of_a_dirty_buffer_stops_the_process(void **state)
 {
 	(void)state;
 	one(T_BUF_NUMBER);
+}
+
+/* The lists a commit takes its dirty pages and blocks from, one entry
+ * dropped by a stray write into a link: the commit would make the
+ * transaction durable without it (and its calls' log entries with it). */
+static void dropped_entry_of_a_dirty_list_stops_the_commit(void **state)
+{
+	(void)state;
+	g_expect = "list of dirty data pages";
+	one(T_DIRTY_PAGES);
+	g_expect = "list of dirty metadata blocks";
+	one(T_DIRTY_BUFFERS);
+	g_expect = NULL;
 }
 
 /* A page's seal is carried over a write (guard_sum_change) rather than
@@ -683,6 +719,7 @@ int main(void)
 		cmocka_unit_test(flipped_copy_of_a_metadata_block_in_a_commit_stops_the_process),
 		cmocka_unit_test(flipped_transaction_id_of_the_journal_stops_the_process),
 		cmocka_unit_test(flipped_count_of_open_files_stops_the_process),
+		cmocka_unit_test(dropped_entry_of_a_dirty_list_stops_the_commit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

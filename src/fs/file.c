@@ -346,8 +346,14 @@ static struct page *page_add(struct fs *fs, struct inode *ip, uint32_t idx, uint
 void pcache_shrink(struct fs *fs)
 {
 	struct pagecache *pc = &fs->pc;
-	while (pc->count > pc->limit && pc->lru.lnext != &pc->lru)
-		page_remove(fs, pc->lru.lnext);
+	while (pc->count > pc->limit && pc->lru.lnext != &pc->lru) {
+		struct page *p = pc->lru.lnext;
+		/* (only clean pages are on the LRU: one that is not, put there
+		 * by a stray write into a link, would lose its data) */
+		if (p->dirty || p->writeback)
+			guard_fail("data page on the LRU while dirty", p->ino, p->idx);
+		page_remove(fs, p);
+	}
 }
 
 void file_drop_pages(struct fs *fs, struct inode *ip)

@@ -479,8 +479,12 @@ int journal_commit(struct fs *fs)
 
 	/* Copy the transaction: metadata images and data pages. */
 	memset(log, 0, nlogblk * ANK_BLOCK_SIZE);
+	/* The dirty lists are walked no further than their counts say, and
+	 * must end there: a stray write into a link that dropped part of a
+	 * list would commit the transaction without those blocks, its calls
+	 * would count as durable, and the next crash would lose them. */
 	size_t mi = 0;
-	while (fs->bc.dirty) {
+	while (fs->bc.dirty && mi < nmeta) {
 		struct buf *b = fs->bc.dirty;
 		fs->bc.dirty = b->dnext;
 		b->dnext = NULL;
@@ -491,14 +495,22 @@ int journal_commit(struct fs *fs)
 		homes[mi++] = b->blk;
 		buf_clean(fs, b);
 	}
+	if (mi != nmeta || fs->bc.dirty)
+		guard_fail("list of dirty metadata blocks", mi, nmeta);
 	fs->bc.ndirty = 0;
 	if (journal_copied_hook)
 		journal_copied_hook(meta, nmeta);
 	/* Data pages in block order, so contiguous blocks go out as one
 	 * request, copied straight into the staging buffer in that order. */
 	size_t di = 0;
-	for (struct page *p = fs->pc.dirty.dnext; p != &fs->pc.dirty; p = p->dnext)
-		plist[di++] = p;
+	struct page *dp = fs->pc.dirty.dnext;
+	for (; dp != &fs->pc.dirty && di < ndata; dp = dp->dnext) {
+		if (!dp->dirty)
+			guard_fail("list of dirty data pages (a clean page)", dp->ino, dp->idx);
+		plist[di++] = dp;
+	}
+	if (di != ndata || dp != &fs->pc.dirty)
+		guard_fail("list of dirty data pages", di, ndata);
 	qsort(plist, di, sizeof(*plist), cmp_page_pblk);
 	for (size_t k = 0; k < di; k++) {
 		struct page *p = plist[k];
