@@ -65,6 +65,7 @@ enum target {
 	T_OPEN_COUNT,
 	T_DIRTY_PAGES,
 	T_DIRTY_BUFFERS,
+	T_DIRTY_INODES,
 };
 
 static const char *const target_names[] = {
@@ -76,6 +77,7 @@ static const char *const target_names[] = {
 	"client's fd table size", "client's uid", "metadata image copied for a commit",
 	"directory index's count of names", "journal's durable transaction id",
 	"inode's count of open files", "list of dirty data pages", "list of dirty metadata blocks",
+	"list of dirty inodes",
 };
 
 #define FILE_BYTES 20000u
@@ -258,6 +260,13 @@ static int child(enum target t, bool flip)
 			if (!fs->bc.dirty || !fs->bc.dirty->dnext)
 				return 15;
 			fs->bc.dirty = fs->bc.dirty->dnext;
+			break;
+		case T_DIRTY_INODES:
+			/* and the inodes whose images it copies: the file's
+			 * size or the root's times left out */
+			if (!fs->ic.dirty || !fs->ic.dirty->dnext)
+				return 15;
+			fs->ic.dirty = fs->ic.dirty->dnext;
 			break;
 		case T_JOURNAL_TID:
 			/* the last durable transaction, as the p-logs will be
@@ -507,6 +516,8 @@ static void dropped_entry_of_a_dirty_list_stops_the_commit(void **state)
 	one(T_DIRTY_PAGES);
 	g_expect = "list of dirty metadata blocks";
 	one(T_DIRTY_BUFFERS);
+	g_expect = "list of dirty inodes";
+	one(T_DIRTY_INODES);
 	g_expect = NULL;
 }
 

@@ -496,6 +496,7 @@ struct fs {
 		size_t nhash, count, unused, limit;
 		struct inode lru;      /* sentinel: unreferenced inodes */
 		struct inode *dirty;   /* dirty list via dnext */
+		size_t ndirty;         /* its length (checked when it is flushed) */
 	} ic;
 	struct pagecache pc;
 	struct journal j;

@@ -225,6 +225,7 @@ void inode_dirty(struct fs *fs, struct inode *ip)
 		ip->on_dirty_list = true;
 		ip->dnext = fs->ic.dirty;
 		fs->ic.dirty = ip;
+		fs->ic.ndirty++;
 	}
 }
 
@@ -500,8 +501,16 @@ int inode_flush_dirty(struct fs *fs)
 {
 	int err = 0;
 	struct inode *ip = fs->ic.dirty;
+	/* As long as its count says, and no longer: an inode a stray write
+	 * into a link dropped from the list would be committed without its
+	 * change (a size, a link count), and the calls behind it lost at the
+	 * next crash. */
+	size_t n = fs->ic.ndirty, seen = 0;
 	fs->ic.dirty = NULL;
+	fs->ic.ndirty = 0;
 	while (ip) {
+		if (seen++ == n || !ip->on_dirty_list)
+			guard_fail("list of dirty inodes", seen, n);
 		struct inode *next = ip->dnext;
 		ip->dnext = NULL;
 		ip->on_dirty_list = false;
@@ -536,6 +545,8 @@ int inode_flush_dirty(struct fs *fs)
 		}
 		ip = next;
 	}
+	if (seen != n)
+		guard_fail("list of dirty inodes", seen, n);
 	icache_shrink(fs);
 	return err;
 }
