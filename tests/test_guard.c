@@ -66,6 +66,7 @@ enum target {
 	T_DIRTY_PAGES,
 	T_DIRTY_BUFFERS,
 	T_DIRTY_INODES,
+	T_INODE_PAGES,
 };
 
 static const char *const target_names[] = {
@@ -77,7 +78,7 @@ static const char *const target_names[] = {
 	"client's fd table size", "client's uid", "metadata image copied for a commit",
 	"directory index's count of names", "journal's durable transaction id",
 	"inode's count of open files", "list of dirty data pages", "list of dirty metadata blocks",
-	"list of dirty inodes",
+	"list of dirty inodes", "list of an inode's pages",
 };
 
 #define FILE_BYTES 20000u
@@ -261,6 +262,13 @@ static int child(enum target t, bool flip)
 				return 15;
 			fs->bc.dirty = fs->bc.dirty->dnext;
 			break;
+		case T_INODE_PAGES:
+			/* the file's list of cached pages, its first dropped:
+			 * a truncation would leave that page behind */
+			if (!ip || !ip->pages || !ip->pages->inext)
+				return 15;
+			ip->pages = ip->pages->inext;
+			break;
 		case T_DIRTY_INODES:
 			/* and the inodes whose images it copies: the file's
 			 * size or the root's times left out */
@@ -357,6 +365,22 @@ static int child(enum target t, bool flip)
 			break;
 		}
 		}
+	}
+	if (t == T_INODE_PAGES) {
+		/* truncated to nothing and extended again: zeros only */
+		if (fs_ftruncate(c, fd, 0) < 0 || fs_ftruncate(c, fd, FILE_BYTES) < 0 ||
+		    fs_pread(c, fd, back, FILE_BYTES, 0) != (ssize_t)FILE_BYTES)
+			return 30;
+		for (unsigned i = 0; i < FILE_BYTES; i++)
+			if (back[i])
+				return 31;
+		if (fs_close(c, fd) < 0 || fs_sync(fs) < 0)
+			return 32;
+		fs_client_free(c);
+		if (fs_unmount(fs) < 0)
+			return 33;
+		bdev_close(dev);
+		return 0;
 	}
 	/* Use it all again: read the file back, list the root, sync. */
 	if (fs_pread(c, fd, back, FILE_BYTES, 0) != (ssize_t)FILE_BYTES ||
@@ -506,10 +530,12 @@ static void flipped_number_of_a_dirty_buffer_stops_the_process(void **state)
 	one(T_BUF_NUMBER);
 }
 
-/* The lists a commit takes its dirty pages and blocks from, one entry
- * dropped by a stray write into a link: the commit would make the
- * transaction durable without it (and its calls' log entries with it). */
-static void dropped_entry_of_a_dirty_list_stops_the_commit(void **state)
+/* The lists a commit takes its dirty pages, blocks and inodes from, one
+ * entry dropped by a stray write into a link: the commit would make the
+ * transaction durable without it (and its calls' log entries with it).
+ * And a file's list of cached pages: a truncation would leave the dropped
+ * page behind, for a later extension to read. */
+static void dropped_entry_of_a_cache_list_stops_the_process(void **state)
 {
 	(void)state;
 	g_expect = "list of dirty data pages";
@@ -518,6 +544,8 @@ static void dropped_entry_of_a_dirty_list_stops_the_commit(void **state)
 	one(T_DIRTY_BUFFERS);
 	g_expect = "list of dirty inodes";
 	one(T_DIRTY_INODES);
+	g_expect = "list of an inode's pages";
+	one(T_INODE_PAGES);
 	g_expect = NULL;
 }
 
@@ -730,7 +758,7 @@ int main(void)
 		cmocka_unit_test(flipped_copy_of_a_metadata_block_in_a_commit_stops_the_process),
 		cmocka_unit_test(flipped_transaction_id_of_the_journal_stops_the_process),
 		cmocka_unit_test(flipped_count_of_open_files_stops_the_process),
-		cmocka_unit_test(dropped_entry_of_a_dirty_list_stops_the_commit),
+		cmocka_unit_test(dropped_entry_of_a_cache_list_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

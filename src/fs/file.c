@@ -364,13 +364,21 @@ void file_drop_pages(struct fs *fs, struct inode *ip)
 
 static void drop_pages_from(struct fs *fs, struct inode *ip, uint32_t from)
 {
+	/* The whole list, as long as its count says: a page a stray write
+	 * into a link dropped from it would survive the truncation, and a
+	 * later extension would read its old bytes where zeros belong. */
+	uint64_t n = ip->npages, seen = 0;
 	struct page *p = ip->pages;
 	while (p) {
-		struct page *n = p->inext;
+		if (seen++ == n || p->owner != ip)
+			guard_fail("list of an inode's pages", ip->ino, seen);
+		struct page *next = p->inext;
 		if (p->idx >= from)
 			page_remove(fs, p);
-		p = n;
+		p = next;
 	}
+	if (seen != n)
+		guard_fail("list of an inode's pages", ip->ino, seen);
 }
 
 /*
