@@ -67,6 +67,7 @@ enum target {
 	T_DIRTY_BUFFERS,
 	T_DIRTY_INODES,
 	T_INODE_PAGES,
+	T_COMMIT_TID,
 };
 
 static const char *const target_names[] = {
@@ -78,7 +79,7 @@ static const char *const target_names[] = {
 	"client's fd table size", "client's uid", "metadata image copied for a commit",
 	"directory index's count of names", "journal's durable transaction id",
 	"inode's count of open files", "list of dirty data pages", "list of dirty metadata blocks",
-	"list of dirty inodes", "list of an inode's pages",
+	"list of dirty inodes", "list of an inode's pages", "id in a commit record",
 };
 
 #define FILE_BYTES 20000u
@@ -141,6 +142,16 @@ static void flip_first_image(uint8_t *const *images, size_t n)
 	if (n)
 		images[0][100] ^= 0x08;
 	journal_copied_hook = NULL;
+}
+
+/* A commit record built from an id a stray write changed (its checksum
+ * taken over the changed id): read at the next mount as the last durable
+ * transaction, it would make replay skip calls that were never durable. */
+static void flip_record_tid(struct ank_journal_commit *c)
+{
+	c->tid ^= 1u << 9;
+	c->checksum = ank_jcmt_csum(c);
+	journal_record_hook = NULL;
 }
 
 /* The child: 0 when everything went as without damage, 10+ for what went
@@ -261,6 +272,9 @@ static int child(enum target t, bool flip)
 			if (!fs->bc.dirty || !fs->bc.dirty->dnext)
 				return 15;
 			fs->bc.dirty = fs->bc.dirty->dnext;
+			break;
+		case T_COMMIT_TID:
+			journal_record_hook = flip_record_tid;
 			break;
 		case T_INODE_PAGES:
 			/* the file's list of cached pages, its first dropped:
@@ -535,6 +549,14 @@ static void flipped_number_of_a_dirty_buffer_stops_the_process(void **state)
  * transaction durable without it (and its calls' log entries with it).
  * And a file's list of cached pages: a truncation would leave the dropped
  * page behind, for a later extension to read. */
+static void flipped_id_of_a_transaction_being_committed_stops_the_process(void **state)
+{
+	(void)state;
+	g_expect = "transaction being committed";
+	one(T_COMMIT_TID);
+	g_expect = NULL;
+}
+
 static void dropped_entry_of_a_cache_list_stops_the_process(void **state)
 {
 	(void)state;
@@ -759,6 +781,7 @@ int main(void)
 		cmocka_unit_test(flipped_transaction_id_of_the_journal_stops_the_process),
 		cmocka_unit_test(flipped_count_of_open_files_stops_the_process),
 		cmocka_unit_test(dropped_entry_of_a_cache_list_stops_the_process),
+		cmocka_unit_test(flipped_id_of_a_transaction_being_committed_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

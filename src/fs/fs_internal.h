@@ -415,6 +415,10 @@ static inline void inode_opens_add(struct inode *ip, int delta)
 /* Test hook (journal.c): called by a commit once it copied its metadata
  * images, before it lays them out in the log; NULL in the product. */
 extern void (*journal_copied_hook)(uint8_t *const *images, size_t n);
+/* Tests: called with a commit's record once its other blocks are on the
+ * device, before the record is written (a stray write into the id the
+ * record was built from). */
+extern void (*journal_record_hook)(struct ank_journal_commit *c);
 
 /* ---- journal (journal.c) ------------------------------------------------------ */
 
@@ -453,6 +457,16 @@ struct journal {
 	uint64_t stage_pages;      /* between commits (capacity in pages) */
 	int error;                 /* sticky: a failed commit makes the fs read-only */
 	uint32_t check;            /* journal_seal: positions and ids above */
+	/* The commit in flight: its id, sequence number, first log block and
+	 * block count, kept here (with a seal of their own: only the
+	 * committer writes them, and it checks them without the fs lock)
+	 * rather than only in its frame, where a stray write across the I/O
+	 * would put another id in the commit record (read at the next mount
+	 * as the last durable one) and in committed_tid. */
+	struct {
+		uint64_t tid, seq, head, nblocks;
+		uint32_t check;
+	} committing;
 };
 /* The journal's positions and transaction ids are sealed at each change
  * and checked before they are used: a stray write to the durable id would

@@ -49,6 +49,7 @@ static struct ckpt_image *ckpt_find(struct journal *j, uint64_t home)
 }
 
 void (*journal_copied_hook)(uint8_t *const *images, size_t n);
+void (*journal_record_hook)(struct ank_journal_commit *c);
 
 /* Keep `data` (ownership taken) as the newest committed image of home;
  * `sum`: guard_sum of the bytes it was copied from (so that a stray write
@@ -109,6 +110,25 @@ static uint32_t journal_sum(const struct journal *j)
 void journal_seal(struct journal *j)
 {
 	j->check = journal_sum(j);
+}
+
+static uint32_t committing_sum(const struct journal *j)
+{
+	uint64_t v[4] = {j->committing.tid, j->committing.seq, j->committing.head,
+			 j->committing.nblocks};
+	return crc32c(0x434D4954u, v, sizeof(v));
+}
+
+/* The commit in flight is the one recorded, and its record says so. */
+static void committing_check(const struct journal *j, uint64_t tid, uint64_t seq, uint64_t head,
+			     uint64_t nblocks, const struct ank_journal_commit *c)
+{
+	if (j->committing.check != committing_sum(j) || tid != j->committing.tid ||
+	    seq != j->committing.seq || head != j->committing.head ||
+	    nblocks != j->committing.nblocks || c->tid != tid || c->seq != seq ||
+	    ank_jcmt_csum(c) != c->checksum)
+		guard_fail("transaction being committed (id, sequence, place)", tid,
+			   j->committing.tid);
 }
 
 void journal_check(const struct journal *j)
@@ -570,6 +590,16 @@ int journal_commit(struct fs *fs)
 
 	journal_check(j);
 	uint64_t head = j->head;
+	/* (the lock was held since tid and seq were read: they must still be
+	 * the journal's) */
+	if (tid != j->running_tid || seq != j->log_seq)
+		guard_fail("transaction being committed (id, sequence)", tid, j->running_tid);
+	j->committing.tid = tid;
+	j->committing.seq = seq;
+	j->committing.head = head;
+	j->committing.nblocks = nlogblk;
+	j->committing.check = committing_sum(j);
+	committing_check(j, tid, seq, head, nlogblk, c);
 	j->busy = true;
 	j->running_tid++;
 	journal_seal(j);
@@ -610,6 +640,10 @@ int journal_commit(struct fs *fs)
 		if (rc == 0 && (crc32c(0, log, (nlogblk - 1) * ANK_BLOCK_SIZE) != c->data_crc ||
 				ank_jcmt_csum(c) != c->checksum))
 			guard_fail("journal transaction", tid, seq);
+		if (rc == 0 && journal_record_hook)
+			journal_record_hook(c);
+		if (rc == 0)
+			committing_check(j, tid, seq, head, nlogblk, c);
 		if (rc == 0)
 			rc = guard_io(bdev_write(fs->dev,
 						 fs->sb.journal_start + 1 +
@@ -629,9 +663,10 @@ int journal_commit(struct fs *fs)
 		fs_abort(fs, rc);
 	} else {
 		journal_check(j);
-		j->head = head + nlogblk;
-		j->log_seq = seq + 1;
-		j->committed_tid = tid;
+		committing_check(j, tid, seq, head, nlogblk, c);
+		j->head = j->committing.head + j->committing.nblocks;
+		j->log_seq = j->committing.seq + 1;
+		j->committed_tid = j->committing.tid;
 		journal_seal(j);
 		fs->stats.commits++;
 		fs->stats.journal_blocks_written += nlogblk;
