@@ -419,6 +419,9 @@ extern void (*journal_copied_hook)(uint8_t *const *images, size_t n);
  * device, before the record is written (a stray write into the id the
  * record was built from). */
 extern void (*journal_record_hook)(struct ank_journal_commit *c);
+/* Tests: called with a checkpoint's tail and id, as its frame holds them,
+ * once the images are home and before the header is written. */
+extern void (*journal_checkpoint_hook)(uint64_t *tail, uint64_t *upto);
 
 /* ---- journal (journal.c) ------------------------------------------------------ */
 
@@ -467,6 +470,13 @@ struct journal {
 		uint64_t tid, seq, head, nblocks;
 		uint32_t check;
 	} committing;
+	/* The checkpoint in flight, likewise: the tail and the id the header
+	 * will name (a changed tail loses or misreads the log's transactions
+	 * at the next mount; a changed id makes replay skip calls). */
+	struct {
+		uint64_t tail, upto;
+		uint32_t check;
+	} checkpointing;
 };
 /* The journal's positions and transaction ids are sealed at each change
  * and checked before they are used: a stray write to the durable id would

@@ -50,6 +50,7 @@ static struct ckpt_image *ckpt_find(struct journal *j, uint64_t home)
 
 void (*journal_copied_hook)(uint8_t *const *images, size_t n);
 void (*journal_record_hook)(struct ank_journal_commit *c);
+void (*journal_checkpoint_hook)(uint64_t *tail, uint64_t *upto);
 
 /* Keep `data` (ownership taken) as the newest committed image of home;
  * `sum`: guard_sum of the bytes it was copied from (so that a stray write
@@ -117,6 +118,19 @@ static uint32_t committing_sum(const struct journal *j)
 	uint64_t v[4] = {j->committing.tid, j->committing.seq, j->committing.head,
 			 j->committing.nblocks};
 	return crc32c(0x434D4954u, v, sizeof(v));
+}
+
+static uint32_t checkpointing_sum(const struct journal *j)
+{
+	uint64_t v[2] = {j->checkpointing.tail, j->checkpointing.upto};
+	return crc32c(0x434B5054u, v, sizeof(v));
+}
+
+static void checkpointing_check(const struct journal *j, uint64_t tail, uint64_t upto)
+{
+	if (j->checkpointing.check != checkpointing_sum(j) || tail != j->checkpointing.tail ||
+	    upto != j->checkpointing.upto)
+		guard_fail("checkpoint in flight (tail, transaction id)", tail, upto);
 }
 
 /* The commit in flight is the one recorded, and its record says so. */
@@ -348,11 +362,18 @@ static int checkpoint_locked(struct fs *fs)
 	if (!list)
 		return -ENOMEM;
 	uint64_t upto = j->committed_tid, new_tail = j->head;
+	j->checkpointing.tail = new_tail;
+	j->checkpointing.upto = upto;
+	j->checkpointing.check = checkpointing_sum(j);
 	j->busy = true;
 	pthread_mutex_unlock(&fs->lock);
 	int rc = write_home(fs, list, n);
-	if (rc == 0)
+	if (rc == 0 && journal_checkpoint_hook)
+		journal_checkpoint_hook(&new_tail, &upto);
+	if (rc == 0) {
+		checkpointing_check(j, new_tail, upto);
 		rc = write_header(fs, j->log_seq, new_tail, j->salt, upto, true);
+	}
 	pthread_mutex_lock(&fs->lock);
 	free(list);
 	j->busy = false;
@@ -363,11 +384,12 @@ static int checkpoint_locked(struct fs *fs)
 	}
 	ckpt_clear(j);
 	journal_check(j);
-	j->tail = new_tail;
-	j->checkpointed_tid = upto;
+	checkpointing_check(j, new_tail, upto);
+	j->tail = j->checkpointing.tail;
+	j->checkpointed_tid = j->checkpointing.upto;
 	journal_seal(j);
 	fs->stats.checkpoints++;
-	alloc_release_pending(fs, upto);
+	alloc_release_pending(fs, j->checkpointed_tid);
 	return 0;
 }
 
