@@ -726,6 +726,36 @@ static void raised_durable_tid_stops_the_server_before_the_logs_trust_it(void **
 	unsetenv("ANK_TEST_SERVE_OPTS");
 }
 
+/* A p-log entry's transaction id lowered while the entry was built (fault
+ * entry_damage, on the write after an fsync): logged so, it would read as
+ * durable, and a crash would lose the write. The check before the append
+ * stops the server instead; the write runs again on the next one. */
+static void damaged_entry_under_construction_is_never_logged(void **state)
+{
+	(void)state;
+	static uint8_t a[8192], back[8192];
+	pattern(a, sizeof(a), 37);
+	setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 3600000", 1);
+	arm("ananke", "entry_damage:3");
+	setenv("ANK_TEST_CORRUPTION", "1", 1);
+	assert_int_equal(svc_start(&g_svc, "64M", 1), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/entry", O_CREAT | O_RDWR | O_TRUNC, 0644); /* pass 1 */
+	assert_true(fd >= 0);
+	assert_int_equal(ank_pwrite(fd, a, 4096, 0), 4096);           /* pass 2 */
+	assert_int_equal(ank_fsync(fd), 0);
+	assert_int_equal(ank_pwrite(fd, a + 4096, 4096, 4096), 4096); /* pass 3: damaged */
+	assert_true(fired());
+	assert_true(log_contains("entry's facts changed"));
+	assert_int_equal(kill_server_and_wait(), 0); /* the write still logged */
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+	unsetenv("ANK_TEST_CORRUPTION");
+	unsetenv("ANK_TEST_SERVE_OPTS");
+}
+
 /* ---- (i) fatal signals sent from outside ------------------------------------------ */
 
 /* SIGSEGV and SIGABRT sent by another process (kill(2)) are not the
@@ -807,6 +837,7 @@ int main(void)
 					  teardown),
 		cmocka_unit_test_teardown(raised_durable_tid_stops_the_server_before_the_logs_trust_it,
 					  teardown),
+		cmocka_unit_test_teardown(damaged_entry_under_construction_is_never_logged, teardown),
 		cmocka_unit_test_teardown(outside_fatal_signals_never_quarantine_a_request, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,
 		                          teardown),

@@ -100,6 +100,12 @@
  *                      is raised by 2^20, as a stray write could, and the
  *                      server goes on (no abort): the hook's check against
  *                      the journal must stop it.
+ *   entry_damage       when a served call's p-log entry is built, before
+ *                      it is checked and appended: its transaction id is
+ *                      lowered by one, as a stray write could (an id that
+ *                      may read as durable), and the server goes on (no
+ *                      abort): the check before the append must stop it.
+ *                      Passes are counted for logged calls.
  *   recovery_slow_abort  where recovery_after_journal is (a takeover with
  *                      live p-log entries, before the replay): the server
  *                      sleeps 1.2 s, so that the background commit thread
@@ -153,6 +159,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_RECOVERY_EARLY_COMMIT] = "recovery_early_commit",
 	[SERVER_FAULT_RING_ID_DAMAGE] = "ring_id_damage",
 	[SERVER_FAULT_DURABLE_DAMAGE] = "durable_damage",
+	[SERVER_FAULT_ENTRY_DAMAGE] = "entry_damage",
 };
 
 void server_fault_init(void)

@@ -512,6 +512,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	fd_op = o->fd == OPFD_OPENS || o->fd == OPFD_MOVES;
 	meta = op_changes_fs(o, rq->flags);
 	struct fs_stamp stamp = *stamp_in;
+	bool sealed_stamp = stamp.order != 0; /* (checked again before the append) */
 	if (stamp.order == 0) {
 		/* The call never took the fs lock (it changed nothing): any
 		 * number after the calls it could depend on will do. */
@@ -702,6 +703,23 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		fprintf(stderr, "ananke: server: the data of a %s changed in the ring after it ran "
 				"(memory corruption); stopping before it is logged\n",
 			o->name);
+		abort();
+	}
+	if (__builtin_expect(server_fault_point == SERVER_FAULT_ENTRY_DAMAGE, 0) &&
+	    server_fault_due(SERVER_FAULT_ENTRY_DAMAGE))
+		d.tid--;
+	/* What the entry is made of, held to its sources once more just
+	 * before it goes into the log: a stray write into this frame since
+	 * they were read (a transaction id that would read as durable,
+	 * another order, client or request) would be logged under a good
+	 * checksum and replayed as it is. Not logged, not answered: the next
+	 * server runs the call again from the ring. */
+	if ((sealed_stamp && !fs_stamp_intact(&stamp)) || d.tid != stamp.tid || tid != stamp.tid ||
+	    d.timestamp != order_base(srv) + stamp.order || d.client_id != r->client_id ||
+	    d.req_seq != rq->seq || d.ipc_idx != i || op.opcode != rq->opcode ||
+	    op.result != result) {
+		fprintf(stderr, "ananke: server: a p-log entry's facts changed while it was built "
+				"(memory corruption); stopping before it is logged or answered\n");
 		abort();
 	}
 	uint64_t id = PLOG_ID_NONE;

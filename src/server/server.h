@@ -106,6 +106,7 @@ enum server_fault {
 	SERVER_FAULT_RECOVERY_EARLY_COMMIT,
 	SERVER_FAULT_RING_ID_DAMAGE,
 	SERVER_FAULT_DURABLE_DAMAGE,
+	SERVER_FAULT_ENTRY_DAMAGE,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
