@@ -756,6 +756,35 @@ static void damaged_entry_under_construction_is_never_logged(void **state)
 	unsetenv("ANK_TEST_SERVE_OPTS");
 }
 
+/* The durable tid a replay decides by raised while it runs (fault
+ * replay_damage, at the first takeover): it would skip the writes as
+ * durable, and they would be gone. The check of the replay's facts stops
+ * that server before anything is durable; the next one replays them. */
+static void damaged_replay_stops_before_its_effects_are_durable(void **state)
+{
+	(void)state;
+	static uint8_t a[16384], back[16384];
+	pattern(a, sizeof(a), 41);
+	setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 3600000", 1);
+	arm("ananke", "replay_damage:1");
+	setenv("ANK_TEST_CORRUPTION", "1", 1);
+	assert_int_equal(svc_start(&g_svc, "64M", 1), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/replay", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	for (unsigned k = 0; k < 4; k++)
+		assert_int_equal(ank_pwrite(fd, a + k * 4096, 4096, (off_t)k * 4096), 4096);
+	assert_int_equal(kill_server_and_wait(), 0); /* the replay: damaged, stopped */
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_true(fired());
+	assert_true(log_contains("the replay decided by changed"));
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+	unsetenv("ANK_TEST_CORRUPTION");
+	unsetenv("ANK_TEST_SERVE_OPTS");
+}
+
 /* ---- (i) fatal signals sent from outside ------------------------------------------ */
 
 /* SIGSEGV and SIGABRT sent by another process (kill(2)) are not the
@@ -838,6 +867,8 @@ int main(void)
 		cmocka_unit_test_teardown(raised_durable_tid_stops_the_server_before_the_logs_trust_it,
 					  teardown),
 		cmocka_unit_test_teardown(damaged_entry_under_construction_is_never_logged, teardown),
+		cmocka_unit_test_teardown(damaged_replay_stops_before_its_effects_are_durable,
+					  teardown),
 		cmocka_unit_test_teardown(outside_fatal_signals_never_quarantine_a_request, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,
 		                          teardown),

@@ -259,7 +259,13 @@ fail:
 
 uint64_t fs_mount_durable_tid(struct fs *fs)
 {
-	return fs->j.mount_tid; /* set by replay, never changed afterwards */
+	/* (set by replay, never changed afterwards; read under the journal's
+	 * seal, and without what fs_unlock does to the caller's stamp) */
+	pthread_mutex_lock(&fs->lock);
+	journal_check(&fs->j);
+	uint64_t d = fs->j.mount_tid;
+	pthread_mutex_unlock(&fs->lock);
+	return d;
 }
 
 int fs_unmount(struct fs *fs)

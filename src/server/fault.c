@@ -106,6 +106,12 @@
  *                      may read as durable), and the server goes on (no
  *                      abort): the check before the append must stop it.
  *                      Passes are counted for logged calls.
+ *   replay_damage      at a takeover with live p-log entries, before the
+ *                      replay acts on them: the durable tid it decides by
+ *                      is raised by 2^20, as a stray write into its frame
+ *                      could, and the server goes on (no abort): the
+ *                      check of the replay's facts, before any of it can
+ *                      become durable, must stop it.
  *   recovery_slow_abort  where recovery_after_journal is (a takeover with
  *                      live p-log entries, before the replay): the server
  *                      sleeps 1.2 s, so that the background commit thread
@@ -160,6 +166,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_RING_ID_DAMAGE] = "ring_id_damage",
 	[SERVER_FAULT_DURABLE_DAMAGE] = "durable_damage",
 	[SERVER_FAULT_ENTRY_DAMAGE] = "entry_damage",
+	[SERVER_FAULT_REPLAY_DAMAGE] = "replay_damage",
 };
 
 void server_fault_init(void)

@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/common.h"
+#include "../util/crc32c.h"
 #include "optable.h"
 #include "plogsvc_internal.h"
 #include "server.h"
@@ -866,9 +868,39 @@ static int pass_go_on(struct replay *rp, const struct plog_entry *ents, size_t c
 	return rc;
 }
 
+/* Before the replay's effects can become durable: what it decided by must
+ * still be what it read. The merged entries (a copy in ordinary memory,
+ * checked against the logs when they were read) against their sum, D
+ * against the journal's, and the highest tid and order against the
+ * entries. A stray write into any of them during the replay (an entry
+ * skipped as durable, ids reused) stops this server; commits are held
+ * until the replay's end, so the next one recovers from the same disk and
+ * logs. */
+static void replay_facts_check(const struct replay *rp, const struct plog_entry *ents,
+			       size_t count, uint32_t ents_sum)
+{
+	uint64_t max_tid = 0, max_order = 0;
+	for (size_t k = 0; k < count; k++) {
+		const struct plog_entry *e = &ents[k];
+		if (e->err || e->desc_copy == PLOG_COPY_NONE || synced_undone(e, rp->durable))
+			continue;
+		max_order = ANK_MAX(max_order, e->desc.timestamp + 1);
+		max_tid = ANK_MAX(max_tid, e->desc.tid);
+	}
+	if (crc32c(0, ents, count * sizeof(*ents)) != ents_sum ||
+	    rp->durable != fs_mount_durable_tid(rp->srv->fs) || max_tid != rp->max_tid ||
+	    max_order != rp->max_order) {
+		fprintf(stderr, "ananke: server: recovery: the entries or the durable tid the replay "
+				"decided by changed while it ran (memory corruption); stopping before "
+				"any of it is durable\n");
+		abort();
+	}
+}
+
 int replay_run(struct server *srv, struct plog_entry *ents, size_t count,
 	       struct ank_ctl_report *rep)
 {
+	uint32_t ents_sum = crc32c(0, ents, count * sizeof(*ents));
 	struct replay rp = {.srv = srv, .rep = rep, .durable = fs_mount_durable_tid(srv->fs)};
 	int rc = pass_fd_table(&rp, ents, count);
 	if (rc == 0) {
@@ -880,8 +912,12 @@ int replay_run(struct server *srv, struct plog_entry *ents, size_t count,
 		fs_hold_commits(srv->fs, true);
 		server_fault(SERVER_FAULT_RECOVERY_SLOW_HOLD);
 		pass_reopen(&rp);
+		if (__builtin_expect(server_fault_point == SERVER_FAULT_REPLAY_DAMAGE, 0) &&
+		    server_fault_due(SERVER_FAULT_REPLAY_DAMAGE))
+			rp.durable += 1u << 20;
 		pass_act(&rp, ents, count);
 		pass_offsets(&rp);
+		replay_facts_check(&rp, ents, count, ents_sum);
 		rc = pass_go_on(&rp, ents, count);
 	}
 	if (rc == 0)

@@ -107,6 +107,7 @@ enum server_fault {
 	SERVER_FAULT_RING_ID_DAMAGE,
 	SERVER_FAULT_DURABLE_DAMAGE,
 	SERVER_FAULT_ENTRY_DAMAGE,
+	SERVER_FAULT_REPLAY_DAMAGE,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;
