@@ -69,6 +69,7 @@ enum target {
 	T_INODE_PAGES,
 	T_COMMIT_TID,
 	T_CHECKPOINT_TID,
+	T_OP_ORDER,
 };
 
 static const char *const target_names[] = {
@@ -81,7 +82,7 @@ static const char *const target_names[] = {
 	"directory index's count of names", "journal's durable transaction id",
 	"inode's count of open files", "list of dirty data pages", "list of dirty metadata blocks",
 	"list of dirty inodes", "list of an inode's pages", "id in a commit record",
-	"id of a checkpoint",
+	"id of a checkpoint", "order number of the calls",
 };
 
 #define FILE_BYTES 20000u
@@ -287,6 +288,12 @@ static int child(enum target t, bool flip)
 			break;
 		case T_COMMIT_TID:
 			journal_record_hook = flip_record_tid;
+			break;
+		case T_OP_ORDER:
+			/* the number the next call's log entry is ordered by: a
+			 * lower one puts later calls before earlier ones in a
+			 * replay (older bytes over newer) */
+			fs->op_order ^= 1u << 3;
 			break;
 		case T_CHECKPOINT_TID:
 			journal_checkpoint_hook = flip_checkpoint_upto;
@@ -576,6 +583,14 @@ static void flipped_id_of_a_transaction_being_committed_stops_the_process(void *
 	g_expect = NULL;
 }
 
+static void flipped_order_number_of_the_calls_stops_the_process(void **state)
+{
+	(void)state;
+	g_expect = "order number of the calls";
+	one(T_OP_ORDER);
+	g_expect = NULL;
+}
+
 static void dropped_entry_of_a_cache_list_stops_the_process(void **state)
 {
 	(void)state;
@@ -800,6 +815,7 @@ int main(void)
 		cmocka_unit_test(flipped_transaction_id_of_the_journal_stops_the_process),
 		cmocka_unit_test(flipped_count_of_open_files_stops_the_process),
 		cmocka_unit_test(dropped_entry_of_a_cache_list_stops_the_process),
+		cmocka_unit_test(flipped_order_number_of_the_calls_stops_the_process),
 		cmocka_unit_test(flipped_id_of_a_transaction_being_committed_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -532,6 +532,9 @@ struct fs {
 	/* clients, for unmount */
 	struct fs_client *clients;
 	uint64_t op_order;         /* calls numbered at unlock (fs_stamp_last) */
+	uint64_t op_order_check;   /* ~op_order: a stray write that lowered it
+	                              would number later calls before earlier
+	                              ones, and a replay would run them so */
 	uint64_t *damaged;         /* inodes whose reads fail (fs_mark_damaged) */
 	size_t ndamaged, capdamaged;
 	/* background commit */

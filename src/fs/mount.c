@@ -135,6 +135,7 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 	struct fs *fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return -ENOMEM;
+	fs->op_order_check = ~fs->op_order;
 	if (opt)
 		fs->opt = *opt;
 	if (!fs->opt.commit_interval_ms)

@@ -127,7 +127,10 @@ static void commit_notify(struct fs *fs)
  * by this operation, or by anyone since the last report). */
 void fs_unlock(struct fs *fs)
 {
+	if (__builtin_expect(fs->op_order != ~fs->op_order_check, 0))
+		guard_fail("order number of the calls", fs->op_order, ~fs->op_order_check);
 	fs_last_stamp.order = ++fs->op_order;
+	fs->op_order_check = ~fs->op_order;
 	if (began) /* (the transaction a changing call's entry will name) */
 		journal_check(&fs->j);
 	fs_last_stamp.tid = fs->j.running_tid;
