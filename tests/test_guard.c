@@ -70,6 +70,7 @@ enum target {
 	T_COMMIT_TID,
 	T_CHECKPOINT_TID,
 	T_OP_ORDER,
+	T_GEOMETRY,
 };
 
 static const char *const target_names[] = {
@@ -82,7 +83,7 @@ static const char *const target_names[] = {
 	"directory index's count of names", "journal's durable transaction id",
 	"inode's count of open files", "list of dirty data pages", "list of dirty metadata blocks",
 	"list of dirty inodes", "list of an inode's pages", "id in a commit record",
-	"id of a checkpoint", "order number of the calls",
+	"id of a checkpoint", "order number of the calls", "superblock layout, during an operation",
 };
 
 #define FILE_BYTES 20000u
@@ -288,6 +289,17 @@ static int child(enum target t, bool flip)
 			break;
 		case T_COMMIT_TID:
 			journal_record_hook = flip_record_tid;
+			break;
+		case T_GEOMETRY:
+			/* where the inode table starts, changed while an
+			 * operation runs (the superblock is not under its seal
+			 * then): sealed in with the rest when it ends, every
+			 * inode would be written into another block */
+			pthread_mutex_lock(&fs->lock);
+			guard_enter(fs);
+			fs->sb.itable_start ^= 1u << 1;
+			guard_leave(fs);
+			pthread_mutex_unlock(&fs->lock);
 			break;
 		case T_OP_ORDER:
 			/* the number the next call's log entry is ordered by: a
@@ -583,6 +595,14 @@ static void flipped_id_of_a_transaction_being_committed_stops_the_process(void *
 	g_expect = NULL;
 }
 
+static void superblock_layout_flipped_during_an_operation_stops_the_process(void **state)
+{
+	(void)state;
+	g_expect = "superblock layout";
+	one(T_GEOMETRY);
+	g_expect = NULL;
+}
+
 static void flipped_order_number_of_the_calls_stops_the_process(void **state)
 {
 	(void)state;
@@ -816,6 +836,7 @@ int main(void)
 		cmocka_unit_test(flipped_count_of_open_files_stops_the_process),
 		cmocka_unit_test(dropped_entry_of_a_cache_list_stops_the_process),
 		cmocka_unit_test(flipped_order_number_of_the_calls_stops_the_process),
+		cmocka_unit_test(superblock_layout_flipped_during_an_operation_stops_the_process),
 		cmocka_unit_test(flipped_id_of_a_transaction_being_committed_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -109,6 +109,14 @@ static inline uint32_t guard_check(const char *what, uint64_t a, uint64_t b, uin
  * allocator's counts are checked against their seal; when the last leaves
  * (lock drops inside a commit included), they are sealed again. Inodes an
  * operation touched are sealed again when that operation leaves. */
+/* The superblock's layout (where the bitmaps, the inode table, the journal
+ * and the data region are): sealed once at mount, when it is final, and
+ * checked where block numbers are computed from it without the state seal
+ * (a commit, a checkpoint) and before the state is sealed again. A stray
+ * write into it while operations run unsealed would otherwise be sealed
+ * in, and every inode written to another block. */
+void guard_geometry_seal(struct fs *fs);
+void guard_geometry_check(const struct fs *fs);
 void guard_enter(struct fs *fs);
 void guard_leave(struct fs *fs);
 /* An inode is about to be used, maybe changed: check its seal (unless it
@@ -528,6 +536,7 @@ struct fs {
 		unsigned ops;          /* guarded sections open (guard_enter) */
 		uint32_t state_sum;    /* seal of sb and the allocator's counts */
 		bool state_sealed;
+		uint32_t geometry_sum; /* seal of sb's layout (fixed once mounted) */
 	} guard;
 	/* clients, for unmount */
 	struct fs_client *clients;

@@ -136,6 +136,25 @@ static uint32_t dinode_sum(const struct inode *ip)
 static __thread struct inode *tl_touched;
 static __thread unsigned tl_depth;
 
+static uint32_t geometry_sum(const struct ank_super *sb)
+{
+	/* block_size .. root_ino: fixed by mkfs */
+	const uint8_t *from = (const uint8_t *)&sb->block_size;
+	const uint8_t *to = (const uint8_t *)&sb->root_ino + sizeof(sb->root_ino);
+	return crc32c(0x47454F4Du, from, (size_t)(to - from));
+}
+
+void guard_geometry_seal(struct fs *fs)
+{
+	fs->guard.geometry_sum = geometry_sum(&fs->sb);
+}
+
+void guard_geometry_check(const struct fs *fs)
+{
+	if (__builtin_expect(geometry_sum(&fs->sb) != fs->guard.geometry_sum, 0))
+		guard_fail("superblock layout", fs->sb.itable_start, fs->sb.data_start);
+}
+
 void guard_enter(struct fs *fs)
 {
 	if (fs->guard.ops++ == 0 && fs->guard.state_sealed && state_sum(fs) != fs->guard.state_sum)
@@ -166,6 +185,7 @@ void guard_leave(struct fs *fs)
 	}
 	if (--fs->guard.ops > 0)
 		return;
+	guard_geometry_check(fs); /* (before a change is sealed in with the rest) */
 	fs->guard.state_sum = state_sum(fs);
 	fs->guard.state_sealed = true;
 }

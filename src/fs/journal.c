@@ -362,6 +362,7 @@ static int checkpoint_locked(struct fs *fs)
 	if (!list)
 		return -ENOMEM;
 	uint64_t upto = j->committed_tid, new_tail = j->head;
+	guard_geometry_check(fs);
 	j->checkpointing.tail = new_tail;
 	j->checkpointing.upto = upto;
 	j->checkpointing.check = checkpointing_sum(j);
@@ -616,6 +617,8 @@ int journal_commit(struct fs *fs)
 	 * the journal's) */
 	if (tid != j->running_tid || seq != j->log_seq)
 		guard_fail("transaction being committed (id, sequence)", tid, j->running_tid);
+	/* (every home above was computed from the layout) */
+	guard_geometry_check(fs);
 	j->committing.tid = tid;
 	j->committing.seq = seq;
 	j->committing.head = head;

@@ -157,6 +157,7 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 	int rc = read_super(dev, &fs->sb);
 	if (rc < 0)
 		goto fail;
+	guard_geometry_seal(fs);
 	if (!fs->read_only && (fs->sb.feature_ro_compat & ~ANK_FEATURE_RO_COMPAT_SUPP)) {
 		rc = -EROFS;
 		goto fail;
@@ -184,6 +185,7 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 		if (rc < 0)
 			goto fail;
 	}
+	guard_geometry_seal(fs); /* (the superblock may have been replayed) */
 	rc = icache_init(fs, fs->opt.inode_cache);
 	if (rc == 0)
 		rc = pcache_init(fs, fs->opt.cache_pages, fs->opt.dirty_pages_limit);
