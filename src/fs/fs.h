@@ -327,13 +327,27 @@ int fs_mknodat(struct fs_client *c, struct fs_at at, const char *path, mode_t mo
 #define FS_ATTR_NOFOLLOW 0x100u /* fs_setattr_path: a symbolic link at the end of
                                    the path is changed itself (lchown,
                                    AT_SYMLINK_NOFOLLOW), not followed */
+/* FS_ATTR_SIZE: the size changes as truncate(2) does (a directory -EISDIR,
+ * another non-regular file -EINVAL, beyond the largest size -EFBIG, a
+ * negative one -EINVAL); by path or inode it needs write permission, by
+ * fd an fd open for writing (else -EINVAL, as ftruncate). It is applied
+ * before the other fields, so an error leaves everything as it was.
+ * FS_ATTR_CTIME: ctime is set to the time given instead of now (the FUSE
+ * protocol's FATTR_CTIME); the owner or root only. */
+#define FS_ATTR_SIZE 0x200u
+#define FS_ATTR_CTIME 0x400u
 struct fs_attr {
 	uint32_t valid;
 	uint32_t mode;
 	uint32_t uid, gid;
 	int64_t atime_sec, mtime_sec;
 	uint32_t atime_nsec, mtime_nsec;
+	int64_t size;
+	int64_t ctime_sec;
+	uint32_t ctime_nsec;
 };
+/* fs_setattr: of the inode numbered `ino` (-ENOENT when it is not in use,
+ * -EINVAL when no inode can have that number). */
 int fs_setattr(struct fs_client *c, uint64_t ino, const struct fs_attr *a);
 int fs_setattr_path(struct fs_client *c, const char *path, const struct fs_attr *a);
 int fs_setattrat(struct fs_client *c, struct fs_at at, const char *path, const struct fs_attr *a);
@@ -356,6 +370,53 @@ int fs_removexattrat(struct fs_client *c, struct fs_at at, const char *path, int
 /* Replay a logged set (remove false) or removal, by inode number. */
 int fs_xattr_replay(struct fs_client *c, uint64_t ino, const char *name, const void *value,
 		    size_t size, bool remove);
+
+/* ---- addressing by inode (byinode.c) ------------------------------------- */
+/* The calls of a protocol that names a directory by its inode number and
+ * an entry by one component in it (FUSE): each is the path call started at
+ * the directory (fs_at_ino) with a one-component name, so both run the same
+ * body. `name` must be one component: empty is -ENOENT, longer than
+ * ANK_NAME_MAX -ENAMETOOLONG, one with a '/' -EINVAL. An inode number of 0
+ * is -EINVAL; one not in use -ESTALE. Otherwise the errors are those of the
+ * path call named beside each.
+ *
+ * The core keeps no lookup counts, so there is no forget: a node is its
+ * inode number with the inode's generation, which changes whenever a
+ * number is reused, and that is how a caller tells a new object from the
+ * one it remembers.
+ *
+ * fs_lookup: the entry `name` in directory `parent`, not followed (a
+ * symbolic link is the link itself): its stat and generation (lstat).
+ * fs_getattr: the inode `ino`'s stat and generation (fstat).
+ * fs_create: open `name` in `parent` with O_CREAT added (openat); the fd.
+ * fs_open_ino: open the inode `ino` itself (openat with an empty path; a
+ * symbolic link is -ELOOP); O_CREAT is -EINVAL. The fd.
+ * fs_mknod_in, fs_mkdir_in, fs_symlink_in: make `name` in `parent`
+ * (mknodat, mkdirat, symlinkat); *ino (when not NULL) gets the new inode's
+ * number. fs_link_in: a new name `newname` in `newparent` for the inode
+ * `ino` (linkat; a directory is -EPERM). fs_unlink_in, fs_rmdir_in
+ * (unlinkat, with AT_REMOVEDIR), fs_rename_in (renameat2 with its flags).
+ * fs_readlink_ino: the target of the link `ino` (readlinkat; no link:
+ * -EINVAL). fs_statfs_ino: the file system holding the inode `ino`
+ * (statfs). fs_setattr above changes an inode by number. */
+int fs_lookup(struct fs_client *c, uint64_t parent, const char *name, struct stat *st,
+	      uint32_t *gen);
+int fs_getattr(struct fs_client *c, uint64_t ino, struct stat *st, uint32_t *gen);
+int fs_create(struct fs_client *c, uint64_t parent, const char *name, int flags, mode_t mode);
+int fs_open_ino(struct fs_client *c, uint64_t ino, int flags);
+int fs_mknod_in(struct fs_client *c, uint64_t parent, const char *name, mode_t mode,
+		dev_t rdev, uint64_t *ino);
+int fs_mkdir_in(struct fs_client *c, uint64_t parent, const char *name, mode_t mode,
+		uint64_t *ino);
+int fs_symlink_in(struct fs_client *c, const char *target, uint64_t parent, const char *name,
+		  uint64_t *ino);
+int fs_link_in(struct fs_client *c, uint64_t ino, uint64_t newparent, const char *newname);
+int fs_unlink_in(struct fs_client *c, uint64_t parent, const char *name);
+int fs_rmdir_in(struct fs_client *c, uint64_t parent, const char *name);
+int fs_rename_in(struct fs_client *c, uint64_t parent, const char *name, uint64_t newparent,
+		 const char *newname, unsigned flags);
+ssize_t fs_readlink_ino(struct fs_client *c, uint64_t ino, char *buf, size_t n);
+int fs_statfs_ino(struct fs_client *c, uint64_t ino, struct fs_statfs *out);
 
 /* Directory reading through an fd opened with fs_open(path, O_RDONLY |
  * O_DIRECTORY). Fills at most `max` entries starting at the fd's position and

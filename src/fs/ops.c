@@ -889,6 +889,22 @@ int fs_statfs_fd(struct fs_client *c, int fd, struct fs_statfs *out)
 	return of ? 0 : fd_error(c, fd);
 }
 
+int fs_statfs_ino(struct fs_client *c, uint64_t ino, struct fs_statfs *out)
+{
+	struct fs *fs = c->fs;
+	struct inode *ip;
+	if (ino == 0)
+		return -EINVAL; /* (fs_at_ino(0) would be the root) */
+	fs_lock(fs);
+	int rc = fs_lookup_at(fs, c, fs_at_ino(ino), "", AT_EMPTY_PATH, &ip);
+	if (rc == 0) {
+		fill_statfs(fs, out);
+		inode_put(fs, ip);
+	}
+	fs_unlock(fs);
+	return rc;
+}
+
 int fs_access(struct fs_client *c, const char *path, int mode)
 {
 	return fs_faccessat(c, FS_AT_ROOT, path, mode, 0);
@@ -968,17 +984,37 @@ int fs_lookupat_ino(struct fs_client *c, struct fs_at at, const char *path, uint
 
 /* Apply a to ip under the lock, with Linux's permission rules (fs.h). */
 static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
-			 const struct fs_attr *a)
+			 const struct fs_attr *a, const struct ofile *of)
 {
 	uint32_t v = a->valid;
 	bool root = fs_client_uid(c) == 0, owner = root || fs_client_uid(c) == ip->d.uid;
 	if (v & ~(FS_ATTR_MODE | FS_ATTR_UID | FS_ATTR_GID | FS_ATTR_ATIME | FS_ATTR_MTIME |
-		  FS_ATTR_TIMES_NOW | FS_ATTR_CHOWN | FS_ATTR_TIMES | FS_ATTR_NOFOLLOW))
+		  FS_ATTR_TIMES_NOW | FS_ATTR_CHOWN | FS_ATTR_TIMES | FS_ATTR_NOFOLLOW |
+		  FS_ATTR_SIZE | FS_ATTR_CTIME))
 		return -EINVAL;
 	/* (the times are checked once the file is found, before permission) */
 	if (((v & FS_ATTR_ATIME) && a->atime_nsec >= 1000000000u) ||
-	    ((v & FS_ATTR_MTIME) && a->mtime_nsec >= 1000000000u))
+	    ((v & FS_ATTR_MTIME) && a->mtime_nsec >= 1000000000u) ||
+	    ((v & FS_ATTR_CTIME) && a->ctime_nsec >= 1000000000u))
 		return -EINVAL;
+	if (v & FS_ATTR_SIZE) {
+		if (a->size < 0)
+			return -EINVAL;
+		if (inode_is_dir(ip))
+			return -EISDIR;
+		if (inode_is_special(ip) || inode_is_symlink(ip))
+			return -EINVAL;
+		if (of) {
+			if ((of->flags & O_ACCMODE) == O_RDONLY)
+				return -EINVAL;
+		} else {
+			int rc = namei_permission(c, ip, NAMEI_MAY_WRITE);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	if ((v & FS_ATTR_CTIME) && !owner)
+		return -EPERM;
 	if ((v & FS_ATTR_MODE) && inode_is_symlink(ip))
 		return -EOPNOTSUPP; /* (a link's mode is always 0777) */
 	if ((v & FS_ATTR_MODE) && !owner)
@@ -1001,6 +1037,8 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 	}
 	int rc = fs_op_begin(fs);
 	if (rc < 0)
+		return rc;
+	if ((v & FS_ATTR_SIZE) && (rc = truncate_inode(fs, c, ip, a->size)) < 0)
 		return rc;
 	uint32_t mode = ip->d.mode;
 	if (v & FS_ATTR_MODE) {
@@ -1031,6 +1069,10 @@ static int setattr_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 		ip->d.mtime_nsec = a->mtime_nsec;
 	}
 	inode_touch(ip, false, true);
+	if (v & FS_ATTR_CTIME) {
+		ip->d.ctime_sec = a->ctime_sec;
+		ip->d.ctime_nsec = a->ctime_nsec;
+	}
 	inode_dirty(fs, ip);
 	fs_last_stamp.new_ino = ip->ino;
 	return 0;
@@ -1053,7 +1095,7 @@ int fs_setattr(struct fs_client *c, uint64_t ino, const struct fs_attr *a)
 	struct inode *ip;
 	int rc = fs_inode_by_number(fs, ino, &ip);
 	if (rc == 0) {
-		rc = setattr_inode(fs, c, ip, a);
+		rc = setattr_inode(fs, c, ip, a, NULL);
 		inode_put(fs, ip);
 	}
 	fs_unlock(fs);
@@ -1073,7 +1115,7 @@ int fs_setattrat(struct fs_client *c, struct fs_at at, const char *path, const s
 	int rc = (a->valid & FS_ATTR_NOFOLLOW) ? namei_lookup_nofollow(fs, c, at, path, &ip)
 					     : namei_lookup(fs, c, at, path, &ip);
 	if (rc == 0) {
-		rc = setattr_inode(fs, c, ip, a);
+		rc = setattr_inode(fs, c, ip, a, NULL);
 		inode_put(fs, ip);
 	}
 	fs_unlock(fs);
@@ -1085,7 +1127,7 @@ int fs_setattr_fd(struct fs_client *c, int fd, const struct fs_attr *a)
 	struct fs *fs = c->fs;
 	fs_lock(fs);
 	struct ofile *of = ofile_hold(fd_get(c, fd));
-	int rc = of ? setattr_inode(fs, c, of->ip, a) : fd_error(c, fd);
+	int rc = of ? setattr_inode(fs, c, of->ip, a, of) : fd_error(c, fd);
 	if (of && rc == 0)
 		fs_stamp_fd(of);
 	if (of)
