@@ -38,7 +38,10 @@
  *   - sticky_directory_keeps_other_users_from_removing_entries;
  *   - rename_with_a_trailing_slash_onto_an_overlong_name_is_enametoolong;
  *   - concurrent_large_writes_on_one_fd_do_not_interleave;
- *   - every_client_the_supervisor_admits_is_served.
+ *   - every_client_the_supervisor_admits_is_served;
+ *   - fd_flags_match_linux_and_outlive_a_server_crash: F_GETFD after opens
+ *     with and without O_CLOEXEC, dup, dup2, dup3, F_DUPFD(_CLOEXEC) and
+ *     F_SETFD equals Linux's, and stays so across a server SIGKILL.
  *
  * Environment: ANANKE_BIN (the binary; see service_util.h), ANK_TEST_TMPDIR,
  * ANK_SVC_DIFF_OPS (operations per thread, default 1500), ANK_SVC_DIFF_SEED
@@ -2186,6 +2189,101 @@ static void sticky_directory_keeps_other_users_from_removing_entries(void **stat
  * must count the blocks a write allocates; a link's target, its lstat and
  * the file it leads to come back as made.
  */
+/* FD_CLOEXEC is kept by libananke per fd number (the service has no exec):
+ * the same script of opens, dups and F_SETFD gives Linux's F_GETFD answers,
+ * before and after the server is SIGKILLed and recovered, and the fds go
+ * on working. */
+static void fd_flags_match_linux_and_outlive_a_server_crash(void **state)
+{
+	(void)state;
+	start_service("64M");
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	char dir[] = "/tmp/ank-fdflags-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char lp[128];
+	snprintf(lp, sizeof(lp), "%s/f", dir);
+	int fa = ank_open("/f", O_CREAT | O_RDWR, 0644), fl = open(lp, O_CREAT | O_RDWR, 0644);
+	assert_true(fa >= 0 && fl >= 0);
+	assert_int_equal(ank_write(fa, "abcdef", 6), 6);
+	assert_int_equal(write(fl, "abcdef", 6), 6);
+	enum { N = 8 };
+	int a[N], l[N]; /* slot i: ananke's and Linux's fd */
+	for (int i = 0; i < N; i++)
+		a[i] = l[i] = -1;
+	a[0] = fa, l[0] = fl;
+	a[1] = ank_open("/f", O_RDONLY | O_CLOEXEC), l[1] = open(lp, O_RDONLY | O_CLOEXEC);
+	a[2] = ank_dup(a[1]), l[2] = dup(l[1]);                           /* dup clears */
+	a[3] = ank_fcntl(a[0], F_DUPFD_CLOEXEC, 0), l[3] = fcntl(l[0], F_DUPFD_CLOEXEC, 0);
+	a[4] = ank_fcntl(a[1], F_DUPFD, 0), l[4] = fcntl(l[1], F_DUPFD, 0);
+	for (int i = 0; i < 5; i++)
+		assert_true(a[i] >= 0 && l[i] >= 0);
+	/* dup3 with O_CLOEXEC onto slot 4's number; dup2 onto slot 3's clears */
+	a[5] = ank_dup3(a[0], a[4], O_CLOEXEC), l[5] = dup3(l[0], l[4], O_CLOEXEC);
+	a[4] = l[4] = -1;
+	a[6] = ank_dup2(a[1], a[3]), l[6] = dup2(l[1], l[3]);
+	a[3] = l[3] = -1;
+	assert_int_equal(ank_fcntl(a[0], F_SETFD, FD_CLOEXEC), 0);
+	assert_int_equal(fcntl(l[0], F_SETFD, FD_CLOEXEC), 0);
+	assert_int_equal(ank_fcntl(a[1], F_SETFD, 0), 0);
+	assert_int_equal(fcntl(l[1], F_SETFD, 0), 0);
+	/* a closed number opened again starts without FD_CLOEXEC */
+	assert_int_equal(ank_close(a[0]), 0);
+	assert_int_equal(close(l[0]), 0);
+	a[0] = ank_open("/f", O_RDWR), l[0] = open(lp, O_RDWR);
+	a[7] = ank_open("/f", O_WRONLY | O_CLOEXEC | O_APPEND);
+	l[7] = open(lp, O_WRONLY | O_CLOEXEC | O_APPEND);
+
+	int want[N];
+	for (int i = 0; i < N; i++) {
+		if (l[i] < 0)
+			continue;
+		want[i] = fcntl(l[i], F_GETFD);
+		int got = ank_fcntl(a[i], F_GETFD);
+		if (got != want[i])
+			printf("slot %d: F_GETFD %d, Linux %d\n", i, got, want[i]);
+		assert_int_equal(got, want[i]);
+	}
+	assert_int_equal(want[1], 0);
+	assert_int_equal(want[5], FD_CLOEXEC);
+	assert_int_equal(want[7], FD_CLOEXEC);
+	errno = 0;
+	assert_int_equal(ank_fcntl(1000, F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	errno = 0;
+	assert_int_equal(ank_fcntl(1000, F_SETFD, FD_CLOEXEC), -1);
+	assert_int_equal(errno, EBADF);
+
+	struct svc_status st;
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	long long old_pid = st.server_pid;
+	assert_true(old_pid > 0);
+	assert_int_equal(kill((pid_t)old_pid, SIGKILL), 0);
+	assert_int_equal(svc_status_wait(&g_svc, &st, limit_ms(15000), restarted_once, old_pid), 0);
+
+	for (int i = 0; i < N; i++) {
+		if (l[i] < 0)
+			continue;
+		assert_int_equal(ank_fcntl(a[i], F_GETFD), want[i]);
+		assert_int_equal(ank_fcntl(a[i], F_GETFL) & O_ACCMODE, fcntl(l[i], F_GETFL) & O_ACCMODE);
+	}
+	/* the fds work: an append through slot 7, read back through slot 2 */
+	assert_int_equal(ank_write(a[7], "gh", 2), 2);
+	char buf[16];
+	assert_int_equal(ank_pread(a[2], buf, sizeof(buf), 0), 8);
+	assert_memory_equal(buf, "abcdefgh", 8);
+	for (int i = 0; i < N; i++) {
+		if (l[i] < 0)
+			continue;
+		assert_int_equal(ank_close(a[i]), 0);
+		close(l[i]);
+	}
+	char cmd[96];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	stop_and_check();
+}
+
 static void statfs_access_and_symlinks_through_libananke(void **state)
 {
 	(void)state;
@@ -2489,6 +2587,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(cache_size_bounds_the_servers_page_cache, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(statfs_access_and_symlinks_through_libananke, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(fd_flags_match_linux_and_outlive_a_server_crash, setup,
 		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
