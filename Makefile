@@ -25,10 +25,10 @@ LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  := -luring
 
 CORE_SRC := $(wildcard src/util/*.c src/bdev/*.c src/fs/*.c src/fsck/*.c src/server/*.c \
-                        src/supervisor/*.c src/plog/*.c)
+                        src/supervisor/*.c src/plog/*.c src/ipc/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 # libananke: the client library (position-independent, no file system code)
-CLIENT_SRC := $(wildcard src/client/*.c) src/util/crc32c.c
+CLIENT_SRC := $(wildcard src/client/*.c) src/util/crc32c.c src/ipc/optable.c
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/pic/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)

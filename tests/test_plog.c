@@ -28,7 +28,7 @@
 
 #include "../src/plog/plog.h"
 #include "../src/plog/plog_internal.h" /* plog_csum */
-#include "../src/server/optable.h"
+#include "../src/ipc/optable.h"
 #include "../src/util/common.h"
 #include "../src/util/crc32c.h"
 
@@ -1633,8 +1633,27 @@ static void test_operation_table_covers_every_opcode_consistently(void **state)
 			assert_true(o->offset != OFFSET_ZERO);
 		if (op_changes_fs(o, 0100 | 01000))
 			assert_true(o->sync != SYNC_NONE);
-		if (o->fd == OPFD_OPENS || o->fd == OPFD_MOVES || o->fd == OPFD_CLOSES)
+		if (o->fd != OPFD_NONE)
 			assert_true(op_logged(o));
+		/* a second path is named what it is, and only then */
+		assert_int_equal(o->npaths == 2, o->second != P2_NONE);
+		/* what is logged beside the entry is logged, and ring data is
+		 * data sent in */
+		if (o->logged != LOGGED_NONE)
+			assert_true(op_logged(o));
+		if (o->logged == LOGGED_RING)
+			assert_true(o->data == DATA_IN || o->data == DATA_ARGS);
+		if (o->data == DATA_IN)
+			assert_int_equal(o->logged, LOGGED_RING);
+		/* an object made is a change; a stat answered has an object,
+		 * and by fd only the fd the call returns */
+		if (o->object == OBJ_NEW)
+			assert_true(op_changes_fs(o, 0) && op_creates(o, 0));
+		if (o->stat)
+			assert_true(o->object != OBJ_NONE &&
+				    (o->object != OBJ_FD || op_returns_fd(o)));
+		if (op_is_query(o))
+			assert_false(op_logged(o));
 		for (uint32_t k = ANK_OP_NONE + 1; k < op; k++)
 			assert_string_not_equal(op_table[k].name, o->name);
 	}

@@ -38,6 +38,7 @@
 
 #include "../ipc/barrier.h"
 #include "../ipc/control.h"
+#include "../ipc/optable.h"
 #include "../ipc/ring.h"
 #include "../util/crc32c.h"
 #include "client.h"
@@ -259,6 +260,7 @@ int64_t ankc_call(struct ankc_req *rq)
 	struct ank_ring_header *hdr = g_ring;
 	unsigned idx;
 	int64_t res;
+	const struct op_info *o = op_info(rq->opcode); /* (what may be asked again) */
 
 	if (rq->path_len + rq->path2_len > ANK_RING_DATA_PER_SLOT ||
 	    rq->len > ANK_RING_DATA_PER_SLOT - (rq->wdata ? rq->path_len + rq->path2_len : 0)) {
@@ -326,11 +328,7 @@ again:;
 	memcpy(out, s->out, sizeof(out));
 	uint32_t reply_sum = s->reply_sum;
 	if (ank_result_sum(res, out, reply_sum) != s->result_sum) {
-		int again = rq->opcode == ANK_OP_PREAD || rq->opcode == ANK_OP_STAT ||
-			    rq->opcode == ANK_OP_FSTAT || rq->opcode == ANK_OP_LSTAT ||
-			    rq->opcode == ANK_OP_READLINK || rq->opcode == ANK_OP_STATFS ||
-			    rq->opcode == ANK_OP_FSTATFS || rq->opcode == ANK_OP_ACCESS;
-		if (again && ++attempts < 3) {
+		if (o && op_is_query(o) && ++attempts < 3) {
 			ank_store_release(&s->state, ANK_SLOT_FREE);
 			goto again;
 		}
@@ -358,12 +356,8 @@ again:;
 		 * damage on the way (the server's copy, the shared ring) is
 		 * never returned. A pread or readlink is asked again; a read,
 		 * which moved the offset, fails with EIO. */
-		if (res >= 0 &&
-		    (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_PREAD ||
-		     rq->opcode == ANK_OP_READLINK || rq->opcode == ANK_OP_GETXATTR ||
-		     rq->opcode == ANK_OP_LISTXATTR) &&
-		    crc32c(0, rq->rdata, n) != reply_sum) {
-			if (rq->opcode != ANK_OP_READ && ++attempts < 3) {
+		if (res >= 0 && o && o->data == DATA_OUT && crc32c(0, rq->rdata, n) != reply_sum) {
+			if (op_is_query(o) && ++attempts < 3) {
 				ank_store_release(&s->state, ANK_SLOT_FREE);
 				goto again;
 			}

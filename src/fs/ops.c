@@ -693,6 +693,8 @@ int fs_ftruncate(struct fs_client *c, int fd, off_t len)
 		rc = -EINVAL;
 	else if ((rc = fs_op_begin(fs)) == 0)
 		rc = truncate_inode(fs, c, of->ip, len);
+	if (of && rc == 0)
+		fs_stamp_fd(of); /* (the inode, for the call's log entry) */
 	if (of)
 		ofile_put(fs, of);
 	fs_unlock(fs);
@@ -748,6 +750,8 @@ int fs_fallocate(struct fs_client *c, int fd, int mode, off_t off, off_t len)
 			inode_dirty(fs, ip);
 		}
 	}
+	if (of && rc == 0)
+		fs_stamp_fd(of); /* (the inode, for the call's log entry) */
 	if (of)
 		ofile_put(fs, of);
 	fs_unlock(fs);

@@ -26,7 +26,7 @@
 #include "../ipc/barrier.h"
 #include "../util/common.h"
 #include "../util/crc32c.h"
-#include "optable.h"
+#include "../ipc/optable.h"
 #include "server.h"
 
 /* Longest path a request may carry, NUL included (fs.h: at most 4095). */
@@ -590,22 +590,20 @@ static bool answer_stat(struct fs_client *c, const struct request *rq, const cha
 	struct stat st;
 	uint32_t gen = 0;
 	int rc;
-	switch (rq->opcode) {
-	case ANK_OP_OPEN:
+	const struct op_info *o = op_info(rq->opcode);
+	if (!o || !o->stat)
+		return false;
+	switch (o->object) {
+	case OBJ_FD: /* (open: the fd it returned) */
 		rc = fs_fstat_gen(c, (int)result, &st, &gen);
 		break;
-	case ANK_OP_MKDIR:
-	case ANK_OP_MKNOD:
-	case ANK_OP_SYMLINK:
+	case OBJ_NEW:
 		rc = fs_fstatat_gen(c, req_at(rq), path, &st, AT_SYMLINK_NOFOLLOW, &gen);
 		break;
-	case ANK_OP_LINK:
+	case OBJ_LINKED:
 		rc = fs_fstatat_gen(c, req_at2(rq), path2, &st, AT_SYMLINK_NOFOLLOW, &gen);
 		break;
-	case ANK_OP_CHMOD:
-	case ANK_OP_CHOWN:
-	case ANK_OP_UTIMENS:
-	case ANK_OP_TRUNCATE:
+	case OBJ_NAMED: /* (chmod, chown, utimensat, truncate) */
 		rc = fs_fstatat_gen(c, req_at(rq), path, &st,
 				    (int)(rq->flags & AT_SYMLINK_NOFOLLOW), &gen);
 		break;

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "../plog/plog.h"
-#include "optable.h"
+#include "../ipc/optable.h"
 #include "server.h"
 
 /* Recovery "sync": make the effect of a successful gap-creating request

@@ -40,7 +40,7 @@
 
 #include "../ipc/barrier.h"
 #include "../util/common.h"
-#include "optable.h"
+#include "../ipc/optable.h"
 #include "../util/crc32c.h"
 #include "plogsvc_internal.h"
 #include "server.h"
@@ -509,7 +509,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	const struct op_info *o = op_info(rq->opcode);
 	if (result < 0 || !o || !op_logged(o))
 		return PLOG_ID_NONE;
-	fd_op = o->fd == OPFD_OPENS || o->fd == OPFD_MOVES;
+	fd_op = op_returns_fd(o) || o->fd == OPFD_MOVES || o->fd == OPFD_FLAGS;
 	meta = op_changes_fs(o, rq->flags);
 	struct fs_stamp stamp = *stamp_in;
 	bool sealed_stamp = stamp.order != 0; /* (checked again before the append) */
@@ -532,9 +532,9 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	struct plog_op op = {
 		.opcode = rq->opcode,
 		.flags = rq->flags,
-		.fd = rq->opcode == ANK_OP_OPEN || rq->opcode == ANK_OP_DUP ? (int32_t)result : rq->fd,
+		.fd = op_returns_fd(o) ? (int32_t)result : rq->fd,
 		.mode = rq->mode,
-		.whence = rq->opcode == ANK_OP_LSEEK ? rq->flags : 0,
+		.whence = o->offset == OFFSET_RESULT ? rq->flags : 0, /* (lseek's) */
 		.off = rq->off,
 		.len = rq->len,
 		.result = result,
@@ -552,10 +552,9 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		op.at_ino = fd_inode(r, rq->fd);
 	/* A created inode's generation: a replay that creates it again gives
 	 * it the same (the front door's kernel knows the pair). */
-	if ((rq->opcode == ANK_OP_OPEN && (rq->flags & O_CREAT)) || rq->opcode == ANK_OP_MKDIR ||
-	    rq->opcode == ANK_OP_MKNOD || rq->opcode == ANK_OP_SYMLINK)
+	if (op_creates(o, rq->flags))
 		op.gen = stamp.new_gen;
-	bool two_dirs = rq->opcode == ANK_OP_RENAME || rq->opcode == ANK_OP_LINK;
+	bool two_dirs = o->second == P2_PATH;
 	if (two_dirs && rq->at2_ino && path2[0] != '/')
 		op.at2_ino = rq->at2_ino;
 	else if (two_dirs && (int32_t)rq->mode >= 0 && path2[0] != '/')
@@ -572,7 +571,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	uint64_t replaced_ofd = 0; /* a dup2 over an open fd: its description */
 	if (fd_op) {
 		fs_ = plogsvc_fdtab_get(&r->fds, &r->nfds, op.fd);
-		if (fs_ && rq->opcode == ANK_OP_DUP && op.fd != rq->fd) {
+		if (fs_ && o->fd == OPFD_DUPS && op.fd != rq->fd) {
 			/* the new fd names the old one's description */
 			struct server_fdstate *old = plogsvc_fdtab_get(&r->fds, &r->nfds, rq->fd);
 			fs_ = &r->fds[op.fd]; /* (the table may have moved) */
@@ -587,13 +586,13 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 			ino = stamp.fd_ino; /* taken by the call itself, under the lock */
 		else
 			fs_inode_of_fd(c, op.fd, &ino);
-		if (rq->opcode == ANK_OP_OPEN && fs_) {
+		if (o->fd == OPFD_OPENS && fs_) {
 			fs_->flags = rq->flags & FD_FLAGS_KEPT;
 			fs_->ino = ino;
 			fs_->ofd = d.timestamp; /* a new description */
 			plogsvc_fd_seal(fs_);
 		}
-		if (fs_ && rq->opcode == ANK_OP_SETFL) {
+		if (fs_ && o->fd == OPFD_FLAGS) {
 			/* the description's new status flags, for every fd on it */
 			fs_->flags = (fs_->flags & ~(uint32_t)O_APPEND) | (rq->flags & O_APPEND);
 			plogsvc_fd_seal(fs_);
@@ -607,75 +606,77 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		}
 		if (fs_)
 			op.ofd = fs_->ofd;
-		if (fs_ && rq->opcode != ANK_OP_OPEN)
+		if (fs_ && o->fd != OPFD_OPENS)
 			op.flags = fs_->flags; /* OPEN keeps O_CREAT, O_TRUNC for replay */
 		d.targets[PLOG_T_FD] = plog_fd_key(r->client_id, op.fd);
 		d.targets[PLOG_T_INODE] = ino;
 		d.targets_status |= 1u << PLOG_T_FD;
-		if (rq->opcode == ANK_OP_READ || rq->opcode == ANK_OP_READDIR ||
-		    rq->opcode == ANK_OP_SETFL || rq->opcode == ANK_OP_DUP) {
+		switch (o->offset) {
+		case OFFSET_AT_OFF: { /* (read, readdir, setfl, dup) */
 			off_t pos = stamp.has_fd ? (off_t)stamp.fd_pos : fs_lseek(c, op.fd, 0, SEEK_CUR);
 			op.off = pos < 0 ? 0 : pos;
-		} else if (rq->opcode == ANK_OP_WRITE) {
+			break;
+		}
+		case OFFSET_OFF_PLUS_LEN: { /* (write) */
 			off_t pos = stamp.has_fd ? (off_t)stamp.fd_pos : fs_lseek(c, op.fd, 0, SEEK_CUR);
 			op.off = stamp.has_io ? (int64_t)stamp.io_pos : pos < 0 ? 0 : pos - result;
-			op.len = (uint64_t)result;
-			data = ank_ring_data(r->map, i);
-			dlen = (size_t)result;
-		} else if (rq->opcode == ANK_OP_OPEN) {
+			break;
+		}
+		case OFFSET_ZERO: /* (open) */
 			op.off = 0;
+			break;
+		default: /* (lseek: the request's offset and whence) */
+			break;
 		}
-	} else if (rq->opcode == ANK_OP_PWRITE || rq->opcode == ANK_OP_FTRUNCATE ||
-		   rq->opcode == ANK_OP_FALLOCATE) {
-		if (stamp.has_fd)
-			ino = stamp.fd_ino;
-		else
-			fs_inode_of_fd(c, rq->fd, &ino);
-		d.targets[PLOG_T_INODE] = ino;
-		if (rq->opcode == ANK_OP_PWRITE) {
-			/* where the data went: an O_APPEND fd's pwrite appends */
-			if (stamp.has_io)
-				op.off = (int64_t)stamp.io_pos;
-			op.len = (uint64_t)result;
-			data = ank_ring_data(r->map, i);
-			dlen = (size_t)result;
+	} else {
+		/* The inode the call acted on, from the stamp: a call into the
+		 * core here could wait for a commit that waits for this very
+		 * entry. */
+		switch (o->object) {
+		case OBJ_FD: /* (pwrite, ftruncate, fallocate, fchmod, close) */
+			ino = stamp.has_fd ? stamp.fd_ino : 0;
+			break;
+		case OBJ_NEW:   /* (mkdir, mknod, symlink) */
+		case OBJ_NAMED: /* (chmod, setxattr: replay acts on it) */
+			ino = stamp.new_ino;
+			break;
+		default:
+			break;
 		}
-	} else if (rq->opcode == ANK_OP_MKDIR || rq->opcode == ANK_OP_SYMLINK ||
-		   rq->opcode == ANK_OP_MKNOD) {
-		/* (from the stamp: a call into the core here could wait for a
-		 * commit that waits for this very entry) */
-		ino = stamp.new_ino;
 		d.targets[PLOG_T_INODE] = ino;
-	} else if (rq->opcode == ANK_OP_CLOSE) {
-		d.targets[PLOG_T_INODE] = stamp.has_fd ? stamp.fd_ino : 0;
-	} else if (rq->opcode == ANK_OP_CHMOD || rq->opcode == ANK_OP_CHOWN ||
-		   rq->opcode == ANK_OP_UTIMENS || rq->opcode == ANK_OP_SETXATTR ||
-		   rq->opcode == ANK_OP_REMOVEXATTR) {
-		ino = stamp.new_ino; /* the file the path named: replay acts on it */
-		d.targets[PLOG_T_INODE] = ino;
-	} else if (rq->opcode == ANK_OP_FCHMOD || rq->opcode == ANK_OP_FCHOWN ||
-		   rq->opcode == ANK_OP_FUTIMENS) {
-		ino = stamp.has_fd ? stamp.fd_ino : 0;
-		d.targets[PLOG_T_INODE] = ino;
+		if (o->data == DATA_IN && stamp.has_io)
+			op.off = (int64_t)stamp.io_pos; /* an O_APPEND fd's pwrite appends */
 	}
-	if ((rq->opcode == ANK_OP_UTIMENS || rq->opcode == ANK_OP_FUTIMENS) &&
-	    rq->len == sizeof(struct ank_wire_times)) {
-		data = &w->args; /* the times that ran (UTIME_NOW resolved by dispatch.c) */
-		dlen = sizeof(w->args);
-	}
-	if (rq->opcode == ANK_OP_FALLOCATE && rq->len == sizeof(struct ank_wire_range)) {
-		/* the range, read again from the ring and checked against its
-		 * sum below, as write data is */
+	switch (o->logged) {
+	case LOGGED_RING:
 		data = ank_ring_data(r->map, i);
-		dlen = sizeof(struct ank_wire_range);
-	}
-	if (rq->opcode == ANK_OP_SYMLINK) {
-		data = w->target; /* the target that ran (dispatch.c) */
+		if (o->data == DATA_IN) { /* (write, pwrite: the bytes written) */
+			op.len = (uint64_t)result;
+			dlen = (size_t)result;
+		} else if (rq->len == sizeof(struct ank_wire_range)) {
+			/* (fallocate: its range, checked against its sum below,
+			 * as write data is) */
+			dlen = sizeof(struct ank_wire_range);
+		} else {
+			data = NULL;
+		}
+		break;
+	case LOGGED_TIMES:
+		if (rq->len == sizeof(struct ank_wire_times)) {
+			data = &w->args; /* (UTIME_NOW resolved by dispatch.c) */
+			dlen = sizeof(w->args);
+		}
+		break;
+	case LOGGED_TARGET:
+		data = w->target; /* (dispatch.c) */
 		dlen = strlen(w->target);
-	}
-	if (rq->opcode == ANK_OP_SETXATTR) {
-		data = w->xvalue; /* the value that ran (dispatch.c) */
+		break;
+	case LOGGED_XVALUE:
+		data = w->xvalue; /* (dispatch.c) */
 		dlen = (size_t)rq->len;
+		break;
+	default:
+		break;
 	}
 	if (meta && stamp.modified)
 		d.targets_status |= 1u << PLOG_T_INODE;
@@ -697,8 +698,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	 * the client wrote (and what the call copied, fs_write_sum), or a
 	 * replay would write other bytes. Not logged, not answered: the next
 	 * server finds the request in the ring. */
-	if ((rq->opcode == ANK_OP_WRITE || rq->opcode == ANK_OP_PWRITE ||
-	     rq->opcode == ANK_OP_FALLOCATE) && dlen == rq->len &&
+	if (o->logged == LOGGED_RING && data && dlen == rq->len &&
 	    crc32c(0, data, dlen) != rq->data_sum) {
 		fprintf(stderr, "ananke: server: the data of a %s changed in the ring after it ran "
 				"(memory corruption); stopping before it is logged\n",
@@ -781,7 +781,7 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 	 * other fds still name gets its state carried to one of them first:
 	 * until the bit of the fd that went is cleared, a recovery finds its
 	 * entry and hands its state on (replay.c, group_inherit). */
-	if (rq->opcode == ANK_OP_CLOSE) {
+	if (o->fd == OPFD_CLOSES) {
 		struct server_fdstate *f = rq->fd >= 0 && (size_t)rq->fd < r->nfds ? &r->fds[rq->fd] : NULL;
 		if (f) {
 			plogsvc_fd_check(f);

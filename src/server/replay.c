@@ -27,7 +27,7 @@
 
 #include "../util/common.h"
 #include "../util/crc32c.h"
-#include "optable.h"
+#include "../ipc/optable.h"
 #include "plogsvc_internal.h"
 #include "server.h"
 

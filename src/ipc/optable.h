@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../ipc/ring.h"
+#include "ring.h"
 
 /* What the call does to the fd it names (or returns). */
 enum op_fd {
@@ -22,6 +22,40 @@ enum op_fd {
 	OPFD_OPENS,  /* returns a new fd */
 	OPFD_MOVES,  /* moves the fd's offset (read, write, lseek, readdir) */
 	OPFD_CLOSES, /* closes it */
+	OPFD_DUPS,   /* returns a new fd on the open file description of the
+	                fd it names (dup) */
+	OPFD_FLAGS,  /* changes the status flags of the fd's description, for
+	                every fd on it (setfl) */
+};
+
+/* What a request's second path is (npaths 2). */
+enum op_second {
+	P2_NONE,
+	P2_PATH,       /* a second path, relative to a second directory (rename,
+	                  link) */
+	P2_XATTR_NAME, /* an extended attribute's name (setxattr, getxattr,
+	                  removexattr) */
+};
+
+/* The inode a call acts on or makes: a logged entry's inode target, and
+ * the stat a request by inode number is answered with. */
+enum op_object {
+	OBJ_NONE,   /* none, or several (rename, unlink) */
+	OBJ_FD,     /* the inode of the fd it names or returns */
+	OBJ_NEW,    /* the inode it makes at its path (mkdir, mknod, symlink) */
+	OBJ_NAMED,  /* the inode its path names (chmod, truncate, setxattr) */
+	OBJ_LINKED, /* the inode its second path names once it ran (link) */
+};
+
+/* Bytes logged with the entry besides its paths, and where they come from. */
+enum op_logged {
+	LOGGED_NONE,
+	LOGGED_RING,   /* the slot's data as the client sent it (write, pwrite:
+	                  the bytes written; fallocate: its range), checked
+	                  against the request's data sum before it is logged */
+	LOGGED_TIMES,  /* the times that ran, UTIME_NOW resolved (utimensat) */
+	LOGGED_TARGET, /* the target that ran (symlink) */
+	LOGGED_XVALUE, /* the value that ran (setxattr) */
 };
 
 /* The state a crash would lose if the call were not logged. */
@@ -83,12 +117,17 @@ enum op_aim {
 struct op_info {
 	const char *name;
 	uint8_t npaths;      /* paths at the start of the data buffer: 0, 1, 2 */
+	uint8_t second;      /* enum op_second: what the second path is */
 	uint8_t fd;          /* enum op_fd */
 	uint8_t gap;         /* enum op_gap */
 	uint8_t data;        /* enum op_data */
 	uint8_t offset;      /* enum op_offset */
 	uint8_t sync;        /* enum op_sync */
 	uint8_t aim;         /* enum op_aim */
+	uint8_t object;      /* enum op_object */
+	uint8_t logged;      /* enum op_logged */
+	bool stat;           /* a request by inode number is answered with the
+	                        object's stat (ring.h, out[]) */
 };
 
 /* Indexed by opcode, 0 (ANK_OP_NONE) to ANK_OP_MAX - 1 (incomplete here,
@@ -111,6 +150,25 @@ static inline bool op_logged(const struct op_info *o)
 static inline bool op_acts(const struct op_info *o)
 {
 	return o->aim == AIM_OPEN || o->aim == AIM_DATA || o->aim == AIM_REDO;
+}
+
+/* Does the call change nothing, so that a client may ask again when its
+ * answer arrived damaged? (Not a lock call: taking a lock is state.) */
+static inline bool op_is_query(const struct op_info *o)
+{
+	return o->gap == GAP_NONE && o->data != DATA_QUERY;
+}
+
+/* Does the call return a new fd? */
+static inline bool op_returns_fd(const struct op_info *o)
+{
+	return o->fd == OPFD_OPENS || o->fd == OPFD_DUPS;
+}
+
+/* Does a successful call with these open flags make an inode? */
+static inline bool op_creates(const struct op_info *o, uint32_t open_flags)
+{
+	return o->object == OBJ_NEW || (o->gap == GAP_OPEN && (open_flags & 0100u /* O_CREAT */));
 }
 
 /* Does a successful call with these open flags change the file system? */
