@@ -496,30 +496,110 @@ static void symbolic_links_are_checked_and_dumped(void **state)
 	struct fs_options o = {.no_background = true};
 	assert_int_equal(fs_mount(d, &o, &fs), 0);
 	struct fs_client *c = fs_client_new(fs, 0, 0);
-	struct stat st;
-	assert_int_equal(fs_symlink(c, "some/where \\ \x01", "/l"), 0);
-	assert_int_equal(fs_symlink(c, "t", "/l2"), 0);
+	struct stat st, in, at144, at145;
+	/* a target longer than the inode holds is block 0 of the link */
+	char target[201];
+	memset(target, 'x', sizeof(target) - 1);
+	target[sizeof(target) - 1] = '\0';
+	memcpy(target, "some/where \\ \x01", 14);
+	assert_int_equal(fs_symlink(c, target, "/l"), 0);
+	assert_int_equal(fs_symlink(c, "t \x02", "/l2"), 0);
 	assert_int_equal(fs_lstat(c, "/l", &st), 0);
+	assert_int_equal(fs_lstat(c, "/l2", &in), 0);
+	/* the boundary: 144 bytes inline, 145 in a block */
+	char t144[ANK_INLINE_LINK_MAX + 2];
+	memset(t144, 'y', sizeof(t144));
+	t144[ANK_INLINE_LINK_MAX] = '\0';
+	assert_int_equal(fs_symlink(c, t144, "/l144"), 0);
+	t144[ANK_INLINE_LINK_MAX] = 'y';
+	t144[ANK_INLINE_LINK_MAX + 1] = '\0';
+	assert_int_equal(fs_symlink(c, t144, "/l145"), 0);
 	fs_client_free(c);
 	assert_int_equal(fs_unmount(fs), 0);
 	assert_clean(d);
+	/* both kinds read back after a mount; only the long ones have a
+	 * block (inline ones none, as ext4's fast links) */
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	c = fs_client_new(fs, 0, 0);
+	assert_int_equal(fs_lstat(c, "/l", &st), 0);
+	assert_int_equal(fs_lstat(c, "/l2", &in), 0);
+	assert_int_equal(fs_lstat(c, "/l144", &at144), 0);
+	assert_int_equal(fs_lstat(c, "/l145", &at145), 0);
+	assert_int_equal(st.st_blocks, 8);
+	assert_int_equal(in.st_blocks, 0);
+	assert_int_equal(at144.st_blocks, 0);
+	assert_int_equal(at144.st_size, ANK_INLINE_LINK_MAX);
+	assert_int_equal(at145.st_blocks, 8);
+	char got[256];
+	assert_int_equal(fs_readlink(c, "/l144", got, sizeof(got)), ANK_INLINE_LINK_MAX);
+	assert_int_equal(fs_readlink(c, "/l145", got, sizeof(got)), ANK_INLINE_LINK_MAX + 1);
+	assert_memory_equal(got, t144, ANK_INLINE_LINK_MAX + 1);
+	assert_int_equal(fs_readlink(c, "/l2", got, sizeof(got)), 3);
+	assert_memory_equal(got, "t \x02", 3);
+	assert_int_equal(fs_unlink(c, "/l145"), 0);
+	assert_int_equal(fs_unlink(c, "/l144"), 0);
+	fs_client_free(c);
+	assert_int_equal(fs_unmount(fs), 0);
+	assert_clean(d); /* (the block of the long one is free again) */
 
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	assert_int_equal(dump_run(d, "/l", f), 0);
+	assert_int_equal(dump_run(d, "/l2", f), 0);
 	fclose(f);
 	printf("%s", buf);
 	assert_non_null(strstr(buf, "symbolic link"));
-	assert_non_null(strstr(buf, "target       \"some/where \\x5c \\x01\""));
+	assert_non_null(strstr(buf, "target       \"some/where \\x5c \\x01xxxx"));
+	assert_non_null(strstr(buf, "target       \"t \\x02\" (in the inode)"));
 	free(buf);
 
 	struct ank_dinode *di = INO(d, st.st_ino);
 	di->eh.entries = 0; /* the target's block is no longer mapped */
-	di->blocks = 0;
 	ino_reseal(d, st.st_ino);
+	char *t = (char *)(void *)&INO(d, in.st_ino)->eh;
+	t[1] = '\0'; /* a NUL inside the inline target */
+	ino_reseal(d, in.st_ino);
 	assert_repairs(d);
 	assert_said("symbolic link with 0 blocks mapped");
+	assert_said("inline symbolic link target with a NUL byte");
+	bdev_close(d);
+}
+
+/* An inline target must be followed by zeros up to the end of the map
+ * area (so one image has one checksum), and have no block of data. */
+static void inline_link_targets_are_checked(void **state)
+{
+	(void)state;
+	struct bdev *d = fresh(1024, 0);
+	struct fs *fs;
+	struct fs_options o = {.no_background = true};
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	struct fs_client *c = fs_client_new(fs, 0, 0);
+	struct stat a, b;
+	assert_int_equal(fs_symlink(c, "short", "/a"), 0);
+	assert_int_equal(fs_symlink(c, "other", "/b"), 0);
+	assert_int_equal(fs_lstat(c, "/a", &a), 0);
+	assert_int_equal(fs_lstat(c, "/b", &b), 0);
+	fs_client_free(c);
+	assert_int_equal(fs_unmount(fs), 0);
+	assert_clean(d);
+	char *t = (char *)(void *)&INO(d, a.st_ino)->eh;
+	t[ANK_INLINE_LINK_MAX - 1] = 'z';
+	ino_reseal(d, a.st_ino);
+	INO(d, b.st_ino)->blocks = 1;
+	ino_reseal(d, b.st_ino);
+	/* the core refuses both as corrupt */
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	c = fs_client_new(fs, 0, 0);
+	char got[256];
+	assert_int_equal(fs_readlink(c, "/a", got, sizeof(got)), -EUCLEAN);
+	assert_int_equal(fs_readlink(c, "/b", got, sizeof(got)), -EUCLEAN);
+	fs_client_free(c);
+	assert_int_equal(fs_unmount(fs), 0);
+	assert_repairs(d);
+	assert_said("inline symbolic link target not followed by zeros");
+	assert_said("inline symbolic link with blocks of data");
 	bdev_close(d);
 }
 
@@ -564,10 +644,12 @@ static void xattr_blocks_are_checked(void **state)
 	bdev_close(d);
 }
 
-/* The incompat feature word: mkfs sets FILETYPES and XATTR; a volume made without them
- * (by an older version) gets it at its first read-write mount, so that an
- * older program then refuses it; an unknown bit (a newer version's) makes
- * mount and fsck refuse the volume with a clear answer. */
+/* The incompat feature word: mkfs sets FILETYPES, XATTR and INLINE_LINKS;
+ * a volume made without the first two (by an older version) gets them at
+ * its first read-write mount, so that an older program then refuses it. It
+ * never gets INLINE_LINKS: its short links keep their targets in blocks,
+ * and new ones are made the same way. An unknown bit (a newer version's)
+ * makes mount and fsck refuse the volume with a clear answer. */
 static void feature_flags_refuse_what_they_do_not_know(void **state)
 {
 	(void)state;
@@ -575,7 +657,7 @@ static void feature_flags_refuse_what_they_do_not_know(void **state)
 	struct fs *fs;
 	struct fs_options o = {.no_background = true};
 	const uint32_t all = ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR;
-	assert_int_equal(SB(d)->feature_incompat, all);
+	assert_int_equal(SB(d)->feature_incompat, all | ANK_FEATURE_INCOMPAT_INLINE_LINKS);
 	SB(d)->feature_incompat = 0;
 	sb_reseal(d);
 	assert_int_equal(fs_mount(d, &o, &fs), 0);
@@ -585,8 +667,21 @@ static void feature_flags_refuse_what_they_do_not_know(void **state)
 	sb_reseal(d);
 	assert_int_equal(fs_mount(d, &o, &fs), 0);
 	assert_int_equal(SB(d)->feature_incompat, all);
+	struct fs_client *c = fs_client_new(fs, 0, 0);
+	assert_int_equal(fs_symlink(c, "short", "/l"), 0);
+	fs_client_free(c);
 	assert_int_equal(fs_unmount(fs), 0);
 	assert_clean(d);
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	c = fs_client_new(fs, 0, 0);
+	struct stat st;
+	char got[16];
+	assert_int_equal(fs_lstat(c, "/l", &st), 0);
+	assert_int_equal(st.st_blocks, 8); /* (in a block) */
+	assert_int_equal(fs_readlink(c, "/l", got, sizeof(got)), 5);
+	fs_client_free(c);
+	assert_int_equal(fs_unmount(fs), 0);
+	assert_int_equal(SB(d)->feature_incompat, all);
 	SB(d)->feature_incompat |= 0x80;
 	sb_reseal(d);
 	assert_int_equal(fs_mount(d, &o, &fs), -EOPNOTSUPP);
@@ -1199,6 +1294,7 @@ int main(void)
 		cmocka_unit_test(flipped_bit_in_inode_reported),
 		cmocka_unit_test(special_files_are_checked),
 		cmocka_unit_test(symbolic_links_are_checked_and_dumped),
+		cmocka_unit_test(inline_link_targets_are_checked),
 		cmocka_unit_test(xattr_blocks_are_checked),
 		cmocka_unit_test(feature_flags_refuse_what_they_do_not_know),
 		cmocka_unit_test(inode_bitmap_bit_cleared_reported_and_repaired),

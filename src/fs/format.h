@@ -23,6 +23,7 @@
 #ifndef ANK_FORMAT_H
 #define ANK_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,8 +46,13 @@
  * which a program that does not know it would leak or hand out again.
  * Set like FILETYPES. */
 #define ANK_FEATURE_INCOMPAT_XATTR 0x2u
+/* INCOMPAT_INLINE_LINKS: a symbolic link without a data block keeps its
+ * target in the inode, where a program that does not know it would read
+ * an extent map (ank_link_is_inline). Set like FILETYPES. */
+#define ANK_FEATURE_INCOMPAT_INLINE_LINKS 0x4u
 #define ANK_FEATURE_COMPAT_SUPP 0u
-#define ANK_FEATURE_INCOMPAT_SUPP (ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR)
+#define ANK_FEATURE_INCOMPAT_SUPP (ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR | \
+				   ANK_FEATURE_INCOMPAT_INLINE_LINKS)
 #define ANK_FEATURE_RO_COMPAT_SUPP 0u
 
 #define ANK_STATE_CLEAN 1u /* unmounted cleanly: journal empty */
@@ -184,6 +190,27 @@ _Static_assert(offsetof(struct ank_dinode, xattr_block) == 240, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, rdev_major) == 244, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, rdev_minor) == 248, "inode layout");
 _Static_assert(offsetof(struct ank_dinode, checksum) == 252, "inode layout");
+
+/* On a volume with INCOMPAT_INLINE_LINKS (mkfs sets it), a symbolic link
+ * whose target is at most ANK_INLINE_LINK_MAX bytes keeps it inline: in
+ * the 144 bytes of the map (eh and extents, offsets 96 to 239),
+ * zero-padded, with no block of data (`blocks` counts only its extended
+ * attribute block, if any). A longer target is the link's data, file
+ * block 0. A volume made without the feature never gets it (a mount does
+ * not add it): its short links have their blocks, and keep them. */
+#define ANK_INLINE_LINK_MAX 144u
+_Static_assert(offsetof(struct ank_dinode, xattr_block) - offsetof(struct ank_dinode, eh) ==
+		       ANK_INLINE_LINK_MAX,
+	       "an inline target fills the map area exactly");
+static inline bool ank_link_is_inline(const struct ank_super *sb, const struct ank_dinode *d)
+{
+	return (sb->feature_incompat & ANK_FEATURE_INCOMPAT_INLINE_LINKS) &&
+	       (d->mode & 0170000u) == 0120000u /* S_IFLNK */ && d->size <= ANK_INLINE_LINK_MAX;
+}
+static inline const char *ank_link_inline_target(const struct ank_dinode *d)
+{
+	return (const char *)(const void *)&d->eh;
+}
 
 /* ---- directories ----------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
  * Called with fs->lock held.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs_internal.h"
 
@@ -164,6 +165,16 @@ static int dinode_validate(const struct fs *fs, const struct ank_dinode *d, uint
 		return ANK_CORRUPT("inode: device numbers on a file that is no device");
 	if (fmt == S_IFLNK && (d->size == 0 || d->size >= ANK_SYMLINK_MAX))
 		return ANK_CORRUPT("inode: symbolic link target of impossible length");
+	if (ank_link_is_inline(&fs->sb, d)) {
+		/* the target in the map area: 1..144 bytes, no NUL, zeros after */
+		const char *t = ank_link_inline_target(d);
+		if (d->blocks != (d->xattr_block ? 1u : 0u) || memchr(t, '\0', (size_t)d->size))
+			return ANK_CORRUPT("inode: inline symbolic link target unreadable");
+		for (size_t k = (size_t)d->size; k < ANK_INLINE_LINK_MAX; k++)
+			if (t[k])
+				return ANK_CORRUPT("inode: inline symbolic link target unreadable");
+		return 0; /* (no map to validate) */
+	}
 	if (d->size > ANK_MAX_FILE_SIZE)
 		return ANK_CORRUPT("inode: size beyond the format's limit");
 	if (fmt == S_IFDIR && (d->size % ANK_BLOCK_SIZE || d->parent == 0 ||
@@ -366,7 +377,7 @@ static int inode_reuse(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid,
 	file_drop_pages(fs, ip);
 	dir_index_free(ip->dix);
 	ip->dix = NULL;
-	if (ip->d.mode != 0) {
+	if (ip->d.mode != 0 && !ank_link_is_inline(&fs->sb, &ip->d)) {
 		int64_t delta = 0;
 		struct extent_io io;
 		fs_extent_io(fs, &io);
@@ -455,7 +466,9 @@ static void inode_free(struct fs *fs, struct inode *ip)
 	struct extent_io io;
 	file_drop_pages(fs, ip);
 	fs_extent_io(fs, &io);
-	if (extent_truncate(&io, inode_root(ip), (uint32_t)ip->ino, 0, &delta) < 0) {
+	if (ank_link_is_inline(&fs->sb, &ip->d)) {
+		/* (no map: the target is in the inode) */
+	} else if (extent_truncate(&io, inode_root(ip), (uint32_t)ip->ino, 0, &delta) < 0) {
 		/* A corrupt map: leave its blocks allocated (fsck repairs), but
 		 * still free the inode. */
 	}

@@ -228,7 +228,8 @@ int fs_mkfs(struct bdev *dev, const struct fs_mkfs_options *opt)
 
 	sb.magic = ANK_SUPER_MAGIC;
 	sb.version = ANK_FORMAT_VERSION;
-	sb.feature_incompat = ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR;
+	sb.feature_incompat = ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR |
+			      ANK_FEATURE_INCOMPAT_INLINE_LINKS;
 	sb.block_size = ANK_BLOCK_SIZE;
 	sb.root_ino = ANK_ROOT_INO;
 	sb.orphan_head = 0;

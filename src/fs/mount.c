@@ -217,7 +217,8 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 		bool marked = fs->sb.state == ANK_STATE_DIRTY;
 		/* A volume made before symbolic links, special files or
 		 * extended attributes: from now on it may hold them, which
-		 * older programs must refuse. */
+		 * older programs must refuse. (Not INLINE_LINKS: the short
+		 * links such a volume has are in blocks; format.h.) */
 		const uint32_t now_incompat = ANK_FEATURE_INCOMPAT_FILETYPES |
 					      ANK_FEATURE_INCOMPAT_XATTR;
 		bool upgrade = (fs->sb.feature_incompat & now_incompat) != now_incompat;

@@ -37,6 +37,13 @@ int namei_read_link(struct fs *fs, struct inode *ip, char *buf)
 {
 	if (ip->d.size == 0 || ip->d.size >= PATH_MAX)
 		return ANK_CORRUPT("symbolic link with a target of impossible length");
+	if (ank_link_is_inline(&fs->sb, &ip->d)) {
+		memcpy(buf, ank_link_inline_target(&ip->d), (size_t)ip->d.size);
+		buf[ip->d.size] = '\0';
+		return memchr(buf, '\0', (size_t)ip->d.size)
+			       ? ANK_CORRUPT("symbolic link target with a NUL byte")
+			       : (int)ip->d.size;
+	}
 	ssize_t n = file_read(fs, ip, buf, (size_t)ip->d.size, 0, NULL);
 	if (n < 0)
 		return (int)n;

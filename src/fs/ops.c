@@ -1294,7 +1294,18 @@ static int do_symlink(struct fs_client *c, const char *target, struct fs_at at, 
 	rc = new_name_free(fs, c, &nd);
 	if (rc == 0)
 		rc = create_inode_in(fs, c, &nd, S_IFLNK | 0777, want_ino, &ip);
-	if (rc == 0) {
+	if (rc == 0 && tlen <= ANK_INLINE_LINK_MAX &&
+	    (fs->sb.feature_incompat & ANK_FEATURE_INCOMPAT_INLINE_LINKS)) {
+		/* A short target lives in the inode (format.h); the map it
+		 * takes the place of is empty. */
+		char *t = (char *)(void *)&ip->d.eh;
+		memset(t, 0, ANK_INLINE_LINK_MAX);
+		memcpy(t, target, tlen);
+		ip->d.size = tlen;
+		inode_dirty(fs, ip);
+		fs_last_stamp.new_ino = ip->ino;
+		inode_put(fs, ip);
+	} else if (rc == 0) {
 		/* The target is the link's data, as a file's bytes. */
 		ssize_t w = file_write(fs, ip, target, tlen, 0, NULL);
 		if (w != (ssize_t)tlen) {

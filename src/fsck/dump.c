@@ -280,7 +280,7 @@ static int load_inode(struct fsck_vol *v, uint64_t ino, struct ank_dinode *di, F
 		fprintf(out, "dump: inode %" PRIu64 " is free\n", ino);
 		return -ENOENT;
 	}
-	const char *bad = fsck_inode_problem(di, ino);
+	const char *bad = fsck_inode_problem(&v->sb, di, ino);
 	if (bad) {
 		fprintf(out, "dump: inode %" PRIu64 " is corrupt: %s\n", ino, bad);
 		return ANK_CORRUPT("dump: corrupt inode on a path");
@@ -406,6 +406,16 @@ static int dump_xattrs(struct fsck_vol *v, uint64_t ino, uint64_t blk, FILE *out
  * file block 0), printed as printable() shows names. */
 static int dump_target(struct fsck_vol *v, uint64_t ino, const struct ank_dinode *di, FILE *out)
 {
+	if (ank_link_is_inline(&v->sb, di)) {
+		char shown[4 * ANK_INLINE_LINK_MAX + 8];
+		if (di->size == 0) {
+			fprintf(out, "  %-12s (unreadable: size out of range)\n", "target");
+			return -EUCLEAN;
+		}
+		fprintf(out, "  %-12s \"%s\" (in the inode)\n", "target",
+			printable(ank_link_inline_target(di), (size_t)di->size, shown, sizeof(shown)));
+		return 0;
+	}
 	struct runs r = {0};
 	char why[160];
 	int rc = fsck_vol_walk(v, ino, di, add_run, NULL, &r, why, sizeof(why));
@@ -449,7 +459,7 @@ static int dump_inode(struct fsck_vol *v, uint64_t ino, FILE *out)
 		fprintf(out, "dump: inode %" PRIu64 " is free\n", ino);
 		return -ENOENT;
 	}
-	const char *bad = fsck_inode_problem(&di, ino);
+	const char *bad = fsck_inode_problem(&v->sb, &di, ino);
 	uint8_t ft = ank_mode_to_ft(di.mode);
 	fprintf(out, "inode %" PRIu64 "%s%s\n", ino, bad ? " - CORRUPT: " : "", bad ? bad : "");
 	fprintf(out, "  %-12s 0%o (%s)\n", "mode", di.mode,

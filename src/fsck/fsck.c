@@ -355,7 +355,8 @@ int fsck_vol_read_inode(struct fsck_vol *v, uint64_t ino, struct ank_dinode *di)
 	return rc;
 }
 
-const char *fsck_inode_problem(const struct ank_dinode *di, uint64_t ino)
+const char *fsck_inode_problem(const struct ank_super *sb, const struct ank_dinode *di,
+			       uint64_t ino)
 {
 	if (di->checksum != ank_dinode_csum(di))
 		return "checksum mismatch";
@@ -371,6 +372,16 @@ const char *fsck_inode_problem(const struct ank_dinode *di, uint64_t ino)
 	if (ank_mode_to_ft(di->mode) == ANK_FT_SYMLINK &&
 	    (di->size == 0 || di->size >= ANK_SYMLINK_MAX))
 		return "symbolic link whose target length is out of range";
+	if (ank_link_is_inline(sb, di)) {
+		const char *t = ank_link_inline_target(di);
+		if (di->blocks != (di->xattr_block ? 1u : 0u))
+			return "inline symbolic link with blocks of data";
+		if (memchr(t, '\0', (size_t)di->size))
+			return "inline symbolic link target with a NUL byte";
+		for (size_t k = (size_t)di->size; k < ANK_INLINE_LINK_MAX; k++)
+			if (t[k])
+				return "inline symbolic link target not followed by zeros";
+	}
 	return NULL;
 }
 
@@ -502,6 +513,8 @@ int fsck_vol_walk(struct fsck_vol *v, uint64_t ino, const struct ank_dinode *di,
 
 	if (whylen)
 		why[0] = 0;
+	if (ank_link_is_inline(&v->sb, di))
+		return 0; /* (the map area holds the link's target: no blocks) */
 	if (eh->magic != ANK_EXTENT_MAGIC)
 		return walk_bad(&w, "extent root: bad magic");
 	if (eh->max != ANK_EXTENT_ROOT_ENTRIES || eh->entries > eh->max)
@@ -779,7 +792,7 @@ static int release_blocks(struct fsck *f, uint64_t ino, uint8_t *also)
 /* Check one allocated inode. Returns 0 or -errno (operational). */
 static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di)
 {
-	const char *bad = fsck_inode_problem(di, ino);
+	const char *bad = fsck_inode_problem(&f->v.sb, di, ino);
 	bool root_csum_only = false;
 	char why[160];
 	int rc;
@@ -829,7 +842,7 @@ static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di
 
 	/* A symbolic link's target (under 4096 bytes) is its block 0 and
 	 * nothing else: without it the link cannot be read, and is dropped. */
-	if ((f->ist[ino] & F_LINK) && (c.data != 1 || c.maxend != 1)) {
+	if ((f->ist[ino] & F_LINK) && !ank_link_is_inline(&f->v.sb, di) && (c.data != 1 || c.maxend != 1)) {
 		problem(f, "inode %llu: symbolic link with %llu blocks mapped (up to block %llu) "
 			   "where its target needs block 0 alone",
 			(unsigned long long)ino, (unsigned long long)c.data,

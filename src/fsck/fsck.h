@@ -121,7 +121,8 @@ int fsck_vol_writeback(struct fsck_vol *v);
 int fsck_vol_read_inode(struct fsck_vol *v, uint64_t ino, struct ank_dinode *di);
 /* NULL when the allocated inode's checksum, self number and mode are sound,
  * else a short description. */
-const char *fsck_inode_problem(const struct ank_dinode *di, uint64_t ino);
+const char *fsck_inode_problem(const struct ank_super *sb, const struct ank_dinode *di,
+			       uint64_t ino);
 
 /*
  * Walk the extent tree of inode `ino` (di as read from disk), validating
