@@ -133,7 +133,8 @@ int tool_serve(int argc, char **argv)
 {
 	struct sup_config cfg = {.image = DEFAULT_IMAGE,
 				 .socket_path = default_socket(),
-				 .recovery = "ananke",
+				 .recovery = recovery_ananke.name,
+				 .plogs = recovery_ananke.plogs,
 				 .watchdog_ms = 500,
 				 .io_timeout_ms = 5000,
 				 .commit_ms = server_opts[OPT_COMMIT_MS].def,
@@ -164,6 +165,7 @@ int tool_serve(int argc, char **argv)
 				return 2;
 			}
 			cfg.recovery = m->name;
+			cfg.plogs = m->plogs;
 		} else if ((v = opt_value(argc, argv, &i, "--watchdog-ms", &bad))) {
 			if (!opt_uint("--watchdog-ms", v, 0, 3600000, &cfg.watchdog_ms))
 				return 2;

@@ -98,12 +98,13 @@ const struct recovery_mode recovery_sync = {
 
 const struct recovery_mode recovery_ananke = {
 	.name = "ananke",
+	.plogs = true,
 	.keep_orphans = true,
 	.map = plogsvc_map,
 	.start = plogsvc_start,
 	.stop = plogsvc_stop,
-	.adopt = plogsvc_adopt,
-	.drop = plogsvc_drop,
+	.adopt = replay_adopt,
+	.drop = replay_drop,
 	.ring_free = plogsvc_ring_free,
 	.before_run = ananke_before_run,
 	.after_run = ananke_after_run,

@@ -1030,27 +1030,6 @@ int plogsvc_start(struct server *srv)
 
 /* The logged completions of a rebuilt client were settled (its ATTACH) or
  * are no longer wanted (it is gone): their entries may go. */
-static void recovered_clear_ipc(struct server *srv, struct server_recovered *x)
-{
-	for (unsigned i = 0; i < ANK_RING_NSLOTS; i++) {
-		if (!x->slot[i].set || x->slot[i].id == PLOG_ID_NONE || x->slot[i].log >= srv->nplogs)
-			continue;
-		struct server_plog *l = &srv->plogs[x->slot[i].log];
-		pthread_mutex_lock(&l->lock);
-		plog_clear_ipc(l->p, x->slot[i].id);
-		pthread_mutex_unlock(&l->lock);
-		x->slot[i].set = false;
-	}
-}
-
-static void recovered_free(struct server_recovered *x)
-{
-	fs_client_free(x->client);
-	free(x->fds);
-	free(x->lost_fds);
-	free(x);
-}
-
 void plogsvc_stop(struct server *srv)
 {
 	if (srv->fs && srv->plogs) {
@@ -1060,7 +1039,7 @@ void plogsvc_stop(struct server *srv)
 	while (srv->recovered) {
 		struct server_recovered *x = srv->recovered;
 		srv->recovered = x->next;
-		recovered_free(x);
+		replay_recovered_free(x);
 	}
 	if (!srv->plogs)
 		return;
@@ -1079,73 +1058,6 @@ void plogsvc_stop(struct server *srv)
 	}
 	free(srv->plogs);
 	srv->plogs = NULL;
-}
-
-bool plogsvc_adopt(struct server *srv, struct server_ring *r)
-{
-	struct server_recovered **pp = &srv->recovered;
-	while (*pp && (*pp)->client_id != r->client_id)
-		pp = &(*pp)->next;
-	struct server_recovered *x = *pp;
-	for (unsigned i = 0; i < ANK_RING_NSLOTS; i++) {
-		struct ank_ring_slot *slot = ank_ring_slot(r->map, i);
-		uint32_t state = ank_load_acquire(&slot->state);
-		if (state != ANK_SLOT_SUBMITTED && state != ANK_SLOT_SERVER)
-			continue;
-		const volatile struct ank_ring_slot *vs = slot;
-		uint32_t opcode = vs->opcode;
-		uint64_t seq = vs->seq;
-		if (x && x->slot[i].set && x->slot[i].seq == seq && x->slot[i].opcode == opcode) {
-			/* Completed inside the dead server: publish, never re-run. */
-			if (state == ANK_SLOT_SUBMITTED &&
-			    !ank_cas(&slot->state, ANK_SLOT_SUBMITTED, ANK_SLOT_SERVER))
-				continue;
-			/* (no stat in out[]: whatever an earlier request
-			 * left there must not pass for this one's) */
-			memset(slot->out, 0, sizeof(slot->out));
-			dispatch_complete(r->map, i, x->slot[i].result);
-			srv->report.republished++;
-		} else if (state == ANK_SLOT_SERVER) {
-			/* Claimed but never completed: run it again. (A slot
-			 * still SUBMITTED was never taken: it just runs.) */
-			ank_store_release(&slot->state, ANK_SLOT_SUBMITTED);
-			srv->report.reexecuted++;
-		}
-	}
-	if (!x)
-		return false;
-	recovered_clear_ipc(srv, x);
-	*pp = x->next;
-	if (x->client) {
-		fs_client_free(r->client);
-		r->client = x->client;
-	}
-	for (size_t k = 0; k < x->nlost; k++)
-		fs_client_mark_stale(r->client, x->lost_fds[k]);
-	r->fds = x->fds;
-	r->nfds = x->nfds;
-	free(x->lost_fds);
-	free(x);
-	return true;
-}
-
-bool plogsvc_drop(struct server *srv, uint64_t client_id)
-{
-	struct server_recovered **pp = &srv->recovered;
-	while (*pp && (*pp)->client_id != client_id)
-		pp = &(*pp)->next;
-	if (!*pp)
-		return false;
-	struct server_recovered *x = *pp;
-	*pp = x->next;
-	recovered_clear_ipc(srv, x);
-	for (size_t k = 0; k < x->nfds; k++) {
-		plogsvc_fd_check(&x->fds[k]);
-		if (x->fds[k].live)
-			plogsvc_clear(srv, x->fds[k].log, x->fds[k].entry_id, 1u << PLOG_T_FD);
-	}
-	recovered_free(x);
-	return true;
 }
 
 void plogsvc_ring_free(struct server *srv, struct server_ring *r)

@@ -41,5 +41,7 @@ int plogsvc_fresh_logs(struct server *srv);
  * global order) and go on with the logs. 0 or -errno. */
 int replay_run(struct server *srv, struct plog_entry *ents, size_t count,
 	       struct ank_ctl_report *rep);
+/* replay.c: free a client's rebuilt state that no ATTACH adopted. */
+void replay_recovered_free(struct server_recovered *x);
 
 #endif

@@ -14,7 +14,11 @@
  *                continued (or, when they cannot be, fresh ones started).
  *
  * Commits are held from pass 2 to the end, so the replay becomes durable
- * all at once. The logging side is plogsvc.c.
+ * all at once. Then, as each client attaches to the new server, its
+ * rebuilt state is adopted and its in-flight slots settled exactly once
+ * (replay_adopt): a request whose completion was logged gets its logged
+ * result, one claimed but never completed runs again. The logging side is
+ * plogsvc.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +31,7 @@
 
 #include "../util/common.h"
 #include "../util/crc32c.h"
+#include "../ipc/barrier.h"
 #include "../ipc/optable.h"
 #include "plogsvc_internal.h"
 #include "server.h"
@@ -934,3 +939,95 @@ int replay_run(struct server *srv, struct plog_entry *ents, size_t count,
 	return rc;
 }
 
+/* ---- exactly-once: a client's ATTACH to the new server ------------------- */
+
+/* The logged completions of x's ring slots lose their ring index: the
+ * slots were settled (docs/RECOVERY.md, "Exactly-once for in-flight
+ * requests", step 4). */
+static void recovered_clear_ipc(struct server *srv, struct server_recovered *x)
+{
+	for (unsigned i = 0; i < ANK_RING_NSLOTS; i++) {
+		if (!x->slot[i].set || x->slot[i].id == PLOG_ID_NONE || x->slot[i].log >= srv->nplogs)
+			continue;
+		struct server_plog *l = &srv->plogs[x->slot[i].log];
+		pthread_mutex_lock(&l->lock);
+		plog_clear_ipc(l->p, x->slot[i].id);
+		pthread_mutex_unlock(&l->lock);
+		x->slot[i].set = false;
+	}
+}
+
+void replay_recovered_free(struct server_recovered *x)
+{
+	fs_client_free(x->client);
+	free(x->fds);
+	free(x->lost_fds);
+	free(x);
+}
+
+bool replay_adopt(struct server *srv, struct server_ring *r)
+{
+	struct server_recovered **pp = &srv->recovered;
+	while (*pp && (*pp)->client_id != r->client_id)
+		pp = &(*pp)->next;
+	struct server_recovered *x = *pp;
+	for (unsigned i = 0; i < ANK_RING_NSLOTS; i++) {
+		struct ank_ring_slot *slot = ank_ring_slot(r->map, i);
+		uint32_t state = ank_load_acquire(&slot->state);
+		if (state != ANK_SLOT_SUBMITTED && state != ANK_SLOT_SERVER)
+			continue;
+		const volatile struct ank_ring_slot *vs = slot;
+		uint32_t opcode = vs->opcode;
+		uint64_t seq = vs->seq;
+		if (x && x->slot[i].set && x->slot[i].seq == seq && x->slot[i].opcode == opcode) {
+			/* Completed inside the dead server: publish, never re-run. */
+			if (state == ANK_SLOT_SUBMITTED &&
+			    !ank_cas(&slot->state, ANK_SLOT_SUBMITTED, ANK_SLOT_SERVER))
+				continue;
+			/* (no stat in out[]: whatever an earlier request
+			 * left there must not pass for this one's) */
+			memset(slot->out, 0, sizeof(slot->out));
+			dispatch_complete(r->map, i, x->slot[i].result);
+			srv->report.republished++;
+		} else if (state == ANK_SLOT_SERVER) {
+			/* Claimed but never completed: run it again. (A slot
+			 * still SUBMITTED was never taken: it just runs.) */
+			ank_store_release(&slot->state, ANK_SLOT_SUBMITTED);
+			srv->report.reexecuted++;
+		}
+	}
+	if (!x)
+		return false;
+	recovered_clear_ipc(srv, x);
+	*pp = x->next;
+	if (x->client) {
+		fs_client_free(r->client);
+		r->client = x->client;
+	}
+	for (size_t k = 0; k < x->nlost; k++)
+		fs_client_mark_stale(r->client, x->lost_fds[k]);
+	r->fds = x->fds;
+	r->nfds = x->nfds;
+	free(x->lost_fds);
+	free(x);
+	return true;
+}
+
+bool replay_drop(struct server *srv, uint64_t client_id)
+{
+	struct server_recovered **pp = &srv->recovered;
+	while (*pp && (*pp)->client_id != client_id)
+		pp = &(*pp)->next;
+	if (!*pp)
+		return false;
+	struct server_recovered *x = *pp;
+	*pp = x->next;
+	recovered_clear_ipc(srv, x);
+	for (size_t k = 0; k < x->nfds; k++) {
+		plogsvc_fd_check(&x->fds[k]);
+		if (x->fds[k].live)
+			plogsvc_clear(srv, x->fds[k].log, x->fds[k].entry_id, 1u << PLOG_T_FD);
+	}
+	replay_recovered_free(x);
+	return true;
+}

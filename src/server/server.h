@@ -325,6 +325,8 @@ struct request;
  * absence, which means "take the ring over as in mode none"). */
 struct recovery_mode {
 	const char *name;
+	bool plogs;          /* the supervisor makes p-logs and hands them to
+	                        every server (sup_config.plogs) */
 	bool keep_orphans;   /* mount keeps orphans for rebuilt fds */
 	/* Before mount: map what the dead server left (a standby does it
 	 * before TAKEOVER). 0 or -errno. */
@@ -374,13 +376,13 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		     const struct request *rq, const char *path, const char *path2,
 		     int64_t result, const struct fs_stamp *stamp);
 void plogsvc_answered(struct server_worker *w, uint64_t id);
-/* ATTACH of a client: adopt its rebuilt state if there is one and settle
+/* replay.c: ATTACH of a client: adopt its rebuilt state if there is one and settle
  * its in-flight slots (exactly-once): those answered from the log are added
  * to srv->report.republished, those given back to be run to .reexecuted.
  * Returns true when adopted. */
-bool plogsvc_adopt(struct server *srv, struct server_ring *r);
+bool replay_adopt(struct server *srv, struct server_ring *r);
 /* Forget the rebuilt state of a client that went away before its ATTACH. */
-bool plogsvc_drop(struct server *srv, uint64_t client_id);
+bool replay_drop(struct server *srv, uint64_t client_id);
 void plogsvc_ring_free(struct server *srv, struct server_ring *r);
 
 /* ---- dispatch.c ------------------------------------------------------------ */

@@ -1733,7 +1733,7 @@ int sup_serve(const struct sup_config *cfg)
 		s->image, s->socket_abs, cfg->workers, cfg->recovery,
 		cfg->watchdog_ms ? "" : "off/", cfg->watchdog_ms, cfg->no_standby ? "off" : "on");
 	int rc = setup_loop(s);
-	if (rc == 0 && !strcmp(cfg->recovery, "ananke"))
+	if (rc == 0 && cfg->plogs)
 		rc = sup_plogs_create(s);
 	if (rc == 0)
 		rc = sup_server_spawn(s);

@@ -28,6 +28,8 @@ struct sup_config {
 	unsigned workers;        /* server worker threads, 1..ANK_STATS_MAX_WORKERS */
 	const char *recovery;    /* recovery mode passed to the server: "none",
 	                            "ananke" (p-logs + AIM replay) or "sync" */
+	bool plogs;              /* the mode logs: make the p-logs and hand them
+	                            to every server (struct recovery_mode) */
 	uint64_t plog_size;      /* "ananke": bytes of one copy of each worker's
 	                            p-log entry area; 0: PLOG_DEFAULT_COPY_SIZE */
 	bool foreground;         /* stay attached, log to stderr */
