@@ -785,6 +785,41 @@ static void damaged_replay_stops_before_its_effects_are_durable(void **state)
 	unsetenv("ANK_TEST_SERVE_OPTS");
 }
 
+/* A server stopped (SIGSTOP) while it recovers is not READY and is not
+ * served by the watchdog, which looks at running servers: the supervisor
+ * watches a starting server's process state too, and replaces one that
+ * stays stopped for watchdog_ms, not after the 30 s a server has to become
+ * READY. The client's call in flight completes with its bytes. */
+static void server_stopped_while_recovering_is_replaced_at_once(void **state)
+{
+	(void)state;
+	static uint8_t a[16384], back[16384];
+	pattern(a, sizeof(a), 43);
+	setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 3600000", 1);
+	arm("ananke", "recovery_sigstop");
+	assert_int_equal(svc_start(&g_svc, "64M", 1), 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	int fd = ank_open("/stopped", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	for (unsigned k = 0; k < 4; k++)
+		assert_int_equal(ank_pwrite(fd, a + k * 4096, 4096, (off_t)k * 4096), 4096);
+	uint64_t t0 = svc_now_ms();
+	assert_int_equal(kill_server_and_wait(), 0); /* the next one stops itself */
+	uint64_t took = svc_now_ms() - t0;
+	assert_int_equal(ank_pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, a, sizeof(a));
+	printf("replaced after %llu ms\n", (unsigned long long)took);
+	assert_true(fired());
+	assert_true(log_contains("stopped (SIGSTOP) before it was READY"));
+	assert_true(took < 10000 * svc_slow()); /* (30 s without the watch) */
+	struct svc_status st;
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	assert_null(strstr(st.json, "\"quarantined\": 1,")); /* (not the request's fault) */
+	assert_int_equal(ank_close(fd), 0);
+	finish();
+	unsetenv("ANK_TEST_SERVE_OPTS");
+}
+
 /* ---- (i) fatal signals sent from outside ------------------------------------------ */
 
 /* SIGSEGV and SIGABRT sent by another process (kill(2)) are not the
@@ -868,6 +903,8 @@ int main(void)
 					  teardown),
 		cmocka_unit_test_teardown(damaged_entry_under_construction_is_never_logged, teardown),
 		cmocka_unit_test_teardown(damaged_replay_stops_before_its_effects_are_durable,
+					  teardown),
+		cmocka_unit_test_teardown(server_stopped_while_recovering_is_replaced_at_once,
 					  teardown),
 		cmocka_unit_test_teardown(outside_fatal_signals_never_quarantine_a_request, teardown),
 		cmocka_unit_test_teardown(request_that_crashes_every_server_alone_gets_eio,

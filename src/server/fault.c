@@ -106,6 +106,11 @@
  *                      may read as durable), and the server goes on (no
  *                      abort): the check before the append must stop it.
  *                      Passes are counted for logged calls.
+ *   recovery_sigstop   where recovery_slow_hold is: the server stops itself
+ *                      (SIGSTOP), as a debugger or an operator's kill -STOP
+ *                      could stop it, and goes on if it is continued: the
+ *                      supervisor must replace it well before the 30 s a
+ *                      server has to become READY.
  *   replay_damage      at a takeover with live p-log entries, before the
  *                      replay acts on them: the durable tid it decides by
  *                      is raised by 2^20, as a stray write into its frame
@@ -129,6 +134,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -167,6 +173,7 @@ static const char *const fault_names[] = {
 	[SERVER_FAULT_DURABLE_DAMAGE] = "durable_damage",
 	[SERVER_FAULT_ENTRY_DAMAGE] = "entry_damage",
 	[SERVER_FAULT_REPLAY_DAMAGE] = "replay_damage",
+	[SERVER_FAULT_RECOVERY_SIGSTOP] = "recovery_sigstop",
 };
 
 void server_fault_init(void)
@@ -236,6 +243,10 @@ void server_fault_pass(enum server_fault p)
 	if (p == SERVER_FAULT_HANG) {
 		for (;;)
 			pause();
+	}
+	if (p == SERVER_FAULT_RECOVERY_SIGSTOP) {
+		raise(SIGSTOP);
+		return;
 	}
 	if (p == SERVER_FAULT_RECOVERY_SLOW_HOLD || p == SERVER_FAULT_LOG_DELAY) {
 		struct timespec ts = {0, (p == SERVER_FAULT_LOG_DELAY ? 150 : 50) * 1000 * 1000};

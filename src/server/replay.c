@@ -916,6 +916,7 @@ int replay_run(struct server *srv, struct plog_entry *ents, size_t count,
 		fs_reserve_tids(srv->fs, rp.max_tid);
 		fs_hold_commits(srv->fs, true);
 		server_fault(SERVER_FAULT_RECOVERY_SLOW_HOLD);
+		server_fault(SERVER_FAULT_RECOVERY_SIGSTOP);
 		pass_reopen(&rp);
 		if (__builtin_expect(server_fault_point == SERVER_FAULT_REPLAY_DAMAGE, 0) &&
 		    server_fault_due(SERVER_FAULT_REPLAY_DAMAGE))

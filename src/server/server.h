@@ -108,6 +108,7 @@ enum server_fault {
 	SERVER_FAULT_DURABLE_DAMAGE,
 	SERVER_FAULT_ENTRY_DAMAGE,
 	SERVER_FAULT_REPLAY_DAMAGE,
+	SERVER_FAULT_RECOVERY_SIGSTOP,
 };
 /* The armed point (NONE in production, and once it fired). */
 extern enum server_fault server_fault_point;

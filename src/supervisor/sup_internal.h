@@ -227,10 +227,11 @@ struct sup {
 	uint64_t stop_deadline_ns;        /* kill the server when still alive */
 	unsigned stop_recoveries;         /* servers recovered to finish a stop */
 	bool stop_recovering;             /* ... one is to be started */
-	uint64_t stop_poll_ns;            /* stopping: next look at whether the
-	                                     server is stopped (SIGSTOP) */
-	uint64_t stop_sigstop_ns;         /* stopping, and the server is stopped
-	                                     (SIGSTOP) since; 0: it is not */
+	uint64_t sigstop_poll_ns;         /* stopping, or a server starting: next
+	                                     look at whether it is stopped
+	                                     (SIGSTOP) */
+	uint64_t sigstop_since_ns;        /* ... and it is stopped since; 0: it
+	                                     is not */
 	uint64_t kill_deadline_ns;        /* give up waiting after SIGKILL */
 	bool done;
 	int exit_code;

@@ -844,6 +844,7 @@ static void on_server_death(struct sup *s)
 		sup_quarantine_on_death(s, self);
 	}
 
+	s->sigstop_since_ns = 0; /* (the next server's own, from its start) */
 	/* Whatever was queued for it is void; rings stay, clients wait. */
 	while (s->outq_head)
 		outq_remove(s, s->outq_head);
@@ -885,7 +886,6 @@ static void on_server_death(struct sup *s)
 		v->state = SRV_BACKOFF;
 		s->backoff_until_ns = now;
 		s->stop_recovering = true;
-		s->stop_sigstop_ns = 0;
 		return;
 	}
 	if (s->stopping) {
@@ -1285,27 +1285,38 @@ static void sb_ready_fire(struct sup *s, uint64_t now)
 				 "fresh exec");
 }
 
-/* While stopping the watchdog is off (no requests run), but a server the
- * kernel reports stopped (SIGSTOP) will not unmount: it is looked at every
- * WD_TICK_MAX_NS and replaced after watchdog_ms (500 ms when off) instead
- * of waiting out the stop's 60 s. */
-static uint64_t stop_sigstop_due(const struct sup *s)
+/* The watchdog looks only at a running server with requests pending. A
+ * server the kernel reports stopped (SIGSTOP) while the service stops
+ * will not unmount, and one stopped while it starts or recovers keeps
+ * every client waiting: either is looked at every WD_TICK_MAX_NS and
+ * replaced after watchdog_ms (500 ms when off) instead of waiting out the
+ * stop's 60 s or the 30 s allowed to become READY. */
+static uint64_t sigstop_due(const struct sup *s)
 {
 	const struct sup_server *v = &s->srv;
-	return s->stopping && v->pidfd >= 0 && !v->killed ? s->stop_poll_ns : NEVER;
+	return (s->stopping || v->state == SRV_STARTING) && v->pidfd >= 0 && !v->killed
+		       ? s->sigstop_poll_ns
+		       : NEVER;
 }
 
-static void stop_sigstop_fire(struct sup *s, uint64_t now)
+static void sigstop_fire(struct sup *s, uint64_t now)
 {
-	s->stop_poll_ns = now + WD_TICK_MAX_NS;
+	s->sigstop_poll_ns = now + WD_TICK_MAX_NS;
 	if (!sup_process_stopped(s->srv.pid)) {
-		s->stop_sigstop_ns = 0;
-	} else if (!s->stop_sigstop_ns) {
-		s->stop_sigstop_ns = now;
-	} else if (now - s->stop_sigstop_ns >=
+		s->sigstop_since_ns = 0;
+	} else if (!s->sigstop_since_ns) {
+		s->sigstop_since_ns = now;
+	} else if (now - s->sigstop_since_ns >=
 		   (uint64_t)(s->cfg.watchdog_ms ? s->cfg.watchdog_ms : 500) * MSEC) {
-		s->stop_sigstop_ns = 0;
-		sup_server_kill(s, "stopped (SIGSTOP) during the stop");
+		s->sigstop_since_ns = 0;
+		if (s->stopping) {
+			sup_server_kill(s, "stopped (SIGSTOP) during the stop");
+		} else {
+			/* (stopped from outside: not the fault of a request) */
+			s->srv.hang = true;
+			s->srv.hang_outside = true;
+			sup_server_kill(s, "stopped (SIGSTOP) before it was READY");
+		}
 	}
 }
 
@@ -1339,7 +1350,7 @@ static const struct sup_timer timers[] = {
 	{"standby start", sb_start_due, sb_start_fire},
 	{"standby ready", sb_ready_due, sb_ready_fire},
 	{"standby hangup", sb_hup_due, sb_hup_fire},
-	{"stopped during stop", stop_sigstop_due, stop_sigstop_fire},
+	{"stopped (SIGSTOP)", sigstop_due, sigstop_fire},
 	{"stop limit", stop_limit_due, stop_limit_fire},
 };
 
