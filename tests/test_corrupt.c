@@ -4,28 +4,50 @@
  *
  * A populated volume is built once: directories, files of several sizes, a
  * sparse 8 MiB file written every other 4 KiB block (1024 extents, so its
- * extent tree has node blocks), a directory of 500 entries. Images:
+ * extent tree has node blocks), a directory of 500 entries; symbolic links
+ * with short targets (in the inode) and long ones of 200 to 399 bytes (in
+ * a block), relative and absolute, of each kind one to a file, one
+ * dangling and one to a directory, and one through a link; extended
+ * attributes (user., trusted., security.; values of 0 to 4012 bytes) on two
+ * files, a directory, a symbolic link and a FIFO, one file's attribute
+ * block filled to within 4 bytes of its capacity; and special inodes: a
+ * FIFO, a socket, a character and a block device. Images:
  *   clean  - after a clean unmount (empty journal);
- *   crash  - remounted, more operations, fs_sync, then the machine stops:
+ *   crash  - remounted, more operations (among them an attribute replaced
+ *            and a new symbolic link), fs_sync, then the machine stops:
  *            one committed transaction waits in the journal;
  *   orphan - the crash image plus a file unlinked while open, committed.
  * Structure locations come from parsing the images with format.h (the
- * superblock's regions, the journal from its header, inodes, extent trees).
+ * superblock's regions, the journal from its header, inodes, extent trees,
+ * each inode's xattr_block). Besides the superblock, journal, bitmaps,
+ * inodes, directory blocks, extent nodes and file data, three structures
+ * are targets of their own: attribute blocks, symbolic link target blocks
+ * (a long link's block 0: the target's bytes and the 8 after them, which
+ * must never be taken for part of it; a short target is in its inode) and
+ * the inode slots of special inodes.
  *
  * Each trial copies an image into a fresh emulated device and flips 1..4
  * distinct random bits in a chosen structure, then:
  *   (a) fsck (check only) must return 0, 1, 4 or 8, and != 0 when the flip
- *       hit a checksummed live structure (superblock, used inode, directory
- *       block, extent node) or an in-range allocation bitmap bit;
+ *       hit a checksummed live structure (superblock, used inode, special
+ *       inode, directory block, extent node, attribute block) or an
+ *       in-range allocation bitmap bit. A target in a block is data without
+ *       a checksum, and fsck checks of such a link that it maps its block 0
+ *       alone: a flip there need not be reported, but when fsck calls the
+ *       volume clean, readlink must return the damaged bytes exactly as
+ *       stored;
  *   (b) fs_mount must fail with a negative errno or succeed; when it
  *       succeeds the whole tree is walked (every directory listed, every
- *       file read), a few changes are made (create, write, mkdir, rename,
- *       truncate, unlink, sync), every call must return a value or a
- *       negative errno, then it is unmounted. When fsck had found the
- *       corrupted volume clean, nothing may fail and fsck must still be
- *       clean afterwards. After journal corruption a mounted tree must be
- *       the state before or after the committed transaction, never a
- *       mixture;
+ *       file read, every link read with readlink and followed, every
+ *       special file stat'ed, the attributes of every inode listed and
+ *       each one read), a few changes are made (create, write, mkdir,
+ *       rename, truncate, unlink, sync), every call must return a value or
+ *       a negative errno, then it is unmounted. When fsck had found the
+ *       corrupted volume clean, nothing may fail (following a link may: a
+ *       dangling one answers ENOENT) and fsck must still be clean
+ *       afterwards. After journal corruption a mounted tree (names, types,
+ *       contents, link targets, device numbers, attributes) must be the
+ *       state before or after the committed transaction, never a mixture;
  *   (c) on a second copy, fsck --repair then fsck: when the repair returned
  *       0 or 1 the second run must return 0, and the volume must then mount,
  *       read back without any error and unmount clean. A repair answering 4
@@ -33,7 +55,10 @@
  * Under ASan/UBSan this shows the absence of memory errors on bad input.
  *
  * A damaged superblock or journal header (checksummed bytes) must also make
- * the mount refuse.
+ * the mount refuse. A NUL byte made in each link's target (inline ones with
+ * the inode's checksum made to match), which the file system refuses as
+ * corrupt, must be reported by fsck or read by the file system: the checks
+ * (a) to (c) apply.
  *
  * Environment: ANK_CORRUPT_SEED (base seed, default 1, printed), ANK_CORRUPT_TRIALS
  * (trials of the random-anywhere test, default 300), ANK_CORRUPT_VERBOSE=1
@@ -50,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "../src/bdev/bdev.h"
@@ -136,14 +162,17 @@ static bool fsck_code_ok(int rc)
 
 struct tent {
 	char *path;
-	bool dir;
-	uint64_t size;
-	uint32_t crc; /* of the bytes the walk reads */
+	uint64_t ino;
+	uint32_t type; /* st_mode & S_IFMT */
+	uint64_t size; /* a device: st_rdev */
+	uint32_t crc;  /* of the bytes the walk reads: a file's data, a link's target */
+	uint32_t xcrc; /* of the attribute names and values, as listed */
 };
 
 struct walk {
 	struct fs_client *c;
 	uint8_t *buf;
+	char *names;     /* listxattr */
 	uint64_t entries;
 	uint64_t errors; /* calls answered with a negative errno */
 	char bad[300];   /* a call answered with neither a value nor -errno */
@@ -153,6 +182,9 @@ struct walk {
 	struct tent *t;
 	size_t n, cap;
 };
+
+#define XLIST_MAX 65536u /* Linux's XATTR_LIST_MAX and XATTR_SIZE_MAX */
+#define XSIZE_MAX 65536u
 
 static void walk_bad(struct walk *w, const char *what, const char *path, long rc)
 {
@@ -172,7 +204,8 @@ static bool walk_rc(struct walk *w, const char *what, const char *path, long rc,
 	return false;
 }
 
-static void tree_add(struct walk *w, const char *path, bool dir, uint64_t size, uint32_t crc)
+static void tree_add(struct walk *w, const char *path, uint64_t ino, uint32_t type, uint64_t size,
+		     uint32_t crc, uint32_t xcrc)
 {
 	if (!w->collect)
 		return;
@@ -183,13 +216,65 @@ static void tree_add(struct walk *w, const char *path, bool dir, uint64_t size, 
 	}
 	w->t[w->n].path = strdup(path);
 	assert_non_null(w->t[w->n].path);
-	w->t[w->n].dir = dir;
+	w->t[w->n].ino = ino;
+	w->t[w->n].type = type;
 	w->t[w->n].size = size;
 	w->t[w->n].crc = crc;
+	w->t[w->n].xcrc = xcrc;
 	w->n++;
 }
 
-static void read_whole(struct walk *w, const char *path)
+/* Every extended attribute of path (a link itself, not followed): listed,
+ * then each read, its size asked first as a caller sizing a buffer does.
+ * Returns the CRC32C of the names and values in the listed order. */
+static uint32_t walk_xattrs(struct walk *w, const char *path)
+{
+	uint32_t crc = 0;
+	ssize_t need = fs_listxattrat(w->c, FS_AT_ROOT, path, AT_SYMLINK_NOFOLLOW, NULL, 0);
+
+	if (!walk_rc(w, "listxattr size", path, need, 0, XLIST_MAX) || need == 0)
+		return 0;
+	ssize_t n = fs_listxattrat(w->c, FS_AT_ROOT, path, AT_SYMLINK_NOFOLLOW, w->names,
+				   XLIST_MAX);
+
+	if (!walk_rc(w, "listxattr", path, n, 0, XLIST_MAX))
+		return 0;
+	if (n != need) {
+		walk_bad(w, "listxattr, after announcing another size,", path, n);
+		return 0;
+	}
+	if (n > 0 && w->names[n - 1] != '\0') {
+		walk_bad(w, "listxattr without a final NUL", path, n);
+		return 0;
+	}
+	for (ssize_t off = 0; off < n;) {
+		const char *name = w->names + off;
+		size_t len = strlen(name);
+
+		if (len == 0) {
+			walk_bad(w, "listxattr with an empty name", path, n);
+			break;
+		}
+		crc = crc32c(crc, name, len + 1);
+		off += (ssize_t)len + 1;
+		ssize_t vs =
+			fs_getxattrat(w->c, FS_AT_ROOT, path, AT_SYMLINK_NOFOLLOW, name, NULL, 0);
+
+		if (!walk_rc(w, "getxattr size", path, vs, 0, XSIZE_MAX))
+			continue;
+		ssize_t v = fs_getxattrat(w->c, FS_AT_ROOT, path, AT_SYMLINK_NOFOLLOW, name, w->buf,
+					  XSIZE_MAX);
+
+		if (!walk_rc(w, "getxattr", path, v, 0, XSIZE_MAX))
+			continue;
+		if (v != vs)
+			walk_bad(w, "getxattr, after announcing another size,", path, v);
+		crc = crc32c(crc, w->buf, (size_t)v);
+	}
+	return crc;
+}
+
+static void read_whole(struct walk *w, const char *path, uint32_t xcrc)
 {
 	struct stat st;
 	uint32_t crc = 0;
@@ -219,10 +304,32 @@ static void read_whole(struct walk *w, const char *path)
 			if (walk_rc(w, "pread", path, n, 0, READ_TAIL))
 				crc = crc32c(crc, w->buf, (size_t)n);
 		}
-		tree_add(w, path, false, size, crc);
+		tree_add(w, path, (uint64_t)st.st_ino, S_IFREG, size, crc, xcrc);
 	}
 	rc = fs_close(w->c, fd);
 	(void)walk_rc(w, "close", path, rc, 0, 0);
+}
+
+/* A symbolic link (lst: its lstat): its target, then the path followed.
+ * Following may fail (a dangling link answers ENOENT, a damaged target
+ * anything), so it is not counted as an error; it must still answer 0 or
+ * a negative errno. */
+static void read_link(struct walk *w, const char *path, const struct stat *lst, uint32_t xcrc)
+{
+	char target[ANK_SYMLINK_MAX];
+	struct stat st;
+	ssize_t n = fs_readlink(w->c, path, target, sizeof(target));
+
+	if (walk_rc(w, "readlink", path, n, 1, ANK_SYMLINK_MAX - 1)) {
+		if (n != lst->st_size)
+			walk_bad(w, "readlink, where lstat gave another size,", path, n);
+		tree_add(w, path, (uint64_t)lst->st_ino, S_IFLNK, (uint64_t)n,
+			 crc32c(0, target, (size_t)n), xcrc);
+	}
+	int rc = fs_stat(w->c, path, &st);
+
+	if (rc != 0 && !is_errno(rc))
+		walk_bad(w, "stat through the link", path, rc);
 }
 
 static void walk_dir(struct walk *w, const char *path, int depth)
@@ -246,6 +353,8 @@ static void walk_dir(struct walk *w, const char *path, int depth)
 		assert_non_null(w->seen);
 	}
 	w->seen[w->nseen++] = (uint64_t)st.st_ino;
+	if (depth == 0)
+		(void)walk_xattrs(w, "/"); /* (the others' are read in their parent's loop) */
 	int fd = fs_open(w->c, *path ? path : "/", O_RDONLY | O_DIRECTORY, 0);
 
 	if (!walk_rc(w, "opendir", path, fd, 0, 1 << 20))
@@ -273,16 +382,35 @@ static void walk_dir(struct walk *w, const char *path, int depth)
 			child[pl] = '/';
 			memcpy(child + pl + 1, ents[i].name, nl + 1);
 			w->entries++;
-			rc = fs_stat(w->c, child, &st);
-			if (!walk_rc(w, "stat", child, rc, 0, 0))
+			/* lstat: a link is read as a link, never walked into */
+			rc = fs_lstat(w->c, child, &st);
+			if (!walk_rc(w, "lstat", child, rc, 0, 0))
 				continue;
+			uint32_t xcrc = walk_xattrs(w, child);
+
 			if (S_ISDIR(st.st_mode)) {
-				tree_add(w, child, true, 0, 0);
+				tree_add(w, child, (uint64_t)st.st_ino, S_IFDIR, 0, 0, xcrc);
 				walk_dir(w, child, depth + 1);
 			} else if (S_ISREG(st.st_mode)) {
-				read_whole(w, child);
+				read_whole(w, child, xcrc);
+			} else if (S_ISLNK(st.st_mode)) {
+				read_link(w, child, &st, xcrc);
+			} else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+				   S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+				/* no data: its stat (followed, the same inode) is all */
+				struct stat fst;
+
+				rc = fs_stat(w->c, child, &fst);
+				if (!walk_rc(w, "stat", child, rc, 0, 0))
+					continue;
+				if (fst.st_ino != st.st_ino || fst.st_mode != st.st_mode ||
+				    fst.st_rdev != st.st_rdev)
+					walk_bad(w, "stat, unlike lstat, of", child,
+						 (long)fst.st_mode);
+				tree_add(w, child, (uint64_t)st.st_ino, st.st_mode & S_IFMT,
+					 (uint64_t)st.st_rdev, 0, xcrc);
 			} else {
-				walk_bad(w, "stat mode of", child, (long)st.st_mode);
+				walk_bad(w, "lstat mode of", child, (long)st.st_mode);
 			}
 		}
 	}
@@ -298,6 +426,7 @@ static void walk_free(struct walk *w)
 	free(w->t);
 	free(w->seen);
 	free(w->buf);
+	free(w->names);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -314,6 +443,8 @@ static void walk_fs(struct fs *fs, struct walk *w, bool collect)
 	assert_non_null(w->c);
 	w->buf = malloc(256u << 10);
 	assert_non_null(w->buf);
+	w->names = malloc(XLIST_MAX);
+	assert_non_null(w->names);
 	w->collect = collect;
 	walk_dir(w, "", 0);
 	fs_client_free(w->c);
@@ -327,8 +458,9 @@ static bool tree_equal(const struct walk *a, const struct walk *b)
 	if (a->n != b->n)
 		return false;
 	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->t[i].path, b->t[i].path) || a->t[i].dir != b->t[i].dir ||
-		    a->t[i].size != b->t[i].size || a->t[i].crc != b->t[i].crc)
+		if (strcmp(a->t[i].path, b->t[i].path) || a->t[i].ino != b->t[i].ino ||
+		    a->t[i].type != b->t[i].type || a->t[i].size != b->t[i].size ||
+		    a->t[i].crc != b->t[i].crc || a->t[i].xcrc != b->t[i].xcrc)
 			return false;
 	return true;
 }
@@ -350,6 +482,112 @@ static int write_file(struct fs_client *c, const char *path, size_t len, uint64_
 	assert_int_equal(fs_close(c, fd), 0);
 	free(buf);
 	return 0;
+}
+
+static void set_xattr(struct fs_client *c, const char *path, const char *name, size_t len,
+		      uint64_t seed)
+{
+	uint8_t *v = malloc(len ? len : 1);
+
+	assert_non_null(v);
+	gen(v, len, seed);
+	assert_int_equal(fs_setxattrat(c, FS_AT_ROOT, path, AT_SYMLINK_NOFOLLOW, name, v, len, 0),
+			 0);
+	free(v);
+}
+
+/* A target of `len` bytes: `head`, then `rep` as often as it fits whole,
+ * then `tail` (and the rest of `rep` cut to fit). */
+static const char *long_target(char *buf, size_t len, const char *head, const char *rep,
+			       const char *tail)
+{
+	size_t k = strlen(head), t = strlen(tail);
+
+	memcpy(buf, head, k);
+	while (k + t < len) {
+		size_t n = ANK_MIN(strlen(rep), len - t - k);
+
+		memcpy(buf + k, rep, n);
+		k += n;
+	}
+	memcpy(buf + k, tail, t + 1);
+	assert_int_equal(strlen(buf), len);
+	return buf;
+}
+
+/* Symbolic links, extended attributes and special inodes. */
+static void populate_other_types(struct fs_client *c)
+{
+	char target[512];
+	int fd;
+
+	/* Targets of up to ANK_INLINE_LINK_MAX bytes live in the inode, longer
+	 * ones in the link's block 0: both kinds, each kind with one link to
+	 * a file, one dangling and one to a directory. */
+	assert_int_equal(fs_mkdir(c, "/links", 0755), 0);
+	assert_int_equal(fs_symlink(c, "/docs/s1", "/links/short"), 0);
+	assert_int_equal(fs_symlink(c, "../a/x", "/links/rel"), 0);
+	assert_int_equal(fs_symlink(c, long_target(target, 399, "../a/", "./", "b/c/deep"),
+				    "/links/long"),
+			 0);
+	assert_int_equal(fs_symlink(c, "/nowhere/to be found", "/links/dangling"), 0);
+	assert_int_equal(fs_symlink(c, long_target(target, 300, "/nowhere/", "a long way off/",
+						   "end"),
+				    "/links/far-dangling"),
+			 0);
+	fd = fs_open(c, "/links", O_RDONLY | O_DIRECTORY, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_symlinkat(c, "/a/b", fs_at_fd(fd), "todir"), 0);
+	assert_int_equal(fs_symlinkat(c, "todir/c/deep", fs_at_fd(fd), "via"), 0);
+	assert_int_equal(fs_symlinkat(c, long_target(target, 200, "/a/", "./", "b"), fs_at_fd(fd),
+				      "far-todir"),
+			 0);
+	assert_int_equal(fs_close(c, fd), 0);
+
+	/* Special inodes: no data, device numbers on the two devices (one
+	 * pair beyond 16 bits). */
+	assert_int_equal(fs_mkdir(c, "/special", 0755), 0);
+	fd = fs_open(c, "/special", O_RDONLY | O_DIRECTORY, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_mknodat(c, fs_at_fd(fd), "fifo", S_IFIFO | 0644, 0), 0);
+	assert_int_equal(fs_mknodat(c, fs_at_fd(fd), "sock", S_IFSOCK | 0755, 0), 0);
+	assert_int_equal(fs_close(c, fd), 0);
+	assert_int_equal(fs_mknodat(c, FS_AT_ROOT, "/special/null", S_IFCHR | 0666, makedev(1, 3)),
+			 0);
+	assert_int_equal(fs_mknodat(c, FS_AT_ROOT, "/special/disk", S_IFBLK | 0660,
+				    makedev(259, 70000)),
+			 0);
+
+	/* Extended attributes of every namespace, on a file, a directory, a
+	 * link and a FIFO; values of 0 to 4012 bytes. */
+	assert_int_equal(fs_mkdir(c, "/xa", 0755), 0);
+	write_file(c, "/xa/file", 5000, 600);
+	set_xattr(c, "/xa/file", "user.empty", 0, 601);
+	set_xattr(c, "/xa/file", "user.small", 1, 602);
+	set_xattr(c, "/xa/file", "user.mid", 700, 603);
+	set_xattr(c, "/xa/file", "trusted.t", 100, 604);
+	assert_int_equal(fs_setxattrat(c, FS_AT_ROOT, "/xa/file", 0, "security.selinux",
+				       "system_u:object_r:etc_t:s0", 26, 0),
+			 0);
+	set_xattr(c, "/xa", "user.dir", 40, 605);
+	set_xattr(c, "/xa", "trusted.dir", 10, 606);
+	set_xattr(c, "/xa", "security.dir", 300, 607);
+	/* (user. attributes are for files and directories only) */
+	assert_int_equal(fs_symlink(c, "full", "/xa/link"), 0);
+	set_xattr(c, "/xa/link", "trusted.l", 20, 608);
+	set_xattr(c, "/xa/link", "security.l", 64, 609);
+	set_xattr(c, "/special/fifo", "security.f", 12, 610);
+	/* A block filled to within 4 bytes of its capacity: two small entries
+	 * and one whose value takes the rest. */
+	size_t big = ANK_XATTR_SPACE - 4 - ANK_XATTR_ENTRY_LEN(1, 16) - ANK_XATTR_ENTRY_LEN(1, 8) -
+		     ANK_XATTR_ENTRY_LEN(3, 0);
+
+	write_file(c, "/xa/full", 3000, 611);
+	set_xattr(c, "/xa/full", "user.a", 16, 612);
+	set_xattr(c, "/xa/full", "trusted.k", 8, 613);
+	set_xattr(c, "/xa/full", "user.big", big, 614);
+	assert_int_equal(fs_setxattrat(c, FS_AT_ROOT, "/xa/full", 0, "user.c", "c", 1, 0),
+			 -ENOSPC);
 }
 
 static uint8_t *snapshot(struct bdev *dev)
@@ -422,6 +660,7 @@ static int build_images(void **state)
 		write_file(c, p, i % 2 ? 1 + i % 300 : 0, 400 + i);
 	}
 	write_file(c, "/victim", 9000, 900);
+	populate_other_types(c);
 	fs_client_free(c);
 	assert_int_equal(fs_unmount(fs), 0);
 	clean_img = snapshot(dev);
@@ -438,6 +677,10 @@ static int build_images(void **state)
 	gen(blk, 3000, 501);
 	assert_int_equal(fs_write(c, fd, blk, 3000), 3000);
 	assert_int_equal(fs_close(c, fd), 0);
+	assert_int_equal(fs_symlink(c, "x", "/late/link"), 0);
+	set_xattr(c, "/xa/file", "user.small", 1, 615); /* the block again, in the journal */
+	/* Last: an operation that finds blocks freed in the running
+	 * transaction commits and checkpoints it first. */
 	assert_int_equal(fs_unlink(c, "/many/entry-007"), 0);
 	assert_int_equal(fs_sync(fs), 0);
 	crash_img = snapshot(dev);
@@ -470,6 +713,18 @@ static int build_images(void **state)
 	tree_of(clean_img, &tree_a);
 	tree_of(crash_img, &tree_b);
 	assert_false(tree_equal(&tree_a, &tree_b));
+	/* The walk reads every kind of inode the volume holds. */
+	unsigned links = 0, special = 0, with_xattrs = 0;
+
+	for (size_t i = 0; i < tree_a.n; i++) {
+		links += tree_a.t[i].type == S_IFLNK;
+		special += tree_a.t[i].type == S_IFIFO || tree_a.t[i].type == S_IFSOCK ||
+			   tree_a.t[i].type == S_IFCHR || tree_a.t[i].type == S_IFBLK;
+		with_xattrs += tree_a.t[i].xcrc != 0;
+	}
+	assert_int_equal(links, 9);
+	assert_int_equal(special, 4);
+	assert_int_equal(with_xattrs, 5);
 	return 0;
 }
 
@@ -498,13 +753,17 @@ enum cls {
 	C_DIR,
 	C_XNODE,
 	C_DATA,
+	C_XATTR,
+	C_LINK,
+	C_SPECIAL,
 	C_NCLS
 };
 
 static const char *const cls_name[C_NCLS] = {
 	"superblock",      "journal header", "journal descriptor", "journal block image",
 	"journal commit",  "inode bitmap",   "block bitmap",       "inode",
-	"directory block", "extent node",    "file data",
+	"directory block", "extent node",    "file data",          "xattr block",
+	"symlink target",  "special inode",
 };
 
 /* A flippable range of bits inside one block. */
@@ -512,8 +771,9 @@ struct loc {
 	uint64_t blk;
 	uint32_t bit_lo, bit_hi; /* [lo, hi) */
 	enum cls cls;
-	uint64_t ino;  /* inodes, directory blocks, extent nodes, data */
+	uint64_t ino;  /* inodes, directory blocks, extent nodes, data, xattr blocks */
 	bool shadowed; /* a committed journal image replaces this block */
+	uint32_t len;  /* a link's target: its length */
 };
 
 struct layout {
@@ -532,7 +792,7 @@ static void add_loc(struct layout *L, uint64_t blk, uint32_t lo, uint32_t hi, en
 		L->l = realloc(L->l, L->cap * sizeof(*L->l));
 		assert_non_null(L->l);
 	}
-	L->l[L->n++] = (struct loc){ blk, lo, hi, cls, ino, false };
+	L->l[L->n++] = (struct loc){ blk, lo, hi, cls, ino, false, 0 };
 }
 
 static uint64_t jlog(const struct ank_super *sb, uint64_t i)
@@ -602,8 +862,11 @@ static void scan_journal(struct layout *L, const uint8_t *img, uint8_t *eff)
 	}
 }
 
-static void walk_extents(struct layout *L, const uint8_t *eff, uint64_t ino, bool dir,
-			 const struct ank_extent_header *eh, const void *ents, unsigned level)
+/* The mapped blocks of inode ino become locations of class cls, bits
+ * [0, hi) of each; its extent nodes C_XNODE. */
+static void walk_extents(struct layout *L, const uint8_t *eff, uint64_t ino, enum cls cls,
+			 uint32_t hi, const struct ank_extent_header *eh, const void *ents,
+			 unsigned level)
 {
 	if (eh->magic != ANK_EXTENT_MAGIC || level > ANK_EXTENT_MAX_DEPTH)
 		return;
@@ -614,7 +877,7 @@ static void walk_extents(struct layout *L, const uint8_t *eff, uint64_t ino, boo
 			const struct ank_extent *e = (const struct ank_extent *)ents + i;
 
 			for (uint64_t b = e->pblk; b < e->pblk + e->len && b < NBLK; b++)
-				add_loc(L, b, 0, BS * 8, dir ? C_DIR : C_DATA, ino);
+				add_loc(L, b, 0, hi, cls, ino);
 		} else {
 			const struct ank_extent_index *x =
 				(const struct ank_extent_index *)ents + i;
@@ -624,7 +887,7 @@ static void walk_extents(struct layout *L, const uint8_t *eff, uint64_t ino, boo
 			add_loc(L, x->child, 0, BS * 8, C_XNODE, ino);
 			const uint8_t *node = eff + x->child * BS;
 
-			walk_extents(L, eff, ino, dir, (const void *)node,
+			walk_extents(L, eff, ino, cls, hi, (const void *)node,
 				     node + sizeof(struct ank_extent_header), level + 1);
 		}
 	}
@@ -665,9 +928,31 @@ static void layout_of(const uint8_t *img, struct layout *L)
 
 		if (di->mode == 0)
 			continue;
-		add_loc(L, b, slot * ANK_INODE_SIZE * 8, (slot + 1) * ANK_INODE_SIZE * 8, C_INODE,
-			ino);
-		walk_extents(L, eff, ino, S_ISDIR(di->mode), &di->eh, di->extents, 0);
+		bool special = S_ISFIFO(di->mode) || S_ISSOCK(di->mode) || S_ISCHR(di->mode) ||
+			       S_ISBLK(di->mode);
+
+		add_loc(L, b, slot * ANK_INODE_SIZE * 8, (slot + 1) * ANK_INODE_SIZE * 8,
+			special ? C_SPECIAL : C_INODE, ino);
+		if (di->xattr_block && di->xattr_block < NBLK)
+			add_loc(L, di->xattr_block, 0, BS * 8, C_XATTR, ino);
+		if (S_ISLNK(di->mode) && ank_link_is_inline(sb, di)) {
+			/* (its target is in the inode, under its checksum) */
+		} else if (S_ISLNK(di->mode) && di->size && di->size < ANK_SYMLINK_MAX) {
+			/* A longer link's target is the first `size` bytes of
+			 * its block 0 (fsck sees to it that nothing else is
+			 * mapped): those, and the 8 bytes after them, which
+			 * must never be read as part of it. */
+			size_t first = L->n;
+
+			walk_extents(L, eff, ino, C_LINK,
+				     (uint32_t)ANK_MIN(di->size + 8, (uint64_t)BS) * 8, &di->eh,
+				     di->extents, 0);
+			for (size_t i = first; i < L->n; i++)
+				L->l[i].len = (uint32_t)di->size;
+		} else {
+			walk_extents(L, eff, ino, S_ISDIR(di->mode) ? C_DIR : C_DATA, BS * 8,
+				     &di->eh, di->extents, 0);
+		}
 	}
 	for (size_t i = 0; i < L->n; i++) {
 		if (L->l[i].cls >= C_JHDR && L->l[i].cls <= C_JCOMMIT)
@@ -727,6 +1012,7 @@ struct flips {
 	unsigned n;
 	enum cls cls;
 	uint64_t ino;
+	uint32_t len, off; /* a link's target: its length, its offset in the block */
 };
 
 /* 1..4 distinct bits inside the location's range. */
@@ -738,6 +1024,8 @@ static void choose_flips(const struct loc *l, uint64_t *rng, struct flips *fl)
 	fl->n = 0;
 	fl->cls = l->cls;
 	fl->ino = l->ino;
+	fl->len = l->len;
+	fl->off = 0;
 	while (fl->n < want && fl->n < span) {
 		uint32_t bit = l->bit_lo + rndu(rng, span);
 		bool dup = false;
@@ -763,8 +1051,8 @@ static void describe(const struct flips *fl, char *out, size_t n)
 {
 	int k = snprintf(out, n, "%s", cls_name[fl->cls]);
 
-	if (fl->ino &&
-	    (fl->cls == C_INODE || fl->cls == C_DIR || fl->cls == C_XNODE || fl->cls == C_DATA))
+	if (fl->ino && (fl->cls == C_INODE || fl->cls == C_DIR || fl->cls == C_XNODE ||
+			fl->cls == C_DATA || fl->cls >= C_XATTR))
 		k += snprintf(out + k, n - (size_t)k, " of inode %llu",
 			      (unsigned long long)fl->ino);
 	k += snprintf(out + k, n - (size_t)k, ", block %llu, bits",
@@ -789,6 +1077,8 @@ enum expect {
 	EXPECT_DETECTED,    /* fsck must report */
 	EXPECT_TREE_BEFORE, /* a mount must show the state without the transaction */
 	EXPECT_TREE_EITHER, /* a mount must show the state without or with it */
+	EXPECT_AS_STORED,   /* unchecked data (a link's target): when fsck calls the
+			       volume clean, the file system reads it as stored */
 };
 
 static void trial_fail(struct counts *k, uint64_t seed, const struct flips *fl, const char *fmt,
@@ -878,6 +1168,10 @@ static void run_corrupt_trial(const uint8_t *img, const struct flips *fl, enum e
 	/* (a) check */
 	assert_int_equal(bdev_emu_create_from(img, NBLK, &dev), 0);
 	apply_flips(dev, fl);
+	uint32_t stored = 0; /* the damaged link target's CRC32C */
+
+	if (ex == EXPECT_AS_STORED)
+		stored = crc32c(0, bdev_emu_block(dev, fl->f[0].blk) + fl->off, fl->len);
 	int frc = run_fsck(dev, false, false);
 
 	if (frc >= 0 && frc < 9)
@@ -889,8 +1183,8 @@ static void run_corrupt_trial(const uint8_t *img, const struct flips *fl, enum e
 
 	/* (b) mount, read everything, change a little */
 	unsigned wfail;
-	int mrc = mount_and_walk(dev, &w, ex == EXPECT_TREE_BEFORE || ex == EXPECT_TREE_EITHER,
-				 true, &wfail, &urc);
+	int mrc = mount_and_walk(dev, &w, ex != EXPECT_NOTHING && ex != EXPECT_DETECTED, true,
+				 &wfail, &urc);
 
 	if (mrc == 0 && ex != EXPECT_NOTHING && (fl->cls == C_SUPER || fl->cls == C_JHDR))
 		trial_fail(k, seed, fl, "mount accepted a %s with a bad checksum",
@@ -917,6 +1211,21 @@ static void run_corrupt_trial(const uint8_t *img, const struct flips *fl, enum e
 				if (after && reports_left > 0)
 					(void)run_fsck(dev, false, true);
 			}
+		}
+		if (ex == EXPECT_AS_STORED && frc == 0) {
+			const struct tent *t = NULL;
+
+			for (size_t i = 0; i < w.n && !t; i++)
+				if (w.t[i].ino == fl->ino && w.t[i].type == S_IFLNK)
+					t = &w.t[i];
+			/* (a link the walk could not read is a failure above) */
+			if (t && (t->size != fl->len || t->crc != stored))
+				trial_fail(k, seed, fl,
+					   "readlink %s returned %llu bytes other than the %u "
+					   "stored",
+					   t->path, (unsigned long long)t->size, fl->len);
+			else if (!t && !w.errors)
+				trial_fail(k, seed, fl, "the walk did not meet the link");
 		}
 		if (ex == EXPECT_TREE_BEFORE || ex == EXPECT_TREE_EITHER) {
 			bool before = tree_equal(&w, &tree_a), after = tree_equal(&w, &tree_b);
@@ -1019,14 +1328,15 @@ static void class_trials(const char *name, enum cls cls, unsigned trials, enum e
 	for (unsigned t = 0; t < trials; t++) {
 		uint64_t seed = base_seed * 1000003u + test_no * 100000u + t, rng = seed;
 		bool crash = use_crash && (!use_clean || (t & 1));
-		/* Detection is only promised where no journal image replaces the
-		 * damaged block. */
-		const struct loc *l = pick_loc(crash ? &lx : &lc, &rng, cls, ex == EXPECT_DETECTED);
+		/* Detection, and data read as stored, are only promised where
+		 * no journal image replaces the damaged block. */
+		bool unshadowed = ex == EXPECT_DETECTED || ex == EXPECT_AS_STORED;
+		const struct loc *l = pick_loc(crash ? &lx : &lc, &rng, cls, unshadowed);
 		struct flips fl;
 
 		if (!l && crash && use_clean) {
 			crash = false;
-			l = pick_loc(&lc, &rng, cls, ex == EXPECT_DETECTED);
+			l = pick_loc(&lc, &rng, cls, unshadowed);
 		}
 		assert_non_null(l);
 		choose_flips(l, &rng, &fl);
@@ -1097,6 +1407,121 @@ static void flipped_journal_bits_never_replay_garbage(void **state)
 	class_trials("journal header", C_JHDR, 30, EXPECT_TREE_EITHER, false, true, 10);
 }
 
+static void flipped_xattr_block_bits_detected(void **state)
+{
+	(void)state;
+	struct layout L;
+	uint16_t fullest = 0;
+
+	layout_of(clean_img, &L);
+	for (size_t i = 0; i < L.n; i++)
+		if (L.l[i].cls == C_XATTR) {
+			const uint8_t *blk = clean_img + L.l[i].blk * BS;
+			const struct ank_xattr_header *h = (const void *)blk;
+
+			fullest = ANK_MAX(fullest, h->used);
+		}
+	printf("xattr blocks in the clean image: %zu, the fullest with %u of %u bytes used\n",
+	       count_cls(&L, C_XATTR, false), fullest, ANK_XATTR_SPACE);
+	assert_int_equal(count_cls(&L, C_XATTR, false), 5);
+	assert_true(fullest >= ANK_XATTR_SPACE - 4);
+	layout_free(&L);
+	/* The checksum covers the whole block, unused bytes included. */
+	class_trials("xattr block", C_XATTR, 40, EXPECT_DETECTED, true, true, 12);
+}
+
+static void flipped_symlink_target_bits_read_as_stored(void **state)
+{
+	(void)state;
+	struct layout L;
+
+	layout_of(crash_img, &L);
+	printf("symlink target blocks in the crash image: %zu\n", count_cls(&L, C_LINK, false));
+	assert_int_equal(count_cls(&L, C_LINK, false), 3);
+	layout_free(&L);
+	class_trials("symlink target", C_LINK, 40, EXPECT_AS_STORED, true, true, 13);
+}
+
+/* A NUL byte in a link's target: the file system refuses such a target as
+ * corrupt (namei_read_link), so fsck must report it, or the file system
+ * read it; the checks (a), (b), (c) of a trial hold either way. In every
+ * link, the first byte of its target with at most 4 bits set has them
+ * flipped; an inline target is under the inode's checksum, which is made to
+ * match the target with that NUL, so that only the NUL is wrong. */
+static void symlink_target_with_a_nul_byte(void **state)
+{
+	(void)state;
+	const struct ank_super *sb = (const void *)clean_img;
+	uint8_t *img = ank_aligned_alloc((size_t)NBLK * BS);
+	struct layout L;
+	struct counts k = { .name = "symlink target with a NUL byte" };
+	unsigned inl = 0, blocks = 0;
+	double t0 = now_s();
+
+	assert_non_null(img);
+	reports_left = MAX_REPORTS;
+	layout_of(clean_img, &L);
+	for (uint64_t ino = 1; ino < sb->inode_count; ino++) {
+		uint64_t b = sb->itable_start + ino / ANK_INODES_PER_BLOCK;
+		uint32_t slot_off = (uint32_t)(ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE;
+		const struct ank_dinode *di = (const void *)(clean_img + b * BS + slot_off);
+		bool inline_target = ank_link_is_inline(sb, di);
+		struct flips fl = { .cls = C_LINK, .ino = ino, .len = (uint32_t)di->size };
+		uint32_t at = 0;
+
+		if (!S_ISLNK(di->mode))
+			continue;
+		memcpy(img, clean_img, (size_t)NBLK * BS);
+		if (inline_target) {
+			fl.off = slot_off + (uint32_t)offsetof(struct ank_dinode, eh);
+		} else {
+			const struct loc *l = NULL;
+
+			for (size_t i = 0; i < L.n && !l; i++)
+				if (L.l[i].cls == C_LINK && L.l[i].ino == ino)
+					l = &L.l[i];
+			assert_non_null(l);
+			b = l->blk;
+		}
+		const uint8_t *t = clean_img + b * BS + fl.off;
+
+		while (at < fl.len && (t[at] == 0 || __builtin_popcount(t[at]) > 4))
+			at++;
+		assert_true(at < fl.len);
+		for (unsigned bit = 0; bit < 8; bit++)
+			if (t[at] & (1u << bit))
+				fl.f[fl.n++] = (struct flip){ b, (fl.off + at) * 8 + bit };
+		if (inline_target) {
+			struct ank_dinode nul = *di;
+
+			((uint8_t *)(void *)&nul.eh)[at] = 0;
+			((struct ank_dinode *)(void *)(img + b * BS + slot_off))->checksum =
+				ank_dinode_csum(&nul);
+		}
+		inl += inline_target;
+		blocks += !inline_target;
+		/* (nothing random: the number names the link's trial) */
+		run_corrupt_trial(img, &fl, EXPECT_AS_STORED, 15u * 100000u + k.trials, &k);
+	}
+	print_counts(&k, t0);
+	printf("    links with their target inline %u, in a block %u\n", inl, blocks);
+	layout_free(&L);
+	free(img);
+	assert_true(inl >= 1 && blocks >= 1);
+	assert_int_equal(k.failures, 0);
+}
+
+static void flipped_special_inode_bits_detected(void **state)
+{
+	(void)state;
+	struct layout L;
+
+	layout_of(clean_img, &L);
+	assert_int_equal(count_cls(&L, C_SPECIAL, false), 4);
+	layout_free(&L);
+	class_trials("special inode", C_SPECIAL, 30, EXPECT_DETECTED, true, true, 14);
+}
+
 static void random_flips_anywhere_never_crash_mount_or_fsck(void **state)
 {
 	(void)state;
@@ -1125,7 +1550,7 @@ static void random_flips_anywhere_never_crash_mount_or_fsck(void **state)
 		if (rndu(&rng, 3) == 0) {
 			/* any block of the used part of the volume */
 			any = (struct loc){
-				rndu(&rng, (uint32_t)used), 0, BS * 8, C_DATA, 0, false
+				rndu(&rng, (uint32_t)used), 0, BS * 8, C_DATA, 0, false, 0
 			};
 			for (size_t i = 0; i < L[im].n; i++)
 				if (L[im].l[i].blk == any.blk) {
@@ -1222,6 +1647,10 @@ int main(void)
 		cmocka_unit_test(flipped_extent_node_bits_detected),
 		cmocka_unit_test(flipped_bitmap_bits_reported),
 		cmocka_unit_test(flipped_journal_bits_never_replay_garbage),
+		cmocka_unit_test(flipped_xattr_block_bits_detected),
+		cmocka_unit_test(flipped_symlink_target_bits_read_as_stored),
+		cmocka_unit_test(symlink_target_with_a_nul_byte),
+		cmocka_unit_test(flipped_special_inode_bits_detected),
 		cmocka_unit_test(random_flips_anywhere_never_crash_mount_or_fsck),
 		cmocka_unit_test(zeroed_root_inode_fails_mount_cleanly),
 		cmocka_unit_test(truncated_image_is_refused),

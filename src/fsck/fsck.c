@@ -789,6 +789,36 @@ static int release_blocks(struct fsck *f, uint64_t ino, uint8_t *also)
 	return rc == -EUCLEAN ? 0 : (rc < 0 ? rc : 0);
 }
 
+/* The physical block of a link's block 0 (a leaf callback). */
+static int block0_leaf(void *arg, const struct ank_extent *e)
+{
+	if (e->lblk == 0)
+		*(uint64_t *)arg = e->pblk;
+	return 0;
+}
+
+/* Does the block-stored target of link `ino` hold a NUL among its `size`
+ * bytes? 1 (or -EUCLEAN: its block cannot be found), 0, or -errno from the
+ * device. */
+static int link_target_has_nul(struct fsck *f, uint64_t ino, const struct ank_dinode *di)
+{
+	uint64_t pblk = 0;
+	char why[160];
+	int rc = fsck_vol_walk(&f->v, ino, di, block0_leaf, NULL, &pblk, why, sizeof(why));
+	if (rc < 0)
+		return rc;
+	if (!pblk || di->size == 0 || di->size >= ANK_BLOCK_SIZE)
+		return 1;
+	uint8_t *blk = malloc(ANK_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	rc = fsck_vol_read(&f->v, pblk, 1, blk);
+	if (rc == 0)
+		rc = memchr(blk, '\0', (size_t)di->size) ? 1 : 0;
+	free(blk);
+	return rc;
+}
+
 /* Check one allocated inode. Returns 0 or -errno (operational). */
 static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di)
 {
@@ -841,12 +871,29 @@ static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di
 	}
 
 	/* A symbolic link's target (under 4096 bytes) is its block 0 and
-	 * nothing else: without it the link cannot be read, and is dropped. */
-	if ((f->ist[ino] & F_LINK) && !ank_link_is_inline(&f->v.sb, di) && (c.data != 1 || c.maxend != 1)) {
-		problem(f, "inode %llu: symbolic link with %llu blocks mapped (up to block %llu) "
-			   "where its target needs block 0 alone",
-			(unsigned long long)ino, (unsigned long long)c.data,
-			(unsigned long long)c.maxend);
+	 * nothing else, with no NUL among its bytes: without it, or with one,
+	 * the link cannot be read, and is dropped. */
+	const char *link_bad = NULL;
+	if ((f->ist[ino] & F_LINK) && !ank_link_is_inline(&f->v.sb, di)) {
+		if (c.data != 1 || c.maxend != 1) {
+			link_bad = "mapped";
+		} else {
+			rc = link_target_has_nul(f, ino, di);
+			if (rc < 0 && rc != -EUCLEAN)
+				return rc;
+			if (rc != 0)
+				link_bad = "nul";
+		}
+	}
+	if (link_bad) {
+		if (!strcmp(link_bad, "nul"))
+			problem(f, "inode %llu: symbolic link target with a NUL byte (or unreadable)",
+				(unsigned long long)ino);
+		else
+			problem(f, "inode %llu: symbolic link with %llu blocks mapped (up to block %llu) "
+				   "where its target needs block 0 alone",
+				(unsigned long long)ino, (unsigned long long)c.data,
+				(unsigned long long)c.maxend);
 		if (c.claimed) {
 			struct claim u = { .f = f, .mode = CL_UNCLAIM, .budget = c.claimed };
 			rc = fsck_vol_walk(&f->v, ino, di, claim_leaf, claim_node, &u, why, sizeof(why));
