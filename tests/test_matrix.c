@@ -19,7 +19,21 @@
  * and fallocate (mode 0 past the end, KEEP_SIZE over a hole, a hole
  * punched, a range zeroed; SEEK_DATA / SEEK_HOLE asked afterwards), and
  * fcntl F_SETFL turning O_APPEND on (the writes that follow the crash
- * must append; F_GETFL asked).
+ * must append; F_GETFL asked), extended attributes (set and removed by
+ * path and fd, an ACL), dup and dup2 (one open file description, also
+ * once the fd that moved its offset is closed), lchown of a symbolic link
+ * to a set-id file kept open through it (the link's owner changes, the
+ * target's stays), fsetxattr / fremovexattr on fds kept open (one of an
+ * unlinked file) and lsetxattr / lremovexattr on a symbolic link (trusted.
+ * names: Linux refuses user. ones there) and on a file, unlinkat of a file
+ * and of a directory (AT_REMOVEDIR), each kept open, fchmodat and fchownat
+ * (of a file, through a symbolic link, and of the link itself with
+ * AT_SYMLINK_NOFOLLOW) from the row's directory fd, closed after them, and
+ * locks, which a crash must not lose: a POSIX record lock (F_SETLK, a
+ * write lock then a hole unlocked in it) and an OFD read lock
+ * (F_OFD_SETLK) on two fds kept open, and flock LOCK_EX (converted from
+ * LOCK_SH) on one; each followed by a logged read, where the fault points
+ * fire with the locks held.
  *
  * Columns (the state of the row's operation at the crash): before fsync
  * (nothing synced after it), after fsync (of the operation's fd, or
@@ -35,9 +49,14 @@
  * sees from the operations on is written to a transcript, one per row:
  * every return value and errno, the fd numbers a new open gets, for every
  * fd kept open its offset (lseek SEEK_CUR), fstat, which name it refers to
- * (or none) and its full contents, each directory's sorted listing with
- * type, mode, size, link count, hard-link groups, contents and link
- * targets (lstat, readlink), then a write
+ * (or none), its attributes and its full contents, each directory's sorted
+ * listing with type, mode, owner, size, link count, hard-link groups,
+ * contents, link targets and extended attributes, sorted, with their
+ * values (lstat, readlink, llistxattr, lgetxattr), for the lock rows
+ * (first, through a new open file description of the file, by a name no
+ * column step touches) the locks F_GETLK and F_OFD_GETLK report over
+ * given ranges (type, range, pid) and whether flock LOCK_EX | LOCK_NB and
+ * LOCK_SH | LOCK_NB are refused, then a write
  * or read continuing on every fd, and closes. The transcript of a run with
  * a kill is compared line by line with that of the same column run without
  * any kill on a fresh service; the first difference of each row is printed.
@@ -83,6 +102,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <linux/falloc.h>
@@ -107,7 +127,8 @@ struct sbuf {
 enum { R_OPEN, R_OTRUNC, R_CREAT, R_CLOSE, R_READ, R_WRITE, R_PWRITE, R_LSEEK, R_FTRUNC,
        R_TRUNCATE, R_UNLINK, R_RENAME, R_LINK, R_MKDIR, R_RMDIR, R_CHMOD, R_FCHMOD, R_CHOWN,
        R_FCHOWN, R_UTIMENS, R_FUTIMENS, R_SYMLINK, R_AT, R_MKNOD, R_FALLOC, R_SETFL, R_XATTR,
-       R_DUP, R_DUPCLOSE, NROWS };
+       R_DUP, R_DUPCLOSE, R_LCHOWN, R_FXATTR, R_LXATTR, R_UNLINKAT, R_FCHMODAT, R_FCHOWNAT,
+       R_LOCK, R_FLOCK, NROWS };
 #define GLOBAL NROWS /* the transcript of what is not one row's */
 
 struct transcript {
@@ -162,6 +183,7 @@ struct row {
 	void (*op)(struct row *r);           /* leads to and runs the operation */
 	void (*later_rename)(struct row *r); /* a later rename of what it affected */
 	void (*later_unlink)(struct row *r); /* a later unlink of it */
+	void (*observe)(struct row *r);      /* what the listing cannot show, NULL: none */
 	int opfd;                            /* index in fd[] of the operation's fd, -1: none */
 	int idx;
 	int fd[MAXFD];                       /* fds kept open, -1: none */
@@ -370,6 +392,12 @@ static int t_fchown(struct row *r, int fd, uid_t u, gid_t g)
 	return (int)note(r, true, ank_fchown(fd, u, g), "fchown %d %d %d", fd, (int)u, (int)g);
 }
 
+static int t_lchown(struct row *r, const char *name, uid_t u, gid_t g)
+{
+	return (int)note(r, true, ank_lchown(P(r, name), u, g), "lchown %s %d %d", name, (int)u,
+			 (int)g);
+}
+
 /* Times far in the past, so that the observations show them (put_stat). */
 static int t_utimens(struct row *r, const char *name, time_t at, time_t mt)
 {
@@ -413,6 +441,75 @@ static int t_symlinkat(struct row *r, const char *target, int dfd, const char *n
 {
 	return (int)note(r, true, ank_symlinkat(target, dfd, name), "symlinkat %s %s", target,
 			 name);
+}
+
+static int t_unlinkat(struct row *r, int dfd, const char *name, int flags)
+{
+	return (int)note(r, true, ank_unlinkat(dfd, name, flags), "unlinkat %s 0x%x", name,
+			 (unsigned)flags);
+}
+
+static int t_fchmodat(struct row *r, int dfd, const char *name, mode_t mode, int flags)
+{
+	return (int)note(r, true, ank_fchmodat(dfd, name, mode, flags), "fchmodat %s 0%o 0x%x",
+			 name, (unsigned)mode, (unsigned)flags);
+}
+
+static int t_fchownat(struct row *r, int dfd, const char *name, uid_t u, gid_t g, int flags)
+{
+	return (int)note(r, true, ank_fchownat(dfd, name, u, g, flags), "fchownat %s %d %d 0x%x",
+			 name, (int)u, (int)g, (unsigned)flags);
+}
+
+/* Locks: kept by the server in its lock table, not in the p-log
+ * (docs/RECOVERY.md, "Locks across a crash"), so not counted. */
+static const char *lock_type(int type)
+{
+	return type == F_RDLCK ? "R" : type == F_WRLCK ? "W" : type == F_UNLCK ? "U" : "?";
+}
+
+static int t_setlk(struct row *r, int fd, int cmd, int type, off_t start, off_t len)
+{
+	struct flock fl = {.l_type = (short)type, .l_whence = SEEK_SET, .l_start = start,
+	                   .l_len = len};
+	return (int)note(r, false, ank_fcntl(fd, cmd, &fl), "fcntl %d %s %s %lld+%lld", fd,
+			 cmd == F_SETLK ? "F_SETLK" : cmd == F_OFD_SETLK ? "F_OFD_SETLK" : "?",
+			 lock_type(type), (long long)start, (long long)len);
+}
+
+/* The lock F_GETLK / F_OFD_GETLK reports for [start, start + len): its
+ * type, range and pid ("self": this process, the holder of a POSIX lock;
+ * -1 for an OFD lock, as Linux gives). */
+static int t_getlk(struct row *r, int fd, int cmd, int type, off_t start, off_t len)
+{
+	struct flock fl = {.l_type = (short)type, .l_whence = SEEK_SET, .l_start = start,
+	                   .l_len = len};
+	int ret = ank_fcntl(fd, cmd, &fl);
+	int e = ret < 0 ? errno : 0;
+	char pid[24];
+	if (fl.l_pid == getpid())
+		snprintf(pid, sizeof(pid), "self");
+	else
+		snprintf(pid, sizeof(pid), "%d", (int)fl.l_pid);
+	if (ret < 0 || fl.l_type == F_UNLCK)
+		put(r, "fcntl %d %s %s %lld+%lld = %d e%d: %s", fd,
+		    cmd == F_GETLK ? "F_GETLK" : "F_OFD_GETLK", lock_type(type), (long long)start,
+		    (long long)len, ret, e, lock_type(fl.l_type));
+	else
+		put(r, "fcntl %d %s %s %lld+%lld = %d e%d: %s %lld+%lld pid %s", fd,
+		    cmd == F_GETLK ? "F_GETLK" : "F_OFD_GETLK", lock_type(type), (long long)start,
+		    (long long)len, ret, e, lock_type(fl.l_type), (long long)fl.l_start,
+		    (long long)fl.l_len, pid);
+	return ret;
+}
+
+static int t_flock(struct row *r, int fd, int op)
+{
+	int how = op & ~LOCK_NB;
+	const char *name = how == LOCK_SH ? "LOCK_SH" : how == LOCK_EX ? "LOCK_EX"
+			 : how == LOCK_UN ? "LOCK_UN" : "?";
+	return (int)note(r, false, ank_flock(fd, op), "flock %d %s%s", fd, name,
+			 op & LOCK_NB ? "|LOCK_NB" : "");
 }
 
 static int t_rmdir(struct row *r, const char *name)
@@ -833,18 +930,35 @@ static void dupclose_op(struct row *r)
 	main_end(r);
 }
 
+/* An attribute's value as a transcript shows it: printable bytes as they
+ * are, others as \xHH, a value longer than 64 bytes as its hash. */
+static const char *xattr_text(const uint8_t *v, ssize_t vn)
+{
+	static char text[4 * 64 + 1];
+	size_t used = 0;
+	text[0] = '\0';
+	if (vn > 64)
+		snprintf(text, sizeof(text), "data %016llx", (unsigned long long)fnv(v, (size_t)vn));
+	for (ssize_t j = 0; vn <= 64 && j < vn; j++) {
+		bool plain = v[j] >= 0x20 && v[j] < 0x7f && v[j] != '\\' && v[j] != '"';
+		used += (size_t)(plain ? snprintf(text + used, sizeof(text) - used, "%c", v[j])
+				       : snprintf(text + used, sizeof(text) - used, "\\x%02x", v[j]));
+	}
+	return text;
+}
+
 /* An fd's file's attributes: names (as listed) and values. */
 static void put_xattrs(struct row *r, int fd)
 {
-	char names[512], v[128];
+	char names[512];
+	uint8_t v[512];
 	ssize_t n = ank_flistxattr(fd, names, sizeof(names));
 	int e = n < 0 ? errno : 0;
 	put(r, "  xattrs %zd e%d", n, e);
 	for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(names + off) + 1) {
 		ssize_t vn = ank_fgetxattr(fd, names + off, v, sizeof(v));
 		e = vn < 0 ? errno : 0;
-		put(r, "    %s = %zd e%d \"%.*s\"", names + off, vn, e,
-		    vn > 0 && names[off] == 'u' ? (int)vn : 0, v);
+		put(r, "    %s = %zd e%d \"%s\"", names + off, vn, e, xattr_text(v, vn));
 	}
 }
 
@@ -866,8 +980,215 @@ static void at_op(struct row *r)
 	t_close(r, dfd);
 }
 
+/* lchown of a symbolic link to a set-id file kept open through it: the
+ * link's owner changes; the target's owner and set-id bits stay */
+static void lchown_setup(struct row *r)
+{
+	t_file(r, "f", 900, 32);
+	t_chmod(r, "f", 06755);
+	t_symlink(r, "f", "s");
+}
+static void lchown_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "s", O_RDWR, 0), O_RDWR);
+	main_begin(r);
+	t_lchown(r, "s", 4545, 4646);
+	main_end(r);
+}
+
+/* fsetxattr / fremovexattr on fds kept open, one of them of a file
+ * unlinked before (the replay finds it by inode); an XATTR_CREATE of a
+ * name that exists is refused in between */
+static void fxattr_setup(struct row *r)
+{
+	t_file(r, "f", 900, 33);
+	t_file(r, "g", 600, 34);
+	note(r, true, ank_setxattr(P(r, "f"), "user.a", "one", 3, 0), "setxattr f user.a");
+	note(r, true, ank_setxattr(P(r, "f"), "user.b", "two", 3, 0), "setxattr f user.b");
+}
+static void fxattr_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	int orphan = keep(r, 1, t_open(r, "g", O_RDWR, 0), O_RDWR);
+	t_unlink(r, "g");
+	main_begin(r);
+	note(r, true, ank_fsetxattr(fd, "user.c", "three", 5, XATTR_CREATE), "fsetxattr user.c");
+	note(r, true, ank_fsetxattr(fd, "user.b", "zwei", 4, XATTR_REPLACE), "fsetxattr user.b");
+	note(r, true, ank_fsetxattr(fd, "user.a", "x", 1, XATTR_CREATE), "fsetxattr user.a create");
+	note(r, true, ank_fsetxattr(orphan, "trusted.o", "orphan", 6, 0),
+	     "fsetxattr orphan trusted.o");
+	note(r, true, ank_fremovexattr(fd, "user.a"), "fremovexattr user.a");
+	main_end(r);
+}
+
+/* lsetxattr / lremovexattr: on a symbolic link (trusted. names; user.
+ * ones are refused there, as Linux does) the link's own attributes,
+ * on a file's name the file's */
+static void lxattr_setup(struct row *r)
+{
+	t_file(r, "f", 900, 35);
+	t_symlink(r, "f", "s");
+	note(r, true, ank_lsetxattr(P(r, "s"), "trusted.r", "old", 3, 0), "lsetxattr s trusted.r");
+	note(r, true, ank_setxattr(P(r, "f"), "user.r", "file", 4, 0), "setxattr f user.r");
+}
+static void lxattr_op(struct row *r)
+{
+	keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	main_begin(r);
+	note(r, true, ank_lsetxattr(P(r, "s"), "trusted.l", "link", 4, XATTR_CREATE),
+	     "lsetxattr s trusted.l");
+	note(r, true, ank_lsetxattr(P(r, "s"), "user.l", "refused", 7, 0), "lsetxattr s user.l");
+	note(r, true, ank_lsetxattr(P(r, "f"), "user.f", "by name", 7, 0), "lsetxattr f user.f");
+	note(r, true, ank_lremovexattr(P(r, "f"), "user.r"), "lremovexattr f user.r");
+	note(r, true, ank_lremovexattr(P(r, "s"), "trusted.r"), "lremovexattr s trusted.r");
+	main_end(r);
+}
+
+/* unlinkat of a file and of a directory (AT_REMOVEDIR), both kept open,
+ * from the row's directory fd, closed after them; later: the names are
+ * reused by renames, or made again and removed again */
+static void unlinkat_setup(struct row *r)
+{
+	t_file(r, "f", 2000, 36);
+	t_mkdir(r, "d", 0750);
+	t_mkdir(r, "e", 0700);
+}
+static void unlinkat_op(struct row *r)
+{
+	int dfd = t_open(r, "", O_RDONLY | O_DIRECTORY, 0);
+	keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	keep(r, 1, t_open(r, "d", O_RDONLY | O_DIRECTORY, 0), O_RDONLY);
+	main_begin(r);
+	t_unlinkat(r, dfd, "f", 0);
+	t_unlinkat(r, dfd, "d", AT_REMOVEDIR);
+	main_end(r);
+	t_close(r, dfd);
+}
+static void unlinkat_later_rename(struct row *r)
+{
+	t_file(r, "n", 500, 37);
+	t_rename(r, "n", "f");
+	t_rename(r, "e", "d");
+}
+static void unlinkat_later_unlink(struct row *r)
+{
+	t_file(r, "f", 400, 38);
+	t_unlink(r, "f");
+	t_mkdir(r, "d", 0755);
+	t_rmdir(r, "d");
+}
+
+/* fchmodat from the row's directory fd, closed after it: a file kept
+ * open, a file with AT_SYMLINK_NOFOLLOW, the same through a symbolic link
+ * to it, and the link itself with AT_SYMLINK_NOFOLLOW (refused, as Linux
+ * does) */
+static void fchmodat_setup(struct row *r)
+{
+	t_file(r, "f", 900, 39);
+	t_file(r, "t", 700, 40);
+	t_symlink(r, "t", "s");
+}
+static void fchmodat_op(struct row *r)
+{
+	int dfd = t_open(r, "", O_RDONLY | O_DIRECTORY, 0);
+	keep(r, 0, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	main_begin(r);
+	t_fchmodat(r, dfd, "f", 02750, 0);
+	t_fchmodat(r, dfd, "t", 0606, AT_SYMLINK_NOFOLLOW);
+	t_fchmodat(r, dfd, "s", 0700, AT_SYMLINK_NOFOLLOW);
+	t_fchmodat(r, dfd, "s", 04604, 0);
+	main_end(r);
+	t_close(r, dfd);
+}
+
+/* fchownat from the row's directory fd, closed after it: a set-id file
+ * kept open (the bits go), a symbolic link itself (AT_SYMLINK_NOFOLLOW)
+ * and its target through it */
+static void fchownat_setup(struct row *r)
+{
+	t_file(r, "f", 900, 41);
+	t_chmod(r, "f", 06775);
+	t_file(r, "t", 700, 42);
+	t_symlink(r, "t", "s");
+}
+static void fchownat_op(struct row *r)
+{
+	int dfd = t_open(r, "", O_RDONLY | O_DIRECTORY, 0);
+	keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	main_begin(r);
+	t_fchownat(r, dfd, "f", 5151, 5252, 0);
+	t_fchownat(r, dfd, "s", 5353, (gid_t)-1, AT_SYMLINK_NOFOLLOW);
+	t_fchownat(r, dfd, "s", (uid_t)-1, 5454, 0);
+	main_end(r);
+	t_close(r, dfd);
+}
+
+/* record locks on two fds kept open: a POSIX write lock with a hole
+ * unlocked in it (two locks left) and an OFD read lock; then a logged
+ * read, so that the fault points fire with the locks held. h: a second
+ * name, which no column step touches, for the observation (observe_locks) */
+static void lock_setup(struct row *r)
+{
+	t_file(r, "f", 4000, 43);
+	t_link(r, "f", "h");
+}
+static void lock_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	int rd = keep(r, 1, t_open(r, "f", O_RDONLY, 0), O_RDONLY);
+	main_begin(r);
+	t_setlk(r, fd, F_SETLK, F_WRLCK, 100, 200);
+	t_setlk(r, fd, F_SETLK, F_UNLCK, 150, 50);
+	t_setlk(r, rd, F_OFD_SETLK, F_RDLCK, 1000, 500);
+	t_read(r, rd, 500);
+	main_end(r);
+}
+
+/* flock LOCK_EX (a conversion from LOCK_SH) on an fd kept open, then a
+ * logged read */
+static void flock_setup(struct row *r)
+{
+	t_file(r, "f", 3000, 44);
+	t_link(r, "f", "h");
+}
+static void flock_op(struct row *r)
+{
+	int fd = keep(r, 0, t_open(r, "f", O_RDWR, 0), O_RDWR);
+	t_flock(r, fd, LOCK_SH);
+	main_begin(r);
+	t_flock(r, fd, LOCK_EX);
+	t_read(r, fd, 300);
+	main_end(r);
+}
+
+/* The locks of the lock rows, from a new open file description of the
+ * file (opened by h): what F_GETLK (the process's own POSIX locks do not
+ * conflict with it) and F_OFD_GETLK find over given ranges, and whether
+ * flock refuses the new description (which lets go of what it got). Its
+ * close releases the process's POSIX locks on the file, as any close of
+ * one of its fds does (the listing's opens too): it runs first, before
+ * the listing. */
+static void observe_locks(struct row *r)
+{
+	int fd = t_open(r, "h", O_RDONLY, 0);
+	t_getlk(r, fd, F_GETLK, F_WRLCK, 0, 0);
+	t_getlk(r, fd, F_OFD_GETLK, F_WRLCK, 0, 150);
+	t_getlk(r, fd, F_OFD_GETLK, F_WRLCK, 150, 50);
+	t_getlk(r, fd, F_OFD_GETLK, F_WRLCK, 150, 850);
+	t_getlk(r, fd, F_OFD_GETLK, F_WRLCK, 1000, 0);
+	t_getlk(r, fd, F_OFD_GETLK, F_RDLCK, 0, 0);
+	bool got = t_flock(r, fd, LOCK_EX | LOCK_NB) == 0;
+	got |= t_flock(r, fd, LOCK_SH | LOCK_NB) == 0;
+	if (got)
+		t_flock(r, fd, LOCK_UN);
+	t_close(r, fd);
+}
+
 #define ROW(n, s, o, lr, lu, fd)                                                          \
 	{.name = n, .setup = s, .op = o, .later_rename = lr, .later_unlink = lu, .opfd = fd}
+#define ROW_OBS(n, s, o, lr, lu, fd, ob)                                                  \
+	{.name = n, .setup = s, .op = o, .later_rename = lr, .later_unlink = lu, .opfd = fd,  \
+	 .observe = ob}
 static const struct row row_defs[NROWS] = {
 	[R_OPEN] = ROW("open", open_setup, open_op, f_rename, f_unlink, 0),
 	[R_OTRUNC] = ROW("otrunc", otrunc_setup, otrunc_op, f_rename, f_unlink, 0),
@@ -900,8 +1221,18 @@ static const struct row row_defs[NROWS] = {
 	[R_XATTR] = ROW("xattr", xattr_setup, xattr_op, f_rename, f_unlink, 0),
 	[R_DUP] = ROW("dup", dup_setup, dup_op, f_rename, f_unlink, 1),
 	[R_DUPCLOSE] = ROW("dupclose", dupclose_setup, dupclose_op, f_rename, f_unlink, 0),
+	[R_LCHOWN] = ROW("lchown", lchown_setup, lchown_op, s_rename, s_unlink, -1),
+	[R_FXATTR] = ROW("fxattr", fxattr_setup, fxattr_op, f_rename, f_unlink, 0),
+	[R_LXATTR] = ROW("lxattr", lxattr_setup, lxattr_op, s_rename, s_unlink, -1),
+	[R_UNLINKAT] = ROW("unlinkat", unlinkat_setup, unlinkat_op, unlinkat_later_rename,
+	                   unlinkat_later_unlink, -1),
+	[R_FCHMODAT] = ROW("fchmodat", fchmodat_setup, fchmodat_op, f_rename, f_unlink, -1),
+	[R_FCHOWNAT] = ROW("fchownat", fchownat_setup, fchownat_op, f_rename, f_unlink, -1),
+	[R_LOCK] = ROW_OBS("lock", lock_setup, lock_op, f_rename, f_unlink, 0, observe_locks),
+	[R_FLOCK] = ROW_OBS("flock", flock_setup, flock_op, f_rename, f_unlink, 0, observe_locks),
 };
 #undef ROW
+#undef ROW_OBS
 
 /* ---- observations ----------------------------------------------------------------------- */
 
@@ -947,6 +1278,37 @@ static void put_contents(struct row *r, int fd, bool kept)
 	else
 		put(r, "  contents = %zd e%d data %016llx", n, e,
 		    (unsigned long long)fnv(buf, n > 0 ? (size_t)n : 0));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The extended attributes of a name itself (a symbolic link's own, not
+ * its target's), sorted by name, with their values; nothing when there
+ * are none. */
+static void put_lxattrs(struct row *r, const char *path, const char *name)
+{
+	char list[1024];
+	errno = 0;
+	ssize_t n = ank_llistxattr(path, list, sizeof(list));
+	if (n < 0) {
+		put(r, "  llistxattr %s = %zd e%d", name, n, errno);
+		return;
+	}
+	const char *names[64];
+	unsigned k = 0;
+	for (ssize_t off = 0; off < n && k < 64; off += (ssize_t)strlen(list + off) + 1)
+		names[k++] = list + off;
+	qsort(names, k, sizeof(names[0]), cmp_str);
+	for (unsigned i = 0; i < k; i++) {
+		uint8_t v[512];
+		errno = 0;
+		ssize_t vn = ank_lgetxattr(path, names[i], v, sizeof(v));
+		int e = vn < 0 ? errno : 0;
+		put(r, "  xattr %s %s = %zd e%d \"%s\"", name, names[i], vn, e, xattr_text(v, vn));
+	}
 }
 
 struct entry {
@@ -1004,6 +1366,8 @@ static unsigned list_dir(struct row *r, const char *dirpath, struct entry *ents)
 			put(r, "  readlink %s = %zd \"%.*s\"", ents[i].name, tn,
 			    tn > 0 ? (int)tn : 0, target);
 		}
+		if (ret == 0)
+			put_lxattrs(r, p, ents[i].name);
 		for (unsigned j = 0; j < i; j++)
 			if (ret == 0 && ents[j].ino == st.st_ino)
 				put(r, "  %s same inode as %s", ents[i].name, ents[j].name);
@@ -1025,6 +1389,8 @@ static unsigned list_dir(struct row *r, const char *dirpath, struct entry *ents)
 static void observe_row(struct row *r)
 {
 	struct entry ents[MAXNAMES];
+	if (r->observe)
+		r->observe(r);
 	unsigned n = list_dir(r, P(r, ""), ents);
 	for (unsigned k = 0; k < MAXFD; k++) {
 		int fd = r->fd[k];
@@ -1547,14 +1913,15 @@ static void before_fsync_none_differs(void **state)
 	assert_int_equal(rows, NROWS);
 
 	/* What is on disk: every row whose operation changes the disk shows
-	 * the loss in its first listing; open, read, lseek and F_SETFL change
-	 * nothing there (which also shows that nothing was committed before
-	 * the kill). */
+	 * the loss in its first listing; open, read, lseek, F_SETFL and the
+	 * locks change nothing there (which also shows that nothing was
+	 * committed before the kill). */
 	bool ldiff[NROWS];
 	unsigned lrows = compare_listings(ref, &g_got, "none", false, ldiff);
 	unsigned wrong = 0;
 	for (unsigned i = 0; i < NROWS; i++) {
-		bool disk_only_same = i == R_OPEN || i == R_READ || i == R_LSEEK || i == R_SETFL;
+		bool disk_only_same = i == R_OPEN || i == R_READ || i == R_LSEEK || i == R_SETFL ||
+		                      i == R_LOCK || i == R_FLOCK;
 		if (ldiff[i] == disk_only_same) {
 			printf("  row %s: the listing %s\n", row_defs[i].name,
 			       ldiff[i] ? "differs, unexpected" : "shows no loss");
