@@ -882,6 +882,63 @@ static void utimensat_run_again_after_a_crash_matches_its_checksum(void **state)
 	unlink(once);
 }
 
+/* A call replayed after a crash sets the times it set when it ran: the
+ * ctime and mtime of what it made or changed, and of the directories it
+ * changed, are the same before and after the crash (a file's ctime must
+ * not move because the server died). Nothing is synced, so every call is
+ * replayed; a time later than the crash would be seen at once. */
+static void replayed_calls_keep_their_times(void **state)
+{
+	(void)state;
+	static const char *const paths[] = {"/d", "/d/f", "/d/l", "/d/p", "/d/e", "/d/s"};
+	enum { N = sizeof(paths) / sizeof(paths[0]) };
+	setenv("ANK_TEST_RECOVERY", "ananke", 1);
+	setenv("ANK_TEST_SERVE_OPTS", "--commit-ms 3600000", 1);
+	int started = svc_start(&g_svc, "256M", WORKERS);
+	unsetenv("ANK_TEST_SERVE_OPTS");
+	assert_int_equal(started, 0);
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	assert_int_equal(ank_mkdir("/d", 0755), 0);
+	int fd = ank_open("/d/f", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write(fd, "some bytes", 10), 10);
+	assert_int_equal(ank_fchmod(fd, 0600), 0);
+	assert_int_equal(ank_symlink("f", "/d/l"), 0);
+	assert_int_equal(ank_mknod("/d/p", S_IFIFO | 0644, 0), 0);
+	int e = ank_open("/d/e", O_CREAT | O_WRONLY, 0644);
+	assert_true(e >= 0);
+	assert_int_equal(ank_ftruncate(e, 5000), 0);
+	assert_int_equal(ank_close(e), 0);
+	assert_int_equal(ank_mkdir("/d/s", 0700), 0);
+	assert_int_equal(ank_rename("/d/s", "/d/s2"), 0);
+	assert_int_equal(ank_rename("/d/s2", "/d/s"), 0);
+	struct stat before[N], after[N];
+	for (unsigned k = 0; k < N; k++)
+		assert_int_equal(ank_lstat(paths[k], &before[k]), 0);
+	usleep(20000); /* (a replay that took the clock would be 20 ms off at least) */
+	assert_int_equal(kill_server_and_wait(), 0);
+	for (unsigned k = 0; k < N; k++) {
+		assert_int_equal(ank_lstat(paths[k], &after[k]), 0);
+		bool same = after[k].st_ino == before[k].st_ino &&
+			    after[k].st_ctim.tv_sec == before[k].st_ctim.tv_sec &&
+			    after[k].st_ctim.tv_nsec == before[k].st_ctim.tv_nsec &&
+			    after[k].st_mtim.tv_sec == before[k].st_mtim.tv_sec &&
+			    after[k].st_mtim.tv_nsec == before[k].st_mtim.tv_nsec;
+		if (!same)
+			printf("%s: ctime %lld.%09ld mtime %lld.%09ld before the crash, "
+			       "%lld.%09ld and %lld.%09ld after\n",
+			       paths[k], (long long)before[k].st_ctim.tv_sec, before[k].st_ctim.tv_nsec,
+			       (long long)before[k].st_mtim.tv_sec, before[k].st_mtim.tv_nsec,
+			       (long long)after[k].st_ctim.tv_sec, after[k].st_ctim.tv_nsec,
+			       (long long)after[k].st_mtim.tv_sec, after[k].st_mtim.tv_nsec);
+		assert_true(same);
+	}
+	assert_int_equal(ank_close(fd), 0);
+	assert_int_equal(ank_unmount(), 0);
+	assert_int_equal(svc_stop(&g_svc), 0);
+	assert_int_equal(svc_fsck(&g_svc), 0);
+}
+
 /* A client that goes away while the server is being replaced never
  * attaches to the new one, which rebuilt its state from the p-log: its
  * logged completion (ipc index) and fds stayed live for good, and an entry
@@ -998,6 +1055,7 @@ int main(void)
 		                          teardown),
 		cmocka_unit_test_teardown(a_client_gone_during_recovery_never_pins_the_log,
 		                          teardown),
+		cmocka_unit_test_teardown(replayed_calls_keep_their_times, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -683,6 +683,11 @@ void fs_unlock(struct fs *fs);
 extern __thread struct fs_stamp fs_last_stamp;
 /* The fd a call worked on, for fs_stamp_last (under the lock). */
 void fs_stamp_fd(const struct ofile *of);
+/* The time every time a call sets takes (ctime, mtime, atime, a new
+ * inode's): one per call, taken at its first use, so that one call's times
+ * agree and its log entry can carry them (fs_stamp.time_sec); during a
+ * replay, the crashed server's (fs_set_call_time). Under the lock. */
+void fs_now(int64_t *sec, uint32_t *nsec);
 
 /* Has the running transaction reached 1/div of a bound: dirty pages
  * (dirty_limit) or journal space (a quarter of the log)? */

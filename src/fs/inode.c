@@ -244,7 +244,7 @@ void inode_touch(struct inode *ip, bool mtime, bool ctime)
 {
 	int64_t s;
 	uint32_t ns;
-	ank_now(&s, &ns);
+	fs_now(&s, &ns);
 	if (mtime) {
 		ip->d.mtime_sec = s;
 		ip->d.mtime_nsec = ns;
@@ -273,7 +273,7 @@ static void dinode_fresh(struct fs *fs, struct inode *ip, uint32_t mode, uint32_
 	extent_root_init(inode_root(ip));
 	int64_t s;
 	uint32_t ns;
-	ank_now(&s, &ns);
+	fs_now(&s, &ns);
 	ip->d.atime_sec = ip->d.mtime_sec = ip->d.ctime_sec = s;
 	ip->d.atime_nsec = ip->d.mtime_nsec = ip->d.ctime_nsec = ns;
 }

@@ -395,7 +395,7 @@ static void read_touch_atime(struct fs *fs, struct ofile *of)
 		return;
 	int64_t s;
 	uint32_t ns;
-	ank_now(&s, &ns);
+	fs_now(&s, &ns);
 	const struct ank_dinode *d = &ip->d;
 	int64_t a = d->atime_sec;
 	bool need = ts_not_before(d->mtime_sec, d->mtime_nsec, a, d->atime_nsec) ||

@@ -212,12 +212,20 @@ struct fs_stamp {
 	/* an inode the call created (open O_CREAT, mkdir, mknod, symlink): its
 	 * generation (0: none) */
 	uint32_t new_gen;
+	/* the time the call gave every time it set (fs_now; 0: it set none) */
+	int64_t time_sec;
+	uint32_t time_nsec;
 	/* over every field above, taken when the fs lock is released: the
 	 * stamp then waits in memory until the call is logged, and a stray
 	 * write there would log other facts than the call's (fs_stamp_intact) */
 	uint32_t seal;
 };
 void fs_stamp_last(struct fs_stamp *out);
+/* Recovery: the calls this thread makes from now on set the times they
+ * set (ctime, mtime, a new inode's) to sec.nsec, the time a crashed
+ * server's call used (its entry's time), instead of now, so that a replay
+ * gives a file the times it had; sec 0 goes back to now. */
+void fs_set_call_time(int64_t sec, uint32_t nsec);
 /* A stamp is as its call left it (its seal matches). */
 bool fs_stamp_intact(const struct fs_stamp *s);
 /* Recovery: give inode ino the generation a crashed server had given it

@@ -27,9 +27,10 @@ void fs_stamp_publish(uint64_t *slot)
 /* The seal of a stamp: its fields laid out without padding. */
 static uint32_t stamp_sum(const struct fs_stamp *s)
 {
-	uint64_t v[8] = {s->order,  s->tid,     s->fd_ino,  s->fd_pos, s->io_pos,
-			 s->new_ino, s->new_gen,
-			 (uint64_t)s->modified | (uint64_t)s->has_fd << 1 | (uint64_t)s->has_io << 2};
+	uint64_t v[10] = {s->order,  s->tid,     s->fd_ino,  s->fd_pos, s->io_pos,
+			  s->new_ino, s->new_gen,
+			  (uint64_t)s->modified | (uint64_t)s->has_fd << 1 | (uint64_t)s->has_io << 2,
+			  (uint64_t)s->time_sec, s->time_nsec};
 	return crc32c(0x5354414Du, v, sizeof(v));
 }
 
@@ -95,10 +96,41 @@ int fs_op_begin(struct fs *fs)
 	return rc;
 }
 
+/* The time of the call under the lock (fs_now), taken at its first use;
+ * 0: not yet. A replay's forced time (fs_set_call_time) stands in for the
+ * clock. Outside fs_lock .. fs_unlock (`in_call` false) nothing is kept. */
+static __thread int64_t call_sec, forced_sec;
+static __thread uint32_t call_nsec, forced_nsec;
+static __thread bool in_call;
+
+void fs_set_call_time(int64_t sec, uint32_t nsec)
+{
+	forced_sec = sec;
+	forced_nsec = nsec < 1000000000u ? nsec : 0;
+}
+
+void fs_now(int64_t *sec, uint32_t *nsec)
+{
+	if (!in_call)
+		call_sec = 0;
+	if (!call_sec) {
+		if (forced_sec) {
+			call_sec = forced_sec;
+			call_nsec = forced_nsec;
+		} else {
+			ank_now(&call_sec, &call_nsec);
+		}
+	}
+	*sec = call_sec;
+	*nsec = call_nsec;
+}
+
 void fs_lock(struct fs *fs)
 {
 	pthread_mutex_lock(&fs->lock);
 	guard_enter(fs);
+	call_sec = 0;
+	in_call = true;
 }
 
 /* Give every advance of the durable tid to the commit hook, outside
@@ -135,6 +167,11 @@ void fs_unlock(struct fs *fs)
 		journal_check(&fs->j);
 	fs_last_stamp.tid = fs->j.running_tid;
 	fs_last_stamp.modified = began;
+	if (call_sec) { /* (a later call of the same request that set no time keeps it) */
+		fs_last_stamp.time_sec = call_sec;
+		fs_last_stamp.time_nsec = call_nsec;
+	}
+	in_call = false;
 	fs_last_stamp.seal = stamp_sum(&fs_last_stamp);
 	if (began)
 		fs->j.running_seen = true; /* see fs_stamp_last: fs_sync reaches it */

@@ -464,6 +464,8 @@ static int append_ex(struct plog *p, const struct plog_op *op, const struct plog
 		.at2_ino = op->at2_ino,
 		.ofd = op->ofd,
 		.gen = op->gen,
+		.time_nsec = op->time_nsec,
+		.time_sec = op->time_sec,
 	};
 	memcpy(o0, &oh, 4);
 	memcpy(o0 + 8, (const uint8_t *)&oh + 8, PLOG_OP_SIZE - 8);

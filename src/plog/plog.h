@@ -216,10 +216,16 @@ struct plog_op_rec {
 	                              names (fds made by dup share it); 0 = unknown */
 	uint32_t gen;         /* 104 an inode the call created: its generation (0:
 	                              none), which a replay gives it again */
-	uint8_t reserved[20]; /* 108 zero */
+	uint32_t time_nsec;   /* 108 the call's time (below) */
+	int64_t time_sec;     /* 112 the time the call gave the times it set (ctime,
+	                              mtime, a new inode's), which a replay gives
+	                              them again; 0: none */
+	uint8_t reserved[8];  /* 120 zero */
 };
 _Static_assert(sizeof(struct plog_op_rec) == PLOG_OP_SIZE, "op header is 128 bytes");
 _Static_assert(offsetof(struct plog_op_rec, gen) == 104, "op layout");
+_Static_assert(offsetof(struct plog_op_rec, time_nsec) == 108, "op layout");
+_Static_assert(offsetof(struct plog_op_rec, time_sec) == 112, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, off) == 48, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, result) == 64, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, uid) == 72, "op layout");
@@ -262,6 +268,8 @@ struct plog_op {
 	uint64_t at2_ino;  /* and path2 (0: the root) */
 	uint64_t ofd;      /* the fd's open file description (plog_op_rec) */
 	uint32_t gen;      /* a created inode's generation (plog_op_rec) */
+	int64_t time_sec;  /* the call's time (plog_op_rec); 0: none */
+	uint32_t time_nsec;
 	const char *path;  /* NULL = none; < PLOG_PATH_MAX bytes before the NUL */
 	const char *path2; /* NULL = none */
 };

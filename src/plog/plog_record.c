@@ -221,6 +221,8 @@ int plog_op_at(const struct plog_geom *g, unsigned c, const struct plog_desc_rec
 	op->at2_ino = h.at2_ino;
 	op->ofd = h.ofd;
 	op->gen = h.gen;
+	op->time_sec = h.time_sec;
+	op->time_nsec = h.time_nsec < 1000000000u ? h.time_nsec : 0;
 	op->path = h.path_len ? s1 : NULL;
 	op->path2 = h.path2_len ? s2 : NULL;
 	*data = h.data_len ? (const void *)(s2 + p2) : NULL;

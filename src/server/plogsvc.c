@@ -540,6 +540,8 @@ uint64_t plogsvc_log(struct server_worker *w, struct server_ring *r, unsigned i,
 		.result = result,
 		.uid = r->uid,
 		.gid = r->gid,
+		.time_sec = stamp.time_sec,
+		.time_nsec = stamp.time_nsec,
 		.path = path[0] ? path : NULL,
 		.path2 = path2[0] ? path2 : NULL,
 	};

@@ -816,7 +816,11 @@ static void pass_act(struct replay *rp, const struct plog_entry *ents, size_t co
 				rep->modified++;
 			continue;
 		}
+		/* The times the call set are the ones it set then (a file's
+		 * ctime does not move because the server crashed). */
+		fs_set_call_time(e->op.time_sec, e->op.time_nsec);
 		int r = replay_act(rp, e);
+		fs_set_call_time(0, 0);
 		rp->acted++;
 		rep->acted++;
 		if (!mid_passed && rp->acted * 2 >= to_act) {
