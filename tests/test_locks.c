@@ -449,6 +449,18 @@ static void setlkw_waits_detects_deadlock_and_survives_a_crash(void **state)
 	assert_int_equal(fl.l_pid, w);
 	assert_int_equal(fl.l_start, 0);
 	assert_int_equal(fl.l_len, 10);
+	/* a bad fd is EBADF before a bad type is EINVAL, as fcntl(2) looks
+	 * the fd up first */
+	fl = (struct flock){.l_type = F_UNLCK, .l_whence = SEEK_SET};
+	errno = 0;
+	assert_int_equal(ank_fcntl(1000, F_GETLK, &fl), -1);
+	assert_int_equal(errno, EBADF);
+	errno = 0;
+	assert_int_equal(fcntl(1000, F_GETLK, &fl), -1);
+	assert_int_equal(errno, EBADF);
+	errno = 0;
+	assert_int_equal(ank_fcntl(fd, F_GETLK, &fl), -1);
+	assert_int_equal(errno, EINVAL);
 	assert_int_equal(write(release, "x", 1), 1);
 	int st;
 	assert_int_equal(svc_wait(w, 10000 * svc_slow(), &st), 0);

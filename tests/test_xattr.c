@@ -327,6 +327,9 @@ static void script_root(struct side *s, struct transcript *t)
 	say_get(t, s, 1, "/l", "user.a", 64);
 	say_set(t, s, 1, "/l", "trusted.l", "on the link", 0);
 	say_list(t, s, 1, "/l", 1024);
+	say_get(t, s, 1, "/l", "system.posix_acl_access", 64); /* (no ACL on a link) */
+	say_get(t, s, 1, "/l", "system.posix_acl_default", 0);
+	say_remove(t, s, 1, "/l", "system.posix_acl_access");
 	say_set(t, s, 0, "/l", "user.c", "through the link", 0);
 	say_get(t, s, 0, "/f", "user.c", 64);
 	say_get(t, s, 0, "/l", "trusted.l", 64);

@@ -380,7 +380,10 @@ int fs_getlk(struct fs_client *c, int fd, const struct fs_lock_req *rq, uint64_t
 	/* F_UNLCK asks F_OFD_GETLK for the description's own lock there
 	 * (Linux 6.5 on); F_GETLK refuses it */
 	bool own = rq->type == F_UNLCK;
-	int rc = (own && rq->kind != FS_LOCK_OFD) || rq->kind == FS_LOCK_FLOCK ? -EINVAL : 0;
+	/* the fd first (EBADF), as fcntl(2) looks it up before the command */
+	int rc = fd_get(c, fd) ? 0 : fd_error(c, fd);
+	if (rc == 0 && ((own && rq->kind != FS_LOCK_OFD) || rq->kind == FS_LOCK_FLOCK))
+		rc = -EINVAL;
 	if (rc == 0)
 		rc = lock_prepare(c, fd, rq, ofd_hint, &of, &owner, &start, &end);
 	if (rc == 0 && rq->kind == FS_LOCK_OFD && rq->pid_set)

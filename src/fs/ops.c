@@ -438,7 +438,9 @@ static ssize_t do_read(struct fs_client *c, int fd, void *buf, size_t n, off_t o
 			of->pos = pos + (uint64_t)rc;
 			ofile_seal(of);
 		}
-		if (rc >= 0)
+		/* (as Linux: a read of nothing, or from beyond the largest
+		 * file, returns before the atime is looked at) */
+		if (rc >= 0 && n > 0 && pos < ANK_MAX_FILE_SIZE)
 			read_touch_atime(fs, of);
 	}
 	if (of && of != STALE_OFILE && rc >= 0)

@@ -498,6 +498,10 @@ static ssize_t xattr_get_inode(struct fs *fs, struct fs_client *c, struct inode 
 	rc = xname_resolve(name, &xn);
 	if (rc < 0)
 		return rc;
+	/* (a symbolic link has no ACL: Linux's handler refuses the name) */
+	if ((xn.index == ANK_XATTR_ACL_ACCESS || xn.index == ANK_XATTR_ACL_DEFAULT) &&
+	    inode_is_symlink(ip))
+		return -EOPNOTSUPP;
 	uint8_t *blk = malloc(ANK_BLOCK_SIZE);
 	if (!blk)
 		return -ENOMEM;
