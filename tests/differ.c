@@ -3,9 +3,11 @@
  * sequence of POSIX operations run side by side on two targets (oracle.h),
  * every result compared: return values (for open only success vs errno),
  * errno, bytes read (and readlink's bytes), stat type/permission bits/
- * nlink/size, and the whole directory tree (after every operation that can
- * change the namespace, with file contents every 250 operations and at the
- * end; symbolic links by lstat and their targets). At the end of a
+ * nlink/size, atimes and mtimes set long past (and whether the calls on an
+ * fd keep them), answers of F_GETLK, F_GETFD and statfs, and the whole
+ * directory tree (after every operation that can change the namespace,
+ * with file contents every 250 operations and at the end; symbolic links
+ * by lstat and their targets). At the end of a
  * sequence both sides are remounted and the trees compared again byte for
  * byte.
  *
@@ -34,6 +36,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <string.h>
 #include <sys/sysmacros.h>
@@ -87,7 +91,8 @@ enum op {
 	OP_LINK, OP_MKDIR, OP_RMDIR, OP_LISTDIR, OP_SYNC, OP_REMOUNT, OP_CHMOD, OP_FCHMOD,
 	OP_CHOWN, OP_FCHOWN, OP_UTIMENS, OP_FUTIMENS, OP_SYMLINK, OP_READLINK, OP_LSTAT,
 	OP_LCHOWN, OP_OPENAT, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FSTATAT,
-	OP_MKNOD, OP_FALLOCATE, OP_FCNTL, OP_XATTR, OP_DUP, OP_LOCK, OP_COUNT
+	OP_MKNOD, OP_FALLOCATE, OP_FCNTL, OP_XATTR, OP_DUP, OP_LOCK, OP_STATFS, OP_ACCESS,
+	OP_XATTR_LF, OP_FLOCK, OP_POSIX_LOCK, OP_FCNTL_FD, OP_FCHMODAT, OP_FCHOWNAT, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -96,11 +101,11 @@ static const char *const op_names[OP_COUNT] = {
 	"link", "mkdir", "rmdir", "list_dir", "sync", "remount", "chmod", "fchmod",
 	"chown", "fchown", "utimensat", "futimens", "symlink", "readlink", "lstat",
 	"lchown", "openat", "mkdirat", "unlinkat", "renameat2", "linkat", "fstatat", "mknod",
-	"fallocate", "fcntl", "xattr", "dup", "ofd_lock",
+	"fallocate", "fcntl", "xattr", "dup", "ofd_lock", "statfs", "faccessat",
+	"xattr_lf", "flock", "posix_lock", "fcntl_fd", "fchmodat", "fchownat",
 };
 
-/* Relative frequencies. (OP_LOCK only in the mixes that name it: here it
- * would change every seed's sequence.) */
+/* Relative frequencies. */
 static const unsigned op_weight[OP_COUNT] = {
 	[OP_OPEN] = 140, [OP_CLOSE] = 45, [OP_READ] = 70, [OP_WRITE] = 90,
 	[OP_PREAD] = 60, [OP_PWRITE] = 90, [OP_LSEEK] = 50, [OP_FSYNC] = 15,
@@ -111,7 +116,9 @@ static const unsigned op_weight[OP_COUNT] = {
 	[OP_UTIMENS] = 10, [OP_FUTIMENS] = 8, [OP_SYMLINK] = 12, [OP_READLINK] = 8,
 	[OP_LSTAT] = 10, [OP_LCHOWN] = 6, [OP_OPENAT] = 40, [OP_MKDIRAT] = 15, [OP_UNLINKAT] = 15,
 	[OP_RENAMEAT2] = 25, [OP_LINKAT] = 8, [OP_FSTATAT] = 15, [OP_MKNOD] = 10,
-	[OP_FALLOCATE] = 15, [OP_FCNTL] = 15, [OP_XATTR] = 20, [OP_DUP] = 25,
+	[OP_FALLOCATE] = 15, [OP_FCNTL] = 15, [OP_XATTR] = 20, [OP_DUP] = 25, [OP_LOCK] = 8,
+	[OP_STATFS] = 8, [OP_ACCESS] = 12, [OP_XATTR_LF] = 12, [OP_FLOCK] = 10,
+	[OP_POSIX_LOCK] = 12, [OP_FCNTL_FD] = 6, [OP_FCHMODAT] = 8, [OP_FCHOWNAT] = 6,
 };
 
 /* Results seen per operation: [op][0] successes, [op][e] errno e. */
@@ -851,6 +858,116 @@ static bool cmp_data(struct differ *d, long n)
 	return false;
 }
 
+/* ---- timestamps ---- */
+
+/*
+ * A clock time cannot be compared across two file systems, but a time set
+ * long past (ORACLE_LONG_PAST) can: oracle_stat_diff compares such an atime
+ * or mtime exactly wherever a stat is compared, so after an operation that
+ * changes the namespace (the tree comparison that follows it stats every
+ * entry) a directory whose mtime was old must have a new one on both sides
+ * or on neither. The calls on an fd below are not followed by a tree
+ * comparison: around them each side's times are taken before and after,
+ * and "the old atime / mtime is still there" must be true on both sides or
+ * on neither. ctime cannot be set; each side's must never move backwards
+ * (whether it moved forwards is not compared: Linux's clock for it is
+ * coarse, so two calls close in time may see the same ctime).
+ */
+struct times_before {
+	bool ok;
+	struct stat st[2];
+};
+
+static bool ts_equal(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static const char *ts_str(const struct timespec *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%lld.%09ld", (long long)t->tv_sec, t->tv_nsec);
+	return buf;
+}
+
+/* Each side's times of slot s (fstat) or of path (stat, following links as
+ * the calls on a path do) before an operation. */
+static void times_take(struct differ *d, int s, const char *path, struct times_before *tb)
+{
+	if (path)
+		tb->ok = T0->stat(T0->ctx, path, &tb->st[0]) == 0 &&
+			 T1->stat(T1->ctx, path, &tb->st[1]) == 0;
+	else
+		tb->ok = s >= 0 && d->slots[s].open &&
+			 T0->fstat(T0->ctx, d->slots[s].fd[0], &tb->st[0]) == 0 &&
+			 T1->fstat(T1->ctx, d->slots[s].fd[1], &tb->st[1]) == 0;
+}
+
+/* One kind of time (what: "atime" or "mtime") of both sides: if it was set
+ * long past, is it still that time on both sides or on neither? */
+static bool times_kept(struct differ *d, const char *what, const struct timespec *b0,
+		       const struct timespec *b1, const struct timespec *a0,
+		       const struct timespec *a1)
+{
+	if (b0->tv_sec >= ORACLE_LONG_PAST || b1->tv_sec >= ORACLE_LONG_PAST)
+		return true;
+	bool k0 = ts_equal(a0, b0), k1 = ts_equal(a1, b1);
+	if (k0 == k1)
+		return true;
+	char x[4][40];
+	mismatch(d, "%s set long past: %s %s -> %s, %s %s -> %s", what, T0->name,
+		 ts_str(b0, x[0], sizeof(x[0])), ts_str(a0, x[1], sizeof(x[1])), T1->name,
+		 ts_str(b1, x[2], sizeof(x[2])), ts_str(a1, x[3], sizeof(x[3])));
+	return false;
+}
+
+/* After the operation: the same file (slot s, or path) on both sides
+ * again, compared with tb (see above). */
+static bool times_check(struct differ *d, int s, const char *path, const struct times_before *tb)
+{
+	if (!tb->ok || d->failed)
+		return !d->failed;
+	struct stat st[2];
+	int r0, r1;
+	if (path) {
+		r0 = T0->stat(T0->ctx, path, &st[0]);
+		r1 = T1->stat(T1->ctx, path, &st[1]);
+	} else {
+		if (!d->slots[s].open)
+			return true;
+		r0 = T0->fstat(T0->ctx, d->slots[s].fd[0], &st[0]);
+		r1 = T1->fstat(T1->ctx, d->slots[s].fd[1], &st[1]);
+	}
+	char x[32], y[32];
+	if (r0 || r1) {
+		if (r0 == r1)
+			return true; /* (both gone: an unlink, a rename over it) */
+		mismatch(d, "%s after the operation: %s %s, %s %s", path ? "stat" : "fstat", T0->name,
+			 oracle_result_str(r0, x, sizeof(x)), T1->name,
+			 oracle_result_str(r1, y, sizeof(y)));
+		return false;
+	}
+	if (st[0].st_ino != tb->st[0].st_ino || st[1].st_ino != tb->st[1].st_ino)
+		return true; /* (another file now has the name) */
+	for (int k = 0; k < 2; k++) {
+		if (ts_before(&st[k].st_ctim, &tb->st[k].st_ctim)) {
+			mismatch(d, "ctime of %s moved backwards: %s -> %s", d->t[k]->name,
+				 ts_str(&tb->st[k].st_ctim, x, sizeof(x)),
+				 ts_str(&st[k].st_ctim, y, sizeof(y)));
+			return false;
+		}
+	}
+	return times_kept(d, "mtime", &tb->st[0].st_mtim, &tb->st[1].st_mtim, &st[0].st_mtim,
+			  &st[1].st_mtim) &&
+	       (oracle_atime_loose || /* (oracle.h) */
+		times_kept(d, "atime", &tb->st[0].st_atim, &tb->st[1].st_atim, &st[0].st_atim,
+			   &st[1].st_atim));
+}
+
 static bool op_read(struct differ *d, bool positional)
 {
 	int s = pick_slot_pref(d, P_READ);
@@ -858,6 +975,8 @@ static bool op_read(struct differ *d, bool positional)
 	off_t off = positional ? gen_offset(&d->rng, slot_size(d, s), n, true) : 0;
 	char sb[64];
 	long ra, rb;
+	struct times_before tb;
+	times_take(d, s, NULL, &tb);
 	if (positional) {
 		describe(d, "pread(%s, %zu, %lld)", slot_str(d, s, sb, sizeof(sb)), n, (long long)off);
 		ra = T0->pread(T0->ctx, slot_fd(d, s, 0), d->rbuf[0], n, off);
@@ -867,7 +986,8 @@ static bool op_read(struct differ *d, bool positional)
 		ra = T0->read(T0->ctx, slot_fd(d, s, 0), d->rbuf[0], n);
 		rb = T1->read(T1->ctx, slot_fd(d, s, 1), d->rbuf[1], n);
 	}
-	return same(d, positional ? OP_PREAD : OP_READ, ra, rb) && cmp_data(d, ra);
+	return same(d, positional ? OP_PREAD : OP_READ, ra, rb) && cmp_data(d, ra) &&
+	       times_check(d, s, NULL, &tb);
 }
 
 static bool op_write(struct differ *d, bool positional)
@@ -886,6 +1006,8 @@ static bool op_write(struct differ *d, bool positional)
 	oracle_rng_fill(&d->rng, d->wbuf, n);
 	char sb[64];
 	long ra, rb;
+	struct times_before tb;
+	times_take(d, s, NULL, &tb);
 	if (positional) {
 		describe(d, "pwrite(%s, %zu, %lld)", slot_str(d, s, sb, sizeof(sb)), n, (long long)off);
 		ra = T0->pwrite(T0->ctx, slot_fd(d, s, 0), d->wbuf, n, off);
@@ -895,7 +1017,7 @@ static bool op_write(struct differ *d, bool positional)
 		ra = T0->write(T0->ctx, slot_fd(d, s, 0), d->wbuf, n);
 		rb = T1->write(T1->ctx, slot_fd(d, s, 1), d->wbuf, n);
 	}
-	return same(d, positional ? OP_PWRITE : OP_WRITE, ra, rb);
+	return same(d, positional ? OP_PWRITE : OP_WRITE, ra, rb) && times_check(d, s, NULL, &tb);
 }
 
 static bool memchr_ino(const ino_t *v, unsigned n, ino_t ino)
@@ -966,9 +1088,11 @@ static bool op_ftruncate(struct differ *d)
 	off_t len = gen_trunc_len(&d->rng, slot_size(d, s));
 	char sb[64];
 	describe(d, "ftruncate(%s, %lld)", slot_str(d, s, sb, sizeof(sb)), (long long)len);
+	struct times_before tb;
+	times_take(d, s, NULL, &tb);
 	int ra = T0->ftruncate(T0->ctx, slot_fd(d, s, 0), len);
 	int rb = T1->ftruncate(T1->ctx, slot_fd(d, s, 1), len);
-	return same(d, OP_FTRUNCATE, ra, rb);
+	return same(d, OP_FTRUNCATE, ra, rb) && times_check(d, s, NULL, &tb);
 }
 
 /* fallocate: mode 0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE, and modes both
@@ -992,6 +1116,8 @@ static bool op_fallocate(struct differ *d)
 	char sb[64];
 	describe(d, "fallocate(%s, 0x%x, %lld, %lld)", slot_str(d, s, sb, sizeof(sb)),
 		 (unsigned)mode, (long long)off, (long long)len);
+	struct times_before tb;
+	times_take(d, s, NULL, &tb);
 	int ra = T0->fallocate(T0->ctx, slot_fd(d, s, 0), mode, off, len);
 	int rb = T1->fallocate(T1->ctx, slot_fd(d, s, 1), mode, off, len);
 	struct stat st;
@@ -999,13 +1125,15 @@ static bool op_fallocate(struct differ *d)
 	    T0->fstat(T0->ctx, slot_fd(d, s, 0), &st) == 0 &&
 	    d->nfalloc < sizeof(d->falloc_ino) / sizeof(d->falloc_ino[0]))
 		d->falloc_ino[d->nfalloc++] = st.st_ino;
-	return same(d, OP_FALLOCATE, ra, rb);
+	return same(d, OP_FALLOCATE, ra, rb) && times_check(d, s, NULL, &tb);
 }
 
 /* Open file description locks (F_OFD_SETLK, F_OFD_GETLK) over a few
  * overlapping ranges: they conflict between the slots' descriptions even
- * in one process, go with a description's last fd, and must outlive a
- * server crash (the server's lock table). GETLK's answer is compared. */
+ * in one process, and with the process's POSIX locks (op_posix_lock: GETLK
+ * reports those with the process's pid), go with a description's last fd,
+ * and must outlive a server crash (the server's lock table). GETLK's
+ * answer is compared. */
 static bool op_lock(struct differ *d)
 {
 	struct oracle_rng *r = &d->rng;
@@ -1062,6 +1190,166 @@ static bool op_fcntl(struct differ *d)
 	return same(d, OP_FCNTL, ra, rb);
 }
 
+/* flock(2) on slots: LOCK_SH and LOCK_EX always with LOCK_NB (another
+ * slot may hold a conflicting lock, and nothing here may wait), LOCK_UN
+ * with or without it, sometimes an operation that is none (EINVAL).
+ * Slots opened apart are descriptions of their own whose locks conflict
+ * (EWOULDBLOCK); a dup'd slot shares its description's lock, which goes
+ * with the description's last fd; a conversion that meets a conflict has
+ * let the old lock go first, as Linux does. flock locks never meet record
+ * locks. They must outlive a server crash. */
+static bool op_flock(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = pick_slot(d);
+	unsigned k = (unsigned)oracle_rng_below(r, 100);
+	int op = k < 40 ? LOCK_SH | LOCK_NB : k < 75 ? LOCK_EX | LOCK_NB : k < 85 ? LOCK_UN
+		 : k < 96 ? LOCK_UN | LOCK_NB : k < 98 ? LOCK_NB : LOCK_SH | LOCK_EX | LOCK_NB;
+	int base = op & ~LOCK_NB;
+	char sb[64];
+	describe(d, "flock(%s, %s%s)", slot_str(d, s, sb, sizeof(sb)),
+		 base == LOCK_SH ? "LOCK_SH" : base == LOCK_EX ? "LOCK_EX" : base == LOCK_UN ? "LOCK_UN"
+		 : base == 0 ? "0" : "LOCK_SH|LOCK_EX",
+		 op & LOCK_NB ? "|LOCK_NB" : "");
+	int ra = T0->flock(T0->ctx, slot_fd(d, s, 0), op);
+	int rb = T1->flock(T1->ctx, slot_fd(d, s, 1), op);
+	return same(d, OP_FLOCK, ra, rb);
+}
+
+/* A GETLK answer (fa from side 0, fb from side 1): the same type, and for
+ * a conflicting lock the same range and holder (l_pid: the process for a
+ * POSIX lock, -1 for an OFD lock). */
+static bool same_getlk(struct differ *d, const char *cmd, const struct flock *fa,
+		       const struct flock *fb)
+{
+	if (fa->l_type == fb->l_type &&
+	    (fa->l_type == F_UNLCK ||
+	     (fa->l_whence == fb->l_whence && fa->l_start == fb->l_start &&
+	      fa->l_len == fb->l_len && fa->l_pid == fb->l_pid)))
+		return true;
+	mismatch(d, "%s: %s reports type %d whence %d %lld+%lld pid %d, %s type %d whence %d "
+		 "%lld+%lld pid %d", cmd, T0->name, fa->l_type, fa->l_whence, (long long)fa->l_start,
+		 (long long)fa->l_len, (int)fa->l_pid, T1->name, fb->l_type, fb->l_whence,
+		 (long long)fb->l_start, (long long)fb->l_len, (int)fb->l_pid);
+	return false;
+}
+
+/* POSIX record locks (F_SETLK, F_GETLK; never F_SETLKW) over a few ranges,
+ * mostly from the start of the file, sometimes from the fd's offset or the
+ * end, sometimes backwards (a negative l_len). Their owner is the process:
+ * here they never conflict with each other, merge and split across the
+ * slots, and go when any fd of the file is closed (a close, a dup2 over
+ * it, the harness's own reads of the tree: alike on both sides). They do
+ * conflict with the slots' OFD locks (op_lock), which F_GETLK reports with
+ * l_pid -1; F_GETLK with F_UNLCK is EINVAL. A read lock needs an fd open
+ * for reading, a write lock one open for writing (EBADF). */
+static bool op_posix_lock(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = pick_slot(d);
+	char sb[64];
+	static const short types[] = {F_RDLCK, F_WRLCK, F_UNLCK};
+	bool get = oracle_rng_pct(r, 35);
+	struct flock fa = {0};
+	fa.l_type = types[oracle_rng_below(r, get && !oracle_rng_pct(r, 5) ? 2 : 3)];
+	unsigned w = (unsigned)oracle_rng_below(r, 100);
+	fa.l_whence = w < 80 ? SEEK_SET : w < 90 ? SEEK_CUR : SEEK_END;
+	if (s >= 0 && d->slots[s].is_dir)
+		fa.l_whence = SEEK_SET; /* (a directory's offset and size are the file system's own) */
+	fa.l_start = fa.l_whence == SEEK_SET ? (off_t)oracle_rng_below(r, 4) * 1024
+					     : ((off_t)oracle_rng_below(r, 5) - 2) * 1024;
+	fa.l_len = oracle_rng_pct(r, 5) ? -1024 : (off_t)oracle_rng_below(r, 3) * 1024;
+	struct flock fb = fa;
+	int cmd = get ? F_GETLK : F_SETLK;
+	describe(d, "fcntl(%s, %s, %s %s %lld len %lld)", slot_str(d, s, sb, sizeof(sb)),
+		 get ? "F_GETLK" : "F_SETLK",
+		 fa.l_type == F_RDLCK ? "F_RDLCK" : fa.l_type == F_WRLCK ? "F_WRLCK" : "F_UNLCK",
+		 whence_str(fa.l_whence), (long long)fa.l_start, (long long)fa.l_len);
+	int ra = T0->lock(T0->ctx, slot_fd(d, s, 0), cmd, &fa);
+	int rb = T1->lock(T1->ctx, slot_fd(d, s, 1), cmd, &fb);
+	if (!same(d, OP_POSIX_LOCK, ra, rb))
+		return false;
+	return !get || ra || rb || same_getlk(d, "F_GETLK", &fa, &fb);
+}
+
+/* fcntl F_GETFD (compared) and F_SETFD turning FD_CLOEXEC on or off (other
+ * bits are ignored): the flag belongs to the fd, not to the description (a
+ * dup or dup2 makes a new fd without it), and must outlive a server crash
+ * (libananke keeps it). */
+static bool op_fcntl_fd(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	int s = pick_slot(d);
+	char sb[64];
+	if (oracle_rng_pct(r, 50)) {
+		describe(d, "fcntl(%s, F_GETFD)", slot_str(d, s, sb, sizeof(sb)));
+		int ra = T0->fcntl_fd(T0->ctx, slot_fd(d, s, 0), F_GETFD, 0);
+		int rb = T1->fcntl_fd(T1->ctx, slot_fd(d, s, 1), F_GETFD, 0);
+		return same(d, OP_FCNTL_FD, ra, rb);
+	}
+	int fl = oracle_rng_pct(r, 50) ? FD_CLOEXEC : 0;
+	if (oracle_rng_pct(r, 10))
+		fl |= 4;
+	describe(d, "fcntl(%s, F_SETFD, %d)", slot_str(d, s, sb, sizeof(sb)), fl);
+	int ra = T0->fcntl_fd(T0->ctx, slot_fd(d, s, 0), F_SETFD, fl);
+	int rb = T1->fcntl_fd(T1->ctx, slot_fd(d, s, 1), F_SETFD, fl);
+	return same(d, OP_FCNTL_FD, ra, rb);
+}
+
+/* statfs(2) of a path or fstatfs(2) of a slot: the results, and where both
+ * succeed the little that any two Linux file systems given the same calls
+ * agree on: names of up to 255 bytes, neither read-only. Block and inode
+ * counts are not compared (two volumes of different sizes), but each
+ * side's must hang together: blocks of some size, no more free than
+ * there are, no more available than free. */
+static bool statfs_sane(struct differ *d, int k, const struct statfs *sf)
+{
+	if (sf->f_bsize > 0 && sf->f_bfree <= sf->f_blocks && sf->f_bavail <= sf->f_bfree &&
+	    sf->f_ffree <= sf->f_files)
+		return true;
+	mismatch(d, "statfs of %s does not hang together: f_bsize %ld, f_blocks %llu, f_bfree %llu, "
+		 "f_bavail %llu, f_files %llu, f_ffree %llu", d->t[k]->name, (long)sf->f_bsize,
+		 (unsigned long long)sf->f_blocks, (unsigned long long)sf->f_bfree,
+		 (unsigned long long)sf->f_bavail, (unsigned long long)sf->f_files,
+		 (unsigned long long)sf->f_ffree);
+	return false;
+}
+
+static bool op_statfs(struct differ *d)
+{
+	struct statfs sf[2];
+	int ra, rb;
+	if (oracle_rng_pct(&d->rng, 50)) {
+		char path[PATH_MAX];
+		gen_path(d, path, sizeof(path), W_ANY, false, true);
+		describe(d, "statfs(%s)", pp(path));
+		ra = T0->statfs(T0->ctx, path, &sf[0]);
+		rb = T1->statfs(T1->ctx, path, &sf[1]);
+	} else {
+		int s = pick_slot(d);
+		char sb[64];
+		describe(d, "fstatfs(%s)", slot_str(d, s, sb, sizeof(sb)));
+		ra = T0->fstatfs(T0->ctx, slot_fd(d, s, 0), &sf[0]);
+		rb = T1->fstatfs(T1->ctx, slot_fd(d, s, 1), &sf[1]);
+	}
+	if (!same(d, OP_STATFS, ra, rb))
+		return false;
+	if (ra || rb)
+		return true;
+	if (sf[0].f_namelen != 255 || sf[1].f_namelen != 255) {
+		mismatch(d, "f_namelen: %s %ld, %s %ld (255 expected)", T0->name,
+			 (long)sf[0].f_namelen, T1->name, (long)sf[1].f_namelen);
+		return false;
+	}
+	if ((sf[0].f_flags & ST_RDONLY) != (sf[1].f_flags & ST_RDONLY)) {
+		mismatch(d, "f_flags ST_RDONLY: %s %s, %s %s", T0->name,
+			 sf[0].f_flags & ST_RDONLY ? "set" : "clear", T1->name,
+			 sf[1].f_flags & ST_RDONLY ? "set" : "clear");
+		return false;
+	}
+	return statfs_sane(d, 0, &sf[0]) && statfs_sane(d, 1, &sf[1]);
+}
+
 static bool op_truncate(struct differ *d)
 {
 	char path[PATH_MAX];
@@ -1070,9 +1358,11 @@ static bool op_truncate(struct differ *d)
 	off_t size = T0->stat(T0->ctx, path, &st) == 0 ? st.st_size : 0;
 	off_t len = gen_trunc_len(&d->rng, size);
 	describe(d, "truncate(%s, %lld)", pp(path), (long long)len);
+	struct times_before tb;
+	times_take(d, -1, path, &tb);
 	int ra = T0->truncate(T0->ctx, path, len);
 	int rb = T1->truncate(T1->ctx, path, len);
-	return same(d, OP_TRUNCATE, ra, rb);
+	return same(d, OP_TRUNCATE, ra, rb) && times_check(d, -1, path, &tb);
 }
 
 /* ---- attributes ---- */
@@ -1170,27 +1460,68 @@ static bool op_chown(struct differ *d, bool by_fd)
 	return same(d, by_fd ? OP_FCHOWN : OP_CHOWN, ra, rb);
 }
 
+/* After a utimensat or futimens that succeeded on both sides: every time
+ * given explicitly is the file's now, to the nanosecond, on both sides,
+ * and ctime (set to now by the call) is not before the mtime given. */
+static bool utimens_check(struct differ *d, int s, const char *path, const struct timespec *ts)
+{
+	if ((ts[0].tv_nsec < 0 || ts[0].tv_nsec >= 1000000000L) &&
+	    (ts[1].tv_nsec < 0 || ts[1].tv_nsec >= 1000000000L))
+		return true; /* (no time given: both omitted succeed even on a bad fd) */
+	struct stat st[2];
+	int r[2];
+	for (int k = 0; k < 2; k++)
+		r[k] = path ? d->t[k]->stat(d->t[k]->ctx, path, &st[k])
+			    : d->t[k]->fstat(d->t[k]->ctx, slot_fd(d, s, k), &st[k]);
+	char x[32], y[32];
+	if (r[0] || r[1]) {
+		mismatch(d, "%s after it: %s %s, %s %s", path ? "stat" : "fstat", T0->name,
+			 oracle_result_str(r[0], x, sizeof(x)), T1->name,
+			 oracle_result_str(r[1], y, sizeof(y)));
+		return false;
+	}
+	for (int k = 0; k < 2; k++) {
+		for (int w = 0; w < 2; w++) {
+			const struct timespec *got = w ? &st[k].st_mtim : &st[k].st_atim;
+			if (ts[w].tv_nsec < 0 || ts[w].tv_nsec >= 1000000000L || ts_equal(got, &ts[w]))
+				continue; /* (UTIME_NOW, UTIME_OMIT) */
+			mismatch(d, "%s of %s is %s after it was set to %s", w ? "mtime" : "atime",
+				 d->t[k]->name, ts_str(got, x, sizeof(x)), ts_str(&ts[w], y, sizeof(y)));
+			return false;
+		}
+		if (ts[1].tv_nsec >= 0 && ts[1].tv_nsec < 1000000000L &&
+		    ts_before(&st[k].st_ctim, &ts[1])) {
+			mismatch(d, "ctime of %s (%s) is before the mtime set (%s)", d->t[k]->name,
+				 ts_str(&st[k].st_ctim, x, sizeof(x)), ts_str(&ts[1], y, sizeof(y)));
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool op_utimens(struct differ *d, bool by_fd)
 {
 	struct timespec buf[2];
 	const struct timespec *ts = gen_times(&d->rng, buf);
 	char tstr[96];
 	times_str(ts, tstr, sizeof(tstr));
-	int ra, rb;
+	int ra, rb, s = -1;
+	char path[PATH_MAX];
 	if (by_fd) {
-		int s = pick_slot(d);
+		s = pick_slot(d);
 		char sb[64];
 		describe(d, "futimens(%s, %s)", slot_str(d, s, sb, sizeof(sb)), tstr);
 		ra = T0->futimens(T0->ctx, slot_fd(d, s, 0), ts);
 		rb = T1->futimens(T1->ctx, slot_fd(d, s, 1), ts);
 	} else {
-		char path[PATH_MAX];
 		gen_path(d, path, sizeof(path), W_ANY, true, true);
 		describe(d, "utimensat(%s, %s)", pp(path), tstr);
 		ra = T0->utimens(T0->ctx, path, ts);
 		rb = T1->utimens(T1->ctx, path, ts);
 	}
-	return same(d, by_fd ? OP_FUTIMENS : OP_UTIMENS, ra, rb);
+	if (!same(d, by_fd ? OP_FUTIMENS : OP_UTIMENS, ra, rb))
+		return false;
+	return ra || rb || !ts || utimens_check(d, s, by_fd ? NULL : path, ts);
 }
 
 static bool cmp_stat(struct differ *d, const struct stat *sa, const struct stat *sb)
@@ -1398,20 +1729,62 @@ static void sort_names(uint8_t *buf, long n)
 	memcpy(buf, tmp, at);
 }
 
+/* Which calls of a family: the one on a path (a link at the end
+ * followed), the l- one (not followed), the f- one (an fd). */
+enum xvariant { XV_PATH, XV_LINK, XV_FD };
+
+static long x_set(struct target *t, enum xvariant v, const char *path, int fd, const char *name,
+		  const void *val, size_t n, int flags)
+{
+	return v == XV_PATH ? t->setxattr(t->ctx, path, name, val, n, flags)
+	     : v == XV_LINK ? t->lsetxattr(t->ctx, path, name, val, n, flags)
+			    : t->fsetxattr(t->ctx, fd, name, val, n, flags);
+}
+
+static long x_get(struct target *t, enum xvariant v, const char *path, int fd, const char *name,
+		  void *buf, size_t n)
+{
+	return v == XV_PATH ? t->getxattr(t->ctx, path, name, buf, n)
+	     : v == XV_LINK ? t->lgetxattr(t->ctx, path, name, buf, n)
+			    : t->fgetxattr(t->ctx, fd, name, buf, n);
+}
+
+static long x_list(struct target *t, enum xvariant v, const char *path, int fd, char *buf,
+		   size_t n)
+{
+	return v == XV_PATH ? t->listxattr(t->ctx, path, buf, n)
+	     : v == XV_LINK ? t->llistxattr(t->ctx, path, buf, n)
+			    : t->flistxattr(t->ctx, fd, buf, n);
+}
+
+static long x_remove(struct target *t, enum xvariant v, const char *path, int fd,
+		     const char *name)
+{
+	return v == XV_PATH ? t->removexattr(t->ctx, path, name)
+	     : v == XV_LINK ? t->lremovexattr(t->ctx, path, name)
+			    : t->fremovexattr(t->ctx, fd, name);
+}
+
 /* Extended attributes: set (flags 0, XATTR_CREATE, XATTR_REPLACE), get,
  * list or remove, on a few names in every namespace and some that Linux
  * refuses, with sizes that fit and sizes that do not. Values stay small:
  * ext4 keeps some attributes in the inode, so the space of one file
- * differs from the block the core gives it. */
-static bool op_xattr(struct differ *d)
+ * differs from the block the core gives it. One call of variant v, on
+ * path or (XV_FD) slot s. */
+static bool xattr_call(struct differ *d, enum op op, enum xvariant v, const char *path, int s)
 {
 	static const char *const xnames[] = {
 		"user.a", "user.b", "user.a-rather-longer-name-of-an-attribute-0123456789",
 		"trusted.t", "security.s", "user.", "other.x", "", "system.posix_acl_access",
 	};
 	struct oracle_rng *r = &d->rng;
-	char path[PATH_MAX];
-	gen_path(d, path, sizeof(path), oracle_rng_pct(r, 70) ? W_FILE : W_ANY, false, true);
+	const char *pre = v == XV_PATH ? "" : v == XV_LINK ? "l" : "f";
+	char on[700];
+	if (v == XV_FD)
+		slot_str(d, s, on, sizeof(on));
+	else
+		snprintf(on, sizeof(on), "%s", pp(path));
+	int fa = slot_fd(d, s, 0), fb = slot_fd(d, s, 1);
 	const char *name = xnames[oracle_rng_pct(r, 85) ? oracle_rng_below(r, 5)
 						      : oracle_rng_below(r, 9)];
 	unsigned what = (unsigned)oracle_rng_below(r, 100);
@@ -1420,27 +1793,27 @@ static bool op_xattr(struct differ *d)
 		size_t n = oracle_rng_pct(r, 10) ? 0 : (size_t)oracle_rng_range(r, 1, 200);
 		int flags = oracle_rng_pct(r, 60) ? 0 : oracle_rng_pct(r, 50) ? XATTR_CREATE
 									  : XATTR_REPLACE;
-		uint8_t v[200];
+		uint8_t val[200];
 		for (size_t i = 0; i < n; i++)
-			v[i] = (uint8_t)oracle_rng_next(r);
-		describe(d, "setxattr(%s, \"%s\", %zu bytes, %d)", pp(path), name, n, flags);
-		ra = T0->setxattr(T0->ctx, path, name, v, n, flags);
-		rb = T1->setxattr(T1->ctx, path, name, v, n, flags);
-		return same(d, OP_XATTR, ra, rb);
+			val[i] = (uint8_t)oracle_rng_next(r);
+		describe(d, "%ssetxattr(%s, \"%s\", %zu bytes, %d)", pre, on, name, n, flags);
+		ra = x_set(T0, v, path, fa, name, val, n, flags);
+		rb = x_set(T1, v, path, fb, name, val, n, flags);
+		return same(d, op, ra, rb);
 	}
 	if (what < 65) {
 		size_t n = oracle_rng_pct(r, 20) ? 0 : oracle_rng_pct(r, 20) ? 3 : 256;
-		describe(d, "getxattr(%s, \"%s\", %zu)", pp(path), name, n);
-		ra = T0->getxattr(T0->ctx, path, name, n ? d->rbuf[0] : NULL, n);
-		rb = T1->getxattr(T1->ctx, path, name, n ? d->rbuf[1] : NULL, n);
-		return same(d, OP_XATTR, ra, rb) && (n == 0 || cmp_data(d, ra));
+		describe(d, "%sgetxattr(%s, \"%s\", %zu)", pre, on, name, n);
+		ra = x_get(T0, v, path, fa, name, n ? d->rbuf[0] : NULL, n);
+		rb = x_get(T1, v, path, fb, name, n ? d->rbuf[1] : NULL, n);
+		return same(d, op, ra, rb) && (n == 0 || cmp_data(d, ra));
 	}
 	if (what < 85) {
 		size_t n = oracle_rng_pct(r, 20) ? 0 : oracle_rng_pct(r, 20) ? 5 : 1024;
-		describe(d, "listxattr(%s, %zu)", pp(path), n);
-		ra = T0->listxattr(T0->ctx, path, n ? (char *)d->rbuf[0] : NULL, n);
-		rb = T1->listxattr(T1->ctx, path, n ? (char *)d->rbuf[1] : NULL, n);
-		if (!same(d, OP_XATTR, ra, rb))
+		describe(d, "%slistxattr(%s, %zu)", pre, on, n);
+		ra = x_list(T0, v, path, fa, n ? (char *)d->rbuf[0] : NULL, n);
+		rb = x_list(T1, v, path, fb, n ? (char *)d->rbuf[1] : NULL, n);
+		if (!same(d, op, ra, rb))
 			return false;
 		if (n == 0)
 			return true;
@@ -1448,10 +1821,36 @@ static bool op_xattr(struct differ *d)
 		sort_names(d->rbuf[1], rb);
 		return cmp_data(d, ra);
 	}
-	describe(d, "removexattr(%s, \"%s\")", pp(path), name);
-	ra = T0->removexattr(T0->ctx, path, name);
-	rb = T1->removexattr(T1->ctx, path, name);
-	return same(d, OP_XATTR, ra, rb);
+	describe(d, "%sremovexattr(%s, \"%s\")", pre, on, name);
+	ra = x_remove(T0, v, path, fa, name);
+	rb = x_remove(T1, v, path, fb, name);
+	return same(d, op, ra, rb);
+}
+
+static bool op_xattr(struct differ *d)
+{
+	char path[PATH_MAX];
+	gen_path(d, path, sizeof(path), oracle_rng_pct(&d->rng, 70) ? W_FILE : W_ANY, false, true);
+	return xattr_call(d, OP_XATTR, XV_PATH, path, -1);
+}
+
+/* The l- calls on a path, often a symbolic link (Linux refuses user.
+ * attributes there: EPERM to set or remove, ENODATA to get; trusted. and
+ * security. ones it takes), and the f- calls on a slot (an open file or
+ * directory, whatever its access mode; the times of the file around
+ * them as for the other calls on an fd). */
+static bool op_xattr_lf(struct differ *d)
+{
+	if (oracle_rng_pct(&d->rng, 50)) {
+		char path[PATH_MAX];
+		gen_path(d, path, sizeof(path), oracle_rng_pct(&d->rng, 50) ? W_LINK : W_ANY, false,
+			 true);
+		return xattr_call(d, OP_XATTR_LF, XV_LINK, path, -1);
+	}
+	int s = pick_slot(d);
+	struct times_before tb;
+	times_take(d, s, NULL, &tb);
+	return xattr_call(d, OP_XATTR_LF, XV_FD, NULL, s) && times_check(d, s, NULL, &tb);
 }
 
 static bool op_readlink(struct differ *d)
@@ -1733,6 +2132,102 @@ static bool op_fstatat(struct differ *d)
 	return same(d, OP_FSTATAT, ra, rb) && (ra || cmp_stat(d, &sa, &sb));
 }
 
+/* The directory and path of a faccessat, fchmodat or fchownat: mostly a
+ * directory slot and a relative path, as for the other *at calls,
+ * sometimes AT_FDCWD and an absolute path (the root included) of the kind
+ * gen_path makes. `dir` describes the directory for messages. */
+static void gen_at(struct differ *d, enum want w, bool mutating, int fd[2], char *path,
+		   size_t len, char *dir, size_t dlen)
+{
+	if (oracle_rng_pct(&d->rng, 25)) {
+		fd[0] = fd[1] = AT_FDCWD;
+		gen_path(d, path, len, w, mutating, true);
+		snprintf(dir, dlen, "AT_FDCWD");
+		return;
+	}
+	int s = pick_dir_slot(d);
+	fd[0] = slot_fd(d, s, 0);
+	fd[1] = slot_fd(d, s, 1);
+	gen_rel(d, path, len);
+	slot_str(d, s, dir, dlen);
+}
+
+static const char *at_flags_str(int flags)
+{
+	return flags == 0 ? "0" : flags == AT_EACCESS ? "AT_EACCESS"
+	     : flags == AT_SYMLINK_NOFOLLOW ? "AT_SYMLINK_NOFOLLOW"
+	     : flags == (AT_EACCESS | AT_SYMLINK_NOFOLLOW) ? "AT_EACCESS|AT_SYMLINK_NOFOLLOW"
+							    : "?";
+}
+
+/* faccessat(2): F_OK, or R_OK, W_OK and X_OK in every combination,
+ * sometimes a bit that is none of them (EINVAL); flags 0, AT_EACCESS (the
+ * same ids here: no set-id program) and AT_SYMLINK_NOFOLLOW (a link's own
+ * permissions, which allow everything). Root is refused only X_OK on a
+ * file without any x bit; another user (test_differential's second half)
+ * meets every mode bit. */
+static bool op_access(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	static const int flag_set[] = {0, 0, AT_EACCESS, AT_SYMLINK_NOFOLLOW,
+				       AT_EACCESS | AT_SYMLINK_NOFOLLOW};
+	int mode = oracle_rng_pct(r, 3) ? 010 : (int)oracle_rng_below(r, 8);
+	int flags = flag_set[oracle_rng_below(r, sizeof(flag_set) / sizeof(flag_set[0]))];
+	int fd[2];
+	char path[PATH_MAX], dir[64], ms[32];
+	gen_at(d, oracle_rng_pct(r, 20) ? W_LINK : W_ANY, false, fd, path, sizeof(path), dir,
+	       sizeof(dir));
+	if (mode == F_OK)
+		snprintf(ms, sizeof(ms), "F_OK");
+	else if (mode & ~(R_OK | W_OK | X_OK))
+		snprintf(ms, sizeof(ms), "0%o", (unsigned)mode);
+	else
+		snprintf(ms, sizeof(ms), "%s%s%s", mode & R_OK ? "R_OK" : "",
+			 mode & W_OK ? (mode & R_OK ? "|W_OK" : "W_OK") : "",
+			 mode & X_OK ? (mode & (R_OK | W_OK) ? "|X_OK" : "X_OK") : "");
+	describe(d, "faccessat(%s, %s, %s, %s)", dir, pp(path), ms, at_flags_str(flags));
+	int ra = T0->faccessat(T0->ctx, fd[0], path, mode, flags);
+	int rb = T1->faccessat(T1->ctx, fd[1], path, mode, flags);
+	return same(d, OP_ACCESS, ra, rb);
+}
+
+/* fchmodat(2) and fchownat(2), with flags 0 or AT_SYMLINK_NOFOLLOW: then a
+ * symbolic link at the end is changed itself, which chown does and chmod
+ * refuses (EOPNOTSUPP: glibc looks at what the path names first, and
+ * Ananke answers as Linux). */
+static bool op_fchmodat(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	mode_t mode = gen_attr_mode(r);
+	int flags = oracle_rng_pct(r, 40) ? AT_SYMLINK_NOFOLLOW : 0;
+	int fd[2];
+	char path[PATH_MAX], dir[64];
+	gen_at(d, oracle_rng_pct(r, 30) ? W_LINK : W_ANY, true, fd, path, sizeof(path), dir,
+	       sizeof(dir));
+	describe(d, "fchmodat(%s, %s, 0%o, %s)", dir, pp(path), (unsigned)mode, at_flags_str(flags));
+	int ra = T0->fchmodat(T0->ctx, fd[0], path, mode, flags);
+	int rb = T1->fchmodat(T1->ctx, fd[1], path, mode, flags);
+	return same(d, OP_FCHMODAT, ra, rb);
+}
+
+static bool op_fchownat(struct differ *d)
+{
+	struct oracle_rng *r = &d->rng;
+	uid_t u;
+	gid_t g;
+	gen_ids(r, &u, &g);
+	int flags = oracle_rng_pct(r, 40) ? AT_SYMLINK_NOFOLLOW : 0;
+	int fd[2];
+	char path[PATH_MAX], dir[64];
+	gen_at(d, oracle_rng_pct(r, 30) ? W_LINK : W_ANY, true, fd, path, sizeof(path), dir,
+	       sizeof(dir));
+	describe(d, "fchownat(%s, %s, %d, %d, %s)", dir, pp(path), (int)u, (int)g,
+		 at_flags_str(flags));
+	int ra = T0->fchownat(T0->ctx, fd[0], path, u, g, flags);
+	int rb = T1->fchownat(T1->ctx, fd[1], path, u, g, flags);
+	return same(d, OP_FCHOWNAT, ra, rb);
+}
+
 /* mknod: sockets, regular files, and (where this host lets us) device
  * nodes of major 240, which is for local use: no driver answers it, so
  * opening one is ENXIO on Linux as through the service (which has no
@@ -1782,19 +2277,23 @@ static const struct mix mixes[] = {
 		      [OP_UTIMENS] = 20, [OP_FUTIMENS] = 15, [OP_SYMLINK] = 25, [OP_READLINK] = 15,
 		      [OP_LSTAT] = 20, [OP_LCHOWN] = 10, [OP_OPENAT] = 60, [OP_MKDIRAT] = 30,
 		      [OP_UNLINKAT] = 30, [OP_RENAMEAT2] = 50, [OP_LINKAT] = 15, [OP_FSTATAT] = 20,
-		      [OP_MKNOD] = 25, [OP_XATTR] = 25,
+		      [OP_MKNOD] = 25, [OP_XATTR] = 25, [OP_XATTR_LF] = 15, [OP_ACCESS] = 15,
+		      [OP_FCHMODAT] = 15, [OP_FCHOWNAT] = 10, [OP_STATFS] = 5,
 		      [OP_READ] = 10, [OP_STAT] = 60, [OP_FSTAT] = 20, [OP_UNLINK] = 80,
 		      [OP_RENAME] = 110, [OP_LINK] = 60, [OP_MKDIR] = 100, [OP_RMDIR] = 70,
 		      [OP_LISTDIR] = 50, [OP_TRUNCATE] = 10, [OP_FSYNC] = 5, [OP_SYNC] = 2}},
-	{"append_fsync", {[OP_FCNTL] = 20, [OP_LOCK] = 10, [OP_OPEN] = 50, [OP_CLOSE] = 25, [OP_WRITE] = 200, [OP_READ] = 40,
-			  [OP_LSEEK] = 40, [OP_FSYNC] = 60, [OP_FDATASYNC] = 60, [OP_FSTAT] = 30,
+	{"append_fsync", {[OP_FCNTL] = 20, [OP_LOCK] = 10, [OP_POSIX_LOCK] = 10, [OP_FLOCK] = 10,
+			  [OP_FCNTL_FD] = 5, [OP_OPEN] = 50, [OP_CLOSE] = 25, [OP_WRITE] = 200,
+			  [OP_READ] = 40, [OP_LSEEK] = 40, [OP_FSYNC] = 60, [OP_FDATASYNC] = 60, [OP_FSTAT] = 30,
 			  [OP_STAT] = 10, [OP_UNLINK] = 5, [OP_RENAME] = 5, [OP_SYNC] = 2}},
 	{"large_overwrite", {[OP_OPEN] = 40, [OP_CLOSE] = 15, [OP_PWRITE] = 200, [OP_FALLOCATE] = 30,
 			     [OP_WRITE] = 100, [OP_PREAD] = 80, [OP_READ] = 40, [OP_LSEEK] = 30,
 			     [OP_FTRUNCATE] = 25, [OP_TRUNCATE] = 10, [OP_FSTAT] = 30,
 			     [OP_FDATASYNC] = 10}},
-	{"many_fds", {[OP_DUP] = 60, [OP_FCNTL] = 20, [OP_LOCK] = 40, [OP_OPEN] = 300, [OP_CLOSE] = 20, [OP_READ] = 80, [OP_WRITE] = 80,
-		      [OP_PREAD] = 40, [OP_PWRITE] = 60, [OP_LSEEK] = 60, [OP_FSTAT] = 40,
+	{"many_fds", {[OP_DUP] = 60, [OP_FCNTL] = 20, [OP_LOCK] = 40, [OP_POSIX_LOCK] = 40,
+		      [OP_FLOCK] = 30, [OP_FCNTL_FD] = 20, [OP_STATFS] = 5, [OP_OPEN] = 300,
+		      [OP_CLOSE] = 20, [OP_READ] = 80, [OP_WRITE] = 80, [OP_PREAD] = 40,
+		      [OP_PWRITE] = 60, [OP_LSEEK] = 60, [OP_FSTAT] = 40,
 		      [OP_UNLINK] = 30, [OP_RENAME] = 30, [OP_MKDIR] = 20, [OP_LISTDIR] = 10}},
 	{"rename_unlink", {[OP_OPEN] = 120, [OP_CLOSE] = 40, [OP_WRITE] = 40, [OP_READ] = 20,
 			   [OP_UNLINK] = 150, [OP_RENAME] = 200, [OP_LINK] = 80, [OP_MKDIR] = 50,
@@ -1893,6 +2392,14 @@ static bool step(struct differ *d)
 	case OP_LOCK: ok = T0->lock && T1->lock ? op_lock(d) : true; break;
 	case OP_XATTR: ok = op_xattr(d); ns = true; break;
 	case OP_DUP: ok = op_dup(d); break;
+	case OP_STATFS: ok = op_statfs(d); break;
+	case OP_ACCESS: ok = op_access(d); break;
+	case OP_XATTR_LF: ok = op_xattr_lf(d); ns = true; break;
+	case OP_FLOCK: ok = T0->flock && T1->flock ? op_flock(d) : true; break;
+	case OP_POSIX_LOCK: ok = T0->lock && T1->lock ? op_posix_lock(d) : true; break;
+	case OP_FCNTL_FD: ok = T0->fcntl_fd && T1->fcntl_fd ? op_fcntl_fd(d) : true; break;
+	case OP_FCHMODAT: ok = op_fchmodat(d); ns = true; break;
+	case OP_FCHOWNAT: ok = op_fchownat(d); ns = true; break;
 	case OP_COUNT: break;
 	}
 	if (!ok)

@@ -24,7 +24,7 @@
 /* Results seen per operation when both sides agreed: n[op][0] successes,
  * n[op][e] errno e. Operations in generator order (differ_print_stats names
  * them). */
-#define DIFFER_NOPS 43
+#define DIFFER_NOPS 51
 #define DIFFER_NERR 160
 struct differ_stats {
 	unsigned long n[DIFFER_NOPS][DIFFER_NERR];

@@ -41,9 +41,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef ST_VALID
+#define ST_VALID 0x0020 /* (Linux: f_flags is filled in) */
+#endif
 
 /* ---- random bytes ------------------------------------------------------------ */
 
@@ -318,6 +324,19 @@ static int libc_fstat(void *ctx, int fd, struct stat *st)
 	return LIBC_RET(fstat(fd, st));
 }
 
+static int libc_statfs(void *ctx, const char *path, struct statfs *sf)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(statfs(p, sf));
+}
+
+static int libc_fstatfs(void *ctx, int fd, struct statfs *sf)
+{
+	(void)ctx;
+	return LIBC_RET(fstatfs(fd, sf));
+}
+
 static int libc_lstat(void *ctx, const char *path, struct stat *st)
 {
 	char p[PATH_MAX * 2];
@@ -387,6 +406,69 @@ static int libc_removexattr(void *ctx, const char *path, const char *name)
 	char p[PATH_MAX * 2];
 	int r = libc_path(ctx, path, p, sizeof(p));
 	return r ? r : LIBC_RET(removexattr(p, name));
+}
+
+static int libc_lsetxattr(void *ctx, const char *path, const char *name, const void *value,
+			  size_t size, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(lsetxattr(p, name, value, size, flags));
+}
+
+static ssize_t libc_lgetxattr(void *ctx, const char *path, const char *name, void *buf,
+			      size_t size)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	ssize_t got = lgetxattr(p, name, buf, size);
+	return got < 0 ? -errno : got;
+}
+
+static ssize_t libc_llistxattr(void *ctx, const char *path, char *buf, size_t size)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	if (r)
+		return r;
+	ssize_t got = llistxattr(p, buf, size);
+	return got < 0 ? -errno : got;
+}
+
+static int libc_lremovexattr(void *ctx, const char *path, const char *name)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_path(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(lremovexattr(p, name));
+}
+
+static int libc_fsetxattr(void *ctx, int fd, const char *name, const void *value, size_t size,
+			  int flags)
+{
+	(void)ctx;
+	return LIBC_RET(fsetxattr(fd, name, value, size, flags));
+}
+
+static ssize_t libc_fgetxattr(void *ctx, int fd, const char *name, void *buf, size_t size)
+{
+	(void)ctx;
+	ssize_t got = fgetxattr(fd, name, buf, size);
+	return got < 0 ? -errno : got;
+}
+
+static ssize_t libc_flistxattr(void *ctx, int fd, char *buf, size_t size)
+{
+	(void)ctx;
+	ssize_t got = flistxattr(fd, buf, size);
+	return got < 0 ? -errno : got;
+}
+
+static int libc_fremovexattr(void *ctx, int fd, const char *name)
+{
+	(void)ctx;
+	return LIBC_RET(fremovexattr(fd, name));
 }
 
 static int libc_unlink(void *ctx, const char *path)
@@ -522,6 +604,36 @@ static int libc_fstatat(void *ctx, int dirfd, const char *path, struct stat *st,
 	return r ? r : LIBC_RET(fstatat(dirfd, p, st, flags));
 }
 
+/* The path of faccessat, fchmodat and fchownat: an absolute one (dirfd
+ * AT_FDCWD) as the path calls translate it, the root included. */
+static int libc_at_or_abs(void *ctx, const char *path, char *out, size_t outlen)
+{
+	return path[0] == '/' ? libc_path(ctx, path, out, outlen)
+			      : libc_at_path(ctx, path, out, outlen);
+}
+
+static int libc_faccessat(void *ctx, int dirfd, const char *path, int mode, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_at_or_abs(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(faccessat(dirfd, p, mode, flags));
+}
+
+static int libc_fchmodat(void *ctx, int dirfd, const char *path, mode_t mode, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_at_or_abs(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(fchmodat(dirfd, p, mode, flags));
+}
+
+static int libc_fchownat(void *ctx, int dirfd, const char *path, uid_t uid, gid_t gid,
+			 int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = libc_at_or_abs(ctx, path, p, sizeof(p));
+	return r ? r : LIBC_RET(fchownat(dirfd, p, uid, gid, flags));
+}
+
 static int libc_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 {
 	(void)ctx;
@@ -533,6 +645,19 @@ static int libc_lock(void *ctx, int fd, int cmd, struct flock *fl)
 {
 	(void)ctx;
 	return fcntl(fd, cmd, fl) < 0 ? -errno : 0;
+}
+
+static int libc_flock(void *ctx, int fd, int op)
+{
+	(void)ctx;
+	return LIBC_RET(flock(fd, op));
+}
+
+static int libc_fcntl_fd(void *ctx, int fd, int cmd, int arg)
+{
+	(void)ctx;
+	int r = cmd == F_SETFD ? fcntl(fd, cmd, arg) : fcntl(fd, cmd);
+	return r < 0 ? -errno : r;
 }
 
 static int libc_dup(void *ctx, int fd)
@@ -715,6 +840,21 @@ static void libc_fill(struct target *t, const char *name, struct libc_ctx *c)
 	t->getxattr = libc_getxattr;
 	t->listxattr = libc_listxattr;
 	t->removexattr = libc_removexattr;
+	t->lsetxattr = libc_lsetxattr;
+	t->lgetxattr = libc_lgetxattr;
+	t->llistxattr = libc_llistxattr;
+	t->lremovexattr = libc_lremovexattr;
+	t->fsetxattr = libc_fsetxattr;
+	t->fgetxattr = libc_fgetxattr;
+	t->flistxattr = libc_flistxattr;
+	t->fremovexattr = libc_fremovexattr;
+	t->statfs = libc_statfs;
+	t->fstatfs = libc_fstatfs;
+	t->faccessat = libc_faccessat;
+	t->fchmodat = libc_fchmodat;
+	t->fchownat = libc_fchownat;
+	t->flock = libc_flock;
+	t->fcntl_fd = libc_fcntl_fd;
 	t->mknod = libc_mknod;
 	t->fallocate = libc_fallocate;
 	t->fcntl_fl = libc_fcntl_fl;
@@ -925,6 +1065,69 @@ static int fw_removexattr(void *ctx, const char *path, const char *name)
 {
 	return IN(ctx)->removexattr(IN(ctx)->ctx, path, name);
 }
+static int fw_lsetxattr(void *ctx, const char *path, const char *name, const void *value,
+			size_t size, int flags)
+{
+	return IN(ctx)->lsetxattr(IN(ctx)->ctx, path, name, value, size, flags);
+}
+static ssize_t fw_lgetxattr(void *ctx, const char *path, const char *name, void *buf,
+			    size_t size)
+{
+	return IN(ctx)->lgetxattr(IN(ctx)->ctx, path, name, buf, size);
+}
+static ssize_t fw_llistxattr(void *ctx, const char *path, char *buf, size_t size)
+{
+	return IN(ctx)->llistxattr(IN(ctx)->ctx, path, buf, size);
+}
+static int fw_lremovexattr(void *ctx, const char *path, const char *name)
+{
+	return IN(ctx)->lremovexattr(IN(ctx)->ctx, path, name);
+}
+static int fw_fsetxattr(void *ctx, int fd, const char *name, const void *value, size_t size,
+			int flags)
+{
+	return IN(ctx)->fsetxattr(IN(ctx)->ctx, fd, name, value, size, flags);
+}
+static ssize_t fw_fgetxattr(void *ctx, int fd, const char *name, void *buf, size_t size)
+{
+	return IN(ctx)->fgetxattr(IN(ctx)->ctx, fd, name, buf, size);
+}
+static ssize_t fw_flistxattr(void *ctx, int fd, char *buf, size_t size)
+{
+	return IN(ctx)->flistxattr(IN(ctx)->ctx, fd, buf, size);
+}
+static int fw_fremovexattr(void *ctx, int fd, const char *name)
+{
+	return IN(ctx)->fremovexattr(IN(ctx)->ctx, fd, name);
+}
+static int fw_statfs(void *ctx, const char *path, struct statfs *sf)
+{
+	return IN(ctx)->statfs(IN(ctx)->ctx, path, sf);
+}
+static int fw_fstatfs(void *ctx, int fd, struct statfs *sf)
+{
+	return IN(ctx)->fstatfs(IN(ctx)->ctx, fd, sf);
+}
+static int fw_faccessat(void *ctx, int dirfd, const char *path, int mode, int flags)
+{
+	return IN(ctx)->faccessat(IN(ctx)->ctx, dirfd, path, mode, flags);
+}
+static int fw_fchmodat(void *ctx, int dirfd, const char *path, mode_t mode, int flags)
+{
+	return IN(ctx)->fchmodat(IN(ctx)->ctx, dirfd, path, mode, flags);
+}
+static int fw_fchownat(void *ctx, int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
+{
+	return IN(ctx)->fchownat(IN(ctx)->ctx, dirfd, path, uid, gid, flags);
+}
+static int fw_flock(void *ctx, int fd, int op)
+{
+	return IN(ctx)->flock(IN(ctx)->ctx, fd, op);
+}
+static int fw_fcntl_fd(void *ctx, int fd, int cmd, int arg)
+{
+	return IN(ctx)->fcntl_fd(IN(ctx)->ctx, fd, cmd, arg);
+}
 static int fw_fcntl_fl(void *ctx, int fd, int cmd, int arg)
 {
 	return IN(ctx)->fcntl_fl(IN(ctx)->ctx, fd, cmd, arg);
@@ -1053,10 +1256,25 @@ int target_faulty_new(struct target *t, struct target *inner, enum oracle_fault 
 	t->getxattr = fw_getxattr;
 	t->listxattr = fw_listxattr;
 	t->removexattr = fw_removexattr;
+	t->lsetxattr = fw_lsetxattr;
+	t->lgetxattr = fw_lgetxattr;
+	t->llistxattr = fw_llistxattr;
+	t->lremovexattr = fw_lremovexattr;
+	t->fsetxattr = fw_fsetxattr;
+	t->fgetxattr = fw_fgetxattr;
+	t->flistxattr = fw_flistxattr;
+	t->fremovexattr = fw_fremovexattr;
+	t->statfs = fw_statfs;
+	t->fstatfs = fw_fstatfs;
+	t->faccessat = fw_faccessat;
+	t->fchmodat = fw_fchmodat;
+	t->fchownat = fw_fchownat;
 	t->mknod = fw_mknod;
 	t->fallocate = fw_fallocate;
 	t->fcntl_fl = fw_fcntl_fl;
 	t->lock = inner->lock ? fw_lock : NULL;
+	t->flock = inner->flock ? fw_flock : NULL;
+	t->fcntl_fd = inner->fcntl_fd ? fw_fcntl_fd : NULL;
 	t->dup = fw_dup;
 	t->dup2 = fw_dup2;
 	t->openat = fw_openat;
@@ -1096,6 +1314,8 @@ const char *oracle_result_str(long r, char *buf, size_t len)
 		{ENOTEMPTY, "ENOTEMPTY"},                     {ELOOP, "ELOOP"},
 		{EOVERFLOW, "EOVERFLOW"},                     {ENOTSUP, "ENOTSUP"},
 		{EUCLEAN, "EUCLEAN"},   {EAGAIN, "EAGAIN"},   {EINTR, "EINTR"},
+		{ENODATA, "ENODATA"},   {ENXIO, "ENXIO"},     {E2BIG, "E2BIG"},
+		{EDEADLK, "EDEADLK"},   {ENOLCK, "ENOLCK"},
 	};
 	if (r >= 0) {
 		snprintf(buf, len, "%ld", r);
@@ -1252,6 +1472,8 @@ static const char *dt_name(unsigned char t)
 }
 
 /* Compare the stat fields the core models. */
+bool oracle_atime_loose;
+
 int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size_t len)
 {
 	if ((a->st_mode & S_IFMT) != (b->st_mode & S_IFMT)) {
@@ -1276,10 +1498,22 @@ int oracle_stat_diff(const struct stat *a, const struct stat *b, char *msg, size
 	}
 	/* mtime set by utimensat to a time long past must be kept exactly (a
 	 * clock time cannot be compared across two file systems) */
-	if ((a->st_mtim.tv_sec < 1000000000 || b->st_mtim.tv_sec < 1000000000) &&
+	if ((a->st_mtim.tv_sec < ORACLE_LONG_PAST || b->st_mtim.tv_sec < ORACLE_LONG_PAST) &&
 	    (a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec)) {
 		snprintf(msg, len, "mtime %lld.%09ld vs %lld.%09ld", (long long)a->st_mtim.tv_sec,
 		         a->st_mtim.tv_nsec, (long long)b->st_mtim.tv_sec, b->st_mtim.tv_nsec);
+		return 1;
+	}
+	/* So must an atime set long past, until a read moves it to now: under
+	 * relatime (Linux's default mount option, which Ananke follows) the
+	 * first read or listing after it does, as such an atime is more than
+	 * a day old. (A read that reads nothing, of 0 bytes or at or beyond
+	 * the largest file size, leaves it on Linux.) */
+	bool a_past = a->st_atim.tv_sec < ORACLE_LONG_PAST, b_past = b->st_atim.tv_sec < ORACLE_LONG_PAST;
+	if ((a_past || b_past) && !(oracle_atime_loose && a_past != b_past) &&
+	    (a->st_atim.tv_sec != b->st_atim.tv_sec || a->st_atim.tv_nsec != b->st_atim.tv_nsec)) {
+		snprintf(msg, len, "atime %lld.%09ld vs %lld.%09ld", (long long)a->st_atim.tv_sec,
+		         a->st_atim.tv_nsec, (long long)b->st_atim.tv_sec, b->st_atim.tv_nsec);
 		return 1;
 	}
 	if ((S_ISCHR(a->st_mode) || S_ISBLK(a->st_mode)) && a->st_rdev != b->st_rdev) {
@@ -1804,6 +2038,140 @@ static int core_removexattr(void *ctx, const char *path, const char *name)
 {
 	return fs_removexattrat(CL(ctx), FS_AT_ROOT, path, 0, name);
 }
+static int core_lsetxattr(void *ctx, const char *path, const char *name, const void *value,
+			  size_t size, int flags)
+{
+	return fs_setxattrat(CL(ctx), FS_AT_ROOT, path, AT_SYMLINK_NOFOLLOW, name, value, size,
+			     flags);
+}
+static ssize_t core_lgetxattr(void *ctx, const char *path, const char *name, void *buf,
+			      size_t size)
+{
+	return fs_getxattrat(CL(ctx), FS_AT_ROOT, path, AT_SYMLINK_NOFOLLOW, name, buf, size);
+}
+static ssize_t core_llistxattr(void *ctx, const char *path, char *buf, size_t size)
+{
+	return fs_listxattrat(CL(ctx), FS_AT_ROOT, path, AT_SYMLINK_NOFOLLOW, buf, size);
+}
+static int core_lremovexattr(void *ctx, const char *path, const char *name)
+{
+	return fs_removexattrat(CL(ctx), FS_AT_ROOT, path, AT_SYMLINK_NOFOLLOW, name);
+}
+/* The f- calls: the file of fd, an empty path with AT_EMPTY_PATH (as the
+ * server gets them from libananke). */
+static int core_fsetxattr(void *ctx, int fd, const char *name, const void *value, size_t size,
+			  int flags)
+{
+	return fs_setxattrat(CL(ctx), fs_at_fd(fd), "", AT_EMPTY_PATH, name, value, size, flags);
+}
+static ssize_t core_fgetxattr(void *ctx, int fd, const char *name, void *buf, size_t size)
+{
+	return fs_getxattrat(CL(ctx), fs_at_fd(fd), "", AT_EMPTY_PATH, name, buf, size);
+}
+static ssize_t core_flistxattr(void *ctx, int fd, char *buf, size_t size)
+{
+	return fs_listxattrat(CL(ctx), fs_at_fd(fd), "", AT_EMPTY_PATH, buf, size);
+}
+static int core_fremovexattr(void *ctx, int fd, const char *name)
+{
+	return fs_removexattrat(CL(ctx), fs_at_fd(fd), "", AT_EMPTY_PATH, name);
+}
+/* statfs as libananke fills it in from the service's answer. */
+static void core_statfs_fill(const struct fs_statfs *f, struct statfs *sf)
+{
+	memset(sf, 0, sizeof(*sf));
+	sf->f_type = ANK_STATFS_MAGIC;
+	sf->f_bsize = (long)f->bsize;
+	sf->f_frsize = (long)f->bsize;
+	sf->f_blocks = (fsblkcnt_t)f->blocks;
+	sf->f_bfree = (fsblkcnt_t)f->bfree;
+	sf->f_bavail = (fsblkcnt_t)f->bfree;
+	sf->f_files = (fsfilcnt_t)f->files;
+	sf->f_ffree = (fsfilcnt_t)f->ffree;
+	sf->f_namelen = (long)f->namelen;
+	sf->f_flags = ST_VALID | (f->read_only ? ST_RDONLY : 0);
+}
+static int core_statfs(void *ctx, const char *path, struct statfs *sf)
+{
+	struct fs_statfs f;
+	int r = fs_statfs_path(CL(ctx), path, &f);
+	if (r == 0)
+		core_statfs_fill(&f, sf);
+	return r;
+}
+static int core_fstatfs(void *ctx, int fd, struct statfs *sf)
+{
+	struct fs_statfs f;
+	int r = fs_statfs_fd(CL(ctx), fd, &f);
+	if (r == 0)
+		core_statfs_fill(&f, sf);
+	return r;
+}
+static int core_faccessat(void *ctx, int dirfd, const char *path, int mode, int flags)
+{
+	return fs_faccessat(CL(ctx), fs_at_fd(dirfd), path, mode, flags);
+}
+static int core_fchmodat(void *ctx, int dirfd, const char *path, mode_t mode, int flags)
+{
+	if (flags & ~AT_SYMLINK_NOFOLLOW)
+		return -EINVAL;
+	struct fs_attr a = {.valid = FS_ATTR_MODE, .mode = (uint32_t)mode & 07777u};
+	if (flags & AT_SYMLINK_NOFOLLOW)
+		a.valid |= FS_ATTR_NOFOLLOW;
+	return fs_setattrat(CL(ctx), fs_at_fd(dirfd), path, &a);
+}
+static int core_fchownat(void *ctx, int dirfd, const char *path, uid_t uid, gid_t gid,
+			 int flags)
+{
+	if (flags & ~AT_SYMLINK_NOFOLLOW)
+		return -EINVAL;
+	struct fs_attr a = core_ids(uid, gid);
+	if (flags & AT_SYMLINK_NOFOLLOW)
+		a.valid |= FS_ATTR_NOFOLLOW;
+	return fs_setattrat(CL(ctx), fs_at_fd(dirfd), path, &a);
+}
+/* Record locks as the server takes them from libananke's fcntl: the
+ * client's POSIX locks (its lock owner and pid: this process) and the
+ * descriptions' OFD locks. */
+static int core_lock(void *ctx, int fd, int cmd, struct flock *fl)
+{
+	bool ofd = cmd == F_OFD_GETLK || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;
+	bool get = cmd == F_GETLK || cmd == F_OFD_GETLK;
+	struct fs_lock_req rq = {.kind = ofd ? FS_LOCK_OFD : FS_LOCK_POSIX,
+				 .wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW,
+				 .type = fl->l_type,
+				 .whence = fl->l_whence,
+				 .pid_set = fl->l_pid != 0,
+				 .start = (int64_t)fl->l_start,
+				 .len = (int64_t)fl->l_len};
+	if (!get)
+		return fs_setlk(CL(ctx), fd, &rq, 0);
+	struct fs_lock_info li;
+	int r = fs_getlk(CL(ctx), fd, &rq, 0, &li);
+	if (r == 0) {
+		fl->l_type = li.type;
+		if (li.type != F_UNLCK) {
+			fl->l_whence = SEEK_SET;
+			fl->l_start = (off_t)li.start;
+			fl->l_len = (off_t)li.len;
+			fl->l_pid = li.pid;
+		}
+	}
+	return r;
+}
+/* flock as libananke's ank_flock asks the server for it. */
+static int core_flock(void *ctx, int fd, int op)
+{
+	int o = op & ~LOCK_NB;
+	int16_t type = o == LOCK_SH ? F_RDLCK : o == LOCK_EX ? F_WRLCK : o == LOCK_UN ? F_UNLCK : -1;
+	if (type < 0)
+		return -EINVAL;
+	struct fs_lock_req rq = {.kind = FS_LOCK_FLOCK,
+				 .wait = !(op & LOCK_NB) && type != F_UNLCK,
+				 .type = type,
+				 .whence = SEEK_SET};
+	return fs_setlk(CL(ctx), fd, &rq, 0);
+}
 static int core_unlink(void *ctx, const char *path)
 {
 	return fs_unlink(CL(ctx), path);
@@ -2017,6 +2385,21 @@ int target_ananke_new_as(struct target *t, const char *name, struct oracle_volum
 	t->getxattr = core_getxattr;
 	t->listxattr = core_listxattr;
 	t->removexattr = core_removexattr;
+	t->lsetxattr = core_lsetxattr;
+	t->lgetxattr = core_lgetxattr;
+	t->llistxattr = core_llistxattr;
+	t->lremovexattr = core_lremovexattr;
+	t->fsetxattr = core_fsetxattr;
+	t->fgetxattr = core_fgetxattr;
+	t->flistxattr = core_flistxattr;
+	t->fremovexattr = core_fremovexattr;
+	t->statfs = core_statfs;
+	t->fstatfs = core_fstatfs;
+	t->faccessat = core_faccessat;
+	t->fchmodat = core_fchmodat;
+	t->fchownat = core_fchownat;
+	t->lock = core_lock;
+	t->flock = core_flock;
 	t->mknod = core_mknod;
 	t->fallocate = core_fallocate;
 	t->fcntl_fl = core_fcntl_fl;
@@ -2260,6 +2643,74 @@ static int ankt_removexattr(void *ctx, const char *path, const char *name)
 	return r ? r : (int)ankt_ret(ank_removexattr(p, name));
 }
 
+static int ankt_lsetxattr(void *ctx, const char *path, const char *name, const void *value,
+			  size_t size, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_lsetxattr(p, name, value, size, flags));
+}
+
+static ssize_t ankt_lgetxattr(void *ctx, const char *path, const char *name, void *buf,
+			      size_t size)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : ankt_ret(ank_lgetxattr(p, name, buf, size));
+}
+
+static ssize_t ankt_llistxattr(void *ctx, const char *path, char *buf, size_t size)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : ankt_ret(ank_llistxattr(p, buf, size));
+}
+
+static int ankt_lremovexattr(void *ctx, const char *path, const char *name)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_lremovexattr(p, name));
+}
+
+static int ankt_fsetxattr(void *ctx, int fd, const char *name, const void *value, size_t size,
+			  int flags)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fsetxattr(fd, name, value, size, flags));
+}
+
+static ssize_t ankt_fgetxattr(void *ctx, int fd, const char *name, void *buf, size_t size)
+{
+	(void)ctx;
+	return ankt_ret(ank_fgetxattr(fd, name, buf, size));
+}
+
+static ssize_t ankt_flistxattr(void *ctx, int fd, char *buf, size_t size)
+{
+	(void)ctx;
+	return ankt_ret(ank_flistxattr(fd, buf, size));
+}
+
+static int ankt_fremovexattr(void *ctx, int fd, const char *name)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fremovexattr(fd, name));
+}
+
+static int ankt_statfs(void *ctx, const char *path, struct statfs *sf)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_statfs(p, sf));
+}
+
+static int ankt_fstatfs(void *ctx, int fd, struct statfs *sf)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_fstatfs(fd, sf));
+}
+
 static int ankt_unlink(void *ctx, const char *path)
 {
 	if (is_root_path(path))
@@ -2332,6 +2783,40 @@ static int ankt_at_path(void *ctx, const char *path, char *out, size_t outlen)
 		return -ENAMETOOLONG;
 	strcpy(out, path);
 	return 0;
+}
+
+static int ankt_faccessat(void *ctx, int dirfd, const char *path, int mode, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_at_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_faccessat(dirfd, p, mode, flags));
+}
+
+static int ankt_fchmodat(void *ctx, int dirfd, const char *path, mode_t mode, int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_at_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_fchmodat(dirfd, p, mode, flags));
+}
+
+static int ankt_fchownat(void *ctx, int dirfd, const char *path, uid_t uid, gid_t gid,
+			 int flags)
+{
+	char p[PATH_MAX * 2];
+	int r = ankt_at_path(ctx, path, p, sizeof(p));
+	return r ? r : (int)ankt_ret(ank_fchownat(dirfd, p, uid, gid, flags));
+}
+
+static int ankt_flock(void *ctx, int fd, int op)
+{
+	(void)ctx;
+	return (int)ankt_ret(ank_flock(fd, op));
+}
+
+static int ankt_fcntl_fd(void *ctx, int fd, int cmd, int arg)
+{
+	(void)ctx;
+	return (int)ankt_ret(cmd == F_SETFD ? ank_fcntl(fd, cmd, (long)arg) : ank_fcntl(fd, cmd));
 }
 
 static int ankt_fcntl_fl(void *ctx, int fd, int cmd, int arg)
@@ -2550,8 +3035,23 @@ int target_ank_new(struct target *t, const char *name, const char *prefix)
 	t->getxattr = ankt_getxattr;
 	t->listxattr = ankt_listxattr;
 	t->removexattr = ankt_removexattr;
+	t->lsetxattr = ankt_lsetxattr;
+	t->lgetxattr = ankt_lgetxattr;
+	t->llistxattr = ankt_llistxattr;
+	t->lremovexattr = ankt_lremovexattr;
+	t->fsetxattr = ankt_fsetxattr;
+	t->fgetxattr = ankt_fgetxattr;
+	t->flistxattr = ankt_flistxattr;
+	t->fremovexattr = ankt_fremovexattr;
+	t->statfs = ankt_statfs;
+	t->fstatfs = ankt_fstatfs;
+	t->faccessat = ankt_faccessat;
+	t->fchmodat = ankt_fchmodat;
+	t->fchownat = ankt_fchownat;
 	t->fcntl_fl = ankt_fcntl_fl;
 	t->lock = ankt_lock;
+	t->flock = ankt_flock;
+	t->fcntl_fd = ankt_fcntl_fd;
 	t->dup = ankt_dup;
 	t->dup2 = ankt_dup2;
 	t->openat = ankt_openat;

@@ -711,6 +711,7 @@ static void one_kill_at_a_random_operation_on_small_plogs_matches_linux(void **s
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	oracle_atime_loose = true; /* (oracle.h: every test here crashes) */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(one_worker_one_client_matches_linux_under_crashes,
 		                                setup, teardown),

@@ -4,10 +4,11 @@
  * libc target (a temporary directory of the machine's file system) and on
  * an Ananke target (one fs_client on a fresh volume in an image file), and
  * every result is compared: return values (for open only success vs errno),
- * errno, bytes read, stat type/permission bits/nlink/size, readlink's
- * bytes, and the whole directory tree (symbolic links compared by lstat and
- * their targets) (after every operation that can change the namespace, with
- * file contents every 250 operations and at the end). At the end of each
+ * errno, bytes read, stat type/permission bits/nlink/size and times set
+ * long past, readlink's bytes, and the whole directory tree (symbolic
+ * links compared by lstat and their targets) (after every operation that
+ * can change the namespace, with file contents every 250 operations and
+ * at the end). At the end of each
  * seed both sides are remounted (Ananke: unmount + mount) and the trees
  * compared again byte for byte. The generator itself is tests/differ.c
  * (shared with test_service.c, which runs it through libananke).
@@ -32,7 +33,8 @@
  * (trees it may not read count as equal when both sides refuse alike).
  *
  * Not covered: files of other users (everything is created by the one
- * user), timestamps, st_blocks,
+ * user), timestamps beyond an atime or mtime set long past (clock times
+ * differ between two file systems), st_blocks,
  * directory sizes, SEEK_DATA/SEEK_HOLE, crash consistency; opening
  * with O_RDONLY|O_TRUNC and O_EXCL without O_CREAT (unspecified by POSIX),
  * lseek on directories (a file-system cookie on Linux).
