@@ -142,6 +142,16 @@ static void icache_insert(struct fs *fs, struct inode *ip)
 	fs->ic.count++;
 }
 
+/* Does ip's map area hold an extent map? Not for an inline symbolic link
+ * (format.h), which has no block of data; a link whose long target was
+ * being written when it failed is still short, but may own a block, so
+ * the block count decides too. */
+static bool inode_has_map(const struct fs *fs, const struct inode *ip)
+{
+	return !ank_link_is_inline(&fs->sb, &ip->d) ||
+	       ip->d.blocks != (ip->d.xattr_block ? 1u : 0u);
+}
+
 /* Validate an inode image read from the inode table. */
 static int dinode_validate(const struct fs *fs, const struct ank_dinode *d, uint64_t ino)
 {
@@ -377,7 +387,7 @@ static int inode_reuse(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid,
 	file_drop_pages(fs, ip);
 	dir_index_free(ip->dix);
 	ip->dix = NULL;
-	if (ip->d.mode != 0 && !ank_link_is_inline(&fs->sb, &ip->d)) {
+	if (ip->d.mode != 0 && inode_has_map(fs, ip)) {
 		int64_t delta = 0;
 		struct extent_io io;
 		fs_extent_io(fs, &io);
@@ -466,7 +476,7 @@ static void inode_free(struct fs *fs, struct inode *ip)
 	struct extent_io io;
 	file_drop_pages(fs, ip);
 	fs_extent_io(fs, &io);
-	if (ank_link_is_inline(&fs->sb, &ip->d)) {
+	if (!inode_has_map(fs, ip)) {
 		/* (no map: the target is in the inode) */
 	} else if (extent_truncate(&io, inode_root(ip), (uint32_t)ip->ino, 0, &delta) < 0) {
 		/* A corrupt map: leave its blocks allocated (fsck repairs), but
