@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../util/common.h"
 
@@ -210,6 +211,21 @@ static inline bool ank_link_is_inline(const struct ank_super *sb, const struct a
 static inline const char *ank_link_inline_target(const struct ank_dinode *d)
 {
 	return (const char *)(const void *)&d->eh;
+}
+/* What is wrong with an inline link's image (no data block, no NUL among
+ * its `size` target bytes, zeros after them), or NULL. The core and fsck
+ * both hold an inline link to this. */
+static inline const char *ank_link_inline_problem(const struct ank_dinode *d)
+{
+	const char *t = ank_link_inline_target(d);
+	if (d->blocks != (d->xattr_block ? 1u : 0u))
+		return "inline symbolic link with blocks of data";
+	if (memchr(t, '\0', (size_t)d->size))
+		return "inline symbolic link target with a NUL byte";
+	for (size_t k = (size_t)d->size; k < ANK_INLINE_LINK_MAX; k++)
+		if (t[k])
+			return "inline symbolic link target not followed by zeros";
+	return NULL;
 }
 
 /* ---- directories ----------------------------------------------------------- */

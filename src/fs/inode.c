@@ -177,12 +177,8 @@ static int dinode_validate(const struct fs *fs, const struct ank_dinode *d, uint
 		return ANK_CORRUPT("inode: symbolic link target of impossible length");
 	if (ank_link_is_inline(&fs->sb, d)) {
 		/* the target in the map area: 1..144 bytes, no NUL, zeros after */
-		const char *t = ank_link_inline_target(d);
-		if (d->blocks != (d->xattr_block ? 1u : 0u) || memchr(t, '\0', (size_t)d->size))
+		if (ank_link_inline_problem(d))
 			return ANK_CORRUPT("inode: inline symbolic link target unreadable");
-		for (size_t k = (size_t)d->size; k < ANK_INLINE_LINK_MAX; k++)
-			if (t[k])
-				return ANK_CORRUPT("inode: inline symbolic link target unreadable");
 		return 0; /* (no map to validate) */
 	}
 	if (d->size > ANK_MAX_FILE_SIZE)

@@ -372,17 +372,7 @@ const char *fsck_inode_problem(const struct ank_super *sb, const struct ank_dino
 	if (ank_mode_to_ft(di->mode) == ANK_FT_SYMLINK &&
 	    (di->size == 0 || di->size >= ANK_SYMLINK_MAX))
 		return "symbolic link whose target length is out of range";
-	if (ank_link_is_inline(sb, di)) {
-		const char *t = ank_link_inline_target(di);
-		if (di->blocks != (di->xattr_block ? 1u : 0u))
-			return "inline symbolic link with blocks of data";
-		if (memchr(t, '\0', (size_t)di->size))
-			return "inline symbolic link target with a NUL byte";
-		for (size_t k = (size_t)di->size; k < ANK_INLINE_LINK_MAX; k++)
-			if (t[k])
-				return "inline symbolic link target not followed by zeros";
-	}
-	return NULL;
+	return ank_link_is_inline(sb, di) ? ank_link_inline_problem(di) : NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -873,20 +863,18 @@ static int check_inode(struct fsck *f, uint64_t ino, const struct ank_dinode *di
 	/* A symbolic link's target (under 4096 bytes) is its block 0 and
 	 * nothing else, with no NUL among its bytes: without it, or with one,
 	 * the link cannot be read, and is dropped. */
-	const char *link_bad = NULL;
+	bool mapped_bad = false, nul_bad = false;
 	if ((f->ist[ino] & F_LINK) && !ank_link_is_inline(&f->v.sb, di)) {
-		if (c.data != 1 || c.maxend != 1) {
-			link_bad = "mapped";
-		} else {
+		mapped_bad = c.data != 1 || c.maxend != 1;
+		if (!mapped_bad) {
 			rc = link_target_has_nul(f, ino, di);
 			if (rc < 0 && rc != -EUCLEAN)
 				return rc;
-			if (rc != 0)
-				link_bad = "nul";
+			nul_bad = rc != 0;
 		}
 	}
-	if (link_bad) {
-		if (!strcmp(link_bad, "nul"))
+	if (mapped_bad || nul_bad) {
+		if (nul_bad)
 			problem(f, "inode %llu: symbolic link target with a NUL byte (or unreadable)",
 				(unsigned long long)ino);
 		else
