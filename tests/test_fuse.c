@@ -705,6 +705,10 @@ static int user_files(const char *mnt)
  * umount`, the mount gone, fsck. 0, or what failed (said). */
 static int user_session(const char *dir)
 {
+	/* Its programs start with no standard input, as from a job runner:
+	 * neither the daemons' sockets nor /dev/fuse may take number 0 and be
+	 * lost when they point it at /dev/null. */
+	close(0);
 	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY)) {
 		printf("cannot become uid %d: %s\n", NOBODY, strerror(errno));
 		return 90;

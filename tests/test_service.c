@@ -2545,6 +2545,77 @@ static void every_client_the_supervisor_admits_is_served(void **state)
 	stop_and_check();
 }
 
+/* A program started with its standard streams closed, which then points
+ * them at /dev/null as a daemon does, keeps its connection: libananke's
+ * socket never takes number 0, 1 or 2. And a program that does close or
+ * replace the socket (dup2 over it) gets EIO from its next call within a
+ * bounded time, never a wait for an answer no server will give. */
+static int closed_streams_child(const char *sock)
+{
+	close(0);
+	close(1);
+	close(2);
+	if (ank_mount(sock) < 0)
+		return 10;
+	int fd = ank_open("/daemon", O_CREAT | O_RDWR, 0644);
+	if (fd < 0)
+		return 11;
+	for (int k = 0; k <= 2; k++)
+		if (fcntl(k, F_GETFD) >= 0 || errno != EBADF)
+			return 12; /* libananke took a standard stream's number */
+	int null = open("/dev/null", O_RDWR);
+	if (null != 0 || dup2(null, 1) != 1 || dup2(null, 2) != 2)
+		return 13;
+	if (ank_write(fd, "abc", 3) != 3)
+		return 14;
+	struct stat st;
+	if (ank_fstat(fd, &st) < 0 || st.st_size != 3)
+		return 15;
+	/* Now put /dev/null over every socket the process holds: its
+	 * connection to the service is gone. */
+	for (int k = 3; k < 256; k++) {
+		struct stat ks;
+		if (fstat(k, &ks) == 0 && S_ISSOCK(ks.st_mode) && dup2(null, k) != k)
+			return 16;
+	}
+	/* Calls may still be answered until the supervisor sees the socket
+	 * closed and the server drops the ring; then each fails with EIO. */
+	uint64_t t0 = svc_now_ms();
+	for (;;) {
+		errno = 0;
+		int rc = ank_stat("/daemon", &st);
+		if (rc < 0 && errno == EIO)
+			break;
+		if (rc < 0)
+			return 17;
+		if (svc_now_ms() - t0 > 5000)
+			return 18;
+		usleep(1000);
+	}
+	if (ank_unmount() < 0)
+		return 19;
+	return 0;
+}
+
+static void closed_standard_streams_and_a_replaced_socket(void **state)
+{
+	(void)state;
+	start_service("64M");
+	fflush(stdout);
+	pid_t pid = svc_fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(closed_streams_child(g_svc.sock));
+	assert_int_equal(child_result(pid, limit_ms(20000)), 0);
+	/* what it wrote while connected is there */
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	struct stat st;
+	assert_int_equal(ank_stat("/daemon", &st), 0);
+	assert_int_equal(st.st_size, 3);
+	assert_int_equal(ank_unmount(), 0);
+	stop_and_check();
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2556,6 +2627,8 @@ int main(void)
 		cmocka_set_test_filter(only);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(differential_through_libananke_matches_linux, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(closed_standard_streams_and_a_replaced_socket, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(ring_fuzz_gets_clean_errors_and_service_keeps_serving,
 		                                setup, teardown),

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../src/util/stdfds.h"
 #include "../src/bdev/bdev.h"
 #include "../src/fs/fs.h"
 #include "../src/fsck/fsck.h"
@@ -193,6 +194,10 @@ static int cmd_dump(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	if (ank_std_fds_open() < 0) {
+		/* (no stderr to say it on, perhaps) */
+		return 1;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

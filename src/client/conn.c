@@ -24,6 +24,7 @@
 #define _GNU_SOURCE /* POLLRDHUP, MADV_DONTFORK, MSG_CMSG_CLOEXEC */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -62,6 +63,12 @@ static uint32_t g_users;
 static uint32_t g_dead;          /* the supervisor closed the socket */
 static void *g_ring;
 static int g_sock = -1;
+/* The socket's identity: an application that closes our fd, or puts
+ * another file in its place (dup2 of /dev/null onto a low number, as a
+ * daemon does), has cut the connection, and must get errors, not a wait
+ * for an answer that can never come. */
+static dev_t g_sock_dev;
+static ino_t g_sock_ino;
 static mode_t g_umask;
 /* Request numbers of the current ring. The ring's atomic words are 32-bit;
  * this one is process-private and 64-bit so that it never wraps. */
@@ -115,12 +122,24 @@ static void set_state(uint32_t s)
 	ank_futex_wake(&g_state);
 }
 
+/* Is g_sock no longer the socket ank_mount connected? */
+static bool sock_replaced(void)
+{
+	struct stat st;
+	return fstat(g_sock, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_dev != g_sock_dev ||
+	       st.st_ino != g_sock_ino;
+}
+
 /* Has the supervisor gone away? Checked only after a long wait, so the
- * system call is off the fast path. Once true, stays true until unmount. */
+ * system calls are off the fast path. Once true, stays true until unmount. */
 static int conn_dead(void)
 {
 	if (ank_load_acquire(&g_dead))
 		return 1;
+	if (sock_replaced()) {
+		ank_store_release(&g_dead, 1);
+		return 1;
+	}
 	struct pollfd p = { .fd = g_sock, .events = POLLRDHUP };
 	int rc = poll(&p, 1, 0);
 	if (rc > 0 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))) {
@@ -136,6 +155,10 @@ int ankc_wait_gone(int ms)
 		return -1;
 	if (ank_load_acquire(&g_dead))
 		return 1;
+	if (sock_replaced()) {
+		ank_store_release(&g_dead, 1);
+		return 1;
+	}
 	struct pollfd p = { .fd = g_sock, .events = POLLRDHUP };
 	if (poll(&p, 1, ms) > 0 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))) {
 		ank_store_release(&g_dead, 1);
@@ -447,6 +470,16 @@ static int connect_service(const char *path, int *sock_out, void **ring_out)
 	int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return -errno;
+	if (sock <= 2) {
+		/* Not on a standard stream's number, which a program that
+		 * started with one closed may fill again (with /dev/null). */
+		int high = fcntl(sock, F_DUPFD_CLOEXEC, 3);
+		int err = errno;
+		close(sock);
+		if (high < 0)
+			return -err;
+		sock = high;
+	}
 	int rc;
 	do
 		rc = connect(sock, (struct sockaddr *)&sa, sizeof(sa));
@@ -531,9 +564,15 @@ ANK_API int ank_mount(const char *socket_path)
 			path = "./ananke.sock";
 	}
 
-	int sock;
-	void *ring;
+	int sock = -1;
+	void *ring = NULL;
 	int rc = connect_service(path, &sock, &ring);
+	struct stat sst;
+	if (rc == 0 && fstat(sock, &sst) < 0) {
+		rc = -errno;
+		munmap(ring, (size_t)ANK_RING_TOTAL_SIZE);
+		close(sock);
+	}
 	if (rc < 0) {
 		set_state(CONN_UNMOUNTED);
 		errno = -rc;
@@ -546,6 +585,8 @@ ANK_API int ank_mount(const char *socket_path)
 	g_umask = m;
 	g_ring = ring;
 	g_sock = sock;
+	g_sock_dev = sst.st_dev;
+	g_sock_ino = sst.st_ino;
 	g_seq = 0;
 	ank_store_release(&g_dead, 0);
 	set_state(CONN_MOUNTED);

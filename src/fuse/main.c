@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../util/stdfds.h"
 #include "../../include/ananke.h"
 #include "frontdoor.h"
 #include "fusermount.h"
@@ -266,6 +267,10 @@ static int fuse_mount(const char *mnt, const char *mnt_abs, const char *source, 
 
 int main(int argc, char **argv)
 {
+	if (ank_std_fds_open() < 0) {
+		/* (no stderr to say it on, perhaps) */
+		return 1;
+	}
 	struct frontdoor_options opt = {.threads = 4, .attr_timeout = 1.0, .entry_timeout = 1.0,
 					.readdirplus = true};
 	const char *sock = getenv("ANANKE_SOCKET");
