@@ -29,6 +29,16 @@ for t in "$BUILD"/tests/test_*; do
 		failed_names+=("$name"); tail -n 40 "$log" | sed 's/^/    /'
 	fi
 done
+# Repeat where each failing binary first went wrong (its first failed
+# test's output, shortened) where the end of a long run shows it.
+for name in "${failed_names[@]}"; do
+	log="$log_dir/$name.log"
+	first=$(grep -m1 -n '^\[  FAILED  \]' "$log" | cut -d: -f1)
+	[ -n "$first" ] || first=$(wc -l <"$log")
+	start=$(grep -n '^\[ RUN      \]' "$log" | cut -d: -f1 | awk -v f="$first" '$1 <= f' | tail -n 1)
+	echo "$name, first failure:"
+	sed -n "${start:-1},${first}p" "$log" | grep -v '^-- ' | tail -n 14 | cut -c1-200 | sed 's/^/    /'
+done
 [ ${#failed_names[@]} -gt 0 ] && echo "failing: ${failed_names[*]} (logs in $log_dir)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -416,6 +416,12 @@ static void none_mode_loses_unsynced_create(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	/* A test that failed while mounted must not fail the next ones. */
+	(void)ank_unmount();
+	if (g_svc.sup_pid) { /* (still serving: the test failed) */
+		printf("the service's log, last lines:\n");
+		svc_dump_log(&g_svc, 20);
+	}
 	svc_destroy(&g_svc);
 	memset(&g_svc, 0, sizeof(g_svc));
 	unsetenv("ANANKE_FAULT");

@@ -1027,6 +1027,7 @@ static void a_client_gone_during_recovery_never_pins_the_log(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	(void)ank_unmount(); /* after a failed assertion; EINVAL when not mounted */
 	svc_destroy(&g_svc);
 	memset(&g_svc, 0, sizeof(g_svc));
 	return 0;
