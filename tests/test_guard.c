@@ -807,6 +807,102 @@ static void flipped_directory_buffer_stops_the_process(void **state)
 	one(T_DIR_BUFFER);
 }
 
+/* An inode whose image fails its checks only in memory: as when a flip
+ * changed the number on its way between the slot it was read from and the
+ * check (a thread's stack). The cached inode table block is changed and
+ * sealed again here, so that only the inode's own checks can see it.
+ * how: 0 nothing changed, 1 memory only (SIGABRT expected), 2 memory and
+ * device alike (real damage: EUCLEAN, the process goes on). */
+static int number_child(int how)
+{
+	struct bdev *dev;
+	if (bdev_emu_create(8192, &dev) < 0)
+		return 10;
+	struct fs_mkfs_options mo = {.inodes = 1024};
+	struct fs_options o = {.no_background = true};
+	struct fs *fs;
+	if (fs_mkfs(dev, &mo) < 0 || fs_mount(dev, &o, &fs) < 0)
+		return 11;
+	struct fs_client *c = fs_client_new(fs, 0, 0);
+	struct stat st;
+	int a = fs_open(c, "/a", O_CREAT | O_RDWR, 0644);
+	int b = fs_open(c, "/b", O_CREAT | O_RDWR, 0644);
+	if (a < 0 || b < 0 || fs_close(c, a) < 0 || fs_close(c, b) < 0 || fs_stat(c, "/b", &st) < 0)
+		return 12;
+	uint64_t ino = (uint64_t)st.st_ino;
+	fs_client_free(c);
+	if (fs_sync(fs) < 0 || fs_unmount(fs) < 0 || fs_mount(dev, &o, &fs) < 0)
+		return 13;
+	c = fs_client_new(fs, 0, 0);
+	if (fs_stat(c, "/a", &st) < 0) /* (its block is cached, /b is not) */
+		return 14;
+	if (how) {
+		uint64_t blk = fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK;
+		if (find_inode(fs, ino) || blk != fs->sb.itable_start + st.st_ino / ANK_INODES_PER_BLOCK)
+			return 15;
+		pthread_mutex_lock(&fs->lock);
+		guard_enter(fs);
+		struct buf *bp;
+		if (buf_get(fs, blk, &bp) < 0)
+			return 16;
+		struct ank_dinode *d =
+			(struct ank_dinode *)(void *)(bp->data + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE);
+		d->ino ^= 1u << 7;
+		d->checksum = ank_dinode_csum(d);
+		buf_seal(bp);
+		if (how == 2 && bdev_write(dev, blk, 1, bp->data) < 0)
+			return 17;
+		buf_put(fs, bp);
+		guard_leave(fs);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	ank_corrupt_quiet = 1;
+	int rc = fs_stat(c, "/b", &st);
+	if (how == 0 ? rc != 0 : rc != -EUCLEAN)
+		return 18;
+	fs_client_free(c);
+	if (fs_unmount(fs) < 0)
+		return 19;
+	bdev_close(dev);
+	return 0;
+}
+
+static void inode_failing_its_checks_in_memory_only_stops_the_process(void **state)
+{
+	(void)state;
+	for (int how = 0; how <= 2; how++) {
+		char err[] = "/tmp/ank-guard-XXXXXX";
+		int efd = mkstemp(err);
+		assert_true(efd >= 0);
+		fflush(stdout);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			dup2(efd, 2);
+			_exit(number_child(how));
+		}
+		close(efd);
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		char msg[512] = "";
+		FILE *f = fopen(err, "r");
+		assert_non_null(f);
+		size_t n = fread(msg, 1, sizeof(msg) - 1, f);
+		msg[n] = '\0';
+		fclose(f);
+		unlink(err);
+		printf("how %d: %s %d: %s\n", how, WIFEXITED(st) ? "exit" : "signal",
+		       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), msg);
+		if (how == 1) {
+			assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+			assert_non_null(strstr(msg, "passes them on the device: memory corruption"));
+		} else {
+			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+			assert_null(strstr(msg, "memory corruption"));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -838,6 +934,7 @@ int main(void)
 		cmocka_unit_test(flipped_order_number_of_the_calls_stops_the_process),
 		cmocka_unit_test(superblock_layout_flipped_during_an_operation_stops_the_process),
 		cmocka_unit_test(flipped_id_of_a_transaction_being_committed_stops_the_process),
+		cmocka_unit_test(inode_failing_its_checks_in_memory_only_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

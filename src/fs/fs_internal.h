@@ -275,6 +275,11 @@ int icache_init(struct fs *fs, size_t limit);
 void icache_destroy(struct fs *fs);
 /* Get a referenced in-memory inode, reading and validating it when needed.
  * -EUCLEAN for a corrupt or free inode, -EIO. */
+/* The image of inode ino failed its checks (not as a free inode): read
+ * its slot from the device and, when that copy passes them, stop the
+ * process. The damage was in memory (the cached block, or the number
+ * itself on its way), and an answer of EUCLEAN would be a wrong one. */
+void inode_damage_confirm(struct fs *fs, uint64_t ino);
 int inode_get(struct fs *fs, uint64_t ino, struct inode **out);
 void inode_ref(struct inode *ip);
 /* Drop a reference; frees the inode (blocks, number) when it has no links and

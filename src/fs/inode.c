@@ -11,6 +11,7 @@
  * It does not touch file data (file.c) or directory contents (dir.c).
  * Called with fs->lock held.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,6 +193,26 @@ static int dinode_validate(const struct fs *fs, const struct ank_dinode *d, uint
 	return 0;
 }
 
+void inode_damage_confirm(struct fs *fs, uint64_t ino)
+{
+	uint8_t *blk = ank_aligned_alloc(ANK_BLOCK_SIZE);
+	if (!blk)
+		return;
+	int rc = guard_io(bdev_read(fs->dev, fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK, 1,
+				    blk),
+			  "an inode table block");
+	struct ank_dinode d;
+	memcpy(&d, blk + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, sizeof(d));
+	free(blk);
+	if (rc < 0 || dinode_validate(fs, &d, ino) < 0)
+		return; /* the device's copy is damaged too (or unreadable) */
+	fprintf(stderr,
+		"ananke: inode %llu fails its checks in memory but passes them on the device: "
+		"memory corruption; stopping at once (recovery rebuilds what was cached)\n",
+		(unsigned long long)ino);
+	abort();
+}
+
 int inode_get(struct fs *fs, uint64_t ino, struct inode **out)
 {
 	if (ino == 0 || ino >= fs->sb.inode_count)
@@ -218,6 +239,9 @@ int inode_get(struct fs *fs, uint64_t ino, struct inode **out)
 	buf_put(fs, b);
 	rc = dinode_validate(fs, &ip->d, ino);
 	if (rc < 0) {
+		/* (a free inode is no damage of memory: a stale number) */
+		if (ip->d.mode != 0)
+			inode_damage_confirm(fs, ino);
 		free(ip);
 		return rc;
 	}
