@@ -305,5 +305,6 @@ int fs_unmount(struct fs *fs)
 	}
 	pthread_mutex_unlock(&fs->lock);
 	fs_free(fs);
+	guard_thread_done(); /* (the section entered above, with the fs) */
 	return rc;
 }
