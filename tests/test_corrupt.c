@@ -577,16 +577,18 @@ static void populate_other_types(struct fs_client *c)
 	set_xattr(c, "/xa/link", "trusted.l", 20, 608);
 	set_xattr(c, "/xa/link", "security.l", 64, 609);
 	set_xattr(c, "/special/fifo", "security.f", 12, 610);
-	/* A block filled to within 4 bytes of its capacity: two small entries
-	 * and one whose value takes the rest. */
-	size_t big = ANK_XATTR_SPACE - 4 - ANK_XATTR_ENTRY_LEN(1, 16) - ANK_XATTR_ENTRY_LEN(1, 8) -
-		     ANK_XATTR_ENTRY_LEN(3, 0);
+	/* Two small entries in the inode's area, and a block filled to within
+	 * 4 bytes of its capacity by one whose value takes the rest: a value
+	 * that fits in neither is refused. */
+	size_t big = ANK_XATTR_SPACE - 4 - ANK_XATTR_ENTRY_LEN(3, 0);
+	static char no_room[200];
 
 	write_file(c, "/xa/full", 3000, 611);
 	set_xattr(c, "/xa/full", "user.a", 16, 612);
 	set_xattr(c, "/xa/full", "trusted.k", 8, 613);
 	set_xattr(c, "/xa/full", "user.big", big, 614);
-	assert_int_equal(fs_setxattrat(c, FS_AT_ROOT, "/xa/full", 0, "user.c", "c", 1, 0),
+	assert_int_equal(fs_setxattrat(c, FS_AT_ROOT, "/xa/full", 0, "user.c", no_room,
+				       sizeof(no_room), 0),
 			 -ENOSPC);
 }
 
@@ -756,6 +758,7 @@ enum cls {
 	C_XATTR,
 	C_LINK,
 	C_SPECIAL,
+	C_XAREA,
 	C_NCLS
 };
 
@@ -763,7 +766,7 @@ static const char *const cls_name[C_NCLS] = {
 	"superblock",      "journal header", "journal descriptor", "journal block image",
 	"journal commit",  "inode bitmap",   "block bitmap",       "inode",
 	"directory block", "extent node",    "file data",          "xattr block",
-	"symlink target",  "special inode",
+	"symlink target",  "special inode",  "xattr area",
 };
 
 /* A flippable range of bits inside one block. */
@@ -922,17 +925,22 @@ static void layout_of(const uint8_t *img, struct layout *L)
 			add_loc(L, sb->bbitmap_start + i, 0, (uint32_t)(hi - lo), C_BBITMAP, 0);
 	}
 	for (uint64_t ino = 1; ino < sb->inode_count; ino++) {
-		uint64_t b = sb->itable_start + ino / ANK_INODES_PER_BLOCK;
-		uint32_t slot = (uint32_t)(ino % ANK_INODES_PER_BLOCK);
-		const struct ank_dinode *di = (const void *)(eff + b * BS + slot * ANK_INODE_SIZE);
+		uint64_t b = ank_inode_block(sb, ino);
+		uint32_t rec = ank_inode_offset(sb, ino);
+		const struct ank_dinode *di = (const void *)(eff + b * BS + rec);
 
 		if (di->mode == 0)
 			continue;
 		bool special = S_ISFIFO(di->mode) || S_ISSOCK(di->mode) || S_ISCHR(di->mode) ||
 			       S_ISBLK(di->mode);
 
-		add_loc(L, b, slot * ANK_INODE_SIZE * 8, (slot + 1) * ANK_INODE_SIZE * 8,
-			special ? C_SPECIAL : C_INODE, ino);
+		add_loc(L, b, rec * 8, (rec + ANK_INODE_SIZE) * 8, special ? C_SPECIAL : C_INODE, ino);
+		/* the attributes kept in its record, when it has any */
+		const struct ank_xattr_header *xh =
+			(const void *)(eff + b * BS + rec + ANK_INODE_SIZE);
+		if (ank_has_inode_xattrs(sb) && xh->magic)
+			add_loc(L, b, (rec + ANK_INODE_SIZE) * 8,
+				(rec + ANK_INODE_SIZE + ANK_INODE_XATTR_SIZE) * 8, C_XAREA, ino);
 		if (di->xattr_block && di->xattr_block < NBLK)
 			add_loc(L, di->xattr_block, 0, BS * 8, C_XATTR, ino);
 		if (S_ISLNK(di->mode) && ank_link_is_inline(sb, di)) {
@@ -1423,11 +1431,15 @@ static void flipped_xattr_block_bits_detected(void **state)
 		}
 	printf("xattr blocks in the clean image: %zu, the fullest with %u of %u bytes used\n",
 	       count_cls(&L, C_XATTR, false), fullest, ANK_XATTR_SPACE);
-	assert_int_equal(count_cls(&L, C_XATTR, false), 5);
+	printf("xattr areas in the inode table: %zu\n", count_cls(&L, C_XAREA, false));
+	assert_int_equal(count_cls(&L, C_XATTR, false), 3);
 	assert_true(fullest >= ANK_XATTR_SPACE - 4);
+	assert_int_equal(count_cls(&L, C_XAREA, false), 5);
 	layout_free(&L);
 	/* The checksum covers the whole block, unused bytes included. */
 	class_trials("xattr block", C_XATTR, 40, EXPECT_DETECTED, true, true, 12);
+	/* ... and the whole area in the inode's record */
+	class_trials("xattr area", C_XAREA, 40, EXPECT_DETECTED, true, true, 13);
 }
 
 static void flipped_symlink_target_bits_read_as_stored(void **state)
@@ -1462,8 +1474,8 @@ static void symlink_target_with_a_nul_byte(void **state)
 	reports_left = MAX_REPORTS;
 	layout_of(clean_img, &L);
 	for (uint64_t ino = 1; ino < sb->inode_count; ino++) {
-		uint64_t b = sb->itable_start + ino / ANK_INODES_PER_BLOCK;
-		uint32_t slot_off = (uint32_t)(ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE;
+		uint64_t b = ank_inode_block(sb, ino);
+		uint32_t slot_off = ank_inode_offset(sb, ino);
 		const struct ank_dinode *di = (const void *)(clean_img + b * BS + slot_off);
 		bool inline_target = ank_link_is_inline(sb, di);
 		struct flips fl = { .cls = C_LINK, .ino = ino, .len = (uint32_t)di->size };
@@ -1583,8 +1595,8 @@ static void zeroed_root_inode_fails_mount_cleanly(void **state)
 	struct bdev *dev;
 	struct fs *fs;
 	const struct ank_super *sb = (const void *)clean_img;
-	uint64_t b = sb->itable_start + ANK_ROOT_INO / ANK_INODES_PER_BLOCK;
-	uint32_t off = (ANK_ROOT_INO % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE;
+	uint64_t b = ank_inode_block(sb, ANK_ROOT_INO);
+	uint32_t off = ank_inode_offset(sb, ANK_ROOT_INO);
 
 	assert_int_equal(bdev_emu_create_from(clean_img, NBLK, &dev), 0);
 	memset(bdev_emu_block(dev, b) + off, 0, ANK_INODE_SIZE);

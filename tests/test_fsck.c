@@ -49,7 +49,8 @@ static void sb_reseal(struct bdev *d)
 
 static struct ank_dinode *INO(struct bdev *d, uint64_t ino)
 {
-	return (struct ank_dinode *)bdev_emu_block(d, SB(d)->itable_start + ino / 16) + ino % 16;
+	return (struct ank_dinode *)(void *)(bdev_emu_block(d, ank_inode_block(SB(d), ino)) +
+					     ank_inode_offset(SB(d), ino));
 }
 
 static void ino_reseal(struct bdev *d, uint64_t ino)
@@ -332,19 +333,19 @@ static void fresh_volume_is_clean(void **state)
 	const struct ank_super *sb = SB(d);
 
 	/* Layout as documented: journal clamp(1024/16, 64, 8192) = 64 blocks,
-	 * 256 inodes (16 table blocks). */
+	 * 256 inodes (32 table blocks of 8 records of 512 bytes). */
 	assert_int_equal(sb->journal_start, 1);
 	assert_int_equal(sb->journal_blocks, 64);
 	assert_int_equal(sb->inode_count, 256);
 	assert_int_equal(sb->ibitmap_start, 65);
 	assert_int_equal(sb->bbitmap_start, 66);
 	assert_int_equal(sb->itable_start, 67);
-	assert_int_equal(sb->itable_blocks, 16);
-	assert_int_equal(sb->data_start, 83);
-	assert_int_equal(sb->free_blocks, 1024 - 83);
+	assert_int_equal(sb->itable_blocks, 32);
+	assert_int_equal(sb->data_start, 99);
+	assert_int_equal(sb->free_blocks, 1024 - 99);
 	assert_int_equal(sb->free_inodes, 254);
 	assert_int_equal(ank_super_validate(sb, 1024), 0);
-	assert_true(bbit(d, 82) && !bbit(d, 83) && bbit(d, 1024) && bbit(d, BS * 8 - 1));
+	assert_true(bbit(d, 98) && !bbit(d, 99) && bbit(d, 1024) && bbit(d, BS * 8 - 1));
 	assert_true(ibit(d, 0) && ibit(d, 1) && !ibit(d, 2) && ibit(d, 256));
 
 	assert_int_equal(run(d, false, &rep), FSCK_EXIT_CLEAN);
@@ -352,7 +353,7 @@ static void fresh_volume_is_clean(void **state)
 	assert_int_equal(rep.inodes_used, 1);
 	assert_int_equal(rep.dirs, 1);
 	assert_int_equal(rep.files, 0);
-	assert_int_equal(rep.blocks_used, 83);
+	assert_int_equal(rep.blocks_used, 99);
 	assert_said("summary: 0 problems");
 	bdev_close(d);
 }
@@ -630,9 +631,11 @@ static void xattr_blocks_are_checked(void **state)
 	struct fs_client *c = fs_client_new(fs, 0, 0);
 	struct stat st[3];
 	const char *names[3] = {"/a", "/b", "/c"};
+	static char big[300]; /* (too big for the inode: in a block) */
+	memset(big, 'v', sizeof(big));
 	for (int k = 0; k < 3; k++) {
 		assert_int_equal(fs_close(c, fs_open(c, names[k], O_CREAT | O_WRONLY, 0644)), 0);
-		assert_int_equal(fs_setxattrat(c, FS_AT_ROOT, names[k], 0, "user.k", "v", 1, 0), 0);
+		assert_int_equal(fs_setxattrat(c, FS_AT_ROOT, names[k], 0, "user.k", big, 300, 0), 0);
 		assert_int_equal(fs_stat(c, names[k], &st[k]), 0);
 	}
 	fs_client_free(c);
@@ -657,7 +660,67 @@ static void xattr_blocks_are_checked(void **state)
 	bdev_close(d);
 }
 
-/* The incompat feature word: mkfs sets FILETYPES, XATTR and INLINE_LINKS;
+/* The attribute areas in the inode table's records: one damaged in an
+ * inode in use, one left in a free inode; both reported and emptied, and
+ * dump prints the attributes of a sound one. */
+static void xattr_areas_are_checked(void **state)
+{
+	(void)state;
+	struct bdev *d = fresh(1024, 0);
+	struct fs *fs;
+	struct fs_options o = {.no_background = true};
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	struct fs_client *c = fs_client_new(fs, 0, 0);
+	struct stat sa, sb, sc;
+	const char *names[3] = {"/a", "/b", "/c"};
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(fs_close(c, fs_open(c, names[k], O_CREAT | O_WRONLY, 0644)), 0);
+		assert_int_equal(fs_setxattrat(c, FS_AT_ROOT, names[k], 0, "user.k", "v1", 2, 0), 0);
+	}
+	assert_int_equal(fs_stat(c, "/a", &sa), 0);
+	assert_int_equal(fs_stat(c, "/b", &sb), 0);
+	assert_int_equal(fs_stat(c, "/c", &sc), 0);
+	assert_int_equal(sa.st_blocks, 0); /* (in the inode) */
+	assert_int_equal(fs_unlink(c, "/c"), 0);
+	fs_client_free(c);
+	assert_int_equal(fs_unmount(fs), 0);
+	assert_clean(d);
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(dump_run(d, "/a", f), 0);
+	fclose(f);
+	printf("%s", buf);
+	assert_non_null(strstr(buf, "xattrs in the inode (1, 8 bytes)"));
+	assert_non_null(strstr(buf, "user.k = 2 bytes \"v1\""));
+	free(buf);
+
+	uint8_t *area_a = (uint8_t *)INO(d, sa.st_ino) + ANK_INODE_SIZE;
+	uint8_t *area_b = (uint8_t *)INO(d, sb.st_ino) + ANK_INODE_SIZE;
+	uint8_t *area_c = (uint8_t *)INO(d, sc.st_ino) + ANK_INODE_SIZE;
+	assert_int_equal(INO(d, sc.st_ino)->mode, 0); /* (freed) */
+	area_a[ANK_XATTR_HDR_SIZE + 5] ^= 1;  /* a value byte of a */
+	memcpy(area_c, area_b, ANK_INODE_XATTR_SIZE); /* attributes in a free inode */
+	assert_repairs(d);
+	assert_said("extended attribute area bad checksum; emptied");
+	assert_said("extended attribute area not zero in a free inode");
+	for (unsigned k = 0; k < ANK_INODE_XATTR_SIZE; k++)
+		assert_true(area_a[k] == 0 && area_c[k] == 0);
+	/* b's is untouched, and still read */
+	assert_int_equal(fs_mount(d, &o, &fs), 0);
+	c = fs_client_new(fs, 0, 0);
+	char v[4];
+	assert_int_equal(fs_getxattrat(c, FS_AT_ROOT, "/b", 0, "user.k", v, sizeof(v)), 2);
+	assert_int_equal(fs_getxattrat(c, FS_AT_ROOT, "/a", 0, "user.k", v, sizeof(v)), -ENODATA);
+	fs_client_free(c);
+	assert_int_equal(fs_unmount(fs), 0);
+	assert_clean(d);
+	bdev_close(d);
+}
+
+/* The incompat feature word: mkfs sets FILETYPES, XATTR, INLINE_LINKS and
+ * INODE_XATTRS (the records' size, which stays);
  * a volume made without the first two (by an older version) gets them at
  * its first read-write mount, so that an older program then refuses it. It
  * never gets INLINE_LINKS: its short links keep their targets in blocks,
@@ -669,14 +732,17 @@ static void feature_flags_refuse_what_they_do_not_know(void **state)
 	struct bdev *d = fresh(1024, 0);
 	struct fs *fs;
 	struct fs_options o = {.no_background = true};
-	const uint32_t all = ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR;
+	/* (INODE_XATTRS is the inode table's layout, not a feature a mount
+	 * may add: it stays, as mkfs made it) */
+	const uint32_t layout = ANK_FEATURE_INCOMPAT_INODE_XATTRS;
+	const uint32_t all = ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR | layout;
 	assert_int_equal(SB(d)->feature_incompat, all | ANK_FEATURE_INCOMPAT_INLINE_LINKS);
-	SB(d)->feature_incompat = 0;
+	SB(d)->feature_incompat = layout;
 	sb_reseal(d);
 	assert_int_equal(fs_mount(d, &o, &fs), 0);
 	assert_int_equal(SB(d)->feature_incompat, all);
 	assert_int_equal(fs_unmount(fs), 0);
-	SB(d)->feature_incompat = ANK_FEATURE_INCOMPAT_FILETYPES; /* before attributes */
+	SB(d)->feature_incompat = ANK_FEATURE_INCOMPAT_FILETYPES | layout; /* before attributes */
 	sb_reseal(d);
 	assert_int_equal(fs_mount(d, &o, &fs), 0);
 	assert_int_equal(SB(d)->feature_incompat, all);
@@ -874,7 +940,7 @@ static void txn_root_mtime(struct bdev *d, int64_t mtime)
 	uint64_t home = sb->itable_start;
 
 	memcpy(img, bdev_emu_block(d, home), BS);
-	struct ank_dinode *root = (struct ank_dinode *)img + 1;
+	struct ank_dinode *root = (struct ank_dinode *)(void *)(img + ank_inode_offset(sb, 1));
 	root->mtime_sec = mtime;
 	root->checksum = ank_dinode_csum(root);
 	put_txn(d, jh->tail, jh->seq, &home, &img, 1);
@@ -1307,6 +1373,7 @@ int main(void)
 		cmocka_unit_test(flipped_bit_in_inode_reported),
 		cmocka_unit_test(special_files_are_checked),
 		cmocka_unit_test(symbolic_links_are_checked_and_dumped),
+		cmocka_unit_test(xattr_areas_are_checked),
 		cmocka_unit_test(inline_link_targets_are_checked),
 		cmocka_unit_test(xattr_blocks_are_checked),
 		cmocka_unit_test(feature_flags_refuse_what_they_do_not_know),

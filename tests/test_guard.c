@@ -71,6 +71,7 @@ enum target {
 	T_CHECKPOINT_TID,
 	T_OP_ORDER,
 	T_GEOMETRY,
+	T_INODE_XAREA,
 };
 
 static const char *const target_names[] = {
@@ -84,6 +85,7 @@ static const char *const target_names[] = {
 	"inode's count of open files", "list of dirty data pages", "list of dirty metadata blocks",
 	"list of dirty inodes", "list of an inode's pages", "id in a commit record",
 	"id of a checkpoint", "order number of the calls", "superblock layout, during an operation",
+	"inode's attribute area",
 };
 
 #define FILE_BYTES 20000u
@@ -208,6 +210,13 @@ static int child(enum target t, bool flip)
 			if (!ip)
 				return 15;
 			ip->d.size ^= 1u << 3;
+			break;
+		case T_INODE_XAREA:
+			/* the attributes kept in the inode's record, written
+			 * with it at the next commit */
+			if (!ip)
+				return 15;
+			ip->xa[ANK_XATTR_HDR_SIZE + 3] ^= 1u << 2;
 			break;
 		case T_INODE_IN_USE:
 			/* as if an operation held it (unsealed) when the flip came:
@@ -509,6 +518,12 @@ static void flipped_inode_extent_root_stops_the_process(void **state)
 {
 	(void)state;
 	one(T_INODE_EXTENT);
+}
+
+static void flipped_attribute_area_of_an_inode_stops_the_process(void **state)
+{
+	(void)state;
+	one(T_INODE_XAREA);
 }
 
 static void flipped_superblock_stops_the_process(void **state)
@@ -837,8 +852,8 @@ static int number_child(int how)
 	if (fs_stat(c, "/a", &st) < 0) /* (its block is cached, /b is not) */
 		return 14;
 	if (how) {
-		uint64_t blk = fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK;
-		if (find_inode(fs, ino) || blk != fs->sb.itable_start + st.st_ino / ANK_INODES_PER_BLOCK)
+		uint64_t blk = ank_inode_block(&fs->sb, ino);
+		if (find_inode(fs, ino) || blk != ank_inode_block(&fs->sb, (uint64_t)st.st_ino))
 			return 15;
 		pthread_mutex_lock(&fs->lock);
 		guard_enter(fs);
@@ -846,7 +861,7 @@ static int number_child(int how)
 		if (buf_get(fs, blk, &bp) < 0)
 			return 16;
 		struct ank_dinode *d =
-			(struct ank_dinode *)(void *)(bp->data + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE);
+			(struct ank_dinode *)(void *)(bp->data + ank_inode_offset(&fs->sb, ino));
 		d->ino ^= 1u << 7;
 		d->checksum = ank_dinode_csum(d);
 		buf_seal(bp);
@@ -935,6 +950,7 @@ int main(void)
 		cmocka_unit_test(superblock_layout_flipped_during_an_operation_stops_the_process),
 		cmocka_unit_test(flipped_id_of_a_transaction_being_committed_stops_the_process),
 		cmocka_unit_test(inode_failing_its_checks_in_memory_only_stops_the_process),
+		cmocka_unit_test(flipped_attribute_area_of_an_inode_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -397,8 +397,8 @@ static bool raw_bit(struct bdev *dev, uint64_t start, uint64_t i)
 
 static struct ank_dinode *raw_inode(struct bdev *dev, const struct ank_super *sb, uint64_t ino)
 {
-	uint8_t *blk = bdev_emu_block(dev, sb->itable_start + ino / ANK_INODES_PER_BLOCK);
-	return (struct ank_dinode *)(void *)(blk + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE);
+	uint8_t *blk = bdev_emu_block(dev, ank_inode_block(sb, ino));
+	return (struct ank_dinode *)(void *)(blk + ank_inode_offset(sb, ino));
 }
 
 /*

@@ -528,7 +528,7 @@ static void every_result_is_linux_s(void **state)
 
 /* The block comes and goes with the attributes: st_blocks counts it, the
  * last removal frees it, and so does the file's removal; fsck agrees. */
-static void the_block_follows_the_attributes(void **state)
+static void attributes_live_in_the_inode_and_spill_into_a_block(void **state)
 {
 	(void)state;
 	struct side s;
@@ -537,16 +537,49 @@ static void the_block_follows_the_attributes(void **state)
 	struct stat st;
 	fs_close(s.c, fs_open(s.c, "/a", O_CREAT | O_WRONLY, 0644));
 	assert_int_equal(fs_statfs_path(s.c, "/", &f0), 0);
+	/* small ones: in the inode, no block */
 	assert_int_equal(fs_setxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.x", "1", 1, 0), 0);
 	assert_int_equal(fs_setxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.y", "2", 1, 0), 0);
+	assert_int_equal(fs_statfs_path(s.c, "/", &f1), 0);
+	assert_int_equal(f0.bfree - f1.bfree, 0);
+	assert_int_equal(fs_stat(s.c, "/a", &st), 0);
+	assert_int_equal(st.st_blocks, 0);
+	/* one that does not fit beside them takes the block */
+	static char big[300], got[300];
+	memset(big, 'b', sizeof(big));
+	assert_int_equal(fs_setxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.big", big, 300, 0), 0);
 	assert_int_equal(fs_statfs_path(s.c, "/", &f1), 0);
 	assert_int_equal(f0.bfree - f1.bfree, 1);
 	assert_int_equal(fs_stat(s.c, "/a", &st), 0);
 	assert_int_equal(st.st_blocks, 8);
-	assert_int_equal(fs_removexattrat(s.c, FS_AT_ROOT, "/a", 0, "user.x"), 0);
-	assert_int_equal(fs_removexattrat(s.c, FS_AT_ROOT, "/a", 0, "user.y"), 0);
+	assert_int_equal(fs_setxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.big", big, 1, XATTR_CREATE),
+			 -EEXIST);
+	/* one in the inode that grows past its room moves to the block, and
+	 * back when it shrinks */
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(fs_setxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.x", big, 230, XATTR_REPLACE),
+			 0);
+	assert_int_equal(fs_getxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.x", got, sizeof(got)), 230);
+	assert_memory_equal(got, big, 230);
+	char names[64];
+	assert_int_equal(fs_listxattrat(s.c, FS_AT_ROOT, "/a", 0, names, sizeof(names)), 23);
+	assert_int_equal(fs_removexattrat(s.c, FS_AT_ROOT, "/a", 0, "user.big"), 0);
+	assert_int_equal(fs_setxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.x", "3", 1, 0), 0);
 	assert_int_equal(fs_stat(s.c, "/a", &st), 0);
 	assert_int_equal(st.st_blocks, 0);
+	/* both kept across a remount (the area is written with the inode) */
+	fs_client_free(s.c);
+	assert_int_equal(fs_unmount(s.fs), 0);
+	struct fs_options ro = {.no_background = true};
+	assert_int_equal(fs_mount(s.dev, &ro, &s.fs), 0);
+	s.c = fs_client_new(s.fs, 0, 0);
+	assert_int_equal(fs_getxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.x", got, sizeof(got)), 1);
+	assert_int_equal(got[0], '3');
+	assert_int_equal(fs_getxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.y", got, sizeof(got)), 1);
+	assert_int_equal(got[0], '2');
+	assert_int_equal(fs_removexattrat(s.c, FS_AT_ROOT, "/a", 0, "user.x"), 0);
+	assert_int_equal(fs_removexattrat(s.c, FS_AT_ROOT, "/a", 0, "user.y"), 0);
+	assert_int_equal(fs_listxattrat(s.c, FS_AT_ROOT, "/a", 0, names, sizeof(names)), 0);
 	/* removal of the file frees it too, also when it was open */
 	assert_int_equal(fs_setxattrat(s.c, FS_AT_ROOT, "/a", 0, "user.x", "1", 1, 0), 0);
 	int fd = fs_open(s.c, "/a", O_RDONLY, 0);
@@ -577,7 +610,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_result_is_linux_s),
-		cmocka_unit_test(the_block_follows_the_attributes),
+		cmocka_unit_test(attributes_live_in_the_inode_and_spill_into_a_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -323,8 +323,9 @@ bool alloc_has_pending(struct fs *fs)
 
 bool alloc_inode_block_unused(struct fs *fs, uint64_t ino)
 {
-	uint64_t first = ino - ino % ANK_INODES_PER_BLOCK;
-	for (uint64_t i = first; i < first + ANK_INODES_PER_BLOCK; i++)
+	const uint32_t per = ank_inodes_per_block(&fs->sb);
+	uint64_t first = ino - ino % per;
+	for (uint64_t i = first; i < first + per; i++)
 		if (i != ino && (i < fs->sb.inode_count ? bit_test(fs->al.imap, i) : false))
 			return false;
 	return true;

@@ -14,8 +14,11 @@
  *   [ibitmap_start, +ibitmap_blocks)   inode allocation bitmap (bit i = ino i)
  *   [bbitmap_start, +bbitmap_blocks)   block allocation bitmap (bit b = block b;
  *                                      every block before data_start is set)
- *   [itable_start, +itable_blocks)     inode table, 16 inodes of 256 bytes per
- *                                      block; inode i lives at slot i
+ *   [itable_start, +itable_blocks)     inode table: records of 256 bytes (16
+ *                                      per block), or of 512 with
+ *                                      INODE_XATTRS (8 per block: the inode,
+ *                                      then its attribute area); inode i
+ *                                      lives at record i
  *   [data_start, block_count)          data, directory and extent-tree blocks
  *
  * Inode 0 is never used (0 means "no inode"); inode 1 is the root directory.
@@ -51,9 +54,15 @@
  * target in the inode, where a program that does not know it would read
  * an extent map (ank_link_is_inline). Set like FILETYPES. */
 #define ANK_FEATURE_INCOMPAT_INLINE_LINKS 0x4u
+/* INCOMPAT_INODE_XATTRS: the inode table's records are 512 bytes, the
+ * inode and after it an area for extended attributes
+ * (ank_inode_rec_size), where a program that does not know it would look
+ * for every other inode. mkfs sets it; a mount never adds it. */
+#define ANK_FEATURE_INCOMPAT_INODE_XATTRS 0x8u
 #define ANK_FEATURE_COMPAT_SUPP 0u
 #define ANK_FEATURE_INCOMPAT_SUPP (ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR | \
-				   ANK_FEATURE_INCOMPAT_INLINE_LINKS)
+				   ANK_FEATURE_INCOMPAT_INLINE_LINKS | \
+				   ANK_FEATURE_INCOMPAT_INODE_XATTRS)
 #define ANK_FEATURE_RO_COMPAT_SUPP 0u
 
 #define ANK_STATE_CLEAN 1u /* unmounted cleanly: journal empty */
@@ -228,6 +237,34 @@ static inline const char *ank_link_inline_problem(const struct ank_dinode *d)
 	return NULL;
 }
 
+/* The inode table's records: the 256-byte inode, followed on a volume
+ * with INODE_XATTRS by ANK_INODE_XATTR_SIZE bytes of extended attributes
+ * (section "extended attributes"). */
+#define ANK_INODE_XATTR_SIZE 256u
+static inline uint32_t ank_inode_rec_size(const struct ank_super *sb)
+{
+	return (sb->feature_incompat & ANK_FEATURE_INCOMPAT_INODE_XATTRS)
+		       ? ANK_INODE_SIZE + ANK_INODE_XATTR_SIZE
+		       : ANK_INODE_SIZE;
+}
+static inline uint32_t ank_inodes_per_block(const struct ank_super *sb)
+{
+	return ANK_BLOCK_SIZE / ank_inode_rec_size(sb);
+}
+/* The inode table block of inode ino, and the byte where its record starts. */
+static inline uint64_t ank_inode_block(const struct ank_super *sb, uint64_t ino)
+{
+	return sb->itable_start + ino / ank_inodes_per_block(sb);
+}
+static inline uint32_t ank_inode_offset(const struct ank_super *sb, uint64_t ino)
+{
+	return (uint32_t)(ino % ank_inodes_per_block(sb)) * ank_inode_rec_size(sb);
+}
+static inline bool ank_has_inode_xattrs(const struct ank_super *sb)
+{
+	return (sb->feature_incompat & ANK_FEATURE_INCOMPAT_INODE_XATTRS) != 0;
+}
+
 /* ---- directories ----------------------------------------------------------- */
 
 /*
@@ -270,22 +307,28 @@ _Static_assert(sizeof(struct ank_dir_tail) == 8, "dir tail");
 /* ---- extended attributes ------------------------------------------------------ */
 
 /*
- * An inode's extended attributes live in one block of their own (the
- * 256-byte inode has no room for them), which belongs to that inode alone.
- * The block is a header, then the entries packed one after the other from
- * byte 32, sorted by (name_index, name_len, name bytes) as ext4 sorts its
- * attribute blocks; the rest of the block is zero. An entry is its 4-byte
- * head, the name (without its namespace prefix, no NUL), then the value,
- * padded with zeros to a multiple of 4. A block with no entries is freed.
+ * An inode's extended attributes live in the area after it in its record
+ * (volumes with INODE_XATTRS: ANK_INODE_XATTR_SIZE bytes) and, for what
+ * does not fit there, in one block of their own, which belongs to that
+ * inode alone. Area and block have one format, only their sizes differ:
+ * a header, then the entries packed one after the other from byte 32,
+ * sorted by (name_index, name_len, name bytes) as ext4 sorts its
+ * attribute blocks; the rest is zero. An entry is its 4-byte head, the
+ * name (without its namespace prefix, no NUL), then the value, padded
+ * with zeros to a multiple of 4. A name is in one of the two places,
+ * never both. An area with no entries is all zero; a block with none is
+ * freed.
  */
 #define ANK_XATTR_MAGIC 0xEA77B10Cu
 #define ANK_XATTR_HDR_SIZE 32u
 #define ANK_XATTR_SPACE (ANK_BLOCK_SIZE - ANK_XATTR_HDR_SIZE) /* for entries */
+#define ANK_XATTR_AREA_SPACE (ANK_INODE_XATTR_SIZE - ANK_XATTR_HDR_SIZE) /* in the inode */
 
 struct ank_xattr_header {
 	uint32_t magic;      /* 0  ANK_XATTR_MAGIC */
-	uint32_t checksum;   /* 4  CRC32C of the whole block with this field 0,
-	                           seeded with the owner's inode number (low 32 bits) */
+	uint32_t checksum;   /* 4  CRC32C of the whole block (or area) with this
+	                           field 0, seeded with the owner's inode number
+	                           (low 32 bits) */
 	uint64_t ino;        /* 8  the owner (self-check) */
 	uint16_t count;      /* 16 entries */
 	uint16_t used;       /* 18 bytes of entries from byte 32 */
@@ -380,9 +423,14 @@ uint32_t ank_dinode_csum(const struct ank_dinode *di);
 uint32_t ank_extent_node_csum(const void *block);
 uint32_t ank_dir_block_csum(const void *block, uint64_t dir_ino);
 uint32_t ank_xattr_block_csum(const void *block, uint64_t ino);
+/* The same over an area or block of `size` bytes. */
+uint32_t ank_xattr_csum(const void *box, size_t size, uint64_t ino);
 /* An extended attribute block of inode ino: header, checksum, entries
  * (0, or -EUCLEAN with *why). */
 int ank_xattr_block_check(const uint8_t *blk, uint64_t ino, const char **why);
+/* The same for an area or block of `size` bytes; an area (size
+ * ANK_INODE_XATTR_SIZE) that is all zero holds no entries and passes. */
+int ank_xattr_check(const uint8_t *box, size_t size, uint64_t ino, const char **why);
 uint32_t ank_jhdr_csum(const struct ank_journal_header *h);
 uint32_t ank_jdesc_csum(const struct ank_journal_desc *d);
 uint32_t ank_jcmt_csum(const struct ank_journal_commit *c);

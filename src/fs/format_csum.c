@@ -40,10 +40,14 @@ uint32_t ank_dir_block_csum(const void *block, uint64_t dir_ino)
 	return crc32c((uint32_t)dir_ino, block, ANK_DIR_TAIL_OFF);
 }
 
+uint32_t ank_xattr_csum(const void *box, size_t size, uint64_t ino)
+{
+	return csum_skip(box, size, offsetof(struct ank_xattr_header, checksum), (uint32_t)ino);
+}
+
 uint32_t ank_xattr_block_csum(const void *block, uint64_t ino)
 {
-	return csum_skip(block, ANK_BLOCK_SIZE, offsetof(struct ank_xattr_header, checksum),
-			 (uint32_t)ino);
+	return ank_xattr_csum(block, ANK_BLOCK_SIZE, ino);
 }
 
 uint32_t ank_jhdr_csum(const struct ank_journal_header *h)
@@ -99,7 +103,7 @@ int ank_super_validate(const struct ank_super *sb, uint64_t device_blocks)
 		return ANK_CORRUPT("superblock: inode table region out of range");
 	if (sb->data_start != sb->itable_start + sb->itable_blocks || sb->data_start >= n)
 		return ANK_CORRUPT("superblock: data region out of range");
-	if (sb->inode_count < 2 || sb->inode_count > sb->itable_blocks * ANK_INODES_PER_BLOCK ||
+	if (sb->inode_count < 2 || sb->inode_count > sb->itable_blocks * ank_inodes_per_block(sb) ||
 	    sb->inode_count > sb->ibitmap_blocks * ANK_BLOCK_SIZE * 8)
 		return ANK_CORRUPT("superblock: inode count does not fit its table");
 	if (n > sb->bbitmap_blocks * ANK_BLOCK_SIZE * 8)
@@ -115,15 +119,27 @@ int ank_super_validate(const struct ank_super *sb, uint64_t device_blocks)
 
 int ank_xattr_block_check(const uint8_t *blk, uint64_t ino, const char **why)
 {
+	return ank_xattr_check(blk, ANK_BLOCK_SIZE, ino, why);
+}
+
+int ank_xattr_check(const uint8_t *blk, size_t size, uint64_t ino, const char **why)
+{
 	const struct ank_xattr_header *h = (const void *)blk;
 	*why = NULL;
+	if (size == ANK_INODE_XATTR_SIZE) {
+		bool empty = true;
+		for (size_t k = 0; k < size && empty; k++)
+			empty = blk[k] == 0;
+		if (empty)
+			return 0;
+	}
 	if (h->magic != ANK_XATTR_MAGIC)
 		*why = "bad magic";
-	else if (h->checksum != ank_xattr_block_csum(blk, ino))
+	else if (h->checksum != ank_xattr_csum(blk, size, ino))
 		*why = "bad checksum";
 	else if (h->ino != ino)
 		*why = "belongs to another inode";
-	else if (h->used > ANK_XATTR_SPACE || h->count == 0)
+	else if (h->used > size - ANK_XATTR_HDR_SIZE || h->count == 0)
 		*why = "bad entry count or size";
 	if (*why)
 		return -EUCLEAN;

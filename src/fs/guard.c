@@ -124,7 +124,7 @@ static uint32_t state_sum(const struct fs *fs)
 
 static uint32_t dinode_sum(const struct inode *ip)
 {
-	return crc32c(0x414E4B49u, &ip->d, sizeof(ip->d));
+	return crc32c(crc32c(0x414E4B49u, &ip->d, sizeof(ip->d)), ip->xa, sizeof(ip->xa));
 }
 
 /* Inodes this thread touched in its current section, sealed again when the

@@ -198,11 +198,10 @@ void inode_damage_confirm(struct fs *fs, uint64_t ino)
 	uint8_t *blk = ank_aligned_alloc(ANK_BLOCK_SIZE);
 	if (!blk)
 		return;
-	int rc = guard_io(bdev_read(fs->dev, fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK, 1,
-				    blk),
+	int rc = guard_io(bdev_read(fs->dev, ank_inode_block(&fs->sb, ino), 1, blk),
 			  "an inode table block");
 	struct ank_dinode d;
-	memcpy(&d, blk + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, sizeof(d));
+	memcpy(&d, blk + ank_inode_offset(&fs->sb, ino), sizeof(d));
 	free(blk);
 	if (rc < 0 || dinode_validate(fs, &d, ino) < 0)
 		return; /* the device's copy is damaged too (or unreadable) */
@@ -227,7 +226,7 @@ int inode_get(struct fs *fs, uint64_t ino, struct inode **out)
 		return 0;
 	}
 	struct buf *b;
-	int rc = buf_get(fs, fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK, &b);
+	int rc = buf_get(fs, ank_inode_block(&fs->sb, ino), &b);
 	if (rc < 0)
 		return rc;
 	ip = calloc(1, sizeof(*ip));
@@ -235,7 +234,10 @@ int inode_get(struct fs *fs, uint64_t ino, struct inode **out)
 		buf_put(fs, b);
 		return -ENOMEM;
 	}
-	memcpy(&ip->d, b->data + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, sizeof(ip->d));
+	const uint8_t *rec = b->data + ank_inode_offset(&fs->sb, ino);
+	memcpy(&ip->d, rec, sizeof(ip->d));
+	if (ank_has_inode_xattrs(&fs->sb))
+		memcpy(ip->xa, rec + ANK_INODE_SIZE, sizeof(ip->xa));
 	buf_put(fs, b);
 	rc = dinode_validate(fs, &ip->d, ino);
 	if (rc < 0) {
@@ -295,6 +297,7 @@ static void dinode_fresh(struct fs *fs, struct inode *ip, uint32_t mode, uint32_
 	while (gen == 0 || (old_gen != 0 && gen == old_gen))
 		gen = fs->next_generation++;
 	memset(&ip->d, 0, sizeof(ip->d));
+	memset(ip->xa, 0, sizeof(ip->xa));
 	ip->d.mode = mode;
 	ip->d.uid = uid;
 	ip->d.gid = gid;
@@ -314,7 +317,7 @@ static void dinode_fresh(struct fs *fs, struct inode *ip, uint32_t mode, uint32_
  * read per 16 creates. */
 static int itable_block_join(struct fs *fs, uint64_t ino)
 {
-	uint64_t tblk = fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK;
+	uint64_t tblk = ank_inode_block(&fs->sb, ino);
 	struct buf *b;
 	int rc = alloc_inode_block_unused(fs, ino) ? buf_get_fresh(fs, tblk, &b)
 						   : buf_get(fs, tblk, &b);
@@ -375,11 +378,11 @@ static int inode_reuse(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid,
 		ip->refs = 1;
 	} else {
 		struct buf *b;
-		int rc = buf_get(fs, fs->sb.itable_start + ino / ANK_INODES_PER_BLOCK, &b);
+		int rc = buf_get(fs, ank_inode_block(&fs->sb, ino), &b);
 		if (rc < 0)
 			return rc;
 		struct ank_dinode d;
-		memcpy(&d, b->data + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, sizeof(d));
+		memcpy(&d, b->data + ank_inode_offset(&fs->sb, ino), sizeof(d));
 		buf_put(fs, b);
 		/* mode 0: the bit is set but the slot was never written; a free
 		 * slot owns no blocks. Otherwise the image must be sound, since
@@ -413,6 +416,8 @@ static int inode_reuse(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid,
 		fs_extent_io(fs, &io);
 		(void)extent_truncate(&io, inode_root(ip), (uint32_t)ip->ino, 0, &delta);
 	}
+	if (ip->d.mode != 0)
+		xattr_release(fs, ip); /* (its attribute block, if any) */
 	dinode_fresh(fs, ip, mode, uid, gid, ip->d.generation);
 	inode_dirty(fs, ip);
 	*out = ip;
@@ -508,6 +513,7 @@ static void inode_free(struct fs *fs, struct inode *ip)
 	ip->dix = NULL;
 	uint32_t gen = ip->d.generation;
 	memset(&ip->d, 0, sizeof(ip->d));
+	memset(ip->xa, 0, sizeof(ip->xa));
 	ip->d.generation = gen; /* kept so the next user of the number bumps it */
 	free_inode_number(fs, ip->ino);
 	inode_dirty(fs, ip);
@@ -559,7 +565,7 @@ int inode_flush_dirty(struct fs *fs)
 		ip->on_dirty_list = false;
 		guard_inode_use(fs, ip); /* checked before it is committed */
 		struct buf *b;
-		int rc = buf_get(fs, fs->sb.itable_start + ip->ino / ANK_INODES_PER_BLOCK, &b);
+		int rc = buf_get(fs, ank_inode_block(&fs->sb, ip->ino), &b);
 		if (rc == 0) {
 			if (ip->d.mode != 0) {
 				ip->d.checksum = 0;
@@ -572,8 +578,10 @@ int inode_flush_dirty(struct fs *fs)
 						   ip->d.ino);
 			}
 			guard_inode_changed(ip); /* (its checksum field) */
-			memcpy(b->data + (ip->ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, &ip->d,
-			       sizeof(ip->d));
+			uint8_t *rec = b->data + ank_inode_offset(&fs->sb, ip->ino);
+			memcpy(rec, &ip->d, sizeof(ip->d));
+			if (ank_has_inode_xattrs(&fs->sb))
+				memcpy(rec + ANK_INODE_SIZE, ip->xa, sizeof(ip->xa));
 			buf_dirty(fs, b);
 			buf_put(fs, b);
 			ip->dirty = false;

@@ -106,7 +106,7 @@ static int plan_layout(struct ank_super *sb, uint64_t nblocks, const struct fs_m
 	/* Inode numbers must stay below 2^32 (extent node owners hold 32 bits). */
 	if (inodes > ((uint64_t)1 << 32))
 		return -EINVAL;
-	inodes = ANK_ALIGN_UP(inodes, (uint64_t)ANK_INODES_PER_BLOCK);
+	inodes = ANK_ALIGN_UP(inodes, (uint64_t)ank_inodes_per_block(sb));
 
 	const uint64_t bits_per_block = (uint64_t)ANK_BLOCK_SIZE * 8;
 	sb->block_count = nblocks;
@@ -118,7 +118,7 @@ static int plan_layout(struct ank_super *sb, uint64_t nblocks, const struct fs_m
 	sb->bbitmap_start = sb->ibitmap_start + sb->ibitmap_blocks;
 	sb->bbitmap_blocks = ANK_DIV_ROUND_UP(nblocks, bits_per_block);
 	sb->itable_start = sb->bbitmap_start + sb->bbitmap_blocks;
-	sb->itable_blocks = inodes / ANK_INODES_PER_BLOCK;
+	sb->itable_blocks = inodes / ank_inodes_per_block(sb);
 	sb->data_start = sb->itable_start + sb->itable_blocks;
 	/* Metadata must leave room for at least one data block. */
 	if (sb->data_start >= nblocks)
@@ -143,6 +143,8 @@ int fs_mkfs(struct bdev *dev, const struct fs_mkfs_options *opt)
 		return -EINVAL;
 
 	memset(&sb, 0, sizeof(sb));
+	sb.feature_incompat = ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR |
+			      ANK_FEATURE_INCOMPAT_INLINE_LINKS | ANK_FEATURE_INCOMPAT_INODE_XATTRS;
 	rc = plan_layout(&sb, dev->nblocks, opt);
 	if (rc < 0)
 		return rc;
@@ -205,7 +207,8 @@ int fs_mkfs(struct bdev *dev, const struct fs_mkfs_options *opt)
 
 	/* Root directory: empty ("." and ".." are implicit). */
 	memset(blk, 0, ANK_BLOCK_SIZE);
-	struct ank_dinode *root = (struct ank_dinode *)blk + ANK_ROOT_INO;
+	struct ank_dinode *root =
+		(struct ank_dinode *)(void *)(blk + ank_inode_offset(&sb, ANK_ROOT_INO));
 	root->mode = S_IFDIR | 0755;
 	root->nlink = 2;
 	root->atime_sec = root->mtime_sec = root->ctime_sec = now_sec;
@@ -228,8 +231,6 @@ int fs_mkfs(struct bdev *dev, const struct fs_mkfs_options *opt)
 
 	sb.magic = ANK_SUPER_MAGIC;
 	sb.version = ANK_FORMAT_VERSION;
-	sb.feature_incompat = ANK_FEATURE_INCOMPAT_FILETYPES | ANK_FEATURE_INCOMPAT_XATTR |
-			      ANK_FEATURE_INCOMPAT_INLINE_LINKS;
 	sb.block_size = ANK_BLOCK_SIZE;
 	sb.root_ino = ANK_ROOT_INO;
 	sb.orphan_head = 0;

@@ -193,7 +193,7 @@ int fs_mount(struct bdev *dev, const struct fs_options *opt, struct fs **out)
 		/* The bitmaps and the root's inode block, side by side: a
 		 * round trip to the device for each was most of a recovery's
 		 * mount. (A failure here is met again, and reported, below.) */
-		const uint64_t root_blk = fs->sb.itable_start + ANK_ROOT_INO / ANK_INODES_PER_BLOCK;
+		const uint64_t root_blk = ank_inode_block(&fs->sb, ANK_ROOT_INO);
 		const uint64_t from[3] = {fs->sb.ibitmap_start, fs->sb.bbitmap_start, root_blk};
 		const uint64_t count[3] = {fs->sb.ibitmap_blocks, fs->sb.bbitmap_blocks, 1};
 		(void)buf_prefetch(fs, from, count, 3);

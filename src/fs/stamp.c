@@ -61,8 +61,9 @@ void fs_stamp_clear(void)
 
 bool fs_txn_at_bound(struct fs *fs, unsigned div)
 {
+	/* (each dirty inode may need an inode table block of its own) */
 	return fs->pc.ndirty >= fs->pc.dirty_limit / div ||
-	       journal_running_blocks(fs) + fs->ic.count / 64 > fs->j.nlog / (4 * div);
+	       journal_running_blocks(fs) + fs->ic.ndirty > fs->j.nlog / (4 * div);
 }
 
 int fs_op_begin(struct fs *fs)

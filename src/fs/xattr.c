@@ -117,7 +117,11 @@ static int xattr_may(const struct fs_client *c, const struct inode *ip, const ch
 	return namei_permission(c, ip, mask);
 }
 
-/* ---- the block ---------------------------------------------------------------------- */
+/* ---- the area in the inode and the block -------------------------------------------
+ *
+ * Both are "boxes" of one format (format.h), 256 or 4096 bytes. A name is
+ * in one of them: a set puts it in the area when it fits there, else in
+ * the block. */
 
 static struct ank_xattr_header *hdr(uint8_t *blk)
 {
@@ -134,11 +138,16 @@ static unsigned entry_len(const struct ank_xattr_entry *e)
 	return ANK_XATTR_ENTRY_LEN(e->name_len, e->value_len);
 }
 
+static void box_empty(uint8_t *box, size_t size, uint64_t ino)
+{
+	memset(box, 0, size);
+	hdr(box)->magic = ANK_XATTR_MAGIC;
+	hdr(box)->ino = ino;
+}
+
 static void block_empty(uint8_t *blk, uint64_t ino)
 {
-	memset(blk, 0, ANK_BLOCK_SIZE);
-	hdr(blk)->magic = ANK_XATTR_MAGIC;
-	hdr(blk)->ino = ino;
+	box_empty(blk, ANK_BLOCK_SIZE, ino);
 }
 
 /* ip's attribute block into blk (a scratch block): an empty one when it has
@@ -230,14 +239,17 @@ static int entry_find(uint8_t *blk, const struct xname *xn)
 	return -1;
 }
 
-/* Rebuild blk without the entry of xn and, when value is not NULL, with
- * xn = value in its sorted place. -ENOSPC when it does not fit. */
-static int block_rebuild(uint8_t *blk, const struct xname *xn, const void *value, size_t size)
+/* Rebuild blk (a box of box_size bytes) without the entry of xn and, when
+ * value is not NULL, with xn = value in its sorted place. -ENOSPC when it
+ * does not fit (blk unchanged). */
+static int box_rebuild(uint8_t *blk, size_t box_size, const struct xname *xn, const void *value,
+		       size_t size)
 {
-	uint8_t *nb = malloc(ANK_BLOCK_SIZE);
+	const unsigned space = (unsigned)box_size - ANK_XATTR_HDR_SIZE;
+	uint8_t *nb = malloc(box_size);
 	if (!nb)
 		return -ENOMEM;
-	block_empty(nb, hdr(blk)->ino);
+	box_empty(nb, box_size, hdr(blk)->ino);
 	unsigned in = 0, out = 0;
 	bool placed = value == NULL;
 	struct ank_xattr_header *h = hdr(blk), *nh = hdr(nb);
@@ -246,7 +258,7 @@ static int block_rebuild(uint8_t *blk, const struct xname *xn, const void *value
 		int cmp = e ? entry_cmp(xn->index, xn->len, xn->suffix, e) : -1;
 		if (!placed && cmp <= 0) {
 			unsigned len = ANK_XATTR_ENTRY_LEN(xn->len, size);
-			if (out + len > ANK_XATTR_SPACE) {
+			if (out + len > space) {
 				free(nb);
 				return -ENOSPC;
 			}
@@ -265,7 +277,7 @@ static int block_rebuild(uint8_t *blk, const struct xname *xn, const void *value
 			break;
 		unsigned len = entry_len(e);
 		if (cmp != 0) {
-			if (out + len > ANK_XATTR_SPACE) {
+			if (out + len > space) {
 				free(nb);
 				return -ENOSPC;
 			}
@@ -276,13 +288,84 @@ static int block_rebuild(uint8_t *blk, const struct xname *xn, const void *value
 		in += len;
 	}
 	nh->used = (uint16_t)out;
-	memcpy(blk, nb, ANK_BLOCK_SIZE);
+	memcpy(blk, nb, box_size);
 	free(nb);
+	return 0;
+}
+
+/* An inode's attributes while a call works on them: copies of its area
+ * and of its block. */
+struct xset {
+	uint8_t area[ANK_INODE_XATTR_SIZE];
+	bool has_area; /* the volume has INODE_XATTRS */
+	uint8_t blk[ANK_BLOCK_SIZE];
+};
+
+static int xset_load(struct fs *fs, struct inode *ip, struct xset *xs)
+{
+	xs->has_area = ank_has_inode_xattrs(&fs->sb);
+	box_empty(xs->area, sizeof(xs->area), ip->ino);
+	if (xs->has_area) {
+		const char *why;
+		if (ank_xattr_check(ip->xa, sizeof(ip->xa), ip->ino, &why) < 0)
+			return ANK_CORRUPT("extended attribute area of an inode damaged");
+		if (hdr(ip->xa)->magic) /* (all zero: none) */
+			memcpy(xs->area, ip->xa, sizeof(xs->area));
+	}
+	return block_load(fs, ip, xs->blk);
+}
+
+/* The box holding xn (*box), and the entry's offset in it; -1: none. */
+static int xset_find(struct xset *xs, const struct xname *xn, uint8_t **box)
+{
+	int off = xs->has_area ? entry_find(xs->area, xn) : -1;
+	if (off >= 0) {
+		*box = xs->area;
+		return off;
+	}
+	*box = xs->blk;
+	return entry_find(xs->blk, xn);
+}
+
+/* xn without its entry and, when value is not NULL, with xn = value: in
+ * the area when it fits there, else in the block. -ENOSPC when neither
+ * has room. */
+static int xset_put(struct xset *xs, const struct xname *xn, const void *value, size_t size)
+{
+	uint8_t *box;
+	int rc = 0;
+	if (xset_find(xs, xn, &box) >= 0)
+		rc = box_rebuild(box, box == xs->area ? sizeof(xs->area) : sizeof(xs->blk), xn, NULL, 0);
+	if (rc < 0 || !value)
+		return rc;
+	if (xs->has_area) {
+		rc = box_rebuild(xs->area, sizeof(xs->area), xn, value, size);
+		if (rc != -ENOSPC)
+			return rc;
+	}
+	return box_rebuild(xs->blk, sizeof(xs->blk), xn, value, size);
+}
+
+/* Make xs ip's attributes: the block first (allocated or freed as needed),
+ * then the area, which the caller's inode_dirty writes with the inode. 0
+ * or -errno (nothing changed). */
+static int xset_store(struct fs *fs, struct inode *ip, struct xset *xs)
+{
+	int rc = block_store(fs, ip, xs->blk);
+	if (rc < 0 || !xs->has_area)
+		return rc;
+	if (hdr(xs->area)->count == 0) {
+		memset(ip->xa, 0, sizeof(ip->xa));
+	} else {
+		hdr(xs->area)->checksum = ank_xattr_csum(xs->area, sizeof(xs->area), ip->ino);
+		memcpy(ip->xa, xs->area, sizeof(ip->xa));
+	}
 	return 0;
 }
 
 void xattr_release(struct fs *fs, struct inode *ip)
 {
+	memset(ip->xa, 0, sizeof(ip->xa));
 	uint64_t pblk = ip->d.xattr_block;
 	if (pblk == 0)
 		return;
@@ -425,13 +508,14 @@ static int xattr_set_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 	rc = fs_op_begin(fs);
 	if (rc < 0)
 		return rc;
-	uint8_t *blk = malloc(ANK_BLOCK_SIZE);
-	if (!blk)
+	struct xset *xs = malloc(sizeof(*xs));
+	if (!xs)
 		return -ENOMEM;
-	rc = block_load(fs, ip, blk);
+	rc = xset_load(fs, ip, xs);
 	bool changed = mode != ip->d.mode;
 	if (rc == 0) {
-		bool exists = entry_find(blk, &xn) >= 0;
+		uint8_t *box;
+		bool exists = xset_find(xs, &xn, &box) >= 0;
 		changed |= exists || value;
 		if (exists && (flags & XATTR_CREATE))
 			rc = -EEXIST;
@@ -440,11 +524,11 @@ static int xattr_set_inode(struct fs *fs, struct fs_client *c, struct inode *ip,
 		else if (value && size > ANK_XATTR_SPACE)
 			rc = -ENOSPC;
 		else if (exists || value)
-			rc = block_rebuild(blk, &xn, value, size);
+			rc = xset_put(xs, &xn, value, size);
 		if (rc == 0 && (exists || value))
-			rc = block_store(fs, ip, blk);
+			rc = xset_store(fs, ip, xs);
 	}
-	free(blk);
+	free(xs);
 	fs_last_stamp.new_ino = ip->ino;
 	if (rc < 0 || !changed)
 		return rc; /* (removing an ACL that is not there changes nothing) */
@@ -471,15 +555,16 @@ static int xattr_remove_inode(struct fs *fs, struct fs_client *c, struct inode *
 	rc = fs_op_begin(fs);
 	if (rc < 0)
 		return rc;
-	uint8_t *blk = malloc(ANK_BLOCK_SIZE);
-	if (!blk)
+	struct xset *xs = malloc(sizeof(*xs));
+	if (!xs)
 		return -ENOMEM;
-	rc = block_load(fs, ip, blk);
+	rc = xset_load(fs, ip, xs);
+	uint8_t *box;
 	if (rc == 0)
-		rc = entry_find(blk, &xn) < 0 ? -ENODATA : block_rebuild(blk, &xn, NULL, 0);
+		rc = xset_find(xs, &xn, &box) < 0 ? -ENODATA : xset_put(xs, &xn, NULL, 0);
 	if (rc == 0)
-		rc = block_store(fs, ip, blk);
-	free(blk);
+		rc = xset_store(fs, ip, xs);
+	free(xs);
 	if (rc < 0)
 		return rc;
 	inode_touch(ip, false, true);
@@ -502,17 +587,18 @@ static ssize_t xattr_get_inode(struct fs *fs, struct fs_client *c, struct inode 
 	if ((xn.index == ANK_XATTR_ACL_ACCESS || xn.index == ANK_XATTR_ACL_DEFAULT) &&
 	    inode_is_symlink(ip))
 		return -EOPNOTSUPP;
-	uint8_t *blk = malloc(ANK_BLOCK_SIZE);
-	if (!blk)
+	struct xset *xs = malloc(sizeof(*xs));
+	if (!xs)
 		return -ENOMEM;
-	rc = block_load(fs, ip, blk);
+	rc = xset_load(fs, ip, xs);
 	ssize_t n = rc;
 	if (rc == 0) {
-		int off = entry_find(blk, &xn);
+		uint8_t *box;
+		int off = xset_find(xs, &xn, &box);
 		if (off < 0) {
 			n = -ENODATA;
 		} else {
-			struct ank_xattr_entry *e = entry_at(blk, (unsigned)off);
+			struct ank_xattr_entry *e = entry_at(box, (unsigned)off);
 			n = e->value_len;
 			if (size && size < e->value_len)
 				n = -ERANGE;
@@ -520,19 +606,20 @@ static ssize_t xattr_get_inode(struct fs *fs, struct fs_client *c, struct inode 
 				memcpy(buf, (uint8_t *)(e + 1) + e->name_len, e->value_len);
 		}
 	}
-	free(blk);
+	free(xs);
 	return n;
 }
 
 static ssize_t xattr_list_inode(struct fs *fs, struct fs_client *c, struct inode *ip, char *buf,
 				size_t size)
 {
-	uint8_t *blk = malloc(ANK_BLOCK_SIZE);
-	if (!blk)
+	struct xset *xs = malloc(sizeof(*xs));
+	if (!xs)
 		return -ENOMEM;
-	int rc = block_load(fs, ip, blk);
+	int rc = xset_load(fs, ip, xs);
 	ssize_t total = rc;
-	if (rc == 0) {
+	for (int which = 0; rc == 0 && which < 2; which++) {
+		uint8_t *blk = which == 0 ? xs->area : xs->blk; /* (the area: in the inode) */
 		unsigned off = 0;
 		for (unsigned k = 0; k < hdr(blk)->count; k++) {
 			struct ank_xattr_entry *e = entry_at(blk, off);
@@ -548,10 +635,10 @@ static ssize_t xattr_list_inode(struct fs *fs, struct fs_client *c, struct inode
 			}
 			total += (ssize_t)len;
 		}
-		if (size && (size_t)total > size)
-			total = -ERANGE;
 	}
-	free(blk);
+	if (rc == 0 && size && (size_t)total > size)
+		total = -ERANGE;
+	free(xs);
 	return total;
 }
 

@@ -361,15 +361,53 @@ static int print_node(void *arg, uint64_t pblk, unsigned depth)
 	return 0;
 }
 
-/* The attributes in an inode's extended attribute block: name, value
- * length, and the value when it is short printable text. */
-static int dump_xattrs(struct fsck_vol *v, uint64_t ino, uint64_t blk, FILE *out)
+/* The attributes of a checked area or block: name, value length, and the
+ * value when it is short printable text. */
+static void print_xattrs(const uint8_t *b, const char *where, FILE *out)
 {
 	static const char *const prefix[] = {
 		[ANK_XATTR_USER] = "user.", [ANK_XATTR_ACL_ACCESS] = "system.posix_acl_access",
 		[ANK_XATTR_ACL_DEFAULT] = "system.posix_acl_default",
 		[ANK_XATTR_TRUSTED] = "trusted.", [ANK_XATTR_SECURITY] = "security.",
 	};
+	const struct ank_xattr_header *h = (const void *)b;
+	fprintf(out, "xattrs %s (%u, %u bytes)\n", where, h->count, h->used);
+	unsigned off = 0;
+	for (unsigned k = 0; k < h->count; k++) {
+		const struct ank_xattr_entry *e = (const void *)(b + ANK_XATTR_HDR_SIZE + off);
+		const char *name = (const char *)(e + 1), *val = name + e->name_len;
+		bool text = e->value_len <= 64;
+		for (unsigned i = 0; text && i < e->value_len; i++)
+			text = val[i] >= 0x20 && val[i] < 0x7f;
+		fprintf(out, "  %s%.*s = %u bytes%s%.*s%s\n", prefix[e->name_index], e->name_len,
+			name, e->value_len, text ? " \"" : "", text ? (int)e->value_len : 0, val,
+			text ? "\"" : "");
+		off += ANK_XATTR_ENTRY_LEN(e->name_len, e->value_len);
+	}
+}
+
+/* The attributes in an inode's record (INODE_XATTRS), when it has any. */
+static int dump_area_xattrs(struct fsck_vol *v, uint64_t ino, FILE *out)
+{
+	uint8_t *b = aligned_alloc(ANK_BLOCK_SIZE, ANK_BLOCK_SIZE);
+	if (!b)
+		return -ENOMEM;
+	const char *why = NULL;
+	int rc = fsck_vol_read(v, ank_inode_block(&v->sb, ino), 1, b);
+	const uint8_t *area = b + ank_inode_offset(&v->sb, ino) + ANK_INODE_SIZE;
+	if (rc == 0)
+		rc = ank_xattr_check(area, ANK_INODE_XATTR_SIZE, ino, &why);
+	if (rc < 0)
+		fprintf(out, "dump: xattr area: %s\n", why ? why : strerror(-rc));
+	else if (((const struct ank_xattr_header *)(const void *)area)->count)
+		print_xattrs(area, "in the inode", out);
+	free(b);
+	return rc;
+}
+
+/* The attributes in an inode's extended attribute block. */
+static int dump_xattrs(struct fsck_vol *v, uint64_t ino, uint64_t blk, FILE *out)
+{
 	uint8_t *b = aligned_alloc(ANK_BLOCK_SIZE, ANK_BLOCK_SIZE);
 	if (!b)
 		return -ENOMEM;
@@ -384,20 +422,7 @@ static int dump_xattrs(struct fsck_vol *v, uint64_t ino, uint64_t blk, FILE *out
 		free(b);
 		return rc;
 	}
-	const struct ank_xattr_header *h = (const void *)b;
-	fprintf(out, "xattrs (%u, %u bytes)\n", h->count, h->used);
-	unsigned off = 0;
-	for (unsigned k = 0; k < h->count; k++) {
-		const struct ank_xattr_entry *e = (const void *)(b + ANK_XATTR_HDR_SIZE + off);
-		const char *name = (const char *)(e + 1), *val = name + e->name_len;
-		bool text = e->value_len <= 64;
-		for (unsigned i = 0; text && i < e->value_len; i++)
-			text = val[i] >= 0x20 && val[i] < 0x7f;
-		fprintf(out, "  %s%.*s = %u bytes%s%.*s%s\n", prefix[e->name_index], e->name_len,
-			name, e->value_len, text ? " \"" : "", text ? (int)e->value_len : 0, val,
-			text ? "\"" : "");
-		off += ANK_XATTR_ENTRY_LEN(e->name_len, e->value_len);
-	}
+	print_xattrs(b, "in the block", out);
 	free(b);
 	return 0;
 }
@@ -490,6 +515,11 @@ static int dump_inode(struct fsck_vol *v, uint64_t ino, FILE *out)
 	if (rc < 0) {
 		fprintf(out, "dump: extent tree: %s\n", rc == -EUCLEAN ? why : strerror(-rc));
 		ret = rc;
+	}
+	if (ank_has_inode_xattrs(&v->sb)) {
+		int xr = dump_area_xattrs(v, ino, out);
+		if (xr < 0)
+			ret = xr;
 	}
 	if (di.xattr_block) {
 		int xr = dump_xattrs(v, ino, di.xattr_block, out);

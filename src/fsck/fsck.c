@@ -348,9 +348,9 @@ int fsck_vol_read_inode(struct fsck_vol *v, uint64_t ino, struct ank_dinode *di)
 	blk = ank_aligned_alloc(ANK_BLOCK_SIZE);
 	if (!blk)
 		return -ENOMEM;
-	rc = fsck_vol_read(v, v->sb.itable_start + ino / ANK_INODES_PER_BLOCK, 1, blk);
+	rc = fsck_vol_read(v, ank_inode_block(&v->sb, ino), 1, blk);
 	if (rc == 0)
-		memcpy(di, blk + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, sizeof(*di));
+		memcpy(di, blk + ank_inode_offset(&v->sb, ino), sizeof(*di));
 	free(blk);
 	return rc;
 }
@@ -641,11 +641,38 @@ static const char *show_name(const char *name, unsigned len, char *buf, size_t b
 static int inode_store(struct fsck *f, uint64_t ino, struct ank_dinode *di)
 {
 	uint8_t *blk;
-	int rc = fsck_vol_get(&f->v, f->v.sb.itable_start + ino / ANK_INODES_PER_BLOCK, true, &blk);
+	int rc = fsck_vol_get(&f->v, ank_inode_block(&f->v.sb, ino), true, &blk);
 	if (rc < 0)
 		return rc;
 	di->checksum = ank_dinode_csum(di);
-	memcpy(blk + (ino % ANK_INODES_PER_BLOCK) * ANK_INODE_SIZE, di, sizeof(*di));
+	memcpy(blk + ank_inode_offset(&f->v.sb, ino), di, sizeof(*di));
+	return 0;
+}
+
+/* The attribute area of inode ino's record (INODE_XATTRS), as read in
+ * pass 1: sound, or reported and, in repair mode, emptied (the
+ * attributes in it are lost). */
+static int check_inode_area(struct fsck *f, uint64_t ino, bool in_use, const uint8_t *area)
+{
+	const char *why = NULL;
+	if (!in_use) {
+		for (unsigned k = 0; k < ANK_INODE_XATTR_SIZE && !why; k++)
+			if (area[k])
+				why = "not zero in a free inode";
+	} else if (ank_xattr_check(area, ANK_INODE_XATTR_SIZE, ino, &why) < 0 && !why) {
+		why = "damaged";
+	}
+	if (!why)
+		return 0;
+	problem(f, "inode %llu: extended attribute area %s; emptied", (unsigned long long)ino,
+		why);
+	if (!f->repair)
+		return 0;
+	uint8_t *blk;
+	int rc = fsck_vol_get(&f->v, ank_inode_block(&f->v.sb, ino), true, &blk);
+	if (rc < 0)
+		return rc;
+	memset(blk + ank_inode_offset(&f->v.sb, ino) + ANK_INODE_SIZE, 0, ANK_INODE_XATTR_SIZE);
 	return 0;
 }
 
@@ -660,7 +687,14 @@ static int inode_free(struct fsck *f, uint64_t ino)
 	memset(&di, 0, sizeof(di));
 	di.generation = gen;
 	di.ino = ino;
-	return inode_store(f, ino, &di);
+	rc = inode_store(f, ino, &di);
+	if (rc < 0 || !ank_has_inode_xattrs(&f->v.sb))
+		return rc;
+	uint8_t *blk; /* (and its attribute area) */
+	rc = fsck_vol_get(&f->v, ank_inode_block(&f->v.sb, ino), true, &blk);
+	if (rc == 0)
+		memset(blk + ank_inode_offset(&f->v.sb, ino) + ANK_INODE_SIZE, 0, ANK_INODE_XATTR_SIZE);
+	return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -964,12 +998,18 @@ static int pass_inodes(struct fsck *f)
 		rc = fsck_vol_read(&f->v, sb->itable_start + b, n, buf);
 		if (rc < 0)
 			goto out;
-		for (uint64_t s = 0; s < (uint64_t)n * ANK_INODES_PER_BLOCK; s++) {
-			uint64_t ino = b * ANK_INODES_PER_BLOCK + s;
+		const uint32_t per = ank_inodes_per_block(sb), rec = ank_inode_rec_size(sb);
+		for (uint64_t s = 0; s < (uint64_t)n * per; s++) {
+			uint64_t ino = b * per + s;
 			if (ino == 0 || ino >= f->ninodes)
 				continue;
 			struct ank_dinode di;
-			memcpy(&di, buf + s * ANK_INODE_SIZE, sizeof(di));
+			memcpy(&di, buf + s * rec, sizeof(di));
+			if (ank_has_inode_xattrs(sb)) {
+				rc = check_inode_area(f, ino, di.mode != 0, buf + s * rec + ANK_INODE_SIZE);
+				if (rc < 0)
+					goto out;
+			}
 			if (di.mode == 0)
 				continue;
 			rc = check_inode(f, ino, &di);
