@@ -224,7 +224,7 @@ struct inode {
 	uint32_t open_check;       /* ~open_count: a stray write would free an
 	                              unlinked file still open, or keep one */
 	struct ank_dinode d;       /* the on-disk image, kept current */
-	uint8_t xa[ANK_INODE_XATTR_SIZE]; /* the record's attribute area (all
+	_Alignas(8) uint8_t xa[ANK_INODE_XATTR_SIZE]; /* the record's attribute area (all
 	                              zero without INODE_XATTRS), kept current
 	                              and sealed with d */
 	bool dirty;                /* d must be written with the transaction */

@@ -296,9 +296,9 @@ static int box_rebuild(uint8_t *blk, size_t box_size, const struct xname *xn, co
 /* An inode's attributes while a call works on them: copies of its area
  * and of its block. */
 struct xset {
-	uint8_t area[ANK_INODE_XATTR_SIZE];
+	_Alignas(8) uint8_t blk[ANK_BLOCK_SIZE]; /* (headers are read in place) */
+	_Alignas(8) uint8_t area[ANK_INODE_XATTR_SIZE];
 	bool has_area; /* the volume has INODE_XATTRS */
-	uint8_t blk[ANK_BLOCK_SIZE];
 };
 
 static int xset_load(struct fs *fs, struct inode *ip, struct xset *xs)
