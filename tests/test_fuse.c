@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -865,6 +866,183 @@ static void a_user_mounts_and_unmounts_without_root(void **state)
 	assert_int_equal(killed, 0);
 }
 
+/* ---- another user in a user's shared mount ------------------------------------------ */
+
+#define OTHER 4321
+
+static int become(uid_t uid)
+{
+	if (setgroups(0, NULL) || setgid(uid) || setuid(uid)) {
+		printf("cannot become uid %d: %s\n", (int)uid, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+#define OCHECK(cond) /* (errno: of the last call that set it) */                      \
+	do {                                                                            \
+		if (!(cond)) {                                                          \
+			printf("as uid %d, line %d: %s failed (errno: %s)\n", OTHER,    \
+			       __LINE__, #cond, strerror(errno));                       \
+			return 1;                                                       \
+		}                                                                       \
+	} while (0)
+
+/* What uid OTHER does in NOBODY's mount, shared with --allow-other. */
+static int other_user_files(const char *mnt)
+{
+	if (become(OTHER) < 0)
+		return 90;
+	umask(022);
+	char p[PATH_MAX], q[PATH_MAX];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/shared/f", mnt);
+	int fd = open(p, O_CREAT | O_EXCL | O_RDWR, 0644);
+	OCHECK(fd >= 0);
+	OCHECK(write(fd, "hello", 5) == 5);
+	OCHECK(fstat(fd, &st) == 0 && st.st_uid == OTHER && st.st_gid == OTHER);
+	OCHECK(close(fd) == 0);
+	snprintf(q, sizeof(q), "%s/shared/d", mnt);
+	OCHECK(mkdir(q, 0755) == 0);
+	OCHECK(stat(q, &st) == 0 && st.st_uid == OTHER && (st.st_mode & 07777) == 0755);
+	snprintf(q, sizeof(q), "%s/shared/d/l", mnt);
+	OCHECK(symlink("../f", q) == 0);
+	OCHECK(lstat(q, &st) == 0 && st.st_uid == OTHER);
+	char buf[8] = "";
+	fd = open(q, O_RDONLY);
+	OCHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == 5 && !memcmp(buf, "hello", 5));
+	OCHECK(close(fd) == 0);
+	/* the owner's own directory (0755) is not the other's to write in */
+	snprintf(q, sizeof(q), "%s/private/x", mnt);
+	OCHECK(open(q, O_CREAT | O_WRONLY, 0644) < 0 && errno == EACCES);
+	OCHECK(stat(q, &st) < 0 && errno == ENOENT);
+	/* and the other's file is not the owner's: chmod as OTHER works */
+	OCHECK(chmod(p, 0600) == 0);
+	snprintf(q, sizeof(q), "%s/shared/d/l", mnt);
+	OCHECK(unlink(q) == 0);
+	snprintf(q, sizeof(q), "%s/shared/d", mnt);
+	OCHECK(rmdir(q) == 0);
+	return 0;
+}
+
+/* In a mount namespace of its own, with a /etc/fuse.conf that allows
+ * user_allow_other bound over the system's: NOBODY mounts with
+ * --allow-other, OTHER works in it, NOBODY unmounts; fsck. 0, or what
+ * failed (said). */
+static int shared_mount_session(const char *dir) /* (dir: below PATH_MAX - 128) */
+{
+	char conf[PATH_MAX], mnt[PATH_MAX - 64], img[PATH_MAX], sock[PATH_MAX], out[4096];
+	snprintf(conf, sizeof(conf), "%s/fuse.conf", dir);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	FILE *f = fopen(conf, "w");
+	if (!f || fputs("user_allow_other\n", f) < 0 || fclose(f) != 0)
+		return 80;
+	if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(conf, "/etc/fuse.conf", NULL, MS_BIND, NULL) < 0) {
+		printf("private /etc/fuse.conf: %s\n", strerror(errno));
+		return 81;
+	}
+	close(0); /* (as in user_session) */
+	pid_t p = svc_fork();
+	if (p == 0) {
+		if (become(NOBODY) < 0)
+			_exit(90);
+		umask(0);
+		if (mkdir(mnt, 0755) < 0)
+			_exit(91);
+		int rc = svc_cmd(out, sizeof(out), 120000 * svc_slow(), "mount", mnt, img,
+				 "--socket", sock, "--workers", "1", "--allow-other", (char *)NULL);
+		if (rc != 0) {
+			printf("`ananke mount --allow-other` as uid %d exited %d: %s\n", NOBODY, rc,
+			       out);
+			_exit(92);
+		}
+		char d[PATH_MAX];
+		snprintf(d, sizeof(d), "%s/shared", mnt);
+		if (mkdir(d, 0777) < 0)
+			_exit(93);
+		snprintf(d, sizeof(d), "%s/private", mnt);
+		_exit(mkdir(d, 0755) < 0 ? 94 : 0);
+	}
+	int st = 0;
+	if (p < 0 || svc_wait(p, 150000 * svc_slow(), &st) < 0 || svc_exit_code(st) != 0)
+		return 82;
+	p = svc_fork();
+	if (p == 0)
+		_exit(other_user_files(mnt));
+	if (p < 0 || svc_wait(p, 60000 * svc_slow(), &st) < 0)
+		return 83;
+	int bad = svc_exit_code(st);
+	p = svc_fork();
+	if (p == 0) {
+		if (become(NOBODY) < 0)
+			_exit(90);
+		struct stat fs_st;
+		char q[PATH_MAX];
+		snprintf(q, sizeof(q), "%s/shared/f", mnt);
+		/* the owner sees the other's file as the other's, and may not read it */
+		if (stat(q, &fs_st) < 0 || fs_st.st_uid != OTHER || (fs_st.st_mode & 0777) != 0600) {
+			printf("as uid %d: %s is not uid %d's, mode 0600\n", NOBODY, q, OTHER);
+			_exit(95);
+		}
+		if (open(q, O_RDONLY) >= 0 || errno != EACCES)
+			_exit(96);
+		int rc = svc_cmd(out, sizeof(out), 90000 * svc_slow(), "umount", mnt, (char *)NULL);
+		if (rc != 0) {
+			printf("`ananke umount` as uid %d exited %d: %s\n", NOBODY, rc, out);
+			_exit(97);
+		}
+		rc = svc_cmd(out, sizeof(out), 60000 * svc_slow(), "fsck", img, (char *)NULL);
+		if (rc != 0)
+			printf("`ananke fsck` exited %d: %s\n", rc, out);
+		_exit(rc ? 98 : 0);
+	}
+	if (p < 0 || svc_wait(p, 150000 * svc_slow(), &st) < 0)
+		return 84;
+	if (in_mountinfo(mnt)) {
+		umount2(mnt, MNT_DETACH);
+		return 85;
+	}
+	return bad ? bad : svc_exit_code(st);
+}
+
+/* --allow-other on a user's mount: another user's creates are theirs (the
+ * front door, not root, names the caller on each call), their permissions
+ * are checked as theirs, and nothing is left half made. */
+static void another_user_works_in_a_shared_user_mount(void **state)
+{
+	(void)state;
+	if (!can_mount() || !fusermount_usable() || access("/etc/fuse.conf", F_OK) != 0)
+		skip();
+	const char *tmp = getenv("ANK_TEST_TMPDIR");
+	char dir[PATH_MAX - 128];
+	snprintf(dir, sizeof(dir), "%s/ank-shared-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chown(dir, NOBODY, NOBODY), 0);
+	svc_bin();
+	fflush(stdout);
+	pid_t pid = svc_fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(shared_mount_session(dir));
+	int st = 0;
+	int w = svc_wait(pid, 400000 * svc_slow(), &st);
+	int killed = end_descendants();
+	char cmd[PATH_MAX + 32];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("(could not remove %s)\n", dir);
+	printf("uid %d's mount shared with uid %d: %s (exit %d); %d process(es) left running\n",
+	       NOBODY, OTHER, w < 0 ? "hung" : svc_exit_code(st) ? "failed" : "done",
+	       svc_exit_code(st), killed);
+	assert_int_equal(w, 0);
+	assert_int_equal(svc_exit_code(st), 0);
+	assert_int_equal(killed, 0);
+}
+
 int main(void)
 {
 	differ_no_big_offsets(); /* (a FUSE mount's lseek limit is the kernel's) */
@@ -884,6 +1062,7 @@ int main(void)
 		cmocka_unit_test(calls_through_the_mount_match_linux_under_kills),
 		cmocka_unit_test(the_mount_goes_away_with_the_service),
 		cmocka_unit_test(a_user_mounts_and_unmounts_without_root),
+		cmocka_unit_test(another_user_works_in_a_shared_user_mount),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	svc_kill_all();

@@ -113,6 +113,13 @@ static void make_entry(uint64_t seq, struct ent *e)
 	e->op.whence = (uint32_t)(seq % 3);
 	e->op.off = (int64_t)(seq * 4096);
 	e->op.result = (int64_t)(seq % 7) - 3;
+	e->op.uid = (uint32_t)(seq % 3) * 1000;
+	e->op.gid = e->op.uid + 1;
+	if (seq % 4 == 1) { /* acting for another user (every fourth entry) */
+		e->op.as_set = true;
+		e->op.as_uid = 4000 + (uint32_t)(seq % 5);
+		e->op.as_gid = 5000;
+	}
 	if (opc == ANK_OP_OPEN || opc == ANK_OP_MKDIR || opc == ANK_OP_UNLINK ||
 	    opc == ANK_OP_RENAME || opc == ANK_OP_LINK) {
 		snprintf(e->path, sizeof(e->path), "/dir%llu/file-%llu", (unsigned long long)(seq % 5),
@@ -146,7 +153,9 @@ static bool entry_content_ok(const struct plog_entry *e)
 	make_entry(e->seq, &x);
 	if (e->err || e->op.opcode != x.op.opcode || e->op.flags != x.op.flags ||
 	    e->op.fd != x.op.fd || e->op.mode != x.op.mode || e->op.whence != x.op.whence ||
-	    e->op.off != x.op.off || e->op.len != x.op.len || e->op.result != x.op.result)
+	    e->op.off != x.op.off || e->op.len != x.op.len || e->op.result != x.op.result ||
+	    e->op.uid != x.op.uid || e->op.gid != x.op.gid || e->op.as_set != x.op.as_set ||
+	    (x.op.as_set && (e->op.as_uid != x.op.as_uid || e->op.as_gid != x.op.as_gid)))
 		return false;
 	if (!x.op.path != !e->op.path || (x.op.path && strcmp(x.op.path, e->op.path)))
 		return false;

@@ -74,6 +74,7 @@
 
 #include "../include/ananke.h"
 #include "../src/ipc/barrier.h"
+#include "../src/client/client.h"
 #include "differ.h"
 #include "oracle.h"
 #include "../src/util/crc32c.h"
@@ -2616,6 +2617,82 @@ static void closed_standard_streams_and_a_replaced_socket(void **state)
 	stop_and_check();
 }
 
+/* A create through the ring on behalf of another user (ring.h as_set, as
+ * the front door of a user's mount sends): -errno or the fd. */
+static int64_t open_as(const char *path, int flags, uint32_t uid, uint32_t gid)
+{
+	struct ankc_req rq = {.opcode = ANK_OP_OPEN, .flags = (uint32_t)flags, .fd = -1,
+			      .mode = 0644, .path = path, .path_len = strlen(path) + 1,
+			      .as_set = 1, .as_uid = uid, .as_gid = gid};
+	if (ankc_enter() < 0)
+		return -errno;
+	int64_t r = ankc_call(&rq);
+	ankc_leave();
+	return r;
+}
+
+static int acting_child(const char *sock)
+{
+	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+		return 10;
+	if (ank_mount(sock) < 0)
+		return 11;
+	/* neither root nor the service's owner: may not speak for others */
+	if (open_as("/v/x", O_CREAT | O_WRONLY, 1000, 1000) != -EPERM)
+		return 12;
+	if (ank_unmount() < 0)
+		return 13;
+	return 0;
+}
+
+/* The service's owner (here root) may name the user a call acts for: the
+ * permission checks are that user's, a new file is theirs without a
+ * chown, and a replay after a crash acts for them again. A client that
+ * is neither root nor the owner gets EPERM. */
+static void calls_acting_for_another_user(void **state)
+{
+	(void)state;
+	start_service("64M");
+	assert_int_equal(svc_share(&g_svc), 0); /* (the child below is another user) */
+	assert_int_equal(ank_mount(g_svc.sock), 0);
+	assert_int_equal(ank_mkdir("/v", 0755), 0);
+	assert_int_equal(ank_chown("/v", 1000, 1000), 0);
+	int64_t fd = open_as("/v/f", O_CREAT | O_EXCL | O_WRONLY, 1000, 1000);
+	assert_true(fd >= 0);
+	assert_int_equal(ank_write((int)fd, "abc", 3), 3);
+	struct stat st;
+	assert_int_equal(ank_stat("/v/f", &st), 0);
+	assert_int_equal(st.st_uid, 1000);
+	assert_int_equal(st.st_gid, 1000);
+	/* another user may not create in 1000's 0755 directory */
+	assert_int_equal(open_as("/v/g", O_CREAT | O_WRONLY, 2000, 2000), -EACCES);
+	assert_int_equal(ank_stat("/v/g", &st), -1);
+	assert_int_equal(errno, ENOENT);
+	/* a crash before anything is durable: the replay creates it for 1000
+	 * again, and the fd goes on */
+	int64_t fd2 = open_as("/v/h", O_CREAT | O_EXCL | O_WRONLY, 1000, 1000);
+	assert_true(fd2 >= 0);
+	struct svc_status ss;
+	assert_int_equal(svc_status(&g_svc, &ss), 0);
+	long long old_pid = ss.server_pid;
+	assert_int_equal(kill((pid_t)old_pid, SIGKILL), 0);
+	assert_int_equal(svc_status_wait(&g_svc, &ss, limit_ms(15000), restarted_once, old_pid), 0);
+	assert_int_equal(ank_stat("/v/h", &st), 0);
+	assert_int_equal(st.st_uid, 1000);
+	assert_int_equal(st.st_gid, 1000);
+	assert_int_equal(ank_write((int)fd2, "de", 2), 2);
+	assert_int_equal(ank_close((int)fd2), 0);
+	assert_int_equal(ank_close((int)fd), 0);
+	fflush(stdout);
+	pid_t pid = svc_fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(acting_child(g_svc.sock));
+	assert_int_equal(child_result(pid, limit_ms(20000)), 0);
+	assert_int_equal(ank_unmount(), 0);
+	stop_and_check();
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2630,6 +2707,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(closed_standard_streams_and_a_replaced_socket, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(calls_acting_for_another_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(ring_fuzz_gets_clean_errors_and_service_keeps_serving,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(client_killed_mid_requests_is_cleaned_up, setup,

@@ -42,6 +42,8 @@ struct ankc_req {
 	void *out;               /* receives the slot's out[] (80 bytes), or NULL */
 	uint64_t at_ino;         /* path starts at this inode (0: fd says) */
 	uint64_t at2_ino;        /* path2 starts at this inode (0: mode says) */
+	uint32_t as_set;         /* 1: act as as_uid/as_gid (ring.h; the front door) */
+	uint32_t as_uid, as_gid;
 };
 
 /* Take a reference on the connection for the duration of one API call:

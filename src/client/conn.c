@@ -310,6 +310,9 @@ again:;
 	s->path2_len = rq->path2 ? (uint32_t)rq->path2_len : 0;
 	s->at_ino = rq->at_ino;
 	s->at2_ino = rq->at2_ino;
+	s->as_set = rq->as_set ? 1 : 0;
+	s->as_uid = rq->as_set ? rq->as_uid : 0;
+	s->as_gid = rq->as_set ? rq->as_gid : 0;
 	/* A private counter; relaxed is enough, it only has to be unique. */
 	s->seq = __atomic_add_fetch(&g_seq, 1, __ATOMIC_RELAXED);
 	if (rq->path)
@@ -326,8 +329,11 @@ again:;
 	 * request damaged in the ring is refused (EIO), never run. */
 	uint32_t path_len = rq->path ? (uint32_t)rq->path_len : 0;
 	uint32_t path2_len = rq->path2 ? (uint32_t)rq->path2_len : 0;
-	s->req_sum = ank_req_sum(rq->opcode, rq->flags, rq->fd, rq->mode, rq->off, rq->len, path_len,
-				 path2_len, s->seq, data_sum, rq->at_ino, rq->at2_ino);
+	s->req_sum = ank_req_as_sum(ank_req_sum(rq->opcode, rq->flags, rq->fd, rq->mode, rq->off,
+						rq->len, path_len, path2_len, s->seq, data_sum,
+						rq->at_ino, rq->at2_ino),
+				    rq->as_set ? 1 : 0, rq->as_set ? rq->as_uid : 0,
+				    rq->as_set ? rq->as_gid : 0);
 	uint32_t psum = rq->path ? crc32c(0, rq->path, path_len) : 0;
 	s->path_sum = rq->path2 ? crc32c(psum, rq->path2, path2_len) : psum;
 	ank_store_release(&s->waiting, 0);

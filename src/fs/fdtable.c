@@ -20,16 +20,34 @@ struct ofile ofile_stale_sentinel; /* STALE_OFILE (fs_internal.h) */
 
 /* ---- clients and fds ---------------------------------------------------- */
 
+/* The calling thread's acting credentials (fs_act_as), if any. */
+static _Thread_local struct {
+	bool on;
+	uint32_t uid, gid;
+} tl_as;
+
+void fs_act_as(uint32_t uid, uint32_t gid)
+{
+	tl_as.uid = uid;
+	tl_as.gid = gid;
+	tl_as.on = true;
+}
+
+void fs_act_as_end(void)
+{
+	tl_as.on = false;
+}
+
 uint32_t fs_client_uid(const struct fs_client *c)
 {
 	fs_client_check(c);
-	return c->uid;
+	return tl_as.on ? tl_as.uid : c->uid;
 }
 
 uint32_t fs_client_gid(const struct fs_client *c)
 {
 	fs_client_check(c);
-	return c->gid;
+	return tl_as.on ? tl_as.gid : c->gid;
 }
 
 struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid)

@@ -99,6 +99,12 @@ void fs_release_reserve(void);
 struct fs_client *fs_client_new(struct fs *fs, uint32_t uid, uint32_t gid);
 /* Close every fd of the client and free it. */
 void fs_client_free(struct fs_client *c);
+/* The calling thread's calls act with uid and gid instead of their
+ * client's credentials (permission checks, a new object's owner) until
+ * fs_act_as_end(): a client the service trusts to speak for another user
+ * (the front door of a user's mount) names that user per call. */
+void fs_act_as(uint32_t uid, uint32_t gid);
+void fs_act_as_end(void);
 
 /* ---- operations ---------------------------------------------------------- */
 /* Where a relative path starts (the *at calls): the root (FS_AT_ROOT; a

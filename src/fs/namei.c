@@ -13,8 +13,8 @@
 
 int namei_permission(const struct fs_client *c, const struct inode *ip, int mask)
 {
-	fs_client_check(c); /* once: the ids below are read directly */
-	if (c->uid == 0) {
+	const uint32_t uid = fs_client_uid(c), gid = fs_client_gid(c);
+	if (uid == 0) {
 		/* root: exec needs at least one x bit on non-directories */
 		if ((mask & NAMEI_MAY_EXEC) && !inode_is_dir(ip) && !(ip->d.mode & 0111))
 			return -EACCES;
@@ -22,9 +22,9 @@ int namei_permission(const struct fs_client *c, const struct inode *ip, int mask
 	}
 	uint32_t mode = ip->d.mode;
 	unsigned bits;
-	if (ip->d.uid == c->uid)
+	if (ip->d.uid == uid)
 		bits = (mode >> 6) & 7;
-	else if (ip->d.gid == c->gid)
+	else if (ip->d.gid == gid)
 		bits = (mode >> 3) & 7;
 	else
 		bits = mode & 7;

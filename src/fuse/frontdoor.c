@@ -81,8 +81,21 @@ static void service_gone(void)
 	_exit(1);
 }
 
+/* A front door that is not root (a user's mount) cannot give a new object
+ * to the caller with chown, nor have the service check permissions as
+ * the caller: each of its calls names the kernel's caller (ring.h as_set),
+ * which the service allows its owner. Root's front door keeps its own
+ * credentials and gives new objects away (give_to_caller). */
+static bool g_act_as;
+static _Thread_local const struct fuse_in_header *t_caller; /* the request served */
+
 static int64_t call(struct ankc_req *rq)
 {
+	if (g_act_as && t_caller) {
+		rq->as_set = 1;
+		rq->as_uid = t_caller->uid;
+		rq->as_gid = t_caller->gid;
+	}
 	if (ankc_enter() < 0) {
 		if (errno == EIO)
 			service_gone();
@@ -230,8 +243,8 @@ static void reply_attr(uint64_t unique, const struct ank_wire_stat *w)
 static int give_to_caller(const struct fuse_in_header *h, uint64_t dir, const char *name,
 			  struct ank_wire_stat *w)
 {
-	if (h->uid == 0 && h->gid == 0)
-		return 0;
+	if ((h->uid == 0 && h->gid == 0) || g_act_as)
+		return 0; /* (made as the caller already) */
 	uint32_t gid = h->gid;
 	struct ank_wire_stat ds;
 	if (stat_at(dir, "", &ds) == 0 && (ds.mode & S_ISGID))
@@ -253,7 +266,7 @@ static int finish_new(const struct fuse_in_header *h, uint64_t dir, const char *
 {
 	int rc = give_to_caller(h, dir, name, w);
 	if (rc == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISDIR(mode) && !S_ISLNK(mode) &&
-	    (h->uid || h->gid)) {
+	    (h->uid || h->gid) && !g_act_as) {
 		struct ankc_req rq = {.opcode = ANK_OP_CHMOD, .fd = -1, .at_ino = dir,
 				      .flags = AT_SYMLINK_NOFOLLOW, .mode = mode & 07777u,
 				      .out = w};
@@ -859,6 +872,7 @@ static const char *arg_str(const uint8_t *a, size_t alen, unsigned k, size_t *en
 
 static void handle(struct worker *wk, const struct fuse_in_header *h, const uint8_t *a, size_t alen)
 {
+	t_caller = h;
 	switch (h->opcode) {
 	case FUSE_INIT:
 		NEED(struct fuse_init_in);
@@ -1097,6 +1111,7 @@ int frontdoor_serve(int fuse_fd, const struct frontdoor_options *opt)
 {
 	g_fuse = fuse_fd;
 	g_opt = *opt;
+	g_act_as = geteuid() != 0;
 	g_trace = getenv("ANANKE_FUSE_TRACE") != NULL;
 	g_trace_all = g_trace && !strcmp(getenv("ANANKE_FUSE_TRACE"), "2");
 	unsigned nthreads = opt->threads ? opt->threads : 4;

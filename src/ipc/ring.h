@@ -270,7 +270,15 @@ struct ank_ring_slot {
 	uint64_t at_ino;     /* 168 [client] the directory path 1 starts at, by
 	                            inode number (0: fd says) */
 	uint64_t at2_ino;    /* 176 [client] the same for path 2 (0: mode says) */
-	uint8_t reserved[72]; /* 184 zero */
+	uint32_t as_set;     /* 184 [client] 1: the call acts with as_uid and as_gid
+	                            (permission checks, a new object's owner)
+	                            instead of the client's own credentials;
+	                            allowed to root and to the service's owner
+	                            (the front door of a user's mount), EPERM
+	                            for others. 0: the client's own */
+	uint32_t as_uid;     /* 188 [client] */
+	uint32_t as_gid;     /* 192 [client] */
+	uint8_t reserved[60]; /* 196 zero */
 };
 _Static_assert(sizeof(struct ank_ring_slot) == ANK_RING_SLOT_SIZE, "slot is 256 bytes");
 _Static_assert(offsetof(struct ank_ring_slot, off) == 24, "slot layout");
@@ -281,6 +289,8 @@ _Static_assert(offsetof(struct ank_ring_slot, reply_sum) == 148, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, req_sum) == 152, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, path_sum) == 156, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, result_sum) == 160, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, as_set) == 184, "slot layout");
+_Static_assert(offsetof(struct ank_ring_slot, as_gid) == 192, "slot layout");
 _Static_assert(offsetof(struct ank_ring_slot, at_ino) == 168, "slot layout");
 
 /* The checksum of a request's fields (req_sum): CRC32C of the 68 bytes
@@ -309,6 +319,21 @@ static inline uint32_t ank_req_sum(uint32_t opcode, uint32_t flags, int32_t fd, 
 	memcpy(b + 52, &at_ino, 8);
 	memcpy(b + 60, &at2_ino, 8);
 	return crc32c(0, b, sizeof(b));
+}
+
+/* A request that acts with other credentials (as_set) chains them into
+ * its req_sum: CRC32C of as_set, as_uid, as_gid (12 bytes) seeded with
+ * ank_req_sum's value. One without them keeps ank_req_sum's value. */
+static inline uint32_t ank_req_as_sum(uint32_t sum, uint32_t as_set, uint32_t as_uid,
+				      uint32_t as_gid)
+{
+	if (!as_set)
+		return sum;
+	uint8_t b[12];
+	memcpy(b, &as_set, 4);
+	memcpy(b + 4, &as_uid, 4);
+	memcpy(b + 8, &as_gid, 4);
+	return crc32c(sum, b, sizeof(b));
 }
 
 /* The checksum of an answer (result_sum): CRC32C of result (8 bytes), out

@@ -466,6 +466,8 @@ static int append_ex(struct plog *p, const struct plog_op *op, const struct plog
 		.gen = op->gen,
 		.time_nsec = op->time_nsec,
 		.time_sec = op->time_sec,
+		.as_uid = op->as_set ? op->as_uid : op->uid,
+		.as_gid = op->as_set ? op->as_gid : op->gid,
 	};
 	memcpy(o0, &oh, 4);
 	memcpy(o0 + 8, (const uint8_t *)&oh + 8, PLOG_OP_SIZE - 8);

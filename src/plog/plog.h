@@ -220,12 +220,16 @@ struct plog_op_rec {
 	int64_t time_sec;     /* 112 the time the call gave the times it set (ctime,
 	                              mtime, a new inode's), which a replay gives
 	                              them again; 0: none */
-	uint8_t reserved[8];  /* 120 zero */
+	uint32_t as_uid;      /* 120 the credentials the call acted with: uid and */
+	uint32_t as_gid;      /* 124 gid's own unless the client named others
+	                              (ring.h as_set), which a replay acts with
+	                              again */
 };
 _Static_assert(sizeof(struct plog_op_rec) == PLOG_OP_SIZE, "op header is 128 bytes");
 _Static_assert(offsetof(struct plog_op_rec, gen) == 104, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, time_nsec) == 108, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, time_sec) == 112, "op layout");
+_Static_assert(offsetof(struct plog_op_rec, as_uid) == 120, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, off) == 48, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, result) == 64, "op layout");
 _Static_assert(offsetof(struct plog_op_rec, uid) == 72, "op layout");
@@ -263,7 +267,9 @@ struct plog_op {
 	int64_t off;
 	uint64_t len;
 	int64_t result;
-	uint32_t uid, gid; /* credentials */
+	uint32_t uid, gid; /* credentials: the client's (whose fds these are) */
+	bool as_set;       /* the call acted as as_uid, as_gid (plog_op_rec) */
+	uint32_t as_uid, as_gid;
 	uint64_t at_ino;   /* the *at calls: the directory inode path starts at */
 	uint64_t at2_ino;  /* and path2 (0: the root) */
 	uint64_t ofd;      /* the fd's open file description (plog_op_rec) */

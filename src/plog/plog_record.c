@@ -223,6 +223,9 @@ int plog_op_at(const struct plog_geom *g, unsigned c, const struct plog_desc_rec
 	op->gen = h.gen;
 	op->time_sec = h.time_sec;
 	op->time_nsec = h.time_nsec < 1000000000u ? h.time_nsec : 0;
+	op->as_set = h.as_uid != h.uid || h.as_gid != h.gid;
+	op->as_uid = h.as_uid;
+	op->as_gid = h.as_gid;
 	op->path = h.path_len ? s1 : NULL;
 	op->path2 = h.path2_len ? s2 : NULL;
 	*data = h.data_len ? (const void *)(s2 + p2) : NULL;

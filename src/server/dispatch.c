@@ -55,6 +55,10 @@ static void request_copy(const struct ank_ring_slot *slot, struct request *rq)
 	rq->zero = 0;
 	rq->at_ino = vs->at_ino;
 	rq->at2_ino = vs->at2_ino;
+	rq->as_set = vs->as_set;
+	rq->as_uid = vs->as_uid;
+	rq->as_gid = vs->as_gid;
+	rq->zero2 = 0;
 }
 
 /* Damage in the ring is said in the log, but a client that sends garbage
@@ -71,8 +75,11 @@ static bool say_damage(void)
  * before anything runs. */
 static int request_check(const struct request *rq)
 {
-	if (ank_req_sum(rq->opcode, rq->flags, rq->fd, rq->mode, rq->off, rq->len, rq->path_len,
-			rq->path2_len, rq->seq, rq->data_sum, rq->at_ino, rq->at2_ino) == rq->req_sum)
+	if (rq->as_set <= 1 &&
+	    ank_req_as_sum(ank_req_sum(rq->opcode, rq->flags, rq->fd, rq->mode, rq->off, rq->len,
+				       rq->path_len, rq->path2_len, rq->seq, rq->data_sum, rq->at_ino,
+				       rq->at2_ino),
+			   rq->as_set, rq->as_uid, rq->as_gid) == rq->req_sum)
 		return 0;
 	if (say_damage())
 		fprintf(stderr, "ananke: server: a request (opcode %u, seq %llu) fails its checksum "
@@ -664,8 +671,19 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	const struct recovery_mode *m = w->srv->mode;
 	if (m->before_run)
 		m->before_run(w, &rq);
-	int64_t result = request_run(w, r, i, &rq, &wst, &has_st, path, path2, &paths_sum,
+	/* Acting as another user: for root and the service's owner only (the
+	 * front door of a user's mount, on behalf of the kernel's caller). */
+	int64_t result;
+	if (rq.as_set && request_check(&rq) == 0 && r->uid != 0 && r->uid != (uint32_t)geteuid()) {
+		result = -EPERM;
+	} else {
+		if (rq.as_set)
+			fs_act_as(rq.as_uid, rq.as_gid);
+		result = request_run(w, r, i, &rq, &wst, &has_st, path, path2, &paths_sum,
 				     &paths_set);
+		if (rq.as_set)
+			fs_act_as_end();
+	}
 	int64_t result_copy = ~result;
 	if (m->after_run) {
 		int64_t after = m->after_run(w, r, &rq, result);

@@ -238,7 +238,10 @@ static int replay_attr(const struct plog_entry *e, struct fs_attr *a)
 static int replay_act(struct replay *rp, const struct plog_entry *e)
 {
 	const struct plog_op *op = &e->op;
-	struct fs_client *c = scratch_client(rp, plogsvc_creds(op));
+	/* (the credentials the call acted with: its client's, or those the
+	 * client named for it) */
+	struct fs_client *c = scratch_client(
+		rp, op->as_set ? (uint64_t)op->as_uid << 32 | op->as_gid : plogsvc_creds(op));
 	uint64_t ino = e->desc.targets[PLOG_T_INODE];
 	/* a relative path (an *at call) from its directory, by inode number */
 	struct fs_at at = fs_at_ino(op->at_ino), at2 = fs_at_ino(op->at2_ino);

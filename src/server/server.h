@@ -52,6 +52,10 @@ struct request {
 	uint32_t zero;       /* (no padding: the request is checksummed) */
 	uint64_t at_ino;     /* the directory path starts at, by number (0: fd) */
 	uint64_t at2_ino;    /* the same for path2 (0: mode) */
+	uint32_t as_set;     /* acting credentials (ring.h) */
+	uint32_t as_uid;
+	uint32_t as_gid;
+	uint32_t zero2;      /* (no padding) */
 };
 
 /* `ananke server --image PATH [--workers N] [--recovery none|ananke|sync]
