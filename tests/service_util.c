@@ -741,8 +741,10 @@ void svc_raw_close(struct svc_raw *c)
 void svc_raw_sum(struct svc_raw *c, unsigned i)
 {
 	struct ank_ring_slot *s = svc_raw_slot(c, i);
-	s->req_sum = ank_req_sum(s->opcode, s->flags, s->fd, s->mode, s->off, s->len, s->path_len,
-				 s->path2_len, s->seq, s->data_sum, s->at_ino, s->at2_ino);
+	s->req_sum = ank_req_as_sum(ank_req_sum(s->opcode, s->flags, s->fd, s->mode, s->off, s->len,
+						s->path_len, s->path2_len, s->seq, s->data_sum,
+						s->at_ino, s->at2_ino),
+				    s->as_set, s->as_uid, s->as_gid);
 	uint64_t n = (uint64_t)s->path_len + s->path2_len;
 	s->path_sum = crc32c(0, svc_raw_data(c, i), n <= ANK_RING_DATA_PER_SLOT ? (size_t)n : 0);
 }

@@ -649,6 +649,9 @@ static void fz_build(struct fuzz *f, unsigned i, struct fz_req *q)
 		fz_random_bytes(f, (uint8_t *)s + offsetof(struct ank_ring_slot, opcode),
 		                offsetof(struct ank_ring_slot, result) -
 		                    offsetof(struct ank_ring_slot, opcode));
+		/* (no acting credentials: what a garbage slot before left there
+		 * goes; the request's checksum covers them) */
+		s->as_set = s->as_uid = s->as_gid = 0;
 		if (oracle_rng_pct(&f->rng, 50))
 			s->opcode = (uint32_t)oracle_rng_below(&f->rng, ANK_OP_MAX + 2);
 		if (oracle_rng_pct(&f->rng, 50))

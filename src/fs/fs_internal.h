@@ -119,10 +119,6 @@ void guard_geometry_seal(struct fs *fs);
 void guard_geometry_check(const struct fs *fs);
 void guard_enter(struct fs *fs);
 void guard_leave(struct fs *fs);
-/* The calling thread's sections end with the fs it unmounted: a file
- * system mounted later in the same thread starts checked, not inside a
- * section that unmount never left. */
-void guard_thread_done(void);
 /* An inode is about to be used, maybe changed: check its seal (unless it
  * is already touched) and put it on the touched list. */
 void guard_inode_use(struct fs *fs, struct inode *ip);

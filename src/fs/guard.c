@@ -190,12 +190,6 @@ void guard_leave(struct fs *fs)
 	fs->guard.state_sealed = true;
 }
 
-void guard_thread_done(void)
-{
-	tl_depth = 0;
-	tl_touched = NULL;
-}
-
 void guard_inode_number(const struct inode *ip)
 {
 	if (__builtin_expect(ip->ino_check != ~ip->ino, 0))
