@@ -2696,6 +2696,33 @@ static void calls_acting_for_another_user(void **state)
 	stop_and_check();
 }
 
+/* Paths each within the ring's data buffer but together beyond it: the
+ * request is refused (ENAMETOOLONG) before it runs, and its sizes must not make
+ * the server sync the volume for p-log room it could never get (they did:
+ * "p-log 0 full (0 of 4194304 bytes)", two journal syncs per request). */
+static void requests_too_large_for_the_ring_are_refused_without_a_sync(void **state)
+{
+	(void)state;
+	start_service("64M");
+	struct svc_raw c;
+	assert_int_equal(svc_raw_connect(&c, g_svc.sock), 0);
+	struct svc_status st;
+	assert_int_equal(svc_status(&g_svc, &st), 0);
+	for (unsigned k = 0; k < 20; k++) {
+		struct ank_ring_slot *s = svc_raw_slot(&c, 0);
+		ank_store_release(&s->state, ANK_SLOT_CLIENT);
+		svc_raw_fill(&c, 0, ANK_OP_RENAME, -1, 0, 0, 0, 0, "/a", "/b");
+		s->path_len = s->path2_len = ANK_RING_DATA_PER_SLOT - 1 - k;
+		s->seq = k + 1;
+		svc_raw_publish(&c, 0);
+		assert_int_equal(svc_raw_wait_done(&c, 0, limit_ms(10000)), 0);
+		assert_int_equal(s->result, -ENAMETOOLONG); /* (each path beyond PATH_MAX) */
+	}
+	svc_raw_close(&c);
+	assert_false(svc_log_contains(&g_svc, "full ("));
+	stop_and_check();
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2711,6 +2738,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(closed_standard_streams_and_a_replaced_socket, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(calls_acting_for_another_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			requests_too_large_for_the_ring_are_refused_without_a_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(ring_fuzz_gets_clean_errors_and_service_keeps_serving,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(client_killed_mid_requests_is_cleaned_up, setup,

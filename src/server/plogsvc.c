@@ -405,9 +405,15 @@ void plogsvc_prepare(struct server_worker *w, const struct request *rq)
 {
 	struct server *srv = w->srv;
 	struct server_plog *l = &srv->plogs[w->index];
-	uint64_t small = PLOG_DESC_SIZE + PLOG_OP_SIZE + (uint64_t)rq->path_len +
-			 rq->path2_len + 128;
+	/* A request whose sizes the ring cannot hold is refused before it
+	 * runs (dispatch.c): it gets no entry, and needs no room. Its
+	 * unchecked sizes must not make this sync for room it can never get. */
 	const struct op_info *o = op_info(rq->opcode);
+	uint64_t paths = (o && o->npaths >= 1 ? (uint64_t)rq->path_len : 0) +
+			 (o && o->npaths == 2 ? rq->path2_len : 0);
+	if (!o || rq->len > ANK_RING_DATA_PER_SLOT || paths > ANK_RING_DATA_PER_SLOT)
+		return;
+	uint64_t small = PLOG_DESC_SIZE + PLOG_OP_SIZE + paths + 128;
 	uint64_t data = o && (o->data == DATA_IN || o->data == DATA_ARGS) ? rq->len : 0;
 	/* an entry cannot straddle the end: twice its size is surely room */
 	uint64_t need = 2 * (small + data) + PLOG_WRAP_SIZE;
