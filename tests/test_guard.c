@@ -923,7 +923,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(flipped_inode_size_stops_the_process),
 		cmocka_unit_test(flipped_inode_extent_root_stops_the_process),
-		cmocka_unit_test(flipped_attribute_area_of_an_inode_stops_the_process),
 		cmocka_unit_test(flipped_superblock_stops_the_process),
 		cmocka_unit_test(flipped_free_block_count_stops_the_process),
 		cmocka_unit_test(flipped_data_page_stops_the_process),
@@ -951,6 +950,7 @@ int main(void)
 		cmocka_unit_test(superblock_layout_flipped_during_an_operation_stops_the_process),
 		cmocka_unit_test(flipped_id_of_a_transaction_being_committed_stops_the_process),
 		cmocka_unit_test(inode_failing_its_checks_in_memory_only_stops_the_process),
+		cmocka_unit_test(flipped_attribute_area_of_an_inode_stops_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

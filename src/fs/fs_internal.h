@@ -119,6 +119,10 @@ void guard_geometry_seal(struct fs *fs);
 void guard_geometry_check(const struct fs *fs);
 void guard_enter(struct fs *fs);
 void guard_leave(struct fs *fs);
+/* The calling thread's sections end with the fs it unmounted (which
+ * entered one it never left): a volume mounted later in the same thread
+ * starts checked. */
+void guard_thread_done(void);
 /* An inode is about to be used, maybe changed: check its seal (unless it
  * is already touched) and put it on the touched list. */
 void guard_inode_use(struct fs *fs, struct inode *ip);
@@ -223,6 +227,8 @@ struct inode {
 	_Alignas(8) uint8_t xa[ANK_INODE_XATTR_SIZE]; /* the record's attribute area (all
 	                              zero without INODE_XATTRS), kept current
 	                              and sealed with d */
+	bool shared;               /* guard.c: touched by one section and used by
+	                              another thread's meanwhile */
 	bool dirty;                /* d must be written with the transaction */
 	bool on_dirty_list;
 	bool on_orphan_list;
@@ -542,6 +548,8 @@ struct fs {
 	struct journal j;
 	struct {
 		unsigned ops;          /* guarded sections open (guard_enter) */
+		struct inode *deferred; /* touched inodes another thread's section
+		                          used too, sealed when none is open */
 		uint32_t state_sum;    /* seal of sb and the allocator's counts */
 		bool state_sealed;
 		uint32_t geometry_sum; /* seal of sb's layout (fixed once mounted) */

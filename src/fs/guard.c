@@ -132,7 +132,13 @@ static uint32_t dinode_sum(const struct inode *ip)
  * operations on it, not only when the file system is idle. An inode stays
  * on the list of the thread that first touched it, so an operation whose
  * commit released the lock keeps its inodes unsealed until it is done.
- * Touched outside any section (mount, unmount), an inode is just unsealed. */
+ * Another thread's operation may take such an inode meanwhile (the lock
+ * drops inside a commit) and go on changing it after the first section
+ * ended: such a shared inode is not sealed when that section ends, it
+ * waits on fs->guard.deferred, still touched, until no section is open.
+ * (Sealed at once, it was sealed under a write that went on changing it:
+ * a false alarm at its next use.) Touched outside any section (mount,
+ * unmount), an inode is just unsealed. */
 static __thread struct inode *tl_touched;
 static __thread unsigned tl_depth;
 
@@ -163,6 +169,20 @@ void guard_enter(struct fs *fs)
 	tl_depth++;
 }
 
+static void seal_one(struct inode *ip)
+{
+	ip->tnext = ip->tprev = NULL;
+	ip->thead = NULL;
+	ip->touched = false;
+	ip->shared = false;
+	ip->dsum = dinode_sum(ip);
+	/* Every change is followed by inode_dirty: a change after the last
+	 * one is a stray write, never sealed. */
+	if (ip->dsum != ip->dsum_dirty)
+		guard_fail("inode (changed after its last legitimate change)", ip->ino, 0);
+	ip->dsealed = true;
+}
+
 void guard_leave(struct fs *fs)
 {
 	if (tl_depth > 0 && --tl_depth == 0) {
@@ -171,23 +191,37 @@ void guard_leave(struct fs *fs)
 			tl_touched = ip->tnext;
 			if (tl_touched)
 				tl_touched->tprev = NULL;
-			ip->tnext = ip->tprev = NULL;
-			ip->thead = NULL;
-			ip->touched = false;
-			ip->dsum = dinode_sum(ip);
-			/* Every change is followed by inode_dirty: a change
-			 * after the last one is a stray write, never sealed. */
-			if (ip->dsum != ip->dsum_dirty)
-				guard_fail("inode (changed after its last legitimate change)",
-					   ip->ino, 0);
-			ip->dsealed = true;
+			if (ip->shared && fs->guard.ops > 1) {
+				/* another section may still be changing it */
+				ip->tprev = NULL;
+				ip->tnext = fs->guard.deferred;
+				if (ip->tnext)
+					ip->tnext->tprev = ip;
+				fs->guard.deferred = ip;
+				ip->thead = &fs->guard.deferred;
+				continue;
+			}
+			seal_one(ip);
 		}
 	}
 	if (--fs->guard.ops > 0)
 		return;
+	struct inode *ip;
+	while ((ip = fs->guard.deferred) != NULL) {
+		fs->guard.deferred = ip->tnext;
+		if (fs->guard.deferred)
+			fs->guard.deferred->tprev = NULL;
+		seal_one(ip);
+	}
 	guard_geometry_check(fs); /* (before a change is sealed in with the rest) */
 	fs->guard.state_sum = state_sum(fs);
 	fs->guard.state_sealed = true;
+}
+
+void guard_thread_done(void)
+{
+	tl_depth = 0;
+	tl_touched = NULL;
 }
 
 void guard_inode_number(const struct inode *ip)
@@ -200,8 +234,11 @@ void guard_inode_use(struct fs *fs, struct inode *ip)
 {
 	(void)fs;
 	guard_inode_number(ip);
-	if (ip->touched)
+	if (ip->touched) {
+		if (ip->thead != &tl_touched)
+			ip->shared = true; /* (another section has it) */
 		return;
+	}
 	if (ip->dsealed && dinode_sum(ip) != ip->dsum)
 		guard_fail("inode", ip->ino, 0);
 	ip->dsealed = false;

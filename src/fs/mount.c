@@ -305,8 +305,6 @@ int fs_unmount(struct fs *fs)
 	}
 	pthread_mutex_unlock(&fs->lock);
 	fs_free(fs);
-	/* (The section entered above is never left: a later mount in this
-	 * thread runs its calls inside it, and its inodes' seals are not
-	 * checked there; docs/RELIABILITY.md, "Known limits".) */
+	guard_thread_done(); /* (the section entered above, with the fs) */
 	return rc;
 }
