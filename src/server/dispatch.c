@@ -674,7 +674,7 @@ void dispatch_request(struct server_worker *w, struct server_ring *r, unsigned i
 	/* Acting as another user: for root and the service's owner only (the
 	 * front door of a user's mount, on behalf of the kernel's caller). */
 	int64_t result;
-	if (rq.as_set && request_check(&rq) == 0 && r->uid != 0 && r->uid != (uint32_t)geteuid()) {
+	if (rq.as_set && request_check(&rq) == 0 && r->uid != 0 && r->uid != w->srv->owner_uid) {
 		result = -EPERM;
 	} else {
 		if (rq.as_set)

@@ -773,6 +773,7 @@ static unsigned default_workers(void)
 int server_main(int argc, char **argv)
 {
 	struct server srv = {.ctl_fd = ANK_SERVER_CTL_FD,
+			     .owner_uid = (uint32_t)geteuid(),
 			     .mode = &recovery_none,
 			     .order_base_check = ~(uint64_t)0, /* ~order_base */
 			     .commit_ms = server_opts[OPT_COMMIT_MS].def,

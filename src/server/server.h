@@ -261,6 +261,8 @@ struct server_worker {
 };
 
 struct server {
+	uint32_t owner_uid;              /* the service's owner (geteuid), who
+	                                    may act for other users (ring.h) */
 	struct bdev *dev;
 	struct fs *fs;
 	struct ank_stats_page *stats;    /* shared page, or a private one */
