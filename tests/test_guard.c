@@ -170,18 +170,52 @@ static void flip_checkpoint_upto(uint64_t *tail, uint64_t *upto)
 	journal_checkpoint_hook = NULL;
 }
 
+/* A fresh emulated volume, mounted without the background thread: 0, or
+ * 10 (no device) or 11 (mkfs or mount failed). */
+static int fresh_volume(struct bdev **dev, struct fs **fs)
+{
+	if (bdev_emu_create(8192, dev) < 0)
+		return 10;
+	struct fs_mkfs_options mo = {.inodes = 1024};
+	struct fs_options o = {.no_background = true};
+	return fs_mkfs(*dev, &mo) < 0 || fs_mount(*dev, &o, fs) < 0 ? 11 : 0;
+}
+
+/* Run fn(a, b) in a child process with its stderr in msg (len bytes, NUL
+ * ended): its wait status. */
+static int run_captured(int (*fn)(int a, int b), int a, int b, char *msg, size_t len)
+{
+	char err[] = "/tmp/ank-guard-XXXXXX";
+	int efd = mkstemp(err);
+	assert_true(efd >= 0);
+	fflush(stdout);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(efd, 2); /* the guard's message, read by the caller */
+		_exit(fn(a, b));
+	}
+	close(efd);
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	FILE *f = fopen(err, "r");
+	assert_non_null(f);
+	size_t n = fread(msg, 1, len - 1, f);
+	msg[n] = '\0';
+	fclose(f);
+	unlink(err);
+	return st;
+}
+
 /* The child: 0 when everything went as without damage, 10+ for what went
  * wrong; killed by SIGABRT when a check fired. */
 static int child(enum target t, bool flip)
 {
 	struct bdev *dev;
-	if (bdev_emu_create(8192, &dev) < 0)
-		return 10;
-	struct fs_mkfs_options mo = {.inodes = 1024};
-	struct fs_options o = {.no_background = true};
 	struct fs *fs;
-	if (fs_mkfs(dev, &mo) < 0 || fs_mount(dev, &o, &fs) < 0)
-		return 11;
+	int vrc = fresh_volume(&dev, &fs);
+	if (vrc)
+		return vrc;
 	struct fs_client *c = fs_client_new(fs, 0, 0);
 	static uint8_t data[FILE_BYTES], back[FILE_BYTES];
 	for (unsigned i = 0; i < FILE_BYTES; i++)
@@ -460,22 +494,16 @@ static int child(enum target t, bool flip)
 /* When set: the check expected to stop the process names this. */
 static const char *g_expect;
 
+static int child_of(int t, int flip)
+{
+	return child((enum target)t, flip != 0);
+}
+
 static void one(enum target t)
 {
 	for (int flip = 0; flip <= 1; flip++) {
-		char err[] = "/tmp/ank-guard-XXXXXX";
-		int efd = mkstemp(err);
-		assert_true(efd >= 0);
-		fflush(stdout);
-		pid_t pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0) {
-			dup2(efd, 2); /* the guard's message, read below */
-			_exit(child(t, flip));
-		}
-		close(efd);
-		int st = 0;
-		assert_int_equal(waitpid(pid, &st, 0), pid);
+		char msg[512];
+		int st = run_captured(child_of, (int)t, flip, msg, sizeof(msg));
 		if (!flip) {
 			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 				printf("%s, undamaged: %s %d\n", target_names[t],
@@ -489,13 +517,6 @@ static void one(enum target t)
 				       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 			assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
 		}
-		char msg[512] = "";
-		FILE *f = fopen(err, "r");
-		assert_non_null(f);
-		size_t n = fread(msg, 1, sizeof(msg) - 1, f);
-		msg[n] = '\0';
-		fclose(f);
-		unlink(err);
 		/* the stop was the guard's, and nothing else complained */
 		if (flip) {
 			assert_non_null(strstr(msg, "memory corruption"));
@@ -828,16 +849,15 @@ static void flipped_directory_buffer_stops_the_process(void **state)
  * sealed again here, so that only the inode's own checks can see it.
  * how: 0 nothing changed, 1 memory only (SIGABRT expected), 2 memory and
  * device alike (real damage: EUCLEAN, the process goes on). */
-static int number_child(int how)
+static int number_child(int how, int unused)
 {
+	(void)unused;
 	struct bdev *dev;
-	if (bdev_emu_create(8192, &dev) < 0)
-		return 10;
-	struct fs_mkfs_options mo = {.inodes = 1024};
-	struct fs_options o = {.no_background = true};
 	struct fs *fs;
-	if (fs_mkfs(dev, &mo) < 0 || fs_mount(dev, &o, &fs) < 0)
-		return 11;
+	int vrc = fresh_volume(&dev, &fs);
+	if (vrc)
+		return vrc;
+	struct fs_options o = {.no_background = true};
 	struct fs_client *c = fs_client_new(fs, 0, 0);
 	struct stat st;
 	int a = fs_open(c, "/a", O_CREAT | O_RDWR, 0644);
@@ -886,26 +906,8 @@ static void inode_failing_its_checks_in_memory_only_stops_the_process(void **sta
 {
 	(void)state;
 	for (int how = 0; how <= 2; how++) {
-		char err[] = "/tmp/ank-guard-XXXXXX";
-		int efd = mkstemp(err);
-		assert_true(efd >= 0);
-		fflush(stdout);
-		pid_t pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0) {
-			dup2(efd, 2);
-			_exit(number_child(how));
-		}
-		close(efd);
-		int st = 0;
-		assert_int_equal(waitpid(pid, &st, 0), pid);
-		char msg[512] = "";
-		FILE *f = fopen(err, "r");
-		assert_non_null(f);
-		size_t n = fread(msg, 1, sizeof(msg) - 1, f);
-		msg[n] = '\0';
-		fclose(f);
-		unlink(err);
+		char msg[512];
+		int st = run_captured(number_child, how, 0, msg, sizeof(msg));
 		printf("how %d: %s %d: %s\n", how, WIFEXITED(st) ? "exit" : "signal",
 		       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), msg);
 		if (how == 1) {
